@@ -1,0 +1,108 @@
+"""The `confindex` command: a thin click layer over the library.
+
+Each command lives beside its stage (`cli/<stage>_cmd.py`) and is imported only when used, so
+`confindex search` never pays for importing faster-whisper or yt-dlp.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import ConfindexError
+
+# command name -> "module:attribute" under confindex.cli
+COMMANDS: dict[str, str] = {
+    "fetch": "fetch_cmd:fetch",
+    "transcribe": "fetch_cmd:transcribe",
+    "search": "search_cmd:search",
+    "show": "search_cmd:show",
+    "cite": "search_cmd:cite",
+    "export": "search_cmd:export",
+    "index": "index_cmd:index",
+    "stats": "index_cmd:stats",
+    "speakers": "speakers_cmd:speakers",
+    "eval": "eval_cmd:eval_group",
+    "status": "bulk_cmd:status",
+    "resume": "bulk_cmd:resume",
+    "retry-failed": "bulk_cmd:retry_failed",
+}
+
+
+class LazyGroup(click.Group):
+    """Imports a command's module on first use; turns expected errors into one-line messages."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if self._load(name) is not None]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._load(name)
+
+    def _load(self, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        try:
+            module = importlib.import_module(f"{__name__}.{module_name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{module_name}":
+                return None  # command not built in this version
+            raise
+        return getattr(module, attr, None)
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):  # type: ignore[override]
+        """Like click's, but usage errors too are one line: `Error: …` and exit code 2."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            hint = ""
+            if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                hint = f" (see: {exc.ctx.command_path} --help)"
+            fail(" ".join(exc.format_message().split()) + hint, exc.exit_code)
+        except click.Abort:
+            fail("interrupted; finished work is kept, rerun the same command to resume", 130)
+        sys.exit(0)
+
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except ConfindexError as exc:
+            fail(exc.message, exc.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted; finished work is kept, rerun the same command to resume", 130)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                fail("disk full: free some space and rerun; finished work is kept", 1)
+            if exc.errno == errno.EPIPE:
+                sys.exit(0)
+            raise
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="confindex")
+def cli() -> None:
+    """Turn recorded conferences, lectures and panels into a searchable, citable archive.
+
+    \b
+    Quick start:
+      confindex fetch ./panel.mp4 https://www.youtube.com/watch?v=ID
+      confindex search "diplomatie spatiale"
+    """
+
+
+def main() -> None:
+    cli(prog_name="confindex")

@@ -1,0 +1,48 @@
+"""Options and output helpers shared by the commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from ..workspace import Workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def workspace_option(f: F) -> F:
+    """`--workspace DIR` (else $CONFINDEX_HOME, else the current directory) → `ws: Workspace`."""
+
+    def to_ws(ctx: click.Context, param: click.Parameter, value: str | None) -> Workspace:
+        return Workspace.resolve(value)
+
+    return click.option(
+        "--workspace",
+        "-w",
+        "ws",
+        metavar="DIR",
+        callback=to_ws,
+        expose_value=True,
+        help="Workspace folder holding transcripts/ and index/ "
+        "(default: $CONFINDEX_HOME or the current directory).",
+    )(f)
+
+
+def json_option(f: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(f)
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def stderr_console():
+    """A rich console on stderr for progress and status, so stdout stays clean for --json."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)

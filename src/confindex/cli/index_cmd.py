@@ -1,0 +1,110 @@
+"""`index` and `stats`: maintain the search index and describe the archive."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from .common import json_option, print_json, workspace_option
+
+
+def _log(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+@click.command()
+@click.option("--rebuild", is_flag=True, help="Rebuild the whole index from transcripts/.")
+@click.option("--optimize", is_flag=True, help="Merge index segments (minutes on a big index).")
+@workspace_option
+def index(rebuild: bool, optimize: bool, ws: Any) -> None:
+    """Bring the search index up to date with transcripts/ (adds what is missing).
+
+    \b
+    Examples:
+      confindex index
+      confindex index --rebuild
+      confindex index --optimize
+    """
+    from .. import index as ix
+
+    t0 = time.monotonic()
+    if rebuild:
+        with click.progressbar(
+            length=max(1, len(ws.transcript_ids())),
+            label="indexing",
+            file=click.get_text_stream("stderr"),
+        ) as bar:
+            last = [0]
+
+            def progress(done: int, total: int) -> None:
+                bar.update(done - last[0])
+                last[0] = done
+
+            n = ix.rebuild(ws, progress=progress)
+        click.echo(f"rebuilt the index: {n} turns in {time.monotonic() - t0:.1f} s")
+    else:
+        n = ix.add_missing(ws, log=_log)
+        click.echo(f"indexed {n} new turns" if n else "the index is up to date")
+    if optimize:
+        t1 = time.monotonic()
+        ix.optimize(ws)
+        click.echo(f"optimized in {time.monotonic() - t1:.1f} s")
+
+
+def archive_stats(ws: Any) -> dict[str, Any]:
+    """Figures of the indexed archive (from the index's recording metadata, no transcript I/O)."""
+    from .. import index as ix
+
+    recs = ix.load_recordings(ws)
+    speakers = set()
+    langs: dict[str, int] = {}
+    for r in recs.values():
+        for label, name in (r.get("speakers") or {}).items():
+            # A renamed speaker is one person across recordings; bare labels are per recording.
+            speakers.add(name if name and name != label else f"{r['id']}:{label}")
+        for lang in r.get("languages") or ([r["language"]] if r.get("language") else []):
+            langs[lang] = langs.get(lang, 0) + 1
+    return {
+        "workspace": str(ws.root),
+        "recordings": len(recs),
+        "transcripts": len(ws.transcript_ids()),
+        "hours": round(sum(float(r.get("duration") or 0) for r in recs.values()) / 3600, 2),
+        "turns": ix.doc_count(ws),
+        "speakers": len(speakers),
+        "languages": dict(sorted(langs.items(), key=lambda kv: -kv[1])),
+        "index_bytes": ix.size_bytes(ws),
+        "index_stale": ix.needs_rebuild(ws),
+    }
+
+
+@click.command()
+@json_option
+@workspace_option
+def stats(as_json: bool, ws: Any) -> None:
+    """Describe the archive: recordings, hours, turns, speakers, languages, index size.
+
+    \b
+    Example:
+      confindex stats --json
+    """
+    s = archive_stats(ws)
+    if as_json:
+        print_json(s)
+        return
+    langs = ", ".join(f"{k} ({v})" for k, v in s["languages"].items()) or "-"
+    rows = [
+        ("recordings", f"{s['recordings']} indexed of {s['transcripts']} transcripts"),
+        ("hours", f"{s['hours']:.1f}"),
+        ("turns", str(s["turns"])),
+        ("speakers", str(s["speakers"])),
+        ("languages", langs),
+        ("index size", f"{s['index_bytes'] / 1e6:.1f} MB"),
+    ]
+    for k, v in rows:
+        click.echo(f"{k:<11} {v}"[:80])
+    if s["index_stale"]:
+        click.echo("the index was built by another version: run confindex index --rebuild")
+    elif s["recordings"] < s["transcripts"]:
+        click.echo("some transcripts are not indexed yet: run confindex index")

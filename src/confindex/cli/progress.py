@@ -1,0 +1,74 @@
+"""Progress on stderr: rich bars on a terminal, one plain line per stage otherwise."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..pipeline import Reporter
+from ..timefmt import hms
+
+
+class ConsoleReporter(Reporter):
+    """Draws download (bytes) and transcription (audio time, × realtime) progress."""
+
+    def __init__(self, console: Any, *, quiet: bool = False) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.live = console.is_terminal and not quiet
+        self._progress = None
+        self._task = None
+        self._stage = ""
+        self._t0 = time.perf_counter()
+
+    def __enter__(self) -> ConsoleReporter:
+        if self.live:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}", style="bold"),
+                BarColumn(bar_width=24),
+                TextColumn("{task.fields[detail]}"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=True,
+            )
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress:
+            self._progress.stop()
+
+    def stage(self, recording_id: str, stage: str, total: float | None = None) -> None:
+        self._stage = stage
+        self._t0 = time.perf_counter()
+        label = f"{stage:<10} {recording_id[:28]}"
+        if self._progress is not None:
+            if self._task is not None:
+                self._progress.remove_task(self._task)
+            self._task = self._progress.add_task(label, total=total, detail="")
+        elif not self.quiet:
+            extra = f" ({hms(total)} of audio)" if total and stage == "transcribe" else ""
+            self.console.print(f"{label}{extra}")
+
+    def advance(self, done: float, total: float | None = None) -> None:
+        if self._progress is None or self._task is None:
+            return
+        elapsed = max(time.perf_counter() - self._t0, 1e-6)
+        if self._stage == "download":
+            mb = done / 1e6
+            detail = f"{mb:.1f}" + (f"/{total / 1e6:.1f} MB" if total else " MB")
+            detail += f"  {mb / elapsed:.1f} MB/s"
+        else:
+            detail = f"{hms(done)}/{hms(total or 0)}  {done / elapsed:.1f}× realtime"
+        self._progress.update(self._task, completed=done, total=total, detail=detail)
+
+    def done(self, recording_id: str, status: str, message: str = "") -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.remove_task(self._task)
+            self._task = None
+        if self.quiet or status == "failed":  # failures are reported once, at the end
+            return
+        style = {"done": "green", "skipped": "yellow", "failed": "red"}.get(status, "")
+        self.console.print(f"[{style}]{status:<8}[/] {recording_id}  {message}", markup=True)

@@ -1,0 +1,384 @@
+"""`search`, `show`, `cite`, `export`: read the archive (the index and the transcripts)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..timefmt import hms
+from .common import json_option, print_json, workspace_option
+
+WIDTH = 80
+INDENT = "    "
+
+
+def _width() -> int:
+    return (
+        min(WIDTH, shutil.get_terminal_size((WIDTH, 24)).columns) if sys.stdout.isatty() else WIDTH
+    )
+
+
+def _log(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def _cut(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: max(0, width - 1)].rstrip() + "…"
+
+
+def _wrap_spans(
+    text: str, spans: list[tuple[int, int]], width: int, color: bool, indent: str = INDENT
+) -> list[str]:
+    """Wrap `text` to `width` columns, marking `spans` (bold yellow on a TTY, else **…**)."""
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    open_m, close_m = ("\x1b[1;33m", "\x1b[0m") if color else ("**", "**")
+    lines: list[str] = []
+    line: list[tuple[int, int]] = []
+    used = 0
+
+    def cost(s: int, e: int) -> int:
+        extra = 0 if color else sum(4 for a, b in spans if a < e and b > s)
+        return e - s + extra
+
+    for s, e in words:
+        c = cost(s, e)
+        if line and used + 1 + c > width - len(indent):
+            lines.append(_render(text, line, spans, open_m, close_m))
+            line, used = [], 0
+        used += c + (1 if line else 0)
+        line.append((s, e))
+    if line:
+        lines.append(_render(text, line, spans, open_m, close_m))
+    return [indent + ln for ln in lines]
+
+
+def _render(
+    text: str, line: list[tuple[int, int]], spans: list[tuple[int, int]], om: str, cm: str
+) -> str:
+    lo, hi = line[0][0], line[-1][1]
+    out, pos = [], lo
+    for s, e in spans:
+        s2, e2 = max(s, lo), min(e, hi)
+        if s2 >= e2:
+            continue
+        out += [text[pos:s2], om, text[s2:e2], cm]
+        pos = e2
+    out.append(text[pos:hi])
+    return "".join(out)
+
+
+SEARCH_HELP = """Search the archive; each hit links to the moment the first matched word is said.
+
+\b
+Query language:
+  diplomatie spatiale     all words (AND is the default; stemmed, accents optional)
+  mars OR lune            either word;  budget NOT mars  or  budget -mars  excludes
+  "space diplomacy"       exact phrase (unstemmed)
+  diplomacie~  diplo*     fuzzy (1 edit; word~2 for 2) and prefix
+  (mars OR lune) -budget  parentheses group
+  speaker:Dupont  speaker:SPEAKER_01  speaker:"Marie Dupont"
+  title:diplomatie  channel:ESA  lang:fr  recording:3f2a
+  date:2023  date:2023-10-05  date:2023-10..2023-12  date:2024..
+  at:10m..20m  at:1:02:03  after:1h  before:30m   (time in the recording)
+
+\b
+Examples:
+  confindex search diplomatie spatiale
+  confindex search '"space diplomacy" speaker:Dupont date:2023..'
+  confindex search soiouz --context 1 --limit 5
+  confindex search budget --group --format md > hits.md
+"""
+
+
+@click.command(help=SEARCH_HELP)
+@click.argument("query", nargs=-1, required=True)
+@click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--offset", default=0, type=click.IntRange(0), help="Skip this many hits (paging).")
+@click.option("--context", "-C", default=0, type=click.IntRange(0, 20), help="Turns before/after.")
+@click.option("--group", is_flag=True, help="One hit per recording (its best turn).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "csv", "md"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--cite", "with_cite", is_flag=True, help="Add an APA citation to each hit.")
+@json_option
+@workspace_option
+def search(
+    query: tuple[str, ...],
+    limit: int,
+    offset: int,
+    context: int,
+    group: bool,
+    fmt: str,
+    with_cite: bool,
+    as_json: bool,
+    ws: Any,
+) -> None:
+    from ..search import search as run_search
+
+    if as_json:
+        fmt = "json"
+    text = " ".join(query)
+    result = run_search(
+        ws, text, limit=limit, offset=offset, group=group, context=context, log=_log
+    )
+    cites: dict[int, Any] = _citations(ws, result.hits) if with_cite else {}
+    if fmt == "json":
+        hits = []
+        for h in result.hits:
+            d = h.to_dict()
+            if with_cite:
+                d["citation"] = cites[h.rank].to_dict()
+            hits.append(d)
+        print_json({"query": result.query, "total": result.total, "offset": offset, "hits": hits})
+        return
+    if fmt == "csv":
+        _print_csv(result.hits, cites)
+        return
+    if fmt == "md":
+        _print_md(result, cites)
+        return
+    _print_text(ws, result, offset, cites)
+
+
+def _citations(ws: Any, hits: list[Any]) -> dict[int, Any]:
+    from ..cite import cite
+    from ..transcript import load
+
+    out, cache = {}, {}
+    for h in hits:
+        t = cache.get(h.recording_id) or load(ws, h.recording_id)
+        cache[h.recording_id] = t
+        out[h.rank] = cite(t, h.time)
+    return out
+
+
+def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> None:
+    width = _width()
+    color = sys.stdout.isatty()
+    if not result.hits:
+        if not ws.transcript_ids():
+            _log(f"No transcripts in {ws.root} yet: run confindex fetch URL|FILE first.")
+        else:
+            click.echo(
+                "No hits." if result.total == 0 else f"No hits past {offset} ({result.total})."
+            )
+        return
+    what = "recording" if any(h.matches > 1 for h in result.hits) else "hit"
+    what += "" if result.total == 1 else "s"
+    shown = f"{offset + 1}–{offset + len(result.hits)}"
+    click.echo(f"{result.total} {what} for {_cut(result.query, width - 20)} (showing {shown})")
+    for h in result.hits:
+        click.echo()
+        head = f"{h.rank:>2}. [{hms(h.time)}] {h.speaker_name or '?'} · "
+        more = f" ({h.matches} turns)" if h.matches > 1 else ""
+        title = _cut(h.title, max(10, width - len(head) - len(more)))
+        click.echo(click.style(head, bold=True) + title + more if color else head + title + more)
+        for ctx in h.before:
+            _print_ctx(ctx, width, color)
+        for ln in _wrap_spans(h.snippet, h.spans, width, color):
+            click.echo(ln)
+        for ctx in h.after:
+            _print_ctx(ctx, width, color)
+        # Links are never cut: a terminal makes them clickable only whole.
+        click.echo(INDENT + (click.style(h.link, fg="blue") if color else h.link))
+        if h.rank in cites:
+            for ln in _wrap_spans(cites[h.rank].render("apa"), [], width, False):
+                click.echo(ln)
+
+
+def _print_ctx(ctx: Any, width: int, color: bool) -> None:
+    prefix = f"{INDENT}  "
+    line = prefix + _cut(f"[{hms(ctx.start)}] {ctx.speaker_name or '?'}: {ctx.text}", width - 6)
+    click.echo(click.style(line, dim=True) if color else line)
+
+
+def _print_csv(hits: list[Any], cites: dict[int, Any]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    cols = ["rank", "recording_id", "title", "speaker_name", "date", "time", "hms", "link"]
+    w.writerow([*cols, "fragment", "score", *(["citation"] if cites else [])])
+    for h in hits:
+        row = [h.rank, h.recording_id, h.title, h.speaker_name, h.date, round(h.time, 2)]
+        row += [hms(h.time), h.link, h.fragment, h.score]
+        if cites:
+            row.append(cites[h.rank].render("apa"))
+        w.writerow(row)
+    sys.stdout.write(buf.getvalue())
+
+
+def _print_md(result: Any, cites: dict[int, Any]) -> None:
+    click.echo(f"## {result.total} hits for `{result.query}`\n")
+    for h in result.hits:
+        click.echo(
+            f"{h.rank}. **{_md(h.title)}** — {_md(h.speaker_name or '?')} "
+            f"[{hms(h.time)}]({h.link})  \n   {h.fragment}"
+        )
+        if h.rank in cites:
+            click.echo(f"   > {cites[h.rank].render('apa')}")
+
+
+def _md(s: str) -> str:
+    return re.sub(r"([\\`*_\[\]])", r"\\\1", s)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _at(value: str | None) -> float | None:
+    from ..timefmt import parse_time
+
+    return None if value is None else parse_time(value)
+
+
+@click.command()
+@click.argument("recording")
+@click.option("--at", "at", metavar="TIME", help="Centre on this time (12:34, 754, 12m34s).")
+@click.option("--around", default=60.0, show_default=True, help="Seconds shown around --at.")
+@json_option
+@workspace_option
+def show(recording: str, at: str | None, around: float, as_json: bool, ws: Any) -> None:
+    """Print a recording's transcript, whole or around a moment.
+
+    \b
+    Examples:
+      confindex show 3f2a
+      confindex show 3f2a --at 12:34 --around 30
+    """
+    from ..links import link
+    from ..transcript import resolve_recording
+
+    t = resolve_recording(ws, recording)
+    when = _at(at)
+    turns = t.turns
+    if when is not None:
+        turns = [x for x in t.turns if x.end >= when - around and x.start <= when + around]
+    if as_json:
+        print_json(
+            {
+                "recording": t.recording.id,
+                "title": t.recording.title,
+                "link": link(t.recording, when or 0.0),
+                "turns": [
+                    {
+                        "id": x.id,
+                        "start": x.start,
+                        "end": x.end,
+                        "speaker": x.speaker,
+                        "speaker_name": t.speaker_name(x.speaker),
+                        "text": x.text,
+                    }
+                    for x in turns
+                ],
+            }
+        )
+        return
+    width = _width()
+    rec = t.recording
+    meta = " · ".join(
+        p for p in (rec.channel or rec.uploader, rec.upload_date, hms(t.duration)) if p
+    )
+    click.echo(_cut(rec.title, width))
+    click.echo(_cut(f"{rec.id} · {meta}", width))
+    click.echo(link(rec, when or 0.0))
+    if not turns:
+        click.echo("(no speech in that window)" if when is not None else "(no speech)")
+    for x in turns:
+        here = when is not None and x.start <= when <= x.end
+        mark = ">" if here else " "
+        click.echo()
+        click.echo(f"{mark}[{hms(x.start)}] {_cut(t.speaker_name(x.speaker) or '?', width - 12)}")
+        for ln in _wrap_spans(" ".join(x.text.split()), [], width, False):
+            click.echo(ln)
+
+
+@click.command()
+@click.argument("recording")
+@click.option("--at", "at", required=True, metavar="TIME", help="The moment (12:34, 754, 12m34s).")
+@click.option(
+    "--style",
+    type=click.Choice(["apa", "chicago", "bibtex", "all"]),
+    default="apa",
+    show_default=True,
+)
+@json_option
+@workspace_option
+def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
+    """Cite what was said at a moment: speaker, title, date, link with t=, exact quote.
+
+    \b
+    Examples:
+      confindex cite 3f2a --at 12:34
+      confindex cite 3f2a --at 754 --style bibtex >> refs.bib
+    """
+    from ..cite import STYLES
+    from ..cite import cite as make_cite
+    from ..transcript import resolve_recording
+
+    t = resolve_recording(ws, recording)
+    c = make_cite(t, _at(at) or 0.0)
+    if as_json:
+        print_json(c.to_dict())
+        return
+    styles = STYLES if style == "all" else (style,)
+    click.echo("\n\n".join(c.render(s) for s in styles))
+
+
+@click.command()
+@click.argument("recording", required=False)
+@click.option("--all", "all_", is_flag=True, help="Export every recording (needs --output DIR).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["srt", "vtt", "txt", "md", "json", "rttm"]),
+    default="txt",
+    show_default=True,
+)
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path), help="File (one recording) or folder."
+)
+@workspace_option
+def export(recording: str | None, all_: bool, fmt: str, output: Path | None, ws: Any) -> None:
+    """Export transcripts as subtitles, text, Markdown, JSON or RTTM.
+
+    \b
+    Examples:
+      confindex export 3f2a --format srt > panel.srt
+      confindex export --all --format vtt -o subtitles/
+    """
+    from ..errors import InputError
+    from ..export import render
+    from ..transcript import iter_all, resolve_recording
+    from ..workspace import atomic_write_text
+
+    if all_ == bool(recording):
+        raise InputError("give a RECORDING or --all (not both)")
+    if recording:
+        t = resolve_recording(ws, recording)
+        text = render(t, fmt)
+        if output is None or str(output) == "-":
+            sys.stdout.write(text)
+        else:
+            dest = output / f"{t.id}.{fmt}" if output.is_dir() else output
+            atomic_write_text(dest, text)
+            _log(f"wrote {dest}")
+        return
+    if output is None:
+        raise InputError("--all writes one file per recording: give a folder with --output DIR")
+    output.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for t in iter_all(ws):
+        atomic_write_text(output / f"{t.id}.{fmt}", render(t, fmt))
+        n += 1
+    _log(f"wrote {n} {fmt} file{'s' if n != 1 else ''} to {output}")

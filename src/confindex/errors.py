@@ -1,0 +1,54 @@
+"""Errors a user can act on: each carries a one-line message and an exit code."""
+
+from __future__ import annotations
+
+
+class ConfindexError(Exception):
+    """An expected failure: the CLI prints its message on one line and exits with `exit_code`."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    @property
+    def message(self) -> str:
+        return " ".join(str(self).split())
+
+
+class InputError(ConfindexError):
+    """The user gave something we cannot use (missing file, bad URL, not media)."""
+
+
+class MediaError(InputError):
+    """The media could not be decoded, or holds no speech."""
+
+
+class DownloadError(InputError):
+    """yt-dlp could not fetch the URL."""
+
+
+class ModelError(ConfindexError):
+    """A model could not be found, verified or loaded."""
+
+
+class DeviceError(ConfindexError):
+    """The requested compute device is not available."""
+
+
+class QueryError(ConfindexError):
+    """A search query could not be parsed; exit code 2 like a usage error."""
+
+    exit_code = 2
+
+
+class NotFoundError(ConfindexError):
+    """A recording, speaker or file named by the user does not exist."""
+
+
+class LockedError(ConfindexError):
+    """Another confindex process holds the lock we need."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again later

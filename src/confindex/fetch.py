@@ -1,0 +1,327 @@
+"""Inputs → local media + metadata: URLs through yt-dlp's Python API, or local media files.
+
+Every recording gets a stable id that cannot collide, known *before* any download where possible
+so that a rerun skips finished recordings without touching the network:
+
+- a site yt-dlp knows (YouTube, Vimeo, …): `<extractor>-<site id>`, e.g. `youtube-u2SCITorY2A`;
+- any other URL (plain media files, the generic extractor): `<name slug>-<sha1(URL)[:10]>`,
+  because yt-dlp's generic ids are the URL basename and collide (`/a/talk.mp4`, `/b/talk.mp4`);
+- a local file: `<name slug>-<sha256(content)[:10]>`, so a moved or renamed file is the same
+  recording.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from .errors import DownloadError, InputError
+from .transcript import Recording
+from .workspace import Workspace, slugify
+
+DownloadProgress = Callable[[int, int | None], None]  # (bytes done, bytes total or None)
+
+MEDIA_EXTENSIONS = frozenset(
+    (
+        *(".mp3", ".mp4", ".m4a", ".m4v", ".webm", ".mkv", ".mov", ".ogg", ".oga", ".opus"),
+        *(".wav", ".flac", ".aac", ".wma", ".avi", ".mpg", ".mpeg", ".ts", ".3gp", ".amr"),
+    )
+)
+_URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+def is_url(arg: str) -> bool:
+    return bool(_URL_SCHEME.match(arg)) and not arg.startswith("file://")
+
+
+def local_path(arg: str) -> Path:
+    if arg.startswith("file://"):
+        arg = unquote(urlparse(arg).path)
+    return Path(arg).expanduser().resolve()
+
+
+@dataclass
+class Media:
+    """A recording's metadata and the local media file to transcribe."""
+
+    recording: Recording
+    path: Path
+
+
+@cache
+def _extractors() -> list[Any]:
+    from yt_dlp.extractor import gen_extractor_classes
+
+    return [ie for ie in gen_extractor_classes() if ie.ie_key() != "Generic"]
+
+
+def site_id(url: str) -> tuple[str, str] | None:
+    """(extractor key, site id) when a specific yt-dlp extractor claims the URL, offline."""
+    for ie in _extractors():
+        if ie.suitable(url):
+            with contextlib.suppress(Exception):
+                temp_id = ie.get_temp_id(url)
+                if temp_id:
+                    return ie.ie_key(), str(temp_id)
+            return ie.ie_key(), ""
+    return None
+
+
+def _safe_id(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")[:64] or "x"
+
+
+def url_recording_id(url: str) -> str:
+    """The recording id of a URL, computed without any network access."""
+    known = site_id(url)
+    if known and known[1]:
+        key, vid = known
+        return f"{key.lower()}-{_safe_id(vid)}"
+    name = Path(unquote(urlparse(url).path)).stem or urlparse(url).hostname or "url"
+    return f"{slugify(name, 40)}-{hashlib.sha1(url.encode()).hexdigest()[:10]}"
+
+
+def is_single_recording_url(url: str) -> bool:
+    """True when the URL surely names one recording (no playlist expansion needed)."""
+    known = site_id(url)
+    if known:
+        key, vid = known
+        return bool(vid) and not key.lower().endswith(("tab", "playlist", "channel", "user"))
+    return Path(urlparse(url).path).suffix.lower() in MEDIA_EXTENSIONS
+
+
+def _ydl_options(**extra: Any) -> dict[str, Any]:
+    opts: dict[str, Any] = {
+        "quiet": True,
+        "no_warnings": True,
+        "noprogress": True,  # quiet=True alone still prints a progress bar
+        "logger": _SilentLogger(),
+        "socket_timeout": 30,
+        "retries": 5,
+        "fragment_retries": 5,
+        "ffmpeg_location": ffmpeg_exe(),
+    }
+    opts.update(extra)
+    return opts
+
+
+class _SilentLogger:
+    """yt-dlp logs through this; errors reach us as exceptions instead."""
+
+    def debug(self, msg: str) -> None:
+        pass
+
+    info = warning = debug
+
+    def error(self, msg: str) -> None:
+        pass
+
+
+@cache
+def ffmpeg_exe() -> str | None:
+    """An ffmpeg binary: the one on PATH, else the static build shipped by imageio-ffmpeg."""
+    found = shutil.which("ffmpeg")
+    if found:
+        return found
+    with contextlib.suppress(Exception):
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    return None
+
+
+def clean_ytdlp_error(exc: BaseException) -> str:
+    msg = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    msg = re.sub(r"^(ERROR:\s*)+", "", msg.strip())
+    msg = re.sub(r"\s*\(caused by .*$", "", msg, flags=re.S)
+    msg = re.sub(r";\s*please report this issue.*$", "", msg, flags=re.S | re.I)
+    return " ".join(msg.split())[:200]
+
+
+def expand_url(url: str, *, playlist_items: int | None = None) -> list[str]:
+    """The recording URLs behind a URL: itself, or the entries of a playlist/channel."""
+    if is_single_recording_url(url):
+        return [url]
+    import yt_dlp
+
+    opts = _ydl_options(extract_flat="in_playlist")
+    if playlist_items:
+        opts["playlistend"] = playlist_items
+    try:
+        with yt_dlp.YoutubeDL(opts) as ydl:
+            info = ydl.extract_info(url, download=False)
+    except yt_dlp.utils.DownloadError as exc:
+        raise DownloadError(f"{url}: {clean_ytdlp_error(exc)}") from None
+    if info and info.get("_type") in ("playlist", "multi_video"):
+        urls = []
+        for entry in info.get("entries") or []:
+            if entry:
+                u = entry.get("webpage_url") or entry.get("url")
+                if u:
+                    urls.append(u)
+        return urls
+    return [url]
+
+
+def download(
+    ws: Workspace,
+    url: str,
+    *,
+    progress: DownloadProgress | None = None,
+    ydl_extra: dict[str, Any] | None = None,
+) -> Media:
+    """Download the best audio of `url` into `media/<id>.<ext>` and return it with its metadata.
+
+    The download lands in a private temp folder first and is moved into media/ only when whole,
+    so an interrupted download is never mistaken for a finished one (a rerun resumes the .part).
+    """
+    import yt_dlp
+
+    rid = url_recording_id(url)
+    ws.ensure()
+    existing = sorted(ws.media.glob(f"{glob_escape(rid)}.*"))
+    staging = ws.tmp / f"dl-{rid}"
+    staging.mkdir(parents=True, exist_ok=True)
+
+    def hook(d: dict[str, Any]) -> None:
+        if progress and d.get("status") in ("downloading", "finished"):
+            total = d.get("total_bytes") or d.get("total_bytes_estimate")
+            progress(int(d.get("downloaded_bytes") or 0), int(total) if total else None)
+
+    opts = _ydl_options(
+        format="bestaudio/best",
+        outtmpl={"default": str(staging / "media.%(ext)s")},
+        noplaylist=True,
+        continuedl=True,
+        progress_hooks=[hook],
+        **(ydl_extra or {}),
+    )
+    try:
+        with yt_dlp.YoutubeDL(opts) as ydl:
+            if existing:  # downloaded by an earlier run: metadata only
+                info = ydl.extract_info(url, download=False)
+            else:
+                info = ydl.extract_info(url, download=True)
+    except yt_dlp.utils.DownloadError as exc:
+        _drop_if_empty(staging)
+        raise DownloadError(f"cannot download {url}: {clean_ytdlp_error(exc)}") from None
+    if info is None:
+        raise DownloadError(f"cannot download {url}: yt-dlp returned nothing")
+    if info.get("_type") in ("playlist", "multi_video"):
+        raise InputError(f"{url} is a playlist; fetch expands playlists, download takes one item")
+
+    if existing:
+        final = existing[0]
+    else:
+        files = [
+            Path(d["filepath"]) for d in info.get("requested_downloads") or [] if d.get("filepath")
+        ]
+        files = [f for f in files if f.exists()] or sorted(
+            p for p in staging.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))
+        )
+        if not files:
+            raise DownloadError(f"cannot download {url}: no media file was written")
+        final = ws.media / f"{rid}{files[0].suffix or '.media'}"
+        files[0].replace(final)
+    shutil.rmtree(staging, ignore_errors=True)
+    rec = recording_from_info(rid, url, info)
+    rec.media_path = str(final.relative_to(ws.root))
+    return Media(rec, final)
+
+
+def _drop_if_empty(folder: Path) -> None:
+    """Remove a staging folder that holds nothing to resume from."""
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[\]])", r"[\1]", text)
+
+
+def recording_from_info(rid: str, url: str, info: dict[str, Any]) -> Recording:
+    """Our metadata from a yt-dlp info dict."""
+    extractor = info.get("extractor_key") or info.get("extractor")
+    is_youtube = (extractor or "").lower().startswith("youtube")
+    date = info.get("upload_date") or info.get("release_date")
+    return Recording(
+        id=rid,
+        title=str(info.get("title") or info.get("id") or rid),
+        source=url,
+        kind="youtube" if is_youtube else "url",
+        webpage_url=info.get("webpage_url") or url,
+        extractor=extractor,
+        extractor_id=str(info["id"]) if info.get("id") is not None else None,
+        channel=info.get("channel") or info.get("uploader"),
+        uploader=info.get("uploader"),
+        upload_date=iso_date(date),
+        duration=float(info["duration"]) if info.get("duration") else None,
+        description=info.get("description"),
+        chapters=[
+            {"start": c.get("start_time"), "end": c.get("end_time"), "title": c.get("title")}
+            for c in info.get("chapters") or []
+        ],
+    )
+
+
+def iso_date(yyyymmdd: str | None) -> str | None:
+    if yyyymmdd and re.fullmatch(r"\d{8}", str(yyyymmdd)):
+        s = str(yyyymmdd)
+        return f"{s[:4]}-{s[4:6]}-{s[6:]}"
+    return yyyymmdd or None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_recording_id(path: Path, digest: str) -> str:
+    return f"{slugify(path.stem, 40)}-{digest[:10]}"
+
+
+def local_media(path: Path) -> Media:
+    """A local media file as a recording (the file stays where it is)."""
+    if not path.exists():
+        raise InputError(f"no such file: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory; pass media files or a URL")
+    digest = sha256_file(path)
+    rec = Recording(
+        id=file_recording_id(path, digest),
+        title=path.stem,
+        source=str(path),
+        kind="file",
+        media_path=str(path),
+        media_sha256=digest,
+    )
+    _add_container_tags(rec, path)
+    return Media(rec, path)
+
+
+def _add_container_tags(rec: Recording, path: Path) -> None:
+    """Title/artist/date tags from the container, when the file has them."""
+    with contextlib.suppress(Exception):
+        import av
+
+        with av.open(str(path)) as c:
+            tags = {k.lower(): v for k, v in (c.metadata or {}).items()}
+            if c.duration:
+                rec.duration = c.duration / 1_000_000
+        rec.title = tags.get("title") or rec.title
+        rec.uploader = tags.get("artist") or tags.get("album_artist")
+        rec.channel = rec.uploader
+        date = tags.get("date") or tags.get("creation_time")
+        if date and re.match(r"\d{4}(-\d{2}(-\d{2})?)?", date):
+            rec.upload_date = date[:10]

@@ -1,0 +1,576 @@
+"""The search index: one Whoosh document per turn, derived from transcripts/ and rebuildable.
+
+Layout under `ws.index_dir`:
+
+    CURRENT.json        {"schema": N, "generation": "g-…"}: which generation readers open
+    g-…/                a Whoosh index + recordings.json (per-recording metadata for links/stats)
+
+`rebuild()` builds a new generation beside the live one and swaps `CURRENT.json` atomically, so
+a crash mid-build never leaves a half index. Writers take `ws.lock("index")`; readers never lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+import unicodedata
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+from typing import Any
+
+from whoosh import columns, fields, index, reading
+from whoosh.analysis import Filter, RegexTokenizer
+from whoosh.lang import stemmer_for_language
+
+from .errors import ConfindexError
+from .transcript import Transcript, load_path
+from .workspace import Workspace, atomic_write_text
+
+# Bump when the schema or the analysis changes: older indexes are rebuilt from transcripts.
+SCHEMA_VERSION = 1
+
+# Languages with their own stemmed field (`text_<lang>`); other languages use `text` only.
+STEM_LANGS: tuple[str, ...] = ("en", "fr", "ru", "de", "es", "it", "pt", "nl")
+
+# French/Italian-style elided articles and pronouns: l'espace → espace.
+_ELISIONS = frozenset(
+    {
+        *("l", "d", "j", "m", "n", "s", "t", "c", "qu", "jusqu", "lorsqu", "puisqu", "quoiqu"),
+        *("presqu", "quelqu", "dell", "all", "dall", "nell", "sull"),
+    }
+)
+TOKEN_PATTERN = r"\w+(?:['’]\w+)*"
+
+ProgressFn = Callable[[int, int], None]
+LogFn = Callable[[str], None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Analysis
+
+
+@lru_cache(maxsize=200_000)
+def fold(word: str) -> str:
+    """Lowercase and strip accents from Latin letters (Chrétien → chretien, Soïouz → soiouz).
+
+    Cyrillic keeps й (the Russian stemmer needs it) but ё → е, as Russian writers do.
+    """
+    w = word.lower().replace("ё", "е").replace("’", "'")
+    if w.isascii():
+        return w
+    out = []
+    for ch in w:
+        if ord(ch) < 0x250:  # Latin: drop combining marks (é → e, ï → i); ß, œ, æ expand
+            base = unicodedata.normalize("NFKD", ch)
+            out.append("".join(c for c in base if not unicodedata.combining(c)))
+        else:
+            out.append(ch)
+    return "".join(out).replace("œ", "oe").replace("æ", "ae").replace("ß", "ss")
+
+
+def strip_elision(word: str) -> tuple[str, int]:
+    """`l'espace` → (`espace`, 2): the word without its elided prefix and the chars removed."""
+    i = word.find("'")
+    if i > 0 and word[:i] in _ELISIONS and i + 1 < len(word):
+        return word[i + 1 :], i + 1
+    return word, 0
+
+
+@cache
+def _stemmer(lang: str) -> Callable[[str], str]:
+    return stemmer_for_language(lang)
+
+
+@lru_cache(maxsize=400_000)
+def normalize(word: str, lang: str | None = None) -> str:
+    """The indexed form of one token: folded, elision stripped, and stemmed when `lang` is given.
+
+    Latin text is folded *before* stemming so accented and unaccented spellings stem alike
+    (activité/activites → activit); Russian is stemmed on its own letters.
+    """
+    w, _ = strip_elision(fold(word))
+    if lang is None:
+        return w
+    return _stemmer(lang)(w)
+
+
+class NormalizeFilter(Filter):
+    """Lowercase + fold + elision (+ stem) in one pass; one cache lookup per token."""
+
+    def __init__(self, lang: str | None = None) -> None:
+        self.lang = lang
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NormalizeFilter) and other.lang == self.lang
+
+    def __hash__(self) -> int:
+        return hash(("NormalizeFilter", self.lang))
+
+    def __call__(self, tokens: Iterator[Any]) -> Iterator[Any]:
+        lang = self.lang
+        for t in tokens:
+            text = t.text
+            if t.chars and ("'" in text or "’" in text):
+                _, cut = strip_elision(fold(text))
+                t.startchar += cut
+            t.text = normalize(text, lang)
+            if t.text:
+                yield t
+
+
+def analyzer(lang: str | None = None):
+    """Tokenizer + NormalizeFilter: the plain (folded, unstemmed) analyzer or a stemmed one."""
+    return RegexTokenizer(TOKEN_PATTERN) | NormalizeFilter(lang)
+
+
+def tokens(text: str, lang: str | None = None) -> list[tuple[str, int, int]]:
+    """(normalized term, startchar, endchar) for each token of `text`."""
+    return [
+        (t.text, t.startchar, t.endchar) for t in analyzer(lang)(text, chars=True, positions=False)
+    ]
+
+
+def text_field(lang: str | None) -> str:
+    return f"text_{lang}" if lang else "text"
+
+
+def stem_lang(language: str | None) -> str | None:
+    """The stemmer language for a turn's language code (`fr`, `fr-FR`, `French`…), if any."""
+    if not language:
+        return None
+    code = language.lower().replace("_", "-").split("-")[0]
+    return code if code in STEM_LANGS else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Schema
+
+
+def make_schema() -> fields.Schema:
+    plain = analyzer(None)
+    stem_fields = {
+        text_field(lang): fields.TEXT(analyzer=analyzer(lang), phrase=False) for lang in STEM_LANGS
+    }
+    return fields.Schema(
+        uid=fields.ID(unique=True, stored=True),
+        recording=fields.ID(stored=True, sortable=True),
+        title=fields.TEXT(analyzer=plain, stored=True),
+        channel=fields.TEXT(analyzer=plain, stored=True),
+        # ISO date as a term: date:2023 / 2023-10 are prefix queries over few distinct terms.
+        date=fields.ID(stored=True),
+        speaker=fields.ID(),  # folded label, matched as a Term (fast filter)
+        speaker_label=fields.STORED(),
+        speaker_name=fields.TEXT(analyzer=plain, stored=True),
+        lang=fields.ID(stored=True),
+        turn=fields.STORED(),
+        # Times are stored, not NUMERIC (16 terms per value doubled build time, NOTES); time
+        # filters use coarse minute terms, then the exact check reads these columns.
+        start=fields.STORED(),
+        end=fields.STORED(),
+        start_col=fields.COLUMN(columns.NumericColumn("f")),
+        end_col=fields.COLUMN(columns.NumericColumn("f")),
+        minutes=fields.KEYWORD(scorable=False),
+        text=fields.TEXT(analyzer=plain, stored=True),
+        wt=fields.STORED(),  # word start offsets (centiseconds from turn start)
+        **stem_fields,
+    )
+
+
+# Whoosh's MultiReader.terms_within falls back to a brute-force scan of every term (1.7–2.2 s
+# per fuzzy query on a multi-segment index, NOTES); each segment has a fast DFA-based one.
+def _multi_terms_within(
+    self: reading.MultiReader, fieldname: str, text: str, maxdist: int, prefix: int = 0
+) -> Iterable[str]:
+    seen: set[str] = set()
+    for r in self.readers:
+        for term in r.terms_within(fieldname, text, maxdist, prefix=prefix):
+            if term not in seen:
+                seen.add(term)
+                yield term
+
+
+reading.MultiReader.terms_within = _multi_terms_within  # type: ignore[method-assign]
+
+
+# ---------------------------------------------------------------------------------------------
+# Documents
+
+
+def _minutes(start: float, end: float) -> str:
+    first, last = int(start // 60), int(max(start, end) // 60)
+    return " ".join(f"m{m}" for m in range(first, last + 1))
+
+
+def turn_text(turn: Any) -> tuple[str, bytes]:
+    """The turn's text as its words joined by single spaces, and their start offsets.
+
+    Word i starts at character sum(len(w)+1 for w before i), so the index needs only the
+    offsets (uint32 centiseconds from the turn start) to time any matched token.
+    """
+    words = [(w.start, " ".join(w.text.split()).replace(" ", "\u00a0")) for w in turn.words]
+    words = [(s, t) for s, t in words if t]
+    if not words:
+        return " ".join(turn.text.split()), b""
+    offsets = array("I", (max(0, round((s - turn.start) * 100)) for s, _ in words))
+    return " ".join(t for _, t in words), offsets.tobytes()
+
+
+def documents(t: Transcript) -> Iterator[dict[str, Any]]:
+    rec = t.recording
+    for turn in t.turns:
+        text, wt = turn_text(turn)
+        if not text:
+            continue
+        lang = turn.language or t.language or ""
+        doc: dict[str, Any] = {
+            "uid": f"{rec.id}#{turn.id}",
+            "recording": rec.id,
+            "title": rec.title or "",
+            "channel": rec.channel or rec.uploader or "",
+            "date": rec.upload_date or "",
+            "speaker": fold(turn.speaker or ""),
+            "speaker_label": turn.speaker,
+            "speaker_name": t.speaker_name(turn.speaker) or "",
+            "lang": lang.lower(),
+            "turn": turn.id,
+            "start": float(turn.start),
+            "end": float(turn.end),
+            "start_col": float(turn.start),
+            "end_col": float(turn.end),
+            "minutes": _minutes(turn.start, turn.end),
+            "text": text,
+            "wt": wt,
+        }
+        sl = stem_lang(lang)
+        if sl:
+            doc[text_field(sl)] = text
+        yield doc
+
+
+def recording_meta(t: Transcript) -> dict[str, Any]:
+    """What search needs about a recording without loading its transcript (links, stats)."""
+    rec = t.recording
+    return {
+        "id": rec.id,
+        "title": rec.title,
+        "source": rec.source,
+        "kind": rec.kind,
+        "webpage_url": rec.webpage_url,
+        "extractor": rec.extractor,
+        "extractor_id": rec.extractor_id,
+        "channel": rec.channel,
+        "uploader": rec.uploader,
+        "upload_date": rec.upload_date,
+        "duration": t.duration or rec.duration or 0.0,
+        "language": t.language,
+        "turns": len(t.turns),
+        "speakers": {
+            s: t.speaker_name(s) for s in sorted({tn.speaker for tn in t.turns if tn.speaker})
+        },
+        "languages": sorted({(tn.language or t.language or "") for tn in t.turns} - {""}),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Generations
+
+
+CURRENT = "CURRENT.json"
+RECORDINGS = "recordings.json"
+
+
+@dataclass(frozen=True)
+class IndexState:
+    schema: int | None
+    generation: Path | None
+
+
+def state(ws: Workspace) -> IndexState:
+    try:
+        d = json.loads((ws.index_dir / CURRENT).read_text(encoding="utf-8"))
+        gen = ws.index_dir / str(d["generation"])
+        return IndexState(int(d["schema"]), gen if gen.is_dir() else None)
+    except FileNotFoundError:
+        # A bare Whoosh index in index/ (no CURRENT.json) was made by an older layout.
+        old = any(ws.index_dir.glob("*.toc")) if ws.index_dir.is_dir() else False
+        return IndexState(0 if old else None, None)
+    except (ValueError, KeyError, TypeError):
+        return IndexState(0, None)
+
+
+def exists(ws: Workspace) -> bool:
+    s = state(ws)
+    return s.schema == SCHEMA_VERSION and s.generation is not None
+
+
+def needs_rebuild(ws: Workspace) -> bool:
+    """True when an index exists but was built by another schema (or is damaged)."""
+    s = state(ws)
+    return s.schema is not None and (s.schema != SCHEMA_VERSION or s.generation is None)
+
+
+def stale_message(ws: Workspace) -> str:
+    s = state(ws)
+    if s.schema is not None and s.schema != SCHEMA_VERSION:
+        return (
+            f"the search index was built by another confindex (index schema {s.schema}, "
+            f"this version uses {SCHEMA_VERSION}): rebuilding it from transcripts/"
+        )
+    return "the search index is missing or damaged: rebuilding it from transcripts/"
+
+
+def open_index(ws: Workspace) -> index.Index | None:
+    """The live Whoosh index, or None when there is none (readers never lock)."""
+    s = state(ws)
+    if s.schema != SCHEMA_VERSION or s.generation is None:
+        return None
+    try:
+        return index.open_dir(str(s.generation))
+    except (index.EmptyIndexError, OSError) as exc:
+        raise ConfindexError(
+            f"cannot open the search index ({exc}); run confindex index --rebuild"
+        ) from None
+
+
+def load_recordings(ws: Workspace) -> dict[str, dict[str, Any]]:
+    """Per-recording metadata of the live index (empty when there is no index)."""
+    s = state(ws)
+    if s.generation is None:
+        return {}
+    return _read_recordings(s.generation)
+
+
+_REC_CACHE: dict[Path, tuple[float, dict[str, dict[str, Any]]]] = {}
+
+
+def _read_recordings(gen: Path) -> dict[str, dict[str, Any]]:
+    path = gen / RECORDINGS
+    try:
+        mtime = path.stat().st_mtime
+    except FileNotFoundError:
+        return {}
+    cached = _REC_CACHE.get(gen)
+    if cached and cached[0] == mtime:
+        return cached[1]
+    data = json.loads(path.read_text(encoding="utf-8"))
+    _REC_CACHE[gen] = (mtime, data)
+    return data
+
+
+def _write_recordings(gen: Path, recs: dict[str, dict[str, Any]]) -> None:
+    atomic_write_text(gen / RECORDINGS, json.dumps(recs, ensure_ascii=False, sort_keys=True))
+
+
+def _new_generation(ws: Workspace) -> Path:
+    ws.index_dir.mkdir(parents=True, exist_ok=True)
+    name = f"g-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
+    gen = ws.index_dir / name
+    gen.mkdir()
+    index.create_in(str(gen), make_schema())
+    return gen
+
+
+def _swap_in(ws: Workspace, gen: Path) -> None:
+    """Point CURRENT.json at `gen` (atomic), then delete every other generation."""
+    atomic_write_text(
+        ws.index_dir / CURRENT, json.dumps({"schema": SCHEMA_VERSION, "generation": gen.name})
+    )
+    _cleanup(ws, keep=gen)
+
+
+def _cleanup(ws: Workspace, keep: Path | None) -> None:
+    """Remove old generations and files of an older layout (open readers keep their files)."""
+    for p in ws.index_dir.iterdir():
+        if p.name == CURRENT or (keep is not None and p == keep):
+            continue
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.suffix in (".toc", ".seg", ".pst", ".trm", ".fdt", ".json", ".lock") or (
+            p.name.startswith("_") or p.name.startswith("MAIN")
+        ):
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+
+def _writer(ix: index.Index, limitmb: int = 128):
+    # procs=1: with procs>1 worker errors are swallowed and 0 docs get indexed (NOTES).
+    return ix.writer(procs=1, limitmb=limitmb)
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def add(ws: Workspace, transcripts: Iterable[Transcript], *, log: LogFn | None = None) -> int:
+    """Index these transcripts, replacing any documents of the same recordings; returns turns.
+
+    Idempotent: re-adding a recording deletes its old documents in the same writer.
+    """
+    items = list(transcripts)
+    if not items:
+        return 0
+    with ws.lock("index"):
+        if not exists(ws):
+            if needs_rebuild(ws) and log:
+                log(stale_message(ws))
+            # Build from transcripts/ plus these (they may not be saved yet): one fresh index.
+            return _rebuild_locked(ws, extra=items)
+        s = state(ws)
+        assert s.generation is not None
+        ix = index.open_dir(str(s.generation))
+        recs = dict(_read_recordings(s.generation))
+        n = 0
+        w = _writer(ix)
+        try:
+            for t in items:
+                w.delete_by_term("recording", t.id)
+                for doc in documents(t):
+                    w.add_document(**doc)
+                    n += 1
+                recs[t.id] = recording_meta(t)
+            w.commit()  # default merge policy only merges small segments; never optimize here
+        except BaseException:
+            w.cancel()
+            raise
+        _write_recordings(s.generation, recs)
+        return n
+
+
+def remove(ws: Workspace, recording_ids: Iterable[str]) -> int:
+    """Delete every document of these recordings; returns how many documents went."""
+    ids = list(recording_ids)
+    with ws.lock("index"):
+        s = state(ws)
+        if s.schema != SCHEMA_VERSION or s.generation is None or not ids:
+            return 0
+        ix = index.open_dir(str(s.generation))
+        w = _writer(ix)
+        removed = 0
+        try:
+            for rid in ids:
+                removed += w.delete_by_term("recording", rid) or 0
+            w.commit()
+        except BaseException:
+            w.cancel()
+            raise
+        recs = {k: v for k, v in _read_recordings(s.generation).items() if k not in ids}
+        _write_recordings(s.generation, recs)
+        return removed
+
+
+def rebuild(ws: Workspace, progress: ProgressFn | None = None) -> int:
+    """Rebuild the whole index from transcripts/ alone; returns the number of turns indexed.
+
+    Builds into a new generation and swaps it in atomically: a crash leaves the old index.
+    """
+    with ws.lock("index"):
+        return _rebuild_locked(ws, progress=progress)
+
+
+def _rebuild_locked(
+    ws: Workspace, progress: ProgressFn | None = None, extra: list[Transcript] | None = None
+) -> int:
+    ids = ws.transcript_ids()
+    extra_by_id = {t.id: t for t in extra or []}
+    total = len(set(ids) | set(extra_by_id))
+    gen = _new_generation(ws)
+    recs: dict[str, dict[str, Any]] = {}
+    n = 0
+    try:
+        ix = index.open_dir(str(gen))
+        w = _writer(ix, limitmb=256)
+        try:
+            for done, t in enumerate(_iter_transcripts(ws, ids, extra_by_id), 1):
+                for doc in documents(t):
+                    w.add_document(**doc)
+                    n += 1
+                recs[t.id] = recording_meta(t)
+                if progress:
+                    progress(done, total)
+            w.commit()
+        except BaseException:
+            w.cancel()
+            raise
+        _write_recordings(gen, recs)
+    except BaseException:
+        shutil.rmtree(gen, ignore_errors=True)
+        raise
+    _swap_in(ws, gen)
+    return n
+
+
+def _iter_transcripts(
+    ws: Workspace, ids: list[str], extra: dict[str, Transcript]
+) -> Iterator[Transcript]:
+    for rid in ids:
+        if rid in extra:
+            continue
+        try:
+            yield load_path(ws.transcript_path(rid))
+        except ConfindexError:
+            continue  # a damaged transcript must not block the archive; `index` reports it
+    yield from extra.values()
+
+
+def optimize(ws: Workspace) -> None:
+    """Merge all segments into one (slow on a big index: minutes; never done implicitly)."""
+    with ws.lock("index"):
+        ix = open_index(ws)
+        if ix is None:
+            return
+        ix.optimize()
+
+
+def doc_count(ws: Workspace) -> int:
+    ix = open_index(ws)
+    return 0 if ix is None else ix.doc_count()
+
+
+def indexed_ids(ws: Workspace) -> set[str]:
+    return set(load_recordings(ws))
+
+
+def missing(ws: Workspace) -> list[str]:
+    """Transcript ids not (yet) in the index."""
+    have = indexed_ids(ws)
+    return [i for i in ws.transcript_ids() if i not in have]
+
+
+def size_bytes(ws: Workspace) -> int:
+    s = state(ws)
+    if s.generation is None:
+        return 0
+    return sum(p.stat().st_size for p in s.generation.rglob("*") if p.is_file())
+
+
+def add_missing(ws: Workspace, *, log: LogFn | None = None) -> int:
+    """Index transcripts not yet in the index (a stale index is rebuilt); returns turns added."""
+    if not exists(ws):
+        if needs_rebuild(ws) and log:
+            log(stale_message(ws))
+        return rebuild(ws)
+    todo = missing(ws)
+    return add(ws, iter_all_ids(ws, todo), log=log) if todo else 0
+
+
+def iter_all_ids(ws: Workspace, ids: list[str]) -> Iterator[Transcript]:
+    for rid in ids:
+        yield load_path(ws.transcript_path(rid))
+
+
+def ensure(ws: Workspace, *, log: LogFn | None = None) -> bool:
+    """Make sure a current index exists when transcripts do; True if it had to (re)build."""
+    if exists(ws):
+        return False
+    if not ws.transcript_ids():
+        return False
+    if log:
+        log(stale_message(ws) if needs_rebuild(ws) else "building the search index")
+    rebuild(ws)
+    return True

@@ -1,0 +1,56 @@
+"""Times as people write them: `[hh:mm:ss]` stamps, SRT/VTT clocks, and parsing `12:34`, `10m`."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import InputError
+
+
+def hms(seconds: float) -> str:
+    """`754.2` → `00:12:34` (floored to the second, as a player's clock shows it)."""
+    s = max(0, int(seconds))
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def clock(seconds: float, sep: str = ",") -> str:
+    """SRT (`00:12:34,200`) or, with sep=".", VTT clock with milliseconds."""
+    ms = max(0, round(seconds * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+_UNIT = re.compile(r"(\d+(?:\.\d+)?)([hms])")
+
+
+def parse_time(text: str) -> float:
+    """Seconds from `754`, `12:34`, `1:02:03`, `12m`, `1h2m3s`, `90s`, `12:34.5`."""
+    t = text.strip().lower()
+    if not t:
+        raise InputError("empty time")
+    try:
+        if ":" in t:
+            parts = [float(p) for p in t.split(":")]
+            if len(parts) > 3 or any(p < 0 for p in parts):
+                raise ValueError
+            total = 0.0
+            for p in parts:
+                total = total * 60 + p
+            return total
+        if t.replace(".", "", 1).isdigit():
+            return float(t)
+        pos, total = 0, 0.0
+        for m in _UNIT.finditer(t):
+            if m.start() != pos:
+                raise ValueError
+            total += float(m.group(1)) * {"h": 3600, "m": 60, "s": 1}[m.group(2)]
+            pos = m.end()
+        if pos != len(t) or pos == 0:
+            raise ValueError
+        return total
+    except ValueError:
+        raise InputError(
+            f"cannot read {text!r} as a time (try 754, 12:34, 1:02:03 or 12m30s)"
+        ) from None

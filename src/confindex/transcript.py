@@ -1,0 +1,230 @@
+"""The transcript: plain dataclasses, one JSON file per recording, schema-versioned.
+
+`transcripts/<recording id>.json` is the single source of truth of the archive; exports and the
+search index are derived from it and can always be rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfindexError, NotFoundError
+from .workspace import Workspace, atomic_write_text
+
+SCHEMA_VERSION = 1
+# A JSON object with no nested object/array and no brace or bracket inside its values.
+_FLAT_OBJECT = re.compile(r"\{\n(?:[ ]*\"[^\"\n]*\": [^\n{}\[\]]*\n)+[ ]*\}")
+
+
+@dataclass
+class Word:
+    start: float
+    end: float
+    text: str
+    probability: float = 1.0
+    speaker: str | None = None
+
+
+@dataclass
+class Segment:
+    """A decoder segment as faster-whisper returned it."""
+
+    id: int
+    start: float
+    end: float
+    text: str
+    words: list[Word] = field(default_factory=list)
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    language: str | None = None
+
+
+@dataclass
+class Turn:
+    """What one speaker said without interruption (or a pause-separated block)."""
+
+    id: int
+    start: float
+    end: float
+    speaker: str | None
+    text: str
+    language: str | None = None
+    words: list[Word] = field(default_factory=list)
+
+
+@dataclass
+class SpeakerSegment:
+    """A diarization result: `speaker` talks from `start` to `end` (seconds)."""
+
+    start: float
+    end: float
+    speaker: str
+
+
+@dataclass
+class Recording:
+    """What the recording is and where it came from (yt-dlp metadata or a local file)."""
+
+    id: str
+    title: str
+    source: str  # what the user passed: a URL or an absolute path
+    kind: str = "url"  # "youtube" | "url" | "file"
+    webpage_url: str | None = None
+    extractor: str | None = None
+    extractor_id: str | None = None
+    channel: str | None = None
+    uploader: str | None = None
+    upload_date: str | None = None  # ISO YYYY-MM-DD
+    duration: float | None = None
+    description: str | None = None
+    chapters: list[dict[str, Any]] = field(default_factory=list)
+    media_path: str | None = None  # relative to the workspace when inside it
+    media_sha256: str | None = None
+
+
+@dataclass
+class Provenance:
+    """How the transcript was made, so that any figure can be reproduced."""
+
+    confindex_version: str
+    faster_whisper_version: str | None = None
+    ctranslate2_version: str | None = None
+    yt_dlp_version: str | None = None
+    model: str | None = None
+    model_sha256: str | None = None
+    device: str | None = None
+    compute_type: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    diarization: dict[str, Any] | None = None
+    created_at: str | None = None
+    transcribe_seconds: float | None = None
+    diarize_seconds: float | None = None
+
+
+@dataclass
+class Transcript:
+    recording: Recording
+    provenance: Provenance
+    language: str | None
+    duration: float
+    segments: list[Segment] = field(default_factory=list)
+    turns: list[Turn] = field(default_factory=list)
+    speakers: dict[str, str] = field(default_factory=dict)  # label -> display name
+    diarization: list[SpeakerSegment] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def id(self) -> str:
+        return self.recording.id
+
+    def speaker_name(self, label: str | None) -> str | None:
+        """The display name of a speaker label (the label itself until renamed)."""
+        if label is None:
+            return None
+        return self.speakers.get(label) or label
+
+    @property
+    def text(self) -> str:
+        return " ".join(t.text for t in self.turns)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        # schema_version first: a reader sees it before anything else.
+        return {"schema_version": d.pop("schema_version"), **d}
+
+    def to_json(self) -> str:
+        """Indented JSON with each flat object (a word, a speaker segment) on one line.
+
+        Safe because JSON strings never hold a raw newline: only layout whitespace is joined.
+        """
+        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
+        return _FLAT_OBJECT.sub(lambda m: re.sub(r"\n *", " ", m.group(0)), text)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Transcript:
+        version = d.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ConfindexError(
+                f"transcript schema version {version!r} is not supported "
+                f"(this confindex reads version {SCHEMA_VERSION})"
+            )
+
+        def words(items: list[dict[str, Any]]) -> list[Word]:
+            return [Word(**w) for w in items]
+
+        return cls(
+            schema_version=version,
+            recording=Recording(**d["recording"]),
+            provenance=Provenance(**d["provenance"]),
+            language=d.get("language"),
+            duration=d.get("duration", 0.0),
+            segments=[
+                Segment(**{**s, "words": words(s.get("words", []))}) for s in d.get("segments", [])
+            ],
+            turns=[Turn(**{**t, "words": words(t.get("words", []))}) for t in d.get("turns", [])],
+            speakers=dict(d.get("speakers", {})),
+            diarization=[SpeakerSegment(**s) for s in d.get("diarization", [])],
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Transcript:
+        return cls.from_dict(json.loads(text))
+
+
+def save(ws: Workspace, transcript: Transcript) -> Path:
+    """Write the transcript JSON atomically; returns its path."""
+    path = ws.transcript_path(transcript.id)
+    atomic_write_text(path, transcript.to_json() + "\n")
+    return path
+
+
+def load_path(path: Path) -> Transcript:
+    try:
+        return Transcript.from_json(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotFoundError(f"no transcript at {path}") from None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ConfindexError(f"transcript {path} is damaged ({exc})") from None
+
+
+def load(ws: Workspace, recording_id: str) -> Transcript:
+    """The transcript of `recording_id` in the workspace (NotFoundError if there is none)."""
+    path = ws.transcript_path(recording_id)
+    if not path.exists():
+        raise NotFoundError(f"no recording {recording_id!r} in {ws.transcripts}")
+    return load_path(path)
+
+
+def exists(ws: Workspace, recording_id: str) -> bool:
+    return ws.transcript_path(recording_id).exists()
+
+
+def iter_all(ws: Workspace):
+    """Every transcript in the workspace, in id order."""
+    for rid in ws.transcript_ids():
+        yield load(ws, rid)
+
+
+def resolve_recording(ws: Workspace, ref: str) -> Transcript:
+    """Find a recording by exact id, by unique id prefix, or by the source URL/path it came from."""
+    if exists(ws, ref):
+        return load(ws, ref)
+    ids = ws.transcript_ids()
+    matches = [i for i in ids if i.startswith(ref)]
+    if len(matches) == 1:
+        return load(ws, matches[0])
+    if len(matches) > 1:
+        raise NotFoundError(f"{ref!r} matches {len(matches)} recordings: {', '.join(matches[:5])}")
+    ref_path = str(Path(ref).expanduser().resolve()) if not _looks_like_url(ref) else ref
+    for t in iter_all(ws):
+        if t.recording.source in (ref, ref_path) or t.recording.webpage_url == ref:
+            return t
+    raise NotFoundError(f"no recording {ref!r} in {ws.transcripts}")
+
+
+def _looks_like_url(s: str) -> bool:
+    return "://" in s

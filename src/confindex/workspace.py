@@ -1,0 +1,126 @@
+"""Where things live: a workspace folder holds transcripts/, index/, media/ and .confindex/.
+
+The transcripts are the source of truth; everything else can be rebuilt or re-downloaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import tempfile
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfindexError, LockedError
+
+ENV_HOME = "CONFINDEX_HOME"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @classmethod
+    def resolve(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
+        """The workspace at `path`, else $CONFINDEX_HOME, else the current directory."""
+        chosen = path or os.environ.get(ENV_HOME) or "."
+        return cls(Path(chosen).expanduser().resolve())
+
+    @property
+    def transcripts(self) -> Path:
+        return self.root / "transcripts"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.root / "index"
+
+    @property
+    def media(self) -> Path:
+        return self.root / "media"
+
+    @property
+    def state(self) -> Path:
+        """Private state: ledger, locks, temporary downloads."""
+        return self.root / ".confindex"
+
+    @property
+    def tmp(self) -> Path:
+        return self.state / "tmp"
+
+    def ensure(self) -> Workspace:
+        for d in (self.transcripts, self.index_dir, self.media, self.state, self.tmp):
+            d.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def transcript_path(self, recording_id: str) -> Path:
+        return self.transcripts / f"{recording_id}.json"
+
+    def transcript_ids(self) -> list[str]:
+        if not self.transcripts.is_dir():
+            return []
+        return sorted(p.stem for p in self.transcripts.glob("*.json") if not p.name.startswith("."))
+
+    @contextlib.contextmanager
+    def lock(self, name: str, *, timeout: float = -1) -> Iterator[None]:
+        """An inter-process lock under .confindex/ (blocks by default; `timeout` in seconds)."""
+        from filelock import FileLock, Timeout
+
+        self.state.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.state / f"{name}.lock"))
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise LockedError(
+                f"another confindex process is writing the {name} in {self.root}; try again later"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see either the old file or the new one, whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise ConfindexError(f"disk full while writing {path}") from None
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def remove_stale_temps(directory: Path) -> int:
+    """Delete temp files left by a killed writer (`.name.*.tmp`); returns how many."""
+    removed = 0
+    if directory.is_dir():
+        for p in directory.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed += 1
+    return removed
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def slugify(text: str, max_len: int = 48) -> str:
+    """A filename-safe ASCII slug of a title: no path separators, no leading dots."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = _UNSAFE.sub("-", ascii_text).strip("-._").lower()
+    return slug[:max_len].rstrip("-._") or "recording"

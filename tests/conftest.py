@@ -1,0 +1,68 @@
+"""Shared fixtures: real media over loopback HTTP, a temp workspace, the real CLI."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from confindex.cli import cli
+from confindex.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+# ../shared beside the repo holds real recordings; tests that use them skip when it is absent.
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_file(rel: str) -> Path:
+    p = SHARED_DATA / rel
+    if not p.exists():
+        pytest.skip(f"{p} is not available (../shared is absent)")
+    return p
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path / "ws")
+
+
+@pytest.fixture(scope="session")
+def panel() -> dict:
+    """The bundled sample's script: speakers, languages, texts and times."""
+    return json.loads((SAMPLES / "panel.json").read_text(encoding="utf-8"))
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def http_root(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """(folder, base URL): a real HTTP server on 127.0.0.1 serving the folder."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def run(*args: str, ws: Workspace | None = None):
+    """Invoke the real CLI in-process; returns click's Result (exit_code, stdout, stderr)."""
+    argv = list(args)
+    if ws is not None:
+        argv += ["--workspace", str(ws.root)]
+    return CliRunner().invoke(cli, argv, catch_exceptions=False)

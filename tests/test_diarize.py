@@ -1,0 +1,221 @@
+"""Diarization with the real shipped models through real sherpa-onnx, on real and synthetic audio."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SAMPLES, shared_file
+
+from confindex import diarize as dz
+from confindex.der import der, read_rttm
+from confindex.diarize import DiarizationError, DiarizeOptions, diarize
+from confindex.transcript import SpeakerSegment
+
+SR = 16000
+
+
+def read_wav(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        assert w.getframerate() == SR and w.getnchannels() == 1 and w.getsampwidth() == 2
+        return np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
+
+
+def merged_turns(segments: list[SpeakerSegment]) -> list[SpeakerSegment]:
+    """Consecutive segments of one speaker as one turn."""
+    out: list[SpeakerSegment] = []
+    for s in segments:
+        if out and out[-1].speaker == s.speaker:
+            out[-1] = SpeakerSegment(out[-1].start, max(out[-1].end, s.end), s.speaker)
+        else:
+            out.append(s)
+    return out
+
+
+@pytest.fixture(scope="module")
+def pyannote_sample() -> tuple[np.ndarray, list[SpeakerSegment]]:
+    wav = shared_file("diar/pyannote_sample.wav")
+    return read_wav(wav), read_rttm(wav.with_suffix(".rttm"))
+
+
+# --- options and bad input: one-line errors, no model needed --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (DiarizeOptions(num_speakers=0), "--num-speakers must be at least 1 (got 0)"),
+        (DiarizeOptions(min_speakers=0), "--min-speakers must be at least 1"),
+        (DiarizeOptions(max_speakers=-2), "--max-speakers must be at least 1"),
+        (
+            DiarizeOptions(min_speakers=5, max_speakers=2),
+            "--min-speakers (5) is greater than --max-speakers (2)",
+        ),
+        (DiarizeOptions(num_speakers=2, max_speakers=3), "not both"),
+        (DiarizeOptions(threshold=0), "threshold"),
+        (DiarizeOptions(num_threads=0), "num_threads"),
+    ],
+)
+def test_bad_options_are_one_line_errors(options: DiarizeOptions, message: str):
+    with pytest.raises(DiarizationError) as exc:
+        diarize(np.zeros(SR * 5, np.float32), options)
+    assert message in exc.value.message
+    assert "\n" not in exc.value.message
+    assert exc.value.exit_code == 1
+
+
+def test_missing_model_dir_is_a_clear_error(tmp_path: Path):
+    (tmp_path / "segmentation.onnx").write_bytes(b"")
+    with pytest.raises(DiarizationError, match="embedding.onnx"):
+        diarize(np.ones(SR * 2, np.float32) * 0.1, DiarizeOptions(model_dir=tmp_path))
+
+
+def test_bad_audio_shape_and_values():
+    with pytest.raises(DiarizationError, match="mono"):
+        diarize(np.zeros((SR, 2), np.float32))
+    bad = np.zeros(SR * 2, np.float32)
+    bad[10] = np.nan
+    with pytest.raises(DiarizationError, match="NaN"):
+        diarize(bad)
+
+
+@pytest.mark.parametrize(
+    "audio",
+    [
+        np.zeros(0, np.float32),
+        np.zeros(SR // 10, np.float32),
+        np.zeros(SR * 20, np.float32),  # 20 s of digital silence
+        (np.random.default_rng(0).normal(0, 0.2, SR // 4)).astype(np.float32),  # 0.25 s
+    ],
+    ids=["empty", "100ms", "silence", "short-noise"],
+)
+def test_silent_or_tiny_audio_gives_nobody(audio: np.ndarray):
+    assert diarize(audio) == []
+
+
+def test_noise_gives_at_most_one_speaker():
+    noise = np.random.default_rng(1).normal(0, 0.05, SR * 5).astype(np.float32)
+    assert len({s.speaker for s in diarize(noise)}) <= 1
+
+
+def test_short_real_speech_gives_one_speaker(pyannote_sample):
+    audio, _ = pyannote_sample
+    segs = diarize(audio[7 * SR : int(8.5 * SR)])
+    assert {s.speaker for s in segs} == {"SPEAKER_00"}
+
+
+def test_sherpa_onnx_is_not_imported_by_the_module():
+    code = "import sys, confindex.diarize, confindex.der; print('sherpa_onnx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_relabel_orders_by_first_appearance():
+    segs = [SpeakerSegment(5, 6, "#0"), SpeakerSegment(1, 2, "#3"), SpeakerSegment(3, 4, "#0")]
+    assert [(s.start, s.speaker) for s in dz.relabel(segs)] == [
+        (1, "SPEAKER_00"),
+        (3, "SPEAKER_01"),
+        (5, "SPEAKER_01"),
+    ]
+
+
+def test_describe_names_the_shipped_models():
+    info = dz.describe()
+    assert info["engine"] == "sherpa-onnx"
+    assert info["segmentation"] == "segmentation.onnx"
+    assert len(info["embedding_sha256"]) == 64
+
+
+# --- acceptance: real recording --------------------------------------------------------------
+
+
+def test_pyannote_sample_der_and_speaker_count(pyannote_sample):
+    audio, ref = pyannote_sample
+    hyp = diarize(audio)
+    assert {s.speaker for s in hyp} == {"SPEAKER_00", "SPEAKER_01"}
+    assert hyp[0].speaker == "SPEAKER_00"
+    assert all(a.start <= b.start for a, b in zip(hyp, hyp[1:], strict=False))
+    result = der(ref, hyp, collar=0.25)
+    assert result.der <= 0.10, result
+    # the pipeline object is loaded once per process and reused
+    n = len(dz._CACHE)
+    diarize(audio[: SR * 3])
+    assert len(dz._CACHE) == n
+
+
+def test_speaker_count_bounds(pyannote_sample):
+    audio, ref = pyannote_sample
+    # Forced to one: everything is SPEAKER_00 (the re-clustering path for max_speakers).
+    one = diarize(audio, DiarizeOptions(max_speakers=1))
+    assert {s.speaker for s in one} == {"SPEAKER_00"}
+    # A fixed count equal to the truth gives the same quality as the threshold.
+    two = diarize(audio, DiarizeOptions(num_speakers=2))
+    assert len({s.speaker for s in two}) == 2
+    assert der(ref, two).der <= 0.10
+
+
+def test_shipped_sample_panel_is_diarized(panel):
+    from confindex.audio import decode
+
+    audio = decode(SAMPLES / panel["audio"])
+    ref = [(line["start"], line["end"], line["speaker"]) for line in panel["lines"]]
+    hyp = diarize(audio)
+    assert len({s.speaker for s in hyp}) == len(panel["voices"])
+    assert der(ref, hyp).der <= 0.05
+
+
+# --- acceptance: synthesized two-voice conversation with known turn boundaries ---------------
+
+# CAM++ separates espeak-ng voices that differ in sex variant (cosine distance 0.56-0.67),
+# e.g. en+m1 vs en+f3 -p 90; it hears the same base voice in two languages (en vs fr: 0.07)
+# or en+m1 vs en+klatt as one speaker.
+VOICE_A = ["-v", "en+m1"]
+VOICE_B = ["-v", "en+f3", "-p", "90"]
+LINES = [
+    "Good morning everyone, and welcome to the third session of our conference on space policy.",
+    "Thank you. It is a pleasure to be here and to talk about international cooperation.",
+    "Let us start with the question of funding. Who pays for the next station?",
+    "Honestly, nobody knows yet. The agencies are still negotiating the budget.",
+    "That is worrying. Do you think private companies will step in?",
+    "Some will, but only if there is a clear market for research in orbit.",
+]
+
+
+def synthesize(args: list[str], text: str, workdir: Path, n: int) -> np.ndarray:
+    raw, wav = workdir / f"{n}.raw.wav", workdir / f"{n}.wav"
+    subprocess.run(["espeak-ng", *args, "-w", str(raw), text], check=True)
+    subprocess.run(["sox", str(raw), "-r", str(SR), "-c", "1", "-b", "16", str(wav)], check=True)
+    audio = read_wav(wav)
+    voiced = np.flatnonzero(np.abs(audio) > 0.01)  # trim espeak's leading/trailing silence
+    return audio[voiced[0] : voiced[-1] + 1]
+
+
+@pytest.fixture(scope="module")
+def conversation(tmp_path_factory) -> tuple[np.ndarray, list[SpeakerSegment]]:
+    if not (shutil.which("espeak-ng") and shutil.which("sox")):
+        pytest.skip("espeak-ng and sox are needed to synthesize the conversation")
+    workdir = tmp_path_factory.mktemp("conversation")
+    gap = np.zeros(int(0.7 * SR), np.float32)
+    parts, ref, t = [], [], 0.0
+    for n, text in enumerate(LINES):
+        voice, label = (VOICE_A, "A") if n % 2 == 0 else (VOICE_B, "B")
+        speech = synthesize(voice, text, workdir, n)
+        ref.append(SpeakerSegment(t, t + len(speech) / SR, label))
+        parts += [speech, gap]
+        t += (len(speech) + len(gap)) / SR
+    return np.concatenate(parts), ref
+
+
+def test_synthetic_conversation_turns(conversation):
+    audio, ref = conversation
+    turns = merged_turns(diarize(audio))
+    assert len(turns) == len(ref)
+    assert [t.speaker for t in turns] == ["SPEAKER_00", "SPEAKER_01"] * 3
+    for got, want in zip(turns, ref, strict=True):
+        assert abs(got.start - want.start) < 1.0, (got, want)
+        assert abs(got.end - want.end) < 1.0, (got, want)

@@ -1,0 +1,27 @@
+"""Language planning for mixed-language recordings: the pure parts."""
+
+from confindex.asr import language_shares, smooth_languages, speech_windows
+
+
+def test_speech_windows_break_at_pauses_and_cap_length():
+    chunks = [(0.0, 5.0), (5.1, 9.0), (9.6, 12.0), (12.1, 50.0)]
+    windows = speech_windows(chunks, max_len=30.0, gap=0.3)
+    # 5.0→5.1 is no pause; 9.0→9.6 is; the 38-s chunk is cut at 30 s.
+    assert windows == [(0.0, 9.0), (9.6, 12.0), (12.1, 42.1), (42.1, 50.0)]
+    assert all(b - a <= 30.0 for a, b in windows)
+
+
+def test_unsure_windows_take_the_nearest_sure_language():
+    detected = [(0, 5, "fr", 0.9), (6, 9, "la", 0.2), (10, 20, "en", 0.95), (40, 45, "en", 0.3)]
+    assert smooth_languages(detected) == [
+        (0, 5, "fr"),
+        (6, 9, "fr"),
+        (10, 20, "en"),
+        (40, 45, "en"),
+    ]
+
+
+def test_rare_languages_fold_into_the_main_one():
+    plan = [(0, 50, "en"), (50, 52, "de"), (52, 80, "fr")]
+    assert language_shares(plan) == {"en": 52, "fr": 28}
+    assert language_shares([]) == {}

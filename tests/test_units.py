@@ -1,0 +1,122 @@
+"""Pure helpers: times, ids, slugs, transcript round trip, exports."""
+
+import json
+
+import pytest
+
+from confindex import export
+from confindex.errors import InputError
+from confindex.fetch import clean_ytdlp_error, is_url, url_recording_id
+from confindex.timefmt import clock, hms, parse_time
+from confindex.transcript import Provenance, Recording, Transcript, Turn, Word
+from confindex.workspace import slugify
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("754", 754),
+        ("12:34", 754),
+        ("1:02:03", 3723),
+        ("12m", 720),
+        ("1h2m3s", 3723),
+        ("90s", 90),
+        ("12:34.5", 754.5),
+        ("2.5", 2.5),
+    ],
+)
+def test_parse_time(text, seconds):
+    assert parse_time(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "abc", "12:", "1:2:3:4", "5x", "m"])
+def test_parse_time_rejects(text):
+    with pytest.raises(InputError):
+        parse_time(text)
+
+
+def test_clocks():
+    assert hms(754.9) == "00:12:34"
+    assert hms(3723) == "01:02:03"
+    assert clock(754.2) == "00:12:34,200"
+    assert clock(3723.0456, ".") == "01:02:03.046"
+
+
+def test_slugify_is_filename_safe():
+    assert slugify("../../etc/passwd") == "etc-passwd"
+    assert slugify("Jean-Loup Chrétien: l'espace!") == "jean-loup-chretien-l-espace"
+    assert slugify("///") == "recording"
+    assert len(slugify("x" * 500)) <= 48
+
+
+def test_url_ids_are_stable_and_do_not_collide():
+    assert url_recording_id("https://www.youtube.com/watch?v=u2SCITorY2A") == "youtube-u2SCITorY2A"
+    assert url_recording_id("https://youtu.be/u2SCITorY2A?t=3") == "youtube-u2SCITorY2A"
+    a = url_recording_id("http://127.0.0.1:8000/a/talk.mp4")
+    b = url_recording_id("http://127.0.0.1:8000/b/talk.mp4")
+    assert a != b and a.startswith("talk-") and b.startswith("talk-")
+    assert a == url_recording_id("http://127.0.0.1:8000/a/talk.mp4")
+
+
+def test_is_url():
+    assert is_url("https://x.org/a.mp4")
+    assert not is_url("./talk.mp4")
+    assert not is_url("file:///tmp/a.mp4")
+
+
+def test_clean_ytdlp_error():
+    raw = (
+        "\x1b[0;31mERROR:\x1b[0m [generic] x: Unable to download webpage: HTTP Error 404"
+        " (caused by <HTTPError 404>)"
+    )
+    assert clean_ytdlp_error(raw) == "[generic] x: Unable to download webpage: HTTP Error 404"
+
+
+def make_transcript() -> Transcript:
+    words_a = [
+        Word(1.0, 1.4, "Bonjour", 0.9, "SPEAKER_00"),
+        Word(1.5, 2.0, "à tous.", 0.9, "SPEAKER_00"),
+    ]
+    words_b = [
+        Word(3.0, 3.5, "Thank", 0.9, "SPEAKER_01"),
+        Word(3.6, 4.2, "you.", 0.9, "SPEAKER_01"),
+    ]
+    return Transcript(
+        recording=Recording(id="panel-1", title="Panel", source="https://example.org/p.mp4"),
+        provenance=Provenance(confindex_version="0"),
+        language="fr",
+        duration=5.0,
+        turns=[
+            Turn(0, 1.0, 2.0, "SPEAKER_00", "Bonjour à tous.", "fr", words_a),
+            Turn(1, 3.0, 4.2, "SPEAKER_01", "Thank you.", "en", words_b),
+        ],
+        speakers={"SPEAKER_00": "Jean-Loup Chrétien"},
+    )
+
+
+def test_transcript_round_trip_and_schema_version():
+    t = make_transcript()
+    text = t.to_json()
+    assert json.loads(text)["schema_version"] == 1
+    assert Transcript.from_json(text) == t
+    bad = json.loads(text)
+    bad["schema_version"] = 99
+    with pytest.raises(Exception, match="schema version 99"):
+        Transcript.from_dict(bad)
+
+
+def test_exports_show_speakers_and_times():
+    t = make_transcript()
+    srt = export.render(t, "srt")
+    assert "00:00:01,000 --> 00:00:02,000\n[Jean-Loup Chrétien] Bonjour à tous." in srt
+    vtt = export.render(t, "vtt")
+    assert vtt.startswith("WEBVTT")
+    assert "<v SPEAKER_01>Thank you." in vtt
+    txt = export.render(t, "txt")
+    assert "[00:00:01] Jean-Loup Chrétien: Bonjour à tous." in txt
+    md = export.render(t, "md")
+    assert "[00:00:03] **SPEAKER_01**: Thank you." in md
+    rttm = export.render(t, "rttm").splitlines()
+    assert rttm[0] == "SPEAKER panel-1 1 1.000 1.000 <NA> <NA> Jean-Loup_Chrétien <NA> <NA>"
+    with pytest.raises(InputError):
+        export.render(t, "docx")
