@@ -1,7 +1,8 @@
-"""Diarization with the real shipped models through real sherpa-onnx, on real and synthetic audio."""
+"""Diarization: real sherpa-onnx with the shipped models, on real and synthetic audio."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import sys
@@ -71,7 +72,7 @@ def test_bad_options_are_one_line_errors(options: DiarizeOptions, message: str):
 
 def test_missing_model_dir_is_a_clear_error(tmp_path: Path):
     (tmp_path / "segmentation.onnx").write_bytes(b"")
-    with pytest.raises(DiarizationError, match="embedding.onnx"):
+    with pytest.raises(DiarizationError, match=r"embedding\.onnx"):
         diarize(np.ones(SR * 2, np.float32) * 0.1, DiarizeOptions(model_dir=tmp_path))
 
 
@@ -139,7 +140,7 @@ def test_pyannote_sample_der_and_speaker_count(pyannote_sample):
     hyp = diarize(audio)
     assert {s.speaker for s in hyp} == {"SPEAKER_00", "SPEAKER_01"}
     assert hyp[0].speaker == "SPEAKER_00"
-    assert all(a.start <= b.start for a, b in zip(hyp, hyp[1:], strict=False))
+    assert all(a.start <= b.start for a, b in itertools.pairwise(hyp))
     result = der(ref, hyp, collar=0.25)
     assert result.der <= 0.10, result
     # the pipeline object is loaded once per process and reused
@@ -148,6 +149,7 @@ def test_pyannote_sample_der_and_speaker_count(pyannote_sample):
     assert len(dz._CACHE) == n
 
 
+@pytest.mark.slow
 def test_speaker_count_bounds(pyannote_sample):
     audio, ref = pyannote_sample
     # Forced to one: everything is SPEAKER_00 (the re-clustering path for max_speakers).
@@ -159,6 +161,7 @@ def test_speaker_count_bounds(pyannote_sample):
     assert der(ref, two).der <= 0.10
 
 
+@pytest.mark.slow
 def test_shipped_sample_panel_is_diarized(panel):
     from confindex.audio import decode
 

@@ -25,3 +25,23 @@ def test_rare_languages_fold_into_the_main_one():
     plan = [(0, 50, "en"), (50, 52, "de"), (52, 80, "fr")]
     assert language_shares(plan) == {"en": 52, "fr": 28}
     assert language_shares([]) == {}
+
+
+def test_word_pieces_without_a_space_join_the_previous_word():
+    from types import SimpleNamespace as W
+
+    from confindex.asr import merge_word_pieces
+
+    pieces = [
+        W(word=" l", start=1.0, end=1.1, probability=0.9),
+        W(word="'histoire", start=1.1, end=1.6, probability=0.8),
+        W(word=" de", start=1.6, end=1.7, probability=0.99),
+        W(word=" Jean", start=2.0, end=2.2, probability=0.9),
+        W(word="-Loup.", start=2.2, end=2.5, probability=0.7),
+    ]
+    out = merge_word_pieces(pieces)
+    assert [(w.text, w.start, w.end, w.probability) for w in out] == [
+        ("l'histoire", 1.0, 1.6, 0.8),
+        ("de", 1.6, 1.7, 0.99),
+        ("Jean-Loup.", 2.0, 2.5, 0.7),
+    ]

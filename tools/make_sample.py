@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "samples"
 
 # speaker -> (language, espeak-ng arguments). A low, slow male French voice and a high female
-# American English voice, so the two are far apart for an embedding model.
+# British English voice, so the two are far apart for an embedding model.
 VOICES: dict[str, tuple[str, list[str]]] = {
     "Marc Lefèvre": ("fr", ["-v", "fr+m3", "-p", "25", "-s", "135"]),
-    "Maya Brooks": ("en", ["-v", "en-us+f4", "-p", "75", "-s", "140"]),
+    "Maya Brooks": ("en", ["-v", "en+f3", "-p", "80", "-s", "145"]),
 }
 
 PAUSE = 1.0  # silence between turns (s)
@@ -82,7 +82,7 @@ SCRIPT: list[Line] = [
         "Maya Brooks",
         "And a reminder that cooperation in orbit began during the Cold War.",
     ),
-    Line("Marc Lefèvre", "Merci à tous, et à bientôt pour notre prochain débat."),
+    Line("Marc Lefèvre", "Merci à tous, et à bientôt."),
 ]
 
 

@@ -388,16 +388,7 @@ def _run(
     done = 0.0
     segments: list[Segment] = []
     for s in segments_iter:
-        words = [
-            Word(
-                start=_r(w.start),
-                end=_r(w.end),
-                text=w.word.strip(),
-                probability=_r(w.probability, 4),
-            )
-            for w in (s.words or [])
-            if w.word.strip()
-        ]
+        words = merge_word_pieces(s.words or [])
         segments.append(
             Segment(
                 id=len(segments),
@@ -414,6 +405,24 @@ def _run(
             done = s.end if clips is None else sum(min(b, s.end) - a for a, b in clips if a < s.end)
             progress(min(done, total), total)
     return segments, info
+
+
+def merge_word_pieces(pieces: list[Any]) -> list[Word]:
+    """Whisper words without a leading space continue the previous word ("l" + "'histoire",
+    "Jean" + "-Loup"): join them so every Word is one written word with its own timing."""
+    words: list[Word] = []
+    for p in pieces:
+        text = p.word
+        if not text.strip():
+            continue
+        if words and not text.startswith(" "):
+            last = words[-1]
+            last.text += text.strip()
+            last.end = _r(p.end)
+            last.probability = min(last.probability, _r(p.probability, 4))
+        else:
+            words.append(Word(_r(p.start), _r(p.end), text.strip(), _r(p.probability, 4)))
+    return words
 
 
 # Language planning: windows of speech ≤ 30 s (Whisper's context), split at pauses.

@@ -11,10 +11,17 @@ md-eval definition that pyannote.metrics also follows:
   they talk together (optimal assignment, Hungarian algorithm); unmapped ones count as confusion.
 - A collar (0.25 s by default) on either side of every reference segment boundary is left out of
   scoring, for both reference and hypothesis: hand-made boundaries are not more precise than that.
+- Overlapping segments of one speaker are merged first (as md-eval does).
+
+Cross-checked against pyannote.metrics 4 `DiarizationErrorRate(collar=2 * collar,
+skip_overlap=False)`: identical (to 1e-15) on the pyannote sample and 20 random multi-speaker
+cases, once same-speaker overlaps are merged (pyannote.metrics counts them twice).
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -84,8 +91,10 @@ def _by_speaker(segments: list[SpeakerSegment]) -> dict[str, list[Interval]]:
 
 
 def _active(intervals: list[Interval], t: float) -> bool:
-    # Few segments per speaker in practice; a linear scan keeps this obvious.
-    return any(a <= t < b for a, b in intervals)
+    """Whether `t` falls in one of the sorted, disjoint `intervals` (binary search: long
+    recordings have thousands of segments)."""
+    i = bisect.bisect_right(intervals, (t, math.inf)) - 1
+    return i >= 0 and intervals[i][0] <= t < intervals[i][1]
 
 
 def assign(weights: Sequence[Sequence[float]]) -> list[int]:
@@ -176,7 +185,7 @@ def der(
     hyp_labels = sorted(hyp)
     # Elementary regions: between consecutive boundaries nothing changes.
     regions: list[tuple[float, list[int], list[int]]] = []
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         mid = (a + b) / 2
         if _active(excluded, mid):
             continue
@@ -206,11 +215,8 @@ def der(
         false_alarm += dur * max(0, n_hyp - n_ref)
         confusion += dur * (min(n_ref, n_hyp) - correct)
     errors = missed + false_alarm + confusion
-    if total > 0:
-        rate = errors / total
-    else:
-        # No reference speech: perfect if the hypothesis is silent too, else undefined (inf).
-        rate = 0.0 if errors == 0 else math.inf
+    # No reference speech: perfect if the hypothesis is silent too, else undefined (inf).
+    rate = errors / total if total > 0 else (0.0 if errors == 0 else math.inf)
     return DerResult(rate, missed, false_alarm, confusion, total, mapping)
 
 

@@ -10,6 +10,8 @@ sherpa_onnx is imported inside functions only: `confindex search` must not pay f
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import threading
 from collections.abc import Callable
@@ -230,9 +232,13 @@ def diarize(
     return relabel(segments)
 
 
+@functools.lru_cache(maxsize=8)
+def _sha256(path: str, mtime_ns: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def describe(options: DiarizeOptions | None = None) -> dict[str, Any]:
     """What produced a diarization, for the transcript's provenance (no model is loaded)."""
-    import hashlib
     from importlib.metadata import PackageNotFoundError, version
 
     options = options or DiarizeOptions()
@@ -246,8 +252,8 @@ def describe(options: DiarizeOptions | None = None) -> dict[str, Any]:
         "engine_version": engine_version,
         "segmentation": seg.name if options.model_dir is None else str(seg),
         "embedding": emb.name if options.model_dir is None else str(emb),
-        "embedding_sha256": hashlib.sha256(emb.read_bytes()).hexdigest(),
-        "segmentation_sha256": hashlib.sha256(seg.read_bytes()).hexdigest(),
+        "segmentation_sha256": _sha256(str(seg), seg.stat().st_mtime_ns),
+        "embedding_sha256": _sha256(str(emb), emb.stat().st_mtime_ns),
         "num_speakers": options.num_speakers,
         "min_speakers": options.min_speakers,
         "max_speakers": options.max_speakers,

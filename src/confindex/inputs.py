@@ -62,9 +62,7 @@ class Filters:
         return bool(self.date_after or self.date_before)
 
     def title_ok(self, title: str | None) -> bool:
-        return not self.match_title or bool(
-            re.search(self.match_title, title or "", re.IGNORECASE)
-        )
+        return not self.match_title or bool(re.search(self.match_title, title or "", re.IGNORECASE))
 
     def date_ok(self, yyyymmdd: str | None) -> bool:
         if not yyyymmdd:
@@ -220,11 +218,12 @@ def expand_playlist(url: str, filters: Filters) -> list[WorkItem]:
                 return [url_item(url)]
             out: list[WorkItem] = []
             for entry in _flatten(info.get("entries") or []):
-                u = entry.get("webpage_url") or entry.get("url")
+                u = entry_url(entry)
                 if not u:
                     continue
                 title = entry.get("title")
-                if not filters.title_ok(title or Path(u).stem):
+                # Generic pages title their media "page (1)": the file name counts as a title.
+                if not (filters.title_ok(title) or filters.title_ok(Path(u).stem)):
                     continue
                 if filters.dated:
                     date = entry_date(entry)
@@ -240,6 +239,16 @@ def expand_playlist(url: str, filters: Filters) -> list[WorkItem]:
             return out
     except yt_dlp.utils.DownloadError as exc:
         raise DownloadError(f"{url}: {clean_ytdlp_error(exc)}") from None
+
+
+def entry_url(entry: dict[str, Any]) -> str | None:
+    """The URL of one playlist entry: its own URL (a watch page, a media file) when it has
+    one, else its page (entries of a generic page all share the page's webpage_url).
+    """
+    u = entry.get("url")
+    if isinstance(u, str) and is_url(u):
+        return u
+    return entry.get("webpage_url") or None
 
 
 def _flatten(entries: Iterable[Any]) -> Iterable[dict[str, Any]]:

@@ -16,6 +16,7 @@ same workspace never work on the same recording, and a killed run's rows are pic
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -75,12 +76,6 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
-_COLUMNS = (
-    "key seq source kind parent recording_id title stage activity error failed_stage attempts "
-    "media_path media_sha256 duplicate_of recording audio_seconds work_seconds owner heartbeat "
-    "created_at updated_at finished_at"
-).split()
-
 
 @dataclass
 class NewItem:
@@ -126,9 +121,13 @@ class Row:
         return self.stage in TERMINAL
 
     def to_dict(self) -> dict[str, Any]:
-        d = {c: getattr(self, c) for c in _COLUMNS}
+        d = dataclasses.asdict(self)
         d.pop("recording")
         return d
+
+
+# Owners alive in this process (several ledgers may be open at once: tests, benchmarks).
+_OUR_OWNERS: set[str] = set()
 
 
 def new_owner() -> str:
@@ -146,7 +145,8 @@ def owner_is_dead(owner: str, *, me: str | None = None) -> bool:
     if host != socket.gethostname():
         return False  # another machine: only its heartbeat can tell
     if pid == os.getpid():
-        return owner != me  # our pid, another token: an earlier process whose pid we reuse
+        # Our pid with a token we do not know: an earlier process whose pid we now reuse.
+        return owner != me and owner not in _OUR_OWNERS
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -177,6 +177,7 @@ class Ledger:
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
+        _OUR_OWNERS.add(self.owner)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._init_schema()
 
@@ -231,6 +232,7 @@ class Ledger:
                     c.close()
             self._conns.clear()
         self._local = threading.local()
+        _OUR_OWNERS.discard(self.owner)
 
     def __enter__(self) -> Ledger:
         return self
@@ -336,7 +338,7 @@ class Ledger:
                 n += c.execute(
                     "UPDATE jobs SET stage='queued', error=NULL, failed_stage=NULL, attempts=0,"
                     " duplicate_of=NULL, activity=NULL, finished_at=NULL, updated_at=?"
-                    " WHERE key = ? AND owner IS NULL AND (error IS NULL OR failed_stage != 'input')",
+                    " WHERE key = ? AND owner IS NULL AND COALESCE(failed_stage, '') != 'input'",
                     (now, k),
                 ).rowcount
         return n
@@ -409,9 +411,7 @@ class Ledger:
 
     def heartbeat(self) -> None:
         with self._tx() as c:
-            c.execute(
-                "UPDATE jobs SET heartbeat=? WHERE owner=?", (time.time(), self.owner)
-            )
+            c.execute("UPDATE jobs SET heartbeat=? WHERE owner=?", (time.time(), self.owner))
 
     def release(self, key: str) -> None:
         """Give a row back unfinished (Ctrl-C): its finished stages stay done."""

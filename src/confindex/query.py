@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from whoosh import query as wq
 
 from .errors import ConfindexError, QueryError
-from .index import STEM_LANGS, normalize, text_field, tokens
+from .index import STEM_LANGS, normalize, tokens
 from .timefmt import parse_time
 
 MAX_QUERY_CHARS = 1000
@@ -493,14 +493,11 @@ def _word_query(
         return wq.FuzzyTerm("text", terms[0], maxdist=w.fuzzy, prefixlength=1)
     if len(terms) > 1:  # c-3po, covid-19: the tokens in order
         return wq.Phrase("text", terms)
-    alts: list[wq.Query] = [wq.Term("text", terms[0], boost=EXACT_BOOST)]
-    seen = {("text", terms[0])}
-    for lang in langs:
-        key = (text_field(lang), normalize(w.text, lang))
-        if key[1] and key not in seen:
-            seen.add(key)
-            alts.append(wq.Term(*key))
-    return alts[0] if len(alts) == 1 else wq.Or(alts)
+    # The exact folded form (boosted) or any of its stems in the archive's languages.
+    stems = {terms[0]} | {normalize(w.text, lang) for lang in langs} - {""}
+    alts = [wq.Term("text", terms[0], boost=EXACT_BOOST)]
+    alts += [wq.Term("stem", s) for s in sorted(stems)]
+    return wq.Or(alts)
 
 
 def _field(f: Field, max_s: float) -> wq.Query | None:

@@ -104,10 +104,11 @@ def searcher(ws: Workspace) -> Searcher | None:
     with _LOCK:
         s = _SEARCHERS.get(st.generation)
         if s is not None:
-            if not s.up_to_date():
-                s = s.refresh()
-                _SEARCHERS[st.generation] = s
-            return s
+            if s.up_to_date():
+                return s
+            # Not refresh(): it reuses segment readers whose deletions are stale, so re-added
+            # recordings showed twice (measured). A fresh searcher after a write is correct.
+            _SEARCHERS.pop(st.generation).close()
         for old in list(_SEARCHERS):  # a rebuild swapped generations: drop the old searcher
             _SEARCHERS.pop(old).close()
         ix = ix_mod.open_index(ws)
@@ -125,14 +126,22 @@ def close_all() -> None:
         _SEARCHERS.clear()
 
 
-def _langs(s: Searcher) -> tuple[str, ...]:
-    """Stemmed fields that hold terms: querying empty ones is wasted work."""
-    cached = getattr(s, "_confindex_langs", None)
-    if cached is None:
-        names = set(s.reader().indexed_field_names())
-        cached = tuple(lang for lang in ix_mod.STEM_LANGS if ix_mod.text_field(lang) in names)
-        s._confindex_langs = cached  # type: ignore[attr-defined]
-    return cached
+_INFO: dict[int, tuple[tuple[str, ...], float]] = {}
+
+
+def _archive_info(recs: dict[str, dict[str, Any]]) -> tuple[tuple[str, ...], float]:
+    """(stemmer languages present, longest duration), cached per recordings table.
+
+    Stems in languages absent from the archive would only be wasted terms.
+    """
+    key = id(recs)
+    if key not in _INFO:
+        present = {ix_mod.stem_lang(x) for r in recs.values() for x in r.get("languages") or ()}
+        langs = tuple(lang for lang in ix_mod.STEM_LANGS if lang in present)
+        max_s = max((float(r.get("duration") or 0) for r in recs.values()), default=0.0)
+        _INFO.clear()
+        _INFO[key] = (langs, max_s)
+    return _INFO[key]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -160,8 +169,8 @@ def search(
     if s is None:
         return SearchResult([], 0, parsed.text)
     recs = ix_mod.load_recordings(ws)
-    max_s = max((float(r.get("duration") or 0) for r in recs.values()), default=0.0)
-    q = to_whoosh(parsed, _langs(s), max_seconds=max_s)
+    langs, max_s = _archive_info(recs)
+    q = to_whoosh(parsed, langs, max_seconds=max_s)
 
     allow = _time_filter(s, q, parsed) if parsed.time_ranges else None
     if allow is not None and not allow:  # Whoosh treats an empty filter set as "no filter"
@@ -174,11 +183,10 @@ def search(
         kwargs["sortedby"] = [sorting.FieldFacet("date"), sorting.FieldFacet("start_col")]
     if group:
         kwargs["collapse"] = "recording"
-        kwargs["groupedby"] = sorting.FieldFacet("recording", maptype=sorting.Count)
     # A few extra so equal scores at the page edge are ordered by date then time.
     results = s.search(q, limit=max(want + 20, 1) if scored else max(want, 1), **kwargs)
     if group:
-        counts = results.groups("recording")
+        counts = _recording_counts(s, q, allow)
         total = len(counts)
     else:
         counts = {}
@@ -215,6 +223,18 @@ def _has_scoring_terms(node: Any) -> bool:
     if isinstance(node, Not | Field):
         return False
     return False
+
+
+def _recording_counts(s: Searcher, q: Any, allow: set[int] | None) -> dict[str, int]:
+    """Matching turns per recording (read from the recording column: no stored-field I/O)."""
+    col = s.reader().column_reader("recording")
+    counts: dict[str, int] = {}
+    for d in q.docs(s):
+        if allow is None or d in allow:
+            rid = col[d]
+            rid = rid.decode("utf-8") if isinstance(rid, bytes) else rid
+            counts[rid] = counts.get(rid, 0) + 1
+    return counts
 
 
 def _time_filter(s: Searcher, q: Any, parsed: Parsed) -> set[int]:

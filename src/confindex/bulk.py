@@ -1,0 +1,576 @@
+"""Archivist mode: many recordings, unattended, resumable, each transcribed and indexed once.
+
+Every `fetch` goes through here. The inputs become rows of the ledger (ledger.py); download
+worker threads claim rows and feed a bounded queue; the main thread holds the one Whisper model
+and transcribes, saves and indexes what they hand it. Each finished stage is recorded at once,
+so a crash, Ctrl-C or reboot costs at most the recording in progress, and rerunning the same
+command (or `confindex resume`) picks up from the ledger.
+
+Stage checkpoints: `downloaded` when the media file is whole in media/ (yt-dlp writes into a
+private staging folder, resumable); `transcribed`/`diarized` when the transcript JSON and its
+exports are saved (speech recognition and diarization are one checkpoint: the transcript is
+written once both are done); `indexed` when the index has it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import queue
+import re
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import transcript as transcript_store
+from .errors import ConfindexError, MediaError
+from .fetch import Media, local_media, local_path
+from .inputs import WorkItem
+from .ledger import STALE_AFTER, Ledger, NewItem, Row
+from .pipeline import FetchOptions, Outcome, Reporter, Transcriber
+from .transcript import Recording, Transcript
+from .workspace import Workspace
+
+# Test hook: "indexing=2,transcribing=1" sleeps that long once a stage starts, so that a test
+# can kill the process at a known point. Never set in normal use.
+ENV_STAGE_DELAY = "CONFINDEX_TEST_STAGE_DELAY"
+
+_TRANSIENT = re.compile(
+    r"HTTP Error (429|5\d\d)|timed? ?out|Connection (reset|refused|aborted)|"
+    r"Temporary failure|Remote end closed|IncompleteRead",
+    re.IGNORECASE,
+)
+_ACTIVITY = {
+    "download": "downloading",
+    "decode": "decoding",
+    "transcribe": "transcribing",
+    "diarize": "diarizing",
+    "index": "indexing",
+}
+
+
+@dataclass
+class BulkOptions:
+    """How the bulk runner schedules work (not how a recording is transcribed)."""
+
+    download_workers: int = 1  # 0 = no pipelining: download in the main thread, then transcribe
+    ydl_extra: dict[str, Any] = field(default_factory=dict)  # politeness: sleep, rate, cookies
+    retries: int = 3  # extra download attempts on HTTP 429/5xx and network errors
+    backoff: float = 5.0  # seconds before the first retry; doubles each time
+    force: bool = False
+    stale_after: float = STALE_AFTER
+
+
+@dataclass
+class Prepared:
+    """A claimed row, ready for the main thread: media to transcribe, or a saved transcript."""
+
+    row: Row
+    media: Media | None = None
+
+
+@dataclass
+class RunSummary:
+    results: list[dict[str, Any]]
+    wall_seconds: float
+    interrupted: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r["status"] == status)
+
+    @property
+    def audio_seconds(self) -> float:
+        return sum(r.get("audio_seconds") or 0.0 for r in self.results if r["status"] == "done")
+
+    @property
+    def realtime_factor(self) -> float | None:
+        """Audio seconds processed per wall second (higher is faster)."""
+        a = self.audio_seconds
+        return round(a / self.wall_seconds, 2) if a and self.wall_seconds > 0 else None
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.results if r["status"] == "failed"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "done": self.count("done"),
+            "skipped": self.count("skipped"),
+            "failed": self.count("failed"),
+            "audio_seconds": round(self.audio_seconds, 3),
+            "audio_hours": round(self.audio_seconds / 3600, 4),
+            "wall_seconds": round(self.wall_seconds, 3),
+            "realtime_factor": self.realtime_factor,
+            "interrupted": self.interrupted,
+        }
+
+
+def options_to_dict(options: FetchOptions) -> dict[str, Any]:
+    return dataclasses.asdict(options)
+
+
+def options_from_dict(d: dict[str, Any]) -> FetchOptions:
+    """FetchOptions stored by an earlier run (for `resume`); unknown keys are ignored."""
+    from .asr import AsrOptions
+
+    names = {f.name for f in dataclasses.fields(FetchOptions)}
+    asr_names = {f.name for f in dataclasses.fields(AsrOptions)}
+    kw = {k: v for k, v in d.items() if k in names and k != "asr"}
+    asr = AsrOptions(**{k: v for k, v in (d.get("asr") or {}).items() if k in asr_names})
+    return FetchOptions(**kw, asr=asr)
+
+
+def _stage_delays() -> dict[str, float]:
+    out: dict[str, float] = {}
+    for part in os.environ.get(ENV_STAGE_DELAY, "").split(","):
+        name, _, secs = part.partition("=")
+        with contextlib.suppress(ValueError):
+            out[name.strip()] = float(secs)
+    return out
+
+
+class _LedgerReporter(Reporter):
+    """Records the current activity of a row in the ledger and forwards to the user's reporter."""
+
+    def __init__(self, runner: BulkRunner, key: str, inner: Reporter | None) -> None:
+        self.runner, self.key, self.inner = runner, key, inner
+
+    def stage(self, recording_id: str, stage: str, total: float | None = None) -> None:
+        self.runner._activity(self.key, _ACTIVITY.get(stage, stage))
+        if self.inner:
+            self.inner.stage(recording_id, stage, total)
+
+    def advance(self, done: float, total: float | None = None) -> None:
+        if self.inner:
+            self.inner.advance(done, total)
+
+    def done(self, recording_id: str, status: str, message: str = "") -> None:
+        if self.inner:
+            self.inner.done(recording_id, status, message)
+
+
+class BulkRunner:
+    """Runs work items through the ledger: claim → download → transcribe → save → index."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        options: FetchOptions,
+        bulk: BulkOptions | None = None,
+        *,
+        transcriber: Transcriber | None = None,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.ws = ws.ensure()
+        self.options = options
+        self.bulk = bulk or BulkOptions(force=options.force)
+        self.transcriber = transcriber or Transcriber(options)
+        self.reporter = reporter
+        self.ledger = Ledger.of(ws, stale_after=self.bulk.stale_after)
+        self.stop = threading.Event()
+        self._delays = _stage_delays()
+        self._handled: set[str] = set()  # keys this run finished or gave up (not re-claimed)
+        self._handled_lock = threading.Lock()
+        self._results: dict[str, dict[str, Any]] = {}
+        self._before: dict[str, str] = {}
+
+    # -- public ------------------------------------------------------------------------------
+
+    def run(self, items: list[WorkItem] | None = None) -> RunSummary:
+        """Process `items` (None: every unfinished row of the ledger, i.e. `resume`)."""
+        t0 = time.perf_counter()
+        led = self.ledger
+        if items is not None:
+            keys = led.add(NewItem(**dataclasses.asdict(it)) for it in items)
+            if self.bulk.force:
+                led.reset(keys)
+        else:
+            keys = [r.key for r in led.rows() if not r.terminal]
+        self._before = {r.key: r.stage for r in led.rows(keys)}
+        run_id = led.start_run(
+            {**options_to_dict(self.options), "download_workers": self.bulk.download_workers}
+        )
+        beat = threading.Thread(target=self._heartbeat, name="ledger-heartbeat", daemon=True)
+        beat.start()
+        interrupted = False
+        try:
+            with self._sigterm_as_interrupt():
+                if self.bulk.download_workers > 0:
+                    self._run_pipelined(keys)
+                else:
+                    self._run_sequential(keys)
+        except KeyboardInterrupt:
+            # Stop cleanly: what is in progress goes back to the queue with its finished stages.
+            interrupted = True
+            self.stop.set()
+            led.release_all()
+            raise
+        finally:
+            self.stop.set()
+            if not interrupted:
+                self.cleanup()
+            summary = RunSummary(self._collect(keys), time.perf_counter() - t0, interrupted)
+            with contextlib.suppress(Exception):
+                led.finish_run(run_id, summary.to_dict())
+            self.summary = summary
+            led.close()
+        return summary
+
+    # -- scheduling --------------------------------------------------------------------------
+
+    def _wanted(self, keys: list[str]) -> list[str]:
+        with self._handled_lock:
+            return [k for k in keys if k not in self._handled]
+
+    def _handled_add(self, key: str) -> None:
+        with self._handled_lock:
+            self._handled.add(key)
+
+    def _next(self, keys: list[str]) -> Row | None:
+        """Claim the next row; wait while rows of ours are in another live run's hands."""
+        while not self.stop.is_set():
+            wanted = self._wanted(keys)
+            if not wanted:
+                return None
+            row = self.ledger.claim_next(wanted)
+            if row is not None:
+                return row
+            if not self.ledger.pending_elsewhere(wanted):
+                return None
+            self.stop.wait(0.5)  # another run works on them: it may die, then we take over
+        return None
+
+    def _run_sequential(self, keys: list[str]) -> None:
+        while (row := self._next(keys)) is not None:
+            prepared = self._prepare(row, self.reporter)
+            if prepared is not None:
+                self._finish(prepared)
+
+    def _run_pipelined(self, keys: list[str]) -> None:
+        n = self.bulk.download_workers
+        q: queue.Queue[Prepared | None] = queue.Queue(maxsize=n)
+        errors: list[BaseException] = []
+
+        def worker() -> None:
+            try:
+                while (row := self._next(keys)) is not None:
+                    prepared = self._prepare(row, None)
+                    if prepared is None:
+                        continue
+                    while not self.stop.is_set():
+                        try:
+                            q.put(prepared, timeout=0.5)
+                            break
+                        except queue.Full:
+                            continue
+            except BaseException as exc:  # a bug, or the ledger unusable (disk full)
+                errors.append(exc)
+            finally:
+                q.put(None)  # the main thread drains until it has one sentinel per worker
+
+        threads = [
+            threading.Thread(target=worker, name=f"download-{i}", daemon=True) for i in range(n)
+        ]
+        for t in threads:
+            t.start()
+        live = n
+        while live:
+            item = q.get()
+            if item is None:
+                live -= 1
+                continue
+            self._finish(item)
+        if errors:
+            raise errors[0]
+
+    def _heartbeat(self) -> None:
+        every = max(1.0, min(self.bulk.stale_after / 4, 15.0))
+        while not self.stop.wait(every):
+            with contextlib.suppress(Exception):
+                self.ledger.heartbeat()
+
+    @contextlib.contextmanager
+    def _sigterm_as_interrupt(self) -> Iterator[None]:
+        """SIGTERM (a shutdown, `kill`) stops as cleanly as Ctrl-C does."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        old = signal.signal(signal.SIGTERM, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, old)
+
+    def _activity(self, key: str, activity: str | None) -> None:
+        with contextlib.suppress(Exception):
+            self.ledger.set_activity(key, activity)
+        delay = self._delays.get(activity or "")
+        if delay:
+            time.sleep(delay)
+
+    # -- one recording -----------------------------------------------------------------------
+
+    def _prepare(self, row: Row, reporter: Reporter | None) -> Prepared | None:
+        """Download (or hash) a claimed row; None when it ended here (failed, duplicate, done)."""
+        t0 = time.perf_counter()
+        try:
+            if row.stage in ("transcribed", "diarized"):
+                if transcript_store.exists(self.ws, row.recording_id or ""):
+                    return Prepared(row)
+                row.stage = "queued"  # the transcript was deleted: redo from the media
+            if row.stage == "downloaded":
+                media = self._media_of(row)
+                if media is not None:
+                    return Prepared(row, media)
+            force = self.bulk.force
+            if (
+                row.kind == "url"
+                and not force
+                and row.recording_id
+                and transcript_store.exists(self.ws, row.recording_id)
+            ):
+                return Prepared(row)  # transcribed before (an earlier version, `transcribe`)
+            media = self._obtain(row, reporter)
+            rec = media.recording
+            sha = rec.media_sha256 or ""
+            dup_of = self.ledger.record_media(
+                row.key,
+                media_sha256=sha,
+                recording_id=rec.id,
+                title=rec.title,
+                media_path=rec.media_path,
+                recording=dataclasses.asdict(rec),
+                audio_seconds=rec.duration,
+            )
+            if dup_of is not None:
+                self._drop_media(media, rec.id)
+                self._result(row, "skipped", rec.id, rec.title, reason=f"duplicate of {dup_of}")
+                self._handled_add(row.key)
+                return None
+            row.recording_id = rec.id
+            row.stage = "downloaded"
+            return Prepared(row, media)
+        except Exception as exc:
+            self._failed(row, exc, "download", time.perf_counter() - t0)
+            return None
+
+    def _obtain(self, row: Row, reporter: Reporter | None) -> Media:
+        if row.kind == "file":
+            self._activity(row.key, "hashing")
+            return local_media(local_path(row.source))
+        from .errors import DownloadError
+        from .fetch import download, sha256_file
+
+        self._activity(row.key, "downloading")
+        if reporter and row.recording_id:
+            reporter.stage(row.recording_id, "download")
+        attempt = 0
+        while True:
+            try:
+                media = download(
+                    self.ws,
+                    row.source,
+                    progress=reporter.advance if reporter else None,
+                    ydl_extra=self.bulk.ydl_extra,
+                )
+                break
+            except DownloadError as exc:
+                # Back off on rate limits and server errors; anything else fails at once.
+                if attempt >= self.bulk.retries or not _TRANSIENT.search(exc.message):
+                    raise
+                if self.stop.wait(self.bulk.backoff * (2**attempt)):
+                    raise
+                attempt += 1
+        media.recording.media_sha256 = sha256_file(media.path)
+        return media
+
+    def _media_of(self, row: Row) -> Media | None:
+        """The media of a row downloaded by an earlier run, if the file is still there."""
+        if not row.recording or not row.media_path:
+            return None
+        rec = Recording(**row.recording)
+        path = Path(row.media_path)
+        if not path.is_absolute():
+            path = self.ws.root / path
+        return Media(rec, path) if path.is_file() else None
+
+    def _drop_media(self, media: Media, rid: str) -> None:
+        """Delete a downloaded copy we do not need (never a user's own file)."""
+        with contextlib.suppress(OSError, ValueError):
+            inside = media.path.resolve().is_relative_to(self.ws.media.resolve())
+            if inside and not transcript_store.exists(self.ws, rid):
+                media.path.unlink()
+
+    def _finish(self, p: Prepared) -> None:
+        """Main thread: transcribe (unless already saved), save, index; record each stage."""
+        row, t0 = p.row, time.perf_counter()
+        step = "transcribe"
+        rid = row.recording_id or ""
+        try:
+            if self.stop.is_set():
+                return
+            reporter = _LedgerReporter(self, row.key, self.reporter)
+            t: Transcript | None = None
+            if p.media is None or (
+                not self.bulk.force and transcript_store.exists(self.ws, p.media.recording.id)
+            ):
+                rid = p.media.recording.id if p.media else rid
+                t = transcript_store.load(self.ws, rid)
+                if row.stage in ("queued", "downloaded"):
+                    # Saved just before a crash, or by an earlier version: exports may be missing.
+                    from . import export
+
+                    export.write_exports(self.ws, t)
+                    self._advance_transcribed(row, t)
+                fresh = False
+            else:
+                rid = p.media.recording.id
+                t = self.transcriber.transcribe(p.media, reporter)
+                step = "save"
+                from .pipeline import publish
+
+                publish(self.ws, t, index=False)
+                self._advance_transcribed(row, t)
+                fresh = True
+            if self.options.index:
+                step = "index"
+                reporter.stage(rid, "index")
+                from . import index as search_index
+
+                search_index.add(self.ws, [t])
+                self.ledger.advance(
+                    row.key,
+                    "indexed",
+                    audio_seconds=t.duration,
+                    work_seconds=round(time.perf_counter() - t0, 3),
+                )
+            else:
+                self.ledger.release(row.key)
+            status = "done" if fresh else "skipped"
+            self._result(
+                row,
+                status,
+                t.id,
+                t.recording.title,
+                audio_seconds=t.duration,
+                wall_seconds=round(time.perf_counter() - t0, 3),
+                turns=len(t.turns),
+                reason=None if fresh else "already transcribed",
+            )
+            if self.reporter:
+                msg = f"{len(t.turns)} turns" if fresh else "already transcribed"
+                self.reporter.done(t.id, status, msg)
+        except Exception as exc:
+            if isinstance(exc, MediaError) and p.media is not None:
+                # Maybe a corrupt download: drop it so that retry-failed fetches it again.
+                self._drop_media(p.media, rid)
+            self._failed(row, exc, step, time.perf_counter() - t0)
+        finally:
+            self._handled_add(row.key)
+
+    def _advance_transcribed(self, row: Row, t: Transcript) -> None:
+        stage = "diarized" if self.options.diarize else "transcribed"
+        self.ledger.advance(
+            row.key, stage, recording_id=t.id, audio_seconds=t.duration, title=t.recording.title
+        )
+        row.stage = stage
+
+    def _failed(self, row: Row, exc: BaseException, step: str, seconds: float) -> None:
+        if isinstance(exc, ConfindexError):
+            msg = exc.message
+        elif isinstance(exc, OSError) and exc.strerror:
+            msg = f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+        else:
+            msg = f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(Exception):
+            self.ledger.fail(row.key, msg, step, work_seconds=round(seconds, 3))
+        self._handled_add(row.key)
+        self._result(row, "failed", row.recording_id, row.title, error=msg)
+        if self.reporter:
+            self.reporter.done(row.recording_id or row.source, "failed", msg)
+
+    def _result(
+        self,
+        row: Row,
+        status: str,
+        rid: str | None,
+        title: str | None,
+        *,
+        reason: str | None = None,
+        **kw: Any,
+    ) -> None:
+        o = Outcome(row.source, status, rid, title, **kw)
+        self._results[row.key] = {**o.to_dict(), "reason": reason}
+
+    def _collect(self, keys: list[str]) -> list[dict[str, Any]]:
+        """One result per input: what this run did, else what the ledger says."""
+        out = []
+        rows = {r.key: r for r in self.ledger.rows(keys)}
+        for k in keys:
+            if k in self._results:
+                out.append(self._results[k])
+                continue
+            r = rows.get(k)
+            if r is None:
+                continue
+            if r.stage == "failed":
+                o = Outcome(r.source, "failed", r.recording_id, r.title, error=r.error)
+                reason = None
+            elif r.stage == "duplicate":
+                o = Outcome(r.source, "skipped", r.recording_id, r.title)
+                reason = f"duplicate of {r.duplicate_of}"
+            elif r.stage == "indexed":
+                o = Outcome(r.source, "skipped", r.recording_id, r.title)
+                o.audio_seconds = r.audio_seconds or 0.0
+                reason = (
+                    "already indexed" if self._before.get(k) == "indexed" else "done by another run"
+                )
+            else:
+                o = Outcome(r.source, "pending", r.recording_id, r.title)
+                reason = f"stopped at {r.stage}"
+            out.append({**o.to_dict(), "reason": reason})
+        return out
+
+    # -- housekeeping ------------------------------------------------------------------------
+
+    def cleanup(self) -> int:
+        """Remove temporary files nobody can use any more; returns how many went.
+
+        Staging folders of finished or failed recordings go; a half download of an unfinished
+        one stays so that the next run resumes it. Temp files of atomic writes are removed only
+        when no other run is active (it could be writing one right now).
+        """
+        removed = 0
+        led = self.ledger
+        others = led.live_owners() - {led.owner}
+        tmp = self.ws.tmp
+        if tmp.is_dir():
+            for d in tmp.iterdir():
+                if d.name.startswith("dl-"):
+                    rows = led.by_recording_id(d.name[3:])
+                    gone = all(r.terminal for r in rows) if rows else not others
+                    if gone:
+                        shutil.rmtree(d, ignore_errors=True)
+                        removed += 1
+                elif not others:
+                    with contextlib.suppress(OSError):
+                        shutil.rmtree(d) if d.is_dir() else d.unlink()
+                        removed += 1
+        if not others:
+            from .workspace import remove_stale_temps
+
+            for folder in (self.ws.transcripts, self.ws.media, self.ws.index_dir):
+                removed += remove_stale_temps(folder)
+            for gen in self.ws.index_dir.glob("g-*"):
+                removed += remove_stale_temps(gen)
+        return removed

@@ -1,0 +1,101 @@
+"""`confindex speakers`: list the speakers of a recording, name them, list names archive-wide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..timefmt import hms
+from .common import json_option, print_json, workspace_option
+
+
+@click.command()
+@click.argument("recording", required=False)
+@click.argument("action", required=False, type=click.Choice(["rename"]))
+@click.argument("rename_args", nargs=-1, metavar="[SPEAKER NAME]")
+@click.option("--all", "all_", is_flag=True, help="List the named speakers of the whole archive.")
+@json_option
+@workspace_option
+def speakers(
+    recording: str | None,
+    action: str | None,
+    rename_args: tuple[str, ...],
+    all_: bool,
+    as_json: bool,
+    ws: Any,
+) -> None:
+    """List or name the speakers of a recording.
+
+    RECORDING is a recording id (or a unique prefix of one), or the URL or file it came from.
+    Renaming keeps the SPEAKER_xx labels in the transcript and stores the name beside them;
+    exports and the search index are updated. Give the label itself as NAME to clear a name.
+
+    \b
+    Examples:
+      confindex speakers panel-2024
+      confindex speakers panel-2024 rename SPEAKER_01 "Jean-Loup Chrétien"
+      confindex speakers --all --json
+    """
+    from .. import speakers as sp
+
+    if all_:
+        if recording or action:
+            raise click.UsageError("--all lists the whole archive: give no RECORDING with it")
+        named, unnamed = sp.list_archive(ws)
+        if as_json:
+            print_json({"speakers": [a.to_dict() for a in named], "unnamed": unnamed})
+            return
+        if not named:
+            click.echo("No named speakers yet: name one with `confindex speakers ID rename ...`.")
+        width = max((len(a.name) for a in named), default=0)
+        for a in named:
+            n = len(a.recordings)
+            click.echo(
+                f"{a.name:<{width}}  {hms(a.talk_time)}  {a.turns:>4} turns  "
+                f"{n} recording{'s' if n != 1 else ''}: {', '.join(a.recordings)}"
+            )
+        if unnamed:
+            click.echo(f"({unnamed} speaker{'s' if unnamed != 1 else ''} not named yet)")
+        return
+
+    if not recording:
+        raise click.UsageError("give a RECORDING, or --all")
+    if action == "rename":
+        if len(rename_args) != 2:
+            raise click.UsageError('rename takes a SPEAKER and a NAME: rename SPEAKER_01 "Name"')
+        t, label = sp.rename(ws, recording, *rename_args)
+        if as_json:
+            print_json({"recording": t.id, "speakers": [s.to_dict() for s in sp.list_speakers(t)]})
+        else:
+            name = t.speakers.get(label)
+            what = f"named {name!r}" if name else "back to its label"
+            click.echo(f"{label} of {t.id} is {what}; exports and index updated.")
+        return
+    if rename_args:
+        raise click.UsageError(f"unexpected arguments: {' '.join(rename_args)}")
+
+    from ..transcript import resolve_recording
+
+    t = resolve_recording(ws, recording)
+    infos = sp.list_speakers(t)
+    if as_json:
+        print_json(
+            {
+                "recording": t.id,
+                "title": t.recording.title,
+                "speakers": [s.to_dict() for s in infos],
+            }
+        )
+        return
+    click.echo(f"{t.id}  {t.recording.title}")
+    if not infos:
+        click.echo("No speakers: this recording was transcribed without diarization.")
+        return
+    lw = max(len(s.label) for s in infos)
+    nw = max(len(s.name or "") for s in infos)
+    for s in infos:
+        q = f'  "{s.first_quote}"' if s.first_quote else ""
+        click.echo(
+            f"{s.label:<{lw}}  {s.name or '':<{nw}}  {hms(s.talk_time)}  {s.turns:>4} turns{q}"
+        )

@@ -1,0 +1,193 @@
+"""End to end on real parts: yt-dlp over loopback HTTP, the embedded Whisper model, the
+shipped diarization models, a Whoosh index on disk, and the CLI as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+from conftest import SAMPLES, run, shared_file
+
+from confindex import index as search_index
+from confindex import search as search_api
+from confindex import transcript as store
+from confindex.workspace import Workspace
+
+pytestmark = pytest.mark.slow
+
+TURN_FIELDS = {"id", "start", "end", "speaker", "text", "language", "words"}
+
+
+def files_in(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+@pytest.fixture(scope="module")
+def fetched(tmp_path_factory, request):
+    """The bundled panel fetched once over HTTP through real yt-dlp: (workspace, url, result)."""
+    import functools
+    import http.server
+    import threading
+
+    from conftest import _QuietHandler
+
+    root = tmp_path_factory.mktemp("www")
+    (root / "talks").mkdir()
+    shutil.copy(SAMPLES / "panel.ogg", root / "talks" / "panel.ogg")
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    request.addfinalizer(server.shutdown)
+    url = f"http://127.0.0.1:{server.server_address[1]}/talks/panel.ogg"
+    ws = Workspace(tmp_path_factory.mktemp("ws"))
+    result = run("fetch", url, "--json", ws=ws)
+    return ws, url, result
+
+
+def test_fetch_url_writes_transcript_turns_and_exports(fetched, panel):
+    ws, url, result = fetched
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    [rec] = report["recordings"]
+    assert rec["status"] == "done"
+    t = store.load(ws, rec["recording_id"])
+
+    # Metadata and provenance
+    assert t.recording.source == url
+    assert t.recording.extractor == "Generic"
+    assert t.recording.media_sha256 and (ws.root / t.recording.media_path).exists()
+    assert t.provenance.model_sha256.startswith("905e5bf8")
+    assert t.provenance.device == "cpu" and t.provenance.compute_type == "int8"
+
+    # Words of the known English speech
+    text = t.text.lower()
+    for phrase in ("cold war", "in orbit", "handshake in space"):
+        assert phrase in text, text
+
+    # Turn JSON fields, two speakers, French and English turns
+    raw = json.loads(ws.transcript_path(t.id).read_text())
+    assert raw["schema_version"] == 1
+    for turn in raw["turns"]:
+        assert set(turn) >= TURN_FIELDS
+        assert turn["start"] <= turn["end"]
+        assert turn["words"] and turn["words"][0]["start"] == turn["start"]
+    assert {tr.speaker for tr in t.turns} == {"SPEAKER_00", "SPEAKER_01"}
+    assert {tr.language for tr in t.turns} >= {"en", "fr"}
+
+    # .srt cue timings within 1 s of the script
+    line = next(x for x in panel["lines"] if "Cold War" in x["text"])
+    srt = (ws.transcripts / f"{t.id}.srt").read_text()
+    cues = re.findall(r"(\d\d):(\d\d):(\d\d),(\d{3}) --> (\d\d):(\d\d):(\d\d),(\d{3})\n(.+)", srt)
+
+    def secs(h, m, s, ms):
+        return int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
+
+    hits = [(secs(*c[:4]), secs(*c[4:8])) for c in cues if "cold war" in c[8].lower()]
+    assert hits, srt
+    start, end = hits[0]
+    assert line["start"] - 1.0 <= start and end <= line["end"] + 1.0
+    assert abs(end - line["end"]) <= 1.0
+    for ext in ("srt", "vtt", "txt", "md", "rttm"):
+        assert (ws.transcripts / f"{t.id}.{ext}").stat().st_size > 0
+
+
+def test_fetch_twice_is_idempotent_and_rebuild_gives_same_hits(fetched):
+    ws, url, _ = fetched
+    docs = search_index.doc_count(ws)
+    n_turns = len(store.load(ws, ws.transcript_ids()[0]).turns)
+    assert docs == n_turns
+
+    again = run("fetch", url, "--json", ws=ws)
+    assert again.exit_code == 0
+    assert json.loads(again.stdout)["recordings"][0]["status"] == "skipped"
+    assert search_index.doc_count(ws) == docs
+
+    def hits(q):
+        return [(h.recording_id, h.turn_id, h.time) for h in search_api.search(ws, q).hits]
+
+    queries = ["orbit", "cold war", "together", "spatiale"]
+    before = {q: hits(q) for q in queries}
+    assert before["orbit"], "incremental index finds nothing"
+    rebuilt = run("index", "--rebuild", ws=ws)
+    assert rebuilt.exit_code == 0, rebuilt.output
+    search_api.close_all()
+    assert {q: hits(q) for q in queries} == before
+    assert search_index.doc_count(ws) == docs
+
+
+def test_jfk_search_finds_ask_not_at_the_right_second(tmp_path):
+    jfk = shared_file("en/jfk.flac")
+    ws = Workspace(tmp_path / "ws")
+    r = run("fetch", str(jfk), ws=ws)
+    assert r.exit_code == 0, r.output
+    s = run("search", "ask not", "--json", ws=ws)
+    assert s.exit_code == 0, s.output
+    hits = json.loads(s.stdout)["hits"]
+    assert hits and hits[0]["recording_id"].startswith("jfk-")
+    # "ask not" is spoken from about 2.8 s into the clip.
+    assert abs(hits[0]["time"] - 2.8) <= 1.5
+    assert hits[0]["link"].startswith("file://") and "#t=2" in hits[0]["link"]
+    text = run("search", "ask not", ws=ws).stdout
+    assert ("[00:00:02]" in text and "**ask** **not**" in text.lower()) or "**ask not**" in text
+
+
+def test_french_recording_is_transcribed_as_french(tmp_path):
+    wav = shared_file("fr/picovoice_test_fr.wav")
+    ws = Workspace(tmp_path / "ws")
+    r = run("fetch", str(wav), "--no-diarize", "--json", ws=ws)
+    assert r.exit_code == 0, r.output
+    t = store.load(ws, json.loads(r.stdout)["recordings"][0]["recording_id"])
+    assert t.language == "fr"
+    assert "consulat" in t.text.lower() and "forêts" in t.text.lower()
+    assert all(turn.language == "fr" for turn in t.turns)
+
+
+@pytest.mark.parametrize(
+    ("case", "expect"),
+    [
+        ("missing", "no such file"),
+        ("text-as-mp3", "not a media file"),
+        ("unreachable", "cannot download"),
+        ("cuda", "cuda"),
+        ("silent", "silent"),
+    ],
+)
+def test_bad_fetch_input_is_one_line_and_leaves_nothing(tmp_path, case, expect):
+    import wave
+
+    ws = Workspace(tmp_path / "ws")
+    args = {
+        "missing": [str(tmp_path / "nope.mp3")],
+        "text-as-mp3": [str(tmp_path / "notes.mp3")],
+        "unreachable": ["http://127.0.0.1:9/talk.mp3"],
+        "cuda": ["--device", "cuda", str(tmp_path / "notes.mp3")],
+        "silent": [str(tmp_path / "silence.wav")],
+    }[case]
+    (tmp_path / "notes.mp3").write_text("these are my notes, not audio\n" * 50)
+    with wave.open(str(tmp_path / "silence.wav"), "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(16000)
+        f.writeframes(b"\0\0" * 16000 * 3)
+    r = run("fetch", *args, ws=ws)
+    assert r.exit_code != 0
+    lines = r.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("Error: ") and expect in lines[-1].lower(), r.stderr
+    assert len([x for x in lines if x.startswith("Error")]) == 1
+    assert "Traceback" not in r.output
+    assert files_in(ws.transcripts) == []
+    assert search_index.doc_count(ws) == 0
+    tmp_left = [p for p in (ws.root / ".confindex" / "tmp").rglob("*") if p.is_file()]
+    assert tmp_left == []
+
+
+@pytest.mark.parametrize(("query", "code"), [("", 2), ('"unbalanced', 2), ("   ", 2)])
+def test_bad_queries_are_one_line_errors(fetched, query, code):
+    ws, _, _ = fetched
+    r = run("search", query, ws=ws)
+    assert r.exit_code == code
+    assert r.stderr.startswith("Error: ") and len(r.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in r.output
