@@ -45,3 +45,14 @@ def test_word_pieces_without_a_space_join_the_previous_word():
         ("de", 1.6, 1.7, 0.99),
         ("Jean-Loup.", 2.0, 2.5, 0.7),
     ]
+
+
+def test_turn_language_classifier_is_used_only_when_sure():
+    from confindex.language import turn_language_fn
+
+    language_of = turn_language_fn("en")
+    assert language_of("Bonjour à tous, et bienvenue au débat de ce soir.") == "fr"
+    assert language_of("Космическая дипломатия изменила весь мир.") == "ru"
+    assert language_of("Merci.") == "en"  # too short to judge: Whisper's language stays
+    # A Whisper code the classifier does not know is kept as the fallback.
+    assert turn_language_fn("haw")("Hi.") == "haw"

@@ -22,7 +22,8 @@ def _identifier(languages: tuple[str, ...]):
     import py3langid.langid as langid
 
     ident = langid.LanguageIdentifier.from_model_file(langid.MODEL_FILE, norm_probs=True)
-    ident.set_languages(list(languages))
+    # Whisper knows codes py3langid does not (haw, yue…): leave those out.
+    ident.set_languages([lang for lang in languages if lang in set(ident.nb_classes)])
     return ident
 
 
@@ -33,10 +34,7 @@ def turn_language_fn(default: str | None) -> Callable[[str], str | None]:
     def language_of(text: str) -> str | None:
         if len(text.split()) < MIN_WORDS:
             return default
-        try:
-            lang, confidence = _identifier(languages).classify(text)
-        except Exception:  # a language unknown to the model: keep Whisper's answer
-            return default
+        lang, confidence = _identifier(languages).classify(text)
         return lang if confidence >= MIN_CONFIDENCE else default
 
     return language_of

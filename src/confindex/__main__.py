@@ -1,0 +1,5 @@
+"""`python -m confindex` runs the CLI."""
+
+from confindex.cli import main
+
+main()
