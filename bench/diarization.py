@@ -50,10 +50,11 @@ def measure_share(clip: str) -> dict:
     duration = len(audio) / SR
     t0 = time.perf_counter()
     loaded = asr.load_model(device="cpu")
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     result = asr.transcribe(loaded, audio, asr.AsrOptions())
-    t2 = time.perf_counter()
+    t2, c2 = time.perf_counter(), time.process_time()
     segs, d_load, d_proc = _diarize_timed(audio)
+    c3 = time.process_time()  # CPU of all threads: comparable even when the cores are shared
     return {
         "clip": clip,
         "duration_s": round(duration, 2),
@@ -66,6 +67,9 @@ def measure_share(clip: str) -> dict:
         "diarize_rtf": round(d_proc / duration, 3),
         "speakers": len({s.speaker for s in segs}),
         "diarize_share_pct": round(100 * d_proc / (d_proc + (t2 - t1)), 1),
+        "asr_cpu_s": round(c2 - c1, 1),
+        "diarize_cpu_s": round(c3 - c2, 1),  # includes loading the models (~0.3 s)
+        "diarize_cpu_share_pct": round(100 * (c3 - c2) / (c3 - c1), 1),
     }
 
 
@@ -111,8 +115,9 @@ def measure_rss(minutes: float) -> dict:
     }
 
 
-def run_child(args: list[str]) -> tuple[dict, float]:
-    """Run this script in a subprocess; returns its JSON answer and its peak RSS in MB."""
+def run_child(args: list[str]) -> tuple[dict, float, float]:
+    """Run this script in a subprocess; returns its JSON answer, peak RSS (MB) and CPU seconds
+    (CPU time stays meaningful when other jobs share the cores and wall times stretch)."""
     proc = subprocess.Popen(
         [sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True, cwd=REPO
     )
@@ -122,7 +127,8 @@ def run_child(args: list[str]) -> tuple[dict, float]:
     if proc.returncode != 0:
         sys.exit(f"measurement {args} failed (exit {proc.returncode})")
     peak_mb = usage.ru_maxrss / 1024  # KiB on Linux
-    return json.loads(out.strip().splitlines()[-1]), round(peak_mb, 1)
+    cpu = usage.ru_utime + usage.ru_stime
+    return json.loads(out.strip().splitlines()[-1]), round(peak_mb, 1), round(cpu, 1)
 
 
 def main() -> None:
@@ -145,29 +151,33 @@ def main() -> None:
 
     print(f"cpu cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
     if not args.skip_share:
-        r, peak = run_child(["--measure", "share", "--clip", args.clip])
+        r, peak, cpu = run_child(["--measure", "share", "--clip", args.clip])
         print(
             f"share  {Path(r['clip']).name} ({r['duration_s']} s): transcription {r['asr_s']} s "
             f"(+{r['asr_load_s']} s load), diarization {r['diarize_s']} s "
             f"(+{r['diarize_load_s']} s load, RTF {r['diarize_rtf']}, {r['speakers']} speakers) "
-            f"-> diarization is {r['diarize_share_pct']}% of ASR+diarization; peak RSS {peak} MB"
+            f"-> diarization is {r['diarize_share_pct']}% of ASR+diarization wall time, "
+            f"{r['diarize_cpu_share_pct']}% of CPU time ({r['asr_cpu_s']} s vs "
+            f"{r['diarize_cpu_s']} s); "
+            f"process: peak RSS {peak} MB, CPU {cpu} s"
         )
     if PYANNOTE.exists():
-        r, peak = run_child(["--measure", "der"])
+        r, peak, cpu = run_child(["--measure", "der"])
         print(
             f"der    pyannote_sample: DER {r['der_collar_0.25']} (collar 0.25 s), "
             f"{r['der_no_collar']} (no collar); {r['speakers']} speakers found "
-            f"(reference {r['reference_speakers']}); {r['diarize_s']} s; peak RSS {peak} MB"
+            f"(reference {r['reference_speakers']}); {r['diarize_s']} s; "
+            f"process: peak RSS {peak} MB, CPU {cpu} s"
         )
     else:
         print(f"der    skipped: {PYANNOTE} is absent")
     if not args.skip_rss:
-        r, peak = run_child(["--measure", "rss", "--minutes", str(args.minutes)])
+        r, peak, cpu = run_child(["--measure", "rss", "--minutes", str(args.minutes)])
         verdict = "OK" if peak < 1536 else "OVER the 1.5 GB target"
         print(
             f"rss    {r['duration_min']} min ({r['clips_looped']} clips looped): "
             f"{r['diarize_s']} s (RTF {r['diarize_rtf']}), {r['speakers']} speakers, "
-            f"{r['segments']} segments; peak RSS {peak} MB ({verdict})"
+            f"{r['segments']} segments; process: peak RSS {peak} MB ({verdict}), CPU {cpu} s"
         )
 
 

@@ -60,6 +60,7 @@ def pyannote_sample() -> tuple[np.ndarray, list[SpeakerSegment]]:
         (DiarizeOptions(num_speakers=2, max_speakers=3), "not both"),
         (DiarizeOptions(threshold=0), "threshold"),
         (DiarizeOptions(num_threads=0), "num_threads"),
+        (DiarizeOptions(window_shift=0), "window_shift"),
     ],
 )
 def test_bad_options_are_one_line_errors(options: DiarizeOptions, message: str):

@@ -58,6 +58,10 @@ class DiarizeOptions:
     num_threads: int | None = None  # None: up to 4, as many as there are cores
     min_duration_on: float = 0.3  # drop speech shorter than this (s)
     min_duration_off: float = 0.5  # bridge same-speaker gaps shorter than this (s)
+    # Segmentation windows (10 s) advance by this fraction of a window; the cost is inversely
+    # proportional. Measured: 0.25 is 2.5x faster, but at threshold 0.5 it merged the two
+    # speakers of the 30 s pyannote sample (threshold 0.4 fixed it); 0.1 is the tested default.
+    window_shift: float = 0.1
 
     def validate(self) -> None:
         """Raise DiarizationError with a one-line message for impossible options."""
@@ -85,6 +89,8 @@ class DiarizeOptions:
             raise DiarizationError(
                 f"diarization threshold must be between 0 and 2 (got {self.threshold})"
             )
+        if not 0 < self.window_shift <= 1:
+            raise DiarizationError(f"window_shift must be in (0, 1] (got {self.window_shift})")
         if self.num_threads is not None and self.num_threads < 1:
             raise DiarizationError(f"num_threads must be at least 1 (got {self.num_threads})")
 
@@ -120,7 +126,9 @@ def _config(
     threads = options.threads()
     return sherpa_onnx.OfflineSpeakerDiarizationConfig(
         segmentation=sherpa_onnx.OfflineSpeakerSegmentationModelConfig(
-            pyannote=sherpa_onnx.OfflineSpeakerSegmentationPyannoteModelConfig(model=str(seg)),
+            pyannote=sherpa_onnx.OfflineSpeakerSegmentationPyannoteModelConfig(
+                model=str(seg), window_shift_ratio=options.window_shift
+            ),
             num_threads=threads,
         ),
         embedding=sherpa_onnx.SpeakerEmbeddingExtractorConfig(model=str(emb), num_threads=threads),
@@ -144,6 +152,7 @@ def _pipeline(options: DiarizeOptions, num_clusters: int) -> sherpa_onnx.Offline
         options.threads(),
         options.min_duration_on,
         options.min_duration_off,
+        options.window_shift,
     )
     sd = _CACHE.get(key)
     if sd is None:
@@ -258,4 +267,5 @@ def describe(options: DiarizeOptions | None = None) -> dict[str, Any]:
         "min_speakers": options.min_speakers,
         "max_speakers": options.max_speakers,
         "threshold": options.threshold,
+        "window_shift": options.window_shift,
     }

@@ -100,6 +100,7 @@ class Transcriber:
     def __init__(self, options: FetchOptions) -> None:
         self.options = options
         self._model: LoadedModel | None = None
+        self.diarize_options = diarize_options(options) if options.diarize else None
 
     @property
     def model(self) -> LoadedModel:
@@ -131,7 +132,7 @@ class Transcriber:
         speaker_segments: list = []
         diarization_info: dict[str, Any] | None = None
         diarize_seconds = None
-        if o.diarize and words:
+        if self.diarize_options is not None and words:
             if reporter:
                 reporter.stage(rid, "diarize", total)
             t0 = time.perf_counter()
@@ -179,23 +180,27 @@ class Transcriber:
         )
 
     def _diarize(self, samples: Any) -> tuple[list, dict[str, Any]]:
-        from .diarize import DiarizeOptions, diarize
+        from .diarize import describe, diarize
 
-        o = self.options
-        opts = DiarizeOptions(
-            num_speakers=o.num_speakers,
-            min_speakers=o.min_speakers,
-            max_speakers=o.max_speakers,
-            model_dir=Path(o.diarization_model) if o.diarization_model else None,
-        )
-        segments = diarize(samples, opts)
-        info = {
-            "engine": "sherpa-onnx",
-            "sherpa_onnx_version": _version("sherpa-onnx"),
-            "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(opts).items()},
-            "speakers": len({s.speaker for s in segments}),
-        }
+        segments = diarize(samples, self.diarize_options)
+        info = {**describe(self.diarize_options), "speakers": len({s.speaker for s in segments})}
         return segments, info
+
+
+def diarize_options(options: FetchOptions) -> Any:
+    """The diarization settings of `options`, checked now so that a bad combination fails
+    before minutes of transcription, not after."""
+    from .diarize import DiarizeOptions
+
+    opts = DiarizeOptions(
+        num_speakers=options.num_speakers,
+        min_speakers=options.min_speakers,
+        max_speakers=options.max_speakers,
+        model_dir=Path(options.diarization_model) if options.diarization_model else None,
+    )
+    opts.validate()
+    opts.model_paths()
+    return opts
 
 
 def publish(ws: Workspace, t: Transcript, *, index: bool = True) -> None:
