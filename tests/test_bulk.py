@@ -25,8 +25,6 @@ from confindex import transcript as store
 from confindex.ledger import Ledger
 from confindex.workspace import Workspace
 
-pytestmark = pytest.mark.slow
-
 CLI = [sys.executable, "-c", "from confindex.cli import main; main()"]
 FAST = ["--no-diarize", "--beam-size", "1", "--quiet"]  # diarization is not the point here
 
@@ -143,6 +141,7 @@ def assert_no_temp_files(ws: Workspace) -> None:
 # -- acceptance 1: a batch with bad and duplicate inputs -------------------------------------
 
 
+@pytest.mark.slow
 def test_batch_file_good_bad_and_duplicate(tmp_path: Path, base: str) -> None:
     ws = Workspace(tmp_path / "ws")
     good = ["jfk.flac", "fr.wav", "jfk5.ogg", "fr.mp3", "call.m4a"]
@@ -189,6 +188,15 @@ def test_batch_file_good_bad_and_duplicate(tmp_path: Path, base: str) -> None:
     assert (again["done"], again["skipped"], again["failed"]) == (0, 6, 2)
     assert mtimes == {p: p.stat().st_mtime_ns for p in ws.transcripts.glob("*.json")}
 
+    # retry-failed tries the bad ones again (and only them): still failed, attempt 2.
+    r4 = confindex("retry-failed", "--json", "-w", str(ws.root))
+    assert r4.returncode == 1
+    assert json.loads(r4.stdout)["summary"]["failed"] == 2
+    assert json.loads(r4.stdout)["summary"]["done"] == 0
+    assert {f["attempts"] for f in status(ws)["failed"]} == {2}
+    text = confindex("status", "-w", str(ws.root)).stdout
+    assert "5 indexed, 1 duplicate, 2 failed" in text and "broken.mp3" in text
+
     # A single failing input keeps the one-line error of `fetch`.
     r3 = confindex("fetch", f"{base}/broken.mp3", *FAST, "-w", str(tmp_path / "ws2"))
     assert r3.returncode == 1
@@ -217,13 +225,14 @@ def _kill_when(ws: Workspace, args: list[str], activity: str, env: dict[str, str
             time.sleep(0.05)
         assert proc.poll() is None, f"ended before {activity}: {proc.stderr.read().decode()}"
         assert key is not None
-        proc.send_signal(signal.SIGKILL)
     finally:
+        proc.send_signal(signal.SIGKILL)  # also when an assertion failed: leave no process
         proc.wait(timeout=30)
         proc.stderr.close()
     return key
 
 
+@pytest.mark.slow
 def test_sigkill_at_every_stage_then_rerun(tmp_path: Path, base: str) -> None:
     ws = Workspace(tmp_path / "ws")
     urls = [f"{base}/slow/jfk.flac", f"{base}/fr.mp3", f"{base}/jfk5.ogg"]
@@ -263,12 +272,14 @@ def test_sigkill_at_every_stage_then_rerun(tmp_path: Path, base: str) -> None:
     assert_no_temp_files(ws)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path: Path, base: str) -> None:
     ws = Workspace(tmp_path / "ws")
     args = ["fetch", f"{base}/fr.mp3", f"{base}/jfk5.ogg", *FAST, "-w", str(ws.root)]
     env = {**os.environ, "CONFINDEX_TEST_STAGE_DELAY": "transcribing=3"}
     proc = subprocess.Popen([*CLI, *args], env=env, stderr=subprocess.PIPE, text=True)
-    while True:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
         if (ws.state / "ledger.sqlite").exists():
             with Ledger.of(ws) as led:
@@ -288,6 +299,7 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path: Path, base: str) -> 
 # -- acceptance 3: two fetches at once, and a search while they write --------------------------
 
 
+@pytest.mark.slow
 def test_two_fetches_at_once_and_search_meanwhile(tmp_path: Path, base: str) -> None:
     ws = Workspace(tmp_path / "ws")
     a = ["jfk.flac", "fr.mp3", "jfk5.ogg"]
@@ -321,3 +333,62 @@ def test_two_fetches_at_once_and_search_meanwhile(tmp_path: Path, base: str) -> 
     assert all(s.returncode == 0 for s in searches), [s.stderr for s in searches]
     final = confindex("search", "country", "--json", "-w", str(ws.root))
     assert final.returncode == 0 and "jfk" in final.stdout
+
+
+# -- failures that need no model: disk full, back-off on rate limits --------------------------
+
+
+def _runner(ws: Workspace, **bulk):
+    from confindex.bulk import BulkOptions, BulkRunner
+    from confindex.pipeline import FetchOptions
+
+    options = FetchOptions(diarize=False)
+    return BulkRunner(ws, options, BulkOptions(**bulk))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_disk_full_during_download_is_recorded(tmp_path: Path, monkeypatch, workers: int) -> None:
+    import errno
+
+    from confindex import fetch
+    from confindex.inputs import url_item
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fetch, "download", full)
+    ws = Workspace(tmp_path / "ws")
+    items = [url_item(f"http://127.0.0.1:9/{n}.mp3") for n in ("a", "b", "c")]
+    summary = _runner(ws, download_workers=workers).run(items)
+    assert summary.count("failed") == 3
+    with Ledger.of(ws) as led:
+        rows = led.rows()
+    assert [(r.stage, r.failed_stage, r.owner) for r in rows] == [("failed", "download", None)] * 3
+    assert all("No space left on device" in (r.error or "") for r in rows)
+
+
+def test_rate_limits_are_retried_with_back_off_and_404_is_not(tmp_path: Path, monkeypatch) -> None:
+    from confindex import fetch
+    from confindex.errors import DownloadError
+    from confindex.inputs import url_item
+
+    calls: Counter[str] = Counter()
+
+    def limited(ws, url, **kw):
+        calls[url] += 1
+        assert kw["ydl_extra"] == {"ratelimit": 1000}  # politeness options reach yt-dlp
+        code = "429: Too Many Requests" if "busy" in url else "404: Not Found"
+        raise DownloadError(f"cannot download {url}: HTTP Error {code}")
+
+    monkeypatch.setattr(fetch, "download", limited)
+    ws = Workspace(tmp_path / "ws")
+    busy, gone = url_item("http://127.0.0.1:9/busy.mp3"), url_item("http://127.0.0.1:9/gone.mp3")
+    t0 = time.monotonic()
+    summary = _runner(ws, download_workers=0, retries=2, backoff=0.2, ydl_extra={"ratelimit": 1000})
+    summary = summary.run([busy, gone])
+    assert calls == {busy.key: 3, gone.key: 1}
+    assert time.monotonic() - t0 >= 0.2 + 0.4  # 0.2 s, then twice that
+    assert [r["error"].endswith(("Too Many Requests", "Not Found")) for r in summary.failed] == [
+        True,
+        True,
+    ]

@@ -125,7 +125,7 @@ def test_fail_records_reason_stage_and_attempts(led: Ledger) -> None:
     assert led.retry_failed() == ["a"]
     assert led.get("a").stage == "queued" and led.get("a").error is None
     led.claim_next()
-    assert led.get("a").attempts == 1
+    assert led.get("a").attempts == 2  # counted over all tries
 
 
 def test_input_errors_are_failed_from_the_start_and_not_retried(led: Ledger) -> None:
@@ -133,6 +133,9 @@ def test_input_errors_are_failed_from_the_start_and_not_retried(led: Ledger) -> 
     r = led.get("/x.mp4")
     assert r.stage == "failed" and r.failed_stage == "input"
     assert led.retry_failed() == []
+    # The file appears; the same command again queues it.
+    led.add([NewItem("/x.mp4", "/x.mp4", "file")])
+    assert led.get("/x.mp4").stage == "queued" and led.get("/x.mp4").error is None
 
 
 def test_same_content_is_a_duplicate(led: Ledger) -> None:

@@ -32,7 +32,7 @@ from . import transcript as transcript_store
 from .errors import ConfindexError, MediaError
 from .fetch import Media, local_media, local_path
 from .inputs import WorkItem
-from .ledger import STALE_AFTER, Ledger, NewItem, Row
+from .ledger import STALE_AFTER, Ledger, LedgerError, NewItem, Row
 from .pipeline import FetchOptions, Outcome, Reporter, Transcriber
 from .transcript import Recording, Transcript
 from .workspace import Workspace
@@ -41,8 +41,10 @@ from .workspace import Workspace
 # can kill the process at a known point. Never set in normal use.
 ENV_STAGE_DELAY = "CONFINDEX_TEST_STAGE_DELAY"
 
+# Worth retrying after a pause (rate limits, overloaded servers); a refused connection or a 404
+# is not, so that a dead link costs one request, not minutes of back-off.
 _TRANSIENT = re.compile(
-    r"HTTP Error (429|5\d\d)|timed? ?out|Connection (reset|refused|aborted)|"
+    r"HTTP Error (429|5\d\d)|timed? ?out|Connection (reset|aborted)|"
     r"Temporary failure|Remote end closed|IncompleteRead",
     re.IGNORECASE,
 )
@@ -126,6 +128,13 @@ def options_from_dict(d: dict[str, Any]) -> FetchOptions:
     return FetchOptions(**kw, asr=asr)
 
 
+def _age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def _stage_delays() -> dict[str, float]:
     out: dict[str, float] = {}
     for part in os.environ.get(ENV_STAGE_DELAY, "").split(","):
@@ -179,6 +188,7 @@ class BulkRunner:
         self._handled_lock = threading.Lock()
         self._results: dict[str, dict[str, Any]] = {}
         self._before: dict[str, str] = {}
+        self.summary: RunSummary | None = None  # set by run(); a runner runs once
 
     # -- public ------------------------------------------------------------------------------
 
@@ -190,6 +200,8 @@ class BulkRunner:
             keys = led.add(NewItem(**dataclasses.asdict(it)) for it in items)
             if self.bulk.force:
                 led.reset(keys)
+            else:
+                self._reconcile(keys)
         else:
             keys = [r.key for r in led.rows() if not r.terminal]
         self._before = {r.key: r.stage for r in led.rows(keys)}
@@ -213,14 +225,42 @@ class BulkRunner:
             raise
         finally:
             self.stop.set()
+            # Housekeeping must never hide the real outcome (or the exception on its way out).
             if not interrupted:
-                self.cleanup()
-            summary = RunSummary(self._collect(keys), time.perf_counter() - t0, interrupted)
+                with contextlib.suppress(Exception):
+                    self.cleanup()
+            try:
+                results = self._collect(keys)
+            except Exception:
+                results = list(self._results.values())
+            summary = RunSummary(results, time.perf_counter() - t0, interrupted)
             with contextlib.suppress(Exception):
                 led.finish_run(run_id, summary.to_dict())
             self.summary = summary
             led.close()
         return summary
+
+    def _reconcile(self, keys: list[str]) -> None:
+        """The transcripts are the truth: requeue `indexed` rows whose transcript is gone, and
+        index those missing from the index (it was deleted or rebuilt without them).
+        """
+        rows = [r for r in self.ledger.rows(keys) if r.stage == "indexed" and r.recording_id]
+        gone = [r.key for r in rows if not transcript_store.exists(self.ws, r.recording_id or "")]
+        if gone:
+            self.ledger.reset(gone)
+        if not self.options.index:
+            return
+        from . import index as search_index
+
+        have = search_index.indexed_ids(self.ws)
+        missing = [
+            r.recording_id
+            for r in rows
+            if r.key not in gone and r.recording_id and r.recording_id not in have
+        ]
+        if missing:
+            with contextlib.suppress(ConfindexError):  # a damaged transcript: `index` reports it
+                search_index.add(self.ws, search_index.iter_all_ids(self.ws, missing))
 
     # -- scheduling --------------------------------------------------------------------------
 
@@ -360,6 +400,8 @@ class BulkRunner:
             row.recording_id = rec.id
             row.stage = "downloaded"
             return Prepared(row, media)
+        except LedgerError:
+            raise  # the ledger cannot record anything: stop the run, keep what is done
         except Exception as exc:
             self._failed(row, exc, "download", time.perf_counter() - t0)
             return None
@@ -470,6 +512,8 @@ class BulkRunner:
             if self.reporter:
                 msg = f"{len(t.turns)} turns" if fresh else "already transcribed"
                 self.reporter.done(t.id, status, msg)
+        except LedgerError:
+            raise
         except Exception as exc:
             if isinstance(exc, MediaError) and p.media is not None:
                 # Maybe a corrupt download: drop it so that retry-failed fetches it again.
@@ -558,7 +602,9 @@ class BulkRunner:
             for d in tmp.iterdir():
                 if d.name.startswith("dl-"):
                     rows = led.by_recording_id(d.name[3:])
-                    gone = all(r.terminal for r in rows) if rows else not others
+                    # Not in the ledger: maybe `confindex transcribe` is downloading right now.
+                    unknown_stale = not others and _age(d) > 3600
+                    gone = all(r.terminal for r in rows) if rows else unknown_stale
                     if gone:
                         shutil.rmtree(d, ignore_errors=True)
                         removed += 1

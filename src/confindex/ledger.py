@@ -29,6 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import ConfindexError
+
+
+class LedgerError(ConfindexError):
+    """The ledger cannot be written (disk full, read-only workspace): the run must stop."""
+
+
 STAGES = ("queued", "downloaded", "transcribed", "diarized", "indexed")
 TERMINAL = ("indexed", "failed", "duplicate")
 ALL_STAGES = (*STAGES, "failed", "duplicate")
@@ -206,16 +213,28 @@ class Ledger:
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         c = self._conn()
-        c.execute("BEGIN IMMEDIATE")
         try:
-            yield c
-        except BaseException:
-            c.execute("ROLLBACK")
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            # Nothing was half-written (the transaction rolled back); say why in one line.
+            if "full" in str(exc) or "readonly" in str(exc) or "disk I/O" in str(exc):
+                raise LedgerError(
+                    f"cannot write the job ledger {self.path} ({exc}); free space and rerun: "
+                    "finished work is kept"
+                ) from None
             raise
-        c.execute("COMMIT")
 
     def _init_schema(self) -> None:
         c = self._conn()
+        if c.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs'").fetchone():
+            return  # readers (`status`) take no write lock
         with self._tx():
             for stmt in SCHEMA.split(";"):
                 if stmt.strip():
@@ -291,7 +310,18 @@ class Ledger:
             seq = c.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()[0]
             for it in items:
                 keys.append(it.key)
-                if c.execute("SELECT 1 FROM jobs WHERE key = ?", (it.key,)).fetchone():
+                known = c.execute(
+                    "SELECT stage, failed_stage FROM jobs WHERE key = ?", (it.key,)
+                ).fetchone()
+                if known:
+                    if tuple(known) == ("failed", "input") and not it.error:
+                        # The input was missing or unreadable and is fine now: queue it again.
+                        c.execute(
+                            "UPDATE jobs SET stage='queued', error=NULL, failed_stage=NULL,"
+                            " finished_at=NULL, recording_id=?, title=?, updated_at=?"
+                            " WHERE key=?",
+                            (it.recording_id, it.title, now, it.key),
+                        )
                     continue
                 seq += 1
                 stage, dup_of, finished = "queued", None, None
@@ -354,7 +384,8 @@ class Ledger:
                     continue  # a missing file or bad playlist: the user must fix the input
                 back = "downloaded" if r.media_path and r.failed_stage == "index" else "queued"
                 c.execute(
-                    "UPDATE jobs SET stage=?, error=NULL, failed_stage=NULL, attempts=0,"
+                    # attempts are kept: status shows how often a recording was tried in all
+                    "UPDATE jobs SET stage=?, error=NULL, failed_stage=NULL,"
                     " finished_at=NULL, activity=NULL, updated_at=? WHERE key=? AND stage='failed'",
                     (back, now, r.key),
                 )

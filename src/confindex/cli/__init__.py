@@ -60,7 +60,8 @@ class LazyGroup(click.Group):
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
         try:
-            super().main(*args, standalone_mode=False, **kwargs)
+            # Without standalone mode click returns (not raises) the code of ctx.exit()/Exit.
+            code = super().main(*args, standalone_mode=False, **kwargs)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.ClickException as exc:
@@ -70,7 +71,7 @@ class LazyGroup(click.Group):
             fail(" ".join(exc.format_message().split()) + hint, exc.exit_code)
         except click.Abort:
             fail("interrupted; finished work is kept, rerun the same command to resume", 130)
-        sys.exit(0)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:

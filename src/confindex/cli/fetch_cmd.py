@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from ..asr import AsrOptions, choose_device
@@ -283,9 +281,7 @@ def run_bulk(ws, items, options, bulk, *, quiet: bool, as_json: bool, single_err
     elif not quiet:
         print_summary(console, summary)
     if summary.failed:
-        # sys.exit, not click's Exit: LazyGroup.main runs click with standalone_mode=False,
-        # where an Exit's code is returned and then dropped (exit status 0).
-        sys.exit(1)
+        raise click.exceptions.Exit(1)
     return summary
 
 
