@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import transcript as transcript_store
-from .errors import ConfindexError, MediaError
+from .errors import ConfindexError, DeviceError, MediaError, ModelError
 from .fetch import Media, local_media, local_path
 from .inputs import WorkItem
 from .ledger import STALE_AFTER, Ledger, LedgerError, NewItem, Row
@@ -220,6 +220,10 @@ class BulkRunner:
         except KeyboardInterrupt:
             # Stop cleanly: what is in progress goes back to the queue with its finished stages.
             interrupted = True
+            self.stop.set()
+            led.release_all()
+            raise
+        except (ModelError, DeviceError):
             self.stop.set()
             led.release_all()
             raise
@@ -514,6 +518,11 @@ class BulkRunner:
                 self.reporter.done(t.id, status, msg)
         except LedgerError:
             raise
+        except (ModelError, DeviceError):
+            # The model or device, not this recording, is at fault: stop the run and leave the
+            # row queued, so that the rerun with a working --model/--device picks it up.
+            self.ledger.release(row.key)
+            raise
         except Exception as exc:
             if isinstance(exc, MediaError) and p.media is not None:
                 # Maybe a corrupt download: drop it so that retry-failed fetches it again.
@@ -569,7 +578,7 @@ class BulkRunner:
                 continue
             if r.stage == "failed":
                 o = Outcome(r.source, "failed", r.recording_id, r.title, error=r.error)
-                reason = None
+                reason = "failed in an earlier run; `confindex retry-failed` tries it again"
             elif r.stage == "duplicate":
                 o = Outcome(r.source, "skipped", r.recording_id, r.title)
                 reason = f"duplicate of {r.duplicate_of}"

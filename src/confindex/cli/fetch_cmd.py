@@ -277,7 +277,9 @@ def run_bulk(ws, items, options, bulk, *, quiet: bool, as_json: bool, single_err
             }
         )
     elif single_error and len(summary.results) == 1 and summary.failed:
-        raise ConfindexError(summary.failed[0]["error"] or "failed")
+        failed = summary.failed[0]
+        hint = f" ({failed['reason']})" if failed.get("reason") else ""
+        raise ConfindexError((failed["error"] or "failed") + hint)
     elif not quiet:
         print_summary(console, summary)
     if summary.failed:
