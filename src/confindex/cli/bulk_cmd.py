@@ -92,7 +92,13 @@ def ledger_status(ws: Any) -> dict[str, Any]:
 @json_option
 @workspace_option
 def status(ws, as_json):
-    """Progress of bulk fetches: recordings per stage, failures, hours done, throughput, ETA."""
+    """Progress of bulk fetches: recordings per stage, failures, hours done, throughput, ETA.
+
+    \b
+    Examples:
+      confindex status
+      confindex status --json | jq .counts
+    """
     s = ledger_status(ws)
     if as_json:
         print_json(s)
@@ -174,7 +180,12 @@ def _run(ws: Any, keys: list[str] | None, kw: dict[str, Any], as_json: bool, qui
 @click.command()
 @_bulk_run_options
 def resume(ws, as_json, quiet, **kw):
-    """Finish every unfinished recording of the ledger, with the options of the last run."""
+    """Finish every unfinished recording of the ledger, with the options of the last run.
+
+    \b
+    Example (after a crash, a reboot or Ctrl-C):
+      confindex resume
+    """
     _run(ws, None, kw, as_json, quiet)
 
 
@@ -182,7 +193,12 @@ def resume(ws, as_json, quiet, **kw):
 @click.option("--requeue-only", is_flag=True, help="Mark failed recordings to retry; run nothing.")
 @_bulk_run_options
 def retry_failed(ws, as_json, quiet, requeue_only, **kw):
-    """Try failed recordings again (a missing input file stays failed until it is fixed)."""
+    """Try failed recordings again (a missing input file stays failed until it is fixed).
+
+    \b
+    Example:
+      confindex retry-failed --download-workers 2
+    """
     from ..ledger import Ledger
 
     if not (ws.state / "ledger.sqlite").exists():
