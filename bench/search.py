@@ -1,6 +1,6 @@
 """Search benchmark: a synthetic FR/EN/RU archive, Whoosh (confindex) vs SQLite FTS5.
 
-    python bench/search.py                  # 500,000 turns (~1,000 h), cached in /tmp
+    python bench/search.py                  # 500,000 turns in 1,000 recordings, cached in /tmp
     python bench/search.py --turns 20000    # a quick run
     python bench/search.py /data/cache --queries 200
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sqlite3
 import statistics
@@ -33,7 +34,7 @@ from confindex.transcript import Provenance, Recording, Transcript, Turn, Word
 from confindex.workspace import Workspace
 
 SEED = 20261124
-TURNS_PER_HOUR = 500  # 7.2 s per turn on average: 500k turns ≈ 1,000 h
+TURNS_PER_HOUR = 500  # turns per recording (~1.4 h of synthetic speech each, ~10 s per turn)
 WORDS_PER_SECOND = 2.6
 
 EN_REAL = [
@@ -585,10 +586,13 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
-def timed(fn: Callable[[], object], reps: list[float]) -> object:
-    t0 = time.perf_counter()
+def timed(fn: Callable[[], object], reps: list[float], cpu: list[float] | None = None) -> object:
+    """Run fn; append its wall ms to reps and its CPU ms to cpu (the cores are shared)."""
+    c0, t0 = time.process_time(), time.perf_counter()
     out = fn()
     reps.append((time.perf_counter() - t0) * 1000)
+    if cpu is not None:
+        cpu.append((time.process_time() - c0) * 1000)
     return out
 
 
@@ -612,7 +616,7 @@ def main() -> None:
             f"building {args.turns:,} turns ({corpus.recordings} recordings) into {root} …",
             flush=True,
         )
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step = max(1, corpus.recordings // 10)
 
         def progress(done: int, total: int) -> None:
@@ -620,7 +624,11 @@ def main() -> None:
                 print(f"  {done}/{total} recordings, {time.perf_counter() - t0:.0f} s", flush=True)
 
         n = index.build(ws, iter(corpus), progress=progress, total=corpus.recordings)
-        meta = {"turns": n, "build_s": time.perf_counter() - t0}
+        meta = {
+            "turns": n,
+            "build_s": time.perf_counter() - t0,
+            "build_cpu_s": time.process_time() - c0,
+        }
         meta_path.write_text(json.dumps(meta))
     fts_db = root / "fts5.sqlite"
     if not args.no_fts and not fts_db.exists():
@@ -635,6 +643,8 @@ def main() -> None:
         "turns": index.doc_count(ws),
         "recordings": corpus.recordings,
         "build_s": round(meta["build_s"], 1),
+        "build_cpu_s": round(meta.get("build_cpu_s", 0.0), 1),
+        "loadavg_start": os.getloadavg()[0],
         "index_mb": round(index.size_bytes(ws) / 1e6, 1),
     }
     t0 = time.perf_counter()
@@ -660,13 +670,16 @@ def main() -> None:
         for qtext, _ in qs[:3]:  # warm the caches of this query type
             search.search(ws, qtext, limit=10)
         lat: list[float] = []
+        cpu: list[float] = []
         hits = 0
         for qtext, _ in qs:
-            r = timed(lambda qtext=qtext: search.search(ws, qtext, limit=10), lat)
+            r = timed(lambda qtext=qtext: search.search(ws, qtext, limit=10), lat, cpu)
             hits += bool(r.hits)  # type: ignore[attr-defined]
         results[kind] = {
             "p50_ms": round(statistics.median(lat), 1),
             "p95_ms": round(pct(lat, 95), 1),
+            "cpu_p50_ms": round(statistics.median(cpu), 1),
+            "cpu_p95_ms": round(pct(cpu, 95), 1),
             "with_hits": round(hits / len(qs), 2),
         }
     report["whoosh"] = results
@@ -677,42 +690,44 @@ def main() -> None:
         for kind, qs in queries.items():
             if kind == "fuzzy":
                 continue
-            lat = []
+            lat, cpu = [], []
+            hl = "SELECT rid, start, highlight(turns, 0, '**', '**') FROM turns WHERE turns MATCH ?"
             for _, m in qs:
                 if kind == "filtered":
                     match, lo, hi = m.split("|")
-                    sql = (
-                        "SELECT rid, start, highlight(turns, 0, '**', '**') FROM turns WHERE turns MATCH ?"
-                        " AND date BETWEEN ? AND ? ORDER BY rank LIMIT 10"
-                    )
+                    sql = hl + " AND date BETWEEN ? AND ? ORDER BY rank LIMIT 10"
                     params: tuple = (match, lo, hi)
                 else:
-                    sql = "SELECT rid, start, highlight(turns, 0, '**', '**') FROM turns WHERE turns MATCH ? ORDER BY rank LIMIT 10"
+                    sql = hl + " ORDER BY rank LIMIT 10"
                     params = (f"text:({m})",)
-                timed(lambda sql=sql, params=params: con.execute(sql, params).fetchall(), lat)
+                timed(lambda sql=sql, params=params: con.execute(sql, params).fetchall(), lat, cpu)
             fres[kind] = {
                 "p50_ms": round(statistics.median(lat), 1),
                 "p95_ms": round(pct(lat, 95), 1),
+                "cpu_p50_ms": round(statistics.median(cpu), 1),
+                "cpu_p95_ms": round(pct(cpu, 95), 1),
             }
         report["fts5"] = fres
         report["fts5_build_s"] = round(meta.get("fts_build_s", 0.0), 1)
         report["fts5_mb"] = round(fts_db.stat().st_size / 1e6, 1)
 
+    report["loadavg_end"] = os.getloadavg()[0]
     print(json.dumps(report, indent=1, ensure_ascii=False))
     print()
     print(
-        f"{report['turns']:,} turns, {report['recordings']} recordings; index {report['index_mb']} MB, built in {report['build_s']} s; open {report['open_s']} s"
+        f"{report['turns']:,} turns, {report['recordings']} recordings; "
+        f"index {report['index_mb']} MB, built in {report['build_s']} s "
+        f"(CPU {report['build_cpu_s']} s); open {report['open_s']} s"
     )
-    print(
-        f"add one hour (600 turns): {report['add_one_hour_s']} s   segments now: {report['segments']}"
-    )
-    print(f"{'query':<10} {'whoosh p50/p95 ms':>20} {'FTS5 p50/p95 ms':>18}  hits")
+    print(f"add one hour (600 turns): {report['add_one_hour_s']} s; segments: {report['segments']}")
+    print(f"load average {report['loadavg_start']:.1f} → {report['loadavg_end']:.1f} (2 cores)")
+    print(f"{'query':<9} {'wall p50/p95 ms':>16} {'CPU p50/p95 ms':>16} {'FTS5 p50/p95':>14}  hits")
     for kind, r in results.items():
         f = report.get("fts5", {}).get(kind)  # type: ignore[union-attr]
         fs = f"{f['p50_ms']} / {f['p95_ms']}" if f else "n/a"
-        print(
-            f"{kind:<10} {str(r['p50_ms']) + ' / ' + str(r['p95_ms']):>20} {fs:>18}  {r['with_hits']:.0%}"
-        )
+        wall = f"{r['p50_ms']} / {r['p95_ms']}"
+        cpu_s = f"{r['cpu_p50_ms']} / {r['cpu_p95_ms']}"
+        print(f"{kind:<9} {wall:>16} {cpu_s:>16} {fs:>14}  {r['with_hits']:.0%}")
     (root / "bench-report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
     sys.stdout.flush()
 

@@ -160,6 +160,10 @@ def test_phrase_is_exact_and_unstemmed(arch: Workspace) -> None:
     assert ids(arch, '"diplomacy space"') == []
     assert ids(arch, '"budgets are running"') == ["enpanel#1"]
     assert ids(arch, '"budget are running"') == []  # a phrase does not stem
+    # "again this" is an indexed pair of common words; the rest is checked by position.
+    assert ids(arch, '"again this"') == ["enpanel#2"]
+    assert ids(arch, '"this again"') == []
+    assert ids(arch, '"slipped again this year"') == ["enpanel#2"]
 
 
 def test_fuzzy_and_prefix(arch: Workspace) -> None:
@@ -240,6 +244,31 @@ def test_paging_group_and_context(arch: Workspace) -> None:
     (hit,) = search(arch, "launch", context=1).hits
     assert [c.turn_id for c in hit.before] == [1] and [c.turn_id for c in hit.after] == [3]
     assert hit.after[0].text == "Budget talks resume after the summer."
+
+
+def test_total_is_exact_unless_whoosh_skipped_blocks() -> None:
+    # On a big index Whoosh skips low-scoring blocks and only estimates the total.
+    from confindex import search as search_mod
+
+    class Results:
+        def __init__(self, exact: bool, scored: int, estimate: int) -> None:
+            self.exact, self.scored, self.estimate = exact, scored, estimate
+
+        def has_exact_length(self) -> bool:
+            return self.exact
+
+        def __len__(self) -> int:
+            return self.estimate
+
+        def scored_length(self) -> int:
+            return self.scored
+
+        def estimated_length(self) -> int:
+            return self.estimate
+
+    assert search_mod._count(Results(True, 30, 1234), 30) == (1234, True)
+    assert search_mod._count(Results(False, 7, 1234), 30) == (7, True)  # heap never filled
+    assert search_mod._count(Results(False, 30, 1234), 30) == (1234, False)
 
 
 # ------------------------------------------------------------------------------- writing

@@ -75,19 +75,22 @@ def _render(
     return "".join(out)
 
 
-SEARCH_HELP = """Search the archive; each hit links to the moment the first matched word is said.
+SEARCH_HELP = """Search the archive; each hit links to the moment its first matched word is said.
 
 \b
-Query language:
-  diplomatie spatiale     all words (AND is the default; stemmed, accents optional)
-  mars OR lune            either word;  budget NOT mars  or  budget -mars  excludes
-  "space diplomacy"       exact phrase (unstemmed)
-  diplomacie~  diplo*     fuzzy (1 edit; word~2 for 2) and prefix
-  (mars OR lune) -budget  parentheses group
-  speaker:Dupont  speaker:SPEAKER_01  speaker:"Marie Dupont"
+Query language (words are stemmed, case and accents do not matter):
+  diplomatie spatiale      all the words (AND is the default)
+  mars OR lune             either word
+  budget -mars             excludes mars (also: budget NOT mars)
+  "space diplomacy"        exact phrase
+  diplomacie~  soyouz~2    fuzzy: 1 edit, or 2
+  diplo*                   prefix
+  (mars OR lune) -budget   grouping
+  speaker:Dupont           speaker name or label (speaker:SPEAKER_01,
+                           speaker:"Marie Dupont")
   title:diplomatie  channel:ESA  lang:fr  recording:3f2a
   date:2023  date:2023-10-05  date:2023-10..2023-12  date:2024..
-  at:10m..20m  at:1:02:03  after:1h  before:30m   (time in the recording)
+  at:10m..20m  at:1:02:03  after:1h  before:30m    time in the recording
 
 \b
 Examples:
@@ -141,7 +144,15 @@ def search(
             if with_cite:
                 d["citation"] = cites[h.rank].to_dict()
             hits.append(d)
-        print_json({"query": result.query, "total": result.total, "offset": offset, "hits": hits})
+        print_json(
+            {
+                "query": result.query,
+                "total": result.total,
+                "total_exact": result.exact,
+                "offset": offset,
+                "hits": hits,
+            }
+        )
         return
     if fmt == "csv":
         _print_csv(result.hits, cites)
@@ -178,7 +189,8 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
     what = "recording" if any(h.matches > 1 for h in result.hits) else "hit"
     what += "" if result.total == 1 else "s"
     shown = f"{offset + 1}–{offset + len(result.hits)}"
-    click.echo(f"{result.total} {what} for {_cut(result.query, width - 20)} (showing {shown})")
+    count = ("" if result.exact else "about ") + f"{result.total:,}"
+    click.echo(f"{count} {what} for {_cut(result.query, width - 20)} (showing {shown})")
     for h in result.hits:
         click.echo()
         head = f"{h.rank:>2}. [{hms(h.time)}] {h.speaker_name or '?'} · "
@@ -219,7 +231,8 @@ def _print_csv(hits: list[Any], cites: dict[int, Any]) -> None:
 
 
 def _print_md(result: Any, cites: dict[int, Any]) -> None:
-    click.echo(f"## {result.total} hits for `{result.query}`\n")
+    count = ("" if result.exact else "about ") + f"{result.total:,}"
+    click.echo(f"## {count} hits for `{result.query}`\n")
     for h in result.hits:
         click.echo(
             f"{h.rank}. **{_md(h.title)}** — {_md(h.speaker_name or '?')} "
