@@ -191,3 +191,19 @@ def test_bad_queries_are_one_line_errors(fetched, query, code):
     assert r.exit_code == code
     assert r.stderr.startswith("Error: ") and len(r.stderr.strip().splitlines()) == 1
     assert "Traceback" not in r.output
+
+
+def test_hub_model_offline_is_a_one_line_error_and_leaves_the_recording_queued(
+    tmp_path, monkeypatch
+):
+    # The hub itself is out of reach here: HF_HUB_OFFLINE makes faster-whisper look only in
+    # its local cache, so this checks the online code path's failure, never the network.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    ws = Workspace(tmp_path / "ws")
+    r = run("fetch", str(SAMPLES / "panel.ogg"), "--model", "large-v3", "--no-diarize", ws=ws)
+    assert r.exit_code == 1
+    assert r.stderr.strip().splitlines()[-1].startswith("Error: cannot get model 'large-v3'")
+    assert files_in(ws.transcripts) == []
+    status = json.loads(run("status", "--json", ws=ws).stdout)
+    assert status["counts"].get("failed", 0) == 0  # not the recording's fault: still to do
