@@ -56,3 +56,21 @@ def test_turn_language_classifier_is_used_only_when_sure():
     assert language_of("Merci.") == "en"  # too short to judge: Whisper's language stays
     # A Whisper code the classifier does not know is kept as the fallback.
     assert turn_language_fn("haw")("Hi.") == "haw"
+
+
+def test_long_audio_is_cut_in_pieces_at_quiet_moments():
+    import itertools
+
+    import numpy as np
+
+    from confindex.asr import SAMPLE_RATE, piece_bounds
+
+    rng = np.random.default_rng(0)
+    audio = rng.normal(0, 0.1, SAMPLE_RATE * 1500).astype(np.float32)  # 25 min of "speech"
+    audio[SAMPLE_RATE * 585 : SAMPLE_RATE * 586] = 0.0  # a silence 15 s before the 600-s limit
+    bounds = piece_bounds(audio)
+    assert bounds[0][0] == 0.0 and bounds[-1][1] == 1500.0
+    assert all(b - a <= 600.0 for a, b in bounds)
+    assert all(x[1] == y[0] for x, y in itertools.pairwise(bounds))  # contiguous
+    assert 585.0 <= bounds[0][1] <= 586.0  # cut inside the silence
+    assert piece_bounds(audio[: SAMPLE_RATE * 60]) == [(0.0, 60.0)]

@@ -292,6 +292,12 @@ def _hub_model_sha256(name: str, hint: Path) -> str | None:
     return None
 
 
+# faster-whisper computes the features of all the audio it is given at once (~42 MB per minute
+# of audio): long recordings are transcribed in pieces so that memory stays flat in duration.
+PIECE_SECONDS = 600.0
+CUT_SEARCH = 30.0  # look this far back from a piece boundary for the quietest moment
+
+
 def transcribe(
     loaded: LoadedModel,
     audio: np.ndarray,
@@ -300,13 +306,85 @@ def transcribe(
 ) -> AsrResult:
     """Transcribe 16 kHz mono samples; calls `progress(done_s, total_s)` as segments arrive.
 
-    With no `language`, the language is voted over speech windows spread across the whole
-    recording (not only its first 30 s). If the windows disagree (a mixed-language panel), or
-    with `multilingual`, every window is transcribed in its own language and each segment
-    records it.
+    With no `language`, the language is voted over speech windows spread across the recording
+    (not only its first 30 s). If the windows disagree (a mixed-language panel), or with
+    `multilingual`, every window is transcribed in its own language and each segment records
+    it. Recordings longer than 10 minutes are transcribed in pieces cut at quiet moments.
     """
     opts = options or AsrOptions()
     t0 = time.perf_counter()
+    total = len(audio) / SAMPLE_RATE
+    segments: list[Segment] = []
+    langs: dict[str, float] = {}
+    probs: list[float] = []
+    for a, b in piece_bounds(audio):
+
+        def piece_progress(done: float, _total: float, base: float = a) -> None:
+            if progress:
+                progress(min(base + done, total), total)
+
+        piece = audio[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]
+        part, part_langs, prob = _transcribe_piece(loaded, piece, opts, piece_progress)
+        for seg in part:
+            _shift(seg, a)
+        segments.extend(part)
+        for lang, sec in part_langs.items():
+            langs[lang] = langs.get(lang, 0.0) + sec
+        probs.append(prob)
+    for i, seg in enumerate(segments):
+        seg.id = i
+    language = opts.language or (max(langs, key=langs.__getitem__) if langs else None)
+    if len(probs) == 1 or opts.language:
+        prob = probs[0] if probs else 0.0
+    else:
+        prob = langs[language] / sum(langs.values()) if language else 0.0
+    if progress:
+        progress(total, total)
+    return AsrResult(
+        language=language,
+        language_probability=round(prob, 4),
+        duration=total,
+        segments=segments,
+        seconds=time.perf_counter() - t0,
+        languages={k: round(v, 2) for k, v in langs.items()},
+    )
+
+
+def piece_bounds(
+    audio: np.ndarray, max_len: float = PIECE_SECONDS, search: float = CUT_SEARCH
+) -> list[tuple[float, float]]:
+    """Cut points (seconds) every ≤ `max_len`, each at the quietest 0.1 s before the limit."""
+    total = len(audio) / SAMPLE_RATE
+    bounds: list[tuple[float, float]] = []
+    start = 0.0
+    while total - start > max_len:
+        lo = int((start + max_len - search) * SAMPLE_RATE)
+        frame = SAMPLE_RATE // 10
+        window = audio[lo : lo + int(search * SAMPLE_RATE)]
+        n = len(window) // frame
+        energy = np.square(window[: n * frame].reshape(n, frame)).mean(axis=1)
+        # The last of the quietest frames: cut as late as possible in the silence.
+        quietest = int(np.flatnonzero(energy <= energy.min() * 1.01 + 1e-12)[-1])
+        cut = (lo + quietest * frame + frame // 2) / SAMPLE_RATE
+        bounds.append((start, cut))
+        start = cut
+    bounds.append((start, total))
+    return bounds
+
+
+def _shift(seg: Segment, offset: float) -> None:
+    if offset:
+        seg.start = _r(seg.start + offset)
+        seg.end = _r(seg.end + offset)
+        for w in seg.words:
+            w.start = _r(w.start + offset)
+            w.end = _r(w.end + offset)
+
+
+def _transcribe_piece(
+    loaded: LoadedModel, audio: np.ndarray, opts: AsrOptions, progress: ProgressFn
+) -> tuple[list[Segment], dict[str, float], float]:
+    """One piece: plan languages, then one decoding pass per language."""
     total = len(audio) / SAMPLE_RATE
     plan: list[tuple[float, float, str]] = []
     if opts.language is None and loaded.model.model.is_multilingual:
@@ -319,37 +397,23 @@ def transcribe(
         prob = 1.0 if opts.language else float(info.language_probability)
         for seg in segments:
             seg.language = language
-        langs = {language: total} if language else {}
-    else:
-        segments = []
-        done = 0.0
-        for lang in sorted(langs, key=langs.__getitem__, reverse=True):
-            clips = [(a, b) for a, b, lg in plan if lg == lang]
+        return segments, ({language: total} if language else {}), prob
+    segments = []
+    done = 0.0
+    for lang in sorted(langs, key=langs.__getitem__, reverse=True):
+        clips = [(a, b) for a, b, lg in plan if lg == lang]
 
-            def sub_progress(d: float, t: float, base: float = done) -> None:
-                if progress:
-                    progress(min(base + d, total), total)
+        def sub_progress(d: float, t: float, base: float = done) -> None:
+            progress(min(base + d, total), total)
 
-            part, _ = _run(loaded, audio, opts, lang, clips, sub_progress, langs[lang])
-            for seg in part:
-                seg.language = lang
-            segments.extend(part)
-            done += langs[lang]
-        segments.sort(key=lambda seg: seg.start)
-        for i, seg in enumerate(segments):
-            seg.id = i
-        language = max(langs, key=langs.__getitem__)
-        prob = round(langs[language] / sum(langs.values()), 4)
-    if progress:
-        progress(total, total)
-    return AsrResult(
-        language=language,
-        language_probability=round(prob, 4),
-        duration=total,
-        segments=segments,
-        seconds=time.perf_counter() - t0,
-        languages={k: round(v, 2) for k, v in langs.items()},
-    )
+        part, _ = _run(loaded, audio, opts, lang, clips, sub_progress, langs[lang])
+        for seg in part:
+            seg.language = lang
+        segments.extend(part)
+        done += langs[lang]
+    segments.sort(key=lambda seg: seg.start)
+    top = max(langs, key=langs.__getitem__)
+    return segments, langs, langs[top] / sum(langs.values())
 
 
 def _run(
