@@ -109,6 +109,9 @@ def _ydl_options(**extra: Any) -> dict[str, Any]:
         "fragment_retries": 5,
         "ffmpeg_location": ffmpeg_exe(),
     }
+    deno = deno_exe()
+    if deno:  # the venv's bin/ is not on PATH when confindex runs as .venv/bin/confindex
+        opts["js_runtimes"] = {"deno": {"path": deno}}
     opts.update(extra)
     return opts
 
@@ -123,6 +126,16 @@ class _SilentLogger:
 
     def error(self, msg: str) -> None:
         pass
+
+
+@cache
+def deno_exe() -> str | None:
+    """The Deno binary yt-dlp runs YouTube's player scripts with (PyPI `deno`, else PATH)."""
+    with contextlib.suppress(Exception):
+        import deno
+
+        return str(deno.find_deno_bin())
+    return shutil.which("deno")
 
 
 @cache
