@@ -94,16 +94,20 @@ def run_capped(cmd: list[str], cap: float) -> dict[str, Any]:
     thread.start()
     first_at = None
     capped, hwm = False, None
-    while proc.poll() is None:
+    # Reap with wait4 only (not Popen.poll), so that the child's rusage is ours to read.
+    while True:
+        pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
         if first_at is None and first.is_set():
             first_at = time.perf_counter()
         if first_at is not None and time.perf_counter() - first_at > cap:
             hwm = _vm_hwm_mb(proc.pid)
             capped = True
             os.kill(proc.pid, signal.SIGTERM)
+            _, status, ru = os.wait4(proc.pid, 0)
             break
         time.sleep(0.2)
-    _, status, ru = os.wait4(proc.pid, 0)
     thread.join(timeout=5)
     out: dict[str, Any] = json.loads(state["last"]) if not capped and state["last"] else {}
     if not capped and os.waitstatus_to_exitcode(status) != 0:

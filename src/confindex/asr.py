@@ -492,7 +492,9 @@ def merge_word_pieces(pieces: list[Any]) -> list[Word]:
 # Language planning: windows of speech ≤ 30 s (Whisper's context), split at pauses.
 WINDOW_MAX = 30.0
 WINDOW_GAP = 0.3  # a pause this long may separate two speakers, so two languages
-SAMPLE_WINDOWS = 8  # windows checked before deciding that a recording is monolingual
+# Windows checked before deciding that a recording is monolingual: one per minute of audio,
+# 3 to 8 (each costs an encoder pass: ~0.4 s for base on 2 CPU cores).
+SAMPLE_WINDOWS = (3, 8)
 MIN_CONFIDENT = 0.5
 
 
@@ -565,9 +567,11 @@ def plan_languages(
             detected[win] = (a, b, lang, float(prob))
         return detected[win]
 
-    if not full and len(windows) > SAMPLE_WINDOWS:
-        step = len(windows) / SAMPLE_WINDOWS
-        sample = [windows[int(i * step)] for i in range(SAMPLE_WINDOWS)]
+    lo, hi = SAMPLE_WINDOWS
+    n_sample = max(lo, min(hi, round(len(audio) / SAMPLE_RATE / 60)))
+    if not full and len(windows) > n_sample:
+        step = len(windows) / n_sample
+        sample = [windows[int(i * step)] for i in range(n_sample)]
         found = smooth_languages([detect(w) for w in sample])
         if len(language_shares(found)) == 1:  # monolingual: one language for every window
             lang = found[0][2]
