@@ -152,12 +152,20 @@ def write_wav(path: Path, samples: np.ndarray) -> None:
         w.writeframes(pcm.tobytes())
 
 
+# Container tags: confindex shows them as the recording's title, channel and date.
+TAGS = (
+    "-metadata", "title=Space diplomacy panel excerpt (synthetic)",
+    "-metadata", "artist=confindex samples",
+    "-metadata", "date=2026-11-24",
+)  # fmt: skip
+
+
 def encode_opus(wav: Path, out: Path, bitrate: str = "32k") -> None:
     # Opus at 32 kb/s: ~4 kB per second, and Whisper hears no difference from the WAV.
     subprocess.run(
         ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(wav), "-ac", "1", "-ar",
          str(SAMPLE_RATE), "-c:a", "libopus", "-b:a", bitrate, "-application", "audio",
-         "-map_metadata", "-1", "-fflags", "+bitexact", str(out)],
+         "-map_metadata", "-1", *TAGS, "-fflags", "+bitexact", str(out)],
         check=True,
     )  # fmt: skip
 

@@ -329,7 +329,9 @@ def _add_container_tags(rec: Recording, path: Path) -> None:
         import av
 
         with av.open(str(path)) as c:
-            tags = {k.lower(): v for k, v in (c.metadata or {}).items()}
+            # Ogg/Opus keep their tags on the stream, other containers on the container.
+            stream_tags = c.streams.audio[0].metadata if c.streams.audio else {}
+            tags = {k.lower(): v for k, v in {**stream_tags, **(c.metadata or {})}.items()}
             if c.duration:
                 rec.duration = c.duration / 1_000_000
         rec.title = tags.get("title") or rec.title

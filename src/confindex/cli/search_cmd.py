@@ -195,7 +195,8 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
         click.echo()
         head = f"{h.rank:>2}. [{hms(h.time)}] {h.speaker_name or '?'} · "
         more = f" ({h.matches} turns)" if h.matches > 1 else ""
-        title = _cut(h.title, max(10, width - len(head) - len(more)))
+        source = " · ".join(x for x in (h.title, h.channel, h.date) if x)
+        title = _cut(source, max(10, width - len(head) - len(more)))
         click.echo(click.style(head, bold=True) + title + more if color else head + title + more)
         for ctx in h.before:
             _print_ctx(ctx, width, color)
