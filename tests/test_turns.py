@@ -102,3 +102,15 @@ def test_language_by_overlap_picks_the_dominant_segment_language():
     segs = [Segment(0, 0.0, 4.0, "a", language="fr"), Segment(1, 4.0, 5.0, "b", language="en")]
     assert language_by_overlap(Turn(0, 0.5, 4.5, "A", "x", "en"), segs) == "fr"
     assert language_by_overlap(Turn(1, 9.0, 10.0, "A", "x", "en"), segs) == "en"  # no overlap
+
+
+def test_names_follow_voices_when_labels_are_renumbered():
+    from confindex.transcript import Turn
+    from confindex.turns import carry_names
+
+    old = [Turn(0, 0, 10, "SPEAKER_00", "a"), Turn(1, 10, 20, "SPEAKER_01", "b")]
+    # Re-diarized: the second voice now speaks first in label order.
+    new = [Turn(0, 0, 9.5, "SPEAKER_01", "a"), Turn(1, 9.5, 20, "SPEAKER_00", "b")]
+    names = {"SPEAKER_01": "Maya Brooks"}
+    assert carry_names(old, new, names) == {"SPEAKER_00": "Maya Brooks"}
+    assert carry_names(old, [Turn(0, 0, 20, None, "x")], names) == {}

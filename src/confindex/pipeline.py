@@ -278,7 +278,10 @@ def _skip(
 def retranscribe(
     ws: Workspace, ref: str, options: FetchOptions, reporter: Reporter | None = None
 ) -> Outcome:
-    """Redo the transcription of a recording already in the workspace (by id or source)."""
+    """Redo the transcription of a recording already in the workspace (by id or source);
+    speaker names follow the voices they were given to, even if labels are renumbered."""
+    from . import turns
+
     old = transcript_store.resolve_recording(ws, ref)
     media_path = Path(old.recording.media_path or old.recording.source)
     if not media_path.is_absolute():
@@ -287,7 +290,7 @@ def retranscribe(
         # The media cache was cleared: fetch the source again.
         return process(ws, old.recording.source, _forced(options), reporter=reporter)
     t = Transcriber(options).transcribe(Media(old.recording, media_path), reporter)
-    t.speakers = {k: v for k, v in old.speakers.items() if any(x.speaker == k for x in t.turns)}
+    t.speakers = turns.carry_names(old.turns, t.turns, old.speakers)
     publish(ws, t, index=options.index)
     return Outcome(
         ref, "done", t.id, t.recording.title, audio_seconds=t.duration, turns=len(t.turns)

@@ -149,3 +149,21 @@ def language_by_overlap(turn: Turn, segments: Sequence[Segment]) -> str | None:
             ov = overlap(turn.start, turn.end, s.start, s.end)
             totals[s.language] = totals.get(s.language, 0.0) + ov
     return max(totals, key=totals.__getitem__) if totals else turn.language
+
+
+def carry_names(old: Sequence[Turn], new: Sequence[Turn], names: dict[str, str]) -> dict[str, str]:
+    """Speaker names for a re-diarized transcript: each named old speaker's name goes to the
+    new label that overlaps that speaker's turns the most (labels may be renumbered)."""
+    carried: dict[str, str] = {}
+    for label, name in names.items():
+        talk: dict[str, float] = {}
+        for o in (t for t in old if t.speaker == label):
+            for n in new:
+                if n.speaker and n.start < o.end and o.start < n.end:
+                    talk[n.speaker] = talk.get(n.speaker, 0.0) + overlap(
+                        o.start, o.end, n.start, n.end
+                    )
+        if talk:
+            best = max(talk, key=talk.__getitem__)
+            carried.setdefault(best, name)
+    return carried
