@@ -28,6 +28,7 @@ import numpy as np
 from .audio import SAMPLE_RATE
 from .errors import DeviceError, ModelError
 from .transcript import Segment, Word
+from .workspace import sha256_file
 
 # The default OpenMP spin-wait makes CTranslate2 collapse below real time on busy cores.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -104,14 +105,6 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("confindex"))
 
 
-def _sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def embedded_model_dir() -> Path:
     """Assemble the embedded base model into the cache once (verified), return its directory."""
     parts_dirs = []
@@ -169,7 +162,7 @@ def _dir_sha256(model_dir: Path) -> str:
     with contextlib.suppress(OSError, ValueError):
         known = json.loads(memo.read_text())
     if key not in known:
-        known[key] = _sha256_file(model_bin)
+        known[key] = sha256_file(model_bin)
         with contextlib.suppress(OSError):
             memo.parent.mkdir(parents=True, exist_ok=True)
             tmp = memo.with_suffix(f".{os.getpid()}.tmp")

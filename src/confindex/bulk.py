@@ -30,7 +30,7 @@ from typing import Any
 
 from . import transcript as transcript_store
 from .errors import ConfindexError, DeviceError, MediaError, ModelError
-from .fetch import Media, local_media, local_path
+from .fetch import Media
 from .inputs import WorkItem
 from .ledger import STALE_AFTER, Ledger, LedgerError, NewItem, Row
 from .pipeline import FetchOptions, Outcome, Reporter, Transcriber
@@ -411,25 +411,14 @@ class BulkRunner:
             return None
 
     def _obtain(self, row: Row, reporter: Reporter | None) -> Media:
-        if row.kind == "file":
-            self._activity(row.key, "hashing")
-            return local_media(local_path(row.source))
         from .errors import DownloadError
-        from .fetch import download, sha256_file
+        from .pipeline import obtain_media
 
-        self._activity(row.key, "downloading")
-        if reporter and row.recording_id:
-            reporter.stage(row.recording_id, "download")
+        self._activity(row.key, "hashing" if row.kind == "file" else "downloading")
         attempt = 0
         while True:
             try:
-                media = download(
-                    self.ws,
-                    row.source,
-                    progress=reporter.advance if reporter else None,
-                    ydl_extra=self.bulk.ydl_extra,
-                )
-                break
+                return obtain_media(self.ws, row.source, reporter, self.bulk.ydl_extra)
             except DownloadError as exc:
                 # Back off on rate limits and server errors; anything else fails at once.
                 if attempt >= self.bulk.retries or not _TRANSIENT.search(exc.message):
@@ -437,8 +426,6 @@ class BulkRunner:
                 if self.stop.wait(self.bulk.backoff * (2**attempt)):
                     raise
                 attempt += 1
-        media.recording.media_sha256 = sha256_file(media.path)
-        return media
 
     def _media_of(self, row: Row) -> Media | None:
         """The media of a row downloaded by an earlier run, if the file is still there."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .errors import InputError
 from .timefmt import clock, hms
-from .transcript import Transcript, Turn, Word
+from .transcript import SpeakerSegment, Transcript, Turn, Word
 from .turns import join_words, speaker_segments_from_turns
 from .workspace import Workspace, atomic_write_text
 
@@ -92,14 +92,12 @@ def to_md(t: Transcript) -> str:
 
 
 def to_rttm(t: Transcript) -> str:
-    """NIST RTTM speaker segments (from diarization, else from the turns' speakers)."""
+    """NIST RTTM speaker segments (from diarization, else from the turns), with display names."""
+    from .der import to_rttm as rttm
+
     segs = t.diarization or speaker_segments_from_turns(t.turns)
-    lines = []
-    for s in segs:
-        start, end = s.start, s.end
-        name = (t.speaker_name(s.speaker) or s.speaker).replace(" ", "_")
-        lines.append(f"SPEAKER {t.id} 1 {start:.3f} {end - start:.3f} <NA> <NA> {name} <NA> <NA>")
-    return "\n".join(lines) + ("\n" if lines else "")
+    named = [SpeakerSegment(s.start, s.end, t.speaker_name(s.speaker) or s.speaker) for s in segs]
+    return rttm(named, t.id)
 
 
 def render(t: Transcript, fmt: str) -> str:

@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlparse
 
 from .errors import DownloadError, InputError
 from .transcript import Recording
-from .workspace import Workspace, slugify
+from .workspace import Workspace, sha256_file, slugify
 
 DownloadProgress = Callable[[int, int | None], None]  # (bytes done, bytes total or None)
 
@@ -159,31 +159,6 @@ def clean_ytdlp_error(exc: BaseException) -> str:
     return " ".join(msg.split())[:200]
 
 
-def expand_url(url: str, *, playlist_items: int | None = None) -> list[str]:
-    """The recording URLs behind a URL: itself, or the entries of a playlist/channel."""
-    if is_single_recording_url(url):
-        return [url]
-    import yt_dlp
-
-    opts = _ydl_options(extract_flat="in_playlist")
-    if playlist_items:
-        opts["playlistend"] = playlist_items
-    try:
-        with yt_dlp.YoutubeDL(opts) as ydl:
-            info = ydl.extract_info(url, download=False)
-    except yt_dlp.utils.DownloadError as exc:
-        raise DownloadError(f"{url}: {clean_ytdlp_error(exc)}") from None
-    if info and info.get("_type") in ("playlist", "multi_video"):
-        urls = []
-        for entry in info.get("entries") or []:
-            if entry:
-                u = entry.get("webpage_url") or entry.get("url")
-                if u:
-                    urls.append(u)
-        return urls
-    return [url]
-
-
 def download(
     ws: Workspace,
     url: str,
@@ -290,14 +265,6 @@ def iso_date(yyyymmdd: str | None) -> str | None:
         s = str(yyyymmdd)
         return f"{s[:4]}-{s[4:6]}-{s[6:]}"
     return yyyymmdd or None
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def file_recording_id(path: Path, digest: str) -> str:

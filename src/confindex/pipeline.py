@@ -80,15 +80,24 @@ def recording_id_of(arg: str) -> str | None:
     return url_recording_id(arg) if is_url(arg) else None
 
 
-def obtain_media(ws: Workspace, arg: str, reporter: Reporter | None = None) -> Media:
-    """Download a URL into the workspace, or take a local file where it is."""
+def obtain_media(
+    ws: Workspace,
+    arg: str,
+    reporter: Reporter | None = None,
+    ydl_extra: dict[str, Any] | None = None,
+) -> Media:
+    """Download a URL into the workspace (`ydl_extra`: more yt-dlp options), or take a local
+    file where it is; either way with the media's sha256, which finds duplicates."""
     if is_url(arg):
-        from .fetch import download, sha256_file
+        from .fetch import download
+        from .workspace import sha256_file
 
         rid = url_recording_id(arg)
         if reporter:
             reporter.stage(rid, "download")
-        media = download(ws, arg, progress=reporter.advance if reporter else None)
+        media = download(
+            ws, arg, progress=reporter.advance if reporter else None, ydl_extra=ydl_extra
+        )
         media.recording.media_sha256 = sha256_file(media.path)
         return media
     return local_media(local_path(arg))
