@@ -28,6 +28,47 @@ def shared_file(rel: str) -> Path:
     return p
 
 
+# ------------------------------------------------------------- no traceback from the CLI, ever
+# Every CLI invocation in the suite, in-process (CliRunner, whoever calls it) or in a subprocess
+# (through `assert_no_traceback`), is checked: bad input must give a one-line error, never a
+# traceback (issue 16, acceptance 4). An uncaught exception is what would print one.
+TRACEBACK = "Traceback (most recent call last)"
+
+
+def assert_no_traceback(stderr: str | bytes | None, what: str = "confindex") -> None:
+    text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr or ""
+    if TRACEBACK in text:
+        pytest.fail(f"{what} printed a traceback on stderr:\n{text[-3000:]}", pytrace=False)
+
+
+_click_invoke = CliRunner.invoke
+
+
+def _checked_invoke(self: CliRunner, cli_obj, args=None, *a, **kw):
+    try:
+        result = _click_invoke(self, cli_obj, args, *a, **kw)
+    except Exception as exc:  # catch_exceptions=False: the exception escaped the CLI
+        import traceback
+
+        tb = "".join(traceback.format_exception(exc))
+        pytest.fail(f"`confindex {_argv(args)}` raised (a user sees a traceback):\n{tb}")
+    exc = result.exception
+    if exc is not None and not isinstance(exc, SystemExit):
+        import traceback
+
+        tb = "".join(traceback.format_exception(*result.exc_info))  # type: ignore[misc]
+        pytest.fail(f"`confindex {_argv(args)}` raised (a user sees a traceback):\n{tb}")
+    assert_no_traceback(result.stderr, f"`confindex {_argv(args)}`")
+    return result
+
+
+def _argv(args) -> str:
+    return " ".join(str(a) for a in args) if isinstance(args, (list, tuple)) else str(args)
+
+
+CliRunner.invoke = _checked_invoke  # type: ignore[method-assign]
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
     return Workspace(tmp_path / "ws")

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import shared_file
+from conftest import assert_no_traceback, shared_file
 
 from confindex import index
 from confindex import transcript as store
@@ -102,9 +102,11 @@ def base(site: Path) -> Iterator[str]:
 
 
 def confindex(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(
+    r = subprocess.run(
         [*CLI, *args], capture_output=True, text=True, timeout=240, env=env or os.environ, **kw
     )
+    assert_no_traceback(r.stderr, f"confindex {' '.join(args)}")
+    return r
 
 
 def status(ws: Workspace) -> dict:
@@ -287,6 +289,7 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path: Path, base: str) -> 
                     break
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
+    assert_no_traceback(err, "confindex fetch (interrupted)")
     assert proc.returncode == 130 and "rerun the same command to resume" in err
     with Ledger.of(ws) as led:
         assert all(r.owner is None and r.stage != "indexed" for r in led.rows())
@@ -319,6 +322,8 @@ def test_two_fetches_at_once_and_search_meanwhile(tmp_path: Path, base: str) -> 
             searches.append(confindex("search", "country", "--json", "-w", str(ws.root)))
         time.sleep(0.2)
     outs = [p.communicate() for p in procs]
+    for _, err in outs:
+        assert_no_traceback(err, "confindex fetch (concurrent)")
     assert [p.returncode for p in procs] == [0, 0], [e for _, e in outs]
     done = Counter(
         rec["recording_id"]

@@ -7,9 +7,10 @@ import math
 import random
 
 import pytest
-from conftest import shared_file
+from conftest import run, shared_file
 
 from confindex.der import assign, der, parse_rttm, read_rttm, to_rttm
+from confindex.errors import InputError
 from confindex.transcript import SpeakerSegment
 
 
@@ -157,8 +158,24 @@ def test_rttm_round_trip(tmp_path):
 
 
 def test_rttm_bad_line_names_the_line():
-    with pytest.raises(ValueError, match="line 2"):
+    # A bad reference is the user's input: a one-line InputError naming the line (issue 16).
+    with pytest.raises(InputError, match="line 2"):
         parse_rttm("SPEAKER f 1 0 1 <NA> <NA> A <NA> <NA>\nSPEAKER f 1 zero 1 <NA> <NA> A\n")
+    with pytest.raises(InputError, match="line 1"):
+        parse_rttm("SPEAKER f 1 nan 1 <NA> <NA> A <NA> <NA>\n")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"SPEAKER f 1 zero 1 <NA> <NA> A <NA> <NA>\n", b"\xff\xfe\x00binary\x00", b"SPEAKER f\n"],
+)
+def test_eval_diarization_bad_rttm_is_a_one_line_error(tmp_path, content: bytes):
+    bad = tmp_path / "bad.rttm"
+    bad.write_bytes(content)
+    r = run("eval", "diarization", str(tmp_path / "x.wav"), str(bad))
+    assert r.exit_code == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {bad}"), r.stderr
 
 
 def test_shared_pyannote_reference_parses():

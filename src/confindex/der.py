@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
 from .transcript import SpeakerSegment
 
 Interval = tuple[float, float]
@@ -245,19 +246,31 @@ def parse_rttm(text: str, file_id: str | None = None) -> list[SpeakerSegment]:
         if not fields or fields[0].startswith(";") or fields[0] != "SPEAKER":
             continue
         if len(fields) < 8:
-            raise ValueError(f"RTTM line {n}: expected at least 8 fields, got {len(fields)}")
+            raise InputError(f"RTTM line {n}: expected at least 8 fields, got {len(fields)}")
         if file_id is not None and fields[1] != file_id:
             continue
         try:
             start, dur = float(fields[3]), float(fields[4])
         except ValueError:
-            raise ValueError(
-                f"RTTM line {n}: bad onset/duration {fields[3]!r} {fields[4]!r}"
-            ) from None
+            start = dur = math.nan
+        if not (math.isfinite(start) and math.isfinite(dur) and start >= 0 and dur >= 0):
+            raise InputError(f"RTTM line {n}: bad onset/duration {fields[3]!r} {fields[4]!r}")
         out.append(SpeakerSegment(start, start + dur, fields[7]))
     return out
 
 
 def read_rttm(path: str | Path, file_id: str | None = None) -> list[SpeakerSegment]:
-    """Speaker segments of an RTTM file (see `parse_rttm`)."""
-    return parse_rttm(Path(path).read_text(encoding="utf-8"), file_id)
+    """Speaker segments of an RTTM file (see `parse_rttm`); a bad file is a one-line error."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"no such file: {p}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{p} is not an RTTM text file (not UTF-8)") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {p}: {exc.strerror or exc}") from None
+    try:
+        return parse_rttm(text, file_id)
+    except InputError as exc:
+        raise InputError(f"{p}: {exc.message}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from . import sanitize
 from .errors import InputError
 from .timefmt import clock, hms
 from .transcript import SpeakerSegment, Transcript, Turn, Word
@@ -53,7 +54,9 @@ def to_srt(t: Transcript) -> str:
     show = _speakers_known(t)
     blocks = []
     for i, c in enumerate(cues(t), start=1):
-        text = f"[{c.speaker}] {c.text}" if show and c.speaker else c.text
+        text = sanitize.srt_text(c.text)
+        if show and c.speaker:
+            text = f"[{sanitize.srt_text(c.speaker)}] {text}"
         blocks.append(f"{i}\n{clock(c.start)} --> {clock(c.end)}\n{text}\n")
     return "\n".join(blocks)
 
@@ -61,34 +64,35 @@ def to_srt(t: Transcript) -> str:
 def to_vtt(t: Transcript) -> str:
     lines = ["WEBVTT", ""]
     for c in cues(t):
-        text = c.text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-        if c.speaker:
-            text = f"<v {c.speaker}>{text}"
+        text = sanitize.vtt_text(c.text)
+        voice = sanitize.vtt_voice(c.speaker) if c.speaker else ""
+        if voice:
+            text = f"<v {voice}>{text}"
         lines += [f"{clock(c.start, '.')} --> {clock(c.end, '.')}", text, ""]
     return "\n".join(lines)
 
 
-def _paragraph(t: Transcript, turn: Turn, bold: bool) -> str:
+def _paragraph(t: Transcript, turn: Turn, md: bool) -> str:
+    esc = sanitize.markdown if md else sanitize.terminal
     name = t.speaker_name(turn.speaker)
-    who = (f"**{name}**" if bold else name) if name else None
-    return f"[{hms(turn.start)}] {who}: {turn.text}" if who else f"[{hms(turn.start)}] {turn.text}"
+    who = (f"**{esc(name)}**" if md else esc(name)) if name else None
+    text = esc(turn.text)
+    return f"[{hms(turn.start)}] {who}: {text}" if who else f"[{hms(turn.start)}] {text}"
 
 
 def to_txt(t: Transcript) -> str:
-    head = f"{t.recording.title}\n{t.recording.webpage_url or t.recording.source}\n\n"
-    return head + "\n\n".join(_paragraph(t, turn, bold=False) for turn in t.turns) + "\n"
+    r = t.recording
+    head = f"{sanitize.terminal(r.title)}\n{sanitize.terminal(r.webpage_url or r.source)}\n\n"
+    return head + "\n\n".join(_paragraph(t, turn, md=False) for turn in t.turns) + "\n"
 
 
 def to_md(t: Transcript) -> str:
     r = t.recording
     meta = " · ".join(x for x in (r.channel, r.upload_date, hms(t.duration)) if x)
     link = r.webpage_url or r.source
-    head = (
-        f"# {r.title}\n\n{meta}  \n<{link}>\n\n"
-        if "://" in link
-        else f"# {r.title}\n\n{meta}  \n`{link}`\n\n"
-    )
-    return head + "\n\n".join(_paragraph(t, turn, bold=True) for turn in t.turns) + "\n"
+    where = f"<{sanitize.url(link)}>" if "://" in link else sanitize.markdown(link)
+    head = f"# {sanitize.markdown(r.title)}\n\n{sanitize.markdown(meta)}  \n{where}\n\n"
+    return head + "\n\n".join(_paragraph(t, turn, md=True) for turn in t.turns) + "\n"
 
 
 def to_rttm(t: Transcript) -> str:
@@ -108,7 +112,7 @@ def render(t: Transcript, fmt: str) -> str:
         "txt": to_txt,
         "md": to_md,
         "rttm": to_rttm,
-        "json": lambda tr: tr.to_json() + "\n",
+        "json": lambda tr: sanitize.json_text(tr.to_json()) + "\n",
     }
     if fmt not in renderers:
         raise InputError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")

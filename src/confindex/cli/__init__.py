@@ -89,7 +89,10 @@ class LazyGroup(click.Group):
 
 
 def fail(message: str, code: int = 1) -> None:
-    click.echo(f"Error: {message}", err=True)
+    from ..sanitize import terminal
+
+    # Messages quote file names, URLs and titles: one line, no escape sequence reaches the tty.
+    click.echo(f"Error: {terminal(message)}", err=True)
     sys.exit(code)
 
 

@@ -103,7 +103,11 @@ def status(ws, as_json):
     if as_json:
         print_json(s)
         return
-    out = click.echo
+    from ..sanitize import terminal
+
+    def out(line: str) -> None:  # sources and errors quote URLs, file names and titles
+        click.echo(terminal(line))
+
     if not s["total"]:
         out(f"No recordings in the ledger of {ws.root} yet (confindex fetch …).")
         return

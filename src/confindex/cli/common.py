@@ -37,7 +37,10 @@ def json_option(f: F) -> F:
 
 
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    from ..sanitize import json_text
+
+    # json escapes C0 (ESC is \u001b) but not C1 controls or bidi overrides: json_text does.
+    sys.stdout.write(json_text(json.dumps(data, ensure_ascii=False, indent=2, default=str)))
     sys.stdout.write("\n")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import ConfindexError, InputError
+from ..sanitize import rich
 from .common import json_option, print_json, stderr_console, workspace_option
 from .fetch_cmd import build_options, transcription_options
 
@@ -82,7 +83,7 @@ def eval_asr(audio, reference, normaliser_name, show_text, as_json, **kw) -> Non
     ref_text = _read_text(reference)
     opts = build_options(kw)
     loaded = load_model(opts.model, opts.device, opts.compute_type, opts.cpu_threads)
-    with stderr_console().status(f"transcribing {audio.name}…"):
+    with stderr_console().status(f"transcribing {rich(audio.name)}…"):
         ev = evaluate_asr(audio, ref_text, loaded, opts.asr, normaliser_name)
     if as_json:
         print_json(ev.as_dict())
@@ -139,7 +140,7 @@ def eval_diarization(
         kwargs["threshold"] = threshold
     if not reference.is_file():
         raise InputError(f"no such file: {reference}")
-    with stderr_console().status(f"diarizing {audio.name}…"):
+    with stderr_console().status(f"diarizing {rich(audio.name)}…"):
         ev = evaluate_diarization(audio, reference, DiarizeOptions(**kwargs), collar=collar)
     if as_json:
         print_json(ev.as_dict())

@@ -156,16 +156,16 @@ def print_summary(console, summary) -> None:
     )
     for r in summary.failed:
         console.print(
-            f"[red]failed[/] {r['source']}: {escape(r['error'] or '')}",
+            f"[red]failed[/] {escape(r['source'])}: {escape(r['error'] or '')}",
             markup=True,
             highlight=False,
         )
 
 
 def escape(text: str) -> str:
-    from rich.markup import escape as rich_escape
+    from ..sanitize import rich
 
-    return rich_escape(text)
+    return rich(text)
 
 
 def bulk_options(f):

@@ -7,11 +7,12 @@ from typing import Any
 
 import click
 
+from ..sanitize import terminal
 from .common import json_option, print_json, workspace_option
 
 
 def _log(msg: str) -> None:
-    click.echo(msg, err=True)
+    click.echo(terminal(msg), err=True)
 
 
 @click.command()
@@ -103,7 +104,7 @@ def stats(as_json: bool, ws: Any) -> None:
         ("index size", f"{s['index_bytes'] / 1e6:.1f} MB"),
     ]
     for k, v in rows:
-        click.echo(f"{k:<11} {v}"[:80])
+        click.echo(terminal(f"{k:<11} {v}")[:80])
     if s["index_stale"]:
         click.echo("the index was built by another version: run confindex index --rebuild")
     elif s["recordings"] < s["transcripts"]:

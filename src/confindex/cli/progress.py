@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from ..pipeline import Reporter
+from ..sanitize import rich
 from ..timefmt import hms
 
 
@@ -43,14 +44,14 @@ class ConsoleReporter(Reporter):
     def stage(self, recording_id: str, stage: str, total: float | None = None) -> None:
         self._stage = stage
         self._t0 = time.perf_counter()
-        label = f"{stage:<10} {recording_id[:28]}"
+        label = f"{stage:<10} {rich(recording_id[:28])}"  # rich reads descriptions as markup
         if self._progress is not None:
             if self._task is not None:
                 self._progress.remove_task(self._task)
             self._task = self._progress.add_task(label, total=total, detail="")
         elif not self.quiet:
             extra = f" ({hms(total)} of audio)" if total and stage == "transcribe" else ""
-            self.console.print(f"{label}{extra}")
+            self.console.print(f"{label}{extra}", markup=True)
 
     def advance(self, done: float, total: float | None = None) -> None:
         if self._progress is None or self._task is None:
@@ -71,4 +72,5 @@ class ConsoleReporter(Reporter):
         if self.quiet or status == "failed":  # failures are reported once, at the end
             return
         style = {"done": "green", "skipped": "yellow", "failed": "red"}.get(status, "")
-        self.console.print(f"[{style}]{status:<8}[/] {recording_id}  {message}", markup=True)
+        line = f"[{style}]{status:<8}[/] {rich(recording_id)}  {rich(message)}"
+        self.console.print(line, markup=True)

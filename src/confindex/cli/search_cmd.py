@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from .. import sanitize
+from ..sanitize import terminal
 from ..timefmt import hms
 from .common import json_option, print_json, workspace_option
 
@@ -190,30 +192,36 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
     what += "" if result.total == 1 else "s"
     shown = f"{offset + 1}–{offset + len(result.hits)}"
     count = ("" if result.exact else "about ") + f"{result.total:,}"
-    click.echo(f"{count} {what} for {_cut(result.query, width - 20)} (showing {shown})")
+    query = _cut(terminal(result.query), width - 20)
+    click.echo(f"{count} {what} for {query} (showing {shown})")
+    # Titles, names, words and links come from outside: `terminal` keeps escape sequences and
+    # control characters in them from reaching the terminal.
     for h in result.hits:
         click.echo()
-        head = f"{h.rank:>2}. [{hms(h.time)}] {h.speaker_name or '?'} · "
+        head = f"{h.rank:>2}. [{hms(h.time)}] {terminal(h.speaker_name or '?')} · "
         more = f" ({h.matches} turns)" if h.matches > 1 else ""
-        source = " · ".join(x for x in (h.title, h.channel, h.date) if x)
+        source = terminal(" · ".join(x for x in (h.title, h.channel, h.date) if x))
         title = _cut(source, max(10, width - len(head) - len(more)))
         click.echo(click.style(head, bold=True) + title + more if color else head + title + more)
         for ctx in h.before:
             _print_ctx(ctx, width, color)
-        for ln in _wrap_spans(h.snippet, h.spans, width, color):
+        snippet, spans = sanitize.with_spans(h.snippet, h.spans)
+        for ln in _wrap_spans(snippet, spans, width, color):
             click.echo(ln)
         for ctx in h.after:
             _print_ctx(ctx, width, color)
         # Links are never cut: a terminal makes them clickable only whole.
-        click.echo(INDENT + (click.style(h.link, fg="blue") if color else h.link))
+        url = sanitize.url(h.link)
+        click.echo(INDENT + (click.style(url, fg="blue") if color else url))
         if h.rank in cites:
-            for ln in _wrap_spans(cites[h.rank].render("apa"), [], width, False):
+            for ln in _wrap_spans(terminal(cites[h.rank].render("apa")), [], width, False):
                 click.echo(ln)
 
 
 def _print_ctx(ctx: Any, width: int, color: bool) -> None:
     prefix = f"{INDENT}  "
-    line = prefix + _cut(f"[{hms(ctx.start)}] {ctx.speaker_name or '?'}: {ctx.text}", width - 6)
+    said = terminal(f"{ctx.speaker_name or '?'}: {ctx.text}")
+    line = prefix + _cut(f"[{hms(ctx.start)}] {said}", width - 6)
     click.echo(click.style(line, dim=True) if color else line)
 
 
@@ -224,27 +232,35 @@ def _print_csv(hits: list[Any], cites: dict[int, Any]) -> None:
     w.writerow([*cols, "fragment", "score", *(["citation"] if cites else [])])
     for h in hits:
         row = [h.rank, h.recording_id, h.title, h.speaker_name, h.date, round(h.time, 2)]
-        row += [hms(h.time), h.link, h.fragment, h.score]
+        row += [hms(h.time), sanitize.url(h.link), h.fragment, h.score]
         if cites:
             row.append(cites[h.rank].render("apa"))
-        w.writerow(row)
+        # Spreadsheets run cells starting with = + - @ as formulas: csv_cell makes them text.
+        w.writerow([sanitize.csv_cell(x) for x in row])
     sys.stdout.write(buf.getvalue())
 
 
 def _print_md(result: Any, cites: dict[int, Any]) -> None:
     count = ("" if result.exact else "about ") + f"{result.total:,}"
-    click.echo(f"## {count} hits for `{result.query}`\n")
+    click.echo(f"## {count} hits for {_md(result.query)}\n")
     for h in result.hits:
+        fragment = sanitize.mark_spans(h.snippet, h.spans, "**", "**", _md)
         click.echo(
             f"{h.rank}. **{_md(h.title)}** — {_md(h.speaker_name or '?')} "
-            f"[{hms(h.time)}]({h.link})  \n   {h.fragment}"
+            f"[{hms(h.time)}]({_md_url(h.link)})  \n   {fragment}"
         )
         if h.rank in cites:
-            click.echo(f"   > {cites[h.rank].render('apa')}")
+            click.echo(f"   > {_md(cites[h.rank].render('apa'))}")
+
+
+def _md_url(link: str) -> str:
+    """A link destination: parentheses encoded too, so a `)` cannot end the link early."""
+    return sanitize.url(link).replace("(", "%28").replace(")", "%29")
 
 
 def _md(s: str) -> str:
-    return re.sub(r"([\\`*_\[\]])", r"\\\1", s)
+    """Untrusted text as inert Markdown (raw HTML and Markdown syntax shown as text)."""
+    return sanitize.markdown(s)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,17 +319,18 @@ def show(recording: str, at: str | None, around: float, as_json: bool, ws: Any) 
     meta = " · ".join(
         p for p in (rec.channel or rec.uploader, rec.upload_date, hms(t.duration)) if p
     )
-    click.echo(_cut(rec.title, width))
-    click.echo(_cut(f"{rec.id} · {meta}", width))
-    click.echo(link(rec, when or 0.0))
+    click.echo(_cut(terminal(rec.title), width))
+    click.echo(_cut(terminal(f"{rec.id} · {meta}"), width))
+    click.echo(sanitize.url(link(rec, when or 0.0)))
     if not turns:
         click.echo("(no speech in that window)" if when is not None else "(no speech)")
     for x in turns:
         here = when is not None and x.start <= when <= x.end
         mark = ">" if here else " "
         click.echo()
-        click.echo(f"{mark}[{hms(x.start)}] {_cut(t.speaker_name(x.speaker) or '?', width - 12)}")
-        for ln in _wrap_spans(" ".join(x.text.split()), [], width, False):
+        name = _cut(terminal(t.speaker_name(x.speaker) or "?"), width - 12)
+        click.echo(f"{mark}[{hms(x.start)}] {name}")
+        for ln in _wrap_spans(" ".join(terminal(x.text).split()), [], width, False):
             click.echo(ln)
 
 
@@ -346,7 +363,7 @@ def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
         print_json(c.to_dict())
         return
     styles = STYLES if style == "all" else (style,)
-    click.echo("\n\n".join(c.render(s) for s in styles))
+    click.echo("\n\n".join(terminal(c.render(s), multiline=True) for s in styles))
 
 
 @click.command()

@@ -38,6 +38,7 @@ def speakers(
       confindex speakers --all --json
     """
     from .. import speakers as sp
+    from ..sanitize import terminal
 
     if all_:
         if recording or action:
@@ -48,11 +49,11 @@ def speakers(
             return
         if not named:
             click.echo("No named speakers yet: name one with `confindex speakers ID rename ...`.")
-        width = max((len(a.name) for a in named), default=0)
+        width = max((len(terminal(a.name)) for a in named), default=0)
         for a in named:
             n = len(a.recordings)
             click.echo(
-                f"{a.name:<{width}}  {hms(a.talk_time)}  {a.turns:>4} turns  "
+                f"{terminal(a.name):<{width}}  {hms(a.talk_time)}  {a.turns:>4} turns  "
                 f"{n} recording{'s' if n != 1 else ''}: {', '.join(a.recordings)}"
             )
         if unnamed:
@@ -69,7 +70,7 @@ def speakers(
             print_json({"recording": t.id, "speakers": [s.to_dict() for s in sp.list_speakers(t)]})
         else:
             name = t.speakers.get(label)
-            what = f"named {name!r}" if name else "back to its label"
+            what = f"named {terminal(name)!r}" if name else "back to its label"
             click.echo(f"{label} of {t.id} is {what}; exports and index updated.")
         return
     if rename_args:
@@ -88,14 +89,13 @@ def speakers(
             }
         )
         return
-    click.echo(f"{t.id}  {t.recording.title}")
+    click.echo(f"{t.id}  {terminal(t.recording.title)}")
     if not infos:
         click.echo("No speakers: this recording was transcribed without diarization.")
         return
     lw = max(len(s.label) for s in infos)
-    nw = max(len(s.name or "") for s in infos)
+    nw = max(len(terminal(s.name or "")) for s in infos)
     for s in infos:
-        q = f'  "{s.first_quote}"' if s.first_quote else ""
-        click.echo(
-            f"{s.label:<{lw}}  {s.name or '':<{nw}}  {hms(s.talk_time)}  {s.turns:>4} turns{q}"
-        )
+        q = f'  "{terminal(s.first_quote)}"' if s.first_quote else ""
+        name = terminal(s.name or "")
+        click.echo(f"{s.label:<{lw}}  {name:<{nw}}  {hms(s.talk_time)}  {s.turns:>4} turns{q}")
