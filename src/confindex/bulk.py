@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import queue
 import re
@@ -32,10 +33,17 @@ from . import transcript as transcript_store
 from .errors import ConfindexError, DeviceError, MediaError, ModelError
 from .fetch import Media
 from .inputs import WorkItem
+from .job import FetchOptions, Reporter, Transcriber
 from .ledger import STALE_AFTER, Ledger, LedgerError, NewItem, Row
-from .pipeline import FetchOptions, Outcome, Reporter, Transcriber
+from .pipeline import Outcome
 from .transcript import Recording, Transcript
 from .workspace import Workspace
+
+log = logging.getLogger("confindex.bulk")
+
+# Failures of a recording, recorded in the ledger; any other exception is a bug and stops the
+# run (with its traceback in the log).
+EXPECTED = (ConfindexError, OSError)
 
 # Test hook: "indexing=2,transcribing=1" sleeps that long once a stage starts, so that a test
 # can kill the process at a known point. Never set in normal use.
@@ -67,6 +75,8 @@ class BulkOptions:
     backoff: float = 5.0  # seconds before the first retry; doubles each time
     force: bool = False
     stale_after: float = STALE_AFTER
+    # A started executors.DaskCluster: jobs run on its workers, this process publishes.
+    cluster: Any = None
 
 
 @dataclass
@@ -213,7 +223,9 @@ class BulkRunner:
         interrupted = False
         try:
             with self._sigterm_as_interrupt():
-                if self.bulk.download_workers > 0:
+                if self.bulk.cluster is not None:
+                    self._run_dask(keys)
+                elif self.bulk.download_workers > 0:
                     self._run_pipelined(keys)
                 else:
                     self._run_sequential(keys)
@@ -333,6 +345,145 @@ class BulkRunner:
         if errors:
             raise errors[0]
 
+    def _run_dask(self, keys: list[str]) -> None:
+        """Jobs on Dask workers, results published here as they complete (the only writer).
+
+        At most two tasks per worker are queued, so that Ctrl-C or a crash leaves little to
+        cancel and the ledger shows which recordings are really in progress.
+        """
+        from distributed import as_completed
+
+        from .executors import remote_job
+        from .job import Job
+
+        cluster = self.bulk.cluster
+        client = cluster.client
+        options = options_to_dict(self.options)
+        in_flight: dict[Any, Row] = {}
+        done = as_completed(loop=client.loop)
+
+        def submit_more() -> None:
+            limit = max(2, 2 * max(1, cluster.worker_count()))
+            while len(in_flight) < limit and (row := self._next(keys)) is not None:
+                local = self._local_only(row)
+                if local is not None:  # already transcribed: index it here, no task
+                    self._finish(local)
+                    continue
+                media_path = None
+                if row.kind == "file":
+                    media_path = row.source
+                elif row.media_path:  # downloaded by an earlier local run
+                    p = Path(row.media_path)
+                    media_path = str(p if p.is_absolute() else self.ws.root / p)
+                job = Job(
+                    source=row.source,
+                    recording=row.recording,
+                    media_path=media_path,
+                    ydl_extra=dict(self.bulk.ydl_extra),
+                )
+                fut = client.submit(remote_job, job, options, pure=False, retries=0)
+                in_flight[fut] = row
+                done.add(fut)
+                self._activity(row.key, "transcribing")
+                if self.reporter:
+                    self.reporter.stage(row.recording_id or row.source, "transcribe")
+
+        try:
+            submit_more()
+            for fut in done:
+                row = in_flight.pop(fut)
+                self._collect_dask(fut, row)
+                submit_more()
+        except BaseException:
+            client.cancel(list(in_flight))  # queued work is dropped; finished work is kept
+            raise
+
+    def _local_only(self, row: Row) -> Prepared | None:
+        """A claimed row that needs no job: its transcript exists (index it here)."""
+        if row.stage in ("transcribed", "diarized") and transcript_store.exists(
+            self.ws, row.recording_id or ""
+        ):
+            return Prepared(row)
+        if (
+            row.kind == "url"
+            and not self.bulk.force
+            and row.recording_id
+            and transcript_store.exists(self.ws, row.recording_id)
+        ):
+            return Prepared(row)
+        return None
+
+    def _collect_dask(self, fut: Any, row: Row) -> None:
+        """Record and publish one finished task."""
+        from distributed import KilledWorker
+
+        t0 = time.perf_counter()
+        try:
+            out = fut.result()
+        except KilledWorker:
+            n = self.bulk.cluster.options.allowed_failures + 1
+            self._failed(
+                row,
+                ConfindexError(f"the Dask worker died on it {n} times (out of memory? a crash?)"),
+                "transcribe",
+                0.0,
+            )
+            return
+        except (ModelError, DeviceError):
+            self.ledger.release(row.key)
+            raise
+        except Exception:
+            # A bug in the job (expected failures come back as values): stop the run.
+            self._bug(row, "transcribe")
+            raise
+        if "failed" in out:
+            self._failed(row, ConfindexError(out["failed"]), "transcribe", 0.0)
+            return
+        t = Transcript.from_dict(out["transcript"])
+        rec = t.recording
+        dup_of = self.ledger.record_media(
+            row.key,
+            media_sha256=rec.media_sha256 or "",
+            recording_id=rec.id,
+            title=rec.title,
+            recording=dataclasses.asdict(rec),
+            audio_seconds=rec.duration,
+        )
+        if dup_of is not None:
+            self._result(row, "skipped", rec.id, rec.title, reason=f"duplicate of {dup_of}")
+            self._handled_add(row.key)
+            if self.reporter:
+                self.reporter.done(rec.id, "skipped", f"duplicate of {dup_of}")
+            return
+        if not self.bulk.force and transcript_store.exists(self.ws, rec.id):
+            # Another input (or run) transcribed the same recording meanwhile.
+            self._finish(Prepared(row))
+            return
+        row.recording_id = rec.id
+        try:
+            self.publish(row, t, out.get("worker_seconds"))
+        except LedgerError:
+            raise
+        except EXPECTED as exc:
+            self._failed(row, exc, "index", time.perf_counter() - t0)
+            return
+        except Exception:
+            self._bug(row, "publishing")
+            raise
+        finally:
+            self._handled_add(row.key)
+        self._result(
+            row,
+            "done",
+            t.id,
+            rec.title,
+            audio_seconds=t.duration,
+            wall_seconds=out.get("worker_seconds") or 0.0,
+            turns=len(t.turns),
+        )
+        if self.reporter:
+            self.reporter.done(t.id, "done", f"{len(t.turns)} turns")
+
     def _heartbeat(self) -> None:
         every = max(1.0, min(self.bulk.stale_after / 4, 15.0))
         while not self.stop.wait(every):
@@ -406,9 +557,12 @@ class BulkRunner:
             return Prepared(row, media)
         except LedgerError:
             raise  # the ledger cannot record anything: stop the run, keep what is done
-        except Exception as exc:
+        except EXPECTED as exc:
             self._failed(row, exc, "download", time.perf_counter() - t0)
             return None
+        except Exception:
+            self._bug(row, "downloading")
+            raise
 
     def _obtain(self, row: Row, reporter: Reporter | None) -> Media:
         from .errors import DownloadError
@@ -465,30 +619,27 @@ class BulkRunner:
 
                     export.write_exports(self.ws, t)
                     self._advance_transcribed(row, t)
+                if self.options.index:
+                    step = "index"
+                    reporter.stage(rid, "index")
+                    from . import index as search_index
+
+                    search_index.add(self.ws, [t])
+                    self.ledger.advance(
+                        row.key,
+                        "indexed",
+                        audio_seconds=t.duration,
+                        work_seconds=round(time.perf_counter() - t0, 3),
+                    )
+                else:
+                    self.ledger.release(row.key)
                 fresh = False
             else:
                 rid = p.media.recording.id
-                t = self.transcriber.transcribe(p.media, reporter)
+                t = self.run_job(p, reporter)
                 step = "save"
-                from .pipeline import publish
-
-                publish(self.ws, t, index=False)
-                self._advance_transcribed(row, t)
+                self.publish(row, t, time.perf_counter() - t0, reporter)
                 fresh = True
-            if self.options.index:
-                step = "index"
-                reporter.stage(rid, "index")
-                from . import index as search_index
-
-                search_index.add(self.ws, [t])
-                self.ledger.advance(
-                    row.key,
-                    "indexed",
-                    audio_seconds=t.duration,
-                    work_seconds=round(time.perf_counter() - t0, 3),
-                )
-            else:
-                self.ledger.release(row.key)
             status = "done" if fresh else "skipped"
             self._result(
                 row,
@@ -510,13 +661,56 @@ class BulkRunner:
             # row queued, so that the rerun with a working --model/--device picks it up.
             self.ledger.release(row.key)
             raise
-        except Exception as exc:
+        except EXPECTED as exc:
             if isinstance(exc, MediaError) and p.media is not None:
                 # Maybe a corrupt download: drop it so that retry-failed fetches it again.
                 self._drop_media(p.media, rid)
             self._failed(row, exc, step, time.perf_counter() - t0)
+        except Exception:
+            self._bug(row, step)
+            raise
         finally:
             self._handled_add(row.key)
+
+    def run_job(self, p: Prepared, reporter: Reporter | None) -> Transcript:
+        """The job function on a downloaded row (this process: the model stays loaded)."""
+        from .job import Job, run_job
+
+        assert p.media is not None
+        job = Job(
+            source=p.row.source,
+            recording=dataclasses.asdict(p.media.recording),
+            media_path=str(p.media.path),
+        )
+        return run_job(job, self.options, self.transcriber, reporter)
+
+    def publish(
+        self,
+        row: Row,
+        t: Transcript,
+        work_seconds: float | None = None,
+        reporter: Reporter | None = None,
+    ) -> None:
+        """The one writer: transcript, exports, index and this row's ledger stages."""
+        from .publish import publish
+
+        publish(
+            self.ws,
+            t,
+            index=self.options.index,
+            ledger=self.ledger,
+            key=row.key,
+            diarized=self.options.diarize,
+            work_seconds=work_seconds,
+            on_stage=(lambda s: reporter.stage(t.id, s)) if reporter else None,
+        )
+        row.stage = (
+            "indexed"
+            if self.options.index
+            else ("diarized" if self.options.diarize else "transcribed")
+        )
+        if not self.options.index:
+            self.ledger.release(row.key)
 
     def _advance_transcribed(self, row: Row, t: Transcript) -> None:
         stage = "diarized" if self.options.diarize else "transcribed"
@@ -524,6 +718,14 @@ class BulkRunner:
             row.key, stage, recording_id=t.id, audio_seconds=t.duration, title=t.recording.title
         )
         row.stage = stage
+
+    def _bug(self, row: Row, step: str) -> None:
+        """An unexpected exception (a bug, not the recording's fault): log its traceback and
+        give the row back untouched, so that the run stops and nothing is marked failed —
+        `retry-failed` would otherwise loop on the bug."""
+        log.error("unexpected error while %s %s", step, row.source, exc_info=True)
+        with contextlib.suppress(Exception):
+            self.ledger.release(row.key)
 
     def _failed(self, row: Row, exc: BaseException, step: str, seconds: float) -> None:
         if isinstance(exc, ConfindexError):

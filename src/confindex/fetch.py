@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from .errors import DownloadError, InputError
+from .log import YtDlpLogger
 from .transcript import Recording
 from .workspace import Workspace, sha256_file, slugify
 
@@ -103,7 +104,7 @@ def _ydl_options(**extra: Any) -> dict[str, Any]:
         "quiet": True,
         "no_warnings": True,
         "noprogress": True,  # quiet=True alone still prints a progress bar
-        "logger": _SilentLogger(),
+        "logger": YtDlpLogger(),
         "socket_timeout": 30,
         "retries": 5,
         "fragment_retries": 5,
@@ -114,18 +115,6 @@ def _ydl_options(**extra: Any) -> dict[str, Any]:
         opts["js_runtimes"] = {"deno": {"path": deno}}
     opts.update(extra)
     return opts
-
-
-class _SilentLogger:
-    """yt-dlp logs through this; errors reach us as exceptions instead."""
-
-    def debug(self, msg: str) -> None:
-        pass
-
-    info = warning = debug
-
-    def error(self, msg: str) -> None:
-        pass
 
 
 @cache

@@ -30,15 +30,17 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfindexError
+from .stages import PROGRESS, Stage
+from .stages import TERMINAL as TERMINAL_STAGES
 
 
 class LedgerError(ConfindexError):
     """The ledger cannot be written (disk full, read-only workspace): the run must stop."""
 
 
-STAGES = ("queued", "downloaded", "transcribed", "diarized", "indexed")
-TERMINAL = ("indexed", "failed", "duplicate")
-ALL_STAGES = (*STAGES, "failed", "duplicate")
+STAGES = tuple(s.value for s in PROGRESS)
+TERMINAL = tuple(s.value for s in TERMINAL_STAGES)
+ALL_STAGES = tuple(s.value for s in Stage)
 STALE_AFTER = 120.0  # seconds without a heartbeat after which another host may take a row
 
 SCHEMA_VERSION = 1
@@ -479,7 +481,8 @@ class Ledger:
         """Record that `stage` is finished (plus metadata); False if we no longer own the row."""
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}")
-        if stage == "indexed":
+        stage = Stage(stage).value
+        if stage == Stage.INDEXED:
             fields.setdefault("finished_at", time.time())
             fields.setdefault("owner", None)
             fields.setdefault("activity", None)

@@ -1,62 +1,52 @@
-"""One recording through every stage: fetch → audio → asr → diarize → turns → transcript →
-exports → index. Each stage is idempotent and keyed by recording id, so a rerun skips what is
-finished and a crash costs at most the recording in progress.
+"""One recording through every stage: the job (job.py: fetch → decode → diarize → asr → turns)
+then the one writer (publish.py: transcript → exports → index → ledger).
+
+This module keeps the names older code and scripts import (`FetchOptions`, `Transcriber`,
+`Reporter`, `publish`) and the two single-recording entry points: `obtain_media` (download into
+the workspace, for the local executor's pipelined downloads) and `retranscribe`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-import time
-from dataclasses import dataclass, field
-from importlib import metadata
+import dataclasses
+import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__
 from . import transcript as transcript_store
-from .asr import AsrOptions, LoadedModel
-from .errors import ConfindexError
 from .fetch import Media, is_url, local_media, local_path, url_recording_id
-from .transcript import Provenance, Transcript
+from .job import FetchOptions, Job, Reporter, Transcriber, diarize_options, run_job
+from .publish import Published
+from .publish import publish as _publish
+from .transcript import Transcript
 from .workspace import Workspace
 
+__all__ = [
+    "FetchOptions",
+    "Job",
+    "Outcome",
+    "Reporter",
+    "Transcriber",
+    "diarize_options",
+    "job_for",
+    "obtain_media",
+    "process",
+    "publish",
+    "recording_id_of",
+    "retranscribe",
+    "run_job",
+]
 
-@dataclass
-class FetchOptions:
-    """Everything that decides how a recording is transcribed."""
-
-    model: str | None = None
-    device: str = "auto"
-    compute_type: str | None = None
-    cpu_threads: int = 0
-    asr: AsrOptions = field(default_factory=AsrOptions)
-    diarize: bool = True
-    num_speakers: int | None = None
-    min_speakers: int | None = None
-    max_speakers: int | None = None
-    diarization_model: str | None = None
-    force: bool = False  # redo finished recordings
-    index: bool = True
-
-
-class Reporter:
-    """Progress callbacks; the CLI draws bars, the library default stays silent."""
-
-    def stage(self, recording_id: str, stage: str, total: float | None = None) -> None:
-        """A stage starts ("download", "decode", "transcribe", "diarize", "index")."""
-
-    def advance(self, done: float, total: float | None = None) -> None:
-        """Progress inside the current stage (bytes for download, audio seconds otherwise)."""
-
-    def done(self, recording_id: str, status: str, message: str = "") -> None:
-        """A recording finished: status is "done", "skipped" or "failed"."""
+log = logging.getLogger("confindex.pipeline")
 
 
 @dataclass
 class Outcome:
+    """What happened to one input."""
+
     source: str
-    status: str  # done | skipped | failed
+    status: str  # a stages.Status value: done | skipped | failed | pending
     recording_id: str | None = None
     title: str | None = None
     error: str | None = None
@@ -65,14 +55,7 @@ class Outcome:
     turns: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
+        return {k: str(v) if k == "status" else v for k, v in self.__dict__.items()}
 
 
 def recording_id_of(arg: str) -> str | None:
@@ -103,125 +86,9 @@ def obtain_media(
     return local_media(local_path(arg))
 
 
-class Transcriber:
-    """Holds the loaded model so that a batch of recordings loads it once."""
-
-    def __init__(self, options: FetchOptions) -> None:
-        self.options = options
-        self._model: LoadedModel | None = None
-        self.diarize_options = diarize_options(options) if options.diarize else None
-
-    @property
-    def model(self) -> LoadedModel:
-        if self._model is None:
-            from .asr import load_model
-
-            o = self.options
-            self._model = load_model(o.model, o.device, o.compute_type, o.cpu_threads)
-        return self._model
-
-    def transcribe(self, media: Media, reporter: Reporter | None = None) -> Transcript:
-        """Decode once, transcribe, diarize, build turns: the transcript (not yet saved)."""
-        from . import audio, turns
-        from .asr import transcribe
-        from .language import turn_language_fn
-
-        o = self.options
-        rid = media.recording.id
-        if reporter:
-            reporter.stage(rid, "decode")
-        samples = audio.decode(media.path)
-        total = audio.duration(samples)
-        loaded = self.model
-        if reporter:
-            reporter.stage(rid, "transcribe", total)
-        result = transcribe(loaded, samples, o.asr, progress=reporter.advance if reporter else None)
-        words = turns.words_of(result.segments)
-
-        speaker_segments: list = []
-        diarization_info: dict[str, Any] | None = None
-        diarize_seconds = None
-        if self.diarize_options is not None and words:
-            if reporter:
-                reporter.stage(rid, "diarize", total)
-            t0 = time.perf_counter()
-            speaker_segments, diarization_info = self._diarize(samples)
-            diarize_seconds = round(time.perf_counter() - t0, 3)
-            words = turns.assign_speakers(words, speaker_segments)
-            words, mapping = turns.relabel_by_first_appearance(words)
-            speaker_segments = [
-                type(s)(s.start, s.end, mapping.get(s.speaker, s.speaker)) for s in speaker_segments
-            ]
-        if len(result.languages) > 1:  # Whisper decoded each window in its own language
-            built = turns.build_turns(words, result.language)
-            for turn in built:
-                turn.language = turns.language_by_overlap(turn, result.segments)
-        else:
-            built = turns.build_turns(
-                words, result.language, language_of=turn_language_fn(result.language)
-            )
-        del samples
-        if media.recording.duration is None:
-            media.recording.duration = round(total, 3)
-        provenance = Provenance(
-            confindex_version=__version__,
-            faster_whisper_version=_version("faster-whisper"),
-            ctranslate2_version=_version("ctranslate2"),
-            yt_dlp_version=_version("yt-dlp") if media.recording.kind != "file" else None,
-            model=loaded.spec.name,
-            model_sha256=loaded.spec.sha256,
-            device=loaded.device,
-            compute_type=loaded.compute_type,
-            options={**o.asr.to_dict(), "languages": result.languages},
-            diarization=diarization_info,
-            created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            transcribe_seconds=round(result.seconds, 3),
-            diarize_seconds=diarize_seconds,
-        )
-        return Transcript(
-            recording=media.recording,
-            provenance=provenance,
-            language=result.language,
-            duration=round(total, 3),
-            segments=result.segments,
-            turns=built,
-            diarization=speaker_segments,
-        )
-
-    def _diarize(self, samples: Any) -> tuple[list, dict[str, Any]]:
-        from .diarize import describe, diarize
-
-        segments = diarize(samples, self.diarize_options)
-        info = {**describe(self.diarize_options), "speakers": len({s.speaker for s in segments})}
-        return segments, info
-
-
-def diarize_options(options: FetchOptions) -> Any:
-    """The diarization settings of `options`, checked now so that a bad combination fails
-    before minutes of transcription, not after."""
-    from .diarize import DiarizeOptions
-
-    opts = DiarizeOptions(
-        num_speakers=options.num_speakers,
-        min_speakers=options.min_speakers,
-        max_speakers=options.max_speakers,
-        model_dir=Path(options.diarization_model) if options.diarization_model else None,
-    )
-    opts.validate()
-    opts.model_paths()
-    return opts
-
-
-def publish(ws: Workspace, t: Transcript, *, index: bool = True) -> None:
-    """Save the transcript (source of truth) first, then its exports, then the index."""
-    from . import export
-
-    transcript_store.save(ws, t)
-    export.write_exports(ws, t)
-    if index:
-        from . import index as search_index
-
-        search_index.add(ws, [t])
+def publish(ws: Workspace, t: Transcript, *, index: bool = True, **kw: Any) -> Published:
+    """See `publish.publish`: the one writer of transcripts, exports, index and ledger."""
+    return _publish(ws, t, index=index, **kw)
 
 
 def ensure_indexed(ws: Workspace, t: Transcript) -> None:
@@ -239,28 +106,68 @@ def process(
     transcriber: Transcriber | None = None,
     reporter: Reporter | None = None,
 ) -> Outcome:
-    """Run one input through every stage; never raises a ConfindexError (it becomes `failed`)."""
+    """One input through the ledger, the job and publish (`Archive.fetch` for one input)."""
+    from .bulk import BulkOptions, BulkRunner
+    from .inputs import expand
+
+    items = expand([arg], exclude=[ws.media, ws.state])
+    runner = BulkRunner(
+        ws, options, BulkOptions(force=options.force), transcriber=transcriber, reporter=reporter
+    )
+    summary = runner.run(items)
+    r = summary.results[0]
+    return Outcome(**{k: v for k, v in r.items() if k in Outcome.__dataclass_fields__})
+
+
+def job_for(ws: Workspace, old: Transcript, options: FetchOptions) -> Job:
+    """The job that transcribes a recording of the workspace again: from its media when it is
+    still there, else from its source (downloaded to a temporary folder); with its earlier
+    diarization when the options turn diarization off (the speakers and their names stay)."""
+    media_path = None
+    if old.recording.media_path:
+        p = Path(old.recording.media_path)
+        media_path = str(p if p.is_absolute() else ws.root / p)
+    elif old.recording.kind == "file":
+        media_path = old.recording.source
+    speakers = None
+    if not options.diarize and old.diarization:
+        speakers = [dataclasses.asdict(s) for s in old.diarization]
+    return Job(
+        source=old.recording.source,
+        recording=dataclasses.asdict(old.recording),
+        media_path=media_path,
+        speakers=speakers,
+    )
+
+
+def retranscribe(
+    ws: Workspace,
+    ref: str,
+    options: FetchOptions,
+    reporter: Reporter | None = None,
+    *,
+    transcriber: Transcriber | None = None,
+) -> Outcome:
+    """Redo the transcription of a recording already in the workspace (by id or source).
+
+    Speaker names are carried to the new labels by time overlap and the replaced version is
+    kept in the history (publish does both), whatever the options, and also when the media
+    was deleted and the source has to be fetched again.
+    """
+    import time
+
     t0 = time.perf_counter()
-    transcriber = transcriber or Transcriber(options)
-    rid = recording_id_of(arg)
-    try:
-        ws.ensure()
-        if rid and not options.force and transcript_store.exists(ws, rid):
-            return _skip(ws, arg, transcript_store.load(ws, rid), options, reporter)
-        media = obtain_media(ws, arg, reporter)
-        rid = media.recording.id
-        if not options.force and transcript_store.exists(ws, rid):
-            return _skip(ws, arg, transcript_store.load(ws, rid), options, reporter)
-        t = transcriber.transcribe(media, reporter)
-        if reporter:
-            reporter.stage(rid, "index")
-        publish(ws, t, index=options.index)
-    except ConfindexError as exc:
-        if reporter:
-            reporter.done(rid or arg, "failed", exc.message)
-        return Outcome(arg, "failed", rid, error=exc.message, wall_seconds=time.perf_counter() - t0)
-    out = Outcome(
-        arg,
+    old = transcript_store.resolve_recording(ws, ref)
+    t = run_job(job_for(ws, old, options), options, transcriber, reporter)
+    if old.recording.media_path and not t.recording.media_path:
+        t.recording.media_path = None  # fetched again into a temporary folder: gone now
+    if reporter:
+        reporter.stage(t.id, "index")
+    _publish(ws, t, index=options.index)
+    if reporter:
+        reporter.done(t.id, "done", f"{len(t.turns)} turns")
+    return Outcome(
+        ref,
         "done",
         t.id,
         t.recording.title,
@@ -268,45 +175,3 @@ def process(
         wall_seconds=round(time.perf_counter() - t0, 3),
         turns=len(t.turns),
     )
-    if reporter:
-        reporter.done(t.id, "done", f"{len(t.turns)} turns")
-    return out
-
-
-def _skip(
-    ws: Workspace, arg: str, t: Transcript, options: FetchOptions, reporter: Reporter | None
-) -> Outcome:
-    if options.index:
-        with contextlib.suppress(ImportError):
-            ensure_indexed(ws, t)
-    if reporter:
-        reporter.done(t.id, "skipped", "already transcribed")
-    return Outcome(arg, "skipped", t.id, t.recording.title, audio_seconds=t.duration)
-
-
-def retranscribe(
-    ws: Workspace, ref: str, options: FetchOptions, reporter: Reporter | None = None
-) -> Outcome:
-    """Redo the transcription of a recording already in the workspace (by id or source);
-    speaker names follow the voices they were given to, even if labels are renumbered."""
-    from . import turns
-
-    old = transcript_store.resolve_recording(ws, ref)
-    media_path = Path(old.recording.media_path or old.recording.source)
-    if not media_path.is_absolute():
-        media_path = ws.root / media_path
-    if not media_path.exists():
-        # The media cache was cleared: fetch the source again.
-        return process(ws, old.recording.source, _forced(options), reporter=reporter)
-    t = Transcriber(options).transcribe(Media(old.recording, media_path), reporter)
-    t.speakers = turns.carry_names(old.turns, t.turns, old.speakers)
-    publish(ws, t, index=options.index)
-    return Outcome(
-        ref, "done", t.id, t.recording.title, audio_seconds=t.duration, turns=len(t.turns)
-    )
-
-
-def _forced(options: FetchOptions) -> FetchOptions:
-    from dataclasses import replace
-
-    return replace(options, force=True)

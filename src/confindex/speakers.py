@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import ConfindexError, InputError, NotFoundError
-from .transcript import Transcript, iter_all, resolve_recording, save
+from .transcript import Transcript, iter_all, resolve_recording
 from .workspace import Workspace
 
 QUOTE_CHARS = 80
@@ -137,19 +137,17 @@ def set_name(t: Transcript, speaker: str, name: str) -> str:
 
 
 def rename(ws: Workspace, recording: str, speaker: str, name: str) -> tuple[Transcript, str]:
-    """Rename a speaker of `recording`, save the transcript, rewrite its exports, re-index it."""
+    """Rename a speaker of `recording` and publish it (transcript, exports, index); the
+    version before the rename is kept in the history (`confindex transcribe --undo`)."""
     try:
-        from .export import write_exports
-        from .index import add as index_add
+        from .publish import publish
     except ImportError as exc:  # a partial install: say what is missing rather than crash
         raise ConfindexError(f"cannot rename speakers: {exc}") from None
 
     t = resolve_recording(ws, recording)
     label = set_name(t, speaker, name)
-    save(ws, t)
-    write_exports(ws, t)
     try:
-        index_add(ws, [t])
+        publish(ws, t, keep_names=False)
     except ConfindexError as exc:
         raise ConfindexError(
             f"renamed in the transcript, but the index was not updated ({exc.message}); "

@@ -86,6 +86,21 @@ class LazyGroup(click.Group):
             if exc.errno == errno.EPIPE:
                 sys.exit(0)
             raise
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            # Anything else is a bug: the traceback goes to the log (stderr with -v, the
+            # --log-file), the run stops, and the user gets one line saying so.
+            import logging
+
+            logging.getLogger("confindex").error(
+                "unexpected error (a bug)", exc_info=exc, extra={"console": False}
+            )
+            fail(
+                f"unexpected error (a bug, please report it): {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())[:200]} (rerun with -v for the traceback)",
+                70,
+            )
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -98,7 +113,17 @@ def fail(message: str, code: int = 1) -> None:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="confindex")
-def cli() -> None:
+@click.option(
+    "--verbose", "-v", count=True, help="Log details and tracebacks on stderr (-vv: debug)."
+)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    metavar="FILE",
+    help="Append a detailed log (debug level, tracebacks) to FILE.",
+)
+def cli(verbose: int, log_file: str | None) -> None:
     """Turn recorded conferences, lectures and panels into a searchable, citable archive.
 
     \b
@@ -106,6 +131,9 @@ def cli() -> None:
       confindex fetch ./panel.mp4 https://www.youtube.com/watch?v=ID
       confindex search "diplomatie spatiale"
     """
+    from ..log import setup
+
+    setup(verbose, log_file)
 
 
 def main() -> None:

@@ -2,90 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import click
 
-from ..errors import ConfindexError
+from ..api import Archive
 from ..timefmt import hms
 from .common import json_option, print_json, workspace_option
-
-
-def ledger_status(ws: Any) -> dict[str, Any]:
-    """Counts per stage, failures, hours done, throughput and ETA, from the ledger alone."""
-    from ..ledger import ALL_STAGES, TERMINAL, Ledger
-
-    if not (ws.state / "ledger.sqlite").exists():
-        return {
-            "workspace": str(ws.root),
-            "total": 0,
-            "counts": dict.fromkeys(ALL_STAGES, 0),
-            "failed": [],
-            "active": [],
-            "audio_hours_done": 0.0,
-            "throughput_realtime": None,
-            "eta_seconds": None,
-            "last_run": None,
-        }
-    with Ledger.of(ws) as led:
-        rows = led.rows()
-        counts = led.counts()
-        run = led.last_run()
-        live = led.live_owners()
-    done = [r for r in rows if r.stage == "indexed"]
-    audio_done = sum(r.audio_seconds or 0.0 for r in done)
-    # Throughput over the latest run: audio indexed since it started per wall second.
-    throughput = None
-    if run:
-        since = [r for r in done if r.finished_at and r.finished_at >= run["started_at"]]
-        if since:
-            end = run["finished_at"] or time.time()
-            span = max(end, max(r.finished_at or 0 for r in since)) - run["started_at"]
-            audio = sum(r.audio_seconds or 0.0 for r in since)
-            if span > 0 and audio > 0:
-                throughput = audio / span
-    pending = [r for r in rows if r.stage not in TERMINAL]
-    eta = None
-    if pending and throughput:
-        # Durations of undownloaded recordings are unknown: assume the mean of the known ones.
-        known = [r.audio_seconds for r in rows if r.audio_seconds]
-        mean = sum(known) / len(known) if known else 0.0
-        remaining = sum(r.audio_seconds or mean for r in pending)
-        eta = round(remaining / throughput, 1)
-    return {
-        "workspace": str(ws.root),
-        "total": len(rows),
-        "counts": counts,
-        "failed": [
-            {
-                "source": r.source,
-                "recording_id": r.recording_id,
-                "stage": r.failed_stage,
-                "error": r.error,
-                "attempts": r.attempts,
-            }
-            for r in rows
-            if r.stage == "failed"
-        ],
-        "duplicates": [
-            {"source": r.source, "duplicate_of": r.duplicate_of}
-            for r in rows
-            if r.stage == "duplicate"
-        ],
-        "active": [
-            {"source": r.source, "recording_id": r.recording_id, "activity": r.activity}
-            for r in rows
-            if r.owner in live
-        ],
-        "audio_hours_done": round(audio_done / 3600, 4),
-        "audio_seconds_done": round(audio_done, 3),
-        "throughput_realtime": round(throughput, 2) if throughput else None,
-        "eta_seconds": eta,
-        "last_run": (
-            {k: run[k] for k in ("id", "started_at", "finished_at", "summary")} if run else None
-        ),
-    }
 
 
 @click.command()
@@ -99,7 +22,7 @@ def status(ws, as_json):
       confindex status
       confindex status --json | jq .counts
     """
-    s = ledger_status(ws)
+    s = Archive(ws.root).status().to_dict()
     if as_json:
         print_json(s)
         return
@@ -126,24 +49,10 @@ def status(ws, as_json):
         out(f"  failed ({f['stage']}, {f['attempts']} attempt(s)): {f['source']}: {f['error']}")
 
 
-def _resume_options(ws: Any, kw: dict[str, Any]):
-    """Transcription options of the latest run, so that `resume` continues like it."""
-    from ..bulk import options_from_dict
-    from ..ledger import Ledger
-
-    if not (ws.state / "ledger.sqlite").exists():
-        raise ConfindexError(f"nothing to resume: no bulk run in {ws.root}")
-    with Ledger.of(ws) as led:
-        run = led.last_run()
-    options = options_from_dict((run or {}).get("options") or {})
-    options.force = False
-    workers = kw.get("download_workers")
-    if workers is None:
-        workers = int(((run or {}).get("options") or {}).get("download_workers", 1))
-    return options, workers
-
-
 def _bulk_run_options(f):
+    from .fetch_cmd import executor_options
+
+    f = executor_options(f)
     opts = [
         click.option(
             "--download-workers",
@@ -160,25 +69,10 @@ def _bulk_run_options(f):
     return f
 
 
-def _run(ws: Any, keys: list[str] | None, kw: dict[str, Any], as_json: bool, quiet: bool) -> None:
-    from ..asr import choose_device
-    from ..bulk import BulkOptions
+def _run(ws: Any, run, as_json: bool, quiet: bool) -> None:
     from .fetch_cmd import run_bulk
 
-    options, workers = _resume_options(ws, kw)
-    choose_device(options.device, options.compute_type)
-    bulk = BulkOptions(download_workers=workers)
-    items = None
-    if keys is not None:
-        from ..inputs import WorkItem
-        from ..ledger import Ledger
-
-        with Ledger.of(ws) as led:
-            items = [
-                WorkItem(r.key, r.source, r.kind, r.parent, r.recording_id, r.title)
-                for r in led.rows(keys)
-            ]
-    run_bulk(ws, items, options, bulk, quiet=quiet, as_json=as_json, single_error=False)
+    run_bulk(ws, run, quiet=quiet, as_json=as_json, single_error=False)
 
 
 @click.command()
@@ -190,7 +84,16 @@ def resume(ws, as_json, quiet, **kw):
     Example (after a crash, a reboot or Ctrl-C):
       confindex resume
     """
-    _run(ws, None, kw, as_json, quiet)
+    from .fetch_cmd import executor_from
+
+    archive = Archive(ws)
+    workers, ex = kw.get("download_workers"), executor_from(kw)
+    _run(
+        ws,
+        lambda r: archive.resume(download_workers=workers, executor=ex, reporter=r),
+        as_json,
+        quiet,
+    )
 
 
 @click.command("retry-failed")
@@ -203,16 +106,20 @@ def retry_failed(ws, as_json, quiet, requeue_only, **kw):
     Example:
       confindex retry-failed --download-workers 2
     """
-    from ..ledger import Ledger
-
-    if not (ws.state / "ledger.sqlite").exists():
-        raise ConfindexError(f"nothing to retry: no bulk run in {ws.root}")
-    with Ledger.of(ws) as led:
-        keys = led.retry_failed()
+    archive = Archive(ws)
+    keys = archive.retry_failed(requeue_only=True)
     if requeue_only or not keys:
         if as_json:
             print_json({"requeued": keys})
         elif not quiet:
             click.echo(f"{len(keys)} failed recording(s) queued again")
         return
-    _run(ws, keys, kw, as_json, quiet)
+    from .fetch_cmd import executor_from
+
+    workers, ex = kw.get("download_workers"), executor_from(kw)
+    _run(
+        ws,
+        lambda r: archive.rerun(keys, download_workers=workers, executor=ex, reporter=r),
+        as_json,
+        quiet,
+    )

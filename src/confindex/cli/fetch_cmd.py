@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..asr import AsrOptions, choose_device
 from ..errors import ConfindexError
-from ..pipeline import FetchOptions, process, retranscribe
+from ..job import FetchOptions
 from ..timefmt import hms
 from .common import json_option, print_json, stderr_console, workspace_option
 from .progress import ConsoleReporter
@@ -115,33 +114,22 @@ def diarization_options(f):
     return f
 
 
-def build_options(kw: dict, **extra) -> FetchOptions:
-    """FetchOptions from the click keyword arguments of the options above."""
+def option_kwargs(kw: dict) -> dict:
+    """The transcription keyword arguments of `Archive.fetch`/`transcribe` in click's `kw`
+    (popped from it)."""
+    from ..api import ASR_KEYS, MODEL_KEYS
+
     min_s, max_s = kw.get("min_speakers"), kw.get("max_speakers")
     if min_s and max_s and min_s > max_s:
         raise click.UsageError(f"--min-speakers {min_s} is more than --max-speakers {max_s}")
-    asr = AsrOptions(
-        language=kw.get("language"),
-        beam_size=kw.get("beam_size", 5),
-        vad=kw.get("vad", True),
-        batch_size=kw.get("batch_size", 0),
-        initial_prompt=kw.get("initial_prompt"),
-        hotwords=kw.get("hotwords"),
-        multilingual=kw.get("multilingual", False),
-    )
-    return FetchOptions(
-        model=kw.get("model"),
-        device=kw.get("device", "auto"),
-        compute_type=kw.get("compute_type"),
-        cpu_threads=kw.get("cpu_threads", 0),
-        asr=asr,
-        diarize=kw.get("diarize", True),
-        num_speakers=kw.get("num_speakers"),
-        min_speakers=min_s,
-        max_speakers=max_s,
-        diarization_model=kw.get("diarization_model"),
-        **extra,
-    )
+    return {k: kw.pop(k) for k in (*ASR_KEYS, *MODEL_KEYS) if k in kw}
+
+
+def build_options(kw: dict, **extra) -> FetchOptions:
+    """FetchOptions from the click keyword arguments of the options above."""
+    from ..api import build_options as api_build_options
+
+    return api_build_options(**option_kwargs(dict(kw)), **extra)
 
 
 def print_summary(console, summary) -> None:
@@ -234,6 +222,44 @@ def bulk_options(f):
     return f
 
 
+def executor_options(f):
+    """`--executor`, `--workers`, `--scheduler`: where the transcription jobs run."""
+    opts = [
+        click.option(
+            "--executor",
+            type=click.Choice(["local", "dask"]),
+            default="local",
+            show_default=True,
+            help="local: this process (downloads overlap one transcription loop); "
+            "dask: Dask workers (see --workers, --scheduler).",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=None,
+            metavar="N",
+            help="Start a Dask LocalCluster of N worker processes here (one model each).",
+        ),
+        click.option(
+            "--scheduler",
+            default=None,
+            metavar="tcp://HOST:PORT",
+            help="Run the jobs on a running Dask cluster (`dask scheduler` + `dask worker`).",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def executor_from(kw: dict):
+    from ..executors import ExecutorOptions
+
+    return ExecutorOptions(
+        kw.pop("executor", "local"), kw.pop("workers", None), kw.pop("scheduler", None)
+    )
+
+
 def ydl_extra_from(kw: dict) -> dict:
     """yt-dlp options for the politeness flags."""
     extra: dict = {}
@@ -259,14 +285,12 @@ def ydl_extra_from(kw: dict) -> dict:
     return extra
 
 
-def run_bulk(ws, items, options, bulk, *, quiet: bool, as_json: bool, single_error: bool):
-    """Run items through the bulk runner; print --json or the summary; exit 1 on failures."""
-    from ..bulk import BulkRunner
-
+def run_bulk(ws, run, *, quiet: bool, as_json: bool, single_error: bool):
+    """Run `run(reporter) -> RunSummary` (an Archive method); print --json or the summary;
+    exit 1 on failures."""
     console = stderr_console()
     with ConsoleReporter(console, quiet=quiet or as_json) as reporter:
-        runner = BulkRunner(ws, options, bulk, reporter=reporter)
-        summary = runner.run(items)
+        summary = run(reporter)
     if as_json:
         print_json(
             {
@@ -292,6 +316,7 @@ def run_bulk(ws, items, options, bulk, *, quiet: bool, as_json: bool, single_err
 @transcription_options
 @diarization_options
 @bulk_options
+@executor_options
 @click.option("--force", is_flag=True, help="Transcribe again even if already done.")
 @click.option("--no-index", is_flag=True, help="Write transcripts but do not index them.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
@@ -310,51 +335,55 @@ def fetch(inputs, ws, as_json, force, no_index, quiet, batch_files, **kw):
       confindex fetch samples/panel.ogg
       confindex fetch https://www.youtube.com/watch?v=u2SCITorY2A --model large-v3
       confindex fetch -a urls.txt ./recordings/ --download-workers 2 --limit-rate 2M
+      confindex fetch -a urls.txt --workers 2
+      confindex fetch -a urls.txt --scheduler tcp://10.0.0.5:8786
       confindex fetch "https://www.youtube.com/@ConfChannel" --date-after 20240101 \\
           --match-title "keynote|panel" --max-recordings 50
     """
-    from ..bulk import BulkOptions
-    from ..inputs import Filters, expand
+    from ..api import Archive
 
     if not inputs and not batch_files:
         raise click.UsageError("give URLs, files or folders, or a batch file with -a")
-    ydl_extra = ydl_extra_from(kw)
-    bulk = BulkOptions(
-        download_workers=kw.pop("download_workers"),
-        ydl_extra=ydl_extra,
-        retries=kw.pop("retries"),
-        force=force,
-    )
-    filters = Filters(
-        match_title=kw.pop("match_title"),
-        date_after=kw.pop("date_after"),
-        date_before=kw.pop("date_before"),
-        max_recordings=kw.pop("max_recordings"),
-    )
-    options = build_options(kw, force=force, index=not no_index)
-    choose_device(options.device, options.compute_type)  # fail before any download
-    items = expand(inputs, batch_files=batch_files, filters=filters, exclude=[ws.media, ws.state])
-    if not items:
-        raise ConfindexError("nothing to fetch: no media files or recordings in the inputs")
-    run_bulk(
-        ws,
-        items,
-        options,
-        bulk,
-        quiet=quiet,
-        as_json=as_json,
-        single_error=len(inputs) + len(batch_files) == 1 and len(items) == 1,
-    )
+    opts = option_kwargs(kw)
+    ex = executor_from(kw)
+    single = len(inputs) + len(batch_files) == 1
+
+    def run(reporter):
+        return Archive(ws).fetch(
+            *inputs,
+            batch_files=batch_files,
+            match_title=kw.pop("match_title"),
+            date_after=kw.pop("date_after"),
+            date_before=kw.pop("date_before"),
+            max_recordings=kw.pop("max_recordings"),
+            force=force,
+            index=not no_index,
+            download_workers=kw.pop("download_workers"),
+            retries=kw.pop("retries"),
+            ydl_extra=ydl_extra_from(kw),
+            executor=ex.kind,
+            workers=ex.workers,
+            scheduler=ex.scheduler,
+            reporter=reporter,
+            **opts,
+        )
+
+    run_bulk(ws, run, quiet=quiet, as_json=as_json, single_error=single)
 
 
 @click.command()
 @click.argument("recording", metavar="ID|FILE|URL")
 @transcription_options
 @diarization_options
+@click.option(
+    "--undo",
+    is_flag=True,
+    help="Restore the version before the last overwrite (kept in transcripts/.history/).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @json_option
 @workspace_option
-def transcribe(recording, ws, as_json, quiet, **kw):
+def transcribe(recording, ws, as_json, quiet, undo, **kw):
     """Transcribe one recording again (new model or options); speaker names are kept.
 
     RECORDING is a recording id (or unique prefix) of this workspace, or a file/URL.
@@ -363,18 +392,22 @@ def transcribe(recording, ws, as_json, quiet, **kw):
     Examples:
       confindex transcribe youtube-u2SCITorY2A --language fr --initial-prompt "Jean-Loup Chrétien"
       confindex transcribe ./panel.mp4 --batch-size 8
+      confindex transcribe youtube-u2SCITorY2A --undo
     """
-    from .. import transcript as store
-    from ..errors import NotFoundError
+    from ..api import Archive
 
-    options = build_options(kw, force=True)
+    archive = Archive(ws)
+    if undo:
+        t = archive.undo(recording)
+        if as_json:
+            print_json({"recording": t.id, "restored": True})
+        elif not quiet:
+            click.echo(f"{t.id}: earlier version restored; exports and index updated")
+        return
+    opts = option_kwargs(kw)
     console = stderr_console()
     with ConsoleReporter(console, quiet=quiet or as_json) as reporter:
-        try:
-            store.resolve_recording(ws, recording)
-            outcome = retranscribe(ws, recording, options, reporter)
-        except NotFoundError:
-            outcome = process(ws, recording, options, reporter=reporter)
+        outcome = archive.transcribe(recording, reporter=reporter, **opts)
     if as_json:
         print_json(outcome.to_dict())
     if outcome.status == "failed":

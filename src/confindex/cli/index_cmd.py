@@ -54,32 +54,6 @@ def index(rebuild: bool, optimize: bool, ws: Any) -> None:
         click.echo(f"optimized in {time.monotonic() - t1:.1f} s")
 
 
-def archive_stats(ws: Any) -> dict[str, Any]:
-    """Figures of the indexed archive (from the index's recording metadata, no transcript I/O)."""
-    from .. import index as ix
-
-    recs = ix.load_recordings(ws)
-    speakers = set()
-    langs: dict[str, int] = {}
-    for r in recs.values():
-        for label, name in (r.get("speakers") or {}).items():
-            # A renamed speaker is one person across recordings; bare labels are per recording.
-            speakers.add(name if name and name != label else f"{r['id']}:{label}")
-        for lang in r.get("languages") or ([r["language"]] if r.get("language") else []):
-            langs[lang] = langs.get(lang, 0) + 1
-    return {
-        "workspace": str(ws.root),
-        "recordings": len(recs),
-        "transcripts": len(ws.transcript_ids()),
-        "hours": round(sum(float(r.get("duration") or 0) for r in recs.values()) / 3600, 2),
-        "turns": ix.doc_count(ws),
-        "speakers": len(speakers),
-        "languages": dict(sorted(langs.items(), key=lambda kv: -kv[1])),
-        "index_bytes": ix.size_bytes(ws),
-        "index_stale": ix.needs_rebuild(ws),
-    }
-
-
 @click.command()
 @json_option
 @workspace_option
@@ -90,7 +64,9 @@ def stats(as_json: bool, ws: Any) -> None:
     Example:
       confindex stats --json
     """
-    s = archive_stats(ws)
+    from ..api import Archive
+
+    s = Archive(ws.root).stats().to_dict()
     if as_json:
         print_json(s)
         return

@@ -65,13 +65,14 @@ def speakers(
     if action == "rename":
         if len(rename_args) != 2:
             raise click.UsageError('rename takes a SPEAKER and a NAME: rename SPEAKER_01 "Name"')
-        t, label = sp.rename(ws, recording, *rename_args)
+        from ..api import Archive
+
+        r = Archive(ws).rename_speaker(recording, *rename_args)
         if as_json:
-            print_json({"recording": t.id, "speakers": [s.to_dict() for s in sp.list_speakers(t)]})
+            print_json({"recording": r.recording_id, "speakers": [s.to_dict() for s in r.speakers]})
         else:
-            name = t.speakers.get(label)
-            what = f"named {terminal(name)!r}" if name else "back to its label"
-            click.echo(f"{label} of {t.id} is {what}; exports and index updated.")
+            what = f"named {terminal(r.name)!r}" if r.name else "back to its label"
+            click.echo(f"{r.label} of {r.recording_id} is {what}; exports and index updated.")
         return
     if rename_args:
         raise click.UsageError(f"unexpected arguments: {' '.join(rename_args)}")

@@ -1,0 +1,475 @@
+"""The public Python API: `Archive(path)`, whose methods are the CLI's commands.
+
+    from confindex import Archive
+
+    archive = Archive("my-archive")
+    summary = archive.fetch("talk.mp4", language="en")
+    for hit in archive.search("cold war"):
+        print(hit.title, hit.time, hit.snippet)
+
+Every method returns plain dataclasses (with `to_dict()` for JSON) and raises
+`ConfindexError` subclasses with one-line messages for expected failures. Heavy libraries
+(faster-whisper, yt-dlp, sherpa-onnx, dask) are imported only by the methods that need them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import ConfindexError, InputError, ModelError
+from .executors import ExecutorOptions
+from .job import FetchOptions, Reporter
+from .workspace import Workspace
+
+log = logging.getLogger("confindex")
+
+__all__ = [
+    "Archive",
+    "ArchiveStats",
+    "RenameResult",
+    "Status",
+    "build_options",
+    "validate_options",
+]
+
+# Options of `fetch`/`transcribe` that decide how a recording is transcribed (FetchOptions and
+# AsrOptions fields), accepted as keyword arguments by the Archive methods.
+ASR_KEYS = (
+    "language",
+    "beam_size",
+    "vad",
+    "batch_size",
+    "initial_prompt",
+    "hotwords",
+    "multilingual",
+)
+MODEL_KEYS = (
+    "model",
+    "device",
+    "compute_type",
+    "cpu_threads",
+    "diarize",
+    "num_speakers",
+    "min_speakers",
+    "max_speakers",
+    "diarization_model",
+)
+
+
+def build_options(*, force: bool = False, index: bool = True, **kw: Any) -> FetchOptions:
+    """FetchOptions from keyword arguments (`language="fr"`, `diarize=False`, …); an unknown
+    keyword is an InputError, so that a typo is not silently ignored."""
+    from .asr import AsrOptions
+
+    unknown = set(kw) - set(ASR_KEYS) - set(MODEL_KEYS)
+    if unknown:
+        raise InputError(f"unknown transcription option(s): {', '.join(sorted(unknown))}")
+    min_s, max_s = kw.get("min_speakers"), kw.get("max_speakers")
+    if min_s and max_s and min_s > max_s:
+        raise InputError(f"--min-speakers {min_s} is more than --max-speakers {max_s}")
+    asr = AsrOptions(**{k: kw[k] for k in ASR_KEYS if kw.get(k) is not None})
+    model_kw = {k: kw[k] for k in MODEL_KEYS if kw.get(k) is not None}
+    return FetchOptions(**model_kw, asr=asr, force=force, index=index)
+
+
+def whisper_languages() -> frozenset[str]:
+    """The language codes Whisper knows."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return frozenset(_LANGUAGE_CODES)
+
+
+def validate_options(options: FetchOptions) -> None:
+    """Check everything that can be checked before any download or decoding: the language
+    code, the model (a directory must hold a model; a hub name must be cached when the hub is
+    offline), the device and the diarization settings. Raises a ConfindexError; nothing is
+    recorded, so a run that fails on its options marks no recording failed."""
+    from .asr import choose_device, resolve_model
+    from .job import diarize_options
+
+    lang = options.asr.language
+    if lang is not None:
+        known = whisper_languages()
+        if lang not in known:
+            raise InputError(
+                f"unknown language code {lang!r}: use a Whisper code such as en, fr, de, ru"
+            )
+    spec = resolve_model(options.model)
+    if not spec.offline and _hub_offline():
+        from faster_whisper.utils import download_model
+
+        try:
+            download_model(spec.name, local_files_only=True)
+        except Exception:  # huggingface_hub raises several types for "not in the cache"
+            raise ModelError(
+                f"cannot get model {spec.name!r}: not in the local cache and the Hugging Face "
+                "Hub is offline (HF_HUB_OFFLINE=1); pass --model DIR or use the embedded model"
+            ) from None
+    choose_device(options.device, options.compute_type)
+    if options.diarize:
+        diarize_options(options)
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class Status:
+    """Progress of bulk runs, from the ledger (see `confindex status`)."""
+
+    workspace: str
+    total: int
+    counts: dict[str, int]
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+    active: list[dict[str, Any]] = field(default_factory=list)
+    audio_hours_done: float = 0.0
+    audio_seconds_done: float = 0.0
+    throughput_realtime: float | None = None
+    eta_seconds: float | None = None
+    last_run: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ArchiveStats:
+    """Figures of the indexed archive (see `confindex stats`)."""
+
+    workspace: str
+    recordings: int
+    transcripts: int
+    hours: float
+    turns: int
+    speakers: int
+    languages: dict[str, int]
+    index_bytes: int
+    index_stale: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RenameResult:
+    """A speaker renamed: the recording, the label, its name now (None: back to the label)."""
+
+    recording_id: str
+    label: str
+    name: str | None
+    speakers: list[Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recording": self.recording_id,
+            "label": self.label,
+            "name": self.name,
+            "speakers": [s.to_dict() for s in self.speakers],
+        }
+
+
+class Archive:
+    """A workspace folder (transcripts/, index/, media/, .confindex/) and what can be done
+    with it. `path` None: $CONFINDEX_HOME, else the current directory."""
+
+    def __init__(self, path: str | os.PathLike[str] | Workspace | None = None) -> None:
+        self.ws = path if isinstance(path, Workspace) else Workspace.resolve(path)
+
+    @property
+    def root(self):
+        return self.ws.root
+
+    def __repr__(self) -> str:
+        return f"Archive({str(self.ws.root)!r})"
+
+    # -- transcription ------------------------------------------------------------------------
+
+    def fetch(
+        self,
+        *inputs: str,
+        batch_files: Sequence[str] = (),
+        match_title: str | None = None,
+        date_after: str | None = None,
+        date_before: str | None = None,
+        max_recordings: int | None = None,
+        force: bool = False,
+        index: bool = True,
+        download_workers: int = 1,
+        retries: int = 3,
+        ydl_extra: dict[str, Any] | None = None,
+        executor: str = "local",
+        workers: int | None = None,
+        scheduler: str | None = None,
+        reporter: Reporter | None = None,
+        **options: Any,
+    ):
+        """Download, transcribe, diarize and index recordings (URLs, files, folders,
+        playlists); returns the run's `RunSummary` (one result per recording). Options are
+        checked before anything is downloaded.
+
+        `executor="dask"` runs the jobs on Dask workers: `workers=N` starts a LocalCluster of
+        N processes here, `scheduler="tcp://HOST:PORT"` uses a running cluster; this process
+        stays the only writer of the archive."""
+        from .bulk import BulkOptions
+        from .inputs import Filters, expand
+
+        if not inputs and not batch_files:
+            raise InputError("give URLs, files or folders, or a batch file")
+        opts = build_options(force=force, index=index, **options)
+        validate_options(opts)
+        ex = ExecutorOptions(executor, workers, scheduler)
+        filters = Filters(
+            match_title=match_title,
+            date_after=date_after,
+            date_before=date_before,
+            max_recordings=max_recordings,
+        )
+        items = expand(
+            list(inputs),
+            batch_files=list(batch_files),
+            filters=filters,
+            exclude=[self.ws.media, self.ws.state],
+        )
+        if not items:
+            raise ConfindexError("nothing to fetch: no media files or recordings in the inputs")
+        bulk = BulkOptions(
+            download_workers=download_workers,
+            ydl_extra=dict(ydl_extra or {}),
+            retries=retries,
+            force=force,
+        )
+        return self.run(items, opts, bulk, executor=ex, reporter=reporter)
+
+    def run(
+        self,
+        items: list[Any] | None,
+        options: FetchOptions,
+        bulk: Any,
+        *,
+        executor: ExecutorOptions | None = None,
+        reporter: Reporter | None = None,
+    ):
+        """Run work items (None: every unfinished row of the ledger) through the bulk runner,
+        on `executor` (default: this process). A cluster that cannot be started or reached
+        is an ExecutorError before anything is written."""
+        from .bulk import BulkRunner
+
+        cluster = None
+        if executor is not None and executor.is_dask:
+            from .executors import DaskCluster
+
+            cluster = DaskCluster(executor).start()
+        try:
+            if cluster is not None:
+                cluster.wait_for_workers(1)
+                bulk.cluster = cluster
+            runner = BulkRunner(self.ws, options, bulk, reporter=reporter)
+            return runner.run(items)
+        finally:
+            if cluster is not None:
+                cluster.close()
+
+    def transcribe(self, recording: str, *, reporter: Reporter | None = None, **options: Any):
+        """Transcribe one recording again (a recording id or prefix, or the file/URL it came
+        from) with new options; a file or URL not in the archive yet is fetched. Speaker names
+        are kept and the replaced version goes to the history (`undo`). Returns an Outcome."""
+        from . import transcript as store
+        from .errors import NotFoundError
+        from .pipeline import Outcome, retranscribe
+
+        opts = build_options(force=True, **options)
+        validate_options(opts)
+        try:
+            store.resolve_recording(self.ws, recording)
+        except NotFoundError:
+            summary = self.fetch(recording, force=True, reporter=reporter, **options)
+            r = summary.results[0] if summary.results else {"status": "failed", "source": recording}
+            out = Outcome(**{k: v for k, v in r.items() if k in Outcome.__dataclass_fields__})
+            return out
+        return retranscribe(self.ws, recording, opts, reporter)
+
+    def undo(self, recording: str):
+        """Restore the version of a recording's transcript before its last overwrite
+        (re-transcription, rename, `--force`); returns the restored Transcript."""
+        from . import transcript as store
+        from .publish import undo
+
+        t = store.resolve_recording(self.ws, recording)
+        return undo(self.ws, t.id)
+
+    def history(self, recording: str) -> list[str]:
+        """Paths of the kept earlier versions of a recording's transcript, oldest first."""
+        from . import transcript as store
+        from .publish import history
+
+        t = store.resolve_recording(self.ws, recording)
+        return [str(p) for p in history(self.ws, t.id)]
+
+    def resume(
+        self,
+        *,
+        download_workers: int | None = None,
+        executor: ExecutorOptions | None = None,
+        reporter: Reporter | None = None,
+    ):
+        """Finish every unfinished recording of the ledger with the options of the last run."""
+        return self.rerun(
+            None, download_workers=download_workers, executor=executor, reporter=reporter
+        )
+
+    def retry_failed(
+        self,
+        *,
+        requeue_only: bool = False,
+        download_workers: int | None = None,
+        executor: ExecutorOptions | None = None,
+        reporter: Reporter | None = None,
+    ):
+        """Queue failed recordings again and (unless `requeue_only`) run them; returns the
+        RunSummary, or the requeued keys with `requeue_only` (or when none failed)."""
+        from .ledger import Ledger
+
+        if not self._has_ledger():
+            raise ConfindexError(f"nothing to retry: no bulk run in {self.ws.root}")
+        with Ledger.of(self.ws) as led:
+            keys = led.retry_failed()
+        if requeue_only or not keys:
+            return keys
+        return self.rerun(
+            keys, download_workers=download_workers, executor=executor, reporter=reporter
+        )
+
+    def _has_ledger(self) -> bool:
+        return (self.ws.state / "ledger.sqlite").exists()
+
+    def last_run_options(self) -> tuple[FetchOptions, dict[str, Any]]:
+        """The transcription options of the latest run and its scheduling options."""
+        from .bulk import options_from_dict
+        from .ledger import Ledger
+
+        if not self._has_ledger():
+            raise ConfindexError(f"nothing to resume: no bulk run in {self.ws.root}")
+        with Ledger.of(self.ws) as led:
+            run = led.last_run()
+        stored = (run or {}).get("options") or {}
+        options = options_from_dict(stored)
+        options.force = False
+        return options, stored
+
+    def rerun(
+        self,
+        keys: list[str] | None,
+        *,
+        download_workers: int | None = None,
+        executor: ExecutorOptions | None = None,
+        reporter: Reporter | None = None,
+    ):
+        """Run ledger rows (`keys`; None: every unfinished one) with the last run's options."""
+        from .bulk import BulkOptions
+
+        options, stored = self.last_run_options()
+        validate_options(options)
+        if download_workers is None:
+            download_workers = int(stored.get("download_workers", 1))
+        items = None
+        if keys is not None:
+            from .inputs import WorkItem
+            from .ledger import Ledger
+
+            with Ledger.of(self.ws) as led:
+                items = [
+                    WorkItem(r.key, r.source, r.kind, r.parent, r.recording_id, r.title)
+                    for r in led.rows(keys)
+                ]
+        return self.run(
+            items, options, BulkOptions(download_workers=download_workers), reporter=reporter
+        )
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def recording(self, ref: str):
+        """The Transcript of a recording (id, unique id prefix, or its source URL/path)."""
+        from . import transcript as store
+
+        return store.resolve_recording(self.ws, ref)
+
+    def recordings(self) -> Iterable[Any]:
+        """Every transcript of the archive, in id order."""
+        from . import transcript as store
+
+        return store.iter_all(self.ws)
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        offset: int = 0,
+        group: bool = False,
+        context: int = 0,
+        log_fn: Any = None,
+    ):
+        """Search the archive (the query language of `confindex search`); a SearchResult."""
+        from .search import search
+
+        return search(
+            self.ws, query, limit=limit, offset=offset, group=group, context=context, log=log_fn
+        )
+
+    def show(self, recording: str, at: float | None = None, around: float = 60.0) -> list[Any]:
+        """The turns of a recording, all of them or those within `around` s of `at`."""
+        t = self.recording(recording)
+        if at is None:
+            return list(t.turns)
+        return [x for x in t.turns if x.end >= at - around and x.start <= at + around]
+
+    def cite(self, recording: str, at: float):
+        """A Citation of what was said at `at` seconds (`.render("apa"|"chicago"|"bibtex")`)."""
+        from .cite import cite
+
+        return cite(self.recording(recording), at)
+
+    def export(self, recording: str, fmt: str = "srt") -> str:
+        """A recording's transcript rendered as srt, vtt, txt, md, rttm or json."""
+        from .export import render
+
+        t = self.recording(recording)
+        if fmt == "json":
+            return t.to_json()
+        return render(t, fmt)
+
+    def speakers(self, recording: str) -> list[Any]:
+        """The speakers of a recording (SpeakerInfo: label, name, talk time, first quote)."""
+        from .speakers import list_speakers
+
+        return list_speakers(self.recording(recording))
+
+    def archive_speakers(self) -> tuple[list[Any], int]:
+        """Named speakers across the archive and the count of still-unnamed ones."""
+        from .speakers import list_archive
+
+        return list_archive(self.ws)
+
+    def rename_speaker(self, recording: str, speaker: str, name: str) -> RenameResult:
+        """Name a speaker (label or current name) of a recording; exports and index follow.
+        Giving the label as `name` clears the name."""
+        from .speakers import list_speakers, rename
+
+        t, label = rename(self.ws, recording, speaker, name)
+        return RenameResult(t.id, label, t.speakers.get(label), list_speakers(t))
+
+    def status(self) -> Status:
+        from .report import ledger_status
+
+        return Status(**ledger_status(self.ws))
+
+    def stats(self) -> ArchiveStats:
+        from .report import archive_stats
+
+        return ArchiveStats(**archive_stats(self.ws))

@@ -1,0 +1,179 @@
+"""Where jobs run: in this process (`local`, the default) or on a Dask cluster (`dask`).
+
+With Dask, each recording is one task running the job function (job.run_job) on a worker:
+the worker downloads the media into a temporary folder, transcribes it with the model it keeps
+loaded (one per worker process), and returns the transcript. The client — the process that
+runs `confindex fetch` — is the only writer of the workspace: it records results in the ledger
+and publishes them as they complete (`as_completed`), so workers need no shared file system
+(local files are read by path: on one machine, or on a shared file system).
+
+A worker that dies mid-recording makes Dask run the task again elsewhere, at most
+`allowed-failures` times (then it fails as `KilledWorker` and the ledger records it); nothing
+is published twice because only the client publishes, once per finished future.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfindexError, DeviceError, ModelError
+
+log = logging.getLogger("confindex.executors")
+
+# Retries of a task whose worker died (Dask's `distributed.scheduler.allowed-failures`).
+ALLOWED_FAILURES = 2
+CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before giving up
+
+
+class ExecutorError(ConfindexError):
+    """The cluster cannot be started or reached."""
+
+
+@dataclass
+class ExecutorOptions:
+    """`--executor`, `--workers`, `--scheduler`."""
+
+    kind: str = "local"  # local | dask
+    workers: int | None = None  # LocalCluster worker processes
+    scheduler: str | None = None  # tcp://HOST:PORT of a running scheduler
+    threads_per_worker: int = 1
+    connect_timeout: float = CONNECT_TIMEOUT
+    allowed_failures: int = ALLOWED_FAILURES
+
+    def __post_init__(self) -> None:
+        if self.scheduler or self.workers:
+            self.kind = "dask"
+        if self.kind not in ("local", "dask"):
+            raise ExecutorError(f"unknown executor {self.kind!r}: use local or dask")
+        if self.scheduler and self.workers:
+            raise ExecutorError(
+                "--workers starts a cluster on this machine, --scheduler uses a running one: "
+                "give one of them"
+            )
+        if self.workers is not None and self.workers < 1:
+            raise ExecutorError("--workers must be at least 1")
+        if self.scheduler and "://" not in self.scheduler:
+            self.scheduler = f"tcp://{self.scheduler}"
+
+    @property
+    def is_dask(self) -> bool:
+        return self.kind == "dask"
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise ExecutorError(
+            "the Dask executor needs the distributed extra: pip install 'confindex[distributed]'"
+        ) from None
+    return distributed
+
+
+class DaskCluster:
+    """A Dask client, on a LocalCluster it starts or on a running scheduler."""
+
+    def __init__(self, options: ExecutorOptions) -> None:
+        self.options = options
+        self.client: Any = None
+        self.cluster: Any = None
+
+    def start(self) -> DaskCluster:
+        distributed = _import_distributed()
+        import dask
+
+        o = self.options
+        dask.config.set({"distributed.scheduler.allowed-failures": o.allowed_failures})
+        if o.scheduler:
+            try:
+                self.client = distributed.Client(
+                    o.scheduler, timeout=f"{o.connect_timeout}s", set_as_default=False
+                )
+            except (OSError, TimeoutError) as exc:
+                raise ExecutorError(
+                    f"cannot reach the Dask scheduler at {o.scheduler} "
+                    f"({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
+                ) from None
+            except ValueError as exc:  # a malformed address
+                raise ExecutorError(f"bad scheduler address {o.scheduler!r}: {exc}") from None
+        else:
+            n = o.workers or max(1, (os.cpu_count() or 2) // 2)
+            self.cluster = distributed.LocalCluster(
+                n_workers=n,
+                threads_per_worker=o.threads_per_worker,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.WARNING,
+            )
+            self.client = distributed.Client(self.cluster, set_as_default=False)
+        log.info("Dask client %s: %d worker(s)", self.client, self.worker_count())
+        return self
+
+    def worker_count(self) -> int:
+        with contextlib.suppress(Exception):
+            return len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        return 0
+
+    def wait_for_workers(self, n: int = 1, timeout: float = 60.0) -> None:
+        try:
+            self.client.wait_for_workers(n, timeout=timeout)
+        except TimeoutError:
+            raise ExecutorError(
+                f"the Dask scheduler has no worker after {timeout:.0f} s: start one with "
+                f"`dask worker {self.options.scheduler}`"
+            ) from None
+
+    def close(self) -> None:
+        for thing in (self.client, self.cluster):
+            if thing is not None:
+                with contextlib.suppress(Exception):
+                    thing.close()
+
+
+# --------------------------------------------------------------------------------- worker side
+
+
+def remote_job(job: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Runs on a Dask worker: the job function with this process's cached model. Returns the
+    transcript as a dict (plain data: any worker's Python can send it back).
+
+    Expected failures (a bad file, a dead link) come back as `JobFailed` with the one-line
+    message, so that the client records them; anything else is a bug and propagates.
+    """
+    from .bulk import ENV_STAGE_DELAY, options_from_dict
+    from .job import cached_transcriber, run_job
+
+    opts = options_from_dict(options)
+    delay = _stage_delay(os.environ.get(ENV_STAGE_DELAY, ""), "transcribing")
+    if delay:  # test hook: lets a test kill this worker at a known moment
+        time.sleep(delay)
+    t0 = time.perf_counter()
+    try:
+        t = run_job(job, opts, cached_transcriber(opts))
+    except (ModelError, DeviceError):
+        raise  # the model or device is at fault, not the recording: the client stops the run
+    except ConfindexError as exc:
+        return {"failed": exc.message, "kind": type(exc).__name__}
+    except OSError as exc:
+        msg = exc.strerror or str(exc)
+        return {"failed": msg + (f": {exc.filename}" if exc.filename else ""), "kind": "OSError"}
+    return {
+        "transcript": t.to_dict(),
+        "worker_seconds": round(time.perf_counter() - t0, 3),
+        "pid": os.getpid(),
+    }
+
+
+def _stage_delay(spec: str, name: str) -> float:
+    for part in spec.split(","):
+        k, _, v = part.partition("=")
+        if k.strip() == name:
+            with contextlib.suppress(ValueError):
+                return float(v)
+    return 0.0

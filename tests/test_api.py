@@ -1,0 +1,169 @@
+"""The public API (`confindex.Archive`), the one writer (`publish`) and its history/undo, name
+carrying, and options checked before any work. Model-free: synthetic transcripts, the real
+Whoosh index, the real CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import SAMPLES, run
+
+from confindex import Archive
+from confindex.errors import InputError, NotFoundError
+from confindex.publish import carry_names, history, publish, undo
+from confindex.search import search
+from confindex.transcript import (
+    Provenance,
+    Recording,
+    SpeakerSegment,
+    Transcript,
+    Turn,
+    Word,
+    load,
+    save,
+)
+from confindex.workspace import Workspace
+
+
+def make(turns: list[tuple[float, float, str | None, str]], rid: str = "talk-1") -> Transcript:
+    out = []
+    for i, (a, b, spk, text) in enumerate(turns):
+        words = text.split()
+        step = (b - a) / len(words)
+        ws = [Word(a + k * step, a + (k + 1) * step, w, 0.9) for k, w in enumerate(words)]
+        out.append(Turn(i, a, b, spk, text, "en", ws))
+    diar = [SpeakerSegment(a, b, s) for a, b, s, _ in turns if s]
+    return Transcript(
+        recording=Recording(id=rid, source=f"/x/{rid}.wav", kind="file", title="A talk"),
+        provenance=Provenance(confindex_version="0"),
+        language="en",
+        duration=max(b for _, b, _, _ in turns),
+        turns=out,
+        diarization=diar,
+    )
+
+
+OLD = [
+    (0, 10, "SPEAKER_00", "welcome to the panel"),
+    (10, 20, "SPEAKER_01", "thanks for having me"),
+]
+
+
+def test_carry_names_follows_time_overlap_when_labels_are_renumbered():
+    old = make(OLD)
+    old.speakers = {"SPEAKER_00": "Ada", "SPEAKER_01": "Grace"}
+    new = make([(0, 9.5, "SPEAKER_01", "welcome to the panel"), (9.5, 20, "SPEAKER_00", "thanks")])
+    assert carry_names(old, new) == {"SPEAKER_01": "Ada", "SPEAKER_00": "Grace"}
+
+
+def test_carry_names_never_drops_a_name():
+    old = make(OLD)
+    old.speakers = {"SPEAKER_00": "Ada", "SPEAKER_01": "Grace"}
+    # The new version found one speaker for the whole time: the better-overlapping name takes
+    # the label, the other stays on its own label (it comes back with a later diarization).
+    one = make([(0, 20, "SPEAKER_00", "welcome to the panel thanks for having me")])
+    carried = carry_names(old, one)
+    assert sorted(carried.values()) == ["Ada", "Grace"]
+    # No speakers at all (transcribed without diarization): names stay on their labels.
+    none = make([(0, 20, None, "welcome to the panel thanks for having me")])
+    assert carry_names(old, none) == old.speakers
+
+
+def test_publish_keeps_names_and_the_previous_version_and_undo_restores_it(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    first = make(OLD)
+    first.speakers = {"SPEAKER_01": "Grace"}
+    publish(ws, first)
+    assert history(ws, first.id) == []
+    second = make([(0, 10, "SPEAKER_01", "welcome to the panel"), (10, 20, "SPEAKER_00", "cheers")])
+    done = publish(ws, second)
+    assert done.names_carried == {"SPEAKER_00": "Grace"}
+    assert load(ws, "talk-1").speakers == {"SPEAKER_00": "Grace"}
+    assert len(history(ws, "talk-1")) == 1
+    assert [h.recording_id for h in search(ws, "cheers").hits] == ["talk-1"]
+    assert "Grace" in (ws.transcripts / "talk-1.vtt").read_text()
+
+    restored = undo(ws, "talk-1")
+    assert restored.turns[1].text == "thanks for having me"
+    assert load(ws, "talk-1").speakers == {"SPEAKER_01": "Grace"}
+    assert search(ws, "cheers").hits == []  # the index follows the restored version
+    assert len(search(ws, "thanks").hits) == 1
+    assert history(ws, "talk-1") == []
+    with pytest.raises(NotFoundError):
+        undo(ws, "talk-1")
+
+
+def test_cli_undo_restores_the_name_before_a_rename(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    t = make(OLD)
+    publish(ws, t)
+    assert run("speakers", "talk-1", "rename", "SPEAKER_00", "Ada", ws=ws).exit_code == 0
+    assert run("speakers", "talk-1", "rename", "Ada", "Ada Lovelace", ws=ws).exit_code == 0
+    r = run("transcribe", "talk-1", "--undo", ws=ws)
+    assert r.exit_code == 0, r.output
+    assert load(ws, "talk-1").speakers == {"SPEAKER_00": "Ada"}
+    r = run("transcribe", "talk-1", "--undo", ws=ws)
+    assert load(ws, "talk-1").speakers == {}
+    r = run("transcribe", "talk-1", "--undo", ws=ws)
+    assert r.exit_code == 4 or r.exit_code != 0
+    assert r.stderr.startswith("Error: no earlier version of talk-1")
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_archive_methods_return_dataclasses_with_to_dict(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    t = make(OLD)
+    save(ws, t)
+    a = Archive(ws.root)
+    assert a.root == ws.root
+    assert a.status().to_dict()["total"] == 0
+    r = a.rename_speaker("talk-1", "SPEAKER_01", "Grace")
+    assert r.to_dict()["name"] == "Grace" and r.label == "SPEAKER_01"
+    assert [s.display for s in a.speakers("talk")] == ["SPEAKER_00", "Grace"]
+    hits = a.search("thanks").hits
+    assert [(h.recording_id, h.speaker_name) for h in hits] == [("talk-1", "Grace")]
+    assert a.stats().to_dict()["recordings"] == 1
+    assert "Grace" in a.export("talk-1", "vtt")
+    assert json.loads(a.export("talk-1", "json"))["speakers"] == {"SPEAKER_01": "Grace"}
+    assert [x.text for x in a.show("talk-1", at=15, around=1)] == ["thanks for having me"]
+    assert "A talk" in a.cite("talk-1", 12).render("apa")
+    assert len(a.history("talk-1")) == 1  # the rename kept the version before it
+
+
+def test_unknown_option_and_bad_language_fail_before_any_work(tmp_path):
+    a = Archive(tmp_path / "ws")
+    with pytest.raises(InputError, match="unknown transcription option"):
+        a.fetch(str(SAMPLES / "panel.ogg"), langauge="fr")
+    with pytest.raises(InputError, match="unknown language code 'xx'"):
+        a.fetch(str(SAMPLES / "panel.ogg"), language="xx")
+    assert not (tmp_path / "ws" / ".confindex").exists()
+
+
+def test_bad_language_on_forced_refetch_marks_nothing_failed(tmp_path):
+    # issue 16: `fetch --force --language xx` marked the recording failed, and the next plain
+    # fetch said "failed in an earlier run". Options are now checked before the ledger is.
+    ws = Workspace(tmp_path / "ws")
+    r = run("fetch", str(SAMPLES / "panel.ogg"), "--force", "--language", "xx", ws=ws)
+    assert r.exit_code != 0
+    assert r.stderr.startswith("Error: unknown language code 'xx'")
+    assert len(r.stderr.strip().splitlines()) == 1
+    status = json.loads(run("status", "--json", ws=ws).stdout)
+    assert status["counts"].get("failed", 0) == 0 and status["total"] == 0
+    r = run("transcribe", str(SAMPLES / "panel.ogg"), "--language", "xx", ws=ws)
+    assert r.stderr.startswith("Error: unknown language code 'xx'")
+
+
+def test_import_confindex_stays_light():
+    code = (
+        "import sys, confindex; "
+        "heavy = [m for m in ('faster_whisper', 'yt_dlp', 'sherpa_onnx', 'dask', "
+        "'confindex.api', 'confindex.job') if m in sys.modules]; "
+        "print(heavy); a = confindex.Archive; "
+        "print([m for m in ('faster_whisper', 'yt_dlp', 'sherpa_onnx', 'dask') "
+        "if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["[]", "[]"]
