@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
@@ -87,10 +88,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def handle(self) -> None:
         # yt-dlp may close a connection early (probing a file's type): the server thread's
         # traceback would land on the stderr a CLI invocation is checked on, failing it.
-        try:
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
             super().handle()
-        except (ConnectionResetError, BrokenPipeError):
-            pass
 
 
 @pytest.fixture

@@ -86,7 +86,7 @@ def content(ws: Workspace) -> dict[str, list[tuple]]:
     out = {}
     for t in store.iter_all(ws):
         out[t.id] = [
-            (x.start, x.end, x.speaker, x.text, [(w.start, w.end, w.word) for w in x.words])
+            (x.start, x.end, x.speaker, x.text, [(w.start, w.end, w.text, w.speaker) for w in x.words])
             for x in t.turns
         ]
     return out

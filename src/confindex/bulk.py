@@ -36,6 +36,7 @@ from .inputs import WorkItem
 from .job import FetchOptions, Reporter, Transcriber
 from .ledger import STALE_AFTER, Ledger, LedgerError, NewItem, Row
 from .pipeline import Outcome
+from .stages import Stage
 from .transcript import Recording, Transcript
 from .workspace import Workspace
 
@@ -260,7 +261,7 @@ class BulkRunner:
         """The transcripts are the truth: requeue `indexed` rows whose transcript is gone, and
         index those missing from the index (it was deleted or rebuilt without them).
         """
-        rows = [r for r in self.ledger.rows(keys) if r.stage == "indexed" and r.recording_id]
+        rows = [r for r in self.ledger.rows(keys) if r.stage == Stage.INDEXED and r.recording_id]
         gone = [r.key for r in rows if not transcript_store.exists(self.ws, r.recording_id or "")]
         if gone:
             self.ledger.reset(gone)
@@ -400,7 +401,7 @@ class BulkRunner:
 
     def _local_only(self, row: Row) -> Prepared | None:
         """A claimed row that needs no job: its transcript exists (index it here)."""
-        if row.stage in ("transcribed", "diarized") and transcript_store.exists(
+        if row.stage in (Stage.TRANSCRIBED, Stage.DIARIZED) and transcript_store.exists(
             self.ws, row.recording_id or ""
         ):
             return Prepared(row)
@@ -519,11 +520,11 @@ class BulkRunner:
         """Download (or hash) a claimed row; None when it ended here (failed, duplicate, done)."""
         t0 = time.perf_counter()
         try:
-            if row.stage in ("transcribed", "diarized"):
+            if row.stage in (Stage.TRANSCRIBED, Stage.DIARIZED):
                 if transcript_store.exists(self.ws, row.recording_id or ""):
                     return Prepared(row)
-                row.stage = "queued"  # the transcript was deleted: redo from the media
-            if row.stage == "downloaded":
+                row.stage = Stage.QUEUED  # the transcript was deleted: redo from the media
+            if row.stage == Stage.DOWNLOADED:
                 media = self._media_of(row)
                 if media is not None:
                     return Prepared(row, media)
@@ -553,7 +554,7 @@ class BulkRunner:
                 self._handled_add(row.key)
                 return None
             row.recording_id = rec.id
-            row.stage = "downloaded"
+            row.stage = Stage.DOWNLOADED
             return Prepared(row, media)
         except LedgerError:
             raise  # the ledger cannot record anything: stop the run, keep what is done
@@ -613,7 +614,7 @@ class BulkRunner:
             ):
                 rid = p.media.recording.id if p.media else rid
                 t = transcript_store.load(self.ws, rid)
-                if row.stage in ("queued", "downloaded"):
+                if row.stage in (Stage.QUEUED, Stage.DOWNLOADED):
                     # Saved just before a crash, or by an earlier version: exports may be missing.
                     from . import export
 
@@ -627,7 +628,7 @@ class BulkRunner:
                     search_index.add(self.ws, [t])
                     self.ledger.advance(
                         row.key,
-                        "indexed",
+                        Stage.INDEXED,
                         audio_seconds=t.duration,
                         work_seconds=round(time.perf_counter() - t0, 3),
                     )
@@ -705,15 +706,15 @@ class BulkRunner:
             on_stage=(lambda s: reporter.stage(t.id, s)) if reporter else None,
         )
         row.stage = (
-            "indexed"
+            Stage.INDEXED
             if self.options.index
-            else ("diarized" if self.options.diarize else "transcribed")
+            else (Stage.DIARIZED if self.options.diarize else Stage.TRANSCRIBED)
         )
         if not self.options.index:
             self.ledger.release(row.key)
 
     def _advance_transcribed(self, row: Row, t: Transcript) -> None:
-        stage = "diarized" if self.options.diarize else "transcribed"
+        stage = Stage.DIARIZED if self.options.diarize else Stage.TRANSCRIBED
         self.ledger.advance(
             row.key, stage, recording_id=t.id, audio_seconds=t.duration, title=t.recording.title
         )
@@ -765,17 +766,19 @@ class BulkRunner:
             r = rows.get(k)
             if r is None:
                 continue
-            if r.stage == "failed":
+            if r.stage == Stage.FAILED:
                 o = Outcome(r.source, "failed", r.recording_id, r.title, error=r.error)
                 reason = "failed in an earlier run; `confindex retry-failed` tries it again"
-            elif r.stage == "duplicate":
+            elif r.stage == Stage.DUPLICATE:
                 o = Outcome(r.source, "skipped", r.recording_id, r.title)
                 reason = f"duplicate of {r.duplicate_of}"
-            elif r.stage == "indexed":
+            elif r.stage == Stage.INDEXED:
                 o = Outcome(r.source, "skipped", r.recording_id, r.title)
                 o.audio_seconds = r.audio_seconds or 0.0
                 reason = (
-                    "already indexed" if self._before.get(k) == "indexed" else "done by another run"
+                    "already indexed"
+                    if self._before.get(k) == Stage.INDEXED
+                    else "done by another run"
                 )
             else:
                 o = Outcome(r.source, "pending", r.recording_id, r.title)

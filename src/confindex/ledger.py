@@ -43,6 +43,12 @@ TERMINAL = tuple(s.value for s in TERMINAL_STAGES)
 ALL_STAGES = tuple(s.value for s in Stage)
 STALE_AFTER = 120.0  # seconds without a heartbeat after which another host may take a row
 
+
+def _sql(*stages: Stage) -> str:
+    """Stage values as an SQL list literal (they are fixed identifiers, never user input)."""
+    return ", ".join(f"'{Stage(s).value}'" for s in stages)
+
+
 SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -54,7 +60,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     parent        TEXT,                      -- playlist URL, directory or batch file it came from
     recording_id  TEXT,                      -- known offline for URLs, after hashing for files
     title         TEXT,
-    stage         TEXT NOT NULL DEFAULT 'queued',
+    stage         TEXT NOT NULL DEFAULT 'queued',  -- a stages.Stage value
     activity      TEXT,                      -- what the owner is doing now (downloading, …)
     error         TEXT,
     failed_stage  TEXT,                      -- the step that failed (download, transcribe, …)
@@ -108,7 +114,7 @@ class Row:
     parent: str | None
     recording_id: str | None
     title: str | None
-    stage: str
+    stage: Stage
     activity: str | None
     error: str | None
     failed_stage: str | None
@@ -127,7 +133,7 @@ class Row:
 
     @property
     def terminal(self) -> bool:
-        return self.stage in TERMINAL
+        return Stage(self.stage).terminal
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -268,6 +274,7 @@ class Ledger:
         d = dict(r)
         rec = d.get("recording")
         d["recording"] = json.loads(rec) if rec else None
+        d["stage"] = Stage(d["stage"])
         return Row(**d)
 
     def get(self, key: str) -> Row | None:
@@ -316,27 +323,27 @@ class Ledger:
                     "SELECT stage, failed_stage FROM jobs WHERE key = ?", (it.key,)
                 ).fetchone()
                 if known:
-                    if tuple(known) == ("failed", "input") and not it.error:
+                    if tuple(known) == (Stage.FAILED, "input") and not it.error:
                         # The input was missing or unreadable and is fine now: queue it again.
                         c.execute(
-                            "UPDATE jobs SET stage='queued', error=NULL, failed_stage=NULL,"
-                            " finished_at=NULL, recording_id=?, title=?, updated_at=?"
-                            " WHERE key=?",
+                            f"UPDATE jobs SET stage='{Stage.QUEUED}', error=NULL,"
+                            " failed_stage=NULL, finished_at=NULL, recording_id=?, title=?,"
+                            " updated_at=? WHERE key=?",
                             (it.recording_id, it.title, now, it.key),
                         )
                     continue
                 seq += 1
-                stage, dup_of, finished = "queued", None, None
+                stage, dup_of, finished = Stage.QUEUED, None, None
                 if it.error:
-                    stage, finished = "failed", now
+                    stage, finished = Stage.FAILED, now
                 elif it.recording_id:
                     other = c.execute(
-                        "SELECT recording_id FROM jobs WHERE recording_id = ? AND stage != 'failed'"
-                        " AND stage != 'duplicate' LIMIT 1",
+                        "SELECT recording_id FROM jobs WHERE recording_id = ?"
+                        f" AND stage NOT IN ({_sql(Stage.FAILED, Stage.DUPLICATE)}) LIMIT 1",
                         (it.recording_id,),
                     ).fetchone()
                     if other:
-                        stage, dup_of, finished = "duplicate", other[0], now
+                        stage, dup_of, finished = Stage.DUPLICATE, other[0], now
                 c.execute(
                     "INSERT INTO jobs(key, seq, source, kind, parent, recording_id, title, stage,"
                     " error, failed_stage, duplicate_of, created_at, updated_at, finished_at)"
@@ -368,8 +375,8 @@ class Ledger:
         with self._tx() as c:
             for k in keys:
                 n += c.execute(
-                    "UPDATE jobs SET stage='queued', error=NULL, failed_stage=NULL, attempts=0,"
-                    " duplicate_of=NULL, activity=NULL, finished_at=NULL, updated_at=?"
+                    f"UPDATE jobs SET stage='{Stage.QUEUED}', error=NULL, failed_stage=NULL,"
+                    " attempts=0, duplicate_of=NULL, activity=NULL, finished_at=NULL, updated_at=?"
                     " WHERE key = ? AND owner IS NULL AND COALESCE(failed_stage, '') != 'input'",
                     (now, k),
                 ).rowcount
@@ -377,18 +384,21 @@ class Ledger:
 
     def retry_failed(self, keys: Iterable[str] | None = None) -> list[str]:
         """Send failed rows back to the last stage they finished; returns their keys."""
-        rows = self.rows(keys, stage="failed")
+        rows = self.rows(keys, stage=Stage.FAILED)
         now = time.time()
         done: list[str] = []
         with self._tx() as c:
             for r in rows:
                 if r.failed_stage == "input":
                     continue  # a missing file or bad playlist: the user must fix the input
-                back = "downloaded" if r.media_path and r.failed_stage == "index" else "queued"
+                back = (
+                    Stage.DOWNLOADED if r.media_path and r.failed_stage == "index" else Stage.QUEUED
+                )
                 c.execute(
                     # attempts are kept: status shows how often a recording was tried in all
                     "UPDATE jobs SET stage=?, error=NULL, failed_stage=NULL,"
-                    " finished_at=NULL, activity=NULL, updated_at=? WHERE key=? AND stage='failed'",
+                    " finished_at=NULL, activity=NULL, updated_at=? WHERE key=?"
+                    f" AND stage='{Stage.FAILED}'",
                     (back, now, r.key),
                 )
                 done.append(r.key)
@@ -419,15 +429,19 @@ class Ledger:
         self.reap()
         now = time.time()
         stale = now - self.stale_after
+        # The whole choice is one query: unfinished, unowned (or stale), among `keys` (passed
+        # as one JSON array), first by sequence.
+        among = "" if wanted is None else " AND key IN (SELECT value FROM json_each(?))"
+        params: tuple[Any, ...] = (
+            (stale,) if wanted is None else (stale, json.dumps(sorted(wanted)))
+        )
         with self._tx() as c:
             cur = c.execute(
-                "SELECT key FROM jobs WHERE stage NOT IN ('indexed','failed','duplicate')"
-                " AND (owner IS NULL OR heartbeat < ?) ORDER BY seq",
-                (stale,),
+                f"SELECT key FROM jobs WHERE stage NOT IN ({_sql(*TERMINAL_STAGES)})"
+                f" AND (owner IS NULL OR heartbeat < ?){among} ORDER BY seq LIMIT 1",
+                params,
             )
             for (key,) in cur.fetchall():
-                if wanted is not None and key not in wanted:
-                    continue
                 c.execute(
                     "UPDATE jobs SET owner=?, heartbeat=?, attempts=attempts+1, activity=NULL,"
                     " updated_at=? WHERE key=?",
@@ -497,14 +511,14 @@ class Ledger:
         with self._tx() as c:
             other = c.execute(
                 "SELECT recording_id FROM jobs WHERE media_sha256 = ? AND key != ?"
-                " AND stage NOT IN ('failed', 'duplicate') ORDER BY seq LIMIT 1",
+                f" AND stage NOT IN ({_sql(Stage.FAILED, Stage.DUPLICATE)}) ORDER BY seq LIMIT 1",
                 (media_sha256, key),
             ).fetchone()
             if other:
                 self._update(
                     c,
                     key,
-                    stage="duplicate",
+                    stage=Stage.DUPLICATE,
                     duplicate_of=other[0],
                     media_sha256=media_sha256,
                     finished_at=time.time(),
@@ -513,7 +527,7 @@ class Ledger:
                     **{k: v for k, v in fields.items() if k != "media_path"},
                 )
                 return str(other[0])
-            self._update(c, key, stage="downloaded", media_sha256=media_sha256, **fields)
+            self._update(c, key, stage=Stage.DOWNLOADED, media_sha256=media_sha256, **fields)
             return None
 
     def fail(self, key: str, error: str, failed_stage: str, **fields: Any) -> bool:
@@ -521,7 +535,7 @@ class Ledger:
             return self._update(
                 c,
                 key,
-                stage="failed",
+                stage=Stage.FAILED,
                 error=error[:2000],
                 failed_stage=failed_stage,
                 finished_at=time.time(),
@@ -532,7 +546,7 @@ class Ledger:
 
     def mark_indexed_elsewhere(self, key: str, recording_id: str, **fields: Any) -> bool:
         """The recording was already transcribed and indexed (an earlier run, another input)."""
-        return self.advance(key, "indexed", recording_id=recording_id, **fields)
+        return self.advance(key, Stage.INDEXED, recording_id=recording_id, **fields)
 
     # -- runs --------------------------------------------------------------------------------
 
