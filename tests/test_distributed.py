@@ -211,6 +211,34 @@ def test_sigkill_of_the_client_then_resume_finishes(inputs, tmp_path):
     assert_indexed_once(ws, 4)
 
 
+def test_ctrl_c_cancels_queued_work_and_resume_finishes(inputs, tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CONFINDEX_TEST_STAGE_DELAY": "transcribing=3"}
+    proc = subprocess.Popen(
+        [*CLI, "fetch", *inputs, "--workers", "2", "-w", str(ws.root)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for_activity(ws, proc, "transcribing")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert_no_traceback(err, "confindex fetch --workers 2 (interrupted)")
+    assert proc.returncode == 130 and "rerun the same command to resume" in err
+    with Ledger.of(ws) as led:
+        rows = led.rows()
+    assert all(r.owner is None for r in rows)  # given back, nothing left claimed
+    assert sum(r.stage == "indexed" for r in rows) < 4
+    r = confindex("resume", "--workers", "2", "--json", "-w", str(ws.root))
+    assert r.returncode == 0, r.stderr
+    assert_indexed_once(ws, 4)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

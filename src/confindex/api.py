@@ -242,7 +242,6 @@ class Archive:
             download_workers=download_workers,
             ydl_extra=dict(ydl_extra or {}),
             retries=retries,
-            force=force,
         )
         return self.run(items, opts, bulk, executor=ex, reporter=reporter)
 

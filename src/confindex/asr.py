@@ -230,6 +230,14 @@ def _preload_cuda_libraries() -> None:
 _LOADED: dict[tuple[str, str, str, int], LoadedModel] = {}
 
 
+def default_cpu_threads() -> int:
+    """CTranslate2's threads when `--cpu-threads` is 0: CTranslate2's own default (the cores,
+    at most 4), decided here so that it does not depend on the process environment — Dask
+    worker processes get OMP_NUM_THREADS=1, which would make them 2-4x slower and their
+    word timings differ slightly from a local run's."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def load_model(
     model: str | None = None,
     device: str = "auto",
@@ -239,6 +247,7 @@ def load_model(
     """Load (once per process) a Whisper model on the chosen device."""
     spec = resolve_model(model)
     dev, ctype = choose_device(device, compute_type)
+    cpu_threads = cpu_threads or default_cpu_threads()
     key = (spec.path, dev, ctype, cpu_threads)
     if key in _LOADED:
         return _LOADED[key]

@@ -36,7 +36,7 @@ from .inputs import WorkItem
 from .job import FetchOptions, Reporter, Transcriber
 from .ledger import STALE_AFTER, Ledger, LedgerError, NewItem, Row
 from .pipeline import Outcome
-from .stages import Stage
+from .stages import Stage, Status
 from .transcript import Recording, Transcript
 from .workspace import Workspace
 
@@ -74,7 +74,6 @@ class BulkOptions:
     ydl_extra: dict[str, Any] = field(default_factory=dict)  # politeness: sleep, rate, cookies
     retries: int = 3  # extra download attempts on HTTP 429/5xx and network errors
     backoff: float = 5.0  # seconds before the first retry; doubles each time
-    force: bool = False
     stale_after: float = STALE_AFTER
     # A started executors.DaskCluster: jobs run on its workers, this process publishes.
     cluster: Any = None
@@ -99,7 +98,8 @@ class RunSummary:
 
     @property
     def audio_seconds(self) -> float:
-        return sum(r.get("audio_seconds") or 0.0 for r in self.results if r["status"] == "done")
+        done = (r for r in self.results if r["status"] == Status.DONE)
+        return sum(r.get("audio_seconds") or 0.0 for r in done)
 
     @property
     def realtime_factor(self) -> float | None:
@@ -109,13 +109,13 @@ class RunSummary:
 
     @property
     def failed(self) -> list[dict[str, Any]]:
-        return [r for r in self.results if r["status"] == "failed"]
+        return [r for r in self.results if r["status"] == Status.FAILED]
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "done": self.count("done"),
-            "skipped": self.count("skipped"),
-            "failed": self.count("failed"),
+            "done": self.count(Status.DONE),
+            "skipped": self.count(Status.SKIPPED),
+            "failed": self.count(Status.FAILED),
             "audio_seconds": round(self.audio_seconds, 3),
             "audio_hours": round(self.audio_seconds / 3600, 4),
             "wall_seconds": round(self.wall_seconds, 3),
@@ -189,7 +189,7 @@ class BulkRunner:
     ) -> None:
         self.ws = ws.ensure()
         self.options = options
-        self.bulk = bulk or BulkOptions(force=options.force)
+        self.bulk = bulk or BulkOptions()
         self.transcriber = transcriber or Transcriber(options)
         self.reporter = reporter
         self.ledger = Ledger.of(ws, stale_after=self.bulk.stale_after)
@@ -209,7 +209,7 @@ class BulkRunner:
         led = self.ledger
         if items is not None:
             keys = led.add(NewItem(**dataclasses.asdict(it)) for it in items)
-            if self.bulk.force:
+            if self.options.force:
                 led.reset(keys)
             else:
                 self._reconcile(keys)
@@ -407,7 +407,7 @@ class BulkRunner:
             return Prepared(row)
         if (
             row.kind == "url"
-            and not self.bulk.force
+            and not self.options.force
             and row.recording_id
             and transcript_store.exists(self.ws, row.recording_id)
         ):
@@ -422,13 +422,8 @@ class BulkRunner:
         try:
             out = fut.result()
         except KilledWorker:
-            n = self.bulk.cluster.options.allowed_failures + 1
-            self._failed(
-                row,
-                ConfindexError(f"the Dask worker died on it {n} times (out of memory? a crash?)"),
-                "transcribe",
-                0.0,
-            )
+            msg = "Dask workers died running it, more often than the scheduler allows"
+            self._failed(row, ConfindexError(f"{msg} (out of memory? a crash?)"), "transcribe", 0)
             return
         except (ModelError, DeviceError):
             self.ledger.release(row.key)
@@ -451,12 +446,12 @@ class BulkRunner:
             audio_seconds=rec.duration,
         )
         if dup_of is not None:
-            self._result(row, "skipped", rec.id, rec.title, reason=f"duplicate of {dup_of}")
+            self._result(row, Status.SKIPPED, rec.id, rec.title, reason=f"duplicate of {dup_of}")
             self._handled_add(row.key)
             if self.reporter:
-                self.reporter.done(rec.id, "skipped", f"duplicate of {dup_of}")
+                self.reporter.done(rec.id, Status.SKIPPED, f"duplicate of {dup_of}")
             return
-        if not self.bulk.force and transcript_store.exists(self.ws, rec.id):
+        if not self.options.force and transcript_store.exists(self.ws, rec.id):
             # Another input (or run) transcribed the same recording meanwhile.
             self._finish(Prepared(row))
             return
@@ -475,7 +470,7 @@ class BulkRunner:
             self._handled_add(row.key)
         self._result(
             row,
-            "done",
+            Status.DONE,
             t.id,
             rec.title,
             audio_seconds=t.duration,
@@ -483,7 +478,7 @@ class BulkRunner:
             turns=len(t.turns),
         )
         if self.reporter:
-            self.reporter.done(t.id, "done", f"{len(t.turns)} turns")
+            self.reporter.done(t.id, Status.DONE, f"{len(t.turns)} turns")
 
     def _heartbeat(self) -> None:
         every = max(1.0, min(self.bulk.stale_after / 4, 15.0))
@@ -528,7 +523,7 @@ class BulkRunner:
                 media = self._media_of(row)
                 if media is not None:
                     return Prepared(row, media)
-            force = self.bulk.force
+            force = self.options.force
             if (
                 row.kind == "url"
                 and not force
@@ -550,7 +545,8 @@ class BulkRunner:
             )
             if dup_of is not None:
                 self._drop_media(media, rec.id)
-                self._result(row, "skipped", rec.id, rec.title, reason=f"duplicate of {dup_of}")
+                reason = f"duplicate of {dup_of}"
+                self._result(row, Status.SKIPPED, rec.id, rec.title, reason=reason)
                 self._handled_add(row.key)
                 return None
             row.recording_id = rec.id
@@ -610,7 +606,7 @@ class BulkRunner:
             reporter = _LedgerReporter(self, row.key, self.reporter)
             t: Transcript | None = None
             if p.media is None or (
-                not self.bulk.force and transcript_store.exists(self.ws, p.media.recording.id)
+                not self.options.force and transcript_store.exists(self.ws, p.media.recording.id)
             ):
                 rid = p.media.recording.id if p.media else rid
                 t = transcript_store.load(self.ws, rid)
@@ -641,7 +637,7 @@ class BulkRunner:
                 step = "save"
                 self.publish(row, t, time.perf_counter() - t0, reporter)
                 fresh = True
-            status = "done" if fresh else "skipped"
+            status = Status.DONE if fresh else Status.SKIPPED
             self._result(
                 row,
                 status,
@@ -738,9 +734,9 @@ class BulkRunner:
         with contextlib.suppress(Exception):
             self.ledger.fail(row.key, msg, step, work_seconds=round(seconds, 3))
         self._handled_add(row.key)
-        self._result(row, "failed", row.recording_id, row.title, error=msg)
+        self._result(row, Status.FAILED, row.recording_id, row.title, error=msg)
         if self.reporter:
-            self.reporter.done(row.recording_id or row.source, "failed", msg)
+            self.reporter.done(row.recording_id or row.source, Status.FAILED, msg)
 
     def _result(
         self,
@@ -767,13 +763,13 @@ class BulkRunner:
             if r is None:
                 continue
             if r.stage == Stage.FAILED:
-                o = Outcome(r.source, "failed", r.recording_id, r.title, error=r.error)
+                o = Outcome(r.source, Status.FAILED, r.recording_id, r.title, error=r.error)
                 reason = "failed in an earlier run; `confindex retry-failed` tries it again"
             elif r.stage == Stage.DUPLICATE:
-                o = Outcome(r.source, "skipped", r.recording_id, r.title)
+                o = Outcome(r.source, Status.SKIPPED, r.recording_id, r.title)
                 reason = f"duplicate of {r.duplicate_of}"
             elif r.stage == Stage.INDEXED:
-                o = Outcome(r.source, "skipped", r.recording_id, r.title)
+                o = Outcome(r.source, Status.SKIPPED, r.recording_id, r.title)
                 o.audio_seconds = r.audio_seconds or 0.0
                 reason = (
                     "already indexed"
@@ -781,7 +777,7 @@ class BulkRunner:
                     else "done by another run"
                 )
             else:
-                o = Outcome(r.source, "pending", r.recording_id, r.title)
+                o = Outcome(r.source, Status.PENDING, r.recording_id, r.title)
                 reason = f"stopped at {r.stage}"
             out.append({**o.to_dict(), "reason": reason})
         return out

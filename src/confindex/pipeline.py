@@ -111,9 +111,7 @@ def process(
     from .inputs import expand
 
     items = expand([arg], exclude=[ws.media, ws.state])
-    runner = BulkRunner(
-        ws, options, BulkOptions(force=options.force), transcriber=transcriber, reporter=reporter
-    )
+    runner = BulkRunner(ws, options, BulkOptions(), transcriber=transcriber, reporter=reporter)
     summary = runner.run(items)
     r = summary.results[0]
     return Outcome(**{k: v for k, v in r.items() if k in Outcome.__dataclass_fields__})
