@@ -85,9 +85,9 @@ def content(ws: Workspace) -> dict[str, list[tuple]]:
     """Per recording: its turns as (start, end, speaker, text) and its words."""
     out = {}
     for t in store.iter_all(ws):
+        words = [[(w.start, w.end, w.text, w.speaker) for w in x.words] for x in t.turns]
         out[t.id] = [
-            (x.start, x.end, x.speaker, x.text, [(w.start, w.end, w.text, w.speaker) for w in x.words])
-            for x in t.turns
+            (x.start, x.end, x.speaker, x.text, w) for x, w in zip(t.turns, words, strict=True)
         ]
     return out
 
