@@ -78,6 +78,9 @@ def build_options(*, force: bool = False, index: bool = True, **kw: Any) -> Fetc
 
 def whisper_languages() -> frozenset[str]:
     """The language codes Whisper knows."""
+    from .asr import openmp_policy
+
+    openmp_policy()  # importing faster_whisper loads CTranslate2 (and OpenMP)
     from faster_whisper.tokenizer import _LANGUAGE_CODES
 
     return frozenset(_LANGUAGE_CODES)

@@ -187,7 +187,16 @@ def resolve_model(model: str | None) -> ModelSpec:
     return ModelSpec(model, model, None, offline=False)
 
 
+def openmp_policy() -> None:
+    """The default OpenMP spin-wait makes CTranslate2 collapse below real time on busy cores
+    (NOTES.md: float32 5-14x realtime, stable with PASSIVE). OpenMP reads it once, when
+    CTranslate2 loads: set it just before (unless the user did), not at import."""
+    if "ctranslate2" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def cuda_device_count() -> int:
+    openmp_policy()
     import ctranslate2
 
     try:
@@ -230,14 +239,6 @@ def _preload_cuda_libraries() -> None:
 _LOADED: dict[tuple[str, str, str, int], LoadedModel] = {}
 
 
-def default_cpu_threads() -> int:
-    """CTranslate2's threads when `--cpu-threads` is 0: CTranslate2's own default (the cores,
-    at most 4), decided here so that it does not depend on the process environment — Dask
-    worker processes get OMP_NUM_THREADS=1, which would make them 2-4x slower and their
-    word timings differ slightly from a local run's."""
-    return max(1, min(4, os.cpu_count() or 1))
-
-
 def load_model(
     model: str | None = None,
     device: str = "auto",
@@ -247,17 +248,12 @@ def load_model(
     """Load (once per process) a Whisper model on the chosen device."""
     spec = resolve_model(model)
     dev, ctype = choose_device(device, compute_type)
-    cpu_threads = cpu_threads or default_cpu_threads()
     key = (spec.path, dev, ctype, cpu_threads)
     if key in _LOADED:
         return _LOADED[key]
-    if "ctranslate2" not in sys.modules:
-        # The default OpenMP spin-wait makes CTranslate2 collapse below real time on busy
-        # cores (NOTES.md: float32 5-14x realtime, stable with PASSIVE). OpenMP reads it once,
-        # when CTranslate2 loads: set it then (unless the user did), not at import.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if dev == "cuda":
         _preload_cuda_libraries()
+    openmp_policy()
     from faster_whisper import WhisperModel
 
     try:

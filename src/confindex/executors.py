@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -88,7 +89,15 @@ class DaskCluster:
         import dask
 
         o = self.options
-        dask.config.set({"distributed.scheduler.allowed-failures": o.allowed_failures})
+        dask.config.set(
+            {
+                "distributed.scheduler.allowed-failures": o.allowed_failures,
+                # Dask's nannies start workers with OMP_NUM_THREADS=1 (and MKL, OpenBLAS):
+                # CTranslate2 then decodes with other numerics than a local run (different
+                # words on real clips) and slower. Workers keep the environment of this run.
+                "distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": 65536},
+            }
+        )
         if o.scheduler:
             try:
                 self.client = distributed.Client(
@@ -150,6 +159,7 @@ def remote_job(job: Any, options: dict[str, Any]) -> dict[str, Any]:
     from .job import cached_transcriber, run_job
 
     opts = options_from_dict(options)
+    _undo_nanny_thread_limits()
     delay = _stage_delay(os.environ.get(ENV_STAGE_DELAY, ""), "transcribing")
     if delay:  # test hook: lets a test kill this worker at a known moment
         time.sleep(delay)
@@ -168,6 +178,20 @@ def remote_job(job: Any, options: dict[str, Any]) -> dict[str, Any]:
         "worker_seconds": round(time.perf_counter() - t0, 3),
         "pid": os.getpid(),
     }
+
+
+def _undo_nanny_thread_limits() -> None:
+    """Before the model's libraries load in this worker, drop the thread limits a Dask nanny
+    set (OMP_NUM_THREADS=1, …): they change CTranslate2's numerics (other words than a local
+    run) and slow it down. A value the user set differently is kept."""
+    if "ctranslate2" in sys.modules:
+        return  # too late: OpenMP read them already
+    import dask
+
+    preset = dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {}
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        if var in preset and os.environ.get(var) == str(preset[var]):
+            del os.environ[var]
 
 
 def _stage_delay(spec: str, name: str) -> float:
