@@ -30,8 +30,8 @@ log = logging.getLogger("confindex")
 __all__ = [
     "Archive",
     "ArchiveStats",
+    "LedgerStatus",
     "RenameResult",
-    "Status",
     "build_options",
     "validate_options",
 ]
@@ -122,7 +122,7 @@ def _hub_offline() -> bool:
 
 
 @dataclass
-class Status:
+class LedgerStatus:
     """Progress of bulk runs, from the ledger (see `confindex status`)."""
 
     workspace: str
@@ -466,10 +466,10 @@ class Archive:
         t, label = rename(self.ws, recording, speaker, name)
         return RenameResult(t.id, label, t.speakers.get(label), list_speakers(t))
 
-    def status(self) -> Status:
+    def status(self) -> LedgerStatus:
         from .report import ledger_status
 
-        return Status(**ledger_status(self.ws))
+        return LedgerStatus(**ledger_status(self.ws))
 
     def stats(self) -> ArchiveStats:
         from .report import archive_stats
