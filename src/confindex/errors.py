@@ -27,7 +27,23 @@ class MediaError(InputError):
 
 
 class DownloadError(InputError):
-    """yt-dlp could not fetch the URL."""
+    """yt-dlp could not fetch the URL; `status` is the HTTP status when a server answered one.
+
+    `transient` (decided on the status, or on the kind of network failure — never on message
+    text) says whether trying again later may work: 429, 5xx, timeouts, dropped connections.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        transient: bool = False,
+        exit_code: int | None = None,
+    ) -> None:
+        super().__init__(message, exit_code=exit_code)
+        self.status = status
+        self.transient = transient
 
 
 class ModelError(ConfindexError):
