@@ -38,11 +38,13 @@ class DownloadError(InputError):
         message: str,
         *,
         status: int | None = None,
-        transient: bool = False,
+        transient: bool | None = None,
         exit_code: int | None = None,
     ) -> None:
         super().__init__(message, exit_code=exit_code)
         self.status = status
+        if transient is None:  # rate limited (429) or a server error (5xx)
+            transient = status is not None and (status == 429 or status >= 500)
         self.transient = transient
 
 

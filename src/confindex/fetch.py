@@ -160,14 +160,21 @@ def is_single_recording_url(url: str) -> bool:
     return Path(urlparse(url).path).suffix.lower() in MEDIA_EXTENSIONS
 
 
+# Seconds without a byte before a download attempt is given up (yt-dlp's socket_timeout).
+SOCKET_TIMEOUT_ENV = "CONFINDEX_SOCKET_TIMEOUT"
+
+
 def _ydl_options(**extra: Any) -> dict[str, Any]:
     opts: dict[str, Any] = {
         "quiet": True,
         "no_warnings": True,
         "noprogress": True,  # quiet=True alone still prints a progress bar
         "logger": _SilentLogger(),
-        "socket_timeout": 30,
-        "retries": 5,
+        "socket_timeout": float(os.environ.get(SOCKET_TIMEOUT_ENV) or 30),
+        # One quick retry of a dropped connection inside yt-dlp (it resumes the .part file);
+        # longer waits are the bulk runner's back-off, announced. yt-dlp's default of 10, each
+        # after a 30 s read timeout, made a stalled server mean minutes of silence.
+        "retries": 1,
         "fragment_retries": 5,
         "ffmpeg_location": ffmpeg_exe(),
     }
@@ -190,7 +197,8 @@ class _SilentLogger:
     means minutes of silence.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, url: str = "download") -> None:
+        self.url = url
         self._pending: str | None = None
 
     def debug(self, msg: str) -> None:
@@ -198,7 +206,7 @@ class _SilentLogger:
         if m:
             self._flush()
             err = clean_ytdlp_error(Exception(m["err"]))
-            self._pending = f"download: {err}; retry {m['n']} of {m['of']}"
+            self._pending = f"{self.url}: {err}; retry {m['n']} of {m['of']}"
             return
         m = _YTDLP_SLEEP.search(msg)
         if m and self._pending:
@@ -282,6 +290,7 @@ def download(
         noplaylist=True,
         continuedl=True,
         progress_hooks=[hook],
+        logger=_SilentLogger(url),
         **(ydl_extra or {}),
     )
     try:
