@@ -66,6 +66,10 @@ class NotFoundError(ConfindexError):
     """A recording, speaker or file named by the user does not exist."""
 
 
+class IndexDamagedError(ConfindexError):
+    """The search index cannot be read: `confindex index --rebuild` rebuilds it."""
+
+
 class LockedError(ConfindexError):
     """Another confindex process holds the lock we need."""
 

@@ -85,7 +85,10 @@ class LazyGroup(click.Group):
                 fail("disk full: free some space and rerun; finished work is kept", 1)
             if exc.errno == errno.EPIPE:
                 sys.exit(0)
-            raise
+            # Read-only folders, permissions, I/O errors: one line naming the file, not a
+            # traceback (finished work is written atomically, so nothing is half-written).
+            where = f": {exc.filename}" if exc.filename else ""
+            fail(f"{exc.strerror or exc}{where}", 1)
 
 
 def fail(message: str, code: int = 1) -> None:
