@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -20,6 +21,8 @@ from .errors import ConfindexError
 from .fetch import Media, is_url, local_media, local_path, url_recording_id
 from .transcript import Provenance, Transcript
 from .workspace import Workspace
+
+log = logging.getLogger("confindex")
 
 
 @dataclass
@@ -132,8 +135,11 @@ class Transcriber:
         rid = media.recording.id
         if reporter:
             reporter.stage(rid, "decode")
-        samples = audio.decode(media.path)
+        samples, decoded = audio.decode_with_info(media.path)
         total = audio.duration(samples)
+        truncated = decoded.warning(media.path.name)
+        if truncated:
+            log.warning("%s", truncated)
         loaded = self.model
         if reporter:
             reporter.stage(rid, "transcribe", total)
@@ -174,7 +180,12 @@ class Transcriber:
             model_sha256=loaded.spec.sha256,
             device=loaded.device,
             compute_type=loaded.compute_type,
-            options={**o.asr.to_dict(), "languages": result.languages},
+            options={
+                **o.asr.to_dict(),
+                "languages": result.languages,
+                # A truncated file is transcribed as far as it goes; the record says so.
+                **({"decode": decoded.to_dict()} if decoded.truncated else {}),
+            },
             diarization=diarization_info,
             created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             transcribe_seconds=round(result.seconds, 3),
