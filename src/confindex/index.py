@@ -613,7 +613,10 @@ def _build_locked(
                     progress(done, total)
             w.commit()
         except BaseException:
-            w.cancel()
+            # After a failed commit (disk full) Whoosh says "This writer is closed": the
+            # original error is the one to report.
+            with contextlib.suppress(Exception):
+                w.cancel()
             raise
         _write_recordings(gen, recs)
     except BaseException:

@@ -175,6 +175,17 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
+def _write_error(path: Path, exc: sqlite3.OperationalError) -> Exception:
+    """A one-line LedgerError for a full disk or a read-only workspace; else the error."""
+    msg = str(exc)
+    if "full" in msg or "readonly" in msg or "disk I/O" in msg or "unable to open" in msg:
+        return LedgerError(
+            f"cannot write the job ledger {path} ({msg}); free space (or make the folder "
+            "writable) and rerun: finished work is kept"
+        )
+    return exc
+
+
 def _is_damage(exc: sqlite3.Error) -> bool:
     msg = str(exc).lower()
     return "not a database" in msg or "malformed" in msg or "corrupt" in msg
@@ -199,7 +210,8 @@ class Ledger:
             self._init_schema()
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.OperationalError) and not _is_damage(exc):
-                raise
+                self.close()
+                raise _write_error(self.path, exc) from None
             self._recover(exc)
 
     @classmethod
@@ -317,12 +329,7 @@ class Ledger:
             c.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             # Nothing was half-written (the transaction rolled back); say why in one line.
-            if "full" in str(exc) or "readonly" in str(exc) or "disk I/O" in str(exc):
-                raise LedgerError(
-                    f"cannot write the job ledger {self.path} ({exc}); free space and rerun: "
-                    "finished work is kept"
-                ) from None
-            raise
+            raise _write_error(self.path, exc) from None
         except sqlite3.DatabaseError as exc:  # damaged after it was opened
             raise LedgerError(
                 f"the job ledger {self.path} is damaged ({exc}); move it away and rerun: "
