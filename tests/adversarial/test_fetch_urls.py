@@ -145,7 +145,7 @@ def test_retries_follow_the_status_and_are_announced_with_their_delay(
     assert r.returncode == 1 and lines[-1].startswith("Error: ") and "503" in lines[-1]
     assert len(lines) == 2 and re.search(r"HTTP 503; retry 1 of 1 in \d+ s$", lines[0]), lines
     assert HITS["/status/503/again.mp3"] == 2
-    r = cli("fetch", f"{server}/status/404/once.mp3", *QUIET, "--retries", "3", *ws)
+    r = cli("fetch", f"{server}/status/404/once.mp3", *QUIET, "--retries", "3", "-w", str(adv.root))
     assert_one_line_error(r)
     assert HITS["/status/404/once.mp3"] == 1
 
