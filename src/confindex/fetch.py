@@ -300,12 +300,18 @@ def download(
             else:
                 info = ydl.extract_info(url, download=True)
     except yt_dlp.utils.YoutubeDLError as exc:  # DownloadError, and RequestErrors it lets out
+        if any(getattr(e, "errno", None) == errno.ENOSPC for e in _causes(exc)):
+            # Disk full: the partial file goes, so that the failure can be recorded (a
+            # ledger that cannot grow would leave the recording "queued" for ever).
+            shutil.rmtree(staging, ignore_errors=True)
+            raise DownloadError(f"cannot download {url}: disk full") from None
         _drop_if_empty(staging)
         raise download_error(f"cannot download {url}", exc) from None
     except OSError as exc:
-        _drop_if_empty(staging)
         if exc.errno == errno.ENOSPC:
+            shutil.rmtree(staging, ignore_errors=True)
             raise DownloadError(f"cannot download {url}: disk full") from None
+        _drop_if_empty(staging)
         raise DownloadError(f"cannot download {url}: {exc.strerror or exc}") from None
     if info is None:
         raise DownloadError(f"cannot download {url}: yt-dlp returned nothing")

@@ -12,6 +12,7 @@ a crash mid-build never leaves a half index. Writers take `ws.lock("index")`; re
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import json
 import os
@@ -37,6 +38,10 @@ from .workspace import Workspace, atomic_write_text, make_dir
 REBUILD_HINT = "run confindex index --rebuild (it rebuilds the index from transcripts/)"
 
 
+# The disk, not the index: full, read-only, no permission, I/O error.
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
 @contextlib.contextmanager
 def damage_named() -> Iterator[None]:
     """Reading a damaged index is an IndexDamagedError that names `index --rebuild`.
@@ -47,7 +52,12 @@ def damage_named() -> Iterator[None]:
     """
     try:
         yield
-    except (ConfindexError, OSError, KeyboardInterrupt, MemoryError):
+    except OSError as exc:
+        if exc.errno in _DISK_ERRNOS:
+            raise
+        what = " ".join((exc.strerror or str(exc)).split())[:120]  # a segment gone or garbled
+        raise IndexDamagedError(f"the search index is damaged ({what}); {REBUILD_HINT}") from None
+    except (ConfindexError, KeyboardInterrupt, MemoryError):
         raise
     except Exception as exc:
         what = " ".join(str(exc).split())[:120]
@@ -704,6 +714,7 @@ def ensure(ws: Workspace, *, log: LogFn | None = None) -> bool:
         return False
     if not ws.transcript_ids():
         return False
+    make_dir(ws.index_dir)  # a file in its place: say so before announcing a build
     if log:
         log(stale_message(ws) if needs_rebuild(ws) else "building the search index")
     rebuild(ws)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import logging
 import sys
 
 import click
@@ -74,6 +75,7 @@ class LazyGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        _log_to_stderr()
         try:
             return super().invoke(ctx)
         except ConfindexError as exc:
@@ -89,6 +91,27 @@ class LazyGroup(click.Group):
             # traceback (finished work is written atomically, so nothing is half-written).
             where = f": {exc.filename}" if exc.filename else ""
             fail(f"{exc.strerror or exc}{where}", 1)
+
+
+class _StderrHandler(logging.Handler):
+    """confindex's warnings (retries, truncated media, a ledger set aside) on stderr, one
+    sanitised line each (they quote URLs, file names and titles)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from ..sanitize import terminal
+
+        try:
+            click.echo(terminal(record.getMessage()), err=True)
+        except Exception:
+            self.handleError(record)
+
+
+def _log_to_stderr() -> None:
+    log = logging.getLogger("confindex")
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        log.addHandler(_StderrHandler(logging.WARNING))
+    log.setLevel(logging.INFO)
+    log.propagate = False  # not twice (Python's last-resort handler, test log capture)
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -30,8 +30,11 @@ def index(rebuild: bool, optimize: bool, ws: Any) -> None:
     """
     from .. import index as ix
 
+    from ..workspace import make_dir
+
     t0 = time.monotonic()
     skipped: list[tuple[str, str]] = []
+    make_dir(ws.index_dir)  # a file in its place is an error before any progress is drawn
     if rebuild:
         with click.progressbar(
             length=max(1, len(ws.transcript_ids())),
