@@ -221,3 +221,13 @@ def test_a_download_that_fills_the_disk_is_marked_failed(small_fs: Path, tmp_pat
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_a_partial_generation_left_by_a_failed_rebuild_is_cleaned(adv: Workspace) -> None:
+    stray = adv.index_dir / "g-20200101-000000-1-1"  # what a killed/disk-full rebuild leaves
+    stray.mkdir()
+    (stray / "_MAIN_1.toc").write_bytes(b"partial")
+    r = run("speakers", "good", "rename", "SPEAKER_00", "Grace", ws=adv)  # any index write
+    assert r.exit_code == 0, r.output
+    assert not stray.exists()
+    assert_intact(adv)

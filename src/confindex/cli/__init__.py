@@ -110,8 +110,8 @@ def _log_to_stderr() -> None:
     log = logging.getLogger("confindex")
     if not any(isinstance(h, _StderrHandler) for h in log.handlers):
         log.addHandler(_StderrHandler(logging.WARNING))
-    log.setLevel(logging.INFO)
-    log.propagate = False  # not twice (Python's last-resort handler, test log capture)
+    if log.level == logging.NOTSET or log.level > logging.WARNING:
+        log.setLevel(logging.WARNING)
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -29,7 +29,6 @@ def index(rebuild: bool, optimize: bool, ws: Any) -> None:
       confindex index --optimize
     """
     from .. import index as ix
-
     from ..workspace import make_dir
 
     t0 = time.monotonic()
