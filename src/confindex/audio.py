@@ -69,9 +69,14 @@ def decode_with_info(path: str | Path) -> tuple[np.ndarray, DecodeInfo]:
     """`decode`, and what the container announced (to tell a truncated file)."""
     import av
 
+    from .errors import InputError
+    from .fetch import check_file
+
     p = Path(path)
-    if not p.is_file():
-        raise MediaError(f"no such file: {p}")
+    try:
+        check_file(p)  # only regular files: decoding a FIFO or /dev/zero never ends
+    except InputError as exc:
+        raise MediaError(exc.message) from None
     if p.stat().st_size == 0:
         raise MediaError(f"{p.name} is empty (0 bytes)")
     try:
