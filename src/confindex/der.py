@@ -222,8 +222,11 @@ def der(
 
 
 def _rttm_token(text: str) -> str:
-    """RTTM fields are whitespace-separated: a name with spaces becomes one token."""
-    return "_".join(str(text).split()) or "<NA>"
+    """RTTM fields are whitespace-separated: a name with spaces becomes one token (and one
+    with escape sequences or control characters, inert text)."""
+    from .sanitize import terminal
+
+    return "_".join(terminal(text).split()) or "<NA>"
 
 
 def to_rttm(segments: Iterable[Any], file_id: str) -> str:
