@@ -114,3 +114,20 @@ def run(*args: str, ws: Workspace | None = None):
     if ws is not None:
         argv += ["--workspace", str(ws.root)]
     return CliRunner().invoke(cli, argv, catch_exceptions=False)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    """Print how many hostile inputs the adversarial suite ran (issue 16, acceptance 2)."""
+    stats = terminalreporter.stats
+
+    def count(kind: str) -> int:
+        return sum(
+            1 for r in stats.get(kind, []) if "tests/adversarial/" in getattr(r, "nodeid", "")
+        )
+
+    passed, failed = count("passed"), count("failed") + count("error")
+    if passed or failed:
+        terminalreporter.write_line(
+            f"adversarial cases: {passed + failed} run, {passed} passed, {failed} failed "
+            "(the hypothesis cases each try 40-150 generated queries)"
+        )

@@ -383,7 +383,8 @@ def test_rate_limits_are_retried_with_back_off_and_404_is_not(tmp_path: Path, mo
         calls[url] += 1
         assert kw["ydl_extra"] == {"ratelimit": 1000}  # politeness options reach yt-dlp
         code = "429: Too Many Requests" if "busy" in url else "404: Not Found"
-        raise DownloadError(f"cannot download {url}: HTTP Error {code}")
+        # Retrying is decided on the status (issue 16), not on the message text.
+        raise DownloadError(f"cannot download {url}: HTTP Error {code}", status=int(code[:3]))
 
     monkeypatch.setattr(fetch, "download", limited)
     ws = Workspace(tmp_path / "ws")

@@ -234,7 +234,7 @@ def test_show_speakers_cite_are_inert(evil: Workspace, args: list[str]) -> None:
     _inert_terminal(r.stdout.replace("\n", ""))
 
 
-@pytest.mark.parametrize("fmt", ["srt", "vtt", "txt", "md", "json"])
+@pytest.mark.parametrize("fmt", ["srt", "vtt", "txt", "md", "json", "rttm"])
 def test_exports_are_inert(evil: Workspace, fmt: str) -> None:
     r = run("export", "evil", "--format", fmt, ws=evil)
     assert r.exit_code == 0, r.output

@@ -19,7 +19,6 @@ import dataclasses
 import logging
 import os
 import queue
-import re
 import shutil
 import signal
 import threading
@@ -50,13 +49,6 @@ EXPECTED = (ConfindexError, OSError)
 # can kill the process at a known point. Never set in normal use.
 ENV_STAGE_DELAY = "CONFINDEX_TEST_STAGE_DELAY"
 
-# Worth retrying after a pause (rate limits, overloaded servers); a refused connection or a 404
-# is not, so that a dead link costs one request, not minutes of back-off.
-_TRANSIENT = re.compile(
-    r"HTTP Error (429|5\d\d)|timed? ?out|Connection (reset|aborted)|"
-    r"Temporary failure|Remote end closed|IncompleteRead",
-    re.IGNORECASE,
-)
 _ACTIVITY = {
     "download": "downloading",
     "decode": "decoding",
@@ -209,6 +201,14 @@ class BulkRunner:
         led = self.ledger
         if items is not None:
             keys = led.add(NewItem(**dataclasses.asdict(it)) for it in items)
+            # Inputs found bad in this run (missing, not a regular file, bad URL): say why, not
+            # "failed in an earlier run" (a recording indexed earlier stays as it is).
+            bad = {it.key: it for it in items if it.error}
+            for r in led.rows(list(bad)) if bad else []:
+                if r.stage == Stage.FAILED:
+                    it = bad[r.key]
+                    o = Outcome(it.source, Status.FAILED, it.recording_id, it.title, error=it.error)
+                    self._results[it.key] = {**o.to_dict(), "reason": None}
             if self.options.force:
                 led.reset(keys)
             else:
@@ -571,10 +571,21 @@ class BulkRunner:
             try:
                 return obtain_media(self.ws, row.source, reporter, self.bulk.ydl_extra)
             except DownloadError as exc:
-                # Back off on rate limits and server errors; anything else fails at once.
-                if attempt >= self.bulk.retries or not _TRANSIENT.search(exc.message):
+                # Back off on rate limits, server errors and network trouble (decided on the
+                # HTTP status and the kind of failure); anything else fails at once.
+                if attempt >= self.bulk.retries or not exc.transient:
                     raise
-                if self.stop.wait(self.bulk.backoff * (2**attempt)):
+                delay = self.bulk.backoff * (2**attempt)
+                why = f"HTTP {exc.status}" if exc.status else exc.message
+                log.warning(
+                    "%s: %s; retry %d of %d in %.0f s",
+                    row.source,
+                    why,
+                    attempt + 1,
+                    self.bulk.retries,
+                    delay,
+                )
+                if self.stop.wait(delay):
                     raise
                 attempt += 1
 

@@ -56,10 +56,24 @@ class Citation:
         return d
 
 
+def check_moment(transcript: Transcript, at: float) -> None:
+    """InputError when `at` lies outside the recording (a typo must not cite its last words)."""
+    from .timefmt import hms
+
+    end = max([transcript.duration or 0.0, *(t.end for t in transcript.turns)])
+    if at < 0 or (end > 0 and at > end + 1.0):  # 1 s of slack for rounding in links
+        raise InputError(
+            f"{hms(at)} is past the end of {transcript.id}, which lasts {hms(end)}"
+            if at >= 0
+            else f"a negative time ({at:g} s) is not a moment of {transcript.id}"
+        )
+
+
 def cite(transcript: Transcript, at: float) -> Citation:
     """Cite what was said at `at` seconds: the sentence of the turn that holds that moment."""
     if not transcript.turns:
         raise InputError(f"recording {transcript.id} has no transcribed speech to cite")
+    check_moment(transcript, at)
     turn = _turn_at(transcript.turns, at)
     words = [w for w in turn.words if w.text.strip()]
     if words:

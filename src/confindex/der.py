@@ -222,8 +222,11 @@ def der(
 
 
 def _rttm_token(text: str) -> str:
-    """RTTM fields are whitespace-separated: a name with spaces becomes one token."""
-    return "_".join(str(text).split()) or "<NA>"
+    """RTTM fields are whitespace-separated: a name with spaces becomes one token (and one
+    with escape sequences or control characters, inert text)."""
+    from .sanitize import terminal
+
+    return "_".join(terminal(text).split()) or "<NA>"
 
 
 def to_rttm(segments: Iterable[Any], file_id: str) -> str:
@@ -261,7 +264,10 @@ def parse_rttm(text: str, file_id: str | None = None) -> list[SpeakerSegment]:
 
 def read_rttm(path: str | Path, file_id: str | None = None) -> list[SpeakerSegment]:
     """Speaker segments of an RTTM file (see `parse_rttm`); a bad file is a one-line error."""
+    from .fetch import check_file
+
     p = Path(path)
+    check_file(p)  # a FIFO or a device would be read for ever
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:

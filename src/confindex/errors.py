@@ -27,7 +27,25 @@ class MediaError(InputError):
 
 
 class DownloadError(InputError):
-    """yt-dlp could not fetch the URL."""
+    """yt-dlp could not fetch the URL; `status` is the HTTP status when a server answered one.
+
+    `transient` (decided on the status, or on the kind of network failure — never on message
+    text) says whether trying again later may work: 429, 5xx, timeouts, dropped connections.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        transient: bool | None = None,
+        exit_code: int | None = None,
+    ) -> None:
+        super().__init__(message, exit_code=exit_code)
+        self.status = status
+        if transient is None:  # rate limited (429) or a server error (5xx)
+            transient = status is not None and (status == 429 or status >= 500)
+        self.transient = transient
 
 
 class ModelError(ConfindexError):
@@ -46,6 +64,10 @@ class QueryError(ConfindexError):
 
 class NotFoundError(ConfindexError):
     """A recording, speaker or file named by the user does not exist."""
+
+
+class IndexDamagedError(ConfindexError):
+    """The search index cannot be read: `confindex index --rebuild` rebuilds it."""
 
 
 class LockedError(ConfindexError):

@@ -317,9 +317,11 @@ def read_search_refs(path: str | Path) -> list[SearchRef]:
 
     `time` may be seconds or a clock string such as "0:26" or "1m05s".
     """
+    from .fetch import check_file
     from .timefmt import parse_time
 
     p = Path(path)
+    check_file(p)  # a FIFO or a device would be read for ever
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -13,18 +13,21 @@ so that a rerun skips finished recordings without touching the network:
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import logging
+import os
 import re
 import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlparse, urlsplit
 
 from .errors import DownloadError, InputError
-from .log import YtDlpLogger
 from .transcript import Recording
 from .workspace import Workspace, sha256_file, slugify
 
@@ -46,7 +49,65 @@ def is_url(arg: str) -> bool:
 def local_path(arg: str) -> Path:
     if arg.startswith("file://"):
         arg = unquote(urlparse(arg).path)
-    return Path(arg).expanduser().resolve()
+    p = Path(arg).expanduser()
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):  # a symlink loop, a name too long: check_file names it
+        return p.absolute()
+
+
+# yt-dlp's own handlers (urllib, requests) speak these; anything else is refused up front
+# rather than failing inside yt-dlp with a traceback (gopher://, sftp://, ws://).
+URL_SCHEMES = ("http", "https", "ftp")
+
+
+def check_url(url: str) -> None:
+    """Raise InputError unless `url` is a well-formed http(s)/ftp URL with a host."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port  # raises on a bad port
+    except ValueError as exc:
+        raise InputError(f"not a valid URL ({exc}): {url}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in URL_SCHEMES:
+        raise InputError(f"unsupported URL scheme {scheme}:// (use http or https): {url}")
+    if not host:
+        raise InputError(f"not a valid URL (no host): {url}")
+    if re.search(r"[\x00-\x20\x7f]", url):
+        raise InputError(f"not a valid URL (blank or control character in it): {url}")
+
+
+_FILE_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_file(path: Path, *, dirs: bool = False) -> os.stat_result:
+    """`path`'s stat, or an InputError unless it is a regular file (or, with `dirs`, a folder).
+
+    Only regular files are read: hashing a FIFO or /dev/zero (or a symlink to one) never ends.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
+            raise InputError(f"symlink loop: {path}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"cannot read {path}: {reason}") from None
+    if stat.S_ISDIR(st.st_mode):
+        if dirs:
+            return st
+        raise InputError(f"{path} is a directory; pass media files or a URL")
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((k for test, k in _FILE_KINDS if test(st.st_mode)), "not a regular file")
+        raise InputError(f"{path} is {kind}, not a regular file")
+    return st
 
 
 @dataclass
@@ -99,14 +160,21 @@ def is_single_recording_url(url: str) -> bool:
     return Path(urlparse(url).path).suffix.lower() in MEDIA_EXTENSIONS
 
 
+# Seconds without a byte before a download attempt is given up (yt-dlp's socket_timeout).
+SOCKET_TIMEOUT_ENV = "CONFINDEX_SOCKET_TIMEOUT"
+
+
 def _ydl_options(**extra: Any) -> dict[str, Any]:
     opts: dict[str, Any] = {
         "quiet": True,
         "no_warnings": True,
         "noprogress": True,  # quiet=True alone still prints a progress bar
-        "logger": YtDlpLogger(),
-        "socket_timeout": 30,
-        "retries": 5,
+        "logger": _SilentLogger(),
+        "socket_timeout": float(os.environ.get(SOCKET_TIMEOUT_ENV) or 30),
+        # One quick retry of a dropped connection inside yt-dlp (it resumes the .part file);
+        # longer waits are the bulk runner's back-off, announced. yt-dlp's default of 10, each
+        # after a 30 s read timeout, made a stalled server mean minutes of silence.
+        "retries": 1,
         "fragment_retries": 5,
         "ffmpeg_location": ffmpeg_exe(),
     }
@@ -115,6 +183,57 @@ def _ydl_options(**extra: Any) -> dict[str, Any]:
         opts["js_runtimes"] = {"deno": {"path": deno}}
     opts.update(extra)
     return opts
+
+
+log = logging.getLogger("confindex")
+_YTDLP_RETRY = re.compile(r"Got error: (?P<err>.*?)\.? Retrying.*?\((?P<n>\d+)/(?P<of>\d+)\)")
+_YTDLP_SLEEP = re.compile(r"Sleeping (?P<s>[\d.]+) seconds")
+
+
+class _SilentLogger:
+    """yt-dlp logs through this: every message goes to the `confindex.yt_dlp` logger at DEBUG
+    (its warnings at INFO: `-v` shows them, `--log-file` keeps all); errors reach us as
+    exceptions too, with a one-line message.
+
+    Its own download retries are announced, each with its delay: a stalled server otherwise
+    means minutes of silence.
+    """
+
+    def __init__(self, url: str = "download") -> None:
+        self.url = url
+        self._pending: str | None = None
+        self._log = logging.getLogger("confindex.yt_dlp")
+
+    def debug(self, msg: str) -> None:
+        self._log.debug("%s", msg)
+        self._retry(msg)
+
+    def _retry(self, msg: str) -> None:
+        m = _YTDLP_RETRY.search(msg)
+        if m:
+            self._flush()
+            err = clean_ytdlp_error(Exception(m["err"]))
+            self._pending = f"{self.url}: {err}; retry {m['n']} of {m['of']}"
+            return
+        m = _YTDLP_SLEEP.search(msg)
+        if m and self._pending:
+            log.warning("%s in %.0f s", self._pending, float(m["s"]))
+            self._pending = None
+
+    def _flush(self) -> None:
+        if self._pending:
+            log.warning("%s now", self._pending)
+            self._pending = None
+
+    def info(self, msg: str) -> None:
+        self.debug(msg)
+
+    def warning(self, msg: str) -> None:
+        self._log.info("%s", msg)
+        self._retry(msg)
+
+    def error(self, msg: str) -> None:
+        self._log.debug("%s", msg)
 
 
 @cache
@@ -179,6 +298,7 @@ def download(
         noplaylist=True,
         continuedl=True,
         progress_hooks=[hook],
+        logger=_SilentLogger(url),
         **(ydl_extra or {}),
     )
     try:
@@ -187,9 +307,20 @@ def download(
                 info = ydl.extract_info(url, download=False)
             else:
                 info = ydl.extract_info(url, download=True)
-    except yt_dlp.utils.DownloadError as exc:
+    except yt_dlp.utils.YoutubeDLError as exc:  # DownloadError, and RequestErrors it lets out
+        if any(getattr(e, "errno", None) == errno.ENOSPC for e in _causes(exc)):
+            # Disk full: the partial file goes, so that the failure can be recorded (a
+            # ledger that cannot grow would leave the recording "queued" for ever).
+            shutil.rmtree(staging, ignore_errors=True)
+            raise DownloadError(f"cannot download {url}: disk full") from None
         _drop_if_empty(staging)
-        raise DownloadError(f"cannot download {url}: {clean_ytdlp_error(exc)}") from None
+        raise download_error(f"cannot download {url}", exc) from None
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise DownloadError(f"cannot download {url}: disk full") from None
+        _drop_if_empty(staging)
+        raise DownloadError(f"cannot download {url}: {exc.strerror or exc}") from None
     if info is None:
         raise DownloadError(f"cannot download {url}: yt-dlp returned nothing")
     if info.get("_type") in ("playlist", "multi_video"):
@@ -212,6 +343,61 @@ def download(
     rec = recording_from_info(rid, url, info)
     rec.media_path = str(final.relative_to(ws.root))
     return Media(rec, final)
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status behind a yt-dlp error (it wraps the HTTPError in exc_info/cause)."""
+    for e in _causes(exc):
+        status = getattr(e, "status", None)
+        if isinstance(status, int) and 100 <= status <= 599:
+            return status
+        code = getattr(e, "code", None)  # urllib.error.HTTPError
+        if isinstance(code, int) and 100 <= code <= 599:
+            return code
+    return None
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    todo: list[Any] = [exc]
+    while todo:
+        e = todo.pop(0)
+        if not isinstance(e, BaseException) or any(e is s for s in seen) or len(seen) > 20:
+            continue
+        seen.append(e)
+        exc_info = getattr(e, "exc_info", None)
+        if isinstance(exc_info, tuple) and len(exc_info) > 1:
+            todo.append(exc_info[1])
+        todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
+    return seen
+
+
+def is_transient(exc: BaseException, status: int | None) -> bool:
+    """Worth retrying after a pause: rate limits, overloaded servers, network trouble.
+
+    Decided on the status code and the exception types, not on message text; a 404, a refused
+    connection or a redirect loop is final, so a dead link costs one request.
+    """
+    if status is not None:
+        return status == 429 or status >= 500
+    import socket
+
+    from yt_dlp.networking import exceptions as nx
+
+    causes = _causes(exc)
+    # Nobody listens, or the host does not exist: trying again in a minute will not help.
+    if any(isinstance(e, (ConnectionRefusedError, socket.gaierror)) for e in causes):
+        return False
+    if any(isinstance(e, nx.HTTPError) for e in causes):
+        return False  # an HTTP error without a status we could read: a redirect loop, say
+    transient = (nx.TransportError, TimeoutError, ConnectionResetError, ConnectionAbortedError)
+    return any(isinstance(e, transient) for e in causes)
+
+
+def download_error(prefix: str, exc: BaseException) -> DownloadError:
+    status = http_status(exc)
+    msg = clean_ytdlp_error(exc)
+    return DownloadError(f"{prefix}: {msg}", status=status, transient=is_transient(exc, status))
 
 
 def _drop_if_empty(folder: Path) -> None:
@@ -262,10 +448,7 @@ def file_recording_id(path: Path, digest: str) -> str:
 
 def local_media(path: Path) -> Media:
     """A local media file as a recording (the file stays where it is)."""
-    if not path.exists():
-        raise InputError(f"no such file: {path}")
-    if path.is_dir():
-        raise InputError(f"{path} is a directory; pass media files or a URL")
+    check_file(path)
     digest = sha256_file(path)
     rec = Recording(
         id=file_recording_id(path, digest),

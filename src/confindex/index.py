@@ -12,6 +12,7 @@ a crash mid-build never leaves a half index. Writers take `ws.lock("index")`; re
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import json
 import os
@@ -30,9 +31,41 @@ from whoosh import columns, fields, index, reading
 from whoosh.analysis import Filter, RegexTokenizer, SpaceSeparatedTokenizer
 from whoosh.lang import stemmer_for_language
 
-from .errors import ConfindexError
+from .errors import ConfindexError, IndexDamagedError
 from .transcript import Transcript, load_path
-from .workspace import Workspace, atomic_write_text
+from .workspace import Workspace, atomic_write_text, make_dir
+
+REBUILD_HINT = "run confindex index --rebuild (it rebuilds the index from transcripts/)"
+
+
+# The disk, not the index: full, read-only, no permission, I/O error.
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+@contextlib.contextmanager
+def damage_named() -> Iterator[None]:
+    """Reading a damaged index is an IndexDamagedError that names `index --rebuild`.
+
+    A truncated or garbled segment, TOC or recordings.json surfaces as EOFError (which click
+    would report as "interrupted"), struct/pickle/JSON/KeyError from Whoosh, … — never as a
+    traceback. Disk errors (full, read-only) stay OSErrors: they are not damage.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in _DISK_ERRNOS:
+            raise
+        what = " ".join((exc.strerror or str(exc)).split())[:120]  # a segment gone or garbled
+        raise IndexDamagedError(f"the search index is damaged ({what}); {REBUILD_HINT}") from None
+    except (ConfindexError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:
+        what = " ".join(str(exc).split())[:120]
+        raise IndexDamagedError(
+            f"the search index is damaged ({type(exc).__name__}{': ' + what if what else ''}); "
+            + REBUILD_HINT
+        ) from None
+
 
 # Bump when the schema or the analysis changes: older indexes are rebuilt from transcripts.
 SCHEMA_VERSION = 4
@@ -330,11 +363,13 @@ def state(ws: Workspace) -> IndexState:
         d = json.loads((ws.index_dir / CURRENT).read_text(encoding="utf-8"))
         gen = ws.index_dir / str(d["generation"])
         return IndexState(int(d["schema"]), gen if gen.is_dir() else None)
+    except NotADirectoryError:  # a file where index/ should be: writing will say so
+        return IndexState(None, None)
     except FileNotFoundError:
         # A bare Whoosh index in index/ (no CURRENT.json) was made by an older layout.
         old = any(ws.index_dir.glob("*.toc")) if ws.index_dir.is_dir() else False
         return IndexState(0 if old else None, None)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OSError):
         return IndexState(0, None)
 
 
@@ -366,12 +401,15 @@ def open_index(ws: Workspace) -> index.Index | None:
         if s.schema != SCHEMA_VERSION or s.generation is None:
             return None
         try:
-            return index.open_dir(str(s.generation))
-        except (index.EmptyIndexError, OSError) as exc:
+            with damage_named():
+                return index.open_dir(str(s.generation))
+        except (index.EmptyIndexError, OSError, IndexDamagedError) as exc:
             # A rebuild may have swapped generations between reading CURRENT and opening.
             if state(ws).generation == s.generation:
-                raise ConfindexError(
-                    f"cannot open the search index ({exc}); run confindex index --rebuild"
+                if isinstance(exc, IndexDamagedError):
+                    raise
+                raise IndexDamagedError(
+                    f"cannot open the search index ({exc}); {REBUILD_HINT}"
                 ) from None
     raise ConfindexError("the search index keeps changing; try again")
 
@@ -396,7 +434,12 @@ def _read_recordings(gen: Path) -> dict[str, dict[str, Any]]:
     cached = _REC_CACHE.get(gen)
     if cached and cached[0] == mtime:
         return cached[1]
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise IndexDamagedError(f"{path} is damaged ({exc}); {REBUILD_HINT}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise IndexDamagedError(f"{path} is damaged (not a table of recordings); {REBUILD_HINT}")
     _REC_CACHE[gen] = (mtime, data)
     return data
 
@@ -406,11 +449,15 @@ def _write_recordings(gen: Path, recs: dict[str, dict[str, Any]]) -> None:
 
 
 def _new_generation(ws: Workspace) -> Path:
-    ws.index_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(ws.index_dir)
     name = f"g-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}"
     gen = ws.index_dir / name
     gen.mkdir()
-    index.create_in(str(gen), make_schema())
+    try:
+        index.create_in(str(gen), make_schema())
+    except BaseException:  # a full disk: leave no partial generation behind
+        shutil.rmtree(gen, ignore_errors=True)
+        raise
     return gen
 
 
@@ -434,6 +481,13 @@ def _cleanup(ws: Workspace, keep: Path | None) -> None:
         ):
             with contextlib.suppress(OSError):
                 p.unlink()
+
+
+def _cleanup_generations(ws: Workspace, keep: Path) -> None:
+    with contextlib.suppress(OSError):
+        for p in ws.index_dir.iterdir():
+            if p.is_dir() and p.name.startswith("g-") and p != keep:
+                shutil.rmtree(p, ignore_errors=True)
 
 
 def _writer(ix: index.Index, limitmb: int = 128):
@@ -461,20 +515,26 @@ def add(ws: Workspace, transcripts: Iterable[Transcript], *, log: LogFn | None =
             return _rebuild_locked(ws, extra=items)
         s = state(ws)
         assert s.generation is not None
-        ix = index.open_dir(str(s.generation))
-        recs = dict(_read_recordings(s.generation))
+        # Under the index lock nobody is building: a generation other than the live one is
+        # what a killed or failed (disk full) rebuild left behind.
+        _cleanup_generations(ws, keep=s.generation)
+        with damage_named():
+            ix = index.open_dir(str(s.generation))
+            recs = dict(_read_recordings(s.generation))
+            w = _writer(ix)
         n = 0
-        w = _writer(ix)
         try:
-            for t in items:
-                w.delete_by_term("recording", t.id)
-                for doc in documents(t):
-                    w.add_document(**doc)
-                    n += 1
-                recs[t.id] = recording_meta(t)
-            w.commit()  # default merge policy only merges small segments; never optimize here
+            with damage_named():
+                for t in items:
+                    w.delete_by_term("recording", t.id)
+                    for doc in documents(t):
+                        w.add_document(**doc)
+                        n += 1
+                    recs[t.id] = recording_meta(t)
+                w.commit()  # the default merge policy merges small segments; never optimize
         except BaseException:
-            w.cancel()
+            with contextlib.suppress(Exception):
+                w.cancel()
             raise
         _write_recordings(s.generation, recs)
         return n
@@ -487,37 +547,50 @@ def remove(ws: Workspace, recording_ids: Iterable[str]) -> int:
         s = state(ws)
         if s.schema != SCHEMA_VERSION or s.generation is None or not ids:
             return 0
-        ix = index.open_dir(str(s.generation))
-        w = _writer(ix)
+        with damage_named():
+            ix = index.open_dir(str(s.generation))
+            w = _writer(ix)
         removed = 0
         try:
-            for rid in ids:
-                removed += w.delete_by_term("recording", rid) or 0
-            w.commit()
+            with damage_named():
+                for rid in ids:
+                    removed += w.delete_by_term("recording", rid) or 0
+                w.commit()
         except BaseException:
-            w.cancel()
+            with contextlib.suppress(Exception):
+                w.cancel()
             raise
         recs = {k: v for k, v in _read_recordings(s.generation).items() if k not in ids}
         _write_recordings(s.generation, recs)
         return removed
 
 
-def rebuild(ws: Workspace, progress: ProgressFn | None = None) -> int:
+def rebuild(
+    ws: Workspace,
+    progress: ProgressFn | None = None,
+    *,
+    skipped: list[tuple[str, str]] | None = None,
+) -> int:
     """Rebuild the whole index from transcripts/ alone; returns the number of turns indexed.
 
     Builds into a new generation and swaps it in atomically: a crash leaves the old index.
+    Transcripts that cannot be read are left out and listed in `skipped` as (id, why).
     """
     with ws.lock("index"):
-        return _rebuild_locked(ws, progress=progress)
+        return _rebuild_locked(ws, progress=progress, skipped=skipped)
 
 
 def _rebuild_locked(
-    ws: Workspace, progress: ProgressFn | None = None, extra: list[Transcript] | None = None
+    ws: Workspace,
+    progress: ProgressFn | None = None,
+    extra: list[Transcript] | None = None,
+    skipped: list[tuple[str, str]] | None = None,
 ) -> int:
     ids = ws.transcript_ids()
     extra_by_id = {t.id: t for t in extra or []}
     total = len(set(ids) | set(extra_by_id))
-    return _build_locked(ws, _iter_transcripts(ws, ids, extra_by_id), total, progress)
+    items = _iter_transcripts(ws, ids, extra_by_id, skipped)
+    return _build_locked(ws, items, total, progress)
 
 
 def build(
@@ -550,7 +623,10 @@ def _build_locked(
                     progress(done, total)
             w.commit()
         except BaseException:
-            w.cancel()
+            # After a failed commit (disk full) Whoosh says "This writer is closed": the
+            # original error is the one to report.
+            with contextlib.suppress(Exception):
+                w.cancel()
             raise
         _write_recordings(gen, recs)
     except BaseException:
@@ -561,15 +637,21 @@ def _build_locked(
 
 
 def _iter_transcripts(
-    ws: Workspace, ids: list[str], extra: dict[str, Transcript]
+    ws: Workspace,
+    ids: list[str],
+    extra: dict[str, Transcript],
+    skipped: list[tuple[str, str]] | None = None,
 ) -> Iterator[Transcript]:
     for rid in ids:
         if rid in extra:
             continue
         try:
             yield load_path(ws.transcript_path(rid))
-        except ConfindexError:
-            continue  # a damaged transcript must not block the archive; `index` reports it
+        except ConfindexError as exc:
+            # A damaged transcript must not block the archive, nor vanish silently: the caller
+            # lists it (`index --rebuild` exits non-zero).
+            if skipped is not None:
+                skipped.append((rid, exc.message))
     yield from extra.values()
 
 
@@ -579,12 +661,14 @@ def optimize(ws: Workspace) -> None:
         ix = open_index(ws)
         if ix is None:
             return
-        ix.optimize()
+        with damage_named():
+            ix.optimize()
 
 
 def doc_count(ws: Workspace) -> int:
     ix = open_index(ws)
-    return 0 if ix is None else ix.doc_count()
+    with damage_named():
+        return 0 if ix is None else ix.doc_count()
 
 
 def indexed_ids(ws: Workspace) -> set[str]:
@@ -604,14 +688,19 @@ def size_bytes(ws: Workspace) -> int:
     return sum(p.stat().st_size for p in s.generation.rglob("*") if p.is_file())
 
 
-def add_missing(ws: Workspace, *, log: LogFn | None = None) -> int:
-    """Index transcripts not yet in the index (a stale index is rebuilt); returns turns added."""
+def add_missing(
+    ws: Workspace, *, log: LogFn | None = None, skipped: list[tuple[str, str]] | None = None
+) -> int:
+    """Index transcripts not yet in the index (a stale index is rebuilt); returns turns added.
+
+    Transcripts that cannot be read are left out and listed in `skipped` as (id, why).
+    """
     if not exists(ws):
         if needs_rebuild(ws) and log:
             log(stale_message(ws))
-        return rebuild(ws)
+        return rebuild(ws, skipped=skipped)
     todo = missing(ws)
-    return add(ws, iter_all_ids(ws, todo), log=log) if todo else 0
+    return add(ws, _iter_transcripts(ws, todo, {}, skipped), log=log) if todo else 0
 
 
 def iter_all_ids(ws: Workspace, ids: list[str]) -> Iterator[Transcript]:
@@ -625,6 +714,7 @@ def ensure(ws: Workspace, *, log: LogFn | None = None) -> bool:
         return False
     if not ws.transcript_ids():
         return False
+    make_dir(ws.index_dir)  # a file in its place: say so before announcing a build
     if log:
         log(stale_message(ws) if needs_rebuild(ws) else "building the search index")
     rebuild(ws)

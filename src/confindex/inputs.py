@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 from .errors import DownloadError, InputError
 from .fetch import (
     MEDIA_EXTENSIONS,
+    check_file,
+    check_url,
     clean_ytdlp_error,
     is_single_recording_url,
     is_url,
@@ -106,10 +109,18 @@ def read_batch_file(path: str) -> list[str]:
     else:
         p = Path(path).expanduser()
         try:
+            check_file(p)  # a FIFO or /dev/zero would be read forever
             text = p.read_text(encoding="utf-8-sig")
+        except InputError as exc:
+            raise InputError(f"cannot read batch file: {exc.message}") from None
         except OSError as exc:
             raise InputError(f"cannot read batch file {path}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            msg = f"batch file {path} is not UTF-8 text (one URL or path per line)"
+            raise InputError(msg) from None
         base = p.resolve().parent
+    if "\x00" in text:
+        raise InputError(f"batch file {path} is not text (one URL or path per line)")
     out = []
     for raw in text.splitlines():
         line = raw.strip()
@@ -177,7 +188,14 @@ def dedupe(items: Iterable[WorkItem]) -> list[WorkItem]:
 def _expand_one(
     arg: str, filters: Filters, exclude: Sequence[Path], parent: str | None
 ) -> list[WorkItem]:
+    if not arg.strip():
+        # An unset variable ($URL) must not become "the current folder", fetched recursively.
+        raise InputError("an empty argument is neither a file nor a URL", exit_code=2)
     if is_url(arg):
+        try:
+            check_url(arg)
+        except InputError as exc:
+            return [WorkItem(arg, arg, "url", parent, error=exc.message)]
         if is_single_recording_url(arg):
             return [url_item(arg, parent)]
         try:
@@ -185,10 +203,12 @@ def _expand_one(
         except DownloadError as exc:
             return [WorkItem(arg, arg, "url", parent, error=exc.message)]
     path = local_path(arg)
-    if path.is_dir():
+    try:
+        st = check_file(path, dirs=True)
+    except InputError as exc:
+        return [WorkItem(str(path), str(path), "file", parent, error=exc.message)]
+    if stat.S_ISDIR(st.st_mode):
         return [file_item(p, parent=str(path)) for p in scan_directory(path, exclude)]
-    if not path.exists():
-        return [WorkItem(str(path), str(path), "file", parent, error=f"no such file: {path}")]
     return [file_item(path, parent)]
 
 

@@ -135,8 +135,11 @@ class Transcriber:
         rid = media.recording.id
         if reporter:
             reporter.stage(rid, "decode")
-        samples = audio.decode(media.path)
+        samples, decoded = audio.decode_with_info(media.path)
         total = audio.duration(samples)
+        truncated = decoded.warning(media.path.name)
+        if truncated:
+            log.warning("%s", truncated)
         loaded = self.model
 
         speaker_segments: list[SpeakerSegment] = []
@@ -190,7 +193,12 @@ class Transcriber:
             model_sha256=loaded.spec.sha256,
             device=loaded.device,
             compute_type=loaded.compute_type,
-            options={**o.asr.to_dict(), "languages": result.languages},
+            options={
+                **o.asr.to_dict(),
+                "languages": result.languages,
+                # A truncated file is transcribed as far as it goes; the record says so.
+                **({"decode": decoded.to_dict()} if decoded.truncated else {}),
+            },
             diarization=diarization_info,
             created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             transcribe_seconds=round(result.seconds, 3),
@@ -252,9 +260,10 @@ def download_to(
     ydl_extra: dict[str, Any] | None = None,
 ) -> Media:
     """Download `url` into `folder` (a scratch workspace) with the media's sha256."""
-    from .fetch import download, url_recording_id
+    from .fetch import check_url, download, url_recording_id
     from .workspace import Workspace, sha256_file
 
+    check_url(url)
     if reporter:
         reporter.stage(url_recording_id(url), "download")
     media = download(

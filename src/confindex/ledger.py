@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -32,6 +33,8 @@ from typing import Any
 from .errors import ConfindexError
 from .stages import PROGRESS, Stage
 from .stages import TERMINAL as TERMINAL_STAGES
+
+log = logging.getLogger("confindex")
 
 
 class LedgerError(ConfindexError):
@@ -180,6 +183,22 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] == "Z"
 
 
+def _write_error(path: Path, exc: sqlite3.OperationalError) -> Exception:
+    """A one-line LedgerError for a full disk or a read-only workspace; else the error."""
+    msg = str(exc)
+    if "full" in msg or "readonly" in msg or "disk I/O" in msg or "unable to open" in msg:
+        return LedgerError(
+            f"cannot write the job ledger {path} ({msg}); free space (or make the folder "
+            "writable) and rerun: finished work is kept"
+        )
+    return exc
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    msg = str(exc).lower()
+    return "not a database" in msg or "malformed" in msg or "corrupt" in msg
+
+
 class Ledger:
     """The ledger of one workspace; safe to use from several threads (one connection each)."""
 
@@ -194,12 +213,98 @@ class Ledger:
         self._conns_lock = threading.Lock()
         _OUR_OWNERS.add(self.owner)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._init_schema()
+        self.set_aside: Path | None = None  # where a damaged ledger was moved, if it was
+        try:
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and not _is_damage(exc):
+                self.close()
+                raise _write_error(self.path, exc) from None
+            self._recover(exc)
 
     @classmethod
     def of(cls, ws: Any, **kw: Any) -> Ledger:
-        """The ledger of a Workspace."""
-        return cls(ws.state / "ledger.sqlite", **kw)
+        """The ledger of a Workspace (a damaged one is set aside and rebuilt from transcripts/)."""
+        led = cls(ws.state / "ledger.sqlite", **kw)
+        if led.set_aside is not None:
+            n = led.restore_from(ws)
+            log.warning(
+                "the job ledger was damaged: kept it as %s for inspection and rebuilt it from "
+                "%d transcript%s in %s",
+                led.set_aside,
+                n,
+                "" if n == 1 else "s",
+                ws.transcripts,
+            )
+        return led
+
+    def _recover(self, exc: Exception) -> None:
+        """Move the damaged database (and its WAL) aside and start an empty one."""
+        from filelock import FileLock
+
+        with FileLock(str(self.path.parent / "ledger-recover.lock")):
+            self.close()
+            _OUR_OWNERS.add(self.owner)
+            try:
+                self._init_schema()  # another process may have recovered it meanwhile
+                return
+            except sqlite3.DatabaseError:
+                self.close()
+                _OUR_OWNERS.add(self.owner)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+            k = 1
+            while aside.exists():  # never overwrite an earlier damaged copy
+                k += 1
+                aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{k}")
+            for suffix in ("", "-wal", "-shm"):
+                src = Path(f"{self.path}{suffix}")
+                if src.exists():
+                    os.replace(src, Path(f"{aside}{suffix}"))
+            self.set_aside = aside
+            self._init_schema()
+
+    def restore_from(self, ws: Any) -> int:
+        """Rows for the recordings transcripts/ holds (stage `indexed`); returns how many.
+
+        The transcripts are the source of truth: what they hold is done; anything else is
+        fetched again by the next `fetch` of its input.
+        """
+        from .transcript import load_path
+
+        now = time.time()
+        n = 0
+        with self._tx() as c:
+            seq = c.execute("SELECT COALESCE(MAX(seq), 0) FROM jobs").fetchone()[0]
+            for rid in ws.transcript_ids():
+                try:
+                    rec = load_path(ws.transcript_path(rid)).recording
+                except ConfindexError:
+                    continue  # `index` lists unreadable transcripts
+                seq += 1
+                kind = "file" if rec.kind == "file" else "url"
+                c.execute(
+                    "INSERT OR IGNORE INTO jobs(key, seq, source, kind, recording_id, title,"
+                    " stage, media_path, media_sha256, recording, audio_seconds, created_at,"
+                    " updated_at, finished_at) VALUES (?,?,?,?,?,?,'indexed',?,?,?,?,?,?,?)",
+                    (
+                        rec.source,
+                        seq,
+                        rec.source,
+                        kind,
+                        rid,
+                        rec.title,
+                        rec.media_path,
+                        rec.media_sha256,
+                        json.dumps(dataclasses.asdict(rec), ensure_ascii=False),
+                        rec.duration,
+                        now,
+                        now,
+                        now,
+                    ),
+                )
+                n += 1
+        return n
 
     # -- connections -------------------------------------------------------------------------
 
@@ -232,12 +337,12 @@ class Ledger:
             c.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             # Nothing was half-written (the transaction rolled back); say why in one line.
-            if "full" in str(exc) or "readonly" in str(exc) or "disk I/O" in str(exc):
-                raise LedgerError(
-                    f"cannot write the job ledger {self.path} ({exc}); free space and rerun: "
-                    "finished work is kept"
-                ) from None
-            raise
+            raise _write_error(self.path, exc) from None
+        except sqlite3.DatabaseError as exc:  # damaged after it was opened
+            raise LedgerError(
+                f"the job ledger {self.path} is damaged ({exc}); move it away and rerun: "
+                "confindex rebuilds it from transcripts/"
+            ) from None
 
     def _init_schema(self) -> None:
         c = self._conn()

@@ -8,27 +8,39 @@ bug is one line unless `-v` asks for the traceback.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
-from typing import Any
 
 LOGGER = "confindex"
 _MARK = "_confindex_handler"
 
 
-class _Console(logging.Formatter):
-    """One line per record on stderr; the traceback only when verbose."""
+class _Console(logging.Handler):
+    """One sanitised line per record on the current stderr (records quote URLs, file names
+    and titles); with -v, the level and, for errors, the traceback too."""
 
-    def __init__(self, verbose: bool) -> None:
-        super().__init__("confindex: %(levelname)s: %(message)s")
+    def __init__(self, level: int, verbose: bool) -> None:
+        super().__init__(level)
         self.verbose = verbose
 
-    def formatException(self, ei: Any) -> str:
-        return super().formatException(ei) if self.verbose else ""
+    def emit(self, record: logging.LogRecord) -> None:
+        from .sanitize import terminal
 
-    def format(self, record: logging.LogRecord) -> str:
-        if not self.verbose:
-            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
-        return super().format(record)
+        try:
+            line = terminal(record.getMessage())
+            if self.verbose and record.levelno != logging.WARNING:
+                line = f"{record.levelname.lower()}: {line}"
+            out = [line]
+            if self.verbose and record.exc_info:
+                out.append(terminal(self._tb(record), multiline=True))
+            sys.stderr.write("\n".join(out) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+    @staticmethod
+    def _tb(record: logging.LogRecord) -> str:
+        return logging.Formatter().formatException(record.exc_info).rstrip()  # type: ignore[arg-type]
 
 
 class _ConsoleFilter(logging.Filter):
@@ -43,6 +55,11 @@ class _ConsoleFilter(logging.Filter):
         return self.verbose or getattr(record, "console", True)
 
 
+def has_console() -> bool:
+    """Whether `setup` has routed the confindex logger already (in this process)."""
+    return any(getattr(h, _MARK, False) for h in logging.getLogger(LOGGER).handlers)
+
+
 def setup(verbosity: int = 0, log_file: str | Path | None = None) -> logging.Logger:
     """Route the confindex logger: stderr at WARNING (INFO with -v, DEBUG with -vv), and
     `log_file` at DEBUG with times and processes. Idempotent (replaces its own handlers)."""
@@ -51,15 +68,11 @@ def setup(verbosity: int = 0, log_file: str | Path | None = None) -> logging.Log
         if getattr(h, _MARK, False):
             logger.removeHandler(h)
             h.close()
-    console = logging.StreamHandler()
-    console.setLevel(
-        logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    )
-    console.setFormatter(_Console(verbosity > 0))
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    console = _Console(level, verbosity > 0)
     console.addFilter(_ConsoleFilter(verbosity > 0))
     setattr(console, _MARK, True)
     logger.addHandler(console)
-    level = console.level
     if log_file:
         fh = logging.FileHandler(log_file, encoding="utf-8")
         fh.setLevel(logging.DEBUG)
@@ -71,23 +84,3 @@ def setup(verbosity: int = 0, log_file: str | Path | None = None) -> logging.Log
         level = logging.DEBUG
     logger.setLevel(level)
     return logger
-
-
-class YtDlpLogger:
-    """yt-dlp's messages into `confindex.yt_dlp`. Its errors also reach us as exceptions (with
-    a one-line message), so they are logged at DEBUG; warnings at INFO (visible with -v)."""
-
-    def __init__(self) -> None:
-        self.log = logging.getLogger(f"{LOGGER}.yt_dlp")
-
-    def debug(self, msg: str) -> None:
-        self.log.debug("%s", msg)
-
-    def info(self, msg: str) -> None:
-        self.log.debug("%s", msg)
-
-    def warning(self, msg: str) -> None:
-        self.log.info("%s", msg)
-
-    def error(self, msg: str) -> None:
-        self.log.debug("%s", msg)

@@ -72,7 +72,9 @@ def obtain_media(
     """Download a URL into the workspace (`ydl_extra`: more yt-dlp options), or take a local
     file where it is; either way with the media's sha256, which finds duplicates."""
     if is_url(arg):
-        from .fetch import download
+        from .fetch import check_url, download
+
+        check_url(arg)
         from .workspace import sha256_file
 
         rid = url_recording_id(arg)

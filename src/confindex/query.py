@@ -26,6 +26,7 @@ from .timefmt import parse_time
 
 MAX_QUERY_CHARS = 1000
 MAX_TERMS = 64
+MAX_NESTING = 32  # parentheses; 400 levels overflowed Python's recursion limit
 MAX_FUZZY = 2
 FIELDS = ("speaker", "title", "channel", "lang", "recording", "date", "at", "after", "before")
 TIME_FIELDS = ("at", "after", "before")
@@ -308,6 +309,12 @@ def parse(text: str) -> Parsed:
     toks = _tokenize(text)
     if sum(1 for t in toks if t.kind in ("WORD", "PHRASE", "FIELD")) > MAX_TERMS:
         raise _fail(f"too many words (at most {MAX_TERMS})")
+    depth = deepest = 0
+    for t in toks:
+        depth += 1 if t.kind == "LP" else -1 if t.kind == "RP" else 0
+        deepest = max(deepest, depth)
+    if deepest > MAX_NESTING:  # the parser and the query tree recurse once per level
+        raise _fail(f"nested too deeply ({deepest} levels of parentheses, at most {MAX_NESTING})")
     node = _Parser(toks).parse()
     if not _has_positive(node):
         raise _fail("the query only excludes things; add a word or a field to search for")

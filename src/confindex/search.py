@@ -166,6 +166,13 @@ def search(
     parsed = query if isinstance(query, Parsed) else parse(query)  # QueryError before any I/O
     limit, offset = max(0, int(limit)), max(0, int(offset))
     ix_mod.ensure(ws, log=log)
+    with ix_mod.damage_named():
+        return _search(ws, parsed, limit, offset, group, context)
+
+
+def _search(
+    ws: Workspace, parsed: Parsed, limit: int, offset: int, group: bool, context: int
+) -> SearchResult:
     s = searcher(ws)
     if s is None:
         return SearchResult([], 0, parsed.text)

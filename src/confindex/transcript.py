@@ -187,8 +187,13 @@ def load_path(path: Path) -> Transcript:
         return Transcript.from_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise NotFoundError(f"no transcript at {path}") from None
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except UnicodeDecodeError:
+        raise ConfindexError(f"transcript {path} is damaged (not UTF-8 text)") from None
+    # A JSON array or number has no .get (AttributeError); bad values raise ValueError.
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         raise ConfindexError(f"transcript {path} is damaged ({exc})") from None
+    except OSError as exc:
+        raise ConfindexError(f"cannot read transcript {path}: {exc.strerror or exc}") from None
 
 
 def load(ws: Workspace, recording_id: str) -> Transcript:

@@ -54,7 +54,7 @@ class Workspace:
 
     def ensure(self) -> Workspace:
         for d in (self.transcripts, self.index_dir, self.media, self.state, self.tmp):
-            d.mkdir(parents=True, exist_ok=True)
+            make_dir(d)
         return self
 
     def transcript_path(self, recording_id: str) -> Path:
@@ -82,6 +82,17 @@ class Workspace:
             yield
         finally:
             lock.release()
+
+
+def make_dir(path: Path) -> None:
+    """mkdir -p, with a one-line error when a file sits where the folder must be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        bad = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
+        raise ConfindexError(
+            f"{bad} is a file, but confindex needs a folder there: move the file away"
+        ) from None
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

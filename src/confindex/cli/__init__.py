@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import logging
 import sys
 
 import click
@@ -74,6 +75,7 @@ class LazyGroup(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        _log_to_stderr()
         try:
             return super().invoke(ctx)
         except ConfindexError as exc:
@@ -85,14 +87,15 @@ class LazyGroup(click.Group):
                 fail("disk full: free some space and rerun; finished work is kept", 1)
             if exc.errno == errno.EPIPE:
                 sys.exit(0)
-            raise
+            # Read-only folders, permissions, I/O errors: one line naming the file, not a
+            # traceback (finished work is written atomically, so nothing is half-written).
+            where = f": {exc.filename}" if exc.filename else ""
+            fail(f"{exc.strerror or exc}{where}", 1)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:
             # Anything else is a bug: the traceback goes to the log (stderr with -v, the
             # --log-file), the run stops, and the user gets one line saying so.
-            import logging
-
             logging.getLogger("confindex").error(
                 "unexpected error (a bug)", exc_info=exc, extra={"console": False}
             )
@@ -101,6 +104,15 @@ class LazyGroup(click.Group):
                 f"{' '.join(str(exc).split())[:200]} (rerun with -v for the traceback)",
                 70,
             )
+
+
+def _log_to_stderr() -> None:
+    """confindex's warnings (retries, truncated media, a ledger set aside) on stderr, one
+    sanitised line each, until the group's options (-v, --log-file) refine it."""
+    from ..log import has_console, setup
+
+    if not has_console():
+        setup()
 
 
 def fail(message: str, code: int = 1) -> None:

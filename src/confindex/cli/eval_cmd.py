@@ -31,6 +31,9 @@ def _table(title: str, rows: list[tuple[str, str]]):
 
 
 def _read_text(path: Path) -> str:
+    from ..fetch import check_file
+
+    check_file(path)  # a FIFO or a device would be read for ever
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -138,8 +141,9 @@ def eval_diarization(
     )
     if threshold is not None:
         kwargs["threshold"] = threshold
-    if not reference.is_file():
-        raise InputError(f"no such file: {reference}")
+    from ..fetch import check_file
+
+    check_file(reference)
     with stderr_console().status(f"diarizing {rich(audio.name)}…"):
         ev = evaluate_diarization(audio, reference, DiarizeOptions(**kwargs), collar=collar)
     if as_json:

@@ -29,8 +29,11 @@ def index(rebuild: bool, optimize: bool, ws: Any) -> None:
       confindex index --optimize
     """
     from .. import index as ix
+    from ..workspace import make_dir
 
     t0 = time.monotonic()
+    skipped: list[tuple[str, str]] = []
+    make_dir(ws.index_dir)  # a file in its place is an error before any progress is drawn
     if rebuild:
         with click.progressbar(
             length=max(1, len(ws.transcript_ids())),
@@ -43,11 +46,22 @@ def index(rebuild: bool, optimize: bool, ws: Any) -> None:
                 bar.update(done - last[0])
                 last[0] = done
 
-            n = ix.rebuild(ws, progress=progress)
+            n = ix.rebuild(ws, progress=progress, skipped=skipped)
         click.echo(f"rebuilt the index: {n} turns in {time.monotonic() - t0:.1f} s")
     else:
-        n = ix.add_missing(ws, log=_log)
+        n = ix.add_missing(ws, log=_log, skipped=skipped)
         click.echo(f"indexed {n} new turns" if n else "the index is up to date")
+    if skipped:
+        # Never silently: a recording left out of the index would vanish from search.
+        for rid, why in skipped:
+            _log(f"not indexed: {rid}: {why}")
+        from ..errors import ConfindexError
+
+        s = "s" if len(skipped) != 1 else ""
+        raise ConfindexError(
+            f"{len(skipped)} transcript{s} in {ws.transcripts} could not be read "
+            "and are not searchable (listed above); fix or remove them, then rerun"
+        )
     if optimize:
         t1 = time.monotonic()
         ix.optimize(ws)

@@ -286,11 +286,14 @@ def show(recording: str, at: str | None, around: float, as_json: bool, ws: Any) 
       confindex show 3f2a
       confindex show 3f2a --at 12:34 --around 30
     """
+    from ..cite import check_moment
     from ..links import link
     from ..transcript import resolve_recording
 
     t = resolve_recording(ws, recording)
     when = _at(at)
+    if when is not None:
+        check_moment(t, when)
     turns = t.turns
     if when is not None:
         turns = [x for x in t.turns if x.end >= when - around and x.start <= when + around]

@@ -1,0 +1,233 @@
+"""Damage is named, never hidden, never a traceback (issue 16): a damaged index names
+`index --rebuild`; junk in transcripts/ never blocks the rebuild, which lists it and exits 1;
+a damaged ledger is set aside and rebuilt; a full or read-only disk is one line and leaves
+nothing half-written; moments past the end of a recording are errors."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import run
+from harness import QUIET, assert_intact, assert_one_line_error, good_archive
+
+from confindex import index
+from confindex.ledger import Ledger
+from confindex.workspace import Workspace
+
+
+@pytest.fixture
+def adv(tmp_path: Path) -> Workspace:
+    return good_archive(tmp_path / "ws")
+
+
+def _gen(ws: Workspace) -> Path:
+    s = index.state(ws)
+    assert s.generation is not None
+    return s.generation
+
+
+DAMAGE = {
+    "truncated segment": lambda g: [os.truncate(p, 100) for p in g.glob("*.seg")],
+    "garbled segment": lambda g: [
+        p.write_bytes(os.urandom(p.stat().st_size)) for p in g.glob("*.seg")
+    ],
+    "garbled TOC": lambda g: [p.write_bytes(os.urandom(60)) for p in g.glob("*.toc")],
+    "empty TOC": lambda g: [p.write_bytes(b"") for p in g.glob("*.toc")],
+    "missing segment": lambda g: [p.unlink() for p in g.glob("*.seg")],
+    "garbage recordings.json": lambda g: (g / "recordings.json").write_text("{garbage"),
+    "recordings.json is a list": lambda g: (g / "recordings.json").write_text("[1, 2]"),
+    "binary recordings.json": lambda g: (g / "recordings.json").write_bytes(b"\xff\xfe\x00"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_index_names_the_rebuild(adv: Workspace, damage: str) -> None:
+    DAMAGE[damage](_gen(adv))
+    index.close_all() if hasattr(index, "close_all") else None
+    from confindex import search as search_mod
+
+    search_mod.close_all()
+    r = run("search", "brown fox", ws=adv)
+    line = assert_one_line_error(r)
+    assert "index --rebuild" in line and "damaged" in line
+    r = run("index", "--rebuild", ws=adv)  # the documented recovery works
+    assert r.exit_code == 0, r.output
+    search_mod.close_all()
+    assert_intact(adv)
+
+
+def test_a_damaged_pointer_to_the_index_rebuilds_it_with_a_message(adv: Workspace) -> None:
+    (adv.index_dir / "CURRENT.json").write_text("{not json")
+    r = run("search", "brown fox", ws=adv)
+    assert r.exit_code == 0 and "fox" in r.stdout
+    assert "rebuilding it from transcripts/" in r.stderr
+
+
+JUNK = {
+    "array.json": b"[1, 2, 3]",
+    "binary.json": os.urandom(300) + b"\xff",
+    "truncated.json": b'{"schema_version": 1, "recording": {"id": "tr',
+    "future.json": json.dumps({"schema_version": 99}).encode(),
+    "empty.json": b"",
+    "number.json": b"42",
+    "nul.json": b"\x00" * 64,
+}
+
+
+@pytest.mark.parametrize("name", list(JUNK))
+@pytest.mark.parametrize("how", [["index"], ["index", "--rebuild"]])
+def test_junk_transcripts_are_listed_not_hidden(adv: Workspace, name: str, how: list[str]) -> None:
+    (adv.transcripts / name).write_bytes(JUNK[name])
+    r = run(*how, ws=adv)
+    assert r.exit_code == 1
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip() and ln.strip() != "indexing"]
+    assert lines[0].startswith(f"not indexed: {Path(name).stem}: ")
+    assert lines[-1].startswith("Error: 1 transcript ") and "could not be read" in lines[-1]
+    assert len(lines) == 2, lines
+    (adv.transcripts / name).unlink()
+    assert_intact(adv)  # the good recording stayed searchable throughout
+
+
+def test_a_file_where_the_index_folder_belongs(adv: Workspace) -> None:
+    shutil.rmtree(adv.index_dir)
+    adv.index_dir.write_text("oops")
+    for args in (["search", "fox"], ["index"], ["index", "--rebuild"]):
+        line = assert_one_line_error(run(*args, ws=adv))
+        assert "is a file" in line and "index" in line
+
+
+@pytest.mark.parametrize(
+    "content", [b"garbage garbage garbage", os.urandom(20_000)], ids=["text", "random"]
+)
+def test_a_damaged_ledger_is_set_aside_and_rebuilt(adv: Workspace, content: bytes) -> None:
+    adv.state.mkdir(exist_ok=True)
+    (adv.state / "ledger.sqlite").write_bytes(content)
+    r = run("status", "--json", ws=adv)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["counts"]["indexed"] == 1  # rebuilt from transcripts/
+    assert "kept it as" in r.stderr and "rebuilt it from 1 transcript" in r.stderr
+    kept = list(adv.state.glob("ledger.sqlite.damaged-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == content  # kept for inspection
+    with Ledger.of(adv) as led:
+        assert [row.recording_id for row in led.rows()] == ["good"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["show", "good", "--at", "1:00:00"],
+        ["show", "good", "--at", "99999"],
+        ["cite", "good", "--at", "2:00"],
+        ["cite", "good", "--at", "-5"],
+        ["show", "nosuchrecording"],
+        ["cite", "nosuchrecording", "--at", "1"],
+        ["export", "nosuchrecording"],
+        ["speakers", "good", "rename", "SPEAKER_99", "Bob"],
+        ["show", "good", "--at", "soon"],
+    ],
+    ids=lambda a: " ".join(a)[:30],
+)
+def test_moments_and_names_that_do_not_exist(adv: Workspace, args: list[str]) -> None:
+    assert_one_line_error(run(*args, ws=adv))
+    assert_intact(adv)
+
+
+# ------------------------------------------------------------------ full and read-only disks
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MiB tmpfs (root only; skipped where mounting is not allowed)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root to mount a small tmpfs")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], check=False)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _fill(mnt: Path, leave_kib: int) -> None:
+    st = os.statvfs(mnt)
+    free = st.f_bavail * st.f_frsize
+    with contextlib.suppress(OSError), open(mnt / "filler", "wb") as f:
+        f.write(b"\0" * max(0, free - leave_kib * 1024))
+
+
+@pytest.mark.parametrize("leave_kib", [0, 16, 64])
+@pytest.mark.parametrize(
+    "args",
+    [["speakers", "good", "rename", "SPEAKER_00", "Grace"], ["index", "--rebuild"]],
+    ids=["rename", "rebuild"],
+)
+def test_a_full_disk_is_one_line_and_nothing_half_written(
+    small_fs: Path, leave_kib: int, args: list[str]
+) -> None:
+    ws = good_archive(small_fs / "ws")
+    _fill(small_fs, leave_kib)
+    r = run(*args, ws=ws)
+    if r.exit_code != 0:  # 64 KiB may be enough for some
+        lines = [ln for ln in r.stderr.splitlines() if ln.strip() and ln.strip() != "indexing"]
+        assert len(lines) == 1 and lines[0].startswith("Error: ") and "disk full" in lines[0]
+    (small_fs / "filler").unlink()
+    assert_intact(ws)
+
+
+def test_a_read_only_workspace_is_one_line(small_fs: Path) -> None:
+    ws = good_archive(small_fs / "ws")
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    try:
+        for args in (["speakers", "good", "rename", "SPEAKER_00", "Grace"], ["index", "--rebuild"]):
+            r = run(*args, ws=ws)
+            lines = [ln for ln in r.stderr.splitlines() if ln.strip() and ln.strip() != "indexing"]
+            assert r.exit_code == 1 and len(lines) == 1, r.stderr
+            assert "Read-only file system" in lines[0]
+        assert run("search", "brown fox", ws=ws).exit_code == 0  # reading still works
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
+
+
+def test_a_download_that_fills_the_disk_is_marked_failed(small_fs: Path, tmp_path: Path) -> None:
+    www = tmp_path / "www"
+    www.mkdir()
+    (www / "big.mp3").write_bytes(os.urandom(1_500_000))
+    from conftest import _QuietHandler
+
+    handler = lambda *a, **k: _QuietHandler(*a, directory=str(www), **k)  # noqa: E731
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        ws = good_archive(small_fs / "ws")
+        _fill(small_fs, 400)
+        url = f"http://127.0.0.1:{srv.server_address[1]}/big.mp3"
+        r = run("fetch", url, *QUIET, "--retries", "0", ws=ws)
+        assert "disk full" in assert_one_line_error(r)
+        with Ledger.of(ws) as led:
+            assert next(x for x in led.rows() if x.key == url).stage == "failed"
+        assert not list(ws.state.rglob("*.part"))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_a_partial_generation_left_by_a_failed_rebuild_is_cleaned(adv: Workspace) -> None:
+    stray = adv.index_dir / "g-20200101-000000-1-1"  # what a killed/disk-full rebuild leaves
+    stray.mkdir()
+    (stray / "_MAIN_1.toc").write_bytes(b"partial")
+    r = run("speakers", "good", "rename", "SPEAKER_00", "Grace", ws=adv)  # any index write
+    assert r.exit_code == 0, r.output
+    assert not stray.exists()
+    assert_intact(adv)
