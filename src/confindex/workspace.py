@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfindexError, LockedError
+from .errors import ConfindexError, LockedError, NotFoundError
 
 ENV_HOME = "CONFINDEX_HOME"
 
@@ -58,6 +58,9 @@ class Workspace:
         return self
 
     def transcript_path(self, recording_id: str) -> Path:
+        if not is_recording_id(recording_id):
+            # `show ../../x` must not read (nor `speakers … rename` write) outside transcripts/
+            raise NotFoundError(f"no recording {recording_id!r}: not a recording id")
         return self.transcripts / f"{recording_id}.json"
 
     def transcript_ids(self) -> list[str]:
@@ -82,6 +85,14 @@ class Workspace:
             yield
         finally:
             lock.release()
+
+
+_RECORDING_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+def is_recording_id(text: str) -> bool:
+    """What our ids look like (slugs, site ids, hashes): never a path, never hidden."""
+    return bool(_RECORDING_ID.fullmatch(text)) and ".." not in text
 
 
 def make_dir(path: Path) -> None:
