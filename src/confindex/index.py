@@ -512,7 +512,10 @@ def add(ws: Workspace, transcripts: Iterable[Transcript], *, log: LogFn | None =
             if needs_rebuild(ws) and log:
                 log(stale_message(ws))
             # Build from transcripts/ plus these (they may not be saved yet): one fresh index.
-            return _rebuild_locked(ws, extra=items)
+            skipped: list[tuple[str, str]] = []
+            n = _rebuild_locked(ws, extra=items, skipped=skipped)
+            _warn_skipped(skipped)
+            return n
         s = state(ws)
         assert s.generation is not None
         # Under the index lock nobody is building: a generation other than the live one is
@@ -717,5 +720,16 @@ def ensure(ws: Workspace, *, log: LogFn | None = None) -> bool:
     make_dir(ws.index_dir)  # a file in its place: say so before announcing a build
     if log:
         log(stale_message(ws) if needs_rebuild(ws) else "building the search index")
-    rebuild(ws)
+    skipped: list[tuple[str, str]] = []
+    rebuild(ws, skipped=skipped)
+    _warn_skipped(skipped)
     return True
+
+
+def _warn_skipped(skipped: list[tuple[str, str]]) -> None:
+    """A recording left out of an implicit (re)build must not vanish from search silently."""
+    import logging
+
+    log = logging.getLogger("confindex")
+    for rid, why in skipped:
+        log.warning("not indexed: %s: %s (fix or remove it, then: confindex index)", rid, why)

@@ -252,3 +252,13 @@ def test_recording_ids_never_reach_outside_transcripts(
     r = run("speakers", ref, "rename", "SPEAKER_00", "Mallory", ws=adv)
     assert_one_line_error(r)
     assert "Mallory" not in (outside / "secret.json").read_text()
+
+
+def test_an_implicit_rebuild_names_what_it_left_out(adv: Workspace) -> None:
+    """`search` rebuilding a missing index says which transcripts it could not read."""
+    shutil.rmtree(adv.index_dir)
+    (adv.transcripts / "broken.json").write_text('{"schema_version": 1, "recor')
+    r = run("search", "brown fox", ws=adv)
+    assert r.exit_code == 0 and "fox" in r.stdout
+    assert "not indexed: broken: " in r.stderr
+    (adv.transcripts / "broken.json").unlink()
