@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from . import sanitize
@@ -15,9 +15,26 @@ from .workspace import Workspace, atomic_write_text
 FORMATS = ("srt", "vtt", "txt", "md", "rttm", "json")
 WRITTEN_BESIDE = ("srt", "vtt", "txt", "md", "rttm")  # json is the transcript itself
 
-# Subtitle cues: short enough to read, never across a speaker change.
-CUE_MAX_SECONDS = 7.0
-CUE_MAX_CHARS = 84
+
+@dataclass(frozen=True)
+class CueStyle:
+    """How subtitle cues are cut. Defaults follow broadcast guidelines (BBC, Netflix: ≤ 2
+    lines of ≤ 42 characters, ≥ ~0.8 s on screen) and Whisper's `--max_line_width/count`."""
+
+    max_line_width: int = 42
+    max_line_count: int = 2
+    min_duration: float = 0.8
+    max_duration: float = 7.0
+    pause: float = 0.6  # a silence this long ends a cue: the next words start a new thought
+
+    def __post_init__(self) -> None:
+        if self.max_line_width < 10:
+            raise InputError(f"--max-line-width {self.max_line_width}: use 10 or more")
+        if self.max_line_count < 1:
+            raise InputError(f"--max-line-count {self.max_line_count}: use 1 or more")
+
+
+DEFAULT_STYLE = CueStyle()
 
 
 @dataclass
@@ -25,51 +42,182 @@ class Cue:
     start: float
     end: float
     speaker: str | None
-    text: str
+    lines: list[str]
+    words: list[Word]
+    prefix: str = ""
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.lines)
 
 
-def cues(t: Transcript) -> Iterator[Cue]:
-    """Split each turn into subtitle-sized cues, breaking at sentence ends when possible."""
+def _prefix(speaker: str | None, show: bool) -> str:
+    """The speaker label a subtitle shows before its first line (counted in its width)."""
+    return f"[{speaker}] " if show and speaker else ""
+
+
+def _tokens(words: Sequence[Word], width: int) -> list[str]:
+    """Word texts, with any word longer than a line cut into line-sized pieces."""
+    out: list[str] = []
+    for w in words:
+        text = w.text.strip()
+        while len(text) > width:
+            out.append(text[:width])
+            text = text[width:]
+        if text:
+            out.append(text)
+    return out
+
+
+def layout(words: Sequence[Word], prefix: str, style: CueStyle) -> list[str] | None:
+    """Lines for `words` (the first one after `prefix`), or None if they need too many lines."""
+    lines: list[str] = []
+    line = ""
+    budget = style.max_line_width - len(prefix)
+    for tok in _tokens(words, style.max_line_width):
+        if line and len(line) + 1 + len(tok) <= budget:
+            line = f"{line} {tok}"
+        elif not line and len(tok) <= budget:
+            line = tok
+        else:
+            lines.append(line)
+            if len(lines) >= style.max_line_count:
+                return None
+            line, budget = tok, style.max_line_width
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _ends_sentence(word: Word) -> bool:
+    return word.text.rstrip("\"'»”)").endswith((".", "?", "!", "…", "。", "？", "！"))
+
+
+def _turn_cues(
+    words: Sequence[Word], speaker: str | None, prefix: str, style: CueStyle
+) -> Iterator[Cue]:
+    """Greedy cues over one speaker's words: a cue ends when the next word would not fit in
+    the lines, after a sentence end once it has been on screen long enough, at a pause, or at
+    `max_duration`."""
+    chunk: list[Word] = []
+    lines: list[str] = []
+    for w in words:
+        if chunk:
+            last = chunk[-1]
+            shown = last.end - chunk[0].start
+            trial = layout([*chunk, w], prefix, style)
+            if (
+                trial is None
+                or w.end - chunk[0].start > style.max_duration
+                or w.start - last.end >= style.pause
+                or (_ends_sentence(last) and shown >= style.min_duration)
+            ):
+                yield Cue(chunk[0].start, last.end, speaker, lines, chunk, prefix)
+                chunk = []
+            else:
+                lines = trial
+                chunk.append(w)
+                continue
+        chunk = [w]
+        lines = layout(chunk, prefix, style) or [w.text.strip()]
+    if chunk:
+        yield Cue(chunk[0].start, chunk[-1].end, speaker, lines, chunk, prefix)
+
+
+def _enforce_min_duration(cs: list[Cue], style: CueStyle, duration: float | None) -> None:
+    """Give every cue at least `min_duration` on screen. In order of preference: extend it into
+    the silence after it (then before it), merge it into a neighbour of the same speaker when
+    the text still fits, take time from the next cue, then from the previous one, as far as
+    they keep their own minimum. The recording's last cue may stay short (nothing follows)."""
+    i = 0
+    while i < len(cs):
+        c = cs[i]
+        prev = cs[i - 1] if i > 0 else None
+        nxt = cs[i + 1] if i + 1 < len(cs) else None
+
+        def deficit(c: Cue = c) -> float:
+            return style.min_duration - (c.end - c.start)
+
+        if deficit() <= 1e-9:
+            i += 1
+            continue
+        limit = nxt.start if nxt else (duration or c.start + style.min_duration)
+        c.end = max(c.end, min(c.start + style.min_duration, limit))
+        if deficit() > 1e-9 and prev is not None:  # silence before it
+            c.start -= max(0.0, min(deficit(), c.start - prev.end))
+        if deficit() > 1e-9:
+            for a, b, at in ((prev, c, i - 1), (c, nxt, i)):
+                merged = _merge(a, b, style) if a is not None and b is not None else None
+                if merged is not None:
+                    cs[at : at + 2] = [merged]
+                    i = at  # the merged cue is checked again
+                    break
+            else:
+                if nxt is not None:
+                    take = min(deficit(), max(0.0, nxt.end - nxt.start - style.min_duration))
+                    c.end = nxt.start = nxt.start + take
+                if deficit() > 1e-9 and prev is not None:
+                    take = min(deficit(), max(0.0, prev.end - prev.start - style.min_duration))
+                    c.start = prev.end = prev.end - take
+                i += 1
+            continue
+        i += 1
+
+
+def _merge(a: Cue, b: Cue, style: CueStyle) -> Cue | None:
+    if a.speaker != b.speaker:
+        return None
+    lines = layout([*a.words, *b.words], a.prefix, style)
+    if lines is None:
+        return None
+    return Cue(a.start, max(a.end, b.end), a.speaker, lines, [*a.words, *b.words], a.prefix)
+
+
+def cues(t: Transcript, style: CueStyle = DEFAULT_STYLE) -> list[Cue]:
+    """Subtitle cues for reading: ≤ `max_line_count` lines of ≤ `max_line_width` characters
+    (the `[Speaker] ` label counted), never across a speaker change, cut at sentence ends and
+    pauses, each on screen ≥ `min_duration` seconds (except the recording's last fragment)."""
+    show = _speakers_known(t)
+    out: list[Cue] = []
     for turn in t.turns:
         name = t.speaker_name(turn.speaker)
-        words = turn.words or [Word(turn.start, turn.end, turn.text)]
-        chunk: list[Word] = []
-        for w in words:
-            if chunk:
-                text_len = len(join_words([*chunk, w]))
-                too_long = w.end - chunk[0].start > CUE_MAX_SECONDS or text_len > CUE_MAX_CHARS
-                if too_long or (chunk[-1].text.endswith((".", "?", "!")) and len(chunk) >= 4):
-                    yield Cue(chunk[0].start, chunk[-1].end, name, join_words(chunk))
-                    chunk = []
-            chunk.append(w)
-        if chunk:
-            yield Cue(chunk[0].start, chunk[-1].end, name, join_words(chunk))
+        prefix = _prefix(name, show)
+        words = [
+            w for w in (turn.words or [Word(turn.start, turn.end, turn.text)]) if w.text.strip()
+        ]
+        out.extend(_turn_cues(words, name, prefix, style))
+    out.sort(key=lambda c: c.start)
+    _enforce_min_duration(out, style, t.duration or None)
+    for c in out:  # to the millisecond the formats write, so sums of floats don't show
+        c.start, c.end = round(c.start, 3), round(c.end, 3)
+    return out
 
 
 def _speakers_known(t: Transcript) -> bool:
     return any(turn.speaker for turn in t.turns)
 
 
-def to_srt(t: Transcript) -> str:
+def to_srt(t: Transcript, style: CueStyle = DEFAULT_STYLE) -> str:
     show = _speakers_known(t)
     blocks = []
-    for i, c in enumerate(cues(t), start=1):
-        text = sanitize.srt_text(c.text)
+    for i, c in enumerate(cues(t, style), start=1):
+        lines = [sanitize.srt_text(x) for x in c.lines]
         if show and c.speaker:
-            text = f"[{sanitize.srt_text(c.speaker)}] {text}"
+            lines[0] = f"[{sanitize.srt_text(c.speaker)}] {lines[0]}"
+        text = "\n".join(lines)
         blocks.append(f"{i}\n{clock(c.start)} --> {clock(c.end)}\n{text}\n")
     return "\n".join(blocks)
 
 
-def to_vtt(t: Transcript) -> str:
-    lines = ["WEBVTT", ""]
-    for c in cues(t):
-        text = sanitize.vtt_text(c.text)
+def to_vtt(t: Transcript, style: CueStyle = DEFAULT_STYLE) -> str:
+    out = ["WEBVTT", ""]
+    for c in cues(t, style):
+        lines = [sanitize.vtt_text(x) for x in c.lines]
         voice = sanitize.vtt_voice(c.speaker) if c.speaker else ""
         if voice:
-            text = f"<v {voice}>{text}"
-        lines += [f"{clock(c.start, '.')} --> {clock(c.end, '.')}", text, ""]
-    return "\n".join(lines)
+            lines[0] = f"<v {voice}>{lines[0]}"
+        out += [f"{clock(c.start, '.')} --> {clock(c.end, '.')}", *lines, ""]
+    return "\n".join(out)
 
 
 def _paragraph(t: Transcript, turn: Turn, md: bool) -> str:
@@ -104,11 +252,11 @@ def to_rttm(t: Transcript) -> str:
     return rttm(named, t.id)
 
 
-def render(t: Transcript, fmt: str) -> str:
-    """The transcript in one of FORMATS."""
+def render(t: Transcript, fmt: str, style: CueStyle = DEFAULT_STYLE) -> str:
+    """The transcript in one of FORMATS (`style` shapes srt/vtt cues)."""
     renderers = {
-        "srt": to_srt,
-        "vtt": to_vtt,
+        "srt": lambda tr: to_srt(tr, style),
+        "vtt": lambda tr: to_vtt(tr, style),
         "txt": to_txt,
         "md": to_md,
         "rttm": to_rttm,
