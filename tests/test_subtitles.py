@@ -5,6 +5,7 @@ read back by the real `srt` and `webvtt-py` parsers and by ffmpeg, on real recor
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import shutil
 import subprocess
@@ -95,7 +96,7 @@ def test_a_one_word_turn_stays_on_screen_long_enough():
     assert [c.text for c in cues] == ["Bonjour", "And", "thanks.", "Bye."]
     for c in cues[:-1]:
         assert c.end - c.start >= MIN - 1e-9, c
-    assert all(a.end <= b.start for a, b in zip(cues, cues[1:]))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(cues))
     assert cues[-1].end == pytest.approx(5.3)  # a final fragment: the recording ends there
 
 

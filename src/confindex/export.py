@@ -9,7 +9,7 @@ from . import sanitize
 from .errors import InputError
 from .timefmt import clock, hms
 from .transcript import SpeakerSegment, Transcript, Turn, Word
-from .turns import join_words, speaker_segments_from_turns
+from .turns import speaker_segments_from_turns
 from .workspace import Workspace, atomic_write_text
 
 FORMATS = ("srt", "vtt", "txt", "md", "rttm", "json")
