@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "status": "bulk_cmd:status",
     "resume": "bulk_cmd:resume",
     "retry-failed": "bulk_cmd:retry_failed",
+    "list": "catalog_cmd:list_recordings",
+    "rm": "catalog_cmd:rm",
 }
 
 
@@ -124,14 +126,41 @@ def fail(message: str, code: int = 1) -> None:
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="confindex")
-def cli() -> None:
+@click.option(
+    "-w",
+    "--workspace",
+    metavar="DIR",
+    envvar="CONFINDEX_HOME",
+    help="Workspace folder (default: $CONFINDEX_HOME or the current directory).",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON output for every command that has it.")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv: debug).")
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default=None,
+    help="Colour on the terminal (default auto; NO_COLOR=1 turns it off).",
+)
+@click.pass_context
+def cli(ctx: click.Context, workspace: str | None, as_json: bool, verbose: int, color: str | None):
     """Turn recorded conferences, lectures and panels into a searchable, citable archive.
+
+    Global options go before the command: `confindex -w demo search "cold war"`.
 
     \b
     Quick start:
       confindex fetch ./panel.mp4 https://www.youtube.com/watch?v=ID
       confindex search "diplomatie spatiale"
     """
+    import logging
+
+    from .output import set_color
+
+    ctx.meta["confindex.globals"] = {"workspace": workspace, "json": as_json}
+    set_color(color)
+    if verbose:
+        logging.basicConfig(format="%(name)s: %(message)s")
+        logging.getLogger("confindex").setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
 def main() -> None:
