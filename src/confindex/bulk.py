@@ -476,7 +476,9 @@ class BulkRunner:
                     # Saved just before a crash, or by an earlier version: exports may be missing.
                     from . import export
 
-                    export.write_exports(self.ws, t)
+                    export.write_exports(
+                        self.ws, t, formats=self.options.formats, output_dir=self.options.output_dir
+                    )
                     self._advance_transcribed(row, t)
                 fresh = False
             else:
@@ -485,7 +487,7 @@ class BulkRunner:
                 step = "save"
                 from .pipeline import publish
 
-                publish(self.ws, t, index=False)
+                publish(self.ws, t, index=False, options=self.options)
                 self._advance_transcribed(row, t)
                 fresh = True
             if self.options.index:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import sanitize
 from .errors import InputError
@@ -51,9 +52,14 @@ class Cue:
         return " ".join(self.lines)
 
 
-def _prefix(speaker: str | None, show: bool) -> str:
-    """The speaker label a subtitle shows before its first line (counted in its width)."""
-    return f"[{speaker}] " if show and speaker else ""
+def _prefix(speaker: str | None, show: bool, style: CueStyle) -> str:
+    """The speaker label an SRT cue shows before its first line (counted in its width). A name
+    longer than half a line is shortened there (VTT keeps it whole in its `<v>` tag)."""
+    if not (show and speaker):
+        return ""
+    limit = max(8, style.max_line_width // 2 - 3)
+    label = speaker if len(speaker) <= limit else speaker[: limit - 1].rstrip() + "…"
+    return f"[{label}] "
 
 
 def _tokens(words: Sequence[Word], width: int) -> list[str]:
@@ -181,7 +187,7 @@ def cues(t: Transcript, style: CueStyle = DEFAULT_STYLE) -> list[Cue]:
     out: list[Cue] = []
     for turn in t.turns:
         name = t.speaker_name(turn.speaker)
-        prefix = _prefix(name, show)
+        prefix = _prefix(name, show, style)
         words = [
             w for w in (turn.words or [Word(turn.start, turn.end, turn.text)]) if w.text.strip()
         ]
@@ -202,8 +208,8 @@ def to_srt(t: Transcript, style: CueStyle = DEFAULT_STYLE) -> str:
     blocks = []
     for i, c in enumerate(cues(t, style), start=1):
         lines = [sanitize.srt_text(x) for x in c.lines]
-        if show and c.speaker:
-            lines[0] = f"[{sanitize.srt_text(c.speaker)}] {lines[0]}"
+        if show and c.prefix:
+            lines[0] = sanitize.srt_text(c.prefix) + lines[0]
         text = "\n".join(lines)
         blocks.append(f"{i}\n{clock(c.start)} --> {clock(c.end)}\n{text}\n")
     return "\n".join(blocks)
@@ -267,11 +273,44 @@ def render(t: Transcript, fmt: str, style: CueStyle = DEFAULT_STYLE) -> str:
     return renderers[fmt](t)
 
 
-def write_exports(ws: Workspace, t: Transcript) -> list[str]:
-    """Write .srt .vtt .txt .md .rttm beside the transcript JSON (atomically); returns paths."""
+def parse_formats(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """`srt,vtt` / `all` / `none` (or a list) → the export formats `fetch` writes."""
+    if value is None:
+        return list(WRITTEN_BESIDE)
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = [x.strip().lower().lstrip(".") for x in items if x.strip()]
+    if names in (["all"], []):
+        return list(WRITTEN_BESIDE) if names else []
+    if names == ["none"]:
+        return []
+    bad = [n for n in names if n not in WRITTEN_BESIDE]
+    if bad:
+        raise InputError(
+            f"unknown export format {bad[0]!r}: use all, none or some of {','.join(WRITTEN_BESIDE)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def write_exports(
+    ws: Workspace,
+    t: Transcript,
+    *,
+    formats: list[str] | None = None,
+    output_dir: str | None = None,
+) -> list[str]:
+    """Write the exports (atomically); returns their paths. By default every format beside the
+    transcript JSON; `formats`/`output_dir` (else the workspace config's [fetch] values)
+    choose which and where (a relative folder is under the workspace)."""
+    from .config import cue_style, export_defaults
+
+    conf_formats, conf_dir = export_defaults(ws)
+    chosen = parse_formats(formats if formats is not None else conf_formats)
+    where = output_dir or conf_dir
+    folder = ws.transcripts if not where else ws.root / Path(where).expanduser()
+    style = cue_style(ws) if {"srt", "vtt"} & set(chosen) else DEFAULT_STYLE
     paths = []
-    for fmt in WRITTEN_BESIDE:
-        path = ws.transcripts / f"{t.id}.{fmt}"
-        atomic_write_text(path, render(t, fmt))
+    for fmt in chosen:
+        path = folder / f"{t.id}.{fmt}"
+        atomic_write_text(path, render(t, fmt, style))
         paths.append(str(path))
     return paths

@@ -41,6 +41,8 @@ class FetchOptions:
     diarization_model: str | None = None
     force: bool = False  # redo finished recordings
     index: bool = True
+    formats: list[str] | None = None  # exports to write; None: the workspace config, else all
+    output_dir: str | None = None  # where exports go; None: beside the transcript JSON
 
 
 class Reporter:
@@ -225,12 +227,15 @@ def diarize_options(options: FetchOptions) -> Any:
     return opts
 
 
-def publish(ws: Workspace, t: Transcript, *, index: bool = True) -> None:
+def publish(
+    ws: Workspace, t: Transcript, *, index: bool = True, options: FetchOptions | None = None
+) -> None:
     """Save the transcript (source of truth) first, then its exports, then the index."""
     from . import export
 
     transcript_store.save(ws, t)
-    export.write_exports(ws, t)
+    o = options or FetchOptions()
+    export.write_exports(ws, t, formats=o.formats, output_dir=o.output_dir)
     if index:
         from . import index as search_index
 
@@ -267,7 +272,7 @@ def process(
         t = transcriber.transcribe(media, reporter)
         if reporter:
             reporter.stage(rid, "index")
-        publish(ws, t, index=options.index)
+        publish(ws, t, index=options.index, options=options)
     except ConfindexError as exc:
         if reporter:
             reporter.done(rid or arg, "failed", exc.message)
@@ -313,7 +318,7 @@ def retranscribe(
         return process(ws, old.recording.source, _forced(options), reporter=reporter)
     t = Transcriber(options).transcribe(Media(old.recording, media_path), reporter)
     t.speakers = turns.carry_names(old.turns, t.turns, old.speakers)
-    publish(ws, t, index=options.index)
+    publish(ws, t, index=options.index, options=options)
     return Outcome(
         ref, "done", t.id, t.recording.title, audio_seconds=t.duration, turns=len(t.turns)
     )

@@ -79,6 +79,7 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         _log_to_stderr()
         try:
+            _apply_config(ctx)
             return super().invoke(ctx)
         except ConfindexError as exc:
             fail(exc.message, exc.exit_code)
@@ -116,6 +117,34 @@ def _log_to_stderr() -> None:
         log.setLevel(logging.WARNING)
 
 
+def _workspace_in(args: list[str]) -> str | None:
+    """The value of a `-w/--workspace` given after the command (the last one wins)."""
+    found = None
+    for i, a in enumerate(args):
+        if a in ("-w", "--workspace") and i + 1 < len(args):
+            found = args[i + 1]
+        elif a.startswith("--workspace="):
+            found = a.split("=", 1)[1]
+        elif a.startswith("-w") and len(a) > 2 and not a.startswith("--"):
+            found = a[2:]
+    return found
+
+
+def _apply_config(ctx: click.Context) -> None:
+    """Option defaults from confindex.toml (workspace) and the user config file, as click's
+    default_map: read before the command parses its options, so they act as defaults."""
+    from ..config import default_map
+    from ..workspace import Workspace
+
+    rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
+    if not rest or rest[0] in ("-h", "--help"):
+        return
+    chosen = _workspace_in(rest[1:]) or ctx.params.get("workspace")
+    conf = default_map(Workspace.resolve(chosen))
+    if conf:
+        ctx.default_map = {**conf, **(ctx.default_map or {})}
+
+
 def fail(message: str, code: int = 1) -> None:
     from ..sanitize import terminal
 
@@ -124,7 +153,11 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    # Every option can also come from the environment: CONFINDEX_<COMMAND>_<OPTION>.
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "CONFINDEX"},
+)
 @click.version_option(__version__, prog_name="confindex")
 @click.option(
     "-w",

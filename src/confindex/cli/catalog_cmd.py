@@ -76,7 +76,7 @@ def list_recordings(
     out.print(
         table(
             [
-                ("id", {"max_width": 28}),
+                ("id", {"no_wrap": True}),
                 ("title", {"ratio": 2}),
                 "date",
                 ("duration", {"no_wrap": True}),

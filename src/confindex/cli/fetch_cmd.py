@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..asr import AsrOptions, choose_device
@@ -146,17 +148,28 @@ def build_options(kw: dict, **extra) -> FetchOptions:
 
 def print_summary(console, summary) -> None:
     """The end-of-run line (done, skipped, failed, hours, wall time, × realtime) and failures."""
+    from .output import text
+
     d = summary.to_dict()
     rtf = f", {d['realtime_factor']:.1f}× realtime" if d["realtime_factor"] else ""
+    # Two short lines rather than one that wraps mid-phrase at 80 columns.
     console.print(
-        f"{d['done']} done, {d['skipped']} skipped, {d['failed']} failed; "
-        f"{d['audio_hours']:.2f} h ({hms(d['audio_seconds'])}) of audio in "
-        f"{hms(d['wall_seconds'])}{rtf}",
-        highlight=False,
+        f"{d['done']} done, {d['skipped']} skipped, {d['failed']} failed", highlight=False
     )
+    if d["audio_seconds"]:
+        console.print(
+            f"{d['audio_hours']:.2f} h ({hms(d['audio_seconds'])}) of audio in "
+            f"{hms(d['wall_seconds'])}{rtf}",
+            highlight=False,
+        )
+    for r in summary.results:  # why each skip happened, not only in --json
+        if r["status"] == "skipped":
+            why = r.get("reason") or "already done"
+            console.print(text(f"skipped {r.get('recording_id') or r['source']}: {why}", "yellow"))
     for r in summary.failed:
         console.print(
-            f"[red]failed[/] {escape(r['source'])}: {escape(r['error'] or '')}",
+            f"[red]failed[/] {escape(r['source'])}: {escape(r['error'] or '')}"
+            + (f" ({escape(r['reason'])})" if r.get("reason") else ""),
             markup=True,
             highlight=False,
         )
@@ -264,7 +277,8 @@ def run_bulk(ws, items, options, bulk, *, quiet: bool, as_json: bool, single_err
     from ..bulk import BulkRunner
 
     console = stderr_console()
-    with ConsoleReporter(console, quiet=quiet or as_json) as reporter:
+    # With --json, progress still shows when stderr is a terminal (stdout carries the JSON).
+    with ConsoleReporter(console, quiet=quiet or (as_json and not console.is_terminal)) as reporter:
         runner = BulkRunner(ws, options, bulk, reporter=reporter)
         summary = runner.run(items)
     if as_json:
@@ -294,10 +308,24 @@ def run_bulk(ws, items, options, bulk, *, quiet: bool, as_json: bool, single_err
 @bulk_options
 @click.option("--force", is_flag=True, help="Transcribe again even if already done.")
 @click.option("--no-index", is_flag=True, help="Write transcripts but do not index them.")
+@click.option(
+    "--formats",
+    "-f",
+    metavar="LIST",
+    default=None,
+    help="Exports to write: all (default), none, or a list like srt,vtt,txt,md,rttm.",
+)
+@click.option(
+    "--output-dir",
+    "-P",
+    metavar="DIR",
+    default=None,
+    help="Folder for the exports (created; default: beside the transcript in transcripts/).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @json_option
 @workspace_option
-def fetch(inputs, ws, as_json, force, no_index, quiet, batch_files, **kw):
+def fetch(inputs, ws, as_json, force, no_index, quiet, batch_files, formats, output_dir, **kw):
     """Download, transcribe, split into speaker turns and index recordings.
 
     Each input is a URL (YouTube, any site yt-dlp knows, a plain media URL, a playlist or a
@@ -331,7 +359,11 @@ def fetch(inputs, ws, as_json, force, no_index, quiet, batch_files, **kw):
         date_before=kw.pop("date_before"),
         max_recordings=kw.pop("max_recordings"),
     )
+    from ..export import parse_formats
+
     options = build_options(kw, force=force, index=not no_index)
+    options.formats = parse_formats(formats) if formats is not None else None  # checked now
+    options.output_dir = str(Path(output_dir).expanduser().resolve()) if output_dir else None
     choose_device(options.device, options.compute_type)  # fail before any download
     items = expand(inputs, batch_files=batch_files, filters=filters, exclude=[ws.media, ws.state])
     if not items:
@@ -369,7 +401,7 @@ def transcribe(recording, ws, as_json, quiet, **kw):
 
     options = build_options(kw, force=True)
     console = stderr_console()
-    with ConsoleReporter(console, quiet=quiet or as_json) as reporter:
+    with ConsoleReporter(console, quiet=quiet or (as_json and not console.is_terminal)) as reporter:
         try:
             store.resolve_recording(ws, recording)
             outcome = retranscribe(ws, recording, options, reporter)
