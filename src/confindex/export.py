@@ -99,42 +99,71 @@ def _ends_sentence(word: Word) -> bool:
     return word.text.rstrip("\"'»”)").endswith((".", "?", "!", "…", "。", "？", "！"))
 
 
+def _units(words: Sequence[Word], style: CueStyle) -> list[list[Word]]:
+    """Words cut at sentence ends and at pauses: no cue spans either."""
+    units: list[list[Word]] = []
+    for w in words:
+        if units and not (
+            _ends_sentence(units[-1][-1]) or w.start - units[-1][-1].end >= style.pause
+        ):
+            units[-1].append(w)
+        else:
+            units.append([w])
+    return units
+
+
+def _cut(unit: Sequence[Word], k: int) -> list[list[Word]]:
+    """`unit` in `k` consecutive parts of about equal length in characters."""
+    sizes = [len(w.text.strip()) + 1 for w in unit]
+    total = sum(sizes)
+    parts: list[list[Word]] = []
+    start, acc = 0, 0
+    for i in range(1, k):
+        target = total * i / k
+        end = start + 1
+        acc += sizes[start]
+        # advance while the next word brings the cut closer to the target (leave ≥ 1 per part)
+        while end < len(unit) - (k - i) and abs(acc + sizes[end] - target) < abs(acc - target):
+            acc += sizes[end]
+            end += 1
+        parts.append(list(unit[start:end]))
+        start = end
+    parts.append(list(unit[start:]))
+    return parts
+
+
+def _fits(part: Sequence[Word], prefix: str, style: CueStyle) -> bool:
+    long = part[-1].end - part[0].start > style.max_duration and len(part) > 1
+    return not long and layout(part, prefix, style) is not None
+
+
+def _balanced(unit: Sequence[Word], prefix: str, style: CueStyle) -> list[list[Word]]:
+    for k in range(1, len(unit) + 1):
+        parts = _cut(unit, k)
+        if all(_fits(p, prefix, style) for p in parts):
+            return parts
+    return [[w] for w in unit]
+
+
 def _turn_cues(
     words: Sequence[Word], speaker: str | None, prefix: str, style: CueStyle
 ) -> Iterator[Cue]:
-    """Greedy cues over one speaker's words: a cue ends when the next word would not fit in
-    the lines, after a sentence end once it has been on screen long enough, at a pause, or at
-    `max_duration`."""
-    chunk: list[Word] = []
-    lines: list[str] = []
-    for w in words:
-        if chunk:
-            last = chunk[-1]
-            shown = last.end - chunk[0].start
-            trial = layout([*chunk, w], prefix, style)
-            if (
-                trial is None
-                or w.end - chunk[0].start > style.max_duration
-                or w.start - last.end >= style.pause
-                or (_ends_sentence(last) and shown >= style.min_duration)
-            ):
-                yield Cue(chunk[0].start, last.end, speaker, lines, chunk, prefix)
-                chunk = []
-            else:
-                lines = trial
-                chunk.append(w)
-                continue
-        chunk = [w]
-        lines = layout(chunk, prefix, style) or [w.text.strip()]
-    if chunk:
-        yield Cue(chunk[0].start, chunk[-1].end, speaker, lines, chunk, prefix)
+    """Cues over one speaker's words: each sentence (or pause-free stretch) is cut into the
+    fewest cues that fit the lines and `max_duration`, of balanced length, so a sentence never
+    leaves one orphan word on a cue of its own."""
+    for unit in _units(words, style):
+        parts = _balanced(unit, prefix, style)
+        for part in parts:
+            lines = layout(part, prefix, style) or [" ".join(w.text.strip() for w in part)]
+            yield Cue(part[0].start, part[-1].end, speaker, lines, part, prefix)
 
 
 def _enforce_min_duration(cs: list[Cue], style: CueStyle, duration: float | None) -> None:
     """Give every cue at least `min_duration` on screen. In order of preference: extend it into
     the silence after it (then before it), merge it into a neighbour of the same speaker when
     the text still fits, take time from the next cue, then from the previous one, as far as
-    they keep their own minimum. The recording's last cue may stay short (nothing follows)."""
+    they keep their own minimum, and as a last resort (very fast speech in narrow lines) delay
+    the next cue. The recording's last cue may stay short (nothing follows)."""
     i = 0
     while i < len(cs):
         c = cs[i]
@@ -165,6 +194,12 @@ def _enforce_min_duration(cs: list[Cue], style: CueStyle, duration: float | None
                 if deficit() > 1e-9 and prev is not None:
                     take = min(deficit(), max(0.0, prev.end - prev.start - style.min_duration))
                     c.start = prev.end = prev.end - take
+                if deficit() > 1e-9 and nxt is not None:
+                    # Speech too dense for the lines asked for: show this cue its minimum and
+                    # push the next one later (the lag is absorbed at the next pause).
+                    c.end = c.start + style.min_duration
+                    nxt.start = c.end
+                    nxt.end = max(nxt.end, nxt.start)
                 i += 1
             continue
         i += 1
