@@ -80,7 +80,11 @@ def test_fetch_url_writes_transcript_turns_and_exports(fetched, panel):
     # .srt cue timings within 1 s of the script
     line = next(x for x in panel["lines"] if "Cold War" in x["text"])
     srt = (ws.transcripts / f"{t.id}.srt").read_text()
-    cues = re.findall(r"(\d\d):(\d\d):(\d\d),(\d{3}) --> (\d\d):(\d\d):(\d\d),(\d{3})\n(.+)", srt)
+    # a cue's text is all its lines (≤ 2 × 42 characters since issue 15), joined
+    cues = re.findall(
+        r"(\d\d):(\d\d):(\d\d),(\d{3}) --> (\d\d):(\d\d):(\d\d),(\d{3})\n((?:.+\n?)+)", srt
+    )
+    cues = [(*c[:8], " ".join(c[8].split())) for c in cues]
 
     def secs(h, m, s, ms):
         return int(h) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000

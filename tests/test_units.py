@@ -1,6 +1,7 @@
 """Pure helpers: times, ids, slugs, transcript round trip, exports."""
 
 import json
+import os
 
 import pytest
 
@@ -47,6 +48,27 @@ def test_slugify_is_filename_safe():
     assert slugify("Jean-Loup Chrétien: l'espace!") == "jean-loup-chretien-l-espace"
     assert slugify("///") == "recording"
     assert len(slugify("x" * 500)) <= 48
+
+
+def test_slugify_keeps_non_latin_titles_readable():
+    assert slugify("Доклад о космосе") == "doklad-o-kosmose"
+    assert slugify("東京会議 2024").endswith("2024") and len(slugify("東京会議 2024")) > 8
+    assert slugify("Ελληνικά: συνέδριο") == "ellenika-sunedrio"
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o077])
+def test_atomic_writes_honour_the_umask(tmp_path, mask):
+    from confindex.workspace import atomic_write_text
+
+    old = os.umask(mask)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert (tmp_path / "a.txt").stat().st_mode == plain.stat().st_mode
 
 
 def test_url_ids_are_stable_and_do_not_collide():

@@ -18,6 +18,7 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfindexError, InputError, ModelError
@@ -203,6 +204,8 @@ class Archive:
         max_recordings: int | None = None,
         force: bool = False,
         index: bool = True,
+        formats: str | Sequence[str] | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
         download_workers: int = 1,
         retries: int = 3,
         ydl_extra: dict[str, Any] | None = None,
@@ -214,7 +217,9 @@ class Archive:
     ):
         """Download, transcribe, diarize and index recordings (URLs, files, folders,
         playlists); returns the run's `RunSummary` (one result per recording). Options are
-        checked before anything is downloaded.
+        checked before anything is downloaded. `formats`: the exports to write ("all",
+        "none", "srt,vtt" or a list; default: the workspace config, else all), `output_dir`:
+        where (default: beside the transcripts).
 
         `executor="dask"` runs the jobs on Dask workers: `workers=N` starts a LocalCluster of
         N processes here, `scheduler="tcp://HOST:PORT"` uses a running cluster; this process
@@ -225,6 +230,13 @@ class Archive:
         if not inputs and not batch_files:
             raise InputError("give URLs, files or folders, or a batch file")
         opts = build_options(force=force, index=index, **options)
+        if formats is not None:
+            from .export import parse_formats
+
+            spec = formats if isinstance(formats, str) else ",".join(formats)
+            opts.formats = parse_formats(spec)
+        if output_dir:
+            opts.output_dir = str(Path(output_dir).expanduser().resolve())
         validate_options(opts)
         ex = ExecutorOptions(executor, workers, scheduler)
         filters = Filters(

@@ -625,7 +625,9 @@ class BulkRunner:
                     # Saved just before a crash, or by an earlier version: exports may be missing.
                     from . import export
 
-                    export.write_exports(self.ws, t)
+                    export.write_exports(
+                        self.ws, t, formats=self.options.formats, output_dir=self.options.output_dir
+                    )
                     self._advance_transcribed(row, t)
                 if self.options.index:
                     step = "index"
@@ -711,6 +713,8 @@ class BulkRunner:
             diarized=self.options.diarize,
             work_seconds=work_seconds,
             on_stage=(lambda s: reporter.stage(t.id, s)) if reporter else None,
+            formats=self.options.formats,
+            output_dir=self.options.output_dir,
         )
         row.stage = (
             Stage.INDEXED

@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import sanitize
 from .errors import InputError
 from .timefmt import clock, hms
 from .transcript import SpeakerSegment, Transcript, Turn, Word
-from .turns import join_words, speaker_segments_from_turns
+from .turns import speaker_segments_from_turns
 from .workspace import Workspace, atomic_write_text
 
 FORMATS = ("srt", "vtt", "txt", "md", "rttm", "json")
 WRITTEN_BESIDE = ("srt", "vtt", "txt", "md", "rttm")  # json is the transcript itself
 
-# Subtitle cues: short enough to read, never across a speaker change.
-CUE_MAX_SECONDS = 7.0
-CUE_MAX_CHARS = 84
+
+@dataclass(frozen=True)
+class CueStyle:
+    """How subtitle cues are cut. Defaults follow broadcast guidelines (BBC, Netflix: ≤ 2
+    lines of ≤ 42 characters, ≥ ~0.8 s on screen) and Whisper's `--max_line_width/count`."""
+
+    max_line_width: int = 42
+    max_line_count: int = 2
+    min_duration: float = 0.8
+    max_duration: float = 7.0
+    pause: float = 0.6  # a silence this long ends a cue: the next words start a new thought
+
+    def __post_init__(self) -> None:
+        if self.max_line_width < 10:
+            raise InputError(f"--max-line-width {self.max_line_width}: use 10 or more")
+        if self.max_line_count < 1:
+            raise InputError(f"--max-line-count {self.max_line_count}: use 1 or more")
+
+
+DEFAULT_STYLE = CueStyle()
 
 
 @dataclass
@@ -25,51 +43,222 @@ class Cue:
     start: float
     end: float
     speaker: str | None
-    text: str
+    lines: list[str]
+    words: list[Word]
+    prefix: str = ""
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.lines)
 
 
-def cues(t: Transcript) -> Iterator[Cue]:
-    """Split each turn into subtitle-sized cues, breaking at sentence ends when possible."""
+def _prefix(speaker: str | None, show: bool, style: CueStyle) -> str:
+    """The speaker label an SRT cue shows before its first line (counted in its width). A name
+    longer than half a line is shortened there (VTT keeps it whole in its `<v>` tag)."""
+    if not (show and speaker):
+        return ""
+    limit = max(8, style.max_line_width // 2 - 3)
+    label = speaker if len(speaker) <= limit else speaker[: limit - 1].rstrip() + "…"
+    return f"[{label}] "
+
+
+def _tokens(words: Sequence[Word], width: int) -> list[str]:
+    """Word texts, with any word longer than a line cut into line-sized pieces."""
+    out: list[str] = []
+    for w in words:
+        text = w.text.strip()
+        while len(text) > width:
+            out.append(text[:width])
+            text = text[width:]
+        if text:
+            out.append(text)
+    return out
+
+
+def layout(words: Sequence[Word], prefix: str, style: CueStyle) -> list[str] | None:
+    """Lines for `words` (the first one after `prefix`), or None if they need too many lines."""
+    lines: list[str] = []
+    line = ""
+    budget = style.max_line_width - len(prefix)
+    for tok in _tokens(words, style.max_line_width):
+        if line and len(line) + 1 + len(tok) <= budget:
+            line = f"{line} {tok}"
+        elif not line and len(tok) <= budget:
+            line = tok
+        else:
+            lines.append(line)
+            if len(lines) >= style.max_line_count:
+                return None
+            line, budget = tok, style.max_line_width
+    if line:
+        lines.append(line)
+    return lines
+
+
+def _ends_sentence(word: Word) -> bool:
+    return word.text.rstrip("\"'»”)").endswith((".", "?", "!", "…", "。", "？", "！"))
+
+
+def _units(words: Sequence[Word], style: CueStyle) -> list[list[Word]]:
+    """Words cut at sentence ends and at pauses: no cue spans either."""
+    units: list[list[Word]] = []
+    for w in words:
+        if units and not (
+            _ends_sentence(units[-1][-1]) or w.start - units[-1][-1].end >= style.pause
+        ):
+            units[-1].append(w)
+        else:
+            units.append([w])
+    return units
+
+
+def _cut(unit: Sequence[Word], k: int) -> list[list[Word]]:
+    """`unit` in `k` consecutive parts of about equal length in characters."""
+    sizes = [len(w.text.strip()) + 1 for w in unit]
+    total = sum(sizes)
+    parts: list[list[Word]] = []
+    start, acc = 0, 0
+    for i in range(1, k):
+        target = total * i / k
+        end = start + 1
+        acc += sizes[start]
+        # advance while the next word brings the cut closer to the target (leave ≥ 1 per part)
+        while end < len(unit) - (k - i) and abs(acc + sizes[end] - target) < abs(acc - target):
+            acc += sizes[end]
+            end += 1
+        parts.append(list(unit[start:end]))
+        start = end
+    parts.append(list(unit[start:]))
+    return parts
+
+
+def _fits(part: Sequence[Word], prefix: str, style: CueStyle) -> bool:
+    long = part[-1].end - part[0].start > style.max_duration and len(part) > 1
+    return not long and layout(part, prefix, style) is not None
+
+
+def _balanced(unit: Sequence[Word], prefix: str, style: CueStyle) -> list[list[Word]]:
+    for k in range(1, len(unit) + 1):
+        parts = _cut(unit, k)
+        if all(_fits(p, prefix, style) for p in parts):
+            return parts
+    return [[w] for w in unit]
+
+
+def _turn_cues(
+    words: Sequence[Word], speaker: str | None, prefix: str, style: CueStyle
+) -> Iterator[Cue]:
+    """Cues over one speaker's words: each sentence (or pause-free stretch) is cut into the
+    fewest cues that fit the lines and `max_duration`, of balanced length, so a sentence never
+    leaves one orphan word on a cue of its own."""
+    for unit in _units(words, style):
+        parts = _balanced(unit, prefix, style)
+        for part in parts:
+            lines = layout(part, prefix, style) or [" ".join(w.text.strip() for w in part)]
+            yield Cue(part[0].start, part[-1].end, speaker, lines, part, prefix)
+
+
+def _enforce_min_duration(cs: list[Cue], style: CueStyle, duration: float | None) -> None:
+    """Give every cue at least `min_duration` on screen. In order of preference: extend it into
+    the silence after it (then before it), merge it into a neighbour of the same speaker when
+    the text still fits, take time from the next cue, then from the previous one, as far as
+    they keep their own minimum, and as a last resort (very fast speech in narrow lines) delay
+    the next cue. The recording's last cue may stay short (nothing follows)."""
+    i = 0
+    while i < len(cs):
+        c = cs[i]
+        prev = cs[i - 1] if i > 0 else None
+        nxt = cs[i + 1] if i + 1 < len(cs) else None
+
+        def deficit(c: Cue = c) -> float:
+            return style.min_duration - (c.end - c.start)
+
+        if deficit() <= 1e-9:
+            i += 1
+            continue
+        limit = nxt.start if nxt else (duration or c.start + style.min_duration)
+        c.end = max(c.end, min(c.start + style.min_duration, limit))
+        if deficit() > 1e-9 and prev is not None:  # silence before it
+            c.start -= max(0.0, min(deficit(), c.start - prev.end))
+        if deficit() > 1e-9:
+            for a, b, at in ((prev, c, i - 1), (c, nxt, i)):
+                merged = _merge(a, b, style) if a is not None and b is not None else None
+                if merged is not None:
+                    cs[at : at + 2] = [merged]
+                    i = at  # the merged cue is checked again
+                    break
+            else:
+                if nxt is not None:
+                    take = min(deficit(), max(0.0, nxt.end - nxt.start - style.min_duration))
+                    c.end = nxt.start = nxt.start + take
+                if deficit() > 1e-9 and prev is not None:
+                    take = min(deficit(), max(0.0, prev.end - prev.start - style.min_duration))
+                    c.start = prev.end = prev.end - take
+                if deficit() > 1e-9 and nxt is not None:
+                    # Speech too dense for the lines asked for: show this cue its minimum and
+                    # push the next one later (the lag is absorbed at the next pause).
+                    c.end = c.start + style.min_duration
+                    nxt.start = c.end
+                    nxt.end = max(nxt.end, nxt.start)
+                i += 1
+            continue
+        i += 1
+
+
+def _merge(a: Cue, b: Cue, style: CueStyle) -> Cue | None:
+    if a.speaker != b.speaker:
+        return None
+    lines = layout([*a.words, *b.words], a.prefix, style)
+    if lines is None:
+        return None
+    return Cue(a.start, max(a.end, b.end), a.speaker, lines, [*a.words, *b.words], a.prefix)
+
+
+def cues(t: Transcript, style: CueStyle = DEFAULT_STYLE) -> list[Cue]:
+    """Subtitle cues for reading: ≤ `max_line_count` lines of ≤ `max_line_width` characters
+    (the `[Speaker] ` label counted), never across a speaker change, cut at sentence ends and
+    pauses, each on screen ≥ `min_duration` seconds (except the recording's last fragment)."""
+    show = _speakers_known(t)
+    out: list[Cue] = []
     for turn in t.turns:
         name = t.speaker_name(turn.speaker)
-        words = turn.words or [Word(turn.start, turn.end, turn.text)]
-        chunk: list[Word] = []
-        for w in words:
-            if chunk:
-                text_len = len(join_words([*chunk, w]))
-                too_long = w.end - chunk[0].start > CUE_MAX_SECONDS or text_len > CUE_MAX_CHARS
-                if too_long or (chunk[-1].text.endswith((".", "?", "!")) and len(chunk) >= 4):
-                    yield Cue(chunk[0].start, chunk[-1].end, name, join_words(chunk))
-                    chunk = []
-            chunk.append(w)
-        if chunk:
-            yield Cue(chunk[0].start, chunk[-1].end, name, join_words(chunk))
+        prefix = _prefix(name, show, style)
+        words = [
+            w for w in (turn.words or [Word(turn.start, turn.end, turn.text)]) if w.text.strip()
+        ]
+        out.extend(_turn_cues(words, name, prefix, style))
+    out.sort(key=lambda c: c.start)
+    _enforce_min_duration(out, style, t.duration or None)
+    for c in out:  # to the millisecond the formats write, so sums of floats don't show
+        c.start, c.end = round(c.start, 3), round(c.end, 3)
+    return out
 
 
 def _speakers_known(t: Transcript) -> bool:
     return any(turn.speaker for turn in t.turns)
 
 
-def to_srt(t: Transcript) -> str:
+def to_srt(t: Transcript, style: CueStyle = DEFAULT_STYLE) -> str:
     show = _speakers_known(t)
     blocks = []
-    for i, c in enumerate(cues(t), start=1):
-        text = sanitize.srt_text(c.text)
-        if show and c.speaker:
-            text = f"[{sanitize.srt_text(c.speaker)}] {text}"
+    for i, c in enumerate(cues(t, style), start=1):
+        lines = [sanitize.srt_text(x) for x in c.lines]
+        if show and c.prefix:
+            lines[0] = sanitize.srt_text(c.prefix) + lines[0]
+        text = "\n".join(lines)
         blocks.append(f"{i}\n{clock(c.start)} --> {clock(c.end)}\n{text}\n")
     return "\n".join(blocks)
 
 
-def to_vtt(t: Transcript) -> str:
-    lines = ["WEBVTT", ""]
-    for c in cues(t):
-        text = sanitize.vtt_text(c.text)
+def to_vtt(t: Transcript, style: CueStyle = DEFAULT_STYLE) -> str:
+    out = ["WEBVTT", ""]
+    for c in cues(t, style):
+        lines = [sanitize.vtt_text(x) for x in c.lines]
         voice = sanitize.vtt_voice(c.speaker) if c.speaker else ""
         if voice:
-            text = f"<v {voice}>{text}"
-        lines += [f"{clock(c.start, '.')} --> {clock(c.end, '.')}", text, ""]
-    return "\n".join(lines)
+            lines[0] = f"<v {voice}>{lines[0]}"
+        out += [f"{clock(c.start, '.')} --> {clock(c.end, '.')}", *lines, ""]
+    return "\n".join(out)
 
 
 def _paragraph(t: Transcript, turn: Turn, md: bool) -> str:
@@ -104,11 +293,11 @@ def to_rttm(t: Transcript) -> str:
     return rttm(named, t.id)
 
 
-def render(t: Transcript, fmt: str) -> str:
-    """The transcript in one of FORMATS."""
+def render(t: Transcript, fmt: str, style: CueStyle = DEFAULT_STYLE) -> str:
+    """The transcript in one of FORMATS (`style` shapes srt/vtt cues)."""
     renderers = {
-        "srt": to_srt,
-        "vtt": to_vtt,
+        "srt": lambda tr: to_srt(tr, style),
+        "vtt": lambda tr: to_vtt(tr, style),
         "txt": to_txt,
         "md": to_md,
         "rttm": to_rttm,
@@ -119,11 +308,44 @@ def render(t: Transcript, fmt: str) -> str:
     return renderers[fmt](t)
 
 
-def write_exports(ws: Workspace, t: Transcript) -> list[str]:
-    """Write .srt .vtt .txt .md .rttm beside the transcript JSON (atomically); returns paths."""
+def parse_formats(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    """`srt,vtt` / `all` / `none` (or a list) → the export formats `fetch` writes."""
+    if value is None:
+        return list(WRITTEN_BESIDE)
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = [x.strip().lower().lstrip(".") for x in items if x.strip()]
+    if names in (["all"], []):
+        return list(WRITTEN_BESIDE) if names else []
+    if names == ["none"]:
+        return []
+    bad = [n for n in names if n not in WRITTEN_BESIDE]
+    if bad:
+        raise InputError(
+            f"unknown export format {bad[0]!r}: use all, none or some of {','.join(WRITTEN_BESIDE)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def write_exports(
+    ws: Workspace,
+    t: Transcript,
+    *,
+    formats: list[str] | None = None,
+    output_dir: str | None = None,
+) -> list[str]:
+    """Write the exports (atomically); returns their paths. By default every format beside the
+    transcript JSON; `formats`/`output_dir` (else the workspace config's [fetch] values)
+    choose which and where (a relative folder is under the workspace)."""
+    from .config import cue_style, export_defaults
+
+    conf_formats, conf_dir = export_defaults(ws)
+    chosen = parse_formats(formats if formats is not None else conf_formats)
+    where = output_dir or conf_dir
+    folder = ws.transcripts if not where else ws.root / Path(where).expanduser()
+    style = cue_style(ws) if {"srt", "vtt"} & set(chosen) else DEFAULT_STYLE
     paths = []
-    for fmt in WRITTEN_BESIDE:
-        path = ws.transcripts / f"{t.id}.{fmt}"
-        atomic_write_text(path, render(t, fmt))
+    for fmt in chosen:
+        path = folder / f"{t.id}.{fmt}"
+        atomic_write_text(path, render(t, fmt, style))
         paths.append(str(path))
     return paths

@@ -68,7 +68,7 @@ def damage_named() -> Iterator[None]:
 
 
 # Bump when the schema or the analysis changes: older indexes are rebuilt from transcripts.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5  # 5: titles split on _ and camelCase
 
 # Languages stemmed into the `stem` field; turns in other languages index folded words there.
 STEM_LANGS: tuple[str, ...] = ("en", "fr", "ru", "de", "es", "it", "pt", "nl")
@@ -164,6 +164,44 @@ def analyzer(lang: str | None = None):
     return RegexTokenizer(TOKEN_PATTERN) | NormalizeFilter(lang)
 
 
+# pyannote_sample, SpaceDiplomacy2024: titles are often file names; index their parts too.
+_COMPOUND_CUT = re.compile(
+    r"_+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])"
+)
+
+
+def compound_parts(word: str) -> list[str]:
+    """`pyannote_sample` → [pyannote, sample]; `SpaceDiplomacy2024` → [Space, Diplomacy, 2024]."""
+    return [p for p in _COMPOUND_CUT.split(word) if p]
+
+
+class CompoundSplitFilter(Filter):
+    """Yields each token, then its parts when it is a snake_case or camelCase compound (at the
+    same position: `title:pyannote` and `title:pyannote_sample` both match)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CompoundSplitFilter)
+
+    def __hash__(self) -> int:
+        return hash("CompoundSplitFilter")
+
+    def __call__(self, tokens: Iterator[Any]) -> Iterator[Any]:
+        for t in tokens:
+            whole = t.text
+            parts = compound_parts(whole)
+            yield t
+            if len(parts) > 1:
+                for part in parts:
+                    t.text = part
+                    yield t
+                t.text = whole
+
+
+def title_analyzer():
+    """Like the plain analyzer, plus the parts of compound words (titles and channels)."""
+    return RegexTokenizer(TOKEN_PATTERN) | CompoundSplitFilter() | NormalizeFilter(None)
+
+
 def tokens(text: str, lang: str | None = None) -> list[tuple[str, int, int]]:
     """(normalized term, startchar, endchar) for each token of `text`."""
     return [
@@ -225,8 +263,8 @@ def make_schema() -> fields.Schema:
     return fields.Schema(
         uid=fields.ID(unique=True, stored=True),
         recording=fields.ID(stored=True, sortable=True),
-        title=fields.TEXT(analyzer=plain, stored=True),
-        channel=fields.TEXT(analyzer=plain, stored=True),
+        title=fields.TEXT(analyzer=title_analyzer(), stored=True),
+        channel=fields.TEXT(analyzer=title_analyzer(), stored=True),
         # ISO date as a term: date:2023 / 2023-10 are prefix queries over few distinct terms.
         date=fields.ID(stored=True),
         speaker=fields.ID(),  # folded label, matched as a Term (fast filter)
@@ -512,7 +550,10 @@ def add(ws: Workspace, transcripts: Iterable[Transcript], *, log: LogFn | None =
             if needs_rebuild(ws) and log:
                 log(stale_message(ws))
             # Build from transcripts/ plus these (they may not be saved yet): one fresh index.
-            return _rebuild_locked(ws, extra=items)
+            skipped: list[tuple[str, str]] = []
+            n = _rebuild_locked(ws, extra=items, skipped=skipped)
+            _warn_skipped(skipped)
+            return n
         s = state(ws)
         assert s.generation is not None
         # Under the index lock nobody is building: a generation other than the live one is
@@ -530,7 +571,7 @@ def add(ws: Workspace, transcripts: Iterable[Transcript], *, log: LogFn | None =
                     for doc in documents(t):
                         w.add_document(**doc)
                         n += 1
-                    recs[t.id] = recording_meta(t)
+                    recs[t.id] = {**recording_meta(t), "stamp": transcript_stamp(ws, t.id)}
                 w.commit()  # the default merge policy merges small segments; never optimize
         except BaseException:
             with contextlib.suppress(Exception):
@@ -618,7 +659,7 @@ def _build_locked(
                 for doc in documents(t):
                     w.add_document(**doc)
                     n += 1
-                recs[t.id] = recording_meta(t)
+                recs[t.id] = {**recording_meta(t), "stamp": transcript_stamp(ws, t.id)}
                 if progress:
                     progress(done, total)
             w.commit()
@@ -688,6 +729,52 @@ def size_bytes(ws: Workspace) -> int:
     return sum(p.stat().st_size for p in s.generation.rglob("*") if p.is_file())
 
 
+def transcript_stamp(ws: Workspace, recording_id: str) -> str | None:
+    """Size and mtime of the transcript file, so that `sync` notices a hand-edited one."""
+    try:
+        st = ws.transcript_path(recording_id).stat()
+    except OSError:
+        return None
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    added: list[str]
+    changed: list[str]
+    removed: list[str]
+    turns: int
+
+    @property
+    def up_to_date(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+
+def sync(
+    ws: Workspace, *, log: LogFn | None = None, skipped: list[tuple[str, str]] | None = None
+) -> SyncResult:
+    """Make the index match transcripts/: index new and changed transcripts (size or mtime
+    differ from when they were indexed) and drop recordings whose transcript is gone.
+
+    Transcripts that cannot be read are left out and listed in `skipped` as (id, why).
+    """
+    if not exists(ws):
+        if needs_rebuild(ws) and log:
+            log(stale_message(ws))
+        ids = ws.transcript_ids()
+        return SyncResult(ids, [], [], rebuild(ws, skipped=skipped) if ids else 0)
+    recs = load_recordings(ws)
+    present = ws.transcript_ids()
+    added = [i for i in present if i not in recs]
+    changed = [i for i in present if i in recs and recs[i].get("stamp") != transcript_stamp(ws, i)]
+    removed = sorted(set(recs) - set(present))
+    if removed:
+        remove(ws, removed)
+    todo = added + changed
+    n = add(ws, _iter_transcripts(ws, todo, {}, skipped), log=log) if todo else 0
+    return SyncResult(added, changed, removed, n)
+
+
 def add_missing(
     ws: Workspace, *, log: LogFn | None = None, skipped: list[tuple[str, str]] | None = None
 ) -> int:
@@ -717,5 +804,16 @@ def ensure(ws: Workspace, *, log: LogFn | None = None) -> bool:
     make_dir(ws.index_dir)  # a file in its place: say so before announcing a build
     if log:
         log(stale_message(ws) if needs_rebuild(ws) else "building the search index")
-    rebuild(ws)
+    skipped: list[tuple[str, str]] = []
+    rebuild(ws, skipped=skipped)
+    _warn_skipped(skipped)
     return True
+
+
+def _warn_skipped(skipped: list[tuple[str, str]]) -> None:
+    """A recording left out of an implicit (re)build must not vanish from search silently."""
+    import logging
+
+    log = logging.getLogger("confindex")
+    for rid, why in skipped:
+        log.warning("not indexed: %s: %s (fix or remove it, then: confindex index)", rid, why)

@@ -44,6 +44,8 @@ class FetchOptions:
     diarization_model: str | None = None
     force: bool = False  # redo finished recordings (the one `force` flag)
     index: bool = True
+    formats: list[str] | None = None  # exports to write; None: the workspace config, else all
+    output_dir: str | None = None  # where exports go; None: beside the transcript JSON
 
 
 class Reporter:

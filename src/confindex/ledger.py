@@ -410,6 +410,17 @@ class Ledger:
         )
         return [self._row(r) for r in cur]
 
+    def forget(self, recording_ids: Iterable[str]) -> int:
+        """Delete the rows of these recordings (and rows marked duplicates of them), so that
+        fetching the source again starts from scratch; returns how many rows went."""
+        n = 0
+        with self._tx() as c:
+            for rid in recording_ids:
+                n += c.execute(
+                    "DELETE FROM jobs WHERE recording_id = ? OR duplicate_of = ?", (rid, rid)
+                ).rowcount
+        return n
+
     # -- adding ------------------------------------------------------------------------------
 
     def add(self, items: Iterable[NewItem]) -> list[str]:

@@ -163,7 +163,7 @@ def retranscribe(
         t.recording.media_path = None  # fetched again into a temporary folder: gone now
     if reporter:
         reporter.stage(t.id, "index")
-    _publish(ws, t, index=options.index)
+    _publish(ws, t, index=options.index, formats=options.formats, output_dir=options.output_dir)
     if reporter:
         reporter.done(t.id, "done", f"{len(t.turns)} turns")
     return Outcome(

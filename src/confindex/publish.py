@@ -125,10 +125,13 @@ def publish(
     diarized: bool | None = None,
     work_seconds: float | None = None,
     on_stage: Callable[[str], None] | None = None,
+    formats: list[str] | None = None,
+    output_dir: str | None = None,
 ) -> Published:
     """Write `t` as the recording's transcript, its exports, its index entries and (with a
     `ledger` and its row `key`) the ledger stages; keep the version it replaces.
-    `on_stage("index")` is called once the transcript is saved, before indexing."""
+    `on_stage("index")` is called once the transcript is saved, before indexing. `formats`
+    and `output_dir`: which exports and where (None: the workspace config)."""
     from . import export
 
     ws.ensure()
@@ -148,7 +151,7 @@ def publish(
                     t.speakers.setdefault(label, name)
                 log.debug("%s: names carried %s", t.id, carried)
     store.save(ws, t)
-    export.write_exports(ws, t)
+    export.write_exports(ws, t, formats=formats, output_dir=output_dir)
     if ledger is not None and key is not None:
         if diarized is None:
             diarized = bool(t.diarization)

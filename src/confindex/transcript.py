@@ -205,7 +205,9 @@ def load(ws: Workspace, recording_id: str) -> Transcript:
 
 
 def exists(ws: Workspace, recording_id: str) -> bool:
-    return ws.transcript_path(recording_id).exists()
+    from .workspace import is_recording_id
+
+    return is_recording_id(recording_id) and ws.transcript_path(recording_id).exists()
 
 
 def iter_all(ws: Workspace):

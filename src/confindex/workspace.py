@@ -11,12 +11,11 @@ import hashlib
 import os
 import re
 import tempfile
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfindexError, LockedError
+from .errors import ConfindexError, LockedError, NotFoundError
 
 ENV_HOME = "CONFINDEX_HOME"
 
@@ -58,6 +57,9 @@ class Workspace:
         return self
 
     def transcript_path(self, recording_id: str) -> Path:
+        if not is_recording_id(recording_id):
+            # `show ../../x` must not read (nor `speakers … rename` write) outside transcripts/
+            raise NotFoundError(f"no recording {recording_id!r}: not a recording id")
         return self.transcripts / f"{recording_id}.json"
 
     def transcript_ids(self) -> list[str]:
@@ -84,6 +86,14 @@ class Workspace:
             lock.release()
 
 
+_RECORDING_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+def is_recording_id(text: str) -> bool:
+    """What our ids look like (slugs, site ids, hashes): never a path, never hidden."""
+    return bool(_RECORDING_ID.fullmatch(text)) and ".." not in text
+
+
 def make_dir(path: Path) -> None:
     """mkdir -p, with a one-line error when a file sits where the folder must be."""
     try:
@@ -104,11 +114,27 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux /proc)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it (and restore it)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so that readers see either the old file or the new one, whole."""
+    """Write `data` to `path` so that readers see either the old file or the new one, whole.
+
+    The file gets the mode a plain `open(path, "w")` would give (0666 minus the umask): mkstemp
+    creates its temp file 0600, and a shared archive must stay readable to colleagues.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -137,11 +163,13 @@ def remove_stale_temps(directory: Path) -> int:
     return removed
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
 def slugify(text: str, max_len: int = 48) -> str:
-    """A filename-safe ASCII slug of a title: no path separators, no leading dots."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = _UNSAFE.sub("-", ascii_text).strip("-._").lower()
-    return slug[:max_len].rstrip("-._") or "recording"
+    """A filename-safe ASCII slug of a title: no path separators, no leading dots.
+
+    Non-Latin titles are transliterated (python-slugify over text-unidecode), so a Russian or
+    Japanese talk keeps its words in its id: "Доклад о космосе" → "doklad-o-kosmose".
+    """
+    from slugify import slugify as _slugify
+
+    slug = _slugify(text, max_length=max_len, word_boundary=False, save_order=True)
+    return slug.strip("-") or "recording"

@@ -231,3 +231,34 @@ def test_a_partial_generation_left_by_a_failed_rebuild_is_cleaned(adv: Workspace
     assert r.exit_code == 0, r.output
     assert not stray.exists()
     assert_intact(adv)
+
+
+TRAVERSAL = ["../../outside/secret", "../good", "/etc/passwd", ".hidden", "good/../good", "a\\b"]
+
+
+@pytest.mark.parametrize("ref", TRAVERSAL)
+@pytest.mark.parametrize(
+    "cmd", [["show"], ["export"], ["speakers"], ["cite", "--at", "1"]], ids=lambda c: c[0]
+)
+def test_recording_ids_never_reach_outside_transcripts(
+    adv: Workspace, tmp_path: Path, ref: str, cmd: list[str]
+) -> None:
+    """A planted transcript outside transcripts/ is never read (nor written) through an id."""
+    outside = tmp_path / "outside"
+    outside.mkdir(exist_ok=True)
+    shutil.copyfile(adv.transcript_path("good"), outside / "secret.json")
+    r = run(cmd[0], ref, *cmd[1:], ws=adv)
+    assert "no recording" in assert_one_line_error(r)
+    r = run("speakers", ref, "rename", "SPEAKER_00", "Mallory", ws=adv)
+    assert_one_line_error(r)
+    assert "Mallory" not in (outside / "secret.json").read_text()
+
+
+def test_an_implicit_rebuild_names_what_it_left_out(adv: Workspace) -> None:
+    """`search` rebuilding a missing index says which transcripts it could not read."""
+    shutil.rmtree(adv.index_dir)
+    (adv.transcripts / "broken.json").write_text('{"schema_version": 1, "recor')
+    r = run("search", "brown fox", ws=adv)
+    assert r.exit_code == 0 and "fox" in r.stdout
+    assert "not indexed: broken: " in r.stderr
+    (adv.transcripts / "broken.json").unlink()

@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "status": "bulk_cmd:status",
     "resume": "bulk_cmd:resume",
     "retry-failed": "bulk_cmd:retry_failed",
+    "list": "catalog_cmd:list_recordings",
+    "rm": "catalog_cmd:rm",
 }
 
 
@@ -77,6 +79,7 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         _log_to_stderr()
         try:
+            _apply_config(ctx)
             return super().invoke(ctx)
         except ConfindexError as exc:
             fail(exc.message, exc.exit_code)
@@ -115,6 +118,34 @@ def _log_to_stderr() -> None:
         setup()
 
 
+def _workspace_in(args: list[str]) -> str | None:
+    """The value of a `-w/--workspace` given after the command (the last one wins)."""
+    found = None
+    for i, a in enumerate(args):
+        if a in ("-w", "--workspace") and i + 1 < len(args):
+            found = args[i + 1]
+        elif a.startswith("--workspace="):
+            found = a.split("=", 1)[1]
+        elif a.startswith("-w") and len(a) > 2 and not a.startswith("--"):
+            found = a[2:]
+    return found
+
+
+def _apply_config(ctx: click.Context) -> None:
+    """Option defaults from confindex.toml (workspace) and the user config file, as click's
+    default_map: read before the command parses its options, so they act as defaults."""
+    from ..config import default_map
+    from ..workspace import Workspace
+
+    rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
+    if not rest or rest[0] in ("-h", "--help"):
+        return
+    chosen = _workspace_in(rest[1:]) or ctx.params.get("workspace")
+    conf = default_map(Workspace.resolve(chosen))
+    if conf:
+        ctx.default_map = {**conf, **(ctx.default_map or {})}
+
+
 def fail(message: str, code: int = 1) -> None:
     from ..sanitize import terminal
 
@@ -123,20 +154,48 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    # Every option can also come from the environment: CONFINDEX_<COMMAND>_<OPTION>.
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "CONFINDEX"},
+)
 @click.version_option(__version__, prog_name="confindex")
 @click.option(
-    "--verbose", "-v", count=True, help="Log details and tracebacks on stderr (-vv: debug)."
+    "-w",
+    "--workspace",
+    metavar="DIR",
+    envvar="CONFINDEX_HOME",
+    help="Workspace folder (default: $CONFINDEX_HOME or the current directory).",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON output for every command that has it.")
+@click.option(
+    "-v", "--verbose", count=True, help="Log details and tracebacks on stderr (-vv: debug)."
 )
 @click.option(
     "--log-file",
     type=click.Path(dir_okay=False, writable=True),
     default=None,
     metavar="FILE",
-    help="Append a detailed log (debug level, tracebacks) to FILE.",
+    help="Append a detailed log (debug level, tracebacks, yt-dlp's messages) to FILE.",
 )
-def cli(verbose: int, log_file: str | None) -> None:
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default=None,
+    help="Colour on the terminal (default auto; NO_COLOR=1 turns it off).",
+)
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    workspace: str | None,
+    as_json: bool,
+    verbose: int,
+    log_file: str | None,
+    color: str | None,
+):
     """Turn recorded conferences, lectures and panels into a searchable, citable archive.
+
+    Global options go before the command: `confindex -w demo search "cold war"`.
 
     \b
     Quick start:
@@ -144,7 +203,10 @@ def cli(verbose: int, log_file: str | None) -> None:
       confindex search "diplomatie spatiale"
     """
     from ..log import setup
+    from .output import set_color
 
+    ctx.meta["confindex.globals"] = {"workspace": workspace, "json": as_json}
+    set_color(color)
     setup(verbose, log_file)
 
 

@@ -26,10 +26,7 @@ def status(ws, as_json):
     if as_json:
         print_json(s)
         return
-    from ..sanitize import terminal
-
-    def out(line: str) -> None:  # sources and errors quote URLs, file names and titles
-        click.echo(terminal(line))
+    from .output import echo as out  # sources and errors quote URLs, file names and titles
 
     if not s["total"]:
         out(f"No recordings in the ledger of {ws.root} yet (confindex fetch …).")

@@ -18,7 +18,8 @@ def workspace_option(f: F) -> F:
     """`--workspace DIR` (else $CONFINDEX_HOME, else the current directory) → `ws: Workspace`."""
 
     def to_ws(ctx: click.Context, param: click.Parameter, value: str | None) -> Workspace:
-        return Workspace.resolve(value)
+        # `confindex -w DIR cmd` and `confindex cmd -w DIR` both work; the later one wins.
+        return Workspace.resolve(value or global_options(ctx).get("workspace"))
 
     return click.option(
         "--workspace",
@@ -32,8 +33,19 @@ def workspace_option(f: F) -> F:
     )(f)
 
 
+def global_options(ctx: click.Context | None) -> dict[str, Any]:
+    """What was given before the command (`confindex -w DIR --json cmd`), else {}."""
+    root = ctx.find_root() if ctx is not None else None
+    return root.meta.get("confindex.globals", {}) if root is not None else {}
+
+
 def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(f)
+    def flag(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+        return bool(value or global_options(ctx).get("json"))
+
+    return click.option(
+        "--json", "as_json", is_flag=True, callback=flag, help="Print JSON for scripts."
+    )(f)
 
 
 def print_json(data: Any) -> None:
@@ -46,6 +58,6 @@ def print_json(data: Any) -> None:
 
 def stderr_console():
     """A rich console on stderr for progress and status, so stdout stays clean for --json."""
-    from rich.console import Console
+    from .output import stderr_console as make
 
-    return Console(stderr=True, highlight=False)
+    return make()

@@ -14,9 +14,9 @@ from .fetch_cmd import build_options, transcription_options
 
 
 def _console():
-    from rich.console import Console
+    from .output import console
 
-    return Console(highlight=False)
+    return console()
 
 
 def _table(title: str, rows: list[tuple[str, str]]):

@@ -134,17 +134,28 @@ def build_options(kw: dict, **extra) -> FetchOptions:
 
 def print_summary(console, summary) -> None:
     """The end-of-run line (done, skipped, failed, hours, wall time, × realtime) and failures."""
+    from .output import text
+
     d = summary.to_dict()
     rtf = f", {d['realtime_factor']:.1f}× realtime" if d["realtime_factor"] else ""
+    # Two short lines rather than one that wraps mid-phrase at 80 columns.
     console.print(
-        f"{d['done']} done, {d['skipped']} skipped, {d['failed']} failed; "
-        f"{d['audio_hours']:.2f} h ({hms(d['audio_seconds'])}) of audio in "
-        f"{hms(d['wall_seconds'])}{rtf}",
-        highlight=False,
+        f"{d['done']} done, {d['skipped']} skipped, {d['failed']} failed", highlight=False
     )
+    if d["audio_seconds"]:
+        console.print(
+            f"{d['audio_hours']:.2f} h ({hms(d['audio_seconds'])}) of audio in "
+            f"{hms(d['wall_seconds'])}{rtf}",
+            highlight=False,
+        )
+    for r in summary.results:  # why each skip happened, not only in --json
+        if r["status"] == "skipped":
+            why = r.get("reason") or "already done"
+            console.print(text(f"skipped {r.get('recording_id') or r['source']}: {why}", "yellow"))
     for r in summary.failed:
         console.print(
-            f"[red]failed[/] {escape(r['source'])}: {escape(r['error'] or '')}",
+            f"[red]failed[/] {escape(r['source'])}: {escape(r['error'] or '')}"
+            + (f" ({escape(r['reason'])})" if r.get("reason") else ""),
             markup=True,
             highlight=False,
         )
@@ -289,7 +300,8 @@ def run_bulk(ws, run, *, quiet: bool, as_json: bool, single_error: bool):
     """Run `run(reporter) -> RunSummary` (an Archive method); print --json or the summary;
     exit 1 on failures."""
     console = stderr_console()
-    with ConsoleReporter(console, quiet=quiet or as_json) as reporter:
+    # With --json, progress still shows when stderr is a terminal (stdout carries the JSON).
+    with ConsoleReporter(console, quiet=quiet or (as_json and not console.is_terminal)) as reporter:
         summary = run(reporter)
     if as_json:
         print_json(
@@ -319,10 +331,24 @@ def run_bulk(ws, run, *, quiet: bool, as_json: bool, single_error: bool):
 @executor_options
 @click.option("--force", is_flag=True, help="Transcribe again even if already done.")
 @click.option("--no-index", is_flag=True, help="Write transcripts but do not index them.")
+@click.option(
+    "--formats",
+    "-f",
+    metavar="LIST",
+    default=None,
+    help="Exports to write: all (default), none, or a list like srt,vtt,txt,md,rttm.",
+)
+@click.option(
+    "--output-dir",
+    "-P",
+    metavar="DIR",
+    default=None,
+    help="Folder for the exports (created; default: beside the transcript in transcripts/).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @json_option
 @workspace_option
-def fetch(inputs, ws, as_json, force, no_index, quiet, batch_files, **kw):
+def fetch(inputs, ws, as_json, force, no_index, quiet, batch_files, formats, output_dir, **kw):
     """Download, transcribe, split into speaker turns and index recordings.
 
     Each input is a URL (YouTube, any site yt-dlp knows, a plain media URL, a playlist or a
@@ -358,6 +384,8 @@ def fetch(inputs, ws, as_json, force, no_index, quiet, batch_files, **kw):
             max_recordings=kw.pop("max_recordings"),
             force=force,
             index=not no_index,
+            formats=formats,
+            output_dir=output_dir,
             download_workers=kw.pop("download_workers"),
             retries=kw.pop("retries"),
             ydl_extra=ydl_extra_from(kw),
@@ -406,7 +434,7 @@ def transcribe(recording, ws, as_json, quiet, undo, **kw):
         return
     opts = option_kwargs(kw)
     console = stderr_console()
-    with ConsoleReporter(console, quiet=quiet or as_json) as reporter:
+    with ConsoleReporter(console, quiet=quiet or (as_json and not console.is_terminal)) as reporter:
         outcome = archive.transcribe(recording, reporter=reporter, **opts)
     if as_json:
         print_json(outcome.to_dict())

@@ -20,7 +20,7 @@ def _log(msg: str) -> None:
 @click.option("--optimize", is_flag=True, help="Merge index segments (minutes on a big index).")
 @workspace_option
 def index(rebuild: bool, optimize: bool, ws: Any) -> None:
-    """Bring the search index up to date with transcripts/ (adds what is missing).
+    """Bring the search index up to date with transcripts/: new, changed and deleted ones.
 
     \b
     Examples:
@@ -35,22 +35,24 @@ def index(rebuild: bool, optimize: bool, ws: Any) -> None:
     skipped: list[tuple[str, str]] = []
     make_dir(ws.index_dir)  # a file in its place is an error before any progress is drawn
     if rebuild:
-        with click.progressbar(
-            length=max(1, len(ws.transcript_ids())),
-            label="indexing",
-            file=click.get_text_stream("stderr"),
-        ) as bar:
-            last = [0]
+        from .output import progress as make_progress
+
+        with make_progress() as bar:
+            task = bar.add_task("indexing", total=max(1, len(ws.transcript_ids())))
 
             def progress(done: int, total: int) -> None:
-                bar.update(done - last[0])
-                last[0] = done
+                bar.update(task, completed=done, total=max(1, total))
 
             n = ix.rebuild(ws, progress=progress, skipped=skipped)
         click.echo(f"rebuilt the index: {n} turns in {time.monotonic() - t0:.1f} s")
     else:
-        n = ix.add_missing(ws, log=_log, skipped=skipped)
-        click.echo(f"indexed {n} new turns" if n else "the index is up to date")
+        r = ix.sync(ws, log=_log, skipped=skipped)
+        if r.up_to_date:
+            click.echo("the index is up to date")
+        else:
+            kinds = ((r.added, "added"), (r.changed, "changed"), (r.removed, "removed"))
+            parts = [f"{len(ids)} {what}" for ids, what in kinds if ids]
+            click.echo(f"indexed: {', '.join(parts)} recording(s), {r.turns} turns written")
     if skipped:
         # Never silently: a recording left out of the index would vanish from search.
         for rid, why in skipped:
@@ -93,9 +95,17 @@ def stats(as_json: bool, ws: Any) -> None:
         ("languages", langs),
         ("index size", f"{s['index_bytes'] / 1e6:.1f} MB"),
     ]
+    from rich.table import Table
+
+    from .output import console, echo, text
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
     for k, v in rows:
-        click.echo(terminal(f"{k:<11} {v}")[:80])
+        grid.add_row(k, text(v))
+    console().print(grid)
     if s["index_stale"]:
-        click.echo("the index was built by another version: run confindex index --rebuild")
-    elif s["recordings"] < s["transcripts"]:
-        click.echo("some transcripts are not indexed yet: run confindex index")
+        echo("the index was built by another version: run confindex index --rebuild")
+    elif s["recordings"] != s["transcripts"]:
+        echo("the index differs from transcripts/: run confindex index")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import shutil
 import sys
@@ -380,10 +381,33 @@ def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
     show_default=True,
 )
 @click.option(
-    "--output", "-o", type=click.Path(path_type=Path), help="File (one recording) or folder."
+    "--output",
+    "-o",
+    metavar="PATH",
+    help="File (one recording) or folder (an existing one, or a path ending in /: created).",
+)
+@click.option(
+    "--max-line-width",
+    type=click.IntRange(min=10),
+    default=None,
+    help="Subtitles: characters per line, speaker label included (default 42).",
+)
+@click.option(
+    "--max-line-count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Subtitles: lines per cue (default 2).",
 )
 @workspace_option
-def export(recording: str | None, all_: bool, fmt: str, output: Path | None, ws: Any) -> None:
+def export(
+    recording: str | None,
+    all_: bool,
+    fmt: str,
+    output: str | None,
+    max_line_width: int | None,
+    max_line_count: int | None,
+    ws: Any,
+) -> None:
     """Export transcripts as subtitles, text, Markdown, JSON or RTTM.
 
     \b
@@ -391,6 +415,7 @@ def export(recording: str | None, all_: bool, fmt: str, output: Path | None, ws:
       confindex export 3f2a --format srt > panel.srt
       confindex export --all --format vtt -o subtitles/
     """
+    from ..config import cue_style
     from ..errors import InputError
     from ..export import render
     from ..transcript import iter_all, resolve_recording
@@ -398,21 +423,28 @@ def export(recording: str | None, all_: bool, fmt: str, output: Path | None, ws:
 
     if all_ == bool(recording):
         raise InputError("give a RECORDING or --all (not both)")
+    style = cue_style(ws, max_line_width=max_line_width, max_line_count=max_line_count)
+    folder = None
+    if output is not None and output != "-":
+        # `-o subs/` means a folder even before it exists (as `cp` and yt-dlp's -P read it).
+        as_dir = output.endswith(("/", os.sep)) or Path(output).is_dir() or all_
+        folder = Path(output) if as_dir else None
     if recording:
         t = resolve_recording(ws, recording)
-        text = render(t, fmt)
-        if output is None or str(output) == "-":
+        text = render(t, fmt, style)
+        if output is None or output == "-":
             sys.stdout.write(text)
         else:
-            dest = output / f"{t.id}.{fmt}" if output.is_dir() else output
-            atomic_write_text(dest, text)
+            dest = folder / f"{t.id}.{fmt}" if folder else Path(output)
+            atomic_write_text(dest, text)  # creates missing parent folders
             _log(f"wrote {dest}")
         return
-    if output is None:
+    if folder is None:
         raise InputError("--all writes one file per recording: give a folder with --output DIR")
+    output = folder
     output.mkdir(parents=True, exist_ok=True)
     n = 0
     for t in iter_all(ws):
-        atomic_write_text(output / f"{t.id}.{fmt}", render(t, fmt))
+        atomic_write_text(output / f"{t.id}.{fmt}", render(t, fmt, style))
         n += 1
     _log(f"wrote {n} {fmt} file{'s' if n != 1 else ''} to {output}")

@@ -39,6 +39,7 @@ def speakers(
     """
     from .. import speakers as sp
     from ..sanitize import terminal
+    from .output import console, echo
 
     if all_:
         if recording or action:
@@ -48,16 +49,16 @@ def speakers(
             print_json({"speakers": [a.to_dict() for a in named], "unnamed": unnamed})
             return
         if not named:
-            click.echo("No named speakers yet: name one with `confindex speakers ID rename ...`.")
+            echo("No named speakers yet: name one with `confindex speakers ID rename ...`.")
         width = max((len(terminal(a.name)) for a in named), default=0)
         for a in named:
             n = len(a.recordings)
-            click.echo(
+            echo(  # rich wraps a long list of recordings at the terminal's width
                 f"{terminal(a.name):<{width}}  {hms(a.talk_time)}  {a.turns:>4} turns  "
                 f"{n} recording{'s' if n != 1 else ''}: {', '.join(a.recordings)}"
             )
         if unnamed:
-            click.echo(f"({unnamed} speaker{'s' if unnamed != 1 else ''} not named yet)")
+            echo(f"({unnamed} speaker{'s' if unnamed != 1 else ''} not named yet)")
         return
 
     if not recording:
@@ -72,7 +73,7 @@ def speakers(
             print_json({"recording": r.recording_id, "speakers": [s.to_dict() for s in r.speakers]})
         else:
             what = f"named {terminal(r.name)!r}" if r.name else "back to its label"
-            click.echo(f"{r.label} of {r.recording_id} is {what}; exports and index updated.")
+            echo(f"{r.label} of {r.recording_id} is {what}; exports and index updated.")
         return
     if rename_args:
         raise click.UsageError(f"unexpected arguments: {' '.join(rename_args)}")
@@ -90,13 +91,20 @@ def speakers(
             }
         )
         return
-    click.echo(f"{t.id}  {terminal(t.recording.title)}")
+    echo(f"{t.id}  {t.recording.title}")
     if not infos:
-        click.echo("No speakers: this recording was transcribed without diarization.")
+        echo("No speakers: this recording was transcribed without diarization.")
         return
     lw = max(len(s.label) for s in infos)
     nw = max(len(terminal(s.name or "")) for s in infos)
+    width = console().width
     for s in infos:
-        q = f'  "{terminal(s.first_quote)}"' if s.first_quote else ""
         name = terminal(s.name or "")
-        click.echo(f"{s.label:<{lw}}  {name:<{nw}}  {hms(s.talk_time)}  {s.turns:>4} turns{q}")
+        line = f"{s.label:<{lw}}  {name:<{nw}}  {hms(s.talk_time)}  {s.turns:>4} turns"
+        if s.first_quote:  # a preview: cut to the terminal's width rather than wrapped
+            room = width - len(line) - 4
+            quote = terminal(s.first_quote)
+            if room >= 8:
+                quote = quote if len(quote) <= room else quote[: room - 1].rstrip() + "…"
+                line += f'  "{quote}"'
+        echo(line)

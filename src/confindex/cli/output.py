@@ -1,0 +1,107 @@
+"""The one terminal layer: every command prints through rich consoles made here.
+
+- Colour: `--color auto|always|never` (or $CONFINDEX_COLOR); `NO_COLOR` (any value) turns it
+  off in auto mode, as https://no-color.org asks; rich reads `COLUMNS`/`LINES` for the width.
+- Width: not on a terminal, lines fit 80 columns (rich's default), so pipes and logs read well.
+- Untrusted text (titles, names, transcribed words) goes through `sanitize.terminal` and is
+  wrapped in `rich.text.Text`, which rich never parses as markup; strings that *are* markup
+  use `sanitize.rich` (terminal + `rich.markup.escape`) for their untrusted parts.
+- Progress goes to stderr whenever stderr is a terminal, `--json` or not: stdout stays data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+COLOR_CHOICES = ("auto", "always", "never")
+ENV_COLOR = "CONFINDEX_COLOR"
+
+_color: str | None = None  # set by the global --color option
+
+
+def set_color(mode: str | None) -> None:
+    global _color
+    _color = mode
+
+
+def color_mode() -> str:
+    mode = _color or os.environ.get(ENV_COLOR, "auto").lower()
+    return mode if mode in COLOR_CHOICES else "auto"
+
+
+def console(*, stderr: bool = False, width: int | None = None) -> Any:
+    """A rich Console on stdout (or stderr) following the colour policy."""
+    from rich.console import Console
+
+    mode = color_mode()
+    kw: dict[str, Any] = {"stderr": stderr, "highlight": False, "emoji": False}
+    if width:
+        kw["width"] = width
+    if mode == "always":
+        kw["force_terminal"] = True
+        kw["no_color"] = False
+        if os.environ.get("NO_COLOR"):
+            # --color always beats NO_COLOR (an explicit flag wins over the environment)
+            kw["color_system"] = "standard"
+    elif mode == "never":
+        kw["no_color"] = True
+        kw["color_system"] = None
+    return Console(**kw)
+
+
+def stderr_console() -> Any:
+    return console(stderr=True)
+
+
+def text(value: object, style: str = "") -> Any:
+    """Untrusted text as a rich Text: escape sequences neutralised, never read as markup."""
+    from rich.text import Text
+
+    from ..sanitize import terminal
+
+    return Text(terminal(value), style=style)
+
+
+def table(
+    columns: Sequence[str | tuple[str, dict[str, Any]]],
+    rows: Iterable[Sequence[object]],
+    *,
+    title: str | None = None,
+) -> Any:
+    """A borderless table that fits the console width (long cells wrap, never overflow)."""
+    from rich import box
+    from rich.table import Table
+
+    t = Table(box=box.SIMPLE_HEAD, title=title, expand=False, pad_edge=False, show_edge=False)
+    for col in columns:
+        name, opts = (col, {}) if isinstance(col, str) else col
+        t.add_column(name, overflow="fold", **opts)
+    for row in rows:
+        t.add_row(*(c if hasattr(c, "__rich__") or _is_renderable(c) else text(c) for c in row))
+    return t
+
+
+def _is_renderable(obj: object) -> bool:
+    from rich.text import Text
+
+    return isinstance(obj, Text)
+
+
+def echo(value: object = "", *, stderr: bool = False, style: str = "") -> None:
+    """Print one line (untrusted text allowed) through the colour policy, soft-wrapped."""
+    console(stderr=stderr).print(text(value, style) if isinstance(value, str) else value)
+
+
+def progress(*, transient: bool = True) -> Any:
+    """A rich Progress on stderr (shown only when stderr is a terminal)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    return Progress(
+        TextColumn("{task.description}", style="bold"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        console=stderr_console(),
+        transient=transient,
+    )

@@ -1,0 +1,120 @@
+"""Defaults from config files: `confindex.toml` in the workspace, then the user's config file.
+
+    # confindex.toml (workspace) or ~/.config/confindex/config.toml (user; see `user_config_path`)
+    [fetch]                 # any option of a command, by its long name with _ for -
+    language = "fr"
+    model = "/models/whisper-large-v3"
+    formats = "srt,vtt"     # which exports fetch writes (all | none | a list)
+    [search]
+    limit = 20
+    [subtitles]             # subtitle cues, for fetch and export
+    max_line_width = 37
+    max_line_count = 2
+    min_duration = 1.0
+
+Precedence: the command line, then environment variables (`CONFINDEX_<COMMAND>_<OPTION>`,
+e.g. `CONFINDEX_FETCH_LANGUAGE=fr`), then the workspace file, then the user file, then the
+built-in default. A malformed file is a one-line error naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .workspace import Workspace
+
+WORKSPACE_FILE = "confindex.toml"
+ENV_CONFIG = "CONFINDEX_CONFIG"  # a user config file elsewhere (or "" for none)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+
+def user_config_path() -> Path | None:
+    """$CONFINDEX_CONFIG, else platformdirs' user config dir (~/.config/confindex/config.toml)."""
+    env = os.environ.get(ENV_CONFIG)
+    if env is not None:
+        return Path(env).expanduser() if env else None
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("confindex", appauthor=False)) / "config.toml"
+
+
+@lru_cache(maxsize=16)
+def _read(path: Path, mtime_ns: int) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"config file {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read config file {path}: {exc.strerror}") from None
+    for key, value in data.items():
+        if not isinstance(value, dict):
+            raise InputError(
+                f"config file {path}: {key!r} must be a table like [fetch] or [subtitles]"
+            )
+    return data
+
+
+def _load_file(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        st = path.stat()
+    except OSError:
+        return {}
+    return _read(path, st.st_mtime_ns)
+
+
+def load(ws: Workspace | None) -> dict[str, dict[str, Any]]:
+    """The merged configuration: workspace values over user values, table by table."""
+    merged: dict[str, dict[str, Any]] = {}
+    files = [user_config_path()]
+    if ws is not None:
+        files.append(ws.root / WORKSPACE_FILE)
+    for path in files:
+        for table, values in _load_file(path).items():
+            merged.setdefault(table, {}).update(values)
+    return merged
+
+
+def default_map(ws: Workspace | None) -> dict[str, dict[str, Any]]:
+    """click's default_map: per-command option defaults (`[subtitles]` also feeds `export`)."""
+    conf = load(ws)
+    out = {k.replace("-", "_"): v for k, v in conf.items() if k != "subtitles"}
+    out = {k: {o.replace("-", "_"): v for o, v in opts.items()} for k, opts in out.items()}
+    if "formats" in out.get("fetch", {}) and isinstance(out["fetch"]["formats"], list):
+        out["fetch"]["formats"] = ",".join(out["fetch"]["formats"])
+    return {k.replace("_", "-") if k == "retry_failed" else k: v for k, v in out.items()}
+
+
+def cue_style(ws: Workspace | None, **overrides: Any):
+    """The subtitle CueStyle: built-in defaults < config [subtitles] < explicit overrides."""
+    from .export import CueStyle
+
+    conf = dict(load(ws).get("subtitles", {}))
+    allowed = {"max_line_width", "max_line_count", "min_duration", "max_duration", "pause"}
+    bad = sorted(set(conf) - allowed)
+    if bad:
+        raise InputError(f"[subtitles] has unknown keys {bad}: use {sorted(allowed)}")
+    conf.update({k: v for k, v in overrides.items() if v is not None})
+    return CueStyle(**conf)
+
+
+def export_defaults(ws: Workspace | None) -> tuple[list[str] | None, str | None]:
+    """(formats, output_dir) that `fetch` writes by default, from the [fetch] table."""
+    fetch = load(ws).get("fetch", {})
+    formats = fetch.get("formats")
+    if isinstance(formats, str):
+        from .export import parse_formats
+
+        formats = parse_formats(formats)
+    return formats, fetch.get("output_dir")

@@ -1,0 +1,141 @@
+"""Archive management from the real CLI (issue 15): list, rm, index noticing added/changed/
+deleted transcripts, global options before the command, title tokens, fixed-width output."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import run
+from test_index_search import EN, FR, RU, make
+
+from confindex import index
+from confindex.ledger import Ledger, NewItem
+from confindex.transcript import save
+from confindex.workspace import Workspace
+
+
+@pytest.fixture
+def arch(tmp_path: Path) -> Workspace:
+    ws = Workspace(tmp_path / "ws").ensure()
+    for t in (FR, EN, RU):
+        save(ws, t)
+    assert run("index", ws=ws).exit_code == 0
+    return ws
+
+
+def hits(ws: Workspace, q: str) -> list[str]:
+    r = run("search", q, "--json", ws=ws)
+    assert r.exit_code == 0, r.output
+    return [h["recording_id"] for h in json.loads(r.stdout)["hits"]]
+
+
+def test_a_transcript_deleted_by_hand_disappears_after_index(arch):
+    assert "enpanel" in hits(arch, "budget")
+    arch.transcript_path("enpanel").unlink()
+    r = run("index", ws=arch)
+    assert r.exit_code == 0 and "1 removed" in r.stdout, r.output
+    assert hits(arch, "budget") == []
+    s = json.loads(run("stats", "--json", ws=arch).stdout)
+    assert s["recordings"] == s["transcripts"] == 2
+    assert "up to date" in run("index", ws=arch).stdout
+
+
+def test_index_notices_added_and_changed_transcripts(arch):
+    save(arch, make("new1", "Fresh talk", [("SPEAKER_00", "Quantum gardening is here.", None)]))
+    changed = make("enpanel", "Space policy roundtable", [("SPEAKER_00", "Lunar tomatoes.", None)])
+    save(arch, changed)
+    os.utime(arch.transcript_path("enpanel"), ns=(1, 10**18))  # a different mtime for sure
+    r = run("index", ws=arch)
+    assert "1 added" in r.stdout and "1 changed" in r.stdout, r.output
+    assert hits(arch, "gardening") == ["new1"]
+    assert hits(arch, "tomatoes") == ["enpanel"]
+    assert hits(arch, "budget") == []
+
+
+def test_rm_removes_a_recording_everywhere(arch):
+    from confindex.export import write_exports
+
+    write_exports(arch, EN)
+    media = arch.media / "enpanel.opus"
+    media.write_bytes(b"x")
+    t = make("enpanel", EN.recording.title, [("SPEAKER_00", "Budget talks resume.", None)])
+    t.recording.media_path = "media/enpanel.opus"
+    save(arch, t)
+    run("index", ws=arch)
+    with Ledger.of(arch) as led:
+        led.add([NewItem(key="https://x/enpanel", source="https://x/enpanel", kind="url",
+                         recording_id="enpanel")])  # fmt: skip
+    assert hits(arch, "budget") == ["enpanel"]
+
+    r = run("rm", "enpanel", "--media", ws=arch)
+    assert r.exit_code == 0, r.output
+    assert "removed enpanel" in r.stdout
+    assert not list(arch.transcripts.glob("enpanel.*"))
+    assert not media.exists()
+    assert hits(arch, "budget") == []
+    assert "enpanel" not in index.load_recordings(arch)
+    with Ledger.of(arch) as led:
+        assert led.by_recording_id("enpanel") == []
+    assert [e["id"] for e in json.loads(run("list", "--json", ws=arch).stdout)["recordings"]] == [
+        "frpanel",
+        "rupanel",
+    ]
+    # unknown ids: one line, exit non-zero, nothing removed
+    bad = run("rm", "frpanel", "nope", ws=arch)
+    assert bad.exit_code != 0 and "nope" in bad.stderr and len(bad.stderr.splitlines()) == 1
+    assert arch.transcript_path("frpanel").exists()
+
+
+def test_list_shows_and_filters_recordings(arch):
+    r = run("list", ws=arch)
+    assert r.exit_code == 0, r.output
+    for word in ("frpanel", "Diplomatie", "2023-11-20", "Marie", "fr"):
+        assert word in r.stdout
+    assert all(len(line) <= 80 for line in r.stdout.splitlines())
+    only = json.loads(run("list", "--speaker", "marie", "--json", ws=arch).stdout)
+    assert [e["id"] for e in only["recordings"]] == ["frpanel"]
+    assert [e["id"] for e in json.loads(run("list", "--lang", "ru", "--json", ws=arch).stdout)[
+        "recordings"]] == ["rupanel"]  # fmt: skip
+    since = json.loads(run("list", "--since", "2023-10", "--json", ws=arch).stdout)
+    assert [e["id"] for e in since["recordings"]] == ["frpanel", "enpanel"]
+    lines = run("list", "--jsonl", ws=arch).stdout.splitlines()
+    assert [json.loads(x)["id"] for x in lines] == ["frpanel", "enpanel", "rupanel"]
+
+
+def test_global_options_before_the_command(arch):
+    from click.testing import CliRunner
+
+    from confindex.cli import cli
+
+    r = CliRunner().invoke(cli, ["-w", str(arch.root), "--json", "search", "budget"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["hits"][0]["recording_id"] == "enpanel"
+    r = CliRunner().invoke(cli, ["--workspace", str(arch.root), "-v", "list"])
+    assert r.exit_code == 0 and "enpanel" in r.stdout
+
+
+def test_title_parts_are_searchable(tmp_path):
+    ws = Workspace(tmp_path / "ws").ensure()
+    save(ws, make("pyannote_sample", "pyannote_sample", [("SPEAKER_00", "Hello Yankees.", None)]))
+    save(ws, make("cam", "SpaceDiplomacy2024", [("SPEAKER_00", "Hello orbit.", None)]))
+    run("index", ws=ws)
+    assert hits(ws, "title:pyannote hello") == ["pyannote_sample"]
+    assert hits(ws, "title:pyannote_sample hello") == ["pyannote_sample"]
+    assert hits(ws, "title:diplomacy hello") == ["cam"]
+
+
+def test_no_color_and_fixed_width(arch, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("NO_COLOR", "1")
+    for args in (["stats"], ["speakers", "--all"], ["speakers", "frpanel"], ["status"], ["list"]):
+        r = run(*args, ws=arch)
+        assert r.exit_code == 0, (args, r.output)
+        assert r.stdout.strip(), args
+        assert "\x1b" not in r.output
+        for line in r.output.splitlines():
+            assert len(line) <= 80, (args, line)
+    forced = run("--color", "always", "list", ws=arch)
+    assert "\x1b[" in forced.stdout

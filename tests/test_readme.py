@@ -1,0 +1,84 @@
+"""README's Usage section works as printed (issue 15, acceptance 1).
+
+After the README's own set-up (`make demo`: a `.venv` with confindex, the sample fetched into
+the workspace `demo/`), every command line of the Usage section's `sh` blocks is run, in order,
+as a subprocess of the installed `confindex` script: each must exit 0 and print something.
+`. .venv/bin/activate` is what PATH does here; `export VAR=value` lines set the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, assert_no_traceback
+
+BIN = Path(sys.executable).parent
+
+
+def usage_lines(readme: str) -> list[str]:
+    section = readme.split("\n## Usage", 1)[1].split("\n## ", 1)[0]
+    lines = []
+    for block in re.findall(r"```sh\n(.*?)```", section, re.S):
+        lines += [x.strip() for x in block.splitlines() if x.strip() and not x.startswith("#")]
+    return lines
+
+
+def test_usage_section_lists_the_commands_it_documents():
+    lines = usage_lines((REPO / "README.md").read_text(encoding="utf-8"))
+    words = {shlex.split(x, comments=True)[1] for x in lines if x.startswith("confindex ")}
+    # every everyday command is shown in a line that runs
+    for cmd in ("fetch", "search", "show", "cite", "export", "speakers", "list", "index"):
+        assert cmd in words, cmd
+    assert not any(">" in shlex.split(x, comments=True) for x in lines)  # no shell redirection
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    """A folder like the repository root after `make demo`: samples/ and the demo workspace."""
+    if not (BIN / "confindex").exists():
+        pytest.skip("the confindex script is not installed in this environment")
+    root = tmp_path_factory.mktemp("clone")
+    (root / "samples").symlink_to(REPO / "samples")
+    make = (REPO / "Makefile").read_text()
+    demo = re.search(r"\$\(BIN\)/confindex (fetch samples/panel\.ogg --workspace \$\(DEMO\))", make)
+    assert demo, "the Makefile's demo target changed: update this test"
+    args = shlex.split(demo.group(1).replace("$(DEMO)", "demo"))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    p = subprocess.run([BIN / "confindex", *args], cwd=root, env=env, capture_output=True)
+    assert p.returncode == 0, p.stderr.decode()
+    return root
+
+
+@pytest.mark.slow
+def test_every_usage_line_runs_as_printed(demo_dir: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFINDEX")}
+    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", HF_HUB_OFFLINE="1")
+    env.update(COLUMNS="80")
+    ran = 0
+    for line in usage_lines((REPO / "README.md").read_text(encoding="utf-8")):
+        argv = shlex.split(line, comments=True)
+        if argv[0] in (".", "source"):
+            assert argv[1] == ".venv/bin/activate"
+            continue  # what activation does: BIN is first on PATH
+        if argv[0] == "export":
+            key, value = argv[1].split("=", 1)
+            env[key] = value
+            continue
+        assert argv[0] == "confindex", line
+        p = subprocess.run(argv, cwd=demo_dir, env=env, capture_output=True, text=True)
+        assert_no_traceback(p.stderr, line)
+        assert p.returncode == 0, f"{line}\n{p.stdout}\n{p.stderr}"
+        assert (p.stdout + p.stderr).strip(), f"{line} printed nothing"
+        ran += 1
+    assert ran >= 15
+    assert (
+        (demo_dir / "subs" / next((demo_dir / "subs").iterdir()).name)
+        .read_text()
+        .startswith("WEBVTT")
+    )
