@@ -133,6 +133,32 @@ def test_archive_methods_return_dataclasses_with_to_dict(tmp_path):
     assert len(a.history("talk-1")) == 1  # the rename kept the version before it
 
 
+def test_archive_list_index_export_all_and_remove(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    save(ws, make(OLD))
+    save(ws, make([(0, 5, "SPEAKER_00", "a second talk about orbits")], rid="talk-2"))
+    a = Archive(ws)
+    first = a.index()
+    assert sorted(first.added) == ["talk-1", "talk-2"] and first.turns == 3
+    assert a.index().up_to_date
+    rebuilt = a.index(rebuild=True)
+    assert rebuilt.rebuilt and rebuilt.turns == 3 and not rebuilt.skipped
+    assert [e.id for e in a.list_recordings(title="talk-2")] == ["talk-2"]
+    assert [e.id for e in a.list_recordings(speaker="nobody")] == []
+    written = a.export_all("srt", tmp_path / "subs")
+    assert sorted(p.name for p in written) == ["talk-1.srt", "talk-2.srt"]
+    assert "orbits" in (tmp_path / "subs" / "talk-2.srt").read_text(encoding="utf-8")
+    with pytest.raises(InputError):
+        a.show("talk-1", at=3600)  # past the end: said, not an empty list
+    removed = a.remove("talk-2")
+    assert [r.id for r in removed] == ["talk-2"] and removed[0].index_docs == 1
+    assert [h.recording_id for h in a.search("orbits").hits] == []
+    assert [e.id for e in a.list_recordings()] == ["talk-1"]
+    with pytest.raises(NotFoundError):
+        a.remove("talk-1", "no-such-recording")  # every id checked before anything goes
+    assert [e.id for e in a.list_recordings()] == ["talk-1"]
+
+
 def test_unknown_option_and_bad_language_fail_before_any_work(tmp_path):
     a = Archive(tmp_path / "ws")
     with pytest.raises(InputError, match="unknown transcription option"):

@@ -237,6 +237,8 @@ def test_ctrl_c_cancels_queued_work_and_resume_finishes(inputs, tmp_path):
     r = confindex("resume", "--workers", "2", "--json", "-w", str(ws.root))
     assert r.returncode == 0, r.stderr
     assert_indexed_once(ws, 4)
+    with Ledger.of(ws) as led:
+        assert led.last_run()["options"]["executor"] == "dask"  # resume kept --workers 2
 
 
 def _free_port() -> int:

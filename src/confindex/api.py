@@ -31,6 +31,7 @@ log = logging.getLogger("confindex")
 __all__ = [
     "Archive",
     "ArchiveStats",
+    "IndexReport",
     "LedgerStatus",
     "RenameResult",
     "build_options",
@@ -155,6 +156,28 @@ class ArchiveStats:
     languages: dict[str, int]
     index_bytes: int
     index_stale: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class IndexReport:
+    """What `Archive.index` did: recordings added/changed/removed (or a full rebuild), turns
+    written, transcripts that could not be read (id, why) and the time taken."""
+
+    rebuilt: bool = False
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    turns: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    optimize_seconds: float | None = None
+
+    @property
+    def up_to_date(self) -> bool:
+        return not (self.rebuilt or self.added or self.changed or self.removed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -402,15 +425,22 @@ class Archive:
                     for r in led.rows(keys)
                 ]
         return self.run(
-            items, options, BulkOptions(download_workers=download_workers), reporter=reporter
+            items,
+            options,
+            BulkOptions(download_workers=download_workers),
+            executor=executor,
+            reporter=reporter,
         )
 
     # -- reading ------------------------------------------------------------------------------
 
-    def recording(self, ref: str):
-        """The Transcript of a recording (id, unique id prefix, or its source URL/path)."""
+    def recording(self, ref: Any):
+        """The Transcript of a recording (id, unique id prefix, or its source URL/path); a
+        Transcript given is returned as is."""
         from . import transcript as store
 
+        if isinstance(ref, store.Transcript):
+            return ref
         return store.resolve_recording(self.ws, ref)
 
     def recordings(self) -> Iterable[Any]:
@@ -418,6 +448,20 @@ class Archive:
         from . import transcript as store
 
         return store.iter_all(self.ws)
+
+    def list_recordings(self, **filters: str | None) -> list[Any]:
+        """The recordings as `confindex list` shows them (catalog Entries, newest first);
+        filters: title, speaker, channel, lang, since, until."""
+        from .catalog import Filters, entries
+
+        return entries(self.ws, Filters(**filters))
+
+    def remove(self, *refs: str, media: bool = False) -> list[Any]:
+        """Remove recordings everywhere (transcript, exports, index, ledger; downloaded media
+        with `media=True`). Every ref is checked before anything is removed."""
+        from .catalog import remove, resolve_ids
+
+        return remove(self.ws, resolve_ids(self.ws, refs), media=media)
 
     def search(
         self,
@@ -436,29 +480,54 @@ class Archive:
             self.ws, query, limit=limit, offset=offset, group=group, context=context, log=log_fn
         )
 
-    def show(self, recording: str, at: float | None = None, around: float = 60.0) -> list[Any]:
-        """The turns of a recording, all of them or those within `around` s of `at`."""
+    def show(self, recording: Any, at: float | None = None, around: float = 60.0) -> list[Any]:
+        """The turns of a recording, all of them or those within `around` s of `at` (a moment
+        past the recording's end is an InputError)."""
+        from .cite import check_moment
+
         t = self.recording(recording)
         if at is None:
             return list(t.turns)
+        check_moment(t, at)
         return [x for x in t.turns if x.end >= at - around and x.start <= at + around]
 
-    def cite(self, recording: str, at: float):
+    def cite(self, recording: Any, at: float):
         """A Citation of what was said at `at` seconds (`.render("apa"|"chicago"|"bibtex")`)."""
         from .cite import cite
 
         return cite(self.recording(recording), at)
 
-    def export(self, recording: str, fmt: str = "srt") -> str:
-        """A recording's transcript rendered as srt, vtt, txt, md, rttm or json."""
+    def export(
+        self,
+        recording: Any,
+        fmt: str = "srt",
+        *,
+        max_line_width: int | None = None,
+        max_line_count: int | None = None,
+    ) -> str:
+        """A recording's transcript rendered as srt, vtt, txt, md, rttm or json (subtitle
+        line limits: the arguments, else the workspace config, else 42 × 2)."""
+        from .config import cue_style
         from .export import render
 
         t = self.recording(recording)
-        if fmt == "json":
-            return t.to_json()
-        return render(t, fmt)
+        style = cue_style(self.ws, max_line_width=max_line_width, max_line_count=max_line_count)
+        return render(t, fmt, style)
 
-    def speakers(self, recording: str) -> list[Any]:
+    def export_all(self, fmt: str, folder: str | os.PathLike[str], **limits: Any) -> list[Path]:
+        """Write every recording as `folder/ID.fmt` (created if missing); the paths written."""
+        from .workspace import atomic_write_text
+
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for t in self.recordings():
+            dest = out / f"{t.id}.{fmt}"
+            atomic_write_text(dest, self.export(t, fmt, **limits))
+            written.append(dest)
+        return written
+
+    def speakers(self, recording: Any) -> list[Any]:
         """The speakers of a recording (SpeakerInfo: label, name, talk time, first quote)."""
         from .speakers import list_speakers
 
@@ -477,6 +546,42 @@ class Archive:
 
         t, label = rename(self.ws, recording, speaker, name)
         return RenameResult(t.id, label, t.speakers.get(label), list_speakers(t))
+
+    # -- the index ----------------------------------------------------------------------------
+
+    def index(
+        self,
+        *,
+        rebuild: bool = False,
+        optimize: bool = False,
+        progress: Any = None,
+        log_fn: Any = None,
+    ) -> IndexReport:
+        """Bring the search index up to date with transcripts/ (new, changed, deleted ones),
+        or rebuild it from them; optionally merge its segments. Transcripts that could not be
+        read are listed in the report's `skipped` (and the index goes on without them)."""
+        import time
+
+        from . import index as ix
+        from .workspace import make_dir
+
+        t0 = time.monotonic()
+        skipped: list[tuple[str, str]] = []
+        make_dir(self.ws.index_dir)
+        report = IndexReport(rebuilt=rebuild)
+        if rebuild:
+            report.turns = ix.rebuild(self.ws, progress=progress, skipped=skipped)
+        else:
+            r = ix.sync(self.ws, log=log_fn, skipped=skipped)
+            report.added, report.changed, report.removed = r.added, r.changed, r.removed
+            report.turns = r.turns
+        report.seconds = time.monotonic() - t0
+        report.skipped = skipped
+        if optimize and not skipped:
+            t1 = time.monotonic()
+            ix.optimize(self.ws)
+            report.optimize_seconds = time.monotonic() - t1
+        return report
 
     def status(self) -> LedgerStatus:
         from .report import ledger_status

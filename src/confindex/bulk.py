@@ -217,7 +217,11 @@ class BulkRunner:
             keys = [r.key for r in led.rows() if not r.terminal]
         self._before = {r.key: r.stage for r in led.rows(keys)}
         run_id = led.start_run(
-            {**options_to_dict(self.options), "download_workers": self.bulk.download_workers}
+            {
+                **options_to_dict(self.options),
+                "download_workers": self.bulk.download_workers,
+                "executor": "local" if self.bulk.cluster is None else "dask",
+            }
         )
         beat = threading.Thread(target=self._heartbeat, name="ledger-heartbeat", daemon=True)
         beat.start()

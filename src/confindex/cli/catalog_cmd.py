@@ -48,10 +48,12 @@ def list_recordings(
       confindex list --speaker "Maya Brooks" --lang en
       confindex list --since 2024-01 --json
     """
-    from ..catalog import Filters, entries
+    from ..api import Archive
     from .output import console, table, text
 
-    got = entries(ws, Filters(title, speaker, channel, lang, since, until))
+    got = Archive(ws).list_recordings(
+        title=title, speaker=speaker, channel=channel, lang=lang, since=since, until=until
+    )
     if as_json:
         print_json({"workspace": str(ws.root), "recordings": [e.to_dict() for e in got]})
         return
@@ -107,11 +109,10 @@ def rm(refs: tuple[str, ...], media: bool, as_json: bool, ws: Any) -> None:
       confindex rm youtube-u2SCITorY2A
       confindex rm panel --media
     """
-    from ..catalog import remove, resolve_ids
+    from ..api import Archive
     from .output import console, text
 
-    ids = resolve_ids(ws, refs)
-    done = remove(ws, ids, media=media)
+    done = Archive(ws).remove(*refs, media=media)
     if as_json:
         print_json({"removed": [r.to_dict() for r in done]})
         return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import click
@@ -28,11 +27,10 @@ def index(rebuild: bool, optimize: bool, ws: Any) -> None:
       confindex index --rebuild
       confindex index --optimize
     """
-    from .. import index as ix
+    from ..api import Archive
     from ..workspace import make_dir
 
-    t0 = time.monotonic()
-    skipped: list[tuple[str, str]] = []
+    archive = Archive(ws)
     make_dir(ws.index_dir)  # a file in its place is an error before any progress is drawn
     if rebuild:
         from .output import progress as make_progress
@@ -43,31 +41,29 @@ def index(rebuild: bool, optimize: bool, ws: Any) -> None:
             def progress(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=max(1, total))
 
-            n = ix.rebuild(ws, progress=progress, skipped=skipped)
-        click.echo(f"rebuilt the index: {n} turns in {time.monotonic() - t0:.1f} s")
+            r = archive.index(rebuild=True, optimize=optimize, progress=progress)
+        click.echo(f"rebuilt the index: {r.turns} turns in {r.seconds:.1f} s")
     else:
-        r = ix.sync(ws, log=_log, skipped=skipped)
+        r = archive.index(optimize=optimize, log_fn=_log)
         if r.up_to_date:
             click.echo("the index is up to date")
         else:
             kinds = ((r.added, "added"), (r.changed, "changed"), (r.removed, "removed"))
             parts = [f"{len(ids)} {what}" for ids, what in kinds if ids]
             click.echo(f"indexed: {', '.join(parts)} recording(s), {r.turns} turns written")
-    if skipped:
+    if r.skipped:
         # Never silently: a recording left out of the index would vanish from search.
-        for rid, why in skipped:
+        for rid, why in r.skipped:
             _log(f"not indexed: {rid}: {why}")
         from ..errors import ConfindexError
 
-        s = "s" if len(skipped) != 1 else ""
+        s = "s" if len(r.skipped) != 1 else ""
         raise ConfindexError(
-            f"{len(skipped)} transcript{s} in {ws.transcripts} could not be read "
+            f"{len(r.skipped)} transcript{s} in {ws.transcripts} could not be read "
             "and are not searchable (listed above); fix or remove them, then rerun"
         )
-    if optimize:
-        t1 = time.monotonic()
-        ix.optimize(ws)
-        click.echo(f"optimized in {time.monotonic() - t1:.1f} s")
+    if r.optimize_seconds is not None:
+        click.echo(f"optimized in {r.optimize_seconds:.1f} s")
 
 
 @click.command()

@@ -131,15 +131,15 @@ def search(
     as_json: bool,
     ws: Any,
 ) -> None:
-    from ..search import search as run_search
+    from ..api import Archive
 
     if as_json:
         fmt = "json"
-    text = " ".join(query)
-    result = run_search(
-        ws, text, limit=limit, offset=offset, group=group, context=context, log=_log
+    archive = Archive(ws)
+    result = archive.search(
+        " ".join(query), limit=limit, offset=offset, group=group, context=context, log_fn=_log
     )
-    cites: dict[int, Any] = _citations(ws, result.hits) if with_cite else {}
+    cites: dict[int, Any] = _citations(archive, result.hits) if with_cite else {}
     if fmt == "json":
         hits = []
         for h in result.hits:
@@ -166,15 +166,12 @@ def search(
     _print_text(ws, result, offset, cites)
 
 
-def _citations(ws: Any, hits: list[Any]) -> dict[int, Any]:
-    from ..cite import cite
-    from ..transcript import load
-
+def _citations(archive: Any, hits: list[Any]) -> dict[int, Any]:
     out, cache = {}, {}
     for h in hits:
-        t = cache.get(h.recording_id) or load(ws, h.recording_id)
+        t = cache.get(h.recording_id) or archive.recording(h.recording_id)
         cache[h.recording_id] = t
-        out[h.rank] = cite(t, h.time)
+        out[h.rank] = archive.cite(t, h.time)
     return out
 
 
@@ -287,17 +284,13 @@ def show(recording: str, at: str | None, around: float, as_json: bool, ws: Any) 
       confindex show 3f2a
       confindex show 3f2a --at 12:34 --around 30
     """
-    from ..cite import check_moment
+    from ..api import Archive
     from ..links import link
-    from ..transcript import resolve_recording
 
-    t = resolve_recording(ws, recording)
+    archive = Archive(ws)
+    t = archive.recording(recording)
     when = _at(at)
-    if when is not None:
-        check_moment(t, when)
-    turns = t.turns
-    if when is not None:
-        turns = [x for x in t.turns if x.end >= when - around and x.start <= when + around]
+    turns = archive.show(t, when, around)
     if as_json:
         print_json(
             {
@@ -357,12 +350,10 @@ def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
       confindex cite 3f2a --at 12:34
       confindex cite 3f2a --at 754 --style bibtex >> refs.bib
     """
+    from ..api import Archive
     from ..cite import STYLES
-    from ..cite import cite as make_cite
-    from ..transcript import resolve_recording
 
-    t = resolve_recording(ws, recording)
-    c = make_cite(t, _at(at) or 0.0)
+    c = Archive(ws).cite(recording, _at(at) or 0.0)
     if as_json:
         print_json(c.to_dict())
         return
@@ -415,23 +406,22 @@ def export(
       confindex export 3f2a --format srt > panel.srt
       confindex export --all --format vtt -o subtitles/
     """
-    from ..config import cue_style
+    from ..api import Archive
     from ..errors import InputError
-    from ..export import render
-    from ..transcript import iter_all, resolve_recording
     from ..workspace import atomic_write_text
 
     if all_ == bool(recording):
         raise InputError("give a RECORDING or --all (not both)")
-    style = cue_style(ws, max_line_width=max_line_width, max_line_count=max_line_count)
+    archive = Archive(ws)
+    limits = {"max_line_width": max_line_width, "max_line_count": max_line_count}
     folder = None
     if output is not None and output != "-":
         # `-o subs/` means a folder even before it exists (as `cp` and yt-dlp's -P read it).
         as_dir = output.endswith(("/", os.sep)) or Path(output).is_dir() or all_
         folder = Path(output) if as_dir else None
     if recording:
-        t = resolve_recording(ws, recording)
-        text = render(t, fmt, style)
+        t = archive.recording(recording)
+        text = archive.export(t, fmt, **limits)
         if output is None or output == "-":
             sys.stdout.write(text)
         else:
@@ -441,10 +431,5 @@ def export(
         return
     if folder is None:
         raise InputError("--all writes one file per recording: give a folder with --output DIR")
-    output = folder
-    output.mkdir(parents=True, exist_ok=True)
-    n = 0
-    for t in iter_all(ws):
-        atomic_write_text(output / f"{t.id}.{fmt}", render(t, fmt, style))
-        n += 1
-    _log(f"wrote {n} {fmt} file{'s' if n != 1 else ''} to {output}")
+    n = len(archive.export_all(fmt, folder, **limits))
+    _log(f"wrote {n} {fmt} file{'s' if n != 1 else ''} to {folder}")

@@ -37,14 +37,15 @@ def speakers(
       confindex speakers panel-2024 rename SPEAKER_01 "Jean-Loup Chrétien"
       confindex speakers --all --json
     """
-    from .. import speakers as sp
+    from ..api import Archive
     from ..sanitize import terminal
     from .output import console, echo
 
+    archive = Archive(ws)
     if all_:
         if recording or action:
             raise click.UsageError("--all lists the whole archive: give no RECORDING with it")
-        named, unnamed = sp.list_archive(ws)
+        named, unnamed = archive.archive_speakers()
         if as_json:
             print_json({"speakers": [a.to_dict() for a in named], "unnamed": unnamed})
             return
@@ -66,9 +67,7 @@ def speakers(
     if action == "rename":
         if len(rename_args) != 2:
             raise click.UsageError('rename takes a SPEAKER and a NAME: rename SPEAKER_01 "Name"')
-        from ..api import Archive
-
-        r = Archive(ws).rename_speaker(recording, *rename_args)
+        r = archive.rename_speaker(recording, *rename_args)
         if as_json:
             print_json({"recording": r.recording_id, "speakers": [s.to_dict() for s in r.speakers]})
         else:
@@ -78,10 +77,8 @@ def speakers(
     if rename_args:
         raise click.UsageError(f"unexpected arguments: {' '.join(rename_args)}")
 
-    from ..transcript import resolve_recording
-
-    t = resolve_recording(ws, recording)
-    infos = sp.list_speakers(t)
+    t = archive.recording(recording)
+    infos = archive.speakers(t)
     if as_json:
         print_json(
             {
