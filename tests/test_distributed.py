@@ -108,15 +108,23 @@ def assert_indexed_once(ws: Workspace, n: int) -> None:
 @pytest.fixture(scope="module")
 def local_run(inputs, tmp_path_factory) -> Workspace:
     ws = Workspace(tmp_path_factory.mktemp("local"))
-    r = confindex("fetch", *inputs, "--executor", "local", "-w", str(ws.root))
+    r = confindex("-v", "fetch", *inputs, "--executor", "local", "-w", str(ws.root))
     assert r.returncode == 0, r.stderr
+    # -v tells what happens: the run, the model, each recording's stages and outcome.
+    info = [ln for ln in r.stderr.splitlines() if ln.startswith("info: ")]
+    assert "info: run 1: 4 recording(s) on this machine" in info
+    assert any(ln.startswith("info: model ") and " on cpu (" in ln for ln in info)
+    assert sum(ln.endswith(": transcribe") for ln in info) == 4
+    assert sum(": done (" in ln and ln.endswith(" turns)") for ln in info) == 4
     return ws
 
 
 def test_two_workers_index_each_once_with_the_same_words_and_turns(inputs, local_run, tmp_path):
     ws = Workspace(tmp_path / "ws")
-    r = confindex("fetch", *inputs, "--workers", "2", "--json", "-w", str(ws.root))
+    r = confindex("-v", "fetch", *inputs, "--workers", "2", "--json", "-w", str(ws.root))
     assert r.returncode == 0, r.stderr
+    assert "info: run 1: 4 recording(s) on the Dask cluster" in r.stderr
+    assert r.stderr.count(": sent to the Dask cluster") == 4
     report = json.loads(r.stdout)
     assert report["summary"]["done"] == 4 and report["summary"]["failed"] == 0
     assert_indexed_once(ws, 4)

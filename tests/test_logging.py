@@ -26,6 +26,19 @@ def test_ytdlp_messages_reach_the_log_file(tmp_path: Path, http_root) -> None:
     assert "confindex.yt_dlp" in text and "404" in text
 
 
+def test_verbose_tells_each_stage_and_the_failure(tmp_path: Path, http_root) -> None:
+    _root, base = http_root
+    ws = Workspace(tmp_path / "ws")
+    r = run("-v", "fetch", f"{base}/missing.mp3", "--no-diarize", ws=ws)
+    assert r.exit_code == 1
+    lines = r.stderr.strip().splitlines()
+    assert "info: run 1: 1 recording(s) on this machine" in lines
+    failed = [ln for ln in lines if ln.startswith("info: ") and ": failed (" in ln]
+    assert len(failed) == 1 and "404" in failed[0]
+    quiet = run("fetch", f"{base}/missing.mp3", "--no-diarize", ws=ws)
+    assert not [ln for ln in quiet.stderr.splitlines() if ln.startswith("info: ")]
+
+
 def test_a_bug_is_one_line_exit_70_and_its_traceback_is_logged(tmp_path, monkeypatch) -> None:
     from confindex import api
 

@@ -155,6 +155,7 @@ class _LedgerReporter(Reporter):
 
     def stage(self, recording_id: str, stage: str, total: float | None = None) -> None:
         self.runner._activity(self.key, _ACTIVITY.get(stage, stage))
+        log.info("%s: %s", recording_id or self.key, stage)
         if self.inner:
             self.inner.stage(recording_id, stage, total)
 
@@ -222,6 +223,12 @@ class BulkRunner:
                 "download_workers": self.bulk.download_workers,
                 "executor": "local" if self.bulk.cluster is None else "dask",
             }
+        )
+        log.info(
+            "run %s: %d recording(s) on %s",
+            run_id,
+            len(keys),
+            "this machine" if self.bulk.cluster is None else "the Dask cluster",
         )
         beat = threading.Thread(target=self._heartbeat, name="ledger-heartbeat", daemon=True)
         beat.start()
@@ -389,6 +396,7 @@ class BulkRunner:
                 fut = client.submit(remote_job, job, options, pure=False, retries=0)
                 in_flight[fut] = row
                 done.add(fut)
+                log.info("%s: sent to the Dask cluster", row.recording_id or row.source)
                 self._activity(row.key, "transcribing")
                 if self.reporter:
                     self.reporter.stage(row.recording_id or row.source, "transcribe")
@@ -769,6 +777,8 @@ class BulkRunner:
     ) -> None:
         o = Outcome(row.source, status, rid, title, **kw)
         self._results[row.key] = {**o.to_dict(), "reason": reason}
+        detail = reason or o.error or (f"{o.turns} turns" if o.turns is not None else "")
+        log.info("%s: %s%s", rid or row.source, status, f" ({detail})" if detail else "")
 
     def _collect(self, keys: list[str]) -> list[dict[str, Any]]:
         """One result per input: what this run did, else what the ledger says."""

@@ -115,7 +115,8 @@ class Transcriber:
             from .asr import load_model
 
             o = self.options
-            self._model = load_model(o.model, o.device, o.compute_type, o.cpu_threads)
+            self._model = m = load_model(o.model, o.device, o.compute_type, o.cpu_threads)
+            log.info("model %s on %s (%s)", m.spec.name, m.device, m.compute_type)
         return self._model
 
     def transcribe(
