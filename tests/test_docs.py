@@ -50,9 +50,14 @@ def test_readme_python_api_example_runs(tmp_path):
 
 def test_docs_python_api_examples_run_in_order(tmp_path):
     code = blocks((REPO / "docs" / "python-api.md").read_text(encoding="utf-8"))
-    assert len(code) >= 5
+    assert len(code) >= 6
     out = run_blocks(code, tmp_path)
     assert "refused before any work: unknown language code 'klingon'" in out
     assert "1 done; 0 failed" in out
     assert "\nMarc Lefèvre\n" in out  # renamed
     assert "name kept: True" in out  # and still named after transcribe(diarize=False)
+    assert "\nlisted: panel-" in out
+    assert "index up to date: True - []" in out
+    assert "\n1 subtitle file(s)\n" in out
+    assert "- recordings left: 0" in out
+    assert len(list((tmp_path / "subtitles").glob("panel-*.srt"))) == 1
