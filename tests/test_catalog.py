@@ -139,3 +139,41 @@ def test_no_color_and_fixed_width(arch, monkeypatch):
             assert len(line) <= 80, (args, line)
     forced = run("--color", "always", "list", ws=arch)
     assert "\x1b[" in forced.stdout
+
+
+def test_unquoted_minus_word_jsonl_and_around_as_a_time(arch):
+    both = json.loads(run("search", "diplomacy", "--json", ws=arch).stdout)["hits"]
+    assert len(both) == 2
+    r = run("search", "diplomacy", "-hard", "--json", ws=arch)  # `-hard`: NOT hard, unquoted
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)
+    assert got["query"] == "diplomacy NOT hard" and len(got["hits"]) == 1
+    assert "Space diplomacy matters" in got["hits"][0]["snippet"]
+    lines = run("search", "diplomacy", "--jsonl", ws=arch).stdout.splitlines()
+    assert [json.loads(x)["recording_id"] for x in lines] == [h["recording_id"] for h in both]
+    assert run("search", "diplomacy", "--format", "jsonl", ws=arch).stdout.splitlines() == lines
+    # glued short options keep their meaning: -n1 is the limit, not `NOT n1`
+    assert len(json.loads(run("search", "diplomacy", "-n1", "--json", ws=arch).stdout)["hits"]) == 1
+    near = run("show", "enpanel", "--at", "0:30", "--around", "10s", "--json", ws=arch)
+    wide = run("show", "enpanel", "--at", "0:30", "--around", "1m", "--json", ws=arch)
+    assert near.exit_code == wide.exit_code == 0, near.output + wide.output
+    assert len(json.loads(near.stdout)["turns"]) < len(json.loads(wide.stdout)["turns"])
+
+
+def test_export_to_a_new_folder_and_config_defaults(arch, tmp_path):
+    out = tmp_path / "subs" / "fr"
+    r = run("export", "frpanel", "--format", "srt", "-o", f"{out}/", ws=arch)
+    assert r.exit_code == 0, r.output
+    assert (out / "frpanel.srt").read_text(encoding="utf-8").startswith("1\n")
+    (arch.root / "confindex.toml").write_text(
+        "[search]\nlimit = 1\n[subtitles]\nmax_line_width = 26\nmax_line_count = 1\n"
+    )
+    assert len(json.loads(run("search", "diplomacy", "--json", ws=arch).stdout)["hits"]) == 1
+    assert len(json.loads(run("search", "diplomacy", "-n", "5", "--json", ws=arch).stdout)[
+        "hits"]) == 2  # fmt: skip
+    srt = run("export", "frpanel", "--format", "srt", ws=arch).stdout
+    texts = [b.split("\n")[2:] for b in srt.strip().split("\n\n")]
+    assert all(len(t) == 1 and len(t[0]) <= 26 for t in texts), srt
+    (arch.root / "confindex.toml").write_text("[search\nlimit = 1\n")
+    bad = run("search", "diplomacy", ws=arch)
+    assert bad.exit_code != 0 and "confindex.toml" in bad.stderr and "TOML" in bad.stderr

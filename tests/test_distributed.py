@@ -51,10 +51,9 @@ def confindex(*args: str, env: dict | None = None, timeout: float = 600):
 def inputs(tmp_path_factory, request) -> list[str]:
     """Four short real recordings: two local files, two URLs on a loopback HTTP server."""
     import functools
-    import http.server
     import threading
 
-    from conftest import _QuietHandler
+    from conftest import LoopbackServer, _QuietHandler
 
     for rel in [*CLIPS, DIARIZED]:
         if not (SHARED_DATA / rel).exists():
@@ -62,9 +61,7 @@ def inputs(tmp_path_factory, request) -> list[str]:
     root = tmp_path_factory.mktemp("www")
     for rel in CLIPS[1:]:
         shutil.copy(SHARED_DATA / rel, root / Path(rel).name)
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root))
-    )
+    server = LoopbackServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     request.addfinalizer(server.shutdown)
     base = f"http://127.0.0.1:{server.server_address[1]}"

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import LoopbackServer
 
 from confindex.errors import InputError
 from confindex.inputs import Filters, dedupe, entry_date, expand, normalize_date, read_batch_file
@@ -22,7 +23,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         type("Quiet", (http.server.SimpleHTTPRequestHandler,), {"log_message": lambda *a: None}),
         directory=str(root),
     )
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = LoopbackServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}", root
     server.shutdown()

@@ -25,17 +25,14 @@ NAMES = {"Ada Lovelace", "Grace Hopper"}
 def named(tmp_path_factory, request):
     """The sample fetched over HTTP, its two speakers named: (workspace, recording id)."""
     import functools
-    import http.server
     import threading
 
-    from conftest import _QuietHandler
+    from conftest import LoopbackServer, _QuietHandler
 
     src = shared_file("diar/pyannote_sample.wav")
     root = tmp_path_factory.mktemp("www")
     shutil.copy(src, root / "call.wav")
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root))
-    )
+    server = LoopbackServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     request.addfinalizer(server.shutdown)
     ws = Workspace(tmp_path_factory.mktemp("ws"))

@@ -28,17 +28,14 @@ def files_in(folder) -> list[str]:
 def fetched(tmp_path_factory, request):
     """The bundled panel fetched once over HTTP through real yt-dlp: (workspace, url, result)."""
     import functools
-    import http.server
     import threading
 
-    from conftest import _QuietHandler
+    from conftest import LoopbackServer, _QuietHandler
 
     root = tmp_path_factory.mktemp("www")
     (root / "talks").mkdir()
     shutil.copy(SAMPLES / "panel.ogg", root / "talks" / "panel.ogg")
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root))
-    )
+    server = LoopbackServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     request.addfinalizer(server.shutdown)
     url = f"http://127.0.0.1:{server.server_address[1]}/talks/panel.ogg"

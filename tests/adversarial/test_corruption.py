@@ -6,7 +6,6 @@ nothing half-written; moments past the end of a recording are errors."""
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import os
 import shutil
@@ -204,10 +203,10 @@ def test_a_download_that_fills_the_disk_is_marked_failed(small_fs: Path, tmp_pat
     www = tmp_path / "www"
     www.mkdir()
     (www / "big.mp3").write_bytes(os.urandom(1_500_000))
-    from conftest import _QuietHandler
+    from conftest import LoopbackServer, _QuietHandler
 
     handler = lambda *a, **k: _QuietHandler(*a, directory=str(www), **k)  # noqa: E731
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv = LoopbackServer(("127.0.0.1", 0), handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         ws = good_archive(small_fs / "ws")

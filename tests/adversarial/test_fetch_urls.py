@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run, shared_file
+from conftest import LoopbackServer, run, shared_file
 from harness import QUIET, assert_intact, assert_one_line_error, cli, good_archive
 
 from confindex.ledger import Ledger
@@ -88,7 +88,7 @@ def www(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(www: Path) -> Iterator[str]:
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
+    srv = LoopbackServer(("127.0.0.1", 0), _Hostile)
     srv.daemon_threads = True
     srv.root = www  # type: ignore[attr-defined]
     threading.Thread(target=srv.serve_forever, daemon=True).start()

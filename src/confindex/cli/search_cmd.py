@@ -104,7 +104,25 @@ Examples:
 """
 
 
-@click.command(help=SEARCH_HELP)
+class _SearchCommand(click.Command):
+    """`search jersey -chicago`: the help's own `-word` syntax works unquoted. click would read
+    `-chicago` as the short options -c -h -i …; a single-dash word that is not one of our short
+    options with a plausible value becomes `NOT word` in the query."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        values = {"-n": str.isdigit, "-C": str.isdigit, "-w": lambda v: Path(v).is_dir()}
+        out = []
+        for a in args:
+            if len(a) > 2 and a[0] == "-" and a[1] != "-" and a[1].isalpha():
+                ok = values.get(a[:2])
+                if ok is None or not ok(a[2:]):
+                    out += ["NOT", a[1:]]
+                    continue
+            out.append(a)
+        return super().parse_args(ctx, out)
+
+
+@click.command(cls=_SearchCommand, help=SEARCH_HELP)
 @click.argument("query", nargs=-1, required=True)
 @click.option("--limit", "-n", default=10, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--offset", default=0, type=click.IntRange(0), help="Skip this many hits (paging).")
@@ -113,11 +131,12 @@ Examples:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "csv", "md"]),
+    type=click.Choice(["text", "json", "jsonl", "csv", "md"]),
     default="text",
     show_default=True,
 )
 @click.option("--cite", "with_cite", is_flag=True, help="Add an APA citation to each hit.")
+@click.option("--jsonl", is_flag=True, help="One JSON object per hit and line (for jq, pipes).")
 @json_option
 @workspace_option
 def search(
@@ -128,6 +147,7 @@ def search(
     group: bool,
     fmt: str,
     with_cite: bool,
+    jsonl: bool,
     as_json: bool,
     ws: Any,
 ) -> None:
@@ -135,18 +155,28 @@ def search(
 
     if as_json:
         fmt = "json"
+    if jsonl:
+        fmt = "jsonl"
     archive = Archive(ws)
     result = archive.search(
         " ".join(query), limit=limit, offset=offset, group=group, context=context, log_fn=_log
     )
     cites: dict[int, Any] = _citations(archive, result.hits) if with_cite else {}
-    if fmt == "json":
+    if fmt in ("json", "jsonl"):
         hits = []
         for h in result.hits:
             d = h.to_dict()
             if with_cite:
                 d["citation"] = cites[h.rank].to_dict()
             hits.append(d)
+        if fmt == "jsonl":
+            import json
+
+            from ..sanitize import json_text
+
+            for d in hits:
+                click.echo(json_text(json.dumps(d, ensure_ascii=False, default=str)))
+            return
         print_json(
             {
                 "query": result.query,
@@ -273,10 +303,17 @@ def _at(value: str | None) -> float | None:
 @click.command()
 @click.argument("recording")
 @click.option("--at", "at", metavar="TIME", help="Centre on this time (12:34, 754, 12m34s).")
-@click.option("--around", default=60.0, show_default=True, help="Seconds shown around --at.")
+@click.option(
+    "--around",
+    "around_text",
+    default="60",
+    show_default=True,
+    metavar="TIME",
+    help="How much to show around --at (90, 1m, 1:30).",
+)
 @json_option
 @workspace_option
-def show(recording: str, at: str | None, around: float, as_json: bool, ws: Any) -> None:
+def show(recording: str, at: str | None, around_text: str, as_json: bool, ws: Any) -> None:
     """Print a recording's transcript, whole or around a moment.
 
     \b
@@ -287,6 +324,7 @@ def show(recording: str, at: str | None, around: float, as_json: bool, ws: Any) 
     from ..api import Archive
     from ..links import link
 
+    around = _at(around_text) or 0.0  # parsed before any transcript is read
     archive = Archive(ws)
     t = archive.recording(recording)
     when = _at(at)
