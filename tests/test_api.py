@@ -159,6 +159,27 @@ def test_archive_list_index_export_all_and_remove(tmp_path):
     assert [e.id for e in a.list_recordings()] == ["talk-1"]
 
 
+def test_a_transcription_again_is_recorded_in_the_ledger(tmp_path):
+    # `transcribe` publishes through the ledger like `fetch`: a recording with no row (saved
+    # by the API or an older version) gets one, indexed and unclaimed afterwards.
+    from confindex.ledger import Ledger
+    from confindex.pipeline import _ledger_row
+
+    ws = Workspace(tmp_path / "ws")
+    t = make(OLD)
+    save(ws, t)
+    for _ in range(2):  # again: the same row, not a second one
+        with _ledger_row(ws, t) as (led, key):
+            assert led is not None and key == t.recording.source
+            publish(ws, make(OLD), ledger=led, key=key, work_seconds=1.5)
+        with Ledger.of(ws) as led:
+            rows = led.rows()
+        assert [(r.key, r.stage, r.owner, r.recording_id) for r in rows] == [
+            ("/x/talk-1.wav", "indexed", None, "talk-1")
+        ]
+    assert Archive(ws).status().to_dict()["counts"]["indexed"] == 1
+
+
 def test_unknown_option_and_bad_language_fail_before_any_work(tmp_path):
     a = Archive(tmp_path / "ws")
     with pytest.raises(InputError, match="unknown transcription option"):

@@ -13,6 +13,7 @@ import pytest
 from conftest import run, shared_file
 
 from confindex import transcript as store
+from confindex.ledger import Ledger
 from confindex.publish import history
 from confindex.workspace import Workspace
 
@@ -65,6 +66,10 @@ def test_no_diarize_keeps_every_name_on_the_same_voices(named):
     # The words say the same speakers said them: the earlier diarization was reused.
     assert after.diarization == before.diarization
     assert len(history(ws, rid)) >= 1
+    # Recorded in the ledger like a fetch: one row, indexed, not left claimed.
+    with Ledger.of(ws) as led:
+        rows = led.by_recording_id(rid)
+    assert [(r.stage, r.owner) for r in rows] == [("indexed", None)]
 
 
 def test_other_language_keeps_every_name(named):

@@ -8,8 +8,10 @@ the workspace, for the local executor's pipelined downloads) and `retranscribe`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,6 +121,35 @@ def process(
     return Outcome(**{k: v for k, v in r.items() if k in Outcome.__dataclass_fields__})
 
 
+@contextlib.contextmanager
+def _ledger_row(ws: Workspace, old: Transcript) -> Iterator[tuple[Any, str | None]]:
+    """The ledger row of a recording transcribed again, claimed for publish (added when the
+    recording has none): `transcribe` is recorded like `fetch` — stages, audio time, work time
+    — so `status` counts it. (None, None) when another run holds the row: publish then leaves
+    the ledger to that run."""
+    from .ledger import Ledger, NewItem
+    from .stages import Stage
+
+    with Ledger.of(ws) as led:
+        rows = [r for r in led.by_recording_id(old.id) if r.stage != Stage.DUPLICATE]
+        if rows:
+            key = rows[0].key
+        else:
+            rec = old.recording
+            item = NewItem(rec.source, rec.source, rec.kind, None, old.id, rec.title)
+            (key,) = led.add([item])
+        led.reset([key])
+        row = led.claim_next([key])
+        if row is None:
+            log.info("%s: another run holds its ledger row; not recorded there", old.id)
+            yield None, None
+            return
+        try:
+            yield led, key
+        finally:
+            led.release(key)  # a no-op once indexed (the row is no longer ours)
+
+
 def job_for(ws: Workspace, old: Transcript, options: FetchOptions) -> Job:
     """The job that transcribes a recording of the workspace again: from its media when it is
     still there, else from its source (downloaded to a temporary folder); with its earlier
@@ -163,7 +194,20 @@ def retranscribe(
         t.recording.media_path = None  # fetched again into a temporary folder: gone now
     if reporter:
         reporter.stage(t.id, "index")
-    _publish(ws, t, index=options.index, formats=options.formats, output_dir=options.output_dir)
+    with _ledger_row(ws, old) as (ledger, key):
+        _publish(
+            ws,
+            t,
+            index=options.index,
+            formats=options.formats,
+            output_dir=options.output_dir,
+            ledger=ledger,
+            key=key,
+            diarized=bool(t.diarization),
+            work_seconds=time.perf_counter() - t0,
+        )
+        if ledger is not None and not options.index:
+            ledger.release(key)
     if reporter:
         reporter.done(t.id, "done", f"{len(t.turns)} turns")
     return Outcome(
