@@ -180,6 +180,26 @@ def test_a_transcription_again_is_recorded_in_the_ledger(tmp_path):
     assert Archive(ws).status().to_dict()["counts"]["indexed"] == 1
 
 
+def test_ytdlp_politeness_options_are_library_code(tmp_path):
+    from confindex.fetch import politeness_options
+
+    got = politeness_options(
+        sleep_interval=2, limit_rate="2M", cookies="c.txt", cookies_from_browser="Firefox:work"
+    )
+    assert got["sleep_interval"] == 2 and got["ratelimit"] == 2 * 1024 * 1024
+    assert got["cookiefile"] == "c.txt"
+    assert got["cookiesfrombrowser"] == ("firefox", "work", None, None)
+    with pytest.raises(InputError, match="not a rate: '2Q'"):
+        politeness_options(limit_rate="2Q")
+    ws = Workspace(tmp_path / "ws")
+    r = run("fetch", str(SAMPLES / "panel.ogg"), "--limit-rate", "2Q", ws=ws)
+    assert r.exit_code == 1
+    assert r.stderr.strip().splitlines() == [
+        "Error: --limit-rate: not a rate: '2Q' (e.g. 500K, 2M)"
+    ]
+    assert not ws.root.exists()
+
+
 def test_unknown_option_and_bad_language_fail_before_any_work(tmp_path):
     a = Archive(tmp_path / "ws")
     with pytest.raises(InputError, match="unknown transcription option"):

@@ -231,6 +231,10 @@ class Archive:
         output_dir: str | os.PathLike[str] | None = None,
         download_workers: int = 1,
         retries: int = 3,
+        sleep_interval: float | None = None,
+        limit_rate: str | None = None,
+        cookies: str | None = None,
+        cookies_from_browser: str | None = None,
         ydl_extra: dict[str, Any] | None = None,
         executor: str = "local",
         workers: int | None = None,
@@ -242,7 +246,9 @@ class Archive:
         playlists); returns the run's `RunSummary` (one result per recording). Options are
         checked before anything is downloaded. `formats`: the exports to write ("all",
         "none", "srt,vtt" or a list; default: the workspace config, else all), `output_dir`:
-        where (default: beside the transcripts).
+        where (default: beside the transcripts). `sleep_interval`, `limit_rate` ("2M"),
+        `cookies` (a file), `cookies_from_browser` ("firefox[:profile]"): yt-dlp politeness
+        and access; `ydl_extra`: any further yt-dlp option.
 
         `executor="dask"` runs the jobs on Dask workers: `workers=N` starts a LocalCluster of
         N processes here, `scheduler="tcp://HOST:PORT"` uses a running cluster; this process
@@ -261,6 +267,14 @@ class Archive:
         if output_dir:
             opts.output_dir = str(Path(output_dir).expanduser().resolve())
         validate_options(opts)
+        from .fetch import politeness_options
+
+        ydl = politeness_options(
+            sleep_interval=sleep_interval,
+            limit_rate=limit_rate,
+            cookies=cookies,
+            cookies_from_browser=cookies_from_browser,
+        )
         ex = ExecutorOptions(executor, workers, scheduler)
         filters = Filters(
             match_title=match_title,
@@ -278,7 +292,7 @@ class Archive:
             raise ConfindexError("nothing to fetch: no media files or recordings in the inputs")
         bulk = BulkOptions(
             download_workers=download_workers,
-            ydl_extra=dict(ydl_extra or {}),
+            ydl_extra={**ydl, **(ydl_extra or {})},
             retries=retries,
         )
         return self.run(items, opts, bulk, executor=ex, reporter=reporter)

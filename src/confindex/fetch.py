@@ -237,6 +237,38 @@ class _SilentLogger:
 
 
 @cache
+def politeness_options(
+    *,
+    sleep_interval: float | None = None,
+    limit_rate: str | None = None,
+    cookies: str | None = None,
+    cookies_from_browser: str | None = None,
+) -> dict[str, Any]:
+    """yt-dlp options for `fetch --sleep-interval/--limit-rate/--cookies/
+    --cookies-from-browser` (a rate such as 500K or 2M; a browser as NAME[:PROFILE])."""
+    extra: dict[str, Any] = {}
+    if sleep_interval:
+        extra["sleep_interval"] = sleep_interval
+    if limit_rate:
+        from yt_dlp.utils import parse_bytes
+
+        rate = parse_bytes(limit_rate)
+        if not rate:
+            raise InputError(f"--limit-rate: not a rate: {limit_rate!r} (e.g. 500K, 2M)")
+        extra["ratelimit"] = rate
+    if cookies:
+        extra["cookiefile"] = cookies
+    if cookies_from_browser:
+        browser, _, profile = cookies_from_browser.partition(":")
+        extra["cookiesfrombrowser"] = (browser.lower(), profile or None, None, None)
+    # yt-dlp's own retries for HTTP errors inside a download, with exponential back-off.
+    extra["retry_sleep_functions"] = {
+        "http": lambda n: min(2.0**n, 60.0),
+        "fragment": lambda n: min(2.0**n, 60.0),
+    }
+    return extra
+
+
 def deno_exe() -> str | None:
     """The Deno binary yt-dlp runs YouTube's player scripts with (PyPI `deno`, else PATH)."""
     with contextlib.suppress(Exception):

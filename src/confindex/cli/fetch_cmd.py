@@ -271,31 +271,6 @@ def executor_from(kw: dict):
     )
 
 
-def ydl_extra_from(kw: dict) -> dict:
-    """yt-dlp options for the politeness flags."""
-    extra: dict = {}
-    if kw.get("sleep_interval"):
-        extra["sleep_interval"] = kw["sleep_interval"]
-    if kw.get("limit_rate"):
-        from yt_dlp.utils import parse_bytes
-
-        rate = parse_bytes(kw["limit_rate"])
-        if not rate:
-            raise click.BadParameter(f"not a rate: {kw['limit_rate']}", param_hint="--limit-rate")
-        extra["ratelimit"] = rate
-    if kw.get("cookies"):
-        extra["cookiefile"] = kw["cookies"]
-    if kw.get("cookies_from_browser"):
-        browser, _, profile = kw["cookies_from_browser"].partition(":")
-        extra["cookiesfrombrowser"] = (browser.lower(), profile or None, None, None)
-    # yt-dlp's own retries for HTTP errors inside a download, with exponential back-off.
-    extra["retry_sleep_functions"] = {
-        "http": lambda n: min(2.0**n, 60.0),
-        "fragment": lambda n: min(2.0**n, 60.0),
-    }
-    return extra
-
-
 def run_bulk(ws, run, *, quiet: bool, as_json: bool, single_error: bool):
     """Run `run(reporter) -> RunSummary` (an Archive method); print --json or the summary;
     exit 1 on failures."""
@@ -388,7 +363,10 @@ def fetch(inputs, ws, as_json, force, no_index, quiet, batch_files, formats, out
             output_dir=output_dir,
             download_workers=kw.pop("download_workers"),
             retries=kw.pop("retries"),
-            ydl_extra=ydl_extra_from(kw),
+            sleep_interval=kw.pop("sleep_interval"),
+            limit_rate=kw.pop("limit_rate"),
+            cookies=kw.pop("cookies"),
+            cookies_from_browser=kw.pop("cookies_from_browser"),
             executor=ex.kind,
             workers=ex.workers,
             scheduler=ex.scheduler,
