@@ -90,3 +90,18 @@ def test_importing_sets_no_environment_variables() -> None:
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "None None"
+
+
+def test_best_effort_housekeeping_is_never_silent(caplog) -> None:
+    import logging
+
+    from confindex.log import suppressed
+
+    logger = logging.getLogger("confindex.test")
+    with caplog.at_level(logging.DEBUG, logger="confindex"), suppressed(logger, "tidying up"):
+        raise ValueError("disk gone")
+    (rec,) = [r for r in caplog.records if r.name == "confindex.test"]
+    assert rec.getMessage() == "tidying up failed (ignored)"
+    assert rec.exc_info and rec.exc_info[0] is ValueError
+    with pytest.raises(KeyboardInterrupt), suppressed(logger, "x"):
+        raise KeyboardInterrupt  # Ctrl-C is never swallowed

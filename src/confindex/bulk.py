@@ -34,6 +34,7 @@ from .fetch import Media
 from .inputs import WorkItem
 from .job import FetchOptions, Reporter, Transcriber
 from .ledger import STALE_AFTER, Ledger, LedgerError, NewItem, Row
+from .log import suppressed
 from .pipeline import Outcome
 from .stages import Stage, Status
 from .transcript import Recording, Transcript
@@ -255,14 +256,14 @@ class BulkRunner:
             self.stop.set()
             # Housekeeping must never hide the real outcome (or the exception on its way out).
             if not interrupted:
-                with contextlib.suppress(Exception):
+                with suppressed(log, "cleaning up after the run"):
                     self.cleanup()
             try:
                 results = self._collect(keys)
             except Exception:
                 results = list(self._results.values())
             summary = RunSummary(results, time.perf_counter() - t0, interrupted)
-            with contextlib.suppress(Exception):
+            with suppressed(log, "recording the run's summary"):
                 led.finish_run(run_id, summary.to_dict())
             self.summary = summary
             led.close()
@@ -495,7 +496,7 @@ class BulkRunner:
     def _heartbeat(self) -> None:
         every = max(1.0, min(self.bulk.stale_after / 4, 15.0))
         while not self.stop.wait(every):
-            with contextlib.suppress(Exception):
+            with suppressed(log, "ledger heartbeat"):
                 self.ledger.heartbeat()
 
     @contextlib.contextmanager
@@ -515,7 +516,7 @@ class BulkRunner:
             signal.signal(signal.SIGTERM, old)
 
     def _activity(self, key: str, activity: str | None) -> None:
-        with contextlib.suppress(Exception):
+        with suppressed(log, f"recording activity {activity!r}"):
             self.ledger.set_activity(key, activity)
         delay = self._delays.get(activity or "")
         if delay:

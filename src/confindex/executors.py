@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfindexError, DeviceError, ModelError
+from .log import suppressed
 
 log = logging.getLogger("confindex.executors")
 
@@ -125,7 +126,7 @@ class DaskCluster:
         return self
 
     def worker_count(self) -> int:
-        with contextlib.suppress(Exception):
+        with suppressed(log, "asking the scheduler for its workers"):
             return len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
         return 0
 
@@ -141,7 +142,7 @@ class DaskCluster:
     def close(self) -> None:
         for thing in (self.client, self.cluster):
             if thing is not None:
-                with contextlib.suppress(Exception):
+                with suppressed(log, f"closing {type(thing).__name__}"):
                     thing.close()
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse, urlsplit
 
 from .errors import DownloadError, InputError
+from .log import suppressed
 from .transcript import Recording
 from .workspace import Workspace, sha256_file, slugify
 
@@ -496,7 +497,7 @@ def local_media(path: Path) -> Media:
 
 def _add_container_tags(rec: Recording, path: Path) -> None:
     """Title/artist/date tags from the container, when the file has them."""
-    with contextlib.suppress(Exception):
+    with suppressed(log, f"reading the tags of {path.name}"):
         import av
 
         with av.open(str(path)) as c:

@@ -9,6 +9,7 @@ recorded as failed and the other inputs go on.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import stat
 from collections.abc import Iterable, Sequence
@@ -27,6 +28,8 @@ from .fetch import (
     local_path,
     url_recording_id,
 )
+
+log = logging.getLogger("confindex.inputs")
 
 
 @dataclass
@@ -299,5 +302,6 @@ def _entry_date_full(ydl: Any, url: str) -> str | None:
     try:
         info = ydl.extract_info(url, download=False, process=False)
     except Exception:
+        log.debug("no date for %s", url, exc_info=True)
         return None  # unknown date: keep it rather than silently drop a talk
     return entry_date(info or {})

@@ -7,8 +7,10 @@ bug is one line unless `-v` asks for the traceback.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 LOGGER = "confindex"
@@ -84,3 +86,13 @@ def setup(verbosity: int = 0, log_file: str | Path | None = None) -> logging.Log
         level = logging.DEBUG
     logger.setLevel(level)
     return logger
+
+
+@contextlib.contextmanager
+def suppressed(logger: logging.Logger, what: str) -> Iterator[None]:
+    """Like `contextlib.suppress(Exception)` for best-effort housekeeping, but never silent:
+    the exception goes to the debug log (-vv, --log-file) with its traceback."""
+    try:
+        yield
+    except Exception:
+        logger.debug("%s failed (ignored)", what, exc_info=True)

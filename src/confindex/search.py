@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import logging
 import threading
 from array import array
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from .links import link as make_link
 from .query import Field, Highlight, Parsed, Phrase, Word, parse, to_whoosh
 from .transcript import Recording, Transcript, load
 from .workspace import Workspace
+
+log = logging.getLogger("confindex.search")
 
 SNIPPET_CHARS = 220
 LogFn = Callable[[str], None]
@@ -421,6 +424,7 @@ def _add_context(ws: Workspace, hit: Hit, n: int, cache: dict[str, Transcript]) 
         try:
             t = cache[hit.recording_id] = load(ws, hit.recording_id)
         except Exception:  # the transcript went away: the hit stands without context
+            log.debug("no context for %s", hit.recording_id, exc_info=True)
             return
     idx = next((i for i, tn in enumerate(t.turns) if tn.id == hit.turn_id), None)
     if idx is None:
