@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from ..asr import AsrOptions, choose_device
+from ..asr import (
+    VAD_MIN_SILENCE_MS,
+    VAD_PAD_MS,
+    VAD_THRESHOLD,
+    AsrOptions,
+    choose_device,
+    known_language,
+)
 from ..errors import ConfindexError
 from ..pipeline import FetchOptions, process, retranscribe
 from ..timefmt import hms
@@ -47,16 +54,25 @@ def transcription_options(f):
             help="Spoken language (en, fr, ru, …); default: detect.",
         ),
         click.option(
+            "--languages",
+            default=None,
+            metavar="CODES",
+            callback=_parse_languages,
+            help="Languages that may be spoken, e.g. fr,ru,en: each speaker turn is "
+            "detected among these only. Default: any language Whisper knows.",
+        ),
+        click.option(
             "--multilingual",
             is_flag=True,
-            help="Detect the language of every 30-s window (mixed-language panels).",
+            hidden=True,
+            help="Kept for old scripts: the language is now detected for every speaker turn.",
         ),
         click.option(
             "--batch-size",
             type=click.IntRange(min=0),
-            default=0,
-            show_default=True,
-            help="Batched inference (faster, esp. on GPU); 0 = sequential.",
+            default=None,
+            help="Chunks decoded at once by the batched pipeline; 0 = sequential. "
+            "Default: 8 on CPU, 16 on CUDA.",
         ),
         click.option("--beam-size", type=click.IntRange(min=1), default=5, show_default=True),
         click.option(
@@ -78,6 +94,31 @@ def transcription_options(f):
             help="Skip non-speech with Silero VAD.",
         ),
         click.option(
+            "--vad-threshold",
+            type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+            default=VAD_THRESHOLD,
+            show_default=True,
+            help="Speech probability above which Silero VAD hears speech.",
+        ),
+        click.option(
+            "--vad-min-silence",
+            "vad_min_silence_ms",
+            type=click.IntRange(min=0),
+            default=VAD_MIN_SILENCE_MS,
+            show_default=True,
+            metavar="MS",
+            help="Silence (ms) that ends a piece of speech.",
+        ),
+        click.option(
+            "--vad-pad",
+            "vad_pad_ms",
+            type=click.IntRange(min=0),
+            default=VAD_PAD_MS,
+            show_default=True,
+            metavar="MS",
+            help="Audio (ms) kept on each side of a piece of speech.",
+        ),
+        click.option(
             "--cpu-threads",
             type=click.IntRange(min=0),
             default=0,
@@ -87,6 +128,19 @@ def transcription_options(f):
     for opt in reversed(opts):
         f = opt(f)
     return f
+
+
+def _parse_languages(ctx, param, value: str | None) -> tuple[str, ...] | None:
+    """--languages fr,ru,en → ("fr", "ru", "en"), each checked against Whisper's codes."""
+    if value is None:
+        return None
+    codes = tuple(dict.fromkeys(c.strip().lower() for c in value.split(",") if c.strip()))
+    if not codes:
+        raise click.BadParameter("give language codes such as fr,ru,en")
+    for code in codes:
+        if not known_language(code):
+            raise click.BadParameter(f"unknown language code {code!r} (Whisper codes: en, fr, ru…)")
+    return codes
 
 
 def diarization_options(f):
@@ -122,14 +176,20 @@ def build_options(kw: dict, **extra) -> FetchOptions:
     min_s, max_s = kw.get("min_speakers"), kw.get("max_speakers")
     if min_s and max_s and min_s > max_s:
         raise click.UsageError(f"--min-speakers {min_s} is more than --max-speakers {max_s}")
+    language, languages = kw.get("language"), kw.get("languages")
+    if language and languages and language not in languages:
+        raise click.UsageError(f"--language {language} is not among --languages")
     asr = AsrOptions(
-        language=kw.get("language"),
+        language=language,
+        languages=languages,
         beam_size=kw.get("beam_size", 5),
         vad=kw.get("vad", True),
-        batch_size=kw.get("batch_size", 0),
+        vad_threshold=kw.get("vad_threshold", VAD_THRESHOLD),
+        vad_min_silence_ms=kw.get("vad_min_silence_ms", VAD_MIN_SILENCE_MS),
+        vad_pad_ms=kw.get("vad_pad_ms", VAD_PAD_MS),
+        batch_size=kw.get("batch_size"),
         initial_prompt=kw.get("initial_prompt"),
         hotwords=kw.get("hotwords"),
-        multilingual=kw.get("multilingual", False),
     )
     return FetchOptions(
         model=kw.get("model"),

@@ -1,0 +1,193 @@
+"""Speaker turns first, then a language per turn, then decoding by language (issue 10).
+
+The pure parts (units, packing, time mapping, the language decision) run without a model; the
+slow tests run the real CLI with the embedded Whisper model on real speech from ../shared/data.
+"""
+
+from __future__ import annotations
+
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run, shared_file
+
+from confindex import transcript as store
+from confindex.asr import (
+    Segment,
+    Unit,
+    _Span,
+    pack_chunks,
+    restore_times,
+    speaker_timeline,
+    speech_units,
+)
+from confindex.language import choose_languages, recording_prior
+from confindex.transcript import SpeakerSegment, Word
+from confindex.workspace import Workspace
+
+SR = 16_000
+
+
+# --- pure ---------------------------------------------------------------------------------------
+
+
+def test_overlapped_speech_goes_to_one_speaker_only():
+    segs = [SpeakerSegment(0.0, 10.0, "A"), SpeakerSegment(8.0, 9.0, "B")]
+    # A's 10-s segment is the longer one: the overlap stays A's, so it is decoded once.
+    assert speaker_timeline(segs) == [(0.0, 10.0, "A")]
+    segs = [SpeakerSegment(0.0, 4.0, "A"), SpeakerSegment(3.0, 12.0, "B")]
+    assert speaker_timeline(segs) == [(0.0, 3.0, "A"), (3.0, 12.0, "B")]
+
+
+def test_speech_is_cut_at_speaker_changes_and_joined_across_short_pauses():
+    speech = [(0.0, 5.0), (5.1, 9.0), (9.6, 12.0), (20.0, 85.0)]
+    speakers = [SpeakerSegment(0.0, 7.0, "A"), SpeakerSegment(7.0, 12.0, "B")]
+    units = speech_units(speech, speakers, max_len=30.0, gap=0.3)
+    # 5.0→5.1 is no pause; the change to B at 7.0 cuts; B's 0.6-s pause splits B's speech.
+    assert units[:3] == [Unit(0.0, 7.0, "A"), Unit(7.0, 9.0, "B"), Unit(9.6, 12.0, "B")]
+    # Speech after the last turn goes to the nearest speaker; nothing is longer than 30 s.
+    assert {u.speaker for u in units[3:]} == {"B"}
+    assert [(u.start, u.end) for u in units[3:]] == [(20.0, 50.0), (50.0, 80.0), (80.0, 85.0)]
+    # Without diarization the speech chunks are the units.
+    assert speech_units([(0.0, 2.0), (2.1, 3.0)]) == [Unit(0.0, 3.0, None)]
+
+
+def test_chunks_pack_units_up_to_30_seconds():
+    units = [Unit(0, 10), Unit(12, 25), Unit(30, 40), Unit(41, 42)]
+    assert pack_chunks(units) == [[Unit(0, 10), Unit(12, 25)], [Unit(30, 40), Unit(41, 42)]]
+
+
+def test_packed_times_map_back_to_the_recording():
+    # Two pieces of speech, 100-103 s and 200-204 s, packed end to end: 0-3 s and 3-7 s.
+    spans = [_Span(0.0, 100.0, 103.0), _Span(3.0, 200.0, 204.0)]
+    seg = Segment(
+        0, 0.0, 7.0, "a b c", words=[Word(0.5, 1.0, "a"), Word(2.8, 3.4, "b"), Word(5.0, 6.0, "c")]
+    )
+    out = restore_times(seg, spans)
+    # "b" straddles the join; its middle (3.1 s) is in the second piece: it goes there whole.
+    assert [(w.start, w.end) for w in out.words] == [(100.5, 101.0), (200.0, 200.4), (202.0, 203.0)]
+    assert (out.start, out.end) == (100.5, 203.0)
+
+
+def test_a_short_unsure_unit_takes_the_recording_language_a_sure_remark_keeps_its_own():
+    units = [Unit(0, 25, "A"), Unit(25, 28, "B"), Unit(28, 50, "A"), Unit(50, 52.5, "A")]
+    probs = [
+        {"fr": 0.97, "en": 0.02, "pl": 0.01},
+        {"ru": 0.93, "fr": 0.03, "uk": 0.04},  # a 3-s Russian remark: strong evidence
+        {"fr": 0.95, "en": 0.05},
+        {"pl": 0.45, "fr": 0.35, "cs": 0.2},  # a 2.5-s "Bonjour…" heard as Polish
+    ]
+    assert choose_languages(probs, units) == ["fr", "ru", "fr", "fr"]
+    prior = recording_prior(probs, units)
+    assert max(prior, key=prior.__getitem__) == "fr"
+
+
+def test_units_too_short_to_judge_take_their_speakers_neighbour():
+    units = [Unit(0, 10, "A"), Unit(10, 20, "B"), Unit(20, 20.5, "B"), Unit(21, 21.4, "C")]
+    probs = [{"fr": 0.9, "en": 0.1}, {"en": 0.9, "fr": 0.1}, None, None]
+    # B's half-second goes with B's English; C was never judged: the nearest unit (B's).
+    assert choose_languages(probs, units) == ["fr", "en", "en", "en"]
+
+
+# --- real speech, the real CLI -------------------------------------------------------------------
+
+
+def _load(rel: str) -> np.ndarray:
+    from faster_whisper.audio import decode_audio
+
+    return decode_audio(str(shared_file(rel)), sampling_rate=SR)
+
+
+def _write_wav(path: Path, parts: list[np.ndarray]) -> Path:
+    audio = np.concatenate(parts)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SR)
+        w.writeframes(np.clip(audio * 32767, -32768, 32767).astype(np.int16).tobytes())
+    return path
+
+
+def _silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * SR), np.float32)
+
+
+def _fetch(path: Path, ws: Workspace) -> store.Transcript:
+    r = run("fetch", str(path), "--json", ws=ws)
+    assert r.exit_code == 0, r.output
+    return store.load(ws, json.loads(r.stdout)["recordings"][0]["recording_id"])
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory) -> tuple[Workspace, store.Transcript, dict[str, tuple[float, float]]]:
+    """French radio with a 3-s Russian remark and JFK (English) spliced in, default fetch."""
+    fr = _load("fr/radiofrance_smartphone.mp3")
+    ru = _load("ru/pisets_mono_sound_ru.wav")[: 3 * SR]  # "Она советовала нам … предмету к одному"
+    en = _load("en/jfk.flac")
+    parts = [fr[: 25 * SR], _silence(0.7), ru, _silence(0.7), fr[25 * SR : 45 * SR], _silence(0.7)]
+    parts += [en, _silence(0.7), fr[45 * SR : 60 * SR]]
+    at, where = 0.0, {}
+    for name, p in zip(["fr1", "", "ru", "", "fr2", "", "en", "", "fr3"], parts, strict=True):
+        if name:
+            where[name] = (at, at + len(p) / SR)
+        at += len(p) / SR
+    tmp = tmp_path_factory.mktemp("mixed")
+    wav = _write_wav(tmp / "panel_fr_ru_en.wav", parts)
+    ws = Workspace(tmp / "ws")
+    return ws, _fetch(wav, ws), where
+
+
+def _words_in(t: store.Transcript, span: tuple[float, float]) -> list[tuple[str, str | None]]:
+    a, b = span
+    return [
+        (w.text, turn.language)
+        for turn in t.turns
+        for w in turn.words
+        if a <= (w.start + w.end) / 2 <= b
+    ]
+
+
+@pytest.mark.slow
+def test_a_three_second_russian_remark_inside_french_is_russian_and_searchable(mixed):
+    ws, t, where = mixed
+    remark = _words_in(t, where["ru"])
+    text = " ".join(w for w, _ in remark).lower()
+    assert {lang for _, lang in remark} == {"ru"}, remark
+    assert "советовала" in text and "предмету" in text, text
+    assert any(s.language == "ru" for s in t.segments)
+    # Russian stemming: the plural "предметы" finds "предмету", at the remark's second.
+    r = run("search", "предметы", "--json", ws=ws)
+    assert r.exit_code == 0, r.output
+    hits = json.loads(r.stdout)["hits"]
+    assert len(hits) == 1 and where["ru"][0] - 0.5 <= hits[0]["time"] <= where["ru"][1]
+    # The French around it stays French.
+    assert {lang for _, lang in _words_in(t, where["fr2"])} == {"fr"}
+
+
+@pytest.mark.slow
+def test_english_inside_a_french_recording_is_not_decoded_as_french(mixed):
+    ws, t, where = mixed
+    speech = _words_in(t, where["en"])
+    text = " ".join(w for w, _ in speech).lower()
+    assert {lang for _, lang in speech} == {"en"}, speech
+    assert "ask not what your country can do for you" in text, text
+    hits = json.loads(run("search", "country", "--json", ws=ws).stdout)["hits"]
+    assert hits and where["en"][0] <= hits[0]["time"] <= where["en"][1]
+    assert t.provenance.options["language_seconds"].keys() == {"fr", "ru", "en"}
+
+
+@pytest.mark.slow
+def test_the_same_french_sentence_after_30_seconds_of_silence_is_kept(tmp_path):
+    fr = _load("fr/picovoice_test_fr.wav")  # "Sous le consulat il devient conservateur…"
+    wav = _write_wav(tmp_path / "twice.wav", [fr, _silence(30.0), fr])
+    t = _fetch(wav, Workspace(tmp_path / "ws"))
+    second = 30.0 + len(fr) / SR
+    for span in ((0.0, len(fr) / SR), (second, second + len(fr) / SR)):
+        said = _words_in(t, span)
+        text = " ".join(w for w, _ in said).lower()
+        assert "consulat" in text and "forêts" in text, (span, text)
+        assert {lang for _, lang in said} == {"fr"}, said
+    assert not _words_in(t, (len(fr) / SR + 0.5, second - 0.5))  # nothing in the silence
