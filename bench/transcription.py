@@ -149,6 +149,9 @@ def fetch(audio: Path, ws: Path, src: str | None = None, extra: list[str] = ()) 
     r["text"] = " ".join(turn["text"] for turn in t["turns"])
     langs = t["provenance"]["options"]
     r["languages"] = langs.get("language_seconds") or langs.get("languages")
+    r["detect_s"] = langs.get("language_detect_seconds")
+    r["diarize_s"] = t["provenance"].get("diarize_seconds")
+    r["asr_s"] = t["provenance"].get("transcribe_seconds")
     return r
 
 

@@ -112,6 +112,7 @@ class AsrResult:
     seconds: float = 0.0  # wall time of the transcription
     languages: dict[str, float] = field(default_factory=dict)  # language -> seconds of speech
     batch_size: int = 0  # what decoding used (0/1: sequential)
+    detect_seconds: float = 0.0  # wall time of the per-unit language detection
 
 
 def known_language(code: str) -> bool:
@@ -508,12 +509,15 @@ def transcribe(
     )
     if forced is None and not loaded.model.model.is_multilingual:
         forced = "en"
+    detect_seconds = 0.0
     if forced:
         langs = [forced] * len(units)
         probs: list[dict[str, float] | None] = []
     else:
+        t_detect = time.perf_counter()
         probs = detect_languages(loaded, audio, units, opts.languages)
         langs = choose_languages(probs, units, opts.languages)
+        detect_seconds = time.perf_counter() - t_detect
     speech = sum(u.duration for u in units) or 1.0
     done = 0.0
     segments: list[Segment] = []
@@ -542,6 +546,7 @@ def transcribe(
         seconds=time.perf_counter() - t0,
         languages=seconds,
         batch_size=effective_batch_size(loaded, opts),
+        detect_seconds=round(detect_seconds, 3),
     )
 
 

@@ -189,6 +189,7 @@ class Transcriber:
                 **o.asr.to_dict(),
                 "batch_size": result.batch_size,
                 "language_seconds": result.languages,
+                "language_detect_seconds": result.detect_seconds,
                 # A truncated file is transcribed as far as it goes; the record says so.
                 **({"decode": decoded.to_dict()} if decoded.truncated else {}),
             },
