@@ -141,9 +141,8 @@ def fetch(audio: Path, ws: Path, src: str | None = None, extra: list[str] = ()) 
         env["PYTHONPATH"] = src
     cmd = [sys.executable, "-m", "confindex", "fetch", str(audio), "--workspace", str(ws)]
     r = run_child([*cmd, "--quiet", "--json", "--force", "--no-index", *extra], env)
-    (path,) = (ws / "transcripts").glob("*.json")
-    t = json.loads(path.read_text(encoding="utf-8"))
-    r.pop("recordings", None)
+    rid = r.pop("recordings")[0]["recording_id"]
+    t = json.loads((ws / "transcripts" / f"{rid}.json").read_text(encoding="utf-8"))
     r.pop("summary", None)
     r["words"] = [w["text"] for turn in t["turns"] for w in turn["words"]]
     r["text"] = " ".join(turn["text"] for turn in t["turns"])
@@ -186,16 +185,20 @@ def cost(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             [*me, "--worker", "bare-sequential", "--audio", str(f)]
         )
     if args.before:
-        variants["fetch before (default)"] = lambda f: fetch(f, tmp / "ws-before", args.before)
-    variants["fetch (default)"] = lambda f: fetch(f, tmp / "ws")
-    variants["fetch again (default)"] = lambda f: fetch(f, tmp / "ws2")
+        variants["fetch before (default)"] = lambda f: fetch(
+            f, tmp / f"before-{f.stem}", args.before
+        )
+    variants["fetch (default)"] = lambda f: fetch(f, tmp / f"ws-{f.stem}")
+    variants["fetch again (default)"] = lambda f: fetch(f, tmp / f"again-{f.stem}")
     results: dict[str, dict[str, Any]] = {}
     for size in ("long", "short"):
         for name, fn in variants.items():
             if size == "short" and name == "fetch again (default)":
                 continue
             print(f"  {size}: {name}…", file=sys.stderr)
-            results[f"{name} [{size}]"] = fn(files[size]) | {"audio_s": round(secs[size], 1)}
+            r = results[f"{name} [{size}]"] = fn(files[size]) | {"audio_s": round(secs[size], 1)}
+            brief = {k: v for k, v in r.items() if k not in ("words", "text")}
+            print(f"    {json.dumps(brief)} words={len(r['words'])}", file=sys.stderr)
     floor = results["bare batched 8, forced [long]"]["cpu_s"]
     f_long, f_short = results["fetch (default) [long]"], results["fetch (default) [short]"]
     return {
