@@ -94,6 +94,20 @@ def test_a_short_unsure_unit_takes_the_recording_language_a_sure_remark_keeps_it
     assert max(prior, key=prior.__getitem__) == "fr"
 
 
+def test_unsure_evidence_for_a_language_nobody_else_speaks_is_not_enough():
+    units = [Unit(0, 20, "A"), Unit(20, 40, "B"), Unit(40, 42.5, "A"), Unit(43, 46, "B")]
+    probs = [
+        {"fr": 0.9, "la": 0.1},
+        {"en": 0.85, "la": 0.15},
+        {"la": 0.67, "es": 0.26, "fr": 0.004},  # espeak's "Merci à tous" heard as Latin
+        {"ru": 0.95, "fr": 0.01, "en": 0.04},  # but a sure remark in a new language stays
+    ]
+    assert choose_languages(probs, units) == ["fr", "en", "fr", "ru"]
+    # The candidates given by the user bound everything.
+    restricted = [{"fr": 0.4, "en": 0.6}] * 2
+    assert choose_languages(restricted, units[:2], ["fr", "en"]) == ["en", "en"]
+
+
 def test_units_too_short_to_judge_take_their_speakers_neighbour():
     units = [Unit(0, 10, "A"), Unit(10, 20, "B"), Unit(20, 20.5, "B"), Unit(21, 21.4, "C")]
     probs = [{"fr": 0.9, "en": 0.1}, {"en": 0.9, "fr": 0.1}, None, None]

@@ -526,7 +526,14 @@ def transcribe(
         mine = [u for u, lg in zip(units, langs, strict=True) if lg == lang]
         seconds[lang] = round(sum(u.duration for u in mine), 2)
         for call in _calls(pack_chunks(mine)):
-            for seg in _decode(loaded, audio, call, lang, opts):
+            decoded = _decode(loaded, audio, call, lang, opts)
+            # Batched decoding sometimes ends a chunk early and loses its last unit (seen on
+            # the bundled panel: a 5-s English line gone): decode such units again alone.
+            lost = _lost_units([u for chunk in call for u in chunk], decoded)
+            if lost:
+                again = _decode(loaded, audio, [[u] for u in lost], lang, opts)
+                decoded += [seg for seg in again if not _silence(seg)]
+            for seg in decoded:
                 seg.language = lang
                 segments.append(seg)
             done += sum(u.duration for chunk in call for u in chunk)
@@ -548,6 +555,27 @@ def transcribe(
         batch_size=effective_batch_size(loaded, opts),
         detect_seconds=round(detect_seconds, 3),
     )
+
+
+MIN_RETRY = 1.0  # units shorter than this (s) are not decoded again when they come out empty
+
+
+def _lost_units(units: Sequence[Unit], segments: Sequence[Segment]) -> list[Unit]:
+    """Units of at least MIN_RETRY seconds in which no decoded word lies."""
+    mids = sorted((w.start + w.end) / 2 for s in segments for w in s.words)
+    mids += sorted((s.start + s.end) / 2 for s in segments if not s.words)
+    mids.sort()
+    lost = []
+    for u in units:
+        i = bisect.bisect_left(mids, u.start)
+        if u.duration >= MIN_RETRY and not (i < len(mids) and mids[i] <= u.end):
+            lost.append(u)
+    return lost
+
+
+def _silence(seg: Segment) -> bool:
+    """Whisper's own no-speech rule: likely silence and not confidently decoded."""
+    return (seg.no_speech_prob or 0.0) > 0.6 and (seg.avg_logprob or 0.0) < -1.0
 
 
 def effective_batch_size(loaded: LoadedModel, opts: AsrOptions) -> int:

@@ -37,6 +37,10 @@ DETECT_SECONDS = 6.0  # at most this much of a unit (its middle) goes through th
 PRIOR_WEIGHT = 0.5
 PRIOR_FLOOR = 0.01
 NEIGHBOUR_SECONDS = 30.0
+# A unit may be in a language that is not otherwise the recording's (under ESTABLISHED of its
+# judged speech) only when Whisper is this sure of it: a 3-s Russian remark in French is 0.95.
+ESTABLISHED = 0.1
+NEW_LANGUAGE_MIN = 0.8
 
 Probs = dict[str, float]
 
@@ -104,6 +108,17 @@ def recording_prior(probs: Sequence[Probs | None], units: Sequence[Unit]) -> Pro
     return {k: v / weight for k, v in prior.items()} if weight else {}
 
 
+def _established(probs: Sequence[Probs | None], units: Sequence[Unit]) -> set[str]:
+    """Languages that are the top language of at least ESTABLISHED of the judged speech."""
+    votes: dict[str, float] = {}
+    for p, u in zip(probs, units, strict=True):
+        if p:
+            top = max(p, key=p.__getitem__)
+            votes[top] = votes.get(top, 0.0) + u.duration
+    total = sum(votes.values())
+    return {lang for lang, sec in votes.items() if sec >= ESTABLISHED * total}
+
+
 def choose_languages(
     probs: Sequence[Probs | None], units: Sequence[Unit], candidates: Sequence[str] | None = None
 ) -> list[str]:
@@ -111,20 +126,26 @@ def choose_languages(
     judge take the language of the same speaker's nearest unit (else the nearest unit's)."""
     prior = recording_prior(probs, units)
     fallback = max(prior, key=prior.__getitem__) if prior else (candidates or ["en"])[0]
+    established = _established(probs, units) or {fallback}
+
+    def score(p: Probs, lang: str) -> float:
+        return math.log(p[lang] + 1e-6) + PRIOR_WEIGHT * math.log(
+            prior.get(lang, 0.0) + PRIOR_FLOOR
+        )
+
     chosen: list[str | None] = []
     for p in probs:
         if p is None:
             chosen.append(None)
             continue
-        chosen.append(
-            max(
-                p,
-                key=lambda lang: (
-                    math.log(p[lang] + 1e-6)
-                    + PRIOR_WEIGHT * math.log(prior.get(lang, 0.0) + PRIOR_FLOOR)
-                ),
+        best = max(p, key=lambda lang, p=p: score(p, lang))
+        if best not in established and p[best] < NEW_LANGUAGE_MIN:
+            # Unsure evidence for a language the recording does not otherwise speak (espeak
+            # French "Merci à tous" came out Latin at 0.67): keep to the recording's languages.
+            best = max(
+                established, key=lambda lang, p=p: score({**p, lang: p.get(lang, 0.0)}, lang)
             )
-        )
+        chosen.append(best)
     decided = [(u, lang) for u, lang in zip(units, chosen, strict=True) if lang is not None]
     out: list[str] = []
     for u, lang in zip(units, chosen, strict=True):
