@@ -19,6 +19,7 @@ read sentence: French, English and some Russian), at --minutes (default 10) and 
 Accuracy (`--wer`): default `fetch` on every real clip with a reference (gold or silver), WER
 per clip, for this tree and --before.
 
+    git archive main src | tar -x -C /tmp/before        # the tree to compare with
     python bench/transcription.py --before /tmp/before/src --ladder
     python bench/transcription.py --wer --before /tmp/before/src
     python bench/transcription.py --vad      # speech recall of VAD settings on real clips
@@ -117,15 +118,17 @@ def run_child(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, An
         _, status, ru = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         out.seek(0)
-        lines = out.read().decode("utf-8", "replace").strip().splitlines()
+        stdout = out.read().decode("utf-8", "replace").strip()
+        lines = stdout.splitlines()
         if os.waitstatus_to_exitcode(status) != 0:
             err.seek(0)
             tail = err.read().decode("utf-8", "replace").strip().splitlines()[-1:]
             raise SystemExit(f"{' '.join(cmd[:5])}… failed: {tail}")
     data: dict[str, Any] = {}
-    if lines:
+    for candidate in (stdout, lines[-1] if lines else ""):  # `fetch --json` is indented
         with contextlib.suppress(ValueError):
-            data = json.loads(lines[-1])
+            data = json.loads(candidate)
+            break
     data.update(
         wall_s=round(wall, 2),
         cpu_s=round(ru.ru_utime + ru.ru_stime, 2),
@@ -188,8 +191,8 @@ def cost(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         variants["fetch before (default)"] = lambda f: fetch(
             f, tmp / f"before-{f.stem}", args.before
         )
-    variants["fetch (default)"] = lambda f: fetch(f, tmp / f"ws-{f.stem}")
-    variants["fetch again (default)"] = lambda f: fetch(f, tmp / f"again-{f.stem}")
+    variants["fetch (default)"] = lambda f: fetch(f, tmp / f"ws-{f.stem}", args.after)
+    variants["fetch again (default)"] = lambda f: fetch(f, tmp / f"again-{f.stem}", args.after)
     results: dict[str, dict[str, Any]] = {}
     for size in ("long", "short"):
         for name, fn in variants.items():
@@ -248,7 +251,7 @@ def accuracy(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
         language = "en" if audio.startswith(("en/", "diar/")) else "fr"
         norm = normaliser("auto", language)
         row: dict[str, Any] = {"clip": audio, "reference": kind}
-        trees = {"after": None} | ({"before": args.before} if args.before else {})
+        trees = {"after": args.after} | ({"before": args.before} if args.before else {})
         for label, src in trees.items():
             print(f"  {audio}: {label}…", file=sys.stderr)
             r = fetch(SHARED / audio, tmp / f"wer-{label}", src)
@@ -342,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, default=10.0, help="long file (the short is half)")
     ap.add_argument("--language", default="fr", help="language forced on bare faster-whisper")
     ap.add_argument("--before", metavar="SRC", help="another confindex source tree to compare")
+    ap.add_argument("--after", metavar="SRC", help="a snapshot of this tree's src (default: it)")
     ap.add_argument("--ladder", action="store_true", help="also bare sequential decoding")
     ap.add_argument("--wer", action="store_true", help="WER per real clip instead of cost")
     ap.add_argument("--vad", action="store_true", help="VAD settings' speech recall instead")
