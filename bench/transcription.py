@@ -187,6 +187,9 @@ def cost(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         variants["bare sequential, forced"] = lambda f: run_child(
             [*me, "--worker", "bare-sequential", "--audio", str(f)]
         )
+        variants["fetch sequential (--batch-size 0)"] = lambda f: fetch(
+            f, tmp / f"seq-{f.stem}", args.after, ["--batch-size", "0"]
+        )
     if args.before:
         variants["fetch before (default)"] = lambda f: fetch(
             f, tmp / f"before-{f.stem}", args.before
@@ -194,26 +197,31 @@ def cost(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     variants["fetch (default)"] = lambda f: fetch(f, tmp / f"ws-{f.stem}", args.after)
     variants["fetch again (default)"] = lambda f: fetch(f, tmp / f"again-{f.stem}", args.after)
     results: dict[str, dict[str, Any]] = {}
-    for size in ("long", "short"):
+    sizes = ("short",) if args.short_only else ("long", "short")
+    for size in sizes:
         for name, fn in variants.items():
-            if size == "short" and name == "fetch again (default)":
+            if size != sizes[0] and name == "fetch again (default)":
                 continue
             print(f"  {size}: {name}…", file=sys.stderr)
             r = results[f"{name} [{size}]"] = fn(files[size]) | {"audio_s": round(secs[size], 1)}
             brief = {k: v for k, v in r.items() if k not in ("words", "text")}
             print(f"    {json.dumps(brief)} words={len(r['words'])}", file=sys.stderr)
-    floor = results["bare batched 8, forced [long]"]["cpu_s"]
-    f_long, f_short = results["fetch (default) [long]"], results["fetch (default) [short]"]
-    return {
+    first = sizes[0]
+    floor = results[f"bare batched 8, forced [{first}]"]["cpu_s"]
+    f_first = results[f"fetch (default) [{first}]"]
+    figures = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": machine(),
-        "fetch_cpu_over_bare_batched": round(f_long["cpu_s"] / floor, 3),
-        "cpu_per_min_long_over_short": round(
-            (f_long["cpu_s"] / secs["long"]) / (f_short["cpu_s"] / secs["short"]), 3
-        ),
-        "repeatable": f_long["words"] == results["fetch again (default) [long]"]["words"],
+        "fetch_cpu_over_bare_batched": round(f_first["cpu_s"] / floor, 3),
+        "repeatable": f_first["words"] == results[f"fetch again (default) [{first}]"]["words"],
         "variants": {k: {x: y for x, y in v.items() if x != "text"} for k, v in results.items()},
     }
+    if len(sizes) == 2:
+        f_short = results["fetch (default) [short]"]
+        figures["cpu_per_min_long_over_short"] = round(
+            (f_first["cpu_s"] / secs["long"]) / (f_short["cpu_s"] / secs["short"]), 3
+        )
+    return figures
 
 
 def print_cost(figures: dict[str, Any]) -> None:
@@ -224,8 +232,10 @@ def print_cost(figures: dict[str, Any]) -> None:
         print(f"{name:38} {r['audio_s']:7.0f} {r['cpu_s']:7.1f} {r['wall_s']:7.1f} "
               f"{r['cpu_s'] / r['audio_s'] * 60:9.2f} {r['peak_rss_mb']:6} {len(r['words']):6}  "
               f"{r.get('languages') or ''}")  # fmt: skip
-    print(f"fetch CPU / bare batched CPU (long): {figures['fetch_cpu_over_bare_batched']:.2f}")
-    print(f"fetch CPU per audio minute, long / short: {figures['cpu_per_min_long_over_short']:.2f}")
+    print(f"fetch CPU / bare batched CPU: {figures['fetch_cpu_over_bare_batched']:.2f}")
+    if "cpu_per_min_long_over_short" in figures:
+        ratio = figures["cpu_per_min_long_over_short"]
+        print(f"fetch CPU per audio minute, long / short: {ratio:.2f}")
     print(f"two fetch runs give the same words: {figures['repeatable']}")
 
 
@@ -346,7 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--language", default="fr", help="language forced on bare faster-whisper")
     ap.add_argument("--before", metavar="SRC", help="another confindex source tree to compare")
     ap.add_argument("--after", metavar="SRC", help="a snapshot of this tree's src (default: it)")
-    ap.add_argument("--ladder", action="store_true", help="also bare sequential decoding")
+    ap.add_argument(
+        "--ladder", action="store_true", help="also sequential decoding, bare and in fetch"
+    )
+    ap.add_argument("--short-only", action="store_true", help="only the half-length file")
     ap.add_argument("--wer", action="store_true", help="WER per real clip instead of cost")
     ap.add_argument("--vad", action="store_true", help="VAD settings' speech recall instead")
     ap.add_argument("--json", action="store_true")
