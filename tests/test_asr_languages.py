@@ -145,8 +145,8 @@ def _fetch(path: Path, ws: Workspace) -> store.Transcript:
 
 
 @pytest.fixture(scope="module")
-def mixed(tmp_path_factory) -> tuple[Workspace, store.Transcript, dict[str, tuple[float, float]]]:
-    """French radio with a 3-s Russian remark and JFK (English) spliced in, default fetch."""
+def mixed_wav(tmp_path_factory) -> tuple[Path, dict[str, tuple[float, float]]]:
+    """French radio with a 3-s Russian remark and JFK (English) spliced in; where each lies."""
     fr = _load("fr/radiofrance_smartphone.mp3")
     ru = _load("ru/pisets_mono_sound_ru.wav")[: 3 * SR]  # "Она советовала нам … предмету к одному"
     en = _load("en/jfk.flac")
@@ -157,9 +157,16 @@ def mixed(tmp_path_factory) -> tuple[Workspace, store.Transcript, dict[str, tupl
         if name:
             where[name] = (at, at + len(p) / SR)
         at += len(p) / SR
-    tmp = tmp_path_factory.mktemp("mixed")
-    wav = _write_wav(tmp / "panel_fr_ru_en.wav", parts)
-    ws = Workspace(tmp / "ws")
+    return _write_wav(tmp_path_factory.mktemp("mixed") / "panel_fr_ru_en.wav", parts), where
+
+
+@pytest.fixture(scope="module")
+def mixed(
+    mixed_wav, tmp_path_factory
+) -> tuple[Workspace, store.Transcript, dict[str, tuple[float, float]]]:
+    """The mixed recording through a default `fetch`."""
+    wav, where = mixed_wav
+    ws = Workspace(tmp_path_factory.mktemp("mixed-ws"))
     return ws, _fetch(wav, ws), where
 
 
@@ -200,6 +207,24 @@ def test_english_inside_a_french_recording_is_not_decoded_as_french(mixed):
     hits = json.loads(run("search", "country", "--json", ws=ws).stdout)["hits"]
     assert hits and where["en"][0] <= hits[0]["time"] <= where["en"][1]
     assert t.provenance.options["language_seconds"].keys() == {"fr", "ru", "en"}
+
+
+@pytest.mark.slow
+def test_the_same_recording_gives_the_same_words_every_run(mixed, mixed_wav, tmp_path):
+    # Sequential decoding conditioned on previous text gave 808 vs 879 words on two runs of
+    # one file (issue 10); the default path must not depend on the run.
+    _, first, _ = mixed
+    again = _fetch(mixed_wav[0], Workspace(tmp_path / "again"))
+
+    def said(t: store.Transcript) -> list[tuple[str, float, float, str | None, str | None]]:
+        return [
+            (w.text, w.start, w.end, turn.language, w.speaker)
+            for turn in t.turns
+            for w in turn.words
+        ]
+
+    assert len(said(first)) > 100
+    assert said(again) == said(first)
 
 
 @pytest.mark.slow
