@@ -373,7 +373,8 @@ def run_bulk(ws, items, options, bulk, *, quiet: bool, as_json: bool, single_err
     "-f",
     metavar="LIST",
     default=None,
-    help="Exports to write: all (default), none, or a list like srt,vtt,txt,md,rttm.",
+    help="Exports to write: all (default: srt,vtt,txt,md,rttm), none, or a list; also "
+    "eaf,exb,maxqda,atlasti,nvivo,docx for analysis tools.",
 )
 @click.option(
     "--output-dir",

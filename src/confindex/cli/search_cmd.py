@@ -414,9 +414,26 @@ def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["srt", "vtt", "txt", "md", "json", "rttm"]),
+    type=click.Choice(
+        [
+            "srt",
+            "vtt",
+            "txt",
+            "md",
+            "json",
+            "rttm",
+            "eaf",
+            "exb",
+            "maxqda",
+            "atlasti",
+            "nvivo",
+            "docx",
+        ]
+    ),
     default="txt",
     show_default=True,
+    help="Subtitles, text, Markdown, JSON, RTTM, or for analysis tools: ELAN (eaf), EXMARaLDA "
+    "(exb), MAXQDA, ATLAS.ti, NVivo timestamped text, Word (docx).",
 )
 @click.option(
     "--output",
@@ -446,18 +463,21 @@ def export(
     max_line_count: int | None,
     ws: Any,
 ) -> None:
-    """Export transcripts as subtitles, text, Markdown, JSON or RTTM.
+    """Export transcripts as subtitles, text, Markdown, JSON, RTTM, or in the import formats of
+    ELAN, EXMARaLDA, MAXQDA, ATLAS.ti, NVivo and Word.
 
     \b
     Examples:
       confindex export 3f2a --format srt > panel.srt
       confindex export --all --format vtt -o subtitles/
+      confindex export 3f2a --format eaf -o elan/
+      confindex export 3f2a --format docx -o panel.docx
     """
     from ..config import cue_style
     from ..errors import InputError
-    from ..export import render
+    from ..export import BINARY_FORMATS, file_name, render_bytes
     from ..transcript import iter_all, resolve_recording
-    from ..workspace import atomic_write_text
+    from ..workspace import atomic_write_bytes
 
     if all_ == bool(recording):
         raise InputError("give a RECORDING or --all (not both)")
@@ -467,14 +487,19 @@ def export(
         # `-o subs/` means a folder even before it exists (as `cp` and yt-dlp's -P read it).
         as_dir = output.endswith(("/", os.sep)) or Path(output).is_dir() or all_
         folder = Path(output) if as_dir else None
+    to_stdout = recording and (output is None or output == "-")
+    if to_stdout and fmt in BINARY_FORMATS and sys.stdout.isatty():
+        raise InputError(f"{fmt} is a binary file: give -o FILE (or redirect the output)")
     if recording:
         t = resolve_recording(ws, recording)
-        text = render(t, fmt, style)
-        if output is None or output == "-":
-            sys.stdout.write(text)
+        data = render_bytes(t, fmt, style, ws.root)
+        if to_stdout:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
         else:
-            dest = folder / f"{t.id}.{fmt}" if folder else Path(output)
-            atomic_write_text(dest, text)  # creates missing parent folders
+            dest = folder / file_name(t.id, fmt) if folder else Path(output)
+            atomic_write_bytes(dest, data)  # creates missing parent folders
             _log(f"wrote {dest}")
         return
     if folder is None:
@@ -483,6 +508,6 @@ def export(
     output.mkdir(parents=True, exist_ok=True)
     n = 0
     for t in iter_all(ws):
-        atomic_write_text(output / f"{t.id}.{fmt}", render(t, fmt, style))
+        atomic_write_bytes(output / file_name(t.id, fmt), render_bytes(t, fmt, style, ws.root))
         n += 1
     _log(f"wrote {n} {fmt} file{'s' if n != 1 else ''} to {output}")
