@@ -604,6 +604,7 @@ def main() -> None:
     ap.add_argument("--turns", type=int, default=500_000)
     ap.add_argument("--queries", type=int, default=100, help="queries per type")
     ap.add_argument("--no-fts", action="store_true", help="skip the SQLite FTS5 reference")
+    ap.add_argument("--build-only", action="store_true", help="build the cache, measure nothing")
     args = ap.parse_args()
 
     root = Path(args.cache) / f"confindex-bench-{args.turns}"
@@ -639,6 +640,9 @@ def main() -> None:
         tmp.rename(fts_db)
         meta_path.write_text(json.dumps(meta))
 
+    if args.build_only:
+        print(json.dumps(meta))
+        return
     report: dict[str, object] = {
         "turns": index.doc_count(ws),
         "recordings": corpus.recordings,

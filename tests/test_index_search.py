@@ -155,11 +155,15 @@ def test_english_stemming(arch: Workspace) -> None:
     assert set(ids(arch, "budget")) == {"enpanel#1", "enpanel#3"}
 
 
-def test_phrase_is_exact_and_unstemmed(arch: Workspace) -> None:
+def test_phrase_stems_and_exact_form(arch: Workspace) -> None:
     assert ids(arch, '"space diplomacy"') == ["enpanel#0"]
     assert ids(arch, '"diplomacy space"') == []
     assert ids(arch, '"budgets are running"') == ["enpanel#1"]
-    assert ids(arch, '"budget are running"') == []  # a phrase does not stem
+    assert ids(arch, '"budget are running"') == ["enpanel#1"]  # a phrase stems, in order
+    assert ids(arch, '"budget running are"') == []
+    assert ids(arch, '="budget are running"') == []  # ="…" keeps the written form
+    assert ids(arch, '="budgets are running"') == ["enpanel#1"]
+    assert ids(arch, '"diplomatie spatial"') == ["frpanel#1"]
     # "again this" is an indexed pair of common words; the rest is checked by position.
     assert ids(arch, '"again this"') == ["enpanel#2"]
     assert ids(arch, '"this again"') == []

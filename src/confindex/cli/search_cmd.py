@@ -244,6 +244,12 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
         # Links are never cut: a terminal makes them clickable only whole.
         url = sanitize.url(h.link)
         click.echo(INDENT + (click.style(url, fg="blue") if color else url))
+        for m in h.mentions[1:]:  # further mentions in the same turn, each with its own second
+            url = sanitize.url(m.link)
+            click.echo(
+                f"{INDENT}also at [{hms(m.time)}] "
+                + (click.style(url, fg="blue") if color else url)
+            )
         if h.rank in cites:
             for ln in _wrap_spans(terminal(cites[h.rank].render("apa")), [], width, False):
                 click.echo(ln)
@@ -262,12 +268,13 @@ def _print_csv(hits: list[Any], cites: dict[int, Any]) -> None:
     cols = ["rank", "recording_id", "title", "speaker_name", "date", "time", "hms", "link"]
     w.writerow([*cols, "fragment", "score", *(["citation"] if cites else [])])
     for h in hits:
-        row = [h.rank, h.recording_id, h.title, h.speaker_name, h.date, round(h.time, 2)]
-        row += [hms(h.time), sanitize.url(h.link), h.fragment, h.score]
-        if cites:
-            row.append(cites[h.rank].render("apa"))
-        # Spreadsheets run cells starting with = + - @ as formulas: csv_cell makes them text.
-        w.writerow([sanitize.csv_cell(x) for x in row])
+        for m in h.mentions or [h]:  # one row per mention
+            row = [h.rank, h.recording_id, h.title, h.speaker_name, h.date, round(m.time, 2)]
+            row += [hms(m.time), sanitize.url(m.link), m.fragment, h.score]
+            if cites:
+                row.append(cites[h.rank].render("apa"))
+            # Spreadsheets run cells starting with = + - @ as formulas: csv_cell makes them text.
+            w.writerow([sanitize.csv_cell(x) for x in row])
     sys.stdout.write(buf.getvalue())
 
 
@@ -280,6 +287,9 @@ def _print_md(result: Any, cites: dict[int, Any]) -> None:
             f"{h.rank}. **{_md(h.title)}** — {_md(h.speaker_name or '?')} "
             f"[{hms(h.time)}]({_md_url(h.link)})  \n   {fragment}"
         )
+        for m in h.mentions[1:]:
+            frag = sanitize.mark_spans(m.snippet, m.spans, "**", "**", _md)
+            click.echo(f"   - also at [{hms(m.time)}]({_md_url(m.link)}): {frag}")
         if h.rank in cites:
             click.echo(f"   > {_md(cites[h.rank].render('apa'))}")
 
