@@ -430,7 +430,13 @@ def test_cli_show_cite_export_index_stats(arch: Workspace, tmp_path: Path) -> No
     assert r.exit_code == 0, r.output
     assert ">[00:00:13] SPEAKER_01" in r.stdout and "Budget talks" not in r.stdout
     r = run(arch, "cite", "frpanel", "--at", "0:30", "--style", "bibtex")
-    assert r.exit_code == 0 and r.stdout.startswith("@misc{martin2023diplomatie,")
+    assert r.exit_code == 0 and r.stdout.startswith("@misc{martin2023diplomatie_")
+    r = run(arch, "cite", "frpanel", "--at", "9:99")
+    assert r.exit_code == 1 and "cannot read '9:99' as a time" in r.stderr
+    r = run(arch, "cite", "frpanel", "--at", "2h")
+    assert r.exit_code == 1 and "past the end of frpanel" in r.stderr
+    r = run(arch, "cite", "frpanel", "--at", "0:30", "--style", "ris")
+    assert r.stdout.startswith("TY  - VIDEO\nID  - martin2023diplomatie_") and "ER  - " in r.stdout
     r = run(arch, "export", "frpanel", "--format", "json")
     assert json.loads(r.stdout)["recording"]["id"] == "frpanel"
     r = run(arch, "export", "--all", "--format", "json", "-o", str(tmp_path / "out"))

@@ -391,7 +391,7 @@ def show(recording: str, at: str | None, around_text: str, as_json: bool, ws: An
 @click.option("--at", "at", required=True, metavar="TIME", help="The moment (12:34, 754, 12m34s).")
 @click.option(
     "--style",
-    type=click.Choice(["apa", "chicago", "bibtex", "all"]),
+    type=click.Choice(["apa", "chicago", "bibtex", "ris", "csl", "all"]),
     default="apa",
     show_default=True,
 )
@@ -404,6 +404,8 @@ def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
     Examples:
       confindex cite 3f2a --at 12:34
       confindex cite 3f2a --at 754 --style bibtex >> refs.bib
+      confindex cite 3f2a --at 12:34 --style ris >> refs.ris       # Zotero, Mendeley
+      confindex cite 3f2a --at 12:34 --style csl > moment.json     # CSL-JSON (Pandoc)
     """
     from ..cite import STYLES
     from ..cite import cite as make_cite
