@@ -541,7 +541,7 @@ def make_queries(corpus: Corpus, n: int) -> dict[str, list[tuple[str, str]]]:
     rng = random.Random(SEED + 1)
     samples = corpus.samples
     q: dict[str, list[tuple[str, str]]] = {
-        k: [] for k in ("term", "and", "phrase", "fuzzy", "filtered")
+        k: [] for k in ("term", "and", "phrase", "exact", "fuzzy", "filtered")
     }
 
     def topical(lang: str) -> str:
@@ -559,6 +559,8 @@ def make_queries(corpus: Corpus, n: int) -> dict[str, list[tuple[str, str]]]:
         ws = s["words"]
         k = rng.randrange(len(ws) - 1)
         q["phrase"].append((f'"{ws[k]} {ws[k + 1]}"', f'"{ws[k]} {ws[k + 1]}"'))
+        # ="…": the written form only (before issue 11, every quoted phrase was this).
+        q["exact"].append((f'="{ws[k]} {ws[k + 1]}"', f'"{ws[k]} {ws[k + 1]}"'))
         w = rng.choice([x for x in corpus.langs[s["lang"]].topical if len(x) >= 6]).lower()
         i = rng.randrange(1, len(w))
         typo = w[:i] + ("a" if w[i] != "a" else "e") + w[i + 1 :]

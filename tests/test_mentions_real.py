@@ -130,3 +130,23 @@ def test_a_repeated_name_gives_one_hit_per_mention(radio) -> None:
     objet = find(said, [r"objet"])
     assert objet[:2] == pytest.approx([42.26, 50.2], abs=0.5)
     assert all(abs(m.time - objet[0]) > 1 for _h, m in res.mentions)
+
+
+def test_eval_search_timing_mode_against_the_silver_words(radio, tmp_path) -> None:
+    ws, t, _ref = radio
+    media = shared_file("fr/radiofrance_smartphone.mp3")
+    q = tmp_path / "q.json"
+    q.write_text(
+        json.dumps([{"query": x, "recording": t.id} for x in ("Nicolas", "dependance", "voiture")])
+    )
+    words = media.with_suffix(".silver.words.json")
+    r = run("eval", "search", str(q), "--words", str(words), "--lang", "fr", "--json", ws=ws)
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["mode"] == "timing" and data["tolerance"] == 2.0
+    assert data["queries"] >= 8  # every reference moment of the three words
+    # Base hears "si j'en preu à Nicolas" for "si j'en crois à Nicolas" but still "Nicolas":
+    # every moment the reference says them is found, within a second.
+    assert data["recall"] == 1.0 and data["max_time_error"] <= 1.0
+    text = run("eval", "search", str(q), "--words", str(words), "--lang", "fr", ws=ws).stdout
+    assert "recall within 2 s 1.00" in text
