@@ -141,9 +141,11 @@ def test_translation_is_fast_shaped() -> None:
         [space, wq.Term("stem", "spacediplomacy")]
     )
     assert to_whoosh(parse('="of the"'), langs=()).a == wq.Term("pairs", "of|the")
+    # CommonGrams: a common word and its neighbour are one indexed stem pair.
     assert to_whoosh(parse('="De la Lune"'), langs=()).a == wq.And(
-        [wq.Term("pairs", "de|la"), wq.Term("text", "lune")]
+        [wq.Term("pairs", "de|la"), wq.Term("pairs", "la|lune")]
     )
+    assert to_whoosh(parse('"la station"'), langs=()).a == wq.Term("pairs", "la|station")
     assert to_whoosh(parse("date:2023-10"), langs=()) == wq.Prefix("date", "2023-10")
     q = to_whoosh(parse("at:1m..3m30s"), langs=())
     assert q == wq.Or([wq.Term("minutes", f"m{m}") for m in (1, 2, 3)])

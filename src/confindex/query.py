@@ -32,7 +32,7 @@ from typing import Any
 from whoosh import query as wq
 
 from .errors import ConfindexError, QueryError
-from .index import STEM_LANGS, common_words, is_common_pair, normalize, pair, tokens
+from .index import STEM_LANGS, common_words, has_common, normalize, pair, tokens
 from .timefmt import parse_time
 
 MAX_QUERY_CHARS = 1000
@@ -568,8 +568,8 @@ def _phrase_number_alts(text: str, langs: tuple[str, ...]) -> list[Alt]:
 
 def _compound_alt(seq: Alt, langs: tuple[str, ...]) -> list[Alt]:
     """Two tokens also match written as one (BFM TV → bfmtv), as index.compounds indexes."""
-    if len(seq) != 2:
-        return []
+    if len(seq) != 2 or has_common(seq[0].word, seq[1].word):
+        return []  # names and acronyms, not "la station" → "lastation" (nor its stems)
     joined = seq[0].word + seq[1].word
     return [(Slot(SlotKind.STEM, joined, _stem_forms(joined, langs)),)]
 
@@ -605,7 +605,7 @@ def compile(
     boost: list[wq.Query] = []
     tree = _tree(parsed.node, langs)
     verify = _positional(tree)
-    q = _translate(parsed.node, tree, max_seconds, boost, negated=False)
+    q = _translate(parsed.node, tree, max_seconds, boost, negated=False, langs=langs)
     if q is None:
         raise _fail("nothing to search for (the words hold no letters or digits)")
     if boost:
@@ -642,7 +642,7 @@ def _spacing_variant(node: And, langs: tuple[str, ...]) -> Unit | None:
     if len(node.nodes) != 2 or len(words) != 2 or any(w.prefix or w.fuzzy for w in words):
         return None
     a, b = (tokens(w.text) for w in words)
-    if len(a) != 1 or len(b) != 1:
+    if len(a) != 1 or len(b) != 1 or has_common(a[0][0], b[0][0]):
         return None
     joined = a[0][0] + b[0][0]  # folded, as index.compounds writes it; stems for one-word text
     return Unit(((Slot(SlotKind.STEM, joined, _stem_forms(joined, langs)),),))
@@ -659,13 +659,18 @@ def _positional(m: MNode) -> bool:
 
 
 def _translate(
-    node: Node, m: MNode, max_s: float, boost: list[wq.Query], negated: bool
+    node: Node,
+    m: MNode,
+    max_s: float,
+    boost: list[wq.Query],
+    negated: bool,
+    langs: tuple[str, ...] = (),
 ) -> wq.Query | None:
     if isinstance(node, Not):
         assert m is None or isinstance(m, MNot)
         if m is not None and _positional(m.node):
             return None  # candidates cannot exclude a phrase; the token check does
-        inner = _translate(node.node, m.node if m else None, max_s, boost, not negated)
+        inner = _translate(node.node, m.node if m else None, max_s, boost, not negated, langs)
         return None if inner is None else wq.Not(inner)
     if isinstance(node, And | Or):
         kids_m: tuple[MNode, ...]
@@ -675,14 +680,15 @@ def _translate(
         else:
             kids_m = m.nodes if isinstance(m, MAll | MAny) else (None,) * len(node.nodes)
         parts = [
-            _translate(n, k, max_s, boost, negated) for n, k in zip(node.nodes, kids_m, strict=True)
+            _translate(n, k, max_s, boost, negated, langs)
+            for n, k in zip(node.nodes, kids_m, strict=True)
         ]
         kept = [p for p in parts if p is not None]
         if not kept:
             return None
         q = kept[0] if len(kept) == 1 else (wq.And(kept) if isinstance(node, And) else wq.Or(kept))
         if variant is not None:
-            q = wq.Or([q, _unit_query(variant)])
+            q = wq.Or([q, _unit_query(variant, langs)])
         return q
     if isinstance(node, Field):
         return _field(node, max_s)
@@ -690,11 +696,11 @@ def _translate(
         return None
     if not negated:
         _boost_terms([t for t, _, _ in tokens(node.text)], boost)
-    return _unit_query(m)
+    return _unit_query(m, langs)
 
 
-def _unit_query(u: Unit) -> wq.Query:
-    qs = list(dict.fromkeys(_alt_query(a) for a in u.alts))
+def _unit_query(u: Unit, langs: tuple[str, ...]) -> wq.Query:
+    qs = list(dict.fromkeys(_alt_query(a, langs) for a in u.alts))
     return qs[0] if len(qs) == 1 else wq.Or(qs)
 
 
@@ -713,28 +719,36 @@ def _slot_query(s: Slot) -> wq.Query:
     return terms[0] if len(terms) == 1 else wq.Or(terms)
 
 
-def _alt_query(alt: Alt) -> wq.Query:
+def _alt_query(alt: Alt, langs: tuple[str, ...]) -> wq.Query:
     """One token: its term(s). Several: candidates holding all of them, checked in order later.
 
-    Candidates come from the unpositioned `stem` field (cheap AND with skipping); Whoosh's
-    positional Phrase on `text` cost 216 ms p95 at 500k turns (bench). Pairs of common words
-    (`of|the`) are indexed terms and narrow the candidates first (CommonGrams).
+    Adjacent words where one is common are an indexed stem pair (`la|station`: CommonGrams,
+    index.pairs_text); the other words are their stems in the unpositioned `stem` field.
+    Whoosh's positional Phrase on `text` cost 216 ms p95 at 500k turns (bench).
     """
     if len(alt) == 1:
         return _slot_query(alt[0])
-    pairs = [
-        wq.Term("pairs", pair(a.word, b.word))
-        for a, b in itertools.pairwise(alt)
-        if is_common_pair(a.word, b.word)
-    ]
-    if len(alt) == 2 and pairs and all(s.kind is SlotKind.EXACT for s in alt):
-        return pairs[0]  # exact "of the": the pair term is the whole answer
-    rest = [_slot_query(s) for s in alt if not s.word or not _is_common(s.word)]
-    return wq.And([*pairs, *rest]) if (pairs or rest) else wq.And([_slot_query(s) for s in alt])
+    covered: set[int] = set()
+    parts: list[wq.Query] = []
+    for i, (a, b) in enumerate(itertools.pairwise(alt)):
+        if SlotKind.PREFIX in (a.kind, b.kind) or SlotKind.FUZZY in (a.kind, b.kind):
+            continue
+        if not has_common(a.word, b.word):
+            continue
+        terms = [
+            wq.Term("pairs", pair(x, y))
+            for x in sorted(_indexed_forms(a, langs))
+            for y in sorted(_indexed_forms(b, langs))
+        ]
+        parts.append(terms[0] if len(terms) == 1 else wq.Or(terms))
+        covered |= {i, i + 1}
+    parts += [_slot_query(s) for i, s in enumerate(alt) if i not in covered]
+    return parts[0] if len(parts) == 1 else wq.And(parts)
 
 
-def _is_common(word: str) -> bool:
-    return word in common_words()
+def _indexed_forms(s: Slot, langs: tuple[str, ...]) -> frozenset[str]:
+    """The stems under which the index may hold this slot's word (pairs hold stems)."""
+    return s.forms if s.kind is SlotKind.STEM else _stem_forms(s.word, langs)
 
 
 class OsaFuzzyTerm(wq.FuzzyTerm):
