@@ -9,7 +9,8 @@ FTS5 database, no transcript JSON: the bench feeds generated transcripts straigh
 `index.build`, the same code `rebuild` runs). Later runs reuse it and only measure queries.
 
 Printed: build time, index size, searcher open time, p50/p95 latency of top-10 searches with
-highlights and links (term, AND, phrase, fuzzy, filtered by speaker + date range), the time to
+highlights, mentions and links (term, AND, phrase — inflected forms, in order —, exact phrase
+`="…"`, fuzzy, filtered by speaker + date range), the time to
 add one 1-hour recording (~600 turns) to the big index, and the same queries on FTS5.
 """
 

@@ -78,15 +78,20 @@ def _render(
     return "".join(out)
 
 
-SEARCH_HELP = """Search the archive; each hit links to the moment its first matched word is said.
+SEARCH_HELP = """Search the archive; a hit is a turn, and each mention in it (every place the
+query is said) links to the second its first matched word is spoken.
 
 \b
 Query language (words are stemmed, case and accents do not matter):
-  diplomatie spatiale      all the words (AND is the default)
+  diplomatie spatiale      all the words (AND is the default); cites the
+                           tightest passage holding them
   mars OR lune             either word
   budget -mars             excludes mars (also: budget NOT mars)
-  "space diplomacy"        exact phrase
-  diplomacie~  soyouz~2    fuzzy: 1 edit, or 2
+  "conseiller général"     phrase: in order, any inflected form
+  ="conseiller général"    exact phrase: the written form only
+  trois minutes  23        numbers match as digits or words (fr/en/ru)
+  BFM TV  Jean Loup        also found written BFMTV, Jean-Loup
+  diplomacie~  soyouz~2    fuzzy: 1 edit, or 2 (a swapped pair of letters is 1)
   diplo*                   prefix
   (mars OR lune) -budget   grouping
   speaker:Dupont           speaker name or label (speaker:SPEAKER_01,
