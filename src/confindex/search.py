@@ -272,11 +272,17 @@ def _search(
 Row = tuple[float, dict[str, Any], int]
 
 
-def _rows(results: Any, scored: bool) -> list[Row]:
+def _rows(results: Any, scored: bool, cache: dict[int, dict[str, Any]] | None = None) -> list[Row]:
+    """(score, stored fields, docnum) per result; `cache` keeps fields read in earlier rounds."""
     rows = []
     for h in results:
+        f = cache.get(h.docnum) if cache is not None else None
+        if f is None:
+            f = h.fields()
+            if cache is not None:
+                cache[h.docnum] = f
         # With sortedby, Whoosh's hit.score is the sort key, not a relevance score.
-        rows.append((float(h.score or 0.0) if scored else 0.0, h.fields(), h.docnum))
+        rows.append((float(h.score or 0.0) if scored else 0.0, f, h.docnum))
     if scored:
         rows.sort(key=lambda r: (-round(r[0], 6), r[1].get("date") or "~", r[1]["start"]))
     return rows
@@ -298,10 +304,11 @@ def _verified(
     Returns (rows, total, exact, matching turns per recording).
     """
     checked: dict[int, bool] = {}
+    stored: dict[int, dict[str, Any]] = {}
     limit = max(VERIFY_FIRST, 2 * want + 20)
     while True:
         results = s.search(q, limit=None if limit > VERIFY_CAP else limit, **kwargs)
-        rows = _rows(results, scored)
+        rows = _rows(results, scored, stored)
         exhausted = limit > VERIFY_CAP or results.scored_length() < limit
         ok: list[Row] = []
         for row in rows:
