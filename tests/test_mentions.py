@@ -120,3 +120,32 @@ def test_a_hit_that_cannot_be_timed_raises_in_tests(radio: Workspace, monkeypatc
     monkeypatch.setenv(search_api.STRICT_ENV, "1")
     hits = search(radio, "speaker:Dupont").hits
     assert [h.time for h in hits] == [h.start for h in hits]
+
+
+RU = make(
+    "lecture",
+    "Нейросети",
+    [
+        (
+            "SPEAKER_00",
+            "Мы обучали нейронные сети двадцать три дня а потом эту нейронную сеть ещё 5 дней",
+            None,
+        )
+    ],
+    lang="ru",
+)
+
+
+@pytest.fixture(scope="module")
+def lecture(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return _build(tmp_path_factory.mktemp("mentions-ru") / "ws", (RU,))
+
+
+def test_russian_phrases_and_numbers(lecture: Workspace) -> None:
+    # Words at 0.5 s steps: нейронные 1.0, двадцать 2.0, нейронную 5.0, ещё 6.0, 5 6.5.
+    assert times(lecture, '"нейронные сети"') == [(0, [1.0, 5.0])]  # and "нейронную сеть"
+    assert times(lecture, '="нейронные сети"') == [(0, [1.0])]
+    assert times(lecture, "23") == [(0, [2.0])]  # двадцать три
+    assert times(lecture, '"двадцать три дня"') == [(0, [2.0])]
+    assert times(lecture, '"пять дней"') == [(0, [6.5])]  # "5 дней"
+    assert times(lecture, "еще") == [(0, [6.0])]  # ё folded

@@ -18,6 +18,7 @@ from confindex.query import (
     SlotKind,
     Word,
     _has_positive_unit,
+    _ru_alpha2digit,
     compile,
     parse,
     parse_date_range,
@@ -172,5 +173,9 @@ def test_numbers_and_spellings_are_alternatives() -> None:
     c = compile(parse('"trois minutes"'), langs=("fr",))
     assert ["3", "minutes"] in words(c.tree)
     assert compile(parse("un"), langs=("fr",)).tree.alts == compile(parse("un"), ()).tree.alts
+    # Russian number words in a phrase: runs summed (text2num has no Russian).
+    c = compile(parse('"сто двадцать три дня"'), langs=("ru",))
+    assert ["123", "дня"] in words(c.tree)
+    assert _ru_alpha2digit("три двадцать пять") == "3 25"  # two numbers, not 23 nor 28
     c = compile(parse("BFM TV"), langs=())  # two words also match written as one
     assert isinstance(c.tree, MAny) and words(c.tree.nodes[1]) == [["bfmtv"]]

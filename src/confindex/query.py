@@ -492,7 +492,8 @@ def _has_positive_unit(m: MNode, negated: bool) -> bool:
 
 
 # Numbers said as words find digits and back, in these languages (num2words writes them,
-# text2num reads fr/en; Russian is read back through num2words' own spelling of 0–1000).
+# text2num reads fr/en; Russian is read back through num2words' own spelling of 0–1000,
+# runs of number words summed in phrases).
 NUMBER_LANGS = ("fr", "en", "ru")
 MAX_NUMBER = 10**6
 
@@ -560,6 +561,33 @@ def _number_alts(terms: list[str], text: str, langs: tuple[str, ...]) -> list[Al
     return []
 
 
+def _ru_alpha2digit(text: str) -> str:
+    """ "двадцать три дня" → "23 дня": runs of Russian number words, each smaller in place
+    than the one before (сто двадцать три), become digits (text2num has no Russian)."""
+    table = _ru_numbers()
+    out: list[str] = []
+    run: list[int] = []
+
+    def flush() -> None:
+        if run:
+            out.append(str(sum(run)))
+            run.clear()
+
+    for word in text.split():
+        value = table.get(normalize(word))
+        if value is None or value == 0:
+            flush()
+            out.append(word)
+            continue
+        if run:
+            place = 10 ** len(str(value))
+            if not (run[-1] >= place and run[-1] % place == 0):
+                flush()  # "три двадцать" is two numbers, not 23
+        run.append(value)
+    flush()
+    return " ".join(out)
+
+
 def _phrase_number_alts(text: str, langs: tuple[str, ...]) -> list[Alt]:
     """ "trois minutes" → "3 minutes"; "3 minutes" → "trois minutes", "three minutes"…"""
     from text_to_num import alpha2digit
@@ -569,6 +597,9 @@ def _phrase_number_alts(text: str, langs: tuple[str, ...]) -> list[Alt]:
         converted = alpha2digit(text, lang)
         if converted != text:
             out.append(_seq(converted, langs))
+    converted = _ru_alpha2digit(text)
+    if converted != " ".join(text.split()):
+        out.append(_seq(converted, langs))
     parts = re.split(r"(\d+)", text)
     if len(parts) > 1 and all(int(p) <= MAX_NUMBER for p in parts[1::2]):
         for k in range(len(NUMBER_LANGS)):
