@@ -9,7 +9,8 @@ FTS5 database, no transcript JSON: the bench feeds generated transcripts straigh
 `index.build`, the same code `rebuild` runs). Later runs reuse it and only measure queries.
 
 Printed: build time, index size, searcher open time, p50/p95 latency of top-10 searches with
-highlights and links (term, AND, phrase, fuzzy, filtered by speaker + date range), the time to
+highlights, mentions and links (term, AND, phrase — inflected forms, in order —, exact phrase
+`="…"`, fuzzy, filtered by speaker + date range), the time to
 add one 1-hour recording (~600 turns) to the big index, and the same queries on FTS5.
 """
 
@@ -541,7 +542,7 @@ def make_queries(corpus: Corpus, n: int) -> dict[str, list[tuple[str, str]]]:
     rng = random.Random(SEED + 1)
     samples = corpus.samples
     q: dict[str, list[tuple[str, str]]] = {
-        k: [] for k in ("term", "and", "phrase", "fuzzy", "filtered")
+        k: [] for k in ("term", "and", "phrase", "exact", "fuzzy", "filtered")
     }
 
     def topical(lang: str) -> str:
@@ -559,6 +560,8 @@ def make_queries(corpus: Corpus, n: int) -> dict[str, list[tuple[str, str]]]:
         ws = s["words"]
         k = rng.randrange(len(ws) - 1)
         q["phrase"].append((f'"{ws[k]} {ws[k + 1]}"', f'"{ws[k]} {ws[k + 1]}"'))
+        # ="…": the written form only (before issue 11, every quoted phrase was this).
+        q["exact"].append((f'="{ws[k]} {ws[k + 1]}"', f'"{ws[k]} {ws[k + 1]}"'))
         w = rng.choice([x for x in corpus.langs[s["lang"]].topical if len(x) >= 6]).lower()
         i = rng.randrange(1, len(w))
         typo = w[:i] + ("a" if w[i] != "a" else "e") + w[i + 1 :]
@@ -604,6 +607,7 @@ def main() -> None:
     ap.add_argument("--turns", type=int, default=500_000)
     ap.add_argument("--queries", type=int, default=100, help="queries per type")
     ap.add_argument("--no-fts", action="store_true", help="skip the SQLite FTS5 reference")
+    ap.add_argument("--build-only", action="store_true", help="build the cache, measure nothing")
     args = ap.parse_args()
 
     root = Path(args.cache) / f"confindex-bench-{args.turns}"
@@ -639,6 +643,9 @@ def main() -> None:
         tmp.rename(fts_db)
         meta_path.write_text(json.dumps(meta))
 
+    if args.build_only:
+        print(json.dumps(meta))
+        return
     report: dict[str, object] = {
         "turns": index.doc_count(ws),
         "recordings": corpus.recordings,

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import http.server
 import json
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,13 @@ import pytest
 from click.testing import CliRunner
 
 from confindex.cli import cli
+from confindex.search import STRICT_ENV
 from confindex.workspace import Workspace
+
+# No hit time may fall back to a turn start anywhere in the suite: in strict mode a hit whose
+# matched words cannot be timed raises (search.TimeNotLocated) — in-process and in CLI
+# subprocesses, which inherit the environment.
+os.environ[STRICT_ENV] = "1"
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"

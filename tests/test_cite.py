@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from confindex.cite import cite
@@ -54,12 +57,23 @@ def test_apa() -> None:
         "Dupont, M. (2023, October 5). Space Diplomacy & Europe [Video]. ESA. "
         'https://youtu.be/vid1?t=752 [00:12:32–00:12:36]: "Space diplomacy is about trust."'
     )
-    # An unnamed speaker keeps its label; no date gives n.d.
+    # An unnamed SPEAKER_01 is not an author: the channel is (APA for videos); no date: n.d.
     c = cite(transcript(upload_date=None), 770.5)
+    assert c.speaker is None and c.speaker_label == "SPEAKER_01"
     assert c.render("apa") == (
-        "SPEAKER_01. (n.d.). Space Diplomacy & Europe [Video]. ESA. "
+        "ESA. (n.d.). Space Diplomacy & Europe [Video]. "
         'https://youtu.be/vid1?t=770 [00:12:50–00:12:51]: "Merci beaucoup."'
     )
+    # No author at all: the title takes the author's place.
+    assert (
+        cite(transcript(channel=None), 770.5)
+        .render("apa")
+        .startswith("Space Diplomacy & Europe [Video]. (2023, October 5). https://")
+    )
+    # An audio file is not a video.
+    audio = transcript(kind="url", extractor="generic", source="https://radio.example/ep1.mp3")
+    assert "[Audio]" in cite(audio, 754.5).render("apa")
+    assert ", audio, " in cite(audio, 754.5).render("chicago")
 
 
 def test_chicago() -> None:
@@ -71,7 +85,7 @@ def test_chicago() -> None:
 
 def test_bibtex() -> None:
     assert cite(transcript(), 754.5).render("bibtex") == (
-        "@misc{dupont2023space,\n"
+        "@misc{dupont2023space_2bd4_752,\n"
         "  author = {Marie Dupont},\n"
         "  title = {Space Diplomacy \\& Europe},\n"
         "  howpublished = {ESA},\n"
@@ -82,8 +96,9 @@ def test_bibtex() -> None:
         "  note = {Video, 00:12:32--00:12:36. Quote: ``Space diplomacy is about trust.''},\n"
         "}"
     )
-    # A label is a corporate-style author: braced, underscore escaped.
-    assert "  author = {{SPEAKER\\_01}},\n" in cite(transcript(), 770.5).render("bibtex")
+    # An unnamed speaker: the channel is a corporate-style author, braced.
+    assert "  author = {{ESA}},\n" in cite(transcript(), 770.5).render("bibtex")
+    assert "author" not in cite(transcript(channel=None), 770.5).render("bibtex")
 
 
 def test_local_file_and_errors(tmp_path) -> None:
@@ -96,3 +111,42 @@ def test_local_file_and_errors(tmp_path) -> None:
     empty.turns = []
     with pytest.raises(InputError, match="no transcribed speech"):
         cite(empty, 1.0)
+
+
+def test_moment_outside_the_recording_is_an_error() -> None:
+    t = transcript()  # 800 s long
+    assert cite(t, 800.0).quote == "Merci beaucoup."
+    with pytest.raises(InputError, match="past the end of vid1"):
+        cite(t, 802.0)
+    with pytest.raises(InputError, match="negative time"):
+        cite(t, -1.0)
+
+
+def test_five_moments_in_one_bib_ris_and_csl_import() -> None:
+    import bibtexparser
+    import jsonschema
+    import rispy
+
+    t = transcript()
+    # Four sentences of one recording, and the same second of another with the same author,
+    # year and title (a re-upload): five moments, five keys.
+    moments = [cite(t, at) for at in (750.5, 752.5, 757.5, 770.5)]
+    moments.append(cite(transcript(id="vid2", extractor_id="vid2"), 752.5))
+    bib = "\n\n".join(c.render("bibtex") for c in moments)  # five `cite >> refs.bib`
+    lib = bibtexparser.parse_string(bib)
+    assert not lib.failed_blocks  # a DuplicateBlockKeyBlock would be a failed block
+    assert len({e.key for e in lib.entries}) == 5
+    assert lib.entries[0]["author"] == "Marie Dupont"
+
+    refs = rispy.loads("\n".join(c.render("ris") for c in moments))
+    assert len(refs) == 5 and refs[0]["type_of_reference"] == "VIDEO"
+    assert refs[0]["authors"] == ["Dupont, Marie"] and refs[3]["authors"] == ["ESA"]
+    assert refs[0]["urls"] == ["https://youtu.be/vid1?t=750"]
+    assert refs[0]["year"] == "2023" and "Welcome everyone." in refs[0]["notes"][0]
+
+    schema = json.loads((Path(__file__).parent / "data/csl/csl-data.json").read_text())
+    items = [item for c in moments for item in json.loads(c.render("csl"))]
+    jsonschema.validate(items, schema)
+    assert items[0]["author"] == [{"family": "Dupont", "given": "Marie"}]
+    assert items[0]["issued"] == {"date-parts": [[2023, 10, 5]]}
+    assert len({i["id"] for i in items}) == 5

@@ -191,3 +191,35 @@ def test_eval_diarization_on_bundled_sample() -> None:
     data = json.loads(result.stdout)
     assert data["ref_speakers"] == 2 and data["hyp_speakers"] == 2
     assert data["der"] < 0.05
+
+
+def test_timing_mode_scores_every_mention_against_a_word_timed_reference(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import confindex.transcript as tr
+    from confindex.evaluate import read_word_timings, said_at
+
+    monkeypatch.setattr(
+        tr, "resolve_recording", lambda ws, ref: SimpleNamespace(recording=SimpleNamespace(id=ref))
+    )
+    words = [("Nicolas", 1.2), ("dit", 1.5), ("que", 1.7), ("les", 2.0), ("conseillers", 2.2)]
+    words += [("généraux", 2.9), ("et", 3.4), ("Nicolas", 9.8), ("rit.", 10.3)]
+    wfile = tmp_path / "ref.words.json"
+    wfile.write_text(json.dumps([{"text": t, "start": s, "end": s + 0.2} for t, s in words]))
+    ref_words = read_word_timings(wfile)
+    assert said_at("Nicolas", ref_words, "fr") == [1.2, 9.8]
+    assert said_at('"conseiller général"', ref_words, "fr") == [2.2]  # inflected, in order
+    qfile = tmp_path / "q.json"
+    qfile.write_text(json.dumps([{"query": "Nicolas", "recording": "r"}]))
+    refs = read_search_refs(qfile, ref_words, "fr")
+    assert refs == [SearchRef("Nicolas", "r", 1.2), SearchRef("Nicolas", "r", 9.8)]
+    # One hit holding two mentions: each reference moment is scored on its closest mention.
+    hit = SimpleNamespace(
+        recording_id="r", time=1.0, mentions=[SimpleNamespace(time=1.0), SimpleNamespace(time=12.5)]
+    )
+    ev = evaluate_search(None, refs, k=100, tolerance=2.0, search_fn=lambda *a, **k: [hit])  # type: ignore[arg-type]
+    assert [o.time_error for o in ev.outcomes] == [0.2, None]  # 12.5 is 2.7 s from 9.8
+    assert ev.recall == 0.5 and ev.max_time_error == pytest.approx(0.2)
+    qfile.write_text(json.dumps([{"query": "budget", "recording": "r"}]))
+    with pytest.raises(InputError, match="never says 'budget'"):
+        read_search_refs(qfile, ref_words, "fr")

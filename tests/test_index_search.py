@@ -155,11 +155,15 @@ def test_english_stemming(arch: Workspace) -> None:
     assert set(ids(arch, "budget")) == {"enpanel#1", "enpanel#3"}
 
 
-def test_phrase_is_exact_and_unstemmed(arch: Workspace) -> None:
+def test_phrase_stems_and_exact_form(arch: Workspace) -> None:
     assert ids(arch, '"space diplomacy"') == ["enpanel#0"]
     assert ids(arch, '"diplomacy space"') == []
     assert ids(arch, '"budgets are running"') == ["enpanel#1"]
-    assert ids(arch, '"budget are running"') == []  # a phrase does not stem
+    assert ids(arch, '"budget are running"') == ["enpanel#1"]  # a phrase stems, in order
+    assert ids(arch, '"budget running are"') == []
+    assert ids(arch, '="budget are running"') == []  # ="…" keeps the written form
+    assert ids(arch, '="budgets are running"') == ["enpanel#1"]
+    assert ids(arch, '"diplomatie spatial"') == ["frpanel#1"]
     # "again this" is an indexed pair of common words; the rest is checked by position.
     assert ids(arch, '"again this"') == ["enpanel#2"]
     assert ids(arch, '"this again"') == []
@@ -426,7 +430,13 @@ def test_cli_show_cite_export_index_stats(arch: Workspace, tmp_path: Path) -> No
     assert r.exit_code == 0, r.output
     assert ">[00:00:13] SPEAKER_01" in r.stdout and "Budget talks" not in r.stdout
     r = run(arch, "cite", "frpanel", "--at", "0:30", "--style", "bibtex")
-    assert r.exit_code == 0 and r.stdout.startswith("@misc{martin2023diplomatie,")
+    assert r.exit_code == 0 and r.stdout.startswith("@misc{martin2023diplomatie_")
+    r = run(arch, "cite", "frpanel", "--at", "9:99")
+    assert r.exit_code == 1 and "cannot read '9:99' as a time" in r.stderr
+    r = run(arch, "cite", "frpanel", "--at", "2h")
+    assert r.exit_code == 1 and "past the end of frpanel" in r.stderr
+    r = run(arch, "cite", "frpanel", "--at", "0:30", "--style", "ris")
+    assert r.stdout.startswith("TY  - VIDEO\nID  - martin2023diplomatie_") and "ER  - " in r.stdout
     r = run(arch, "export", "frpanel", "--format", "json")
     assert json.loads(r.stdout)["recording"]["id"] == "frpanel"
     r = run(arch, "export", "--all", "--format", "json", "-o", str(tmp_path / "out"))

@@ -6,7 +6,24 @@ import pytest
 from whoosh import query as wq
 
 from confindex.errors import QueryError
-from confindex.query import And, Field, Not, Or, Phrase, Word, parse, parse_date_range, to_whoosh
+from confindex.query import (
+    And,
+    Field,
+    MAll,
+    MAny,
+    MNot,
+    Not,
+    Or,
+    Phrase,
+    SlotKind,
+    Word,
+    _has_positive_unit,
+    _ru_alpha2digit,
+    compile,
+    parse,
+    parse_date_range,
+    to_whoosh,
+)
 
 
 def test_words_phrases_fields_and_operators() -> None:
@@ -118,20 +135,47 @@ def test_translation_is_fast_shaped() -> None:
         ]
     )
     assert to_whoosh(parse("station"), langs=("fr", "en")).a == wq.Term("stem", "station")
-    # Phrases: pairs of common words are single indexed terms, the rest a positional check.
-    space = wq.Phrase("text", ["space", "diplomacy"])
-    assert to_whoosh(parse('"Space Diplomacy"'), langs=()).a == space
-    assert to_whoosh(parse('"of the"'), langs=()).a == wq.Term("pairs", "of|the")
-    assert to_whoosh(parse('"De la Lune"'), langs=()).a == wq.And(
-        [wq.Term("pairs", "de|la"), wq.Phrase("text", ["de", "la", "lune"])]
+    # Phrases: candidates from the unpositioned stem field (checked in order on the tokens
+    # later), plus the two words written as one; pairs of common words are indexed terms.
+    space = wq.And([wq.Term("stem", "space"), wq.Term("stem", "diplomacy")])
+    assert to_whoosh(parse('"Space Diplomacy"'), langs=()).a == wq.Or(
+        [space, wq.Term("stem", "spacediplomacy")]
     )
+    # Common words add no title/speaker boost: "of the" is the pair term alone.
+    assert to_whoosh(parse('="of the"'), langs=()) == wq.Term("pairs", "of|the")
+    # CommonGrams: a common word and its neighbour are one indexed stem pair.
+    assert to_whoosh(parse('="De la Lune"'), langs=()).a == wq.And(
+        [wq.Term("pairs", "de|la"), wq.Term("pairs", "la|lune")]
+    )
+    assert to_whoosh(parse('"la station"'), langs=()).a == wq.Term("pairs", "la|station")
     assert to_whoosh(parse("date:2023-10"), langs=()) == wq.Prefix("date", "2023-10")
     q = to_whoosh(parse("at:1m..3m30s"), langs=())
     assert q == wq.Or([wq.Term("minutes", f"m{m}") for m in (1, 2, 3)])
 
 
-def test_highlight_spec_skips_negated_words() -> None:
-    hl = parse('étoile -budget "l\'espace européen" diplo* soyouz~').highlight
-    assert hl.terms == {"etoile"} and "etoil" in hl.stems["fr"]
-    assert hl.phrases == [["espace", "europeen"]]
-    assert hl.prefixes == ["diplo"] and hl.fuzzy == [("soyouz", 1)]
+def test_match_tree_skips_negated_words() -> None:
+    c = compile(parse('étoile -budget "l\'espace européen" diplo* soyouz~'), langs=("fr",))
+    assert isinstance(c.tree, MAll) and c.verify  # a phrase: candidates are checked in order
+    etoile, neg, phrase, prefix, fuzzy = c.tree.nodes
+    assert etoile.alts[0][0].forms == {"etoile", "etoil"}
+    assert isinstance(neg, MNot) and not _has_positive_unit(neg, negated=False)
+    assert [s.word for s in phrase.alts[0]] == ["espace", "europeen"]
+    assert prefix.alts[0][0].kind is SlotKind.PREFIX and prefix.alts[0][0].word == "diplo"
+    assert fuzzy.alts[0][0].kind is SlotKind.FUZZY and fuzzy.alts[0][0].dist == 1
+
+
+def test_numbers_and_spellings_are_alternatives() -> None:
+    words = lambda u: [[s.word for s in alt] for alt in u.alts]  # noqa: E731
+    c = compile(parse("7"), langs=("fr", "en", "ru"))
+    assert words(c.tree) == [["7"], ["sept"], ["seven"], ["семь"]]
+    c = compile(parse("vingt-trois"), langs=("fr",))
+    assert ["23"] in words(c.tree) and ["vingttrois"] in words(c.tree)
+    c = compile(parse('"trois minutes"'), langs=("fr",))
+    assert ["3", "minutes"] in words(c.tree)
+    assert compile(parse("un"), langs=("fr",)).tree.alts == compile(parse("un"), ()).tree.alts
+    # Russian number words in a phrase: runs summed (text2num has no Russian).
+    c = compile(parse('"сто двадцать три дня"'), langs=("ru",))
+    assert ["123", "дня"] in words(c.tree)
+    assert _ru_alpha2digit("три двадцать пять") == "3 25"  # two numbers, not 23 nor 28
+    c = compile(parse("BFM TV"), langs=())  # two words also match written as one
+    assert isinstance(c.tree, MAny) and words(c.tree.nodes[1]) == [["bfmtv"]]

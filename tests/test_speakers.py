@@ -15,6 +15,7 @@ from confindex.transcript import (
     SpeakerSegment,
     Transcript,
     Turn,
+    Word,
     load,
     save,
 )
@@ -34,6 +35,13 @@ def make_transcript(rid: str = "panel-2024", title: str = "Space panel") -> Tran
         ),
         Turn(2, 10.5, 12.0, "SPEAKER_00", "Exactement.", "fr"),
     ]
+    for tn in turns:  # word timings, as every transcript has (search times hits by them)
+        parts = tn.text.split()
+        step = (tn.end - tn.start) / len(parts)
+        tn.words = [
+            Word(round(tn.start + i * step, 2), round(tn.start + (i + 1) * step, 2), " " + w)
+            for i, w in enumerate(parts)
+        ]
     return Transcript(
         recording=Recording(id=rid, title=title, source=f"/media/{rid}.mp4", kind="file"),
         provenance=Provenance(confindex_version="test"),

@@ -1,22 +1,27 @@
-"""Citations of a moment in a recording: APA, Chicago and BibTeX (pure functions).
+"""Citations of a moment in a recording: APA, Chicago, BibTeX, RIS and CSL-JSON (pure).
 
 The quote is the exact words of the transcript: the sentence (within the speaker's turn) that
-holds the word spoken at `at`, timed by the word timings.
+holds the word spoken at `at`, timed by the word timings. Reference managers (Zotero,
+Mendeley, JabRef) import the BibTeX, RIS and CSL-JSON forms: keys are unique per moment, and
+only a named speaker is an author (an unnamed SPEAKER_00 is not a person: the channel is the
+author, as APA does for videos, or none).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from .errors import InputError
-from .links import link
+from .links import link, media_kind
 from .timefmt import hms
 from .transcript import Transcript, Turn, Word
 
-STYLES = ("apa", "chicago", "bibtex")
+STYLES = ("apa", "chicago", "bibtex", "ris", "csl")
 MAX_QUOTE_WORDS = 60
 _MONTHS = (
     *("January", "February", "March", "April", "May", "June"),
@@ -27,19 +32,37 @@ _SENTENCE_END = re.compile(r"[.!?…]+[\"»”')\]]*$")
 
 @dataclass
 class Citation:
-    speaker: str | None  # display name
+    speaker: str | None  # a speaker's given name; None while the voice is only SPEAKER_00
     title: str
     channel: str | None
-    date: str | None  # ISO YYYY-MM-DD (or YYYY-MM / YYYY)
+    date: str | None  # ISO YYYY-MM-DD (or YYYY-MM / YYYY): upload or recording date
     url: str
     start: float  # first quoted word
     end: float  # last quoted word
     quote: str
     recording_id: str
+    medium: str = "video"  # "video" | "audio" (links.media_kind)
+    speaker_label: str | None = None  # SPEAKER_00 …: who said it, when unnamed
 
     @property
     def time_range(self) -> str:
         return f"{hms(self.start)}–{hms(self.end)}"
+
+    @property
+    def author(self) -> str | None:
+        """The named speaker, else the channel (a corporate author), else nobody."""
+        return self.speaker or self.channel
+
+    @property
+    def key(self) -> str:
+        """A citation key unique per moment: author, year, title word, recording, second."""
+        year, _, _ = _date_parts(self.date)
+        who = self.author or ""
+        last = who.split()[-1] if _is_person(who) else who
+        first_title = next((w for w in re.split(r"\W+", self.title) if len(w) > 3), self.title)
+        rid = hashlib.sha1(self.recording_id.encode("utf-8")).hexdigest()[:4]
+        base = (_key_part(last)[:16] or "anon") + (year or "nd") + _key_part(first_title)[:12]
+        return f"{base}_{rid}_{int(self.start)}"
 
     def render(self, style: str) -> str:
         if style == "apa":
@@ -48,11 +71,17 @@ class Citation:
             return chicago(self)
         if style == "bibtex":
             return bibtex(self)
-        raise InputError(f"unknown citation style {style!r}: use apa, chicago or bibtex")
+        if style == "ris":
+            return ris(self)
+        if style == "csl":
+            return json.dumps([csl(self)], ensure_ascii=False, indent=1)
+        raise InputError(f"unknown citation style {style!r}: use apa, chicago, bibtex, ris or csl")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d.update({s: self.render(s) for s in STYLES})
+        d["key"] = self.key
+        d.update({s: self.render(s) for s in STYLES if s != "csl"})
+        d["csl"] = csl(self)
         return d
 
 
@@ -70,7 +99,10 @@ def check_moment(transcript: Transcript, at: float) -> None:
 
 
 def cite(transcript: Transcript, at: float) -> Citation:
-    """Cite what was said at `at` seconds: the sentence of the turn that holds that moment."""
+    """Cite what was said at `at` seconds: the sentence of the turn that holds that moment.
+
+    A moment before 0 or past the recording's end is an error (not its last sentence).
+    """
     if not transcript.turns:
         raise InputError(f"recording {transcript.id} has no transcribed speech to cite")
     check_moment(transcript, at)
@@ -83,8 +115,9 @@ def cite(transcript: Transcript, at: float) -> Citation:
     else:
         quote, start, end = " ".join(turn.text.split()), turn.start, turn.end
     rec = transcript.recording
+    named = transcript.speakers.get(turn.speaker) if turn.speaker else None
     return Citation(
-        speaker=transcript.speaker_name(turn.speaker),
+        speaker=named or None,
         title=rec.title,
         channel=rec.channel or rec.uploader,
         date=rec.upload_date,
@@ -93,6 +126,8 @@ def cite(transcript: Transcript, at: float) -> Citation:
         end=end,
         quote=quote,
         recording_id=rec.id,
+        medium=media_kind(rec),
+        speaker_label=turn.speaker,
     )
 
 
@@ -152,17 +187,24 @@ def _date_parts(date: str | None) -> tuple[str | None, str | None, str | None]:
 
 
 def apa(c: Citation) -> str:
-    """APA 7 (online video), the speaker as author, then the timed quote."""
+    """APA 7 (online video / audio): the speaker or channel as author, then the timed quote.
+
+    With no author at all, APA moves the title into the author position.
+    """
     year, month, day = _date_parts(c.date)
     when = (
         "n.d."
         if not year
         else ", ".join(p for p in (year, f"{month} {day}" if day else month) if p)
     )
-    author = _apa_author(c.speaker) if c.speaker else (c.channel or c.title)
+    label = "[Video]" if c.medium == "video" else "[Audio]"
+    author = _apa_author(c.speaker) if c.speaker else c.channel
     publisher = f" {c.channel}." if c.channel and c.channel != author else ""
+    where = f'{c.url} [{c.time_range}]: "{c.quote}"'
+    if not author:
+        return f"{c.title} {label}. ({when}).{publisher} {where}"
     author = author if author.endswith(".") else author + "."
-    return f'{author} ({when}). {c.title} [Video].{publisher} {c.url} [{c.time_range}]: "{c.quote}"'
+    return f"{author} ({when}). {c.title} {label}.{publisher} {where}"
 
 
 def chicago(c: Citation) -> str:
@@ -173,7 +215,8 @@ def chicago(c: Citation) -> str:
     )
     who = f"{c.speaker}, " if c.speaker else ""
     channel = f"{c.channel}, " if c.channel else ""
-    return f'{who}"{c.title}," {channel}{when}, video, {c.time_range}, {c.url}. "{c.quote}"'
+    medium = "video" if c.medium == "video" else "audio"
+    return f'{who}"{c.title}," {channel}{when}, {medium}, {c.time_range}, {c.url}. "{c.quote}"'
 
 
 _BIB_ESCAPE = {c: "\\" + c for c in "&%$#_{}"}
@@ -191,10 +234,7 @@ def _key_part(s: str) -> str:
 def bibtex(c: Citation) -> str:
     """A BibTeX @misc entry (biblatex-friendly `date`, `url`), the quote in `note`."""
     year, month, _ = _date_parts(c.date)
-    who = c.speaker or c.channel or ""
-    last = who.split()[-1] if _is_person(who) else who
-    first_title = next((w for w in re.split(r"\W+", c.title) if len(w) > 3), c.title)
-    key = (_key_part(last) or "rec") + (year or "nd") + _key_part(first_title)[:12]
+    who = c.author or ""
     fields = []
     if who:
         fields.append(("author", "{" + _bib(who) + "}" if not _is_person(who) else _bib(who)))
@@ -208,7 +248,57 @@ def bibtex(c: Citation) -> str:
     if c.date:
         fields.append(("date", c.date))
     fields.append(("url", c.url))
-    note = f"Video, {hms(c.start)}--{hms(c.end)}. Quote: ``{_bib(c.quote)}''"
+    medium = "Video" if c.medium == "video" else "Audio"
+    note = f"{medium}, {hms(c.start)}--{hms(c.end)}. Quote: ``{_bib(c.quote)}''"
     fields.append(("note", note))
     body = ",\n".join(f"  {k} = {v}" if k == "month" else f"  {k} = {{{v}}}" for k, v in fields)
-    return f"@misc{{{key},\n{body},\n}}"
+    return f"@misc{{{c.key},\n{body},\n}}"
+
+
+def _one_line(s: str) -> str:
+    return " ".join(s.split())
+
+
+def ris(c: Citation) -> str:
+    """An RIS record (Zotero, Mendeley, EndNote): VIDEO or SOUND, the quote in N1."""
+    year, _, _ = _date_parts(c.date)
+    lines = [("TY", "VIDEO" if c.medium == "video" else "SOUND"), ("ID", c.key)]
+    if c.speaker:
+        *given, last = c.speaker.split()
+        lines.append(("AU", f"{last}, {' '.join(given)}" if given else last))
+    elif c.channel:
+        lines.append(("AU", c.channel))
+    lines.append(("TI", c.title))
+    if year:
+        lines.append(("PY", year))
+    if c.date:
+        parts = [*c.date.split("-"), "", ""]
+        lines.append(("DA", "/".join(parts[:3]) + "/"))
+    if c.channel:
+        lines.append(("PB", c.channel))
+    lines.append(("UR", c.url))
+    lines.append(("N1", f'{c.time_range}: "{c.quote}"'))
+    out = [f"{tag}  - {_one_line(value)}" for tag, value in lines]
+    return "\n".join([*out, "ER  - "]) + "\n"
+
+
+def csl(c: Citation) -> dict[str, Any]:
+    """A CSL-JSON item (validates against the CSL data schema; citeproc, Zotero, Pandoc)."""
+    item: dict[str, Any] = {
+        "id": c.key,
+        "type": "motion_picture" if c.medium == "video" else "broadcast",
+        "title": c.title,
+        "URL": c.url,
+        "medium": "Video" if c.medium == "video" else "Audio",
+        "note": f'{c.time_range}: "{c.quote}"',
+    }
+    if c.speaker and _is_person(c.speaker):
+        *given, last = c.speaker.split()
+        item["author"] = [{"family": last, "given": " ".join(given)}]
+    elif c.author:
+        item["author"] = [{"literal": c.author}]
+    if c.channel:
+        item["publisher"] = c.channel
+    if c.date:
+        item["issued"] = {"date-parts": [[int(p) for p in c.date.split("-")[:3]]]}
+    return item

@@ -312,33 +312,90 @@ class SearchEvaluation:
         }
 
 
-def read_search_refs(path: str | Path) -> list[SearchRef]:
-    """Read `[{"query", "recording", "time"}, …]` (or `{"queries": [...]}`) from a JSON file.
-
-    `time` may be seconds or a clock string such as "0:26" or "1m05s".
-    """
+def _read_json(p: Path) -> Any:
     from .fetch import check_file
-    from .timefmt import parse_time
 
-    p = Path(path)
     check_file(p)  # a FIFO or a device would be read for ever
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        return json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"no such file: {p}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"{p.name} is not JSON ({exc})") from None
+
+
+def read_search_refs(
+    path: str | Path, words: Sequence[tuple[str, float]] | None = None, lang: str | None = None
+) -> list[SearchRef]:
+    """Read `[{"query", "recording", "time"}, …]` (or `{"queries": [...]}`) from a JSON file.
+
+    `time` may be seconds or a clock string such as "0:26" or "1m05s". With `words` (a
+    word-timed reference, see read_word_timings) an entry may leave `time` out: it expects
+    every moment where the reference says the query (one reference per moment).
+    """
+    from .timefmt import parse_time
+
+    p = Path(path)
+    data = _read_json(p)
     items = data.get("queries") if isinstance(data, dict) else data
     if not isinstance(items, list) or not items:
         raise InputError(f"{p.name}: expected a non-empty list of {{query, recording, time}}")
     refs = []
     for i, item in enumerate(items, 1):
-        if not isinstance(item, dict) or not {"query", "recording", "time"} <= item.keys():
-            raise InputError(f"{p.name}: entry {i} needs query, recording and time")
-        t = item["time"]
-        seconds = float(t) if isinstance(t, (int, float)) else parse_time(str(t))
-        refs.append(SearchRef(str(item["query"]), str(item["recording"]), seconds))
+        need = {"query", "recording"} if words is not None else {"query", "recording", "time"}
+        if not isinstance(item, dict) or not need <= item.keys():
+            what = "query and recording" if words is not None else "query, recording and time"
+            raise InputError(f"{p.name}: entry {i} needs {what}")
+        query, rec = str(item["query"]), str(item["recording"])
+        if "time" in item:
+            t = item["time"]
+            seconds = float(t) if isinstance(t, (int, float)) else parse_time(str(t))
+            refs.append(SearchRef(query, rec, seconds))
+            continue
+        assert words is not None
+        found = said_at(query, words, lang)
+        if not found:
+            raise InputError(f"{p.name}: entry {i}: the reference never says {query!r}")
+        refs += [SearchRef(query, rec, t) for t in found]
     return refs
+
+
+def read_word_timings(path: str | Path) -> list[tuple[str, float]]:
+    """A word-timed reference: `[{"text", "start"}, …]` (or `{"words": [...]}`), in order."""
+    p = Path(path)
+    data = _read_json(p)
+    items = data.get("words") if isinstance(data, dict) else data
+    try:
+        out = [(str(w["text"]), float(w["start"])) for w in items]
+    except (TypeError, KeyError, ValueError):
+        raise InputError(f"{p.name}: expected a list of {{text, start}} words") from None
+    if not out:
+        raise InputError(f"{p.name}: no words")
+    return out
+
+
+def said_at(query: str, words: Sequence[tuple[str, float]], lang: str | None) -> list[float]:
+    """Where the reference says the query: the start of each mention, found by the same
+    analysis and matching the search uses (locate.py), run on the reference's words."""
+    from array import array
+
+    from .index import STEM_LANGS
+    from .locate import TurnTokens, passages
+    from .query import compile, parse
+
+    clean = [(" ".join(t.split()).replace(" ", "\u00a0"), s) for t, s in words]
+    clean = [(t, s) for t, s in clean if t]
+    text = " ".join(t for t, _ in clean)
+    offsets = array("I", (max(0, round(s * 100)) for _, s in clean)).tobytes()
+    tt = TurnTokens.of(text, lang, offsets)
+    tree = compile(parse(query), STEM_LANGS).tree
+    times = [tt.time_of(p.first, 0.0) for p in passages(tree, tt)]
+    return [round(t, 2) for t in times if t is not None]
+
+
+def _times(hit: Any) -> list[float]:
+    """Every mention's time in a hit (a hit without mentions: its own time)."""
+    return [m.time for m in getattr(hit, "mentions", None) or []] or [hit.time]
 
 
 def evaluate_search(
@@ -351,8 +408,8 @@ def evaluate_search(
     """Run each query against the workspace index and score where the expected answer ranks.
 
     A reference counts as found when a hit from its recording is in the top `k` (and, with
-    `tolerance`, starts within that many seconds of the expected time). The time error is
-    measured on the closest such hit.
+    `tolerance`, one of its mentions starts within that many seconds of the expected time).
+    The time error is measured on the closest mention.
     """
     from .transcript import resolve_recording
 
@@ -369,18 +426,19 @@ def evaluate_search(
         for rank, hit in enumerate(hits, 1):
             if hit.recording_id != rid:
                 continue
-            err = abs(hit.time - ref.time)
+            t = min(_times(hit), key=lambda x: abs(x - ref.time))  # its closest mention
+            err = abs(t - ref.time)
             if tolerance is not None and err > tolerance:
                 continue
             if best is None or err < abs(best[1] - ref.time):
-                best = (rank, hit.time)
+                best = (rank, t)
         first_rank = None
         if best is not None:  # rank of the first qualifying hit, not of the closest one
             first_rank = next(
                 r
                 for r, h in enumerate(hits, 1)
                 if h.recording_id == rid
-                and (tolerance is None or abs(h.time - ref.time) <= tolerance)
+                and (tolerance is None or min(abs(x - ref.time) for x in _times(h)) <= tolerance)
             )
         ev.outcomes.append(
             SearchOutcome(

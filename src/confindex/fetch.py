@@ -375,6 +375,9 @@ def download(
     shutil.rmtree(staging, ignore_errors=True)
     rec = recording_from_info(rid, url, info)
     rec.media_path = str(final.relative_to(ws.root))
+    # Container tags (title, artist, date) count for downloads as for local files; for a site
+    # with real metadata (YouTube…) they only fill what the site left empty.
+    _add_container_tags(rec, final, prefer=(rec.extractor or "").lower() == "generic")
     return Media(rec, final)
 
 
@@ -447,7 +450,11 @@ def recording_from_info(rid: str, url: str, info: dict[str, Any]) -> Recording:
     """Our metadata from a yt-dlp info dict."""
     extractor = info.get("extractor_key") or info.get("extractor")
     is_youtube = (extractor or "").lower().startswith("youtube")
-    date = info.get("upload_date") or info.get("release_date")
+    # yt-dlp's generic extractor fills upload_date from the HTTP Last-Modified header: the day
+    # a file was copied onto a server, not when it was recorded or published. Not a date to
+    # cite; the file's own tags (read after download) are.
+    generic = (extractor or "").lower() == "generic"
+    date = None if generic else info.get("upload_date") or info.get("release_date")
     return Recording(
         id=rid,
         title=str(info.get("title") or info.get("id") or rid),
@@ -495,8 +502,11 @@ def local_media(path: Path) -> Media:
     return Media(rec, path)
 
 
-def _add_container_tags(rec: Recording, path: Path) -> None:
-    """Title/artist/date tags from the container, when the file has them."""
+def _add_container_tags(rec: Recording, path: Path, prefer: bool = True) -> None:
+    """Title/artist/date tags from the container, when the file has them.
+
+    `prefer`: tags replace what is known (a local file's name); else they only fill gaps.
+    """
     with suppressed(log, f"reading the tags of {path.name}"):
         import av
 
@@ -504,11 +514,18 @@ def _add_container_tags(rec: Recording, path: Path) -> None:
             # Ogg/Opus keep their tags on the stream, other containers on the container.
             stream_tags = c.streams.audio[0].metadata if c.streams.audio else {}
             tags = {k.lower(): v for k, v in {**stream_tags, **(c.metadata or {})}.items()}
-            if c.duration:
+            if c.duration and (prefer or not rec.duration):
                 rec.duration = c.duration / 1_000_000
-        rec.title = tags.get("title") or rec.title
-        rec.uploader = tags.get("artist") or tags.get("album_artist")
-        rec.channel = rec.uploader
+        artist = tags.get("artist") or tags.get("album_artist")
         date = tags.get("date") or tags.get("creation_time")
-        if date and re.match(r"\d{4}(-\d{2}(-\d{2})?)?", date):
-            rec.upload_date = date[:10]
+        if not (date and re.match(r"\d{4}(-\d{2}(-\d{2})?)?", date)):
+            date = None
+        if prefer:
+            rec.title = tags.get("title") or rec.title
+            rec.uploader = artist or rec.uploader
+            rec.channel = artist or rec.channel
+            rec.upload_date = date[:10] if date else rec.upload_date
+        else:
+            rec.uploader = rec.uploader or artist
+            rec.channel = rec.channel or artist
+            rec.upload_date = rec.upload_date or (date[:10] if date else None)

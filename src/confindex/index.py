@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from whoosh import columns, fields, index, reading
 from whoosh.analysis import Filter, RegexTokenizer, SpaceSeparatedTokenizer
@@ -57,8 +57,8 @@ def damage_named() -> Iterator[None]:
             raise
         what = " ".join((exc.strerror or str(exc)).split())[:120]  # a segment gone or garbled
         raise IndexDamagedError(f"the search index is damaged ({what}); {REBUILD_HINT}") from None
-    except (ConfindexError, KeyboardInterrupt, MemoryError):
-        raise
+    except (ConfindexError, KeyboardInterrupt, MemoryError, AssertionError):
+        raise  # AssertionError: a bug (search.TimeNotLocated in tests), not damage
     except Exception as exc:
         what = " ".join(str(exc).split())[:120]
         raise IndexDamagedError(
@@ -68,7 +68,10 @@ def damage_named() -> Iterator[None]:
 
 
 # Bump when the schema or the analysis changes: older indexes are rebuilt from transcripts.
-SCHEMA_VERSION = 5  # 5: titles split on _ and camelCase
+# 5: titles split on _ and camelCase.
+# 6: compound terms (BFM TV → bfmtv, Jean-Loup → jeanloup) in `stem`; `pairs` holds stem pairs
+#    with a common word (CommonGrams), not only pairs of two common words.
+SCHEMA_VERSION = 6
 
 # Languages stemmed into the `stem` field; turns in other languages index folded words there.
 STEM_LANGS: tuple[str, ...] = ("en", "fr", "ru", "de", "es", "it", "pt", "nl")
@@ -212,9 +215,62 @@ def tokens(text: str, lang: str | None = None) -> list[tuple[str, int, int]]:
 _WORD_RE = re.compile(TOKEN_PATTERN)
 
 
-def stem_text(text: str, lang: str | None) -> str:
-    """The turn's words stemmed in its own language, space-separated (pre-analyzed `stem`)."""
-    return " ".join(w for w in (normalize(m, lang) for m in _WORD_RE.findall(text)) if w)
+class Token(NamedTuple):
+    """One analysed token of a turn: what the index holds for it and where it was spoken."""
+
+    start: int  # characters in the text
+    end: int
+    folded: str  # the `text` field's form (folded, elision stripped)
+    stem: str  # the `stem` field's form (stemmed in the turn's language; folded otherwise)
+
+
+def analyse(text: str, lang: str | None) -> list[Token]:
+    """The tokens of `text` exactly as the index analyses them (stem_text is built from this).
+
+    Search locates matches with the same function, so the time of a hit comes from the very
+    tokens that matched — never from a differently analysed form.
+    """
+    out = []
+    for m in _WORD_RE.finditer(text):
+        raw = m.group()
+        folded = normalize(raw)
+        if not folded:
+            continue
+        start = m.start()
+        if "'" in raw or "’" in raw:
+            start += strip_elision(fold(raw))[1]
+        out.append(Token(start, m.end(), folded, normalize(raw, lang) if lang else folded))
+    return out
+
+
+# Spacing variants of names and acronyms: "BFM TV" / "BFMTV", "Jean-Loup" / "Jeanloup". Two
+# adjacent tokens joined by a hyphen, or two short all-capital acronyms, also index their
+# concatenation; a query word finds it as any other term, and a query of several words also
+# tries the concatenation (query.py). Only these pairs: indexing every pair grew the index 2.5×.
+_ACRONYM_MAX = 5
+
+
+def compounds(text: str, toks: list[Token]) -> list[tuple[int, str]]:
+    """(index of the first token, concatenated term) for each joined pair in `toks`."""
+    out = []
+    for i, (a, b) in enumerate(itertools.pairwise(toks)):
+        gap = text[a.end : b.start]
+        if gap in ("-", "\u2011") or (
+            _is_acronym(text, a) and gap.isspace() and _is_acronym(text, b)
+        ):
+            out.append((i, a.folded + b.folded))
+    return out
+
+
+def _is_acronym(text: str, t: Token) -> bool:
+    w = text[t.start : t.end]
+    return len(w) <= _ACRONYM_MAX and w.isalpha() and w.isupper()
+
+
+def stem_text(text: str, lang: str | None, toks: list[Token] | None = None) -> str:
+    """The turn's words stemmed in its own language plus its compounds (pre-analysed `stem`)."""
+    toks = analyse(text, lang) if toks is None else toks
+    return " ".join([t.stem for t in toks] + [c for _, c in compounds(text, toks)])
 
 
 @cache
@@ -234,16 +290,25 @@ def is_common_pair(a: str, b: str) -> bool:
     return a in common and b in common
 
 
-def pairs_text(text: str) -> str:
-    """Adjacent pairs of common words (`of|the`, `de|la`), as in Lucene's CommonGrams.
+def has_common(a: str, b: str) -> bool:
+    common = common_words()
+    return a in common or b in common
 
-    Whoosh checks phrases by positions in Python: "of the" took ~1 s at 100k turns, as both
-    posting lists are huge; a pair Term answers it directly. Indexing *every* pair also made
-    phrases fast but grew the index 2.5× (rare pairs are millions of terms), so only pairs
-    of two common words are indexed: rare words already make phrase checks cheap.
+
+def pairs_text(text: str, lang: str | None = None, toks: list[Token] | None = None) -> str:
+    """Stems of adjacent words where either is a common word (`of|the`, `la|station`), as
+    Lucene's CommonGrams does.
+
+    A phrase is found from these terms and the words' own stems (no positions), then checked
+    in order on the tokens (locate.py). Whoosh's positional check in Python cost 216 ms p95 at
+    500k turns, and checking candidates that merely hold a common word and a rarer one cost
+    as much (measured: "this international" read 2,560 turns). Every pair (not only those
+    with a common word) grew the index 2.5×.
     """
-    words = [w for w in (normalize(m) for m in _WORD_RE.findall(text)) if w]
-    return " ".join(pair(a, b) for a, b in itertools.pairwise(words) if is_common_pair(a, b))
+    toks = analyse(text, lang) if toks is None else toks
+    return " ".join(
+        pair(a.stem, b.stem) for a, b in itertools.pairwise(toks) if has_common(a.folded, b.folded)
+    )
 
 
 def stem_lang(language: str | None) -> str | None:
@@ -353,8 +418,10 @@ def documents(t: Transcript) -> Iterator[dict[str, Any]]:
             "text": text,
             "wt": wt,
         }
-        doc["stem"] = stem_text(text, stem_lang(lang))
-        doc["pairs"] = pairs_text(text)
+        sl = stem_lang(lang)
+        toks = analyse(text, sl)
+        doc["stem"] = stem_text(text, sl, toks)
+        doc["pairs"] = pairs_text(text, sl, toks)
         yield doc
 
 

@@ -15,6 +15,40 @@ def seconds(at: float) -> int:
     return max(0, math.floor(at))
 
 
+_AUDIO = frozenset(
+    [
+        ".mp3",
+        ".m4a",
+        ".aac",
+        ".flac",
+        ".wav",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".wma",
+        ".aif",
+        ".aiff",
+        ".amr",
+        ".mka",
+        ".weba",
+    ]
+)
+
+
+def media_kind(rec: Recording) -> str:
+    """ "video" or "audio": what a citation calls the recording ("[Video]" / "[Audio]").
+
+    YouTube and video pages are video; a file or URL with an audio extension is audio.
+    """
+    if is_youtube(rec):
+        return "video"
+    for name in (rec.source, rec.webpage_url or "", rec.media_path or ""):
+        path = urlsplit(name).path if "://" in name else name
+        if Path(unquote(path)).suffix.lower() in _AUDIO:
+            return "audio"
+    return "video"
+
+
 def is_youtube(rec: Recording) -> bool:
     return rec.kind == "youtube" or (rec.extractor or "").lower().startswith("youtube")
 

@@ -5,9 +5,17 @@ and fail with one precise line instead. Grammar:
 
     query   := or ( "OR" or )*            ·  AND binds tighter than OR
     or      := unary ( ["AND"] unary )*
-    unary   := ("NOT" | "-") unary | "(" query ")" | field ":" value | "phrase" | word[~N] | word*
+    unary   := ("NOT" | "-") unary | "(" query ")" | field ":" value | "phrase" | ="phrase"
+             | word[~N] | word*
 
 Fields: speaker: title: channel: lang: recording: date: at: after: before:.
+
+Words and "phrases" match inflected forms (stems, accents, elision), phrases in order and
+adjacent; ="…" keeps the exact written form. Numbers match as digits or words (fr/en/ru),
+and two words also match written as one ("BFM TV" / BFMTV).
+
+`compile()` turns a parsed query into the Whoosh query that finds candidate turns AND the
+match tree that `locate.py` runs on the same analysed tokens to time every mention.
 """
 
 from __future__ import annotations
@@ -16,12 +24,15 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import Enum
+from functools import cache, lru_cache
+from typing import Any
 
 from whoosh import query as wq
 
 from .errors import ConfindexError, QueryError
-from .index import STEM_LANGS, is_common_pair, normalize, pair, tokens
+from .index import STEM_LANGS, common_words, has_common, normalize, pair, tokens
 from .timefmt import parse_time
 
 MAX_QUERY_CHARS = 1000
@@ -51,6 +62,7 @@ class Word:
 @dataclass(frozen=True)
 class Phrase:
     text: str
+    exact: bool = False  # ="…": the written form only (no stems)
 
 
 @dataclass(frozen=True)
@@ -79,22 +91,10 @@ Node = Word | Phrase | Field | Not | And | Or
 
 
 @dataclass
-class Highlight:
-    """What to mark in a hit's text: analyzed terms, phrases, prefixes and fuzzy terms."""
-
-    terms: set[str] = field(default_factory=set)  # folded, unstemmed
-    stems: dict[str, set[str]] = field(default_factory=dict)  # lang -> stems
-    phrases: list[list[str]] = field(default_factory=list)
-    prefixes: list[str] = field(default_factory=list)
-    fuzzy: list[tuple[str, int]] = field(default_factory=list)
-
-
-@dataclass
 class Parsed:
     text: str
     node: Node
     time_ranges: list[tuple[float, float | None]]  # exact (start, end) windows, ANDed
-    highlight: Highlight
 
 
 # ---------------------------------------------------------------------------------------------
@@ -144,11 +144,13 @@ def _tokenize(text: str) -> list[_Tok]:
             toks.append(_Tok("LP" if c == "(" else "RP", pos=i))
             i += 1
             continue
-        if c == '"':
-            j = text.find('"', i + 1)
+        exact = c == "=" and i + 1 < n and text[i + 1] == '"'
+        if c == '"' or exact:
+            q = i + 1 if exact else i
+            j = text.find('"', q + 1)
             if j < 0:
-                raise _fail(f'unbalanced quote at character {i + 1} (close it with ")')
-            toks.append(_Tok("PHRASE", text[i + 1 : j], pos=i))
+                raise _fail(f'unbalanced quote at character {q + 1} (close it with ")')
+            toks.append(_Tok("PHRASE", text[q + 1 : j], quoted=exact, pos=i))
             i = j + 1
             continue
         if c == "-" and i + 1 < n and not text[i + 1].isspace() and text[i + 1] != ")":
@@ -265,7 +267,7 @@ class _Parser:
         if t.kind == "PHRASE":
             if not t.value.strip():
                 raise _fail('empty phrase ""')
-            return Phrase(t.value)
+            return Phrase(t.value, exact=t.quoted)
         if t.kind == "FIELD":
             return Field(t.value, t.extra, t.quoted)
         return _word(t.value)
@@ -318,10 +320,7 @@ def parse(text: str) -> Parsed:
     node = _Parser(toks).parse()
     if not _has_positive(node):
         raise _fail("the query only excludes things; add a word or a field to search for")
-    ranges = _time_ranges(node)
-    hl = Highlight()
-    _collect_highlight(node, hl, negated=False)
-    return Parsed(text, node, ranges, hl)
+    return Parsed(text, node, _time_ranges(node))
 
 
 def _has_positive(node: Node) -> bool:
@@ -404,125 +403,431 @@ def parse_date_range(value: str) -> tuple[str | None, str | None]:
     return (lo or None, hi_bound)
 
 
-def _collect_highlight(node: Node, hl: Highlight, negated: bool) -> None:
-    if isinstance(node, Not):
-        _collect_highlight(node.node, hl, not negated)
-    elif isinstance(node, And | Or):
-        for n in node.nodes:
-            _collect_highlight(n, hl, negated)
-    elif negated:
-        return
-    elif isinstance(node, Phrase):
-        terms = [t for t, _, _ in tokens(node.text)]
-        if len(terms) == 1:
-            hl.terms.add(terms[0])
-        elif terms:
-            hl.phrases.append(terms)
-    elif isinstance(node, Word):
-        terms = [t for t, _, _ in tokens(node.text)]
-        if not terms:
-            return
-        if node.prefix:
-            hl.prefixes.append(terms[-1])
-        elif node.fuzzy:
-            hl.fuzzy.append((terms[0], node.fuzzy))
-        elif len(terms) > 1:
-            hl.phrases.append(terms)
+# ---------------------------------------------------------------------------------------------
+# Compilation: one match tree for finding (Whoosh) and for locating (locate.py)
+
+
+class SlotKind(Enum):
+    STEM = "stem"  # any inflected form: the token's stem in its turn's language is in `forms`
+    EXACT = "exact"  # the written form, folded
+    PREFIX = "prefix"
+    FUZZY = "fuzzy"  # optimal-string-alignment distance <= dist, same first letter
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One token position of a unit, matched on the index's own analysis (index.analyse)."""
+
+    kind: SlotKind
+    word: str  # the folded query token
+    forms: frozenset[str] = frozenset()  # STEM: acceptable stems; EXACT: {word}
+    dist: int = 0
+
+
+Alt = tuple[Slot, ...]  # one way of saying a unit: tokens in order, adjacent
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A word or phrase of the query and the ways it can be spoken (numbers, spellings)."""
+
+    alts: tuple[Alt, ...]
+
+    @property
+    def positional(self) -> bool:
+        return any(len(a) > 1 for a in self.alts)
+
+
+@dataclass(frozen=True)
+class MAll:
+    nodes: tuple[MNode, ...]
+
+
+@dataclass(frozen=True)
+class MAny:
+    nodes: tuple[MNode, ...]
+
+
+@dataclass(frozen=True)
+class MNot:
+    node: MNode
+
+
+MNode = Unit | MAll | MAny | MNot | None  # None: a field, which Whoosh checks alone
+
+
+@dataclass
+class Compiled:
+    query: wq.Query  # candidate turns (a superset when `verify`)
+    tree: MNode
+    verify: bool  # some unit needs tokens in order: candidates are checked on their tokens
+
+    @property
+    def has_text(self) -> bool:
+        return _has_positive_unit(self.tree, negated=False)
+
+    @property
+    def all_common(self) -> bool:
+        """Every word it looks for is a common word (of, the, la…): ranking means little."""
+        words = [s.word for u in _units(self.tree) for alt in u.alts for s in alt]
+        return bool(words) and all(w in common_words() for w in words)
+
+
+def _units(m: MNode) -> list[Unit]:
+    if isinstance(m, Unit):
+        return [m]
+    if isinstance(m, MAll | MAny):
+        return [u for n in m.nodes for u in _units(n)]
+    return []  # negated units and fields do not count
+
+
+def _has_positive_unit(m: MNode, negated: bool) -> bool:
+    if isinstance(m, Unit):
+        return not negated
+    if isinstance(m, MNot):
+        return _has_positive_unit(m.node, not negated)
+    if isinstance(m, MAll | MAny):
+        return any(_has_positive_unit(n, negated) for n in m.nodes)
+    return False
+
+
+# Numbers said as words find digits and back, in these languages (num2words writes them,
+# text2num reads fr/en; Russian is read back through num2words' own spelling of 0–1000,
+# runs of number words summed in phrases).
+NUMBER_LANGS = ("fr", "en", "ru")
+MAX_NUMBER = 10**6
+
+
+def _stem_forms(word: str, langs: tuple[str, ...]) -> frozenset[str]:
+    return frozenset({normalize(word)} | {normalize(word, lang) for lang in langs} - {""})
+
+
+def _seq(text: str, langs: tuple[str, ...], exact: bool = False) -> Alt:
+    out = []
+    for t, _, _ in tokens(text):
+        if exact:
+            out.append(Slot(SlotKind.EXACT, t, frozenset({t})))
         else:
-            hl.terms.add(terms[0])
-            for lang in STEM_LANGS:
-                hl.stems.setdefault(lang, set()).add(normalize(node.text, lang))
+            out.append(Slot(SlotKind.STEM, t, _stem_forms(t, langs)))
+    return tuple(out)
 
 
-def to_whoosh(
+@lru_cache(maxsize=4096)
+def number_words(n: int) -> tuple[str, ...]:
+    """`7` → ('sept', 'seven', 'семь'): how the number is said in NUMBER_LANGS."""
+    from num2words import num2words
+
+    return tuple(dict.fromkeys(num2words(n, lang=lang) for lang in NUMBER_LANGS))
+
+
+@cache
+def _ru_numbers() -> dict[str, int]:
+    from num2words import num2words
+
+    table: dict[str, int] = {}
+    for n in (*range(0, 101), *range(200, 1001, 100)):
+        w = num2words(n, lang="ru")
+        if " " not in w:
+            table.setdefault(normalize(w), n)
+    return table
+
+
+@lru_cache(maxsize=4096)
+def number_value(text: str) -> int | None:
+    """`trois`, `vingt-trois`, `three`, `семь` → the number; None when it is not one.
+
+    Common words (un, one, a) are never read as numbers: they are articles far more often.
+    """
+    folded = " ".join(t for t, _, _ in tokens(text))
+    if not folded or any(t in common_words() for t in folded.split()):
+        return None
+    from text_to_num import text2num
+
+    for lang in ("fr", "en"):
+        try:
+            return int(text2num(text.lower(), lang))
+        except (ValueError, TypeError):
+            continue
+    return _ru_numbers().get(folded)
+
+
+def _number_alts(terms: list[str], text: str, langs: tuple[str, ...]) -> list[Alt]:
+    """Other ways of saying a number: words for digits, digits for words."""
+    if len(terms) == 1 and terms[0].isdigit() and int(terms[0]) <= MAX_NUMBER:
+        return [_seq(w, langs) for w in number_words(int(terms[0]))]
+    value = number_value(text)
+    if value is not None:
+        return [(Slot(SlotKind.EXACT, str(value), frozenset({str(value)})),)]
+    return []
+
+
+def _ru_alpha2digit(text: str) -> str:
+    """ "двадцать три дня" → "23 дня": runs of Russian number words, each smaller in place
+    than the one before (сто двадцать три), become digits (text2num has no Russian)."""
+    table = _ru_numbers()
+    out: list[str] = []
+    run: list[int] = []
+
+    def flush() -> None:
+        if run:
+            out.append(str(sum(run)))
+            run.clear()
+
+    for word in text.split():
+        value = table.get(normalize(word))
+        if value is None or value == 0:
+            flush()
+            out.append(word)
+            continue
+        if run:
+            place = 10 ** len(str(value))
+            if not (run[-1] >= place and run[-1] % place == 0):
+                flush()  # "три двадцать" is two numbers, not 23
+        run.append(value)
+    flush()
+    return " ".join(out)
+
+
+def _phrase_number_alts(text: str, langs: tuple[str, ...]) -> list[Alt]:
+    """ "trois minutes" → "3 minutes"; "3 minutes" → "trois minutes", "three minutes"…"""
+    from text_to_num import alpha2digit
+
+    out = []
+    for lang in ("fr", "en"):
+        converted = alpha2digit(text, lang)
+        if converted != text:
+            out.append(_seq(converted, langs))
+    converted = _ru_alpha2digit(text)
+    if converted != " ".join(text.split()):
+        out.append(_seq(converted, langs))
+    parts = re.split(r"(\d+)", text)
+    if len(parts) > 1 and all(int(p) <= MAX_NUMBER for p in parts[1::2]):
+        for k in range(len(NUMBER_LANGS)):
+            said = "".join(
+                number_words(int(p))[min(k, len(number_words(int(p))) - 1)] if i % 2 else p
+                for i, p in enumerate(parts)
+            )
+            out.append(_seq(said, langs))
+    return out
+
+
+def _compound_alt(seq: Alt, langs: tuple[str, ...]) -> list[Alt]:
+    """Two tokens also match written as one (BFM TV → bfmtv), as index.compounds indexes."""
+    if len(seq) != 2 or has_common(seq[0].word, seq[1].word):
+        return []  # names and acronyms, not "la station" → "lastation" (nor its stems)
+    joined = seq[0].word + seq[1].word
+    return [(Slot(SlotKind.STEM, joined, _stem_forms(joined, langs)),)]
+
+
+def _unit(node: Word | Phrase, langs: tuple[str, ...]) -> Unit | None:
+    terms = [t for t, _, _ in tokens(node.text)]
+    if not terms:
+        return None
+    if isinstance(node, Phrase) and node.exact:
+        return Unit((_seq(node.text, langs, exact=True),))
+    if isinstance(node, Word) and node.prefix:
+        head = _seq(" ".join(terms[:-1]), langs, exact=True)
+        return Unit(((*head, Slot(SlotKind.PREFIX, terms[-1])),))
+    if isinstance(node, Word) and node.fuzzy:
+        return Unit(((Slot(SlotKind.FUZZY, terms[0], dist=node.fuzzy),),))
+    main = _seq(node.text, langs)
+    alts = [main, *_compound_alt(main, langs)]
+    if isinstance(node, Phrase) and len(terms) > 1:
+        alts += _phrase_number_alts(node.text, langs)
+    else:
+        alts += _number_alts(terms, node.text, langs)
+    return Unit(tuple(dict.fromkeys(alts)))
+
+
+def compile(
     parsed: Parsed, langs: Iterable[str] = STEM_LANGS, max_seconds: float = 0.0
-) -> wq.Query:
-    """The Whoosh query for `parsed`, over the plain field and the stemmed fields in `langs`.
+) -> Compiled:
+    """The Whoosh query and the match tree for `parsed`, stems limited to `langs`.
 
     Words must match the turn text; title/speaker matches only add to the score (AndMaybe).
     """
     langs = tuple(langs)
     boost: list[wq.Query] = []
-    q = _translate(parsed.node, langs, max_seconds, boost, negated=False)
+    tree = _tree(parsed.node, langs)
+    verify = _positional(tree)
+    q = _translate(parsed.node, tree, max_seconds, boost, negated=False, langs=langs)
     if q is None:
         raise _fail("nothing to search for (the words hold no letters or digits)")
     if boost:
         q = wq.AndMaybe(q, wq.Or(boost))
-    return q
+    return Compiled(q, tree, verify)
+
+
+def to_whoosh(
+    parsed: Parsed, langs: Iterable[str] = STEM_LANGS, max_seconds: float = 0.0
+) -> wq.Query:
+    return compile(parsed, langs, max_seconds).query
+
+
+def _tree(node: Node, langs: tuple[str, ...]) -> MNode:
+    if isinstance(node, Not):
+        inner = _tree(node.node, langs)
+        return None if inner is None else MNot(inner)
+    if isinstance(node, And | Or):
+        kids = tuple(_tree(n, langs) for n in node.nodes)
+        if isinstance(node, And):
+            pair_alt = _spacing_variant(node, langs)
+            if pair_alt is not None:
+                return MAny((MAll(kids), pair_alt))
+            return MAll(kids)
+        return MAny(kids)
+    if isinstance(node, Field):
+        return None
+    return _unit(node, langs)
+
+
+def _spacing_variant(node: And, langs: tuple[str, ...]) -> Unit | None:
+    """`BFM TV` (two plain words) also finds BFMTV written as one word."""
+    words = [n for n in node.nodes if isinstance(n, Word)]
+    if len(node.nodes) != 2 or len(words) != 2 or any(w.prefix or w.fuzzy for w in words):
+        return None
+    a, b = (tokens(w.text) for w in words)
+    if len(a) != 1 or len(b) != 1 or has_common(a[0][0], b[0][0]):
+        return None
+    joined = a[0][0] + b[0][0]  # folded, as index.compounds writes it; stems for one-word text
+    return Unit(((Slot(SlotKind.STEM, joined, _stem_forms(joined, langs)),),))
+
+
+def _positional(m: MNode) -> bool:
+    if isinstance(m, Unit):
+        return m.positional
+    if isinstance(m, MNot):
+        return _positional(m.node)
+    if isinstance(m, MAll | MAny):
+        return any(_positional(n) for n in m.nodes)
+    return False
 
 
 def _translate(
-    node: Node, langs: tuple[str, ...], max_s: float, boost: list[wq.Query], negated: bool
+    node: Node,
+    m: MNode,
+    max_s: float,
+    boost: list[wq.Query],
+    negated: bool,
+    langs: tuple[str, ...] = (),
 ) -> wq.Query | None:
     if isinstance(node, Not):
-        inner = _translate(node.node, langs, max_s, boost, not negated)
+        assert m is None or isinstance(m, MNot)
+        if m is not None and _positional(m.node):
+            return None  # candidates cannot exclude a phrase; the token check does
+        inner = _translate(node.node, m.node if m else None, max_s, boost, not negated, langs)
         return None if inner is None else wq.Not(inner)
     if isinstance(node, And | Or):
-        parts = [_translate(n, langs, max_s, boost, negated) for n in node.nodes]
+        kids_m: tuple[MNode, ...]
+        variant: Unit | None = None
+        if isinstance(m, MAny) and isinstance(node, And):  # an And with its spacing variant
+            kids_m, variant = m.nodes[0].nodes, m.nodes[1]  # type: ignore[union-attr,assignment]
+        else:
+            kids_m = m.nodes if isinstance(m, MAll | MAny) else (None,) * len(node.nodes)
+        parts = [
+            _translate(n, k, max_s, boost, negated, langs)
+            for n, k in zip(node.nodes, kids_m, strict=True)
+        ]
         kept = [p for p in parts if p is not None]
         if not kept:
             return None
-        if len(kept) == 1:
-            return kept[0]
-        return wq.And(kept) if isinstance(node, And) else wq.Or(kept)
+        q = kept[0] if len(kept) == 1 else (wq.And(kept) if isinstance(node, And) else wq.Or(kept))
+        if variant is not None:
+            q = wq.Or([q, _unit_query(variant, langs)])
+        return q
     if isinstance(node, Field):
         return _field(node, max_s)
-    if isinstance(node, Phrase):
-        terms = [t for t, _, _ in tokens(node.text)]
-        if not negated:
-            _boost_terms(terms, boost)
-        if not terms:
-            return None
-        return text_phrase(terms)
-    return _word_query(node, langs, boost, negated)
+    if not isinstance(m, Unit):
+        return None
+    if not negated:
+        _boost_terms([t for t, _, _ in tokens(node.text)], boost)
+    return _unit_query(m, langs)
 
 
-def text_phrase(terms: list[str]) -> wq.Query:
-    """An exact phrase in the turn text, helped by the indexed pairs of common words.
+def _unit_query(u: Unit, langs: tuple[str, ...]) -> wq.Query:
+    qs = list(dict.fromkeys(_alt_query(a, langs) for a in u.alts))
+    return qs[0] if len(qs) == 1 else wq.Or(qs)
 
-    "of the" is one pair Term (exact); otherwise the pairs it holds are ANDed in front of
-    the positional Phrase check, so that check runs only on the turns that hold them.
+
+def _slot_query(s: Slot) -> wq.Query:
+    if s.kind is SlotKind.PREFIX:
+        return wq.Prefix("text", s.word)
+    if s.kind is SlotKind.FUZZY:
+        # prefixlength=1: misspellings rarely touch the first letter and it cuts expansion 10×.
+        return OsaFuzzyTerm("text", s.word, maxdist=s.dist, prefixlength=1)
+    if s.kind is SlotKind.EXACT:
+        return wq.Term("text", s.word)
+    # Any of its stems in the archive's languages (the folded form covers unstemmed ones).
+    # No extra exact-form Term on `text`: its positional postings made a one-word search 3×
+    # slower at 500k turns (20.6 vs 6.0 ms CPU p50, measured).
+    terms = [wq.Term("stem", f) for f in sorted(s.forms)]
+    return terms[0] if len(terms) == 1 else wq.Or(terms)
+
+
+def _alt_query(alt: Alt, langs: tuple[str, ...]) -> wq.Query:
+    """One token: its term(s). Several: candidates holding all of them, checked in order later.
+
+    Adjacent words where one is common are an indexed stem pair (`la|station`: CommonGrams,
+    index.pairs_text); the other words are their stems in the unpositioned `stem` field.
+    Whoosh's positional Phrase on `text` cost 216 ms p95 at 500k turns (bench).
     """
-    if len(terms) == 1:
-        return wq.Term("text", terms[0])
-    pairs = [
-        wq.Term("pairs", pair(a, b)) for a, b in itertools.pairwise(terms) if is_common_pair(a, b)
-    ]
-    if len(terms) == 2 and pairs:
-        return pairs[0]
-    return wq.And([*pairs, wq.Phrase("text", terms)]) if pairs else wq.Phrase("text", terms)
+    if len(alt) == 1:
+        return _slot_query(alt[0])
+    covered: set[int] = set()
+    parts: list[wq.Query] = []
+    for i, (a, b) in enumerate(itertools.pairwise(alt)):
+        if SlotKind.PREFIX in (a.kind, b.kind) or SlotKind.FUZZY in (a.kind, b.kind):
+            continue
+        if not has_common(a.word, b.word):
+            continue
+        terms = [
+            wq.Term("pairs", pair(x, y))
+            for x in sorted(_indexed_forms(a, langs))
+            for y in sorted(_indexed_forms(b, langs))
+        ]
+        parts.append(terms[0] if len(terms) == 1 else wq.Or(terms))
+        covered |= {i, i + 1}
+    parts += [_slot_query(s) for i, s in enumerate(alt) if i not in covered]
+    return parts[0] if len(parts) == 1 else wq.And(parts)
+
+
+def _indexed_forms(s: Slot, langs: tuple[str, ...]) -> frozenset[str]:
+    """The stems under which the index may hold this slot's word (pairs hold stems)."""
+    return s.forms if s.kind is SlotKind.STEM else _stem_forms(s.word, langs)
+
+
+class OsaFuzzyTerm(wq.FuzzyTerm):
+    """FuzzyTerm that counts a swapped pair of letters as one edit, as Lucene does.
+
+    Whoosh's automaton is plain Levenshtein (apostel → apostle is 2 edits); the transposed
+    variants are looked up as terms (d=1) or expanded by d-1 (d=2), which stays cheap.
+    """
+
+    def _btexts(self, ixreader: Any) -> Iterable[Any]:
+        name, text, d, pre = self.fieldname, self.text, self.maxdist, self.prefixlength
+        seen = set(ixreader.terms_within(name, text, d, prefix=pre))
+        for i in range(max(pre, 0), len(text) - 1):
+            if text[i] == text[i + 1]:
+                continue
+            v = text[:i] + text[i + 1] + text[i] + text[i + 2 :]
+            if d == 1:
+                if (name, v) in ixreader:
+                    seen.add(v)
+            else:
+                seen.update(ixreader.terms_within(name, v, d - 1, prefix=pre))
+        return sorted(seen)
 
 
 def _boost_terms(terms: list[str], boost: list[wq.Query]) -> None:
+    # Common words are left out: "the" in a title says nothing about a turn, and the optional
+    # boost had to score every turn of every such recording: "of the" took 160 ms at 500k
+    # turns with it, one pair term without (bench).
+    common = common_words()
     for t in terms:
+        if t in common:
+            continue
         boost.append(wq.Term("title", t, boost=TITLE_BOOST))
         boost.append(wq.Term("speaker_name", t, boost=SPEAKER_BOOST))
-
-
-def _word_query(
-    w: Word, langs: tuple[str, ...], boost: list[wq.Query], negated: bool
-) -> wq.Query | None:
-    terms = [t for t, _, _ in tokens(w.text)]
-    if not terms:
-        return None
-    if not negated:
-        _boost_terms(terms, boost)
-    if w.prefix:
-        if len(terms) > 1:
-            return text_phrase(terms[:-1]) & wq.Prefix("text", terms[-1])
-        return wq.Prefix("text", terms[0])
-    if w.fuzzy:
-        # prefixlength=1: misspellings rarely touch the first letter and it cuts expansion 10×.
-        return wq.FuzzyTerm("text", terms[0], maxdist=w.fuzzy, prefixlength=1)
-    if len(terms) > 1:  # c-3po, covid-19: the tokens in order
-        return text_phrase(terms)
-    # Any of its stems in the archive's languages (the folded form covers unstemmed languages).
-    # No extra exact-form Term on `text`: its positional postings made a one-word search 3×
-    # slower at 500k turns (20.6 vs 6.0 ms CPU p50, measured); phrases are the exact form.
-    stems = sorted({terms[0]} | {normalize(w.text, lang) for lang in langs} - {""})
-    if len(stems) == 1:
-        return wq.Term("stem", stems[0])
-    return wq.Or([wq.Term("stem", s) for s in stems])
 
 
 def _field(f: Field, max_s: float) -> wq.Query | None:

@@ -1,11 +1,11 @@
-"""Search the archive: hits with the time of the first matched word, highlights and links."""
+"""Search the archive: turns that match, each with its mentions — every passage where the
+query is said, timed by the word that starts it (locate.py), with highlights and links."""
 
 from __future__ import annotations
 
-import bisect
 import logging
+import os
 import threading
-from array import array
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,7 +16,9 @@ from whoosh.searching import Searcher
 
 from . import index as ix_mod
 from .links import link as make_link
-from .query import Field, Highlight, Parsed, Phrase, Word, parse, to_whoosh
+from .locate import TurnTokens, char_spans, passages, satisfied
+from .query import Compiled, Field, MAll, MAny, MNode, Parsed, Phrase, Unit, Word, parse
+from .query import compile as compile_query
 from .transcript import Recording, Transcript, load
 from .workspace import Workspace
 
@@ -24,6 +26,42 @@ log = logging.getLogger("confindex.search")
 
 SNIPPET_CHARS = 220
 LogFn = Callable[[str], None]
+log_ = logging.getLogger("confindex")
+
+# Candidates checked per round for queries with phrases (x4 each round, then all of them).
+VERIFY_FIRST = 40
+VERIFY_CAP = 2560
+# A query of common words only with more candidates than this is "broad" (_broad).
+BROAD_DOCS = 10_000
+BROAD_SCAN = 5_000
+# Set by the test suite (tests/conftest.py): a hit whose time cannot be located raises
+# instead of being logged and reported at the turn start.
+STRICT_ENV = "CONFINDEX_STRICT_TIMES"
+
+
+class TimeNotLocated(AssertionError):
+    """A hit matched words that could not be found in its turn (a bug; strict mode only)."""
+
+
+@dataclass
+class Mention:
+    """One passage of a turn where the query is said: its own second and link."""
+
+    time: float  # start of its first matched word
+    link: str
+    snippet: str
+    spans: list[tuple[int, int]]  # matched character ranges in `snippet`
+    located: bool = True  # False: no word timings, `time` is the turn start
+
+    @property
+    def fragment(self) -> str:
+        return _styled(self.snippet, self.spans, "**", "**")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["spans"] = [list(sp) for sp in self.spans]
+        d["fragment"] = self.fragment
+        return d
 
 
 @dataclass
@@ -49,23 +87,20 @@ class Hit:
     turn_id: int
     start: float  # the turn
     end: float
-    time: float  # start of the first matched word (the turn start when nothing is marked)
-    snippet: str  # plain text around the first match
+    time: float  # the first mention's time (the turn start only when matched by fields alone)
+    snippet: str  # plain text around the first mention
     spans: list[tuple[int, int]]  # matched character ranges in `snippet`
     link: str
     score: float
     matches: int = 1  # with group=True: matching turns in this recording
     before: list[ContextTurn] = field(default_factory=list)
     after: list[ContextTurn] = field(default_factory=list)
+    mentions: list[Mention] = field(default_factory=list)  # every passage, in spoken order
+    located: bool = True  # False: `time` is the turn start (fields-only match, no word times)
 
     def styled(self, open_mark: str, close_mark: str) -> str:
         """The snippet with each match wrapped in the given marks (ANSI codes on a TTY)."""
-        out, pos = [], 0
-        for s, e in self.spans:
-            out += [self.snippet[pos:s], open_mark, self.snippet[s:e], close_mark]
-            pos = e
-        out.append(self.snippet[pos:])
-        return "".join(out)
+        return _styled(self.snippet, self.spans, open_mark, close_mark)
 
     @property
     def fragment(self) -> str:
@@ -73,10 +108,21 @@ class Hit:
         return self.styled("**", "**")
 
     def to_dict(self) -> dict[str, Any]:
+        """The one JSON shape of a hit (`search --json` and the web API both use it)."""
         d = asdict(self)
         d["fragment"] = self.fragment
         d["spans"] = [list(s) for s in self.spans]
+        d["mentions"] = [m.to_dict() for m in self.mentions]
         return d
+
+
+def _styled(snippet: str, spans: list[tuple[int, int]], open_mark: str, close_mark: str) -> str:
+    out, pos = [], 0
+    for s, e in spans:
+        out += [snippet[pos:s], open_mark, snippet[s:e], close_mark]
+        pos = e
+    out.append(snippet[pos:])
+    return "".join(out)
 
 
 @dataclass
@@ -91,6 +137,11 @@ class SearchResult:
 
     def __len__(self) -> int:
         return len(self.hits)
+
+    @property
+    def mentions(self) -> list[tuple[Hit, Mention]]:
+        """Every mention of every hit, in hit order."""
+        return [(h, m) for h in self.hits for m in h.mentions]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,7 +232,8 @@ def _search(
         return SearchResult([], 0, parsed.text)
     recs = ix_mod.load_recordings(ws)
     langs, max_s = _archive_info(recs)
-    q = to_whoosh(parsed, langs, max_seconds=max_s)
+    comp = compile_query(parsed, langs, max_seconds=max_s)
+    q = comp.query
 
     allow = _time_filter(s, q, parsed) if parsed.time_ranges else None
     if allow is not None and not allow:  # Whoosh treats an empty filter set as "no filter"
@@ -192,38 +244,135 @@ def _search(
     if not scored:
         # Filters only: every score ties, so order by date then time explicitly.
         kwargs["sortedby"] = [sorting.FieldFacet("date"), sorting.FieldFacet("start_col")]
-    if group:
-        kwargs["collapse"] = "recording"
-    # A few extra so equal scores at the page edge are ordered by date then time.
-    results_limit = max(want + 20, 1) if scored else max(want, 1)
-    results = s.search(q, limit=results_limit, **kwargs)
-    if group:
-        counts = _recording_counts(s, q, allow)
-        total = len(counts)
-        exact = True
+    broad = None
+    if scored and not group and comp.all_common:
+        broad = _broad(s, q, comp, allow, want)
+    if broad is not None:
+        rows, total, exact, counts = broad, q.estimate_size(s.reader()), False, {}
+    elif comp.verify:
+        rows, total, exact, counts = _verified(s, q, comp, kwargs, want, scored, group)
     else:
-        counts = {}
-        total, exact = _count(results, results_limit)
-
-    rows = []
-    for h in results:
-        f = h.fields()
-        # With sortedby, Whoosh's hit.score is the sort key, not a relevance score.
-        rows.append((float(h.score or 0.0) if scored else 0.0, f, h.docnum))
-    if scored:
-        rows.sort(key=lambda r: (-round(r[0], 6), r[1].get("date") or "~", r[1]["start"]))
+        if group:
+            kwargs["collapse"] = "recording"
+        # A few extra so equal scores at the page edge are ordered by date then time.
+        results_limit = max(want + 20, 1) if scored else max(want, 1)
+        results = s.search(q, limit=results_limit, **kwargs)
+        if group:
+            counts = _recording_counts(s, q, allow)
+            total, exact = len(counts), True
+        else:
+            counts = {}
+            total, exact = _count(results, results_limit)
+        rows = _rows(results, scored)
     rows = rows[offset:want]
 
     hits: list[Hit] = []
     transcripts: dict[str, Transcript] = {}
+    strict = os.environ.get(STRICT_ENV) == "1"
     for i, (score, f, _doc) in enumerate(rows):
-        hit = _make_hit(offset + i + 1, score, f, parsed.highlight, recs)
+        hit = _make_hit(offset + i + 1, score, f, comp, recs, strict)
         if group:
             hit.matches = int(counts.get(f["recording"], 1))
         if context > 0:
             _add_context(ws, hit, context, transcripts)
         hits.append(hit)
     return SearchResult(hits, total, parsed.text, exact)
+
+
+Row = tuple[float, dict[str, Any], int]
+
+
+def _rows(results: Any, scored: bool, cache: dict[int, dict[str, Any]] | None = None) -> list[Row]:
+    """(score, stored fields, docnum) per result; `cache` keeps fields read in earlier rounds."""
+    rows = []
+    for h in results:
+        f = cache.get(h.docnum) if cache is not None else None
+        if f is None:
+            f = h.fields()
+            if cache is not None:
+                cache[h.docnum] = f
+        # With sortedby, Whoosh's hit.score is the sort key, not a relevance score.
+        rows.append((float(h.score or 0.0) if scored else 0.0, f, h.docnum))
+    if scored:
+        rows.sort(key=lambda r: (-round(r[0], 6), r[1].get("date") or "~", r[1]["start"]))
+    return rows
+
+
+def _broad(
+    s: Searcher, q: Any, comp: Compiled, allow: set[int] | None, want: int
+) -> list[Row] | None:
+    """For a query of common words only ("of the") matching many turns, the best of the
+    first matches in index order instead of a ranking of all of them; else None.
+
+    BM25 over tens of thousands of near-identical postings cannot skip blocks: "of the"
+    (42k turns) cost 185 ms at 500k turns to rank (bench), for an order that means nothing.
+    Reading matches in order stops after the page (~2 ms). `total` is Whoosh's estimate.
+    """
+    reader = s.reader()
+    if q.estimate_size(reader) < BROAD_DOCS:
+        return None
+    n = want + 20
+    m = q.matcher(s, s.context())
+    rows: list[Row] = []
+    scanned = 0
+    while m.is_active() and len(rows) < n and scanned < BROAD_SCAN:
+        d = m.id()
+        scanned += 1
+        if not reader.is_deleted(d) and (allow is None or d in allow):
+            f = s.stored_fields(d)
+            if not comp.verify or satisfied(
+                comp.tree, TurnTokens.of(f.get("text", ""), f.get("lang"))
+            ):
+                rows.append((float(m.score()), f, d))
+        m.next()
+    if len(rows) < n and m.is_active():
+        return None  # the words are common but rarely in this order: rank them properly
+    rows.sort(key=lambda r: (-round(r[0], 6), r[1].get("date") or "~", r[1]["start"]))
+    return rows
+
+
+def _verified(
+    s: Searcher,
+    q: Any,
+    comp: Compiled,
+    kwargs: dict[str, Any],
+    want: int,
+    scored: bool,
+    group: bool,
+) -> tuple[list[Row], int, bool, dict[str, int]]:
+    """Candidates (all words present) checked on their tokens for words in order.
+
+    The best-scored candidates are checked first, widening ×4 until the page is full; the
+    positional check runs on a few dozen turns instead of every turn holding the words.
+    Returns (rows, total, exact, matching turns per recording).
+    """
+    checked: dict[int, bool] = {}
+    stored: dict[int, dict[str, Any]] = {}
+    limit = max(VERIFY_FIRST, 2 * want + 20)
+    while True:
+        results = s.search(q, limit=None if limit > VERIFY_CAP else limit, **kwargs)
+        rows = _rows(results, scored, stored)
+        exhausted = limit > VERIFY_CAP or results.scored_length() < limit
+        ok: list[Row] = []
+        for row in rows:
+            doc = row[2]
+            if doc not in checked:
+                f = row[1]
+                tt = TurnTokens.of(f.get("text", ""), f.get("lang"))
+                checked[doc] = satisfied(comp.tree, tt)
+            if checked[doc]:
+                ok.append(row)
+        counts: dict[str, int] = {}
+        for row in ok:
+            rid = row[1]["recording"]
+            counts[rid] = counts.get(rid, 0) + 1
+        if group:
+            seen: set[str] = set()
+            ok = [r for r in ok if not (r[1]["recording"] in seen or seen.add(r[1]["recording"]))]
+        if len(ok) >= want or exhausted:
+            total = len(ok)
+            return ok, total, exhausted, counts
+        limit *= 4
 
 
 def _count(results: Any, limit: int) -> tuple[int, bool]:
@@ -279,15 +428,40 @@ def _time_filter(s: Searcher, q: Any, parsed: Parsed) -> set[int]:
 
 
 def _make_hit(
-    rank: int, score: float, f: dict[str, Any], hl: Highlight, recs: dict[str, dict[str, Any]]
+    rank: int,
+    score: float,
+    f: dict[str, Any],
+    comp: Compiled,
+    recs: dict[str, dict[str, Any]],
+    strict: bool = False,
 ) -> Hit:
     text: str = f.get("text", "")
     lang = f.get("lang") or ""
-    spans = mark(text, lang, hl)
-    t0 = _match_time(text, f, spans)
-    snippet, snip_spans = make_snippet(text, spans)
     rid = f["recording"]
     rec = _recording(rid, f, recs)
+    start = float(f["start"])
+    tt = TurnTokens.of(text, lang, f.get("wt") or b"")
+    found = passages(comp.tree, tt)
+    mentions: list[Mention] = []
+    all_spans: list[tuple[int, int]] = []
+    for p in found:
+        spans = char_spans(tt, p)
+        all_spans += spans
+        t = tt.time_of(p.first, start)
+        snippet, snip_spans = make_snippet(text, spans)
+        located = t is not None
+        mentions.append(Mention(t if located else start, "", snippet, snip_spans, located))
+    for m in mentions:
+        m.link = make_link(rec, m.time)
+    located = bool(mentions) and all(m.located for m in mentions)
+    if not located and (found or _text_required(comp.tree)):
+        # The turn matched on words that cannot be timed: a bug in a test, a warning otherwise.
+        msg = f"no word time for {str(comp.query)!r} in {rid} turn {f.get('turn')}"
+        if strict:
+            raise TimeNotLocated(msg)
+        log_.warning("%s: citing the turn start", msg)
+    t0 = mentions[0].time if mentions else start
+    snippet, snip_spans = make_snippet(text, sorted(set(all_spans)))
     return Hit(
         rank=rank,
         recording_id=rid,
@@ -298,14 +472,27 @@ def _make_hit(
         speaker_name=f.get("speaker_name") or f.get("speaker_label"),
         language=lang,
         turn_id=int(f.get("turn", 0)),
-        start=float(f["start"]),
+        start=start,
         end=float(f["end"]),
         time=t0,
         snippet=snippet,
         spans=snip_spans,
         link=make_link(rec, t0),
         score=round(float(score), 4),
+        mentions=mentions,
+        located=located,
     )
+
+
+def _text_required(m: MNode) -> bool:
+    """Whether every way of matching the tree needs words said in the turn (not just fields)."""
+    if isinstance(m, Unit):
+        return True
+    if isinstance(m, MAll):
+        return any(_text_required(n) for n in m.nodes)
+    if isinstance(m, MAny):
+        return all(_text_required(n) for n in m.nodes)
+    return False  # a field or a NOT
 
 
 def _recording(rid: str, f: dict[str, Any], recs: dict[str, dict[str, Any]]) -> Recording:
@@ -314,83 +501,6 @@ def _recording(rid: str, f: dict[str, Any], recs: dict[str, dict[str, Any]]) -> 
         return Recording(id=rid, title=f.get("title") or rid, source=rid)
     keys = ("title", "source", "kind", "webpage_url", "extractor", "extractor_id")
     return Recording(id=rid, **{k: m.get(k) for k in keys})  # type: ignore[arg-type]
-
-
-def _match_time(text: str, f: dict[str, Any], spans: list[tuple[int, int]]) -> float:
-    start = float(f["start"])
-    raw = f.get("wt") or b""
-    if not spans or not raw:
-        return start
-    offsets = array("I")
-    offsets.frombytes(raw)
-    # Word i begins right after the i-th space (the index joined words with single spaces).
-    word_starts = [0]
-    for i, ch in enumerate(text):
-        if ch == " ":
-            word_starts.append(i + 1)
-    wi = bisect.bisect_right(word_starts, spans[0][0]) - 1
-    if 0 <= wi < len(offsets):
-        return start + offsets[wi] / 100.0
-    return start
-
-
-# ---------------------------------------------------------------------------------------------
-# Highlighting: our own, over the stored text, so it knows about stems, folding and phrases.
-
-
-def mark(text: str, lang: str, hl: Highlight) -> list[tuple[int, int]]:
-    """Character ranges of `text` that match the query's positive words and phrases."""
-    plain = ix_mod.tokens(text)
-    if not plain:
-        return []
-    sl = ix_mod.stem_lang(lang)
-    stems_wanted = hl.stems.get(sl, set()) if sl else set()
-    stemmed: dict[int, str] = {}
-    if stems_wanted:
-        stemmed = {s: t for t, s, _ in ix_mod.tokens(text, sl)}
-    hit = [False] * len(plain)
-    for i, (t, s, _e) in enumerate(plain):
-        if (
-            t in hl.terms
-            or stemmed.get(s) in stems_wanted
-            or any(t.startswith(p) for p in hl.prefixes)
-            or any(_within(t, w, d) for w, d in hl.fuzzy)
-        ):
-            hit[i] = True
-    terms = [t for t, _, _ in plain]
-    for ph in hl.phrases:
-        k = len(ph)
-        for i in range(len(terms) - k + 1):
-            if terms[i : i + k] == ph:
-                for j in range(i, i + k):
-                    hit[j] = True
-    spans: list[tuple[int, int]] = []
-    for i, (_t, s, e) in enumerate(plain):
-        if hit[i]:
-            if spans and i > 0 and hit[i - 1] and text[spans[-1][1] : s].strip() == "":
-                spans[-1] = (spans[-1][0], e)  # join adjacent matches: **space diplomacy**
-            else:
-                spans.append((s, e))
-    return spans
-
-
-def _within(a: str, b: str, maxdist: int) -> bool:
-    """Damerau-Levenshtein distance(a, b) <= maxdist, first letter equal (as the query asks)."""
-    if abs(len(a) - len(b)) > maxdist or not a or a[0] != b[0]:
-        return False
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        if min(cur) > maxdist:
-            return False
-        prev2, prev = prev, cur
-    return prev[-1] <= maxdist
 
 
 def make_snippet(

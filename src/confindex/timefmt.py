@@ -33,7 +33,8 @@ def parse_time(text: str) -> float:
     try:
         if ":" in t:
             parts = [float(p) for p in t.split(":")]
-            if len(parts) > 3 or any(p < 0 for p in parts):
+            # 9:99 is a typo, not 10:39: minutes and seconds after the first field stay < 60.
+            if len(parts) > 3 or any(p < 0 for p in parts) or any(p >= 60 for p in parts[1:]):
                 raise ValueError
             total = 0.0
             for p in parts:

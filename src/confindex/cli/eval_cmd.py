@@ -167,25 +167,39 @@ def eval_diarization(
 @click.option("--k", "k", type=click.IntRange(min=1), default=10, show_default=True,
               help="Score the top K hits.")  # fmt: skip
 @click.option("--tolerance", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-              help="Also require the hit to be within SECONDS of the expected time.")  # fmt: skip
+              help="Also require a mention within SECONDS of the expected time.")  # fmt: skip
+@click.option("--timing", is_flag=True,
+              help="Recall within 2 s (or --tolerance) over every mention.")  # fmt: skip
+@click.option("--words", "words_path", type=click.Path(path_type=Path), metavar="WORDS.json",
+              help="Word-timed reference [{text, start}]: entries without a time expect every "
+                   "moment it says the query (implies --timing).")  # fmt: skip
+@click.option("--lang", default=None, help="Language of the --words reference (stems).")
 @workspace_option
 @json_option
-def eval_search(refs, k, tolerance, ws, as_json) -> None:
+def eval_search(refs, k, tolerance, timing, words_path, lang, ws, as_json) -> None:
     """Run the queries in REFS.json against the workspace index: recall@K and time errors.
 
     REFS.json is a list of {"query": ..., "recording": ID|URL|prefix, "time": "0:26" | 26.0}.
+    Every mention of a hit counts: the time error is that of the closest mention.
 
     \b
     Example (after `confindex fetch samples/panel.ogg`):
       echo '[{"query": "handshake in space", "recording": "panel", "time": 26}]' > q.json
       confindex eval search q.json
+      confindex eval search q.json --timing --json     # recall within 2 s, mean/max error
+      confindex eval search names.json --words talk.words.json --lang fr
     """
-    from ..evaluate import evaluate_search, read_search_refs
+    from ..evaluate import evaluate_search, read_search_refs, read_word_timings
     from ..timefmt import hms
 
-    ev = evaluate_search(ws, read_search_refs(refs), k=k, tolerance=tolerance)
+    words = read_word_timings(words_path) if words_path else None
+    timing = timing or words is not None
+    if timing:
+        tolerance = 2.0 if tolerance is None else tolerance
+        k = max(k, 100)  # every mention in the recording, not only the first page
+    ev = evaluate_search(ws, read_search_refs(refs, words, lang), k=k, tolerance=tolerance)
     if as_json:
-        print_json(ev.as_dict())
+        print_json({"mode": "timing" if timing else "rank", **ev.as_dict()})
         return
     from rich.table import Table
 
@@ -204,9 +218,12 @@ def eval_search(refs, k, tolerance, ws, as_json) -> None:
     console = _console()
     console.print(table)
     mean, worst = ev.mean_time_error, ev.max_time_error
-    console.print(
-        f"recall@{k} {ev.recall:.2f} ({len(ev.found)}/{len(ev.outcomes)}), MRR {ev.mrr:.2f}; "
-        f"time error mean {mean:.1f} s, max {worst:.1f} s"
-        if mean is not None and worst is not None
-        else f"recall@{k} {ev.recall:.2f} (0/{len(ev.outcomes)})"
+    n = f"({len(ev.found)}/{len(ev.outcomes)})"
+    line = (
+        f"recall within {tolerance:g} s {ev.recall:.2f} {n}"
+        if timing
+        else (f"recall@{k} {ev.recall:.2f} {n}, MRR {ev.mrr:.2f}")
     )
+    if mean is not None and worst is not None:
+        line += f"; time error mean {mean:.2f} s, max {worst:.2f} s"
+    console.print(line)

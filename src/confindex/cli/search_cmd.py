@@ -78,15 +78,20 @@ def _render(
     return "".join(out)
 
 
-SEARCH_HELP = """Search the archive; each hit links to the moment its first matched word is said.
+SEARCH_HELP = """Search the archive; a hit is a turn, and each mention in it (every place the
+query is said) links to the second its first matched word is spoken.
 
 \b
 Query language (words are stemmed, case and accents do not matter):
-  diplomatie spatiale      all the words (AND is the default)
+  diplomatie spatiale      all the words (AND is the default); cites the
+                           tightest passage holding them
   mars OR lune             either word
   budget -mars             excludes mars (also: budget NOT mars)
-  "space diplomacy"        exact phrase
-  diplomacie~  soyouz~2    fuzzy: 1 edit, or 2
+  "conseiller général"     phrase: in order, any inflected form
+  ="conseiller général"    exact phrase: the written form only
+  trois minutes  23        numbers match as digits or words (fr/en/ru)
+  BFM TV  Jean Loup        also found written BFMTV, Jean-Loup
+  diplomacie~  soyouz~2    fuzzy: 1 edit, or 2 (a swapped pair of letters is 1)
   diplo*                   prefix
   (mars OR lune) -budget   grouping
   speaker:Dupont           speaker name or label (speaker:SPEAKER_01,
@@ -241,6 +246,12 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
         # Links are never cut: a terminal makes them clickable only whole.
         url = sanitize.url(h.link)
         click.echo(INDENT + (click.style(url, fg="blue") if color else url))
+        for m in h.mentions[1:]:  # further mentions in the same turn, each with its own second
+            url = sanitize.url(m.link)
+            click.echo(
+                f"{INDENT}also at [{hms(m.time)}] "
+                + (click.style(url, fg="blue") if color else url)
+            )
         if h.rank in cites:
             for ln in _wrap_spans(terminal(cites[h.rank].render("apa")), [], width, False):
                 click.echo(ln)
@@ -259,12 +270,13 @@ def _print_csv(hits: list[Any], cites: dict[int, Any]) -> None:
     cols = ["rank", "recording_id", "title", "speaker_name", "date", "time", "hms", "link"]
     w.writerow([*cols, "fragment", "score", *(["citation"] if cites else [])])
     for h in hits:
-        row = [h.rank, h.recording_id, h.title, h.speaker_name, h.date, round(h.time, 2)]
-        row += [hms(h.time), sanitize.url(h.link), h.fragment, h.score]
-        if cites:
-            row.append(cites[h.rank].render("apa"))
-        # Spreadsheets run cells starting with = + - @ as formulas: csv_cell makes them text.
-        w.writerow([sanitize.csv_cell(x) for x in row])
+        for m in h.mentions or [h]:  # one row per mention
+            row = [h.rank, h.recording_id, h.title, h.speaker_name, h.date, round(m.time, 2)]
+            row += [hms(m.time), sanitize.url(m.link), m.fragment, h.score]
+            if cites:
+                row.append(cites[h.rank].render("apa"))
+            # Spreadsheets run cells starting with = + - @ as formulas: csv_cell makes them text.
+            w.writerow([sanitize.csv_cell(x) for x in row])
     sys.stdout.write(buf.getvalue())
 
 
@@ -277,6 +289,9 @@ def _print_md(result: Any, cites: dict[int, Any]) -> None:
             f"{h.rank}. **{_md(h.title)}** — {_md(h.speaker_name or '?')} "
             f"[{hms(h.time)}]({_md_url(h.link)})  \n   {fragment}"
         )
+        for m in h.mentions[1:]:
+            frag = sanitize.mark_spans(m.snippet, m.spans, "**", "**", _md)
+            click.echo(f"   - also at [{hms(m.time)}]({_md_url(m.link)}): {frag}")
         if h.rank in cites:
             click.echo(f"   > {_md(cites[h.rank].render('apa'))}")
 
@@ -374,7 +389,7 @@ def show(recording: str, at: str | None, around_text: str, as_json: bool, ws: An
 @click.option("--at", "at", required=True, metavar="TIME", help="The moment (12:34, 754, 12m34s).")
 @click.option(
     "--style",
-    type=click.Choice(["apa", "chicago", "bibtex", "all"]),
+    type=click.Choice(["apa", "chicago", "bibtex", "ris", "csl", "all"]),
     default="apa",
     show_default=True,
 )
@@ -387,6 +402,8 @@ def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
     Examples:
       confindex cite 3f2a --at 12:34
       confindex cite 3f2a --at 754 --style bibtex >> refs.bib
+      confindex cite 3f2a --at 12:34 --style ris >> refs.ris       # Zotero, Mendeley
+      confindex cite 3f2a --at 12:34 --style csl > moment.json     # CSL-JSON (Pandoc)
     """
     from ..api import Archive
     from ..cite import STYLES
