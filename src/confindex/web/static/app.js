@@ -157,6 +157,14 @@
         if (t > 0 && Math.abs(player.currentTime - t) > 0.5) player.currentTime = t;
       }, { once: true });
     }
+    // Space plays/pauses anywhere but in a text field (as on the search page).
+    document.addEventListener("keydown", (e) => {
+      if (!player || isTyping(e) || e.key !== " " || e.target === player || e.target.tagName === "BUTTON") return;
+      e.preventDefault();
+      if (player.paused) player.play().catch(() => say("The media could not be played."));
+      else player.pause();
+    });
+
     const yt = $("#youtube");
     if (yt && !navigator.onLine) { $("#offline-note").hidden = false; }
 
@@ -208,19 +216,23 @@
     });
 
     // ---- cite the selected words, or the word being played
-    $("#cite").addEventListener("click", async () => {
-      let t = null;
+    function selectedTime() { // the start of the first selected word, or null
       const sel = window.getSelection();
-      if (sel && sel.rangeCount && !sel.isCollapsed && transcript.contains(sel.anchorNode)) {
-        const range = sel.getRangeAt(0);
-        let node = range.startContainer;
-        let el = node.nodeType === 1 ? node : node.parentElement;
-        let w = el.closest("[data-t]");
-        if (!w) { // the selection starts between words: take the first word inside it
-          w = Array.from(spans).find((s) => range.intersectsNode(s));
-        }
-        if (w) t = parseFloat(w.dataset.t);
-      }
+      if (!sel || !sel.rangeCount || sel.isCollapsed || !transcript.contains(sel.anchorNode)) return null;
+      const range = sel.getRangeAt(0);
+      const node = range.startContainer;
+      const el = node.nodeType === 1 ? node : node.parentElement;
+      let w = el.closest("p [data-t]");
+      if (!w) w = Array.from(spans).find((s) => range.intersectsNode(s)); // starts between words
+      return w ? parseFloat(w.dataset.t) : null;
+    }
+    const citeButton = $("#cite");
+    let pressedAt = null;
+    // Read the selection before the click's mousedown may collapse it.
+    citeButton.addEventListener("mousedown", () => { pressedAt = selectedTime(); });
+    citeButton.addEventListener("click", async () => {
+      let t = pressedAt !== null ? pressedAt : selectedTime();
+      pressedAt = null;
       if (t === null) t = current >= 0 ? times[current] : (player ? player.currentTime : t0);
       const style = $("#cite-style").value;
       const resp = await fetch("/api/cite?recording=" + encodeURIComponent(rid) + "&at=" + t + "&style=" + style);
