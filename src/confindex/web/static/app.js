@@ -252,5 +252,10 @@
     if (m) setTimeout(() => window.location.reload(), parseFloat(m.content) * 1000);
   }
 
-  document.addEventListener("DOMContentLoaded", () => { searchPage(); recordingPage(); statusRefresh(); });
+  document.addEventListener("DOMContentLoaded", () => {
+    searchPage();
+    recordingPage();
+    statusRefresh();
+    performance.mark("confindex-ready"); // every word can be clicked from here (bench/serve.py)
+  });
 })();
