@@ -253,19 +253,37 @@ def test_malformed_query_shows_the_cli_hint(page, served) -> None:
     assert "Error: " + page.locator("#error").inner_text() == r.stderr.strip()
 
 
+def rename_in_page(page, label: str, name: str) -> None:
+    page.locator(f'#speakers button.rename[data-label="{label}"]').click()
+    field = page.locator("#speakers form input")
+    field.fill(name)
+    field.press("Enter")
+    page.locator(f'#speakers .name[data-label="{label}"]', has_text=name).wait_for()
+
+
 def test_screenshot_of_the_recording_page(page, served, tmp_path) -> None:
-    """The README's screenshot: made here, by this browser, on the bundled sample.
-    CONFINDEX_UPDATE_SCREENSHOT=1 writes it to docs/."""
-    _ws, server = served
-    page.goto(server.url + f"r/{PANEL_ID}?t=26")
-    ready(page)
-    page.locator("#transcript span[data-t]", has_text="handshake").click()
-    page.wait_for_timeout(1200)
-    page.keyboard.press("Space")  # pause: a still frame
-    page.click("#cite")
-    page.locator("#citation").wait_for(state="visible")
-    out = tmp_path / "serve-recording.png"
-    page.screenshot(path=str(out), full_page=False)
+    """The README's screenshot: made here, by this browser, on the bundled sample, after naming
+    both speakers in the page. CONFINDEX_UPDATE_SCREENSHOT=1 writes it to docs/."""
+    src, _ = served
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(src.root, ws.root)
+    server = start_server(ws)
+    try:
+        page.goto(server.url + f"r/{PANEL_ID}?t=26")
+        ready(page)
+        rename_in_page(page, "SPEAKER_00", "Marc Lefèvre")
+        rename_in_page(page, "SPEAKER_01", "Maya Brooks")
+        page.locator("#transcript span[data-t]", has_text="handshake").click()
+        page.wait_for_timeout(1500)
+        page.keyboard.press("Space")  # pause: a still frame, the spoken word highlighted
+        assert page.locator("#transcript span.now").count() == 1
+        page.click("#cite")
+        page.locator("#citation").wait_for(state="visible")
+        assert "Brooks, M." in page.locator("#citation").inner_text()
+        out = tmp_path / "serve-recording.png"
+        page.screenshot(path=str(out), full_page=False)
+    finally:
+        stop_server(server)
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
     if os.environ.get("CONFINDEX_UPDATE_SCREENSHOT") == "1":

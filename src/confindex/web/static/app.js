@@ -109,7 +109,8 @@
       const r = el.getBoundingClientRect();
       if (r.top < box.top + 20 || r.bottom > box.bottom - 20) {
         programmaticScroll = true;
-        el.scrollIntoView({ block: "center" });
+        // Scroll the transcript box only (scrollIntoView would move the whole page too).
+        transcript.scrollTop += r.top - box.top - box.height / 2;
       }
     }
     let programmaticScroll = false;
@@ -171,7 +172,7 @@
     // Cue the page at ?t= : the word spoken then, scrolled into view.
     const t0 = parseFloat(rec.dataset.t);
     highlight(t0, false);
-    if (current >= 0) spans[current].scrollIntoView({ block: "center" });
+    if (current >= 0) keepInView(spans[current]);
 
     // ---- rename a speaker inline
     $("#speakers").addEventListener("click", (e) => {
