@@ -15,6 +15,7 @@ from conftest import SAMPLES, run
 from servekit import (
     PANEL_ID,
     XSS_ID,
+    XSS_NAME,
     Server,
     make_workspace,
     start_server,
@@ -250,3 +251,23 @@ def test_security_helpers() -> None:
     assert not security.origin_allowed(None, "127.0.0.1:80")
     assert security.token_ok("abc", "abc") and not security.token_ok("", "abc")
     assert not security.is_loopback("0.0.0.0") and security.is_loopback("127.0.0.2")
+
+
+def test_facets_count_the_same_hits_as_the_cli(served) -> None:
+    ws, server = served
+    q = "space OR soyouz OR bold"
+    status, f = server.json("/api/facets?q=" + quote(q))
+    assert status == 200
+    hits = cli_json(ws, "search", q, "--limit", "500")["hits"]
+    assert f["total"] == f["counted"] == len(hits)
+    speakers = {r["value"]: r["hits"] for r in f["facets"]["speaker"]}
+    # speaker:SPEAKER_00 matches that label everywhere, named elsewhere or not: 2 + Eve's 1.
+    names = {h["speaker_name"] for h in hits}
+    want = {v: sum(v in (h["speaker_name"], h["speaker"]) for h in hits) for v in names}
+    assert speakers == want and speakers["SPEAKER_00"] == 3 and speakers[XSS_NAME] == 1
+    recs = {r["filter"]: r["hits"] for r in f["facets"]["recording"]}
+    assert set(recs) == {f"recording:{PANEL_ID}", f"recording:{XSS_ID}"}
+    # Each facet's query narrows to exactly its hits.
+    for row in f["facets"]["lang"] + f["facets"]["speaker"]:
+        _s, api = server.json("/api/search?limit=500&q=" + quote(row["query"]))
+        assert api["total"] == row["hits"], row

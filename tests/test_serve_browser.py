@@ -245,6 +245,20 @@ def test_search_keyboard_j_k_enter(page, served) -> None:
     page.wait_for_url("**" + href)
 
 
+def test_facets_narrow_the_search(page, served) -> None:
+    _ws, server = served
+    page.goto(server.url + "search?q=" + quote("space OR soyouz OR bold"))
+    speaker = page.locator('#facets section[data-field="speaker"] li', has_text="SPEAKER_01")
+    count = int(speaker.locator(".n").inner_text())
+    # The hostile title is a facet value too, shown as text.
+    assert XSS_TITLE in page.locator('#facets section[data-field="recording"]').inner_text()
+    speaker.locator("a").click()
+    page.wait_for_url("**speaker%3ASPEAKER_01**")
+    assert page.locator("li.hit").count() == count
+    assert set(page.locator("li.hit .speaker").all_inner_texts()) == {"SPEAKER_01"}
+    assert page.dialogs == []
+
+
 def test_malformed_query_shows_the_cli_hint(page, served) -> None:
     ws, server = served
     page.goto(server.url + "search?q=" + quote("(soyouz"))

@@ -6,6 +6,7 @@ Stable URLs (users bookmark them, tests rely on them):
     /speakers                    people               /status           the job ledger
     /api/search?q=&limit=&offset=&group=&context=     the JSON of `confindex search --json`
     /api/recordings/ID           the transcript JSON  /api/cite?recording=ID&at=S&style=apa
+    /api/facets?q=               hits per speaker, recording, language, channel, year
     POST /api/recordings/ID/speakers/LABEL {"name"}   rename (Origin + token checked)
     /media/ID                    the recording's local media, with Range (206)
 
@@ -330,6 +331,15 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         result = await run_in_threadpool(lib.search, q, limit, offset, group, context)
         return json_response(result.to_dict(offset))
 
+    async def api_facets(request: Request) -> Response:
+        from .facets import FACET_HITS, as_json
+
+        q = request.query_params.get("q", "").strip()
+        if not q:
+            raise QueryError("give a query: /api/facets?q=WORDS")
+        result = await run_in_threadpool(lib.search, q, FACET_HITS, 0)
+        return json_response(as_json(result.query, result.total, result.hits))
+
     async def api_recording(request: Request) -> Response:
         t = await run_in_threadpool(lib.transcript, request.path_params["rid"])
         return json_response(t.to_dict())
@@ -394,6 +404,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         Route("/status", status_page),
         Route("/api/search", api_search),
         Route("/api/cite", api_cite),
+        Route("/api/facets", api_facets),
         Route("/api/recordings/{rid}/speakers/{label}", api_rename, methods=["POST"]),
         Route("/api/recordings/{rid}", api_recording),
         Route("/media/{rid:path}", media, methods=["GET", "HEAD"]),

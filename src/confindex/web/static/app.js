@@ -67,6 +67,44 @@
     });
   }
 
+  // Facets: fetched after the hits are shown; built with textContent (never as HTML).
+  const FACET_NAMES = { speaker: "Speaker", recording: "Recording", lang: "Language", channel: "Channel", date: "Year" };
+  async function facets() {
+    const box = $("#facets");
+    if (!box) return;
+    const resp = await fetch("/api/facets?q=" + encodeURIComponent(box.dataset.q));
+    if (!resp.ok) return;
+    const data = await resp.json();
+    for (const [field, rows] of Object.entries(data.facets)) {
+      if (rows.length < 1) continue;
+      const sec = document.createElement("section");
+      sec.className = "facet";
+      sec.dataset.field = field;
+      const h = document.createElement("h2");
+      h.textContent = FACET_NAMES[field] || field;
+      const ul = document.createElement("ul");
+      for (const row of rows) {
+        const li = document.createElement("li");
+        const a = document.createElement("a");
+        a.href = "/search?q=" + encodeURIComponent(row.query);
+        a.textContent = row.value;
+        const n = document.createElement("span");
+        n.className = "n";
+        n.textContent = String(row.hits);
+        li.append(a, " ", n);
+        ul.append(li);
+      }
+      sec.append(h, ul);
+      box.append(sec);
+    }
+    if (data.counted < data.total) {
+      const p = document.createElement("p");
+      p.className = "note";
+      p.textContent = "Counted over the first " + data.counted + " hits.";
+      box.append(p);
+    }
+  }
+
   // ------------------------------------------------------------------------ recording page
   function recordingPage() {
     const rec = $("#rec");
@@ -255,6 +293,7 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     searchPage();
+    facets();
     recordingPage();
     statusRefresh();
     performance.mark("confindex-ready"); // every word can be clicked from here (bench/serve.py)
