@@ -21,6 +21,7 @@ from confindex.workspace import Workspace
 
 PANEL_ID = "panel-script"
 XSS_ID = "hostile-title"
+YOUTUBE_ID = "youtube-abc123XYZ_-"
 XSS_TITLE = "<img src=x onerror=alert(1)>"
 XSS_NAME = "<svg onload=alert(4)>Eve"
 XSS_TEXT = '</script><script>alert(3)</script> <b>bold</b> & "quoted" words'
@@ -86,10 +87,31 @@ def hostile_transcript() -> Transcript:
     )
 
 
+def youtube_transcript() -> Transcript:
+    words = script_words("A keynote about telescopes.", 10.0, 14.0, "SPEAKER_00")
+    turn = Turn(0, 10.0, 14.0, "SPEAKER_00", "A keynote about telescopes.", "en", words)
+    rec = Recording(
+        id=YOUTUBE_ID,
+        title="Keynote",
+        source="https://www.youtube.com/watch?v=abc123XYZ_-",
+        kind="youtube",
+        extractor="youtube",
+        extractor_id="abc123XYZ_-",
+    )
+    return Transcript(
+        recording=rec,
+        provenance=Provenance(confindex_version="test"),
+        language="en",
+        duration=20.0,
+        turns=[turn],
+    )
+
+
 def make_workspace(root: Path) -> Workspace:
     ws = Workspace(root).ensure()
     save(ws, panel_transcript())
     save(ws, hostile_transcript())
+    save(ws, youtube_transcript())
     return ws
 
 

@@ -112,6 +112,9 @@ def check_serve(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
             ["confindex", "--json", "search", "cold war"], cwd=cwd, env=env, capture_output=True
         )
         assert api == json.loads(cli.stdout)
+        with urlopen(m.group(1) + "status", timeout=30) as r:  # the job ledger of `fetch`
+            status = r.read().decode()
+        assert "1 recording in the job ledger" in status and "<th>indexed</th><td>1</td>" in status
     finally:
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=30)

@@ -16,6 +16,7 @@ from servekit import (
     PANEL_ID,
     XSS_ID,
     XSS_NAME,
+    YOUTUBE_ID,
     Server,
     make_workspace,
     start_server,
@@ -23,6 +24,7 @@ from servekit import (
 )
 
 from confindex.web import security
+from confindex.web.server import exposure_warning
 from confindex.workspace import Workspace
 
 QUERIES = [
@@ -251,6 +253,8 @@ def test_security_helpers() -> None:
     assert not security.origin_allowed(None, "127.0.0.1:80")
     assert security.token_ok("abc", "abc") and not security.token_ok("", "abc")
     assert not security.is_loopback("0.0.0.0") and security.is_loopback("127.0.0.2")
+    assert exposure_warning("127.0.0.1") is None and exposure_warning("[::1]") is None
+    assert "anyone who can reach this machine" in exposure_warning("0.0.0.0")
 
 
 def test_facets_count_the_same_hits_as_the_cli(served) -> None:
@@ -271,3 +275,25 @@ def test_facets_count_the_same_hits_as_the_cli(served) -> None:
     for row in f["facets"]["lang"] + f["facets"]["speaker"]:
         _s, api = server.json("/api/search?limit=500&q=" + quote(row["query"]))
         assert api["total"] == row["hits"], row
+
+
+def test_youtube_recording_without_media_gets_the_embed_at_the_second(served) -> None:
+    _ws, server = served
+    status, h, body = server.request(f"/r/{YOUTUBE_ID}?t=12.7")
+    html = body.decode()
+    assert status == 200
+    assert 'src="https://www.youtube-nocookie.com/embed/abc123XYZ_-?start=12"' in html
+    assert "<audio" not in html and 'id="offline-note"' in html
+    assert "frame-src https://www.youtube-nocookie.com" in h["content-security-policy"]
+    assert server.request(f"/media/{YOUTUBE_ID}")[0] == 404
+
+
+def test_speakers_and_status_pages(served) -> None:
+    _ws, server = served
+    status, _h, body = server.request("/speakers")
+    assert status == 200
+    html = body.decode()
+    assert "&lt;svg onload=alert(4)&gt;Eve" in html and "<svg onload" not in html
+    assert f'href="/r/{XSS_ID}"' in html
+    status, _h, body = server.request("/status")
+    assert status == 200 and "0 recordings in the job ledger" in body.decode()

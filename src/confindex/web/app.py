@@ -264,8 +264,8 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
     )
     env.globals.update(hms=hms, token=token, workspace=str(ws.root))
 
-    def page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-        return HTMLResponse(env.get_template(name).render(**ctx), status)
+    def page(template: str, code: int = 200, **ctx: Any) -> HTMLResponse:
+        return HTMLResponse(env.get_template(template).render(**ctx), code)
 
     async def search_page(request: Request) -> Response:
         q = request.query_params.get("q", "").strip()
@@ -277,7 +277,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             result = await run_in_threadpool(lib.search, q, PAGE_SIZE, offset, False, 1)
         except ConfindexError as exc:  # a malformed query: the CLI's one-line hint
             ctx["error"] = exc.message
-            return page("search.html", 400, **ctx)
+            return page("search.html", code=400, **ctx)
         media = {h.recording_id: lib.media(h.recording_id) is not None for h in result.hits}
         ctx.update(result=result, offset=offset, page_size=PAGE_SIZE, media=media, marked=marked)
         return page("search.html", **ctx)
@@ -288,7 +288,8 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             entry = await run_in_threadpool(lib.entry, rid)
             at = _float_param(request.query_params.get("t"), "t") or 0.0
         except ConfindexError as exc:
-            return page("error.html", 404 if isinstance(exc, NotFoundError) else 400, error=exc)
+            code = 404 if isinstance(exc, NotFoundError) else 400
+            return page("error.html", code=code, error=exc)
         t = entry.transcript
         classes = speaker_classes(t)
         from ..links import link

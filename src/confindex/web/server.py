@@ -44,6 +44,16 @@ def url_of(sock: socket.socket, host: str) -> str:
     return f"http://{shown}:{port}/"
 
 
+def exposure_warning(host: str) -> str | None:
+    """What to tell a user who serves beyond this machine (None for a loopback address)."""
+    if is_loopback(host.strip("[]")):
+        return None
+    return (
+        f"Warning: serving on {host}: anyone who can reach this machine can read this "
+        "archive and rename its speakers; the default, 127.0.0.1, is reachable only here"
+    )
+
+
 def serve(
     ws: Workspace,
     host: str = "127.0.0.1",
@@ -60,11 +70,9 @@ def serve(
     from ..search import searcher
     from .app import create_app
 
-    if not is_loopback(host.strip("[]")):
-        warn(
-            f"Warning: serving on {host}: anyone who can reach this machine can read this "
-            "archive and rename its speakers; the default, 127.0.0.1, is reachable only here"
-        )
+    message = exposure_warning(host)
+    if message:
+        warn(message)
     sock = bind(host, port)
     url = url_of(sock, host)
 
