@@ -71,6 +71,10 @@ def test_every_usage_line_runs_as_printed(demo_dir: Path):
             env[key] = value
             continue
         assert argv[0] == "confindex", line
+        if argv[1:2] == ["serve"]:  # runs until Ctrl-C: start it, look at it, stop it
+            check_serve(argv, demo_dir, env)
+            ran += 1
+            continue
         p = subprocess.run(argv, cwd=demo_dir, env=env, capture_output=True, text=True)
         assert_no_traceback(p.stderr, line)
         assert p.returncode == 0, f"{line}\n{p.stdout}\n{p.stderr}"
@@ -82,3 +86,37 @@ def test_every_usage_line_runs_as_printed(demo_dir: Path):
         .read_text()
         .startswith("WEBVTT")
     )
+
+
+def check_serve(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
+    """`confindex serve` from the README shows the sample's hits, and its /api/search is
+    `confindex search --json` (on a free port: tests never take a fixed one)."""
+    import json
+    import signal
+    from urllib.parse import quote
+    from urllib.request import urlopen
+
+    proc = subprocess.Popen(
+        [*argv, "--port", "0"], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        line = proc.stdout.readline().decode() if proc.stdout else ""
+        m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+        assert m, f"serve printed {line!r}"
+        with urlopen(m.group(1) + "search?q=" + quote("cold war"), timeout=30) as r:
+            page = r.read().decode()
+        assert "<mark>Cold War</mark>" in page and "[00:00:53]" in page
+        with urlopen(m.group(1) + "api/search?q=" + quote("cold war"), timeout=30) as r:
+            api = json.loads(r.read())
+        cli = subprocess.run(
+            ["confindex", "--json", "search", "cold war"], cwd=cwd, env=env, capture_output=True
+        )
+        assert api == json.loads(cli.stdout)
+        with urlopen(m.group(1) + "status", timeout=30) as r:  # the job ledger of `fetch`
+            status = r.read().decode()
+        assert "1 recording in the job ledger" in status and "<th>indexed</th><td>1</td>" in status
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    assert_no_traceback(err, "confindex serve")
+    assert proc.returncode == 0, err.decode()

@@ -143,6 +143,23 @@ class SearchResult:
         """Every mention of every hit, in hit order."""
         return [(h, m) for h in self.hits for m in h.mentions]
 
+    def to_dict(self, offset: int = 0, citations: dict[int, Any] | None = None) -> dict[str, Any]:
+        """What `confindex search --json` prints and `serve`'s /api/search answers (the same
+        function, so the two cannot drift apart); `citations` maps a hit's rank to its Citation."""
+        hits = []
+        for h in self.hits:
+            d = h.to_dict()
+            if citations is not None:
+                d["citation"] = citations[h.rank].to_dict()
+            hits.append(d)
+        return {
+            "query": self.query,
+            "total": self.total,
+            "total_exact": self.exact,
+            "offset": offset,
+            "hits": hits,
+        }
+
 
 # ---------------------------------------------------------------------------------------------
 # Searcher cache: opening costs ~1.7 s on a big index; a process that searches twice reuses it.

@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "retry-failed": "bulk_cmd:retry_failed",
     "list": "catalog_cmd:list_recordings",
     "rm": "catalog_cmd:rm",
+    "serve": "serve_cmd:serve",
 }
 
 

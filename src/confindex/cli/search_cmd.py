@@ -168,29 +168,16 @@ def search(
     )
     cites: dict[int, Any] = _citations(archive, result.hits) if with_cite else {}
     if fmt in ("json", "jsonl"):
-        hits = []
-        for h in result.hits:
-            d = h.to_dict()
-            if with_cite:
-                d["citation"] = cites[h.rank].to_dict()
-            hits.append(d)
+        data = result.to_dict(offset, cites if with_cite else None)
         if fmt == "jsonl":
             import json
 
             from ..sanitize import json_text
 
-            for d in hits:
+            for d in data["hits"]:
                 click.echo(json_text(json.dumps(d, ensure_ascii=False, default=str)))
             return
-        print_json(
-            {
-                "query": result.query,
-                "total": result.total,
-                "total_exact": result.exact,
-                "offset": offset,
-                "hits": hits,
-            }
-        )
+        print_json(data)
         return
     if fmt == "csv":
         _print_csv(result.hits, cites)

@@ -1,0 +1,301 @@
+// confindex serve: the search page and the recording page. No framework, no inline script
+// (the Content-Security-Policy forbids it), one listener per page region rather than per word.
+"use strict";
+
+(function () {
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const token = () => $('meta[name="confindex-token"]').content;
+
+  function isTyping(e) {
+    const t = e.target;
+    return t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
+  }
+
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "/" && !isTyping(e)) {
+      const q = $("#q");
+      if (q) { e.preventDefault(); q.focus(); q.select(); }
+    }
+  });
+
+  // ------------------------------------------------------------------------ search page
+  function searchPage() {
+    const list = $("#hits");
+    if (!list) return;
+    const player = $("#player");
+    const hits = Array.from(list.querySelectorAll("li.hit"));
+    let playing = null;
+
+    function play(li) {
+      if (!li.dataset.media) { window.location = $("a.open", li).href; return; }
+      const t = parseFloat(li.dataset.t);
+      const src = "/media/" + encodeURIComponent(li.dataset.recording);
+      if (playing === li && !player.paused) { player.pause(); return; }
+      if (player.dataset.recording !== li.dataset.recording) {
+        player.src = src;
+        player.dataset.recording = li.dataset.recording;
+      }
+      const start = () => { player.currentTime = t; player.play(); };
+      if (player.readyState >= 1) start();
+      else player.addEventListener("loadedmetadata", start, { once: true });
+      if (playing) playing.classList.remove("playing");
+      playing = li;
+      li.classList.add("playing");
+    }
+
+    list.addEventListener("click", (e) => {
+      const btn = e.target.closest("button.play");
+      if (btn) play(btn.closest("li.hit"));
+    });
+    player.addEventListener("pause", () => playing && playing.classList.remove("playing"));
+    player.addEventListener("play", () => playing && playing.classList.add("playing"));
+
+    document.addEventListener("keydown", (e) => {
+      if (isTyping(e) || e.ctrlKey || e.metaKey || e.altKey) return;
+      const i = hits.indexOf(document.activeElement);
+      if (e.key === "j" || e.key === "k") {
+        e.preventDefault();
+        const next = e.key === "j" ? Math.min(hits.length - 1, i + 1) : Math.max(0, i - 1);
+        if (hits[next]) hits[next].focus();
+      } else if (e.key === "Enter" && i >= 0) {
+        e.preventDefault();
+        window.location = $("a.open", hits[i]).href;
+      } else if (e.key === " " && i >= 0) {
+        e.preventDefault();
+        play(hits[i]);
+      }
+    });
+  }
+
+  // Facets: fetched after the hits are shown; built with textContent (never as HTML).
+  const FACET_NAMES = { speaker: "Speaker", recording: "Recording", lang: "Language", channel: "Channel", date: "Year" };
+  async function facets() {
+    const box = $("#facets");
+    if (!box) return;
+    const resp = await fetch("/api/facets?q=" + encodeURIComponent(box.dataset.q));
+    if (!resp.ok) return;
+    const data = await resp.json();
+    for (const [field, rows] of Object.entries(data.facets)) {
+      if (rows.length < 1) continue;
+      const sec = document.createElement("section");
+      sec.className = "facet";
+      sec.dataset.field = field;
+      const h = document.createElement("h2");
+      h.textContent = FACET_NAMES[field] || field;
+      const ul = document.createElement("ul");
+      for (const row of rows) {
+        const li = document.createElement("li");
+        const a = document.createElement("a");
+        a.href = "/search?q=" + encodeURIComponent(row.query);
+        a.textContent = row.value;
+        const n = document.createElement("span");
+        n.className = "n";
+        n.textContent = String(row.hits);
+        li.append(a, " ", n);
+        ul.append(li);
+      }
+      sec.append(h, ul);
+      box.append(sec);
+    }
+    if (data.counted < data.total) {
+      const p = document.createElement("p");
+      p.className = "note";
+      p.textContent = "Counted over the first " + data.counted + " hits.";
+      box.append(p);
+    }
+  }
+
+  // ------------------------------------------------------------------------ recording page
+  function recordingPage() {
+    const rec = $("#rec");
+    if (!rec) return;
+    const rid = rec.dataset.recording;
+    const transcript = $("#transcript");
+    const player = $("#player");
+    const message = $("#message");
+    // Word start times, read once from the rendered spans (sorted: the transcript is in order).
+    const spans = transcript.querySelectorAll("p span[data-t]");
+    const times = new Float64Array(spans.length);
+    for (let i = 0; i < spans.length; i++) times[i] = parseFloat(spans[i].dataset.t);
+    let current = -1;
+    let userScrolledAt = 0;
+
+    function wordAt(t) { // the last word that starts at or before t
+      let lo = 0, hi = times.length;
+      while (lo < hi) { const mid = (lo + hi) >> 1; if (times[mid] <= t + 1e-3) lo = mid + 1; else hi = mid; }
+      return lo - 1;
+    }
+
+    function say(text) { message.textContent = text; }
+
+    function highlight(t, follow) {
+      const i = wordAt(t);
+      if (i !== current) {
+        if (current >= 0) spans[current].classList.remove("now");
+        current = i;
+        if (i >= 0) {
+          spans[i].classList.add("now");
+          if (follow && Date.now() - userScrolledAt > 4000) keepInView(spans[i]);
+        }
+      }
+      const head = $("#playhead");
+      if (head) { head.setAttribute("x1", t); head.setAttribute("x2", t); }
+    }
+
+    function keepInView(el) {
+      const box = transcript.getBoundingClientRect();
+      const r = el.getBoundingClientRect();
+      if (r.top < box.top + 20 || r.bottom > box.bottom - 20) {
+        programmaticScroll = true;
+        // Scroll the transcript box only (scrollIntoView would move the whole page too).
+        transcript.scrollTop += r.top - box.top - box.height / 2;
+      }
+    }
+    let programmaticScroll = false;
+    transcript.addEventListener("scroll", () => {
+      if (programmaticScroll) { programmaticScroll = false; return; }
+      userScrolledAt = Date.now();
+    }, { passive: true });
+
+    function seek(t, andPlay) {
+      if (!player) { highlight(t, true); return; }
+      const go = () => {
+        player.currentTime = t;
+        highlight(t, true);
+        if (andPlay) player.play().catch(() => {});
+      };
+      if (player.readyState >= 1) go();
+      else { player.addEventListener("loadedmetadata", go, { once: true }); player.load(); }
+    }
+
+    // One listener for every word and timestamp of the transcript.
+    transcript.addEventListener("click", (e) => {
+      const el = e.target.closest("[data-t]");
+      if (!el || window.getSelection().toString()) return;
+      seek(parseFloat(el.dataset.t), true);
+    });
+
+    // Speaker timeline: a click anywhere seeks to that second (the viewBox unit is the second).
+    const svg = $("#timeline");
+    svg.addEventListener("click", (e) => {
+      const box = svg.getBoundingClientRect();
+      const duration = parseFloat(rec.dataset.duration);
+      const t = Math.max(0, Math.min(duration, ((e.clientX - box.left) / box.width) * duration));
+      seek(t, true);
+    });
+
+    if (player) {
+      let raf = 0;
+      const tick = () => { highlight(player.currentTime, true); raf = player.paused ? 0 : requestAnimationFrame(tick); };
+      player.addEventListener("play", () => { if (!raf) raf = requestAnimationFrame(tick); });
+      player.addEventListener("timeupdate", () => highlight(player.currentTime, true));
+      player.addEventListener("seeked", () => highlight(player.currentTime, true));
+      player.addEventListener("error", () => say("The media could not be played."));
+      player.addEventListener("loadedmetadata", () => {
+        const t = parseFloat(rec.dataset.t);
+        if (t > 0 && Math.abs(player.currentTime - t) > 0.5) player.currentTime = t;
+      }, { once: true });
+    }
+    // Space plays/pauses anywhere but in a text field (as on the search page).
+    document.addEventListener("keydown", (e) => {
+      if (!player || isTyping(e) || e.key !== " " || e.target === player || e.target.tagName === "BUTTON") return;
+      e.preventDefault();
+      if (player.paused) player.play().catch(() => say("The media could not be played."));
+      else player.pause();
+    });
+
+    const yt = $("#youtube");
+    if (yt && !navigator.onLine) { $("#offline-note").hidden = false; }
+
+    // Cue the page at ?t= : the word spoken then, scrolled into view.
+    const t0 = parseFloat(rec.dataset.t);
+    highlight(t0, false);
+    if (current >= 0) keepInView(spans[current]);
+
+    // ---- rename a speaker inline
+    $("#speakers").addEventListener("click", (e) => {
+      const btn = e.target.closest("button.rename");
+      if (!btn || btn.closest("li").querySelector("form")) return;
+      const li = btn.closest("li");
+      const label = btn.dataset.label;
+      const nameEl = li.querySelector(".name");
+      const form = document.createElement("form");
+      form.className = "rename-form";
+      const input = document.createElement("input");
+      input.name = "name";
+      input.value = nameEl.textContent;
+      input.setAttribute("aria-label", "New name for " + label);
+      const ok = document.createElement("button");
+      ok.type = "submit";
+      ok.textContent = "Save";
+      form.append(input, ok);
+      nameEl.hidden = true;
+      btn.hidden = true;
+      nameEl.after(form);
+      input.focus();
+      input.select();
+      const close = () => { form.remove(); nameEl.hidden = false; btn.hidden = false; };
+      input.addEventListener("keydown", (ev) => { if (ev.key === "Escape") close(); });
+      form.addEventListener("submit", async (ev) => {
+        ev.preventDefault();
+        const resp = await fetch("/api/recordings/" + encodeURIComponent(rid) + "/speakers/" + encodeURIComponent(label), {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "X-Confindex-Token": token() },
+          body: JSON.stringify({ name: input.value }),
+        });
+        const data = await resp.json();
+        if (!resp.ok) { say(data.error || "Rename failed."); return; }
+        for (const el of document.querySelectorAll('.name[data-label="' + CSS.escape(label) + '"], .who[data-label="' + CSS.escape(label) + '"]')) {
+          el.textContent = data.name;
+        }
+        btn.title = "Rename " + data.name;
+        close();
+        say("Renamed " + label + " to " + data.name + " (transcript, exports and index updated).");
+      });
+    });
+
+    // ---- cite the selected words, or the word being played
+    function selectedTime() { // the start of the first selected word, or null
+      const sel = window.getSelection();
+      if (!sel || !sel.rangeCount || sel.isCollapsed || !transcript.contains(sel.anchorNode)) return null;
+      const range = sel.getRangeAt(0);
+      const node = range.startContainer;
+      const el = node.nodeType === 1 ? node : node.parentElement;
+      let w = el.closest("p [data-t]");
+      if (!w) w = Array.from(spans).find((s) => range.intersectsNode(s)); // starts between words
+      return w ? parseFloat(w.dataset.t) : null;
+    }
+    const citeButton = $("#cite");
+    let pressedAt = null;
+    // Read the selection before the click's mousedown may collapse it.
+    citeButton.addEventListener("mousedown", () => { pressedAt = selectedTime(); });
+    citeButton.addEventListener("click", async () => {
+      let t = pressedAt !== null ? pressedAt : selectedTime();
+      pressedAt = null;
+      if (t === null) t = current >= 0 ? times[current] : (player ? player.currentTime : t0);
+      const style = $("#cite-style").value;
+      const resp = await fetch("/api/cite?recording=" + encodeURIComponent(rid) + "&at=" + t + "&style=" + style);
+      const data = await resp.json();
+      const out = $("#citation");
+      if (!resp.ok) { say(data.error || "Cannot cite."); return; }
+      out.textContent = data.text;
+      out.dataset.at = String(t);
+      try { await navigator.clipboard.writeText(data.text); say("Citation copied."); }
+      catch (err) { say("Citation ready: select it to copy."); }
+    });
+  }
+
+  // ------------------------------------------------------------------------ status page
+  function statusRefresh() {
+    const m = $('meta[name="confindex-refresh"]');
+    if (m) setTimeout(() => window.location.reload(), parseFloat(m.content) * 1000);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    searchPage();
+    facets();
+    recordingPage();
+    statusRefresh();
+    performance.mark("confindex-ready"); // every word can be clicked from here (bench/serve.py)
+  });
+})();
