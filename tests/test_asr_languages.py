@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from conftest import run, shared_file
 
+from confindex import asr
 from confindex import transcript as store
 from confindex.asr import (
     Segment,
@@ -79,6 +80,32 @@ def test_packed_times_map_back_to_the_recording():
     touching = [_Span(0.0, 10.0, 13.0), _Span(3.0, 13.1, 15.0)]
     seg = Segment(0, 0.0, 5.0, "a c", words=[Word(0.5, 1.0, "a"), Word(4.0, 4.5, "c")])
     assert [(s.start, s.end) for s in restore_times(seg, touching)] == [(10.5, 14.6)]
+
+
+def test_speech_the_decoder_skipped_is_found_and_only_new_words_are_kept():
+    # The French radio clip lost a 4-s sentence at the end of a batched chunk (125.9-129.7 s):
+    # stretches of a unit without words are decoded again, whole empty units too.
+    units = [Unit(109.9, 123.1, "A"), Unit(123.6, 130.8, "A"), Unit(131.0, 133.0, "B")]
+    first = [
+        Segment(0, 110.0, 123.0, "x", words=[Word(110.0, 115.0, "a"), Word(115.5, 123.0, "b")]),
+        Segment(1, 123.7, 125.9, "y", words=[Word(123.7, 125.9, "c")]),
+    ]
+    lost = asr.lost_stretches(units, first)
+    assert lost == [
+        (Unit(125.6, 130.8, "A"), (125.9, 130.8)),  # the tail, with 0.3 s of context before it
+        (Unit(131.0, 133.0, "B"), (131.0, 133.0)),  # a whole unit
+    ]
+    # A pause under 2 s between words is no loss; neither is a short empty unit.
+    assert asr.lost_stretches([Unit(0, 5), Unit(6, 6.8)], [Segment(0, 0, 5, "z", words=[
+        Word(0.2, 1.5, "a"), Word(3.2, 4.8, "b")])]) == []  # fmt: skip
+    # Decoded again, only the words inside the skipped stretch are kept (not the margin's "c").
+    again = [
+        Segment(0, 125.6, 130.5, "c d e", words=[Word(125.6, 125.9, "c"), Word(126.0, 127.0, "d"),
+                Word(127.5, 130.5, "e")], avg_logprob=-0.3, no_speech_prob=0.1),
+        Segment(1, 131.0, 133.0, "hm", avg_logprob=-1.5, no_speech_prob=0.9),  # silence-like
+    ]  # fmt: skip
+    kept = asr._inside(again, [core for _, core in lost])
+    assert [(s.start, s.end, s.text) for s in kept] == [(126.0, 130.5, "d e")]
 
 
 def test_a_short_unsure_unit_takes_the_recording_language_a_sure_remark_keeps_its_own():

@@ -544,12 +544,13 @@ def transcribe(
         seconds[lang] = round(sum(u.duration for u in mine), 2)
         for call in _calls(pack_chunks(mine)):
             decoded = _decode(loaded, audio, call, lang, opts)
-            # Batched decoding sometimes ends a chunk early and loses its last unit (seen on
-            # the bundled panel: a 5-s English line gone): decode such units again alone.
-            lost = _lost_units([u for chunk in call for u in chunk], decoded)
+            # Batched decoding sometimes ends a chunk early and loses its tail (the bundled
+            # panel lost a 5-s English line; the French radio clip a 4-s sentence at a chunk's
+            # end): decode such stretches again, each alone, and keep what falls inside them.
+            lost = lost_stretches([u for chunk in call for u in chunk], decoded)
             if lost:
-                again = _decode(loaded, audio, [[u] for u in lost], lang, opts)
-                decoded += [seg for seg in again if not _silence(seg)]
+                again = _decode(loaded, audio, [[u] for u, _ in lost], lang, opts)
+                decoded += _inside(again, [core for _, core in lost])
             for seg in decoded:
                 seg.language = lang
                 segments.append(seg)
@@ -574,20 +575,66 @@ def transcribe(
     )
 
 
-MIN_RETRY = 1.0  # units shorter than this (s) are not decoded again when they come out empty
+MIN_RETRY = 1.0  # a unit this long (s) that comes out without a word is decoded again
+# A stretch of a unit this long (s) without a word is decoded again. VAD keeps pauses of at
+# most ~0.9 s inside speech (500-ms silences plus 400-ms pads split it), so 2 s of a unit
+# without words is speech the decoder skipped.
+MIN_GAP = 2.0
+RETRY_MARGIN = 0.3  # s of context kept on each side of a skipped stretch
 
 
-def _lost_units(units: Sequence[Unit], segments: Sequence[Segment]) -> list[Unit]:
-    """Units of at least MIN_RETRY seconds in which no decoded word lies."""
-    mids = sorted((w.start + w.end) / 2 for s in segments for w in s.words)
-    mids += sorted((s.start + s.end) / 2 for s in segments if not s.words)
-    mids.sort()
-    lost = []
+def lost_stretches(
+    units: Sequence[Unit], segments: Sequence[Segment]
+) -> list[tuple[Unit, tuple[float, float]]]:
+    """Parts of units that no decoded word covers: whole units of at least MIN_RETRY seconds,
+    and stretches of at least MIN_GAP seconds inside a unit (usually its end). Each comes as
+    (what to decode again: the stretch with RETRY_MARGIN of context, the stretch itself)."""
+    spans = sorted(
+        [(w.start, w.end) for s in segments for w in s.words]
+        + [(s.start, s.end) for s in segments if not s.words]
+    )
+    lost: list[tuple[Unit, tuple[float, float]]] = []
     for u in units:
-        i = bisect.bisect_left(mids, u.start)
-        if u.duration >= MIN_RETRY and not (i < len(mids) and mids[i] <= u.end):
-            lost.append(u)
+        covered = [(max(a, u.start), min(b, u.end)) for a, b in spans if a < u.end and b > u.start]
+        if not covered:
+            if u.duration >= MIN_RETRY:
+                lost.append((u, (u.start, u.end)))
+            continue
+        at = u.start
+        for a, b in [*covered, (u.end, u.end)]:
+            if a - at >= MIN_GAP:
+                around = (_r(max(u.start, at - RETRY_MARGIN)), _r(min(u.end, a + RETRY_MARGIN)))
+                lost.append((Unit(*around, u.speaker), (at, a)))
+            at = max(at, b)
     return lost
+
+
+def _inside(segments: Sequence[Segment], cores: Sequence[tuple[float, float]]) -> list[Segment]:
+    """Segments decoded again, cut down to the words whose middle lies in one of the skipped
+    stretches (the margins around them were decoded the first time); silence-like ones dropped."""
+    out = []
+    for seg in segments:
+        if _silence(seg):
+            continue
+        if not seg.words:
+            mid = (seg.start + seg.end) / 2
+            if any(a <= mid <= b for a, b in cores):
+                out.append(seg)
+            continue
+        words = [w for w in seg.words if any(a <= (w.start + w.end) / 2 <= b for a, b in cores)]
+        if words:
+            out.append(
+                replace(
+                    seg,
+                    start=words[0].start,
+                    end=max(w.end for w in words),
+                    text=" ".join(w.text for w in words),
+                    words=words,
+                )
+                if len(words) < len(seg.words)
+                else seg
+            )
+    return out
 
 
 def _silence(seg: Segment) -> bool:
