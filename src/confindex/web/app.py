@@ -357,9 +357,10 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         return page("speakers.html", people=people, unnamed=unnamed)
 
     async def status_page(request: Request) -> Response:
-        from ..cli.bulk_cmd import ledger_status
+        from ..api import Archive
 
-        return page("status.html", status=await run_in_threadpool(ledger_status, ws))
+        status = await run_in_threadpool(lambda: Archive(ws).status().to_dict())
+        return page("status.html", status=status)
 
     async def api_search(request: Request) -> Response:
         q = request.query_params.get("q", "").strip()
