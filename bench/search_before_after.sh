@@ -12,8 +12,9 @@ cache=${3:-/tmp/search-ab}
 rounds=${4:-2}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 py=${PYTHON:-$repo/.venv/bin/python}
-for ref in "$before" "$after"; do
-    sha=$(git -C "$repo" rev-parse --short "$ref")
+# Resolved once: a ref such as HEAD may move while the bench runs.
+shas="$(git -C "$repo" rev-parse --short "$before") $(git -C "$repo" rev-parse --short "$after")"
+for sha in $shas; do
     dir=$cache/code-$sha
     if [ ! -d "$dir/src" ]; then
         mkdir -p "$dir"
@@ -22,9 +23,8 @@ for ref in "$before" "$after"; do
 done
 i=1
 while [ "$i" -le "$rounds" ]; do
-    for ref in "$before" "$after"; do
-        sha=$(git -C "$repo" rev-parse --short "$ref")
-        echo "=== round $i: $ref ($sha)"
+    for sha in $shas; do
+        echo "=== round $i: $sha"
         (cd "$cache/code-$sha" && PYTHONPATH="$cache/code-$sha/src" "$py" bench/search.py \
             "$cache/index-$sha" --no-fts | tail -10)
     done
