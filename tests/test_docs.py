@@ -54,6 +54,8 @@ def test_docs_python_api_examples_run_in_order(tmp_path):
     out = run_blocks(code, tmp_path)
     assert "refused before any work: unknown language code 'klingon'" in out
     assert "1 done; 0 failed" in out
+    # Mentions: the words' own second and link, matched words marked.
+    assert re.search(r"^ +\d+\.\ds  file://\S+#t=\d+  .*\*\*orbit\*\*", out, re.M)
     assert "\nMarc Lefèvre\n" in out  # renamed
     assert "name kept: True" in out  # and still named after transcribe(diarize=False)
     assert "\nlisted: panel-" in out

@@ -499,7 +499,11 @@ class Archive:
         context: int = 0,
         log_fn: Any = None,
     ):
-        """Search the archive (the query language of `confindex search`); a SearchResult."""
+        """Search the archive (the query language of `confindex search`); a SearchResult.
+
+        Each hit is a turn; `hit.mentions` are the places in it where the query is said, each
+        with its own second and link (`result.mentions`: all of them, as (hit, mention)).
+        """
         from .search import search
 
         return search(
@@ -518,7 +522,8 @@ class Archive:
         return [x for x in t.turns if x.end >= at - around and x.start <= at + around]
 
     def cite(self, recording: Any, at: float):
-        """A Citation of what was said at `at` seconds (`.render("apa"|"chicago"|"bibtex")`)."""
+        """A Citation of what was said at `at` seconds: `.render(style)` with style apa,
+        chicago, bibtex, ris or csl; an InputError when `at` lies outside the recording."""
         from .cite import cite
 
         return cite(self.recording(recording), at)
