@@ -8,8 +8,10 @@ import http.server
 import json
 import os
 import re
+import shutil
 import socketserver
 import sys
+import tempfile
 import threading
 import traceback
 from collections.abc import Iterator
@@ -87,13 +89,39 @@ def _server_error(self: socketserver.BaseServer, request, client_address) -> Non
 socketserver.BaseServer.handle_error = _server_error  # type: ignore[method-assign]
 
 
-@pytest.fixture(autouse=True)
-def _no_test_server_error() -> Iterator[None]:
-    SERVER_ERRORS.clear()
-    yield
+# Every Python subprocess a test starts (the CLI above all) loads tests/_site/sitecustomize.py,
+# which writes any uncaught exception, crashed thread or failing __del__ into this folder: the
+# check then holds for subprocesses too, whoever starts them and whatever they do with stderr.
+TRACEBACK_DIR = Path(tempfile.mkdtemp(prefix="confindex-test-tracebacks-"))
+os.environ["PYTEST_TRACEBACK_DIR"] = str(TRACEBACK_DIR)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(Path(__file__).parent / "_site"), *filter(None, [os.environ.get("PYTHONPATH")])]
+)
+
+
+def _stray_tracebacks() -> str:
+    found = sorted(TRACEBACK_DIR.iterdir())
+    text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in found)
+    for p in found:
+        p.unlink()
+    return text
+
+
+def _check_stray_tracebacks() -> None:
+    if tracebacks := _stray_tracebacks():
+        pytest.fail(f"a Python subprocess printed a traceback:\n{tracebacks}", pytrace=False)
     if SERVER_ERRORS:
         errors, SERVER_ERRORS[:] = "\n".join(SERVER_ERRORS), []
         pytest.fail(f"a test HTTP server failed (not the CLI):\n{errors}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_traceback() -> Iterator[None]:
+    """Fails the test during which a test server failed or a subprocess printed a traceback
+    (checked before it too: a module fixture's subprocess runs before this fixture starts)."""
+    _check_stray_tracebacks()
+    yield
+    _check_stray_tracebacks()
 
 
 _click_invoke = CliRunner.invoke
@@ -190,3 +218,11 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
             f"adversarial cases: {passed + failed} run, {passed} passed, {failed} failed "
             "(the hypothesis cases each try 40-150 generated queries)"
         )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A subprocess that printed a traceback after the last test still fails the run."""
+    if tracebacks := _stray_tracebacks():
+        sys.__stderr__.write(f"a Python subprocess printed a traceback:\n{tracebacks}\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    shutil.rmtree(TRACEBACK_DIR, ignore_errors=True)

@@ -17,6 +17,8 @@ from conftest import REPO, has_traceback
 INNER = r'''
 import http.server
 import socket
+import subprocess
+import sys
 import threading
 import time
 import traceback
@@ -111,6 +113,23 @@ def test_cli_thread_crashing():
     CliRunner().invoke(command(body), [])
 
 
+SUB = [sys.executable, "-c"]
+
+
+def test_a_subprocess_raising():  # its stderr is never looked at: the hook still sees it
+    subprocess.run([*SUB, "raise SystemError('boom')"], capture_output=True)
+
+
+def test_a_subprocess_thread_crashing():
+    code = "import threading; t = threading.Thread(target=lambda: 1 / 0); t.start(); t.join()"
+    subprocess.run([*SUB, code], stderr=subprocess.DEVNULL)
+
+
+def test_a_subprocess_exiting_with_an_error_line_is_fine():
+    r = subprocess.run([*SUB, "import sys; sys.exit('Error: no such file')"], capture_output=True)
+    assert r.returncode == 1
+
+
 def test_cli_quoting_the_words_in_an_error_is_fine():
     def body():
         raise click.ClickException("no such file: Traceback (most recent call last)")
@@ -130,12 +149,16 @@ EXPECTED = {
     "test_cli_raising": ("failure", "raised (a user sees a traceback)"),
     "test_cli_printing_a_caught_traceback": ("failure", "printed a traceback on stderr"),
     "test_cli_thread_crashing": ("failure", "ZeroDivisionError"),
+    "test_a_subprocess_raising": ("error", "SystemError: boom"),
+    "test_a_subprocess_thread_crashing": ("error", "ZeroDivisionError"),
+    "test_a_subprocess_exiting_with_an_error_line_is_fine": "passed",
     "test_cli_quoting_the_words_in_an_error_is_fine": "passed",
 }
 
 
 def test_the_no_traceback_check_catches_the_cli_and_only_the_cli(tmp_path: Path) -> None:
     shutil.copy(REPO / "tests" / "conftest.py", tmp_path / "conftest.py")
+    shutil.copytree(REPO / "tests" / "_site", tmp_path / "_site")
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")  # same filterwarnings
     (tmp_path / "test_inner.py").write_text(INNER)
     r = subprocess.run(
