@@ -24,7 +24,7 @@ def _record(kind: str, exc_type, exc, tb) -> None:
         with open(os.path.join(_DIR or ".", name), "a", encoding="utf-8") as f:
             f.write(f"{sys.argv!r} ({kind}):\n")
             f.write("".join(traceback.format_exception(exc_type, exc, tb)))
-    except OSError:
+    except Exception:  # a hook must never fail (even at interpreter shutdown)
         pass
 
 
