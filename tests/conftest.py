@@ -7,8 +7,13 @@ import functools
 import http.server
 import json
 import os
+import re
+import shutil
+import socketserver
 import sys
+import tempfile
 import threading
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,14 +45,83 @@ def shared_file(rel: str) -> Path:
 # ------------------------------------------------------------- no traceback from the CLI, ever
 # Every CLI invocation in the suite, in-process (CliRunner, whoever calls it) or in a subprocess
 # (through `assert_no_traceback`), is checked: bad input must give a one-line error, never a
-# traceback (issue 16, acceptance 4). An uncaught exception is what would print one.
+# traceback (issue 16, acceptance 4). An uncaught exception is what would print one; so does a
+# crashed thread or a failing `__del__`, which pyproject's filterwarnings turns into failures.
+#
+# A traceback is Python's header at a line start (or after a progress bar's \r) followed by a
+# frame — plain, chained or an ExceptionGroup's (indented with "  + " / "  | ") — or rich's boxed
+# header: an error message that merely quotes the words (a hostile file name, say) is not one.
 TRACEBACK = "Traceback (most recent call last)"
+_TRACEBACK_RE = re.compile(
+    r"(?:^|[\r\n])[ +|]*(?:Exception Group )?Traceback \(most recent call last\):\r?\n"
+    r"[ +|]*File |Traceback \(most recent call last\) ─"
+)
+
+
+def has_traceback(text: str) -> bool:
+    return _TRACEBACK_RE.search(text) is not None
 
 
 def assert_no_traceback(stderr: str | bytes | None, what: str = "confindex") -> None:
     text = stderr.decode(errors="replace") if isinstance(stderr, bytes) else stderr or ""
-    if TRACEBACK in text:
+    if has_traceback(text):
         pytest.fail(f"{what} printed a traceback on stderr:\n{text[-3000:]}", pytrace=False)
+
+
+# In-process, CliRunner captures `sys.stderr` for the whole process, so anything another thread
+# prints meanwhile lands in the CLI's stderr. The test HTTP servers are such threads: socketserver
+# prints a traceback whenever a handler fails, e.g. with BrokenPipe when yt-dlp or ffmpeg hangs up
+# early (a probe, a failed write on a full disk) — CI failed on exactly that. So no test server
+# ever prints: a client hanging up is normal and only counted; any other handler failure is kept
+# and fails the test it happened in, named as the server's fault. Patched on socketserver itself,
+# so every server a test starts (any class) is covered.
+SERVER_ERRORS: list[str] = []
+
+
+def _server_error(self: socketserver.BaseServer, request, client_address) -> None:
+    exc = sys.exc_info()[1]
+    if isinstance(exc, ConnectionError):  # BrokenPipe, ConnectionReset/Aborted: the client left
+        self.hangups = getattr(self, "hangups", 0) + 1  # type: ignore[attr-defined]
+        return
+    SERVER_ERRORS.append(f"{type(self).__name__} {client_address}:\n{traceback.format_exc()}")
+
+
+socketserver.BaseServer.handle_error = _server_error  # type: ignore[method-assign]
+
+
+# Every Python subprocess a test starts (the CLI above all) loads tests/_site/sitecustomize.py,
+# which writes any uncaught exception, crashed thread or failing __del__ into this folder: the
+# check then holds for subprocesses too, whoever starts them and whatever they do with stderr.
+TRACEBACK_DIR = Path(tempfile.mkdtemp(prefix="confindex-test-tracebacks-"))
+os.environ["PYTEST_TRACEBACK_DIR"] = str(TRACEBACK_DIR)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(Path(__file__).parent / "_site"), *filter(None, [os.environ.get("PYTHONPATH")])]
+)
+
+
+def _stray_tracebacks() -> str:
+    found = sorted(TRACEBACK_DIR.iterdir())
+    text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in found)
+    for p in found:
+        p.unlink()
+    return text
+
+
+def _check_stray_tracebacks() -> None:
+    if tracebacks := _stray_tracebacks():
+        pytest.fail(f"a Python subprocess printed a traceback:\n{tracebacks}", pytrace=False)
+    if SERVER_ERRORS:
+        errors, SERVER_ERRORS[:] = "\n".join(SERVER_ERRORS), []
+        pytest.fail(f"a test HTTP server failed (not the CLI):\n{errors}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_stray_traceback() -> Iterator[None]:
+    """Fails the test during which a test server failed or a subprocess printed a traceback
+    (checked before it too: a module fixture's subprocess runs before this fixture starts)."""
+    _check_stray_tracebacks()
+    yield
+    _check_stray_tracebacks()
 
 
 _click_invoke = CliRunner.invoke
@@ -57,14 +131,10 @@ def _checked_invoke(self: CliRunner, cli_obj, args=None, *a, **kw):
     try:
         result = _click_invoke(self, cli_obj, args, *a, **kw)
     except Exception as exc:  # catch_exceptions=False: the exception escaped the CLI
-        import traceback
-
         tb = "".join(traceback.format_exception(exc))
         pytest.fail(f"`confindex {_argv(args)}` raised (a user sees a traceback):\n{tb}")
     exc = result.exception
     if exc is not None and not isinstance(exc, SystemExit):
-        import traceback
-
         tb = "".join(traceback.format_exception(*result.exc_info))  # type: ignore[misc]
         pytest.fail(f"`confindex {_argv(args)}` raised (a user sees a traceback):\n{tb}")
     assert_no_traceback(result.stderr, f"`confindex {_argv(args)}`")
@@ -90,20 +160,12 @@ def panel() -> dict:
 
 
 class LoopbackServer(http.server.ThreadingHTTPServer):
-    """The tests' media server on 127.0.0.1.
-
-    yt-dlp and ffmpeg close a connection as soon as they have what they need (a probe, a failed
-    write on a full disk), so the serving thread meets BrokenPipe/ConnectionReset: normal, and
-    socketserver would print a traceback for it onto the very stderr the no-traceback check
-    reads (CI failed on exactly that). Any other server error still prints, and fails the test.
-    """
+    """The tests' HTTP server: bind it to ("127.0.0.1", 0). Its handler failures never print
+    (see `_server_error`): a client hanging up is counted in `hangups`, anything else fails the
+    test."""
 
     daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:  # type: ignore[override]
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
+    hangups = 0
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -156,3 +218,11 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
             f"adversarial cases: {passed + failed} run, {passed} passed, {failed} failed "
             "(the hypothesis cases each try 40-150 generated queries)"
         )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A subprocess that printed a traceback after the last test still fails the run."""
+    if tracebacks := _stray_tracebacks():
+        sys.__stderr__.write(f"a Python subprocess printed a traceback:\n{tracebacks}\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    shutil.rmtree(TRACEBACK_DIR, ignore_errors=True)

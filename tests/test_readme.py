@@ -52,6 +52,7 @@ def demo_dir(tmp_path_factory) -> Path:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     p = subprocess.run([BIN / "confindex", *args], cwd=root, env=env, capture_output=True)
     assert p.returncode == 0, p.stderr.decode()
+    assert_no_traceback(p.stderr, "make demo's fetch")
     return root
 
 

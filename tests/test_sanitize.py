@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from conftest import run
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from confindex import index, sanitize
 from confindex.export import render
@@ -277,3 +279,29 @@ def test_vtt_export_parses_back_in_a_real_browser(evil: Workspace, tmp_path: Pat
     got = json.loads(html.unescape(m.group(1)))
     assert got["name"] == sanitize.terminal(EVIL_NAME)
     assert got["text"] == sanitize.terminal(WORDS)
+
+
+# ------------------------------------------------------------------ properties, any text
+
+ANY = st.text(alphabet=st.characters(codec="utf-8"), max_size=80) | st.lists(
+    st.sampled_from(["\x1b", "[", "]", "\x07", "\x9b", "\x9d", "\\", "0;", "m", "=", "<", ">"])
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(s=ANY)
+def test_property_every_target_is_inert(s: str) -> None:
+    out = sanitize.terminal(s)
+    assert not TERMINAL_BAD.search(out) and "\n" not in out
+    cell = sanitize.csv_cell(s)
+    assert not cell.lstrip().startswith(
+        ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+    )
+    md = sanitize.markdown(s)
+    assert "<" not in md and ">" not in md and not TERMINAL_BAD.search(md)
+    voice = sanitize.vtt_voice(s)
+    assert "<" not in voice and ">" not in voice and "\n" not in voice
+    assert html.unescape(voice) == sanitize.terminal(s).strip()  # parsers read the name back
+    assert "<" not in sanitize.html(s) and '"' not in sanitize.html(s)
+    assert not re.search(r"<[A-Za-z/]|\{\\", sanitize.srt_text(s))
+    assert not re.search(r"[\x00-\x20\x7f<>\"`]", sanitize.url(s))

@@ -59,6 +59,10 @@ def damage_named() -> Iterator[None]:
         raise IndexDamagedError(f"the search index is damaged ({what}); {REBUILD_HINT}") from None
     except (ConfindexError, KeyboardInterrupt, MemoryError, AssertionError):
         raise  # AssertionError: a bug (search.TimeNotLocated in tests), not damage
+    except ImportError as exc:  # a broken install, not the index: a rebuild would not help
+        raise ConfindexError(
+            f"confindex is installed incompletely ({exc}); reinstall it with its dependencies"
+        ) from None
     except Exception as exc:
         what = " ".join(str(exc).split())[:120]
         raise IndexDamagedError(

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +62,16 @@ def test_a_damaged_index_names_the_rebuild(adv: Workspace, damage: str) -> None:
     r = run("index", "--rebuild", ws=adv)  # the documented recovery works
     assert r.exit_code == 0, r.output
     search_mod.close_all()
+    assert_intact(adv)
+
+
+def test_a_missing_dependency_is_not_called_damage(adv: Workspace, monkeypatch) -> None:
+    """A module confindex imports late (num2words, for numbers in queries) is gone: the
+    message says to reinstall, not to rebuild an index that is fine."""
+    monkeypatch.setitem(sys.modules, "num2words", None)  # `import num2words` now fails
+    line = assert_one_line_error(run("search", "23 fox", ws=adv))
+    assert "installed incompletely" in line and "num2words" in line and "damaged" not in line
+    monkeypatch.undo()
     assert_intact(adv)
 
 

@@ -121,6 +121,61 @@ def test_hostile_media_is_a_one_line_error(
     assert_intact(adv)
 
 
+def test_a_truncated_file_is_measured_against_its_header(tmp_path: Path) -> None:
+    """A FLAC cut to 40 % of its bytes (its header still says 10 s): decoded as far as it
+    goes, and known to be short. (A cut WAV is not: FFmpeg takes its length from the size.)"""
+    import av
+
+    from confindex.audio import decode_with_info
+
+    whole = tmp_path / "tone.flac"
+    pcm = (0.3 * np.sin(np.arange(16000 * 10) / 5) * 32767).astype(np.int16)[None, :]
+    with av.open(str(whole), "w", format="flac") as c:
+        stream = c.add_stream("flac", rate=16000)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        frame.sample_rate = 16000
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            c.mux(packet)
+    assert not decode_with_info(whole)[1].truncated
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.4)])
+    samples, info = decode_with_info(cut)
+    assert info.container_seconds == 10.0 and info.truncated
+    assert 2.0 < info.decoded_seconds == samples.size / 16000 < 5.0
+    assert re.fullmatch(
+        r"cut\.flac looks truncated: only 00:00:0[2-4] of audio decoded of the 00:00:10 its "
+        r"header announces; transcribing what is there",
+        info.warning("cut.flac") or "",
+    )
+
+
+@pytest.mark.slow
+def test_a_truncated_flac_is_transcribed_as_far_as_it_goes_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    """Half of JFK's FLAC (its header still says 11 s): exit 0, one warning naming the decoded
+    length, the first half searchable, the cut recorded in the transcript's provenance."""
+    from confindex.transcript import load
+
+    data = shared_file("en/jfk.flac").read_bytes()
+    half = tmp_path / "jfk-half.flac"
+    half.write_bytes(data[: len(data) // 2])
+    ws = Workspace(tmp_path / "ws")
+    r = run("fetch", str(half), *QUIET, ws=ws)
+    assert r.exit_code == 0, r.output
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and re.search(
+        r"jfk-half\.flac looks truncated: only 00:00:05 of audio decoded of the 00:00:11 ", lines[0]
+    ), lines
+    (rid,) = ws.transcript_ids()
+    decode = load(ws, rid).provenance.options["decode"]
+    assert decode["truncated"] is True and decode["container_seconds"] == 11.0
+    assert 5.0 < decode["decoded_seconds"] < 6.0
+    assert '"total": 1' in run("search", "fellow Americans", "--json", ws=ws).stdout
+    assert '"total": 0' in run("search", "your country", "--json", ws=ws).stdout  # past the cut
+
+
 HOSTILE_NAMES = [
     "with space.mp3",
     "it's.mp3",
