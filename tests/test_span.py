@@ -111,6 +111,15 @@ def test_transcribe_span_redecodes_one_passage_and_keeps_the_rest(fetched):
     word = inside[len(inside) // 2].text.strip(".,?!")
     s = run("search", word, "--json", ws=ws)
     assert any(10.0 <= h["time"] <= 20.5 for h in json.loads(s.stdout)["hits"]), s.stdout
+    # The one publish kept the replaced version: `--undo` brings the whole-file decode back.
+    from confindex import Archive
+
+    assert len(Archive(ws.root).history(rid)) >= 1
+    u = run("transcribe", rid, "--undo", ws=ws)
+    assert u.exit_code == 0, u.output
+    back = load(ws, rid)
+    assert [x.text for x in back.turns] == [x.text for x in old.turns]
+    assert back.speakers.get("SPEAKER_00") == "Diane"
 
 
 @pytest.mark.slow
@@ -122,3 +131,5 @@ def test_transcribe_span_bad_input_is_one_line(fetched):
         assert len(r.stderr.strip().splitlines()) == 1
     r = run("transcribe", "nothing-here", "--span", "0:01-0:02", ws=ws)
     assert r.exit_code != 0 and "no recording" in r.stderr
+    r = run("transcribe", rid, "--span", "0:01-0:02", "--undo", ws=ws)
+    assert r.exit_code == 2 and "--undo restores a whole version" in r.stderr
