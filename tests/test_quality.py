@@ -248,15 +248,30 @@ GUARDS_OFF = {"temperature": 0.0, "compression_ratio_threshold": None,
               "log_prob_threshold": None, "no_speech_threshold": None}  # fmt: skip
 
 
-@pytest.mark.slow
-def test_babble_between_real_speech_loops_with_the_defaults_and_the_loop_is_flagged(tmp_path):
-    """JFK, 25 s of babble (speech-like, no words), JFK again, decoded with the defaults:
-    Whisper writes one confident phrase over and over into the babble."""
-    from confindex import audio
+@pytest.fixture(scope="module")
+def babble_talk(tmp_path_factory):
+    """JFK, 25 s of babble (speech-like, no words), JFK again: `talk.wav` fetched with the
+    defaults by the real CLI (batched decoding, diarization); the workspace and transcript."""
+    from conftest import run
 
+    from confindex import audio
+    from confindex.transcript import resolve_recording
+    from confindex.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("babble")
     jfk = audio.decode(shared_file("en/jfk.flac"))
-    path = write_wav(tmp_path / "babble.wav", np.concatenate([jfk, babble(25), jfk]))
-    t = transcribe(path)
+    path = write_wav(root / "talk.wav", np.concatenate([jfk, babble(25), jfk]))
+    ws = Workspace(root / "ws")
+    r = run("fetch", str(path), "--quiet", ws=ws)
+    assert r.exit_code == 0, r.output
+    return ws, resolve_recording(ws, "talk"), path
+
+
+@pytest.mark.slow
+def test_babble_between_real_speech_loops_with_the_defaults_and_the_loop_is_flagged(babble_talk):
+    """Decoded with the defaults, Whisper writes one confident phrase over and over into the
+    babble."""
+    ws, t, _ = babble_talk
     loops = [f for f in t.flags if f.kind == "loop"]
     assert loops, [(s.start, s.text) for s in t.segments]
     f = loops[0]
@@ -266,24 +281,33 @@ def test_babble_between_real_speech_loops_with_the_defaults_and_the_loop_is_flag
     real = [x for x in t.flags if x.kind in ("loop", "nonspeech") and (x.end < 11 or x.start > 36)]
     assert not real, real
     # Exports show the loop once, with its marker; the JSON keeps every word.
-    from confindex import export
-
     txt = export.render(t, "txt")
     assert f"×{f.repeats} — repetition loop" in txt
-    assert txt.count(f.unit) == 1
+    assert txt.count(f.unit) == len(loops)  # each loop once
     assert export.render(t, "json").count(f.unit) >= f.repeats
     # Published, the flag selects exactly the looping turns, and -flag:any the others.
-    from confindex.pipeline import publish
-    from confindex.workspace import Workspace
-
-    ws = Workspace(tmp_path / "ws")
-    publish(ws, t)
     looping = {(t.id, x.id) for x in t.turns if quality.flags_of_turn(x, loops)}
     clean = {(t.id, x.id) for x in t.turns if not quality.flags_of_turn(x, t.flags)}
     word = quality._norm(f.unit).split()[-1]
     assert hits(ws, f"{word} flag:loop") == looping
     assert hits(ws, "country -flag:any") == {h for h in clean if h in hits(ws, "country")}
     assert hits(ws, "country -flag:any")  # JFK's sentences are found, unflagged
+
+
+@pytest.mark.slow
+def test_the_readme_review_example_is_what_review_prints(babble_talk):
+    """README's `confindex review talk` block, and the text export line it quotes, are the
+    output on this very recording (only the media's folder differs)."""
+    from conftest import REPO, run
+
+    ws, _, path = babble_talk
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("$ confindex review talk\n", 1)[1].split("```", 1)[0]
+    out = run("review", "talk", ws=ws).stdout.replace(path.parent.as_uri(), "file:///tmp")
+    assert out == block
+    loop_line = readme.split("its text export reads `", 1)[1].split("`", 1)[0]
+    txt = run("export", "talk", "--format", "txt", ws=ws).stdout
+    assert " ".join(loop_line.split()) in " ".join(txt.split())
 
 
 @pytest.mark.slow
