@@ -182,6 +182,35 @@ def test_flags_survive_a_json_round_trip_and_old_transcripts_have_none():
     assert old["schema_version"] == 1 and "flags" not in old  # the input is not modified
 
 
+def test_a_version_1_transcript_in_a_workspace_loads_searches_exports_and_reviews(tmp_path):
+    """A transcript written before schema 2 (no flags) still works everywhere: index, search
+    (also with flag: queries), exports (ELAN among them), review, and a rename rewrites it
+    as version 2."""
+    from conftest import run
+
+    from confindex.workspace import Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    ws.ensure()
+    v1 = json.loads(loop_transcript().to_json())
+    del v1["flags"]
+    v1["schema_version"] = 1
+    ws.transcript_path("rec-1").write_text(json.dumps(v1), encoding="utf-8")
+    assert run("index", ws=ws).exit_code == 0
+    assert hits(ws, "revoir") == {("rec-1", 0)}
+    assert hits(ws, "revoir -flag:any") == {("rec-1", 0)} and hits(ws, "revoir flag:any") == set()
+    txt = run("export", "rec-1", "--format", "txt", ws=ws)
+    assert txt.exit_code == 0 and txt.stdout.count("merci beaucoup") == 5  # no flags: as said
+    eaf = run("export", "rec-1", "--format", "eaf", ws=ws)
+    assert eaf.exit_code == 0 and "au revoir" in eaf.stdout
+    r = run("review", "rec-1", ws=ws)
+    assert r.exit_code == 0 and r.stdout.strip() == "Talk: nothing flagged."
+    assert run("speakers", "rec-1", "rename", "SPEAKER_00", "Diane", ws=ws).exit_code == 0
+    saved = json.loads(ws.transcript_path("rec-1").read_text(encoding="utf-8"))
+    assert saved["schema_version"] == 2 and saved["flags"] == []
+    assert saved["speakers"] == {"SPEAKER_00": "Diane"}
+
+
 # ------------------------------------------------------------------ real audio (the model)
 SR = 16000
 
