@@ -66,7 +66,7 @@ def test_fetch_url_writes_transcript_turns_and_exports(fetched, panel):
 
     # Turn JSON fields, two speakers, French and English turns
     raw = json.loads(ws.transcript_path(t.id).read_text())
-    assert raw["schema_version"] == 1
+    assert raw["schema_version"] == 2
     for turn in raw["turns"]:
         assert set(turn) >= TURN_FIELDS
         assert turn["start"] <= turn["end"]

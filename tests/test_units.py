@@ -119,7 +119,7 @@ def make_transcript() -> Transcript:
 def test_transcript_round_trip_and_schema_version():
     t = make_transcript()
     text = t.to_json()
-    assert json.loads(text)["schema_version"] == 1
+    assert json.loads(text)["schema_version"] == 2
     assert Transcript.from_json(text) == t
     bad = json.loads(text)
     bad["schema_version"] = 99

@@ -357,6 +357,23 @@ class Archive:
             return out
         return retranscribe(self.ws, recording, opts, reporter)
 
+    def transcribe_span(
+        self, recording: str, span: str, *, reporter: Reporter | None = None, **options: Any
+    ):
+        """Decode one passage of a recording again (`span` "12:30-14:00", e.g. one `review`
+        flagged) with other options — a bigger model, a forced language, hotwords — and splice
+        it in: the rest stays, the new words keep the recording's speakers and their names,
+        flags, exports and index follow, the replaced version goes to the history (`undo`).
+        The span and options are checked before the model loads. Returns an Outcome."""
+        from . import transcript as store
+        from .span import parse_span, redecode
+
+        opts = build_options(force=True, **options)
+        validate_options(opts)
+        old = store.resolve_recording(self.ws, recording)  # a span needs the archive's recording
+        parse_span(span, old.duration or None)
+        return redecode(self.ws, old.id, span, opts, reporter)
+
     def undo(self, recording: str):
         """Restore the version of a recording's transcript before its last overwrite
         (re-transcription, rename, `--force`); returns the restored Transcript."""
@@ -509,6 +526,21 @@ class Archive:
         return search(
             self.ws, query, limit=limit, offset=offset, group=group, context=context, log=log_fn
         )
+
+    def review(
+        self, recording: Any, *, kinds: Sequence[str] | None = None, min_score: float = 0.0
+    ) -> list[Any]:
+        """The passages of a recording flagged as likely wrong (quality.py's Passage: kind,
+        start, end, score, reason, speaker, text, link), in time order; `kinds` keeps only
+        those kinds (loop, nonspeech, lowconf, language), `min_score` (0–1) the surer ones."""
+        from .quality import KINDS, review
+
+        unknown = sorted(set(kinds or ()) - set(KINDS))
+        if unknown:
+            raise InputError(f"unknown flag kind(s) {', '.join(unknown)}: use {', '.join(KINDS)}")
+        if not 0.0 <= min_score <= 1.0:
+            raise InputError(f"min_score {min_score} is not between 0 and 1")
+        return review(self.recording(recording), kinds or None, min_score)
 
     def show(self, recording: Any, at: float | None = None, around: float = 60.0) -> list[Any]:
         """The turns of a recording, all of them or those within `around` s of `at` (a moment

@@ -82,6 +82,10 @@ class AsrOptions:
     # Sequential decoding only. Off: conditioning made runs differ and fall into repetition
     # loops on a 10-min file (3× the CPU per audio minute of its first 5 minutes).
     condition_on_previous_text: bool = False
+    # More faster-whisper decoding options, passed as they are: its hallucination guards
+    # (temperature, compression_ratio_threshold, log_prob_threshold, no_speech_threshold,
+    # hallucination_silence_threshold), measured in bench/quality.py.
+    decode_options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -679,6 +683,7 @@ def _decode(
         initial_prompt=opts.initial_prompt,
         hotwords=opts.hotwords,
         vad_filter=False,
+        **opts.decode_options,
     )
     batch = effective_batch_size(loaded, opts)
     if batch > 1:

@@ -302,9 +302,12 @@ def render(
     """The transcript in one of the text FORMATS (`style` shapes srt/vtt cues; `root`, the
     workspace, lets the QDA formats point at the media). Binary formats: `render_bytes`."""
     from . import qda
+    from .quality import collapse_loops
 
     if fmt in BINARY_FORMATS:
         raise InputError(f"{fmt} is a binary format: write it to a file (-o FILE)")
+    if fmt != "json":  # a repetition loop is read once, with a marker; the JSON keeps it all
+        t = collapse_loops(t)
     if fmt in QDA_FORMATS:
         out = qda.render(t, fmt, root)
         assert isinstance(out, str)
@@ -327,9 +330,10 @@ def render_bytes(
 ) -> bytes:
     """Any of FORMATS as the bytes of its file (UTF-8 for the text ones)."""
     from . import qda
+    from .quality import collapse_loops
 
     if fmt in BINARY_FORMATS:
-        out = qda.render(t, fmt, root)
+        out = qda.render(collapse_loops(t), fmt, root)
         assert isinstance(out, bytes)
         return out
     return render(t, fmt, style, root).encode("utf-8")

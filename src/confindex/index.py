@@ -75,7 +75,8 @@ def damage_named() -> Iterator[None]:
 # 5: titles split on _ and camelCase.
 # 6: compound terms (BFM TV → bfmtv, Jean-Loup → jeanloup) in `stem`; `pairs` holds stem pairs
 #    with a common word (CommonGrams), not only pairs of two common words.
-SCHEMA_VERSION = 6
+# 7: quality flags per turn (`flag`, `flags`).
+SCHEMA_VERSION = 7
 
 # Languages stemmed into the `stem` field; turns in other languages index folded words there.
 STEM_LANGS: tuple[str, ...] = ("en", "fr", "ru", "de", "es", "it", "pt", "nl")
@@ -354,6 +355,10 @@ def make_schema() -> fields.Schema:
         # ORs 2–4 distinct terms in one field instead of one field per language (faster).
         stem=fields.TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=False),
         pairs=fields.TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=False),
+        # Quality flags (quality.py) of the turn: `flag:loop`, `flag:any` match these terms;
+        # `flags` keeps each passage (kind, start, end, score, reason) to show on hits.
+        flag=fields.KEYWORD(scorable=False),
+        flags=fields.STORED(),
     )
 
 
@@ -397,7 +402,10 @@ def turn_text(turn: Any) -> tuple[str, bytes]:
 
 
 def documents(t: Transcript) -> Iterator[dict[str, Any]]:
+    from .quality import turn_flags
+
     rec = t.recording
+    flagged = turn_flags(t)
     for turn in t.turns:
         text, wt = turn_text(turn)
         if not text:
@@ -426,6 +434,10 @@ def documents(t: Transcript) -> Iterator[dict[str, Any]]:
         toks = analyse(text, sl)
         doc["stem"] = stem_text(text, sl, toks)
         doc["pairs"] = pairs_text(text, sl, toks)
+        fl = flagged.get(turn.id)
+        if fl:
+            doc["flag"] = " ".join(["any", *sorted({f.kind for f in fl})])
+            doc["flags"] = [[f.kind, f.start, f.end, f.score, f.reason] for f in fl]
         yield doc
 
 

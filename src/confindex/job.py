@@ -23,7 +23,7 @@ from typing import Any
 from . import __version__
 from .asr import AsrOptions, LoadedModel
 from .fetch import Media, is_url, local_media, local_path
-from .transcript import Provenance, Recording, SpeakerSegment, Transcript
+from .transcript import Flag, Provenance, Recording, SpeakerSegment, Transcript
 
 log = logging.getLogger("confindex.job")
 
@@ -180,6 +180,9 @@ class Transcriber:
         built = turns.build_turns(
             words, result.language, word_languages=turns.word_languages(words, result.segments)
         )
+        t_flags = time.perf_counter()
+        flags = quality_flags(samples, result)
+        flag_seconds = round(time.perf_counter() - t_flags, 3)
         del samples
         if media.recording.duration is None:
             media.recording.duration = round(total, 3)
@@ -199,6 +202,8 @@ class Transcriber:
                 "language_detect_seconds": result.detect_seconds,
                 # A truncated file is transcribed as far as it goes; the record says so.
                 **({"decode": decoded.to_dict()} if decoded.truncated else {}),
+                # What the quality flags (quality.py) cost; bench/quality.py measures it.
+                "quality_seconds": flag_seconds,
             },
             diarization=diarization_info,
             created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -213,6 +218,7 @@ class Transcriber:
             segments=result.segments,
             turns=built,
             diarization=speaker_segments,
+            flags=flags,
         )
 
     def _diarize(self, samples: Any) -> tuple[list[SpeakerSegment], dict[str, Any]]:
@@ -221,6 +227,35 @@ class Transcriber:
         segments = diarize(samples, self.diarize_options)
         info = {**describe(self.diarize_options), "speakers": len({s.speaker for s in segments})}
         return segments, info
+
+
+def quality_flags(samples: Any, result: Any) -> list[Flag]:
+    """The quality flags of a transcription (quality.py), with the speech regions a VAD finds
+    in `samples` and the text-language classifier as evidence."""
+    from . import quality
+    from .audio import SAMPLE_RATE
+    from .language import classify_fn
+
+    speech = None
+    if len(samples):
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        # A second, stricter opinion than the decoding's VAD (threshold 0.35, chosen for
+        # recall): Silero at its default threshold 0.5 with short pads, so that text decoded
+        # from noise, music or a gap between sentences falls outside these regions.
+        vad = VadOptions(threshold=0.5, min_silence_duration_ms=500, speech_pad_ms=200)
+        speech = [
+            (c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE)
+            for c in get_speech_timestamps(samples, vad)
+        ]
+    signals = quality.Signals(
+        speech=speech,
+        language=result.language,
+        # The share of speech in the top language is no detection probability: not used.
+        language_probability=None,
+        language_of=classify_fn(result.language),
+    )
+    return quality.assess(result.segments, signals)
 
 
 def run_job(

@@ -186,3 +186,17 @@ def turn_language_fn(default: str | None) -> Callable[[str], str | None]:
         return lang if confidence >= MIN_CONFIDENCE else default
 
     return language_of
+
+
+def classify_fn(default: str | None) -> Callable[[str], tuple[str | None, float]]:
+    """A function text → (language, confidence) for texts of MIN_WORDS words or more; shorter
+    texts, and answers under MIN_CONFIDENCE, give (None, confidence)."""
+    languages = tuple(sorted(set(CANDIDATES) | ({default} if default else set())))
+
+    def classify(text: str) -> tuple[str | None, float]:
+        if len(text.split()) < MIN_WORDS:
+            return None, 0.0
+        lang, confidence = _identifier(languages).classify(text)
+        return (lang if confidence >= MIN_CONFIDENCE else None), float(confidence)
+
+    return classify

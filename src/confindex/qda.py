@@ -234,6 +234,21 @@ def to_eaf(t: Transcript, root: Path | None = None, *, words: bool = True) -> st
             wa.set("TIME_SLOT_REF1", slot(w0))
             wa.set("TIME_SLOT_REF2", slot(w1))
             etree.SubElement(wa, "ANNOTATION_VALUE").text = sanitize.xml_text(w.text).strip()
+    if t.flags:
+        # The quality flags (quality.py) as their own tier: a researcher sees the passages to
+        # check beside the speakers' tiers.
+        ftier = etree.SubElement(
+            doc, "TIER", LINGUISTIC_TYPE_REF="utterance", TIER_ID="confindex quality flags"
+        )
+        for f in t.flags:
+            f0 = _ms(f.start)
+            ann += 1
+            fa = etree.SubElement(etree.SubElement(ftier, "ANNOTATION"), "ALIGNABLE_ANNOTATION")
+            fa.set("ANNOTATION_ID", f"a{ann}")
+            fa.set("TIME_SLOT_REF1", slot(f0))
+            fa.set("TIME_SLOT_REF2", slot(max(_ms(f.end), f0 + 1)))
+            value = f"{f.kind} ({f.score:.2f}): {f.reason}"
+            etree.SubElement(fa, "ANNOTATION_VALUE").text = sanitize.xml_text(value)
     prop2 = etree.SubElement(header, "PROPERTY", NAME="lastUsedAnnotationId")
     prop2.text = str(ann)
     # Time slots in time order (as ELAN writes them), renumbered so ts1 is the earliest.

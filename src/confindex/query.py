@@ -8,7 +8,7 @@ and fail with one precise line instead. Grammar:
     unary   := ("NOT" | "-") unary | "(" query ")" | field ":" value | "phrase" | ="phrase"
              | word[~N] | word*
 
-Fields: speaker: title: channel: lang: recording: date: at: after: before:.
+Fields: speaker: title: channel: lang: recording: date: at: after: before: flag:.
 
 Words and "phrases" match inflected forms (stems, accents, elision), phrases in order and
 adjacent; ="…" keeps the exact written form. Numbers match as digits or words (fr/en/ru),
@@ -39,7 +39,18 @@ MAX_QUERY_CHARS = 1000
 MAX_TERMS = 64
 MAX_NESTING = 32  # parentheses; 400 levels overflowed Python's recursion limit
 MAX_FUZZY = 2
-FIELDS = ("speaker", "title", "channel", "lang", "recording", "date", "at", "after", "before")
+FIELDS = (
+    "speaker",
+    "title",
+    "channel",
+    "lang",
+    "recording",
+    "date",
+    "at",
+    "after",
+    "before",
+    "flag",
+)
 TIME_FIELDS = ("at", "after", "before")
 # BM25F boosts: title/speaker matches of the query words add to a turn's score.
 TITLE_BOOST = 2.0
@@ -195,6 +206,7 @@ _FIELD_EXAMPLES = {
     "at": "at:10m..20m",
     "after": "after:1h",
     "before": "before:30m",
+    "flag": "flag:loop, flag:lowconf, flag:nonspeech, flag:language or -flag:any",
 }
 
 
@@ -859,6 +871,13 @@ def _field(f: Field, max_s: float) -> wq.Query | None:
         return wq.Or([wq.Term("lang", v), wq.Prefix("lang", v + "-")])
     if name == "recording":
         return wq.Prefix("recording", value.rstrip("*"))
+    if name == "flag":
+        from .quality import KINDS
+
+        v = value.lower()
+        if v not in (*KINDS, "any"):
+            raise _fail(f"flag: takes {', '.join(KINDS)} or any (got {value!r})")
+        return wq.Term("flag", v)
     if name == "date":
         lo, hi = parse_date_range(value)
         if lo is not None and hi is not None and hi == lo:

@@ -75,6 +75,15 @@ class ContextTurn:
 
 
 @dataclass
+class HitFlag:
+    kind: str
+    start: float
+    end: float
+    score: float
+    reason: str
+
+
+@dataclass
 class Hit:
     rank: int
     recording_id: str
@@ -97,6 +106,8 @@ class Hit:
     after: list[ContextTurn] = field(default_factory=list)
     mentions: list[Mention] = field(default_factory=list)  # every passage, in spoken order
     located: bool = True  # False: `time` is the turn start (fields-only match, no word times)
+    # Quality flags of the passages in this turn (quality.py): kind, start, end, score, reason.
+    flags: list[HitFlag] = field(default_factory=list)
 
     def styled(self, open_mark: str, close_mark: str) -> str:
         """The snippet with each match wrapped in the given marks (ANSI codes on a TTY)."""
@@ -498,6 +509,7 @@ def _make_hit(
         score=round(float(score), 4),
         mentions=mentions,
         located=located,
+        flags=[HitFlag(*x) for x in f.get("flags") or []],
     )
 
 

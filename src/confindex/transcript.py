@@ -15,7 +15,10 @@ from typing import Any
 from .errors import ConfindexError, NotFoundError
 from .workspace import Workspace, atomic_write_text
 
-SCHEMA_VERSION = 1
+# 2: quality flags (issue 14; `flags`, quality.py); version 1 files are migrated on load
+# (`_migrate`) and written back as 2 when next saved. Others add their optional fields to 2.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 # A JSON object with no nested object/array and no brace or bracket inside its values.
 _FLAT_OBJECT = re.compile(r"\{\n(?:[ ]*\"[^\"\n]*\": [^\n{}\[\]]*\n)+[ ]*\}")
 
@@ -41,6 +44,20 @@ class Segment:
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     language: str | None = None
+
+
+@dataclass
+class Flag:
+    """A passage that is likely wrong (see quality.py): kind, where, how sure, and why."""
+
+    kind: str  # loop | nonspeech | lowconf | language
+    start: float
+    end: float
+    score: float  # 0..1: how likely the passage is wrong
+    reason: str
+    segments: list[int] = field(default_factory=list)  # ids of the segments it covers
+    unit: str | None = None  # loop: the repeated phrase
+    repeats: int = 0  # loop: how many times it repeats
 
 
 @dataclass
@@ -115,6 +132,7 @@ class Transcript:
     turns: list[Turn] = field(default_factory=list)
     speakers: dict[str, str] = field(default_factory=dict)  # label -> display name
     diarization: list[SpeakerSegment] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)  # quality flags (v2; none in v1 files)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -147,17 +165,18 @@ class Transcript:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Transcript:
         version = d.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise ConfindexError(
                 f"transcript schema version {version!r} is not supported "
-                f"(this confindex reads version {SCHEMA_VERSION})"
+                f"(this confindex reads versions {', '.join(map(str, READABLE_VERSIONS))})"
             )
+        d = _migrate(d)
 
         def words(items: list[dict[str, Any]]) -> list[Word]:
             return [Word(**w) for w in items]
 
         return cls(
-            schema_version=version,
+            schema_version=SCHEMA_VERSION,
             recording=Recording(**d["recording"]),
             provenance=Provenance(**d["provenance"]),
             language=d.get("language"),
@@ -168,11 +187,22 @@ class Transcript:
             turns=[Turn(**{**t, "words": words(t.get("words", []))}) for t in d.get("turns", [])],
             speakers=dict(d.get("speakers", {})),
             diarization=[SpeakerSegment(**s) for s in d.get("diarization", [])],
+            flags=[Flag(**f) for f in d["flags"]],
         )
 
     @classmethod
     def from_json(cls, text: str) -> Transcript:
         return cls.from_dict(json.loads(text))
+
+
+def _migrate(d: dict[str, Any]) -> dict[str, Any]:
+    """A transcript dict of any readable version as version 2 (the input is not modified)."""
+    d = dict(d)
+    if d.get("schema_version") == 1:
+        # 1 -> 2: no quality flags were computed (`confindex transcribe ID` computes them).
+        d["schema_version"] = 2
+    d["flags"] = list(d.get("flags") or [])
+    return d
 
 
 def save(ws: Workspace, transcript: Transcript) -> Path:

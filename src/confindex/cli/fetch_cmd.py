@@ -439,23 +439,32 @@ def fetch(inputs, ws, as_json, force, no_index, quiet, batch_files, formats, out
     is_flag=True,
     help="Restore the version before the last overwrite (kept in transcripts/.history/).",
 )
+@click.option(
+    "--span",
+    metavar="START-END",
+    help="Re-decode only this part (12:30-14:00) and splice it in; the rest is kept.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress output.")
 @json_option
 @workspace_option
-def transcribe(recording, ws, as_json, quiet, undo, **kw):
+def transcribe(recording, ws, as_json, quiet, undo, span, **kw):
     """Transcribe one recording again (new model or options); speaker names are kept.
 
-    RECORDING is a recording id (or unique prefix) of this workspace, or a file/URL.
+    RECORDING is a recording id (or unique prefix) of this workspace, or a file/URL. With
+    --span, only that part is decoded again (e.g. a passage `confindex review` flagged).
 
     \b
     Examples:
       confindex transcribe youtube-u2SCITorY2A --language fr --initial-prompt "Jean-Loup Chrétien"
       confindex transcribe ./panel.mp4 --batch-size 8
       confindex transcribe youtube-u2SCITorY2A --undo
+      confindex transcribe panel --span 0:30-0:45 --beam-size 8 --hotwords "Soïouz"
     """
     from ..api import Archive
 
     archive = Archive(ws)
+    if undo and span is not None:
+        raise click.UsageError("--undo restores a whole version: it takes no --span")
     if undo:
         t = archive.undo(recording)
         if as_json:
@@ -466,7 +475,10 @@ def transcribe(recording, ws, as_json, quiet, undo, **kw):
     opts = option_kwargs(kw)
     console = stderr_console()
     with ConsoleReporter(console, quiet=quiet or (as_json and not console.is_terminal)) as reporter:
-        outcome = archive.transcribe(recording, reporter=reporter, **opts)
+        if span is not None:
+            outcome = archive.transcribe_span(recording, span, reporter=reporter, **opts)
+        else:
+            outcome = archive.transcribe(recording, reporter=reporter, **opts)
     if as_json:
         print_json(outcome.to_dict())
     if outcome.status == "failed":

@@ -99,6 +99,8 @@ Query language (words are stemmed, case and accents do not matter):
   title:diplomatie  channel:ESA  lang:fr  recording:3f2a
   date:2023  date:2023-10-05  date:2023-10..2023-12  date:2024..
   at:10m..20m  at:1:02:03  after:1h  before:30m    time in the recording
+  flag:loop  flag:lowconf  flag:nonspeech  flag:language  -flag:any
+                                                    quality flags (confindex review)
 
 \b
 Examples:
@@ -228,6 +230,11 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
         snippet, spans = sanitize.with_spans(h.snippet, h.spans)
         for ln in _wrap_spans(snippet, spans, width, color):
             click.echo(ln)
+        for f in h.flags:
+            # A flagged passage (quality.py): say so beside the words, with why.
+            line = _cut(terminal(f"⚑ {f.kind} {f.score:.2f} [{hms(f.start)}]: {f.reason}"),
+                        width - len(INDENT))  # fmt: skip
+            click.echo(INDENT + (click.style(line, fg="red") if color else line))
         for ctx in h.after:
             _print_ctx(ctx, width, color)
         # Links are never cut: a terminal makes them clickable only whole.
@@ -255,11 +262,12 @@ def _print_csv(hits: list[Any], cites: dict[int, Any]) -> None:
     buf = io.StringIO()
     w = csv.writer(buf)
     cols = ["rank", "recording_id", "title", "speaker_name", "date", "time", "hms", "link"]
-    w.writerow([*cols, "fragment", "score", *(["citation"] if cites else [])])
+    w.writerow([*cols, "fragment", "score", "flags", *(["citation"] if cites else [])])
     for h in hits:
+        flags = " ".join(sorted({f.kind for f in h.flags}))  # the turn's passages
         for m in h.mentions or [h]:  # one row per mention
             row = [h.rank, h.recording_id, h.title, h.speaker_name, h.date, round(m.time, 2)]
-            row += [hms(m.time), sanitize.url(m.link), m.fragment, h.score]
+            row += [hms(m.time), sanitize.url(m.link), m.fragment, h.score, flags]
             if cites:
                 row.append(cites[h.rank].render("apa"))
             # Spreadsheets run cells starting with = + - @ as formulas: csv_cell makes them text.
@@ -275,6 +283,7 @@ def _print_md(result: Any, cites: dict[int, Any]) -> None:
         click.echo(
             f"{h.rank}. **{_md(h.title)}** — {_md(h.speaker_name or '?')} "
             f"[{hms(h.time)}]({_md_url(h.link)})  \n   {fragment}"
+            + "".join(f" ⚑ *{_md(f.kind)}: {_md(f.reason)}*" for f in h.flags)
         )
         for m in h.mentions[1:]:
             frag = sanitize.mark_spans(m.snippet, m.spans, "**", "**", _md)
