@@ -268,6 +268,25 @@ def test_the_same_french_sentence_after_30_seconds_of_silence_is_kept(tmp_path):
     assert not _words_in(t, (len(fr) / SR + 0.5, second - 0.5))  # nothing in the silence
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("clip", "lang", "word"),
+    [
+        ("fr/picovoice_test_fr.wav", "fr", "consulat"),
+        ("ru/pisets_mono_sound_ru.wav", "ru", "советовала"),
+        ("en/jfk.flac", "en", "fellow"),
+    ],
+)
+def test_a_file_of_two_and_a_half_seconds_gets_its_own_language(clip, lang, word):
+    # A short file's language rests on its own 2.5 s, not on one 1-s window (issue 10: a lone
+    # 2.5-s "Bonjour, est-ce que vous allez bien ?" came out Polish).
+    short = _load(clip)[: int(2.5 * SR)]
+    result = asr.transcribe(asr.load_model(None, "cpu"), short)
+    text = " ".join(s.text for s in result.segments).lower()
+    assert result.languages.keys() == {lang}, result.languages
+    assert word in text, text
+
+
 # --- turns and old transcripts ------------------------------------------------------------------
 
 
