@@ -205,7 +205,17 @@ def test_rename_needs_same_origin_and_token_then_updates_index(tmp_path: Path, s
             body=body,
         )
         assert status == 200, b
-        assert json.loads(b)["name"] == "Maya Brooks"
+        done = json.loads(b)
+        assert (done["recording"], done["label"], done["name"]) == (
+            PANEL_ID,
+            "SPEAKER_01",
+            "Maya Brooks",
+        )
+        # the speakers as `confindex speakers ID --json` lists them now
+        assert done["speakers"] == cli_json(ws, "speakers", PANEL_ID)["speakers"]
+        assert [s["name"] for s in done["speakers"] if s["label"] == "SPEAKER_01"] == [
+            "Maya Brooks"
+        ]
         t = json.loads((ws.transcripts / f"{PANEL_ID}.json").read_text(encoding="utf-8"))
         assert t["speakers"] == {"SPEAKER_01": "Maya Brooks"}
         _s, api = server.json("/api/search?q=" + quote('speaker:"Maya Brooks" war'))
