@@ -173,7 +173,7 @@ def test_rename_changes_the_page_and_a_later_search(page, served, tmp_path) -> N
         stop_server(server)
 
 
-@pytest.mark.parametrize("style", ["apa", "bibtex", "ris", "csl"])
+@pytest.mark.parametrize("style", ["apa", "chicago", "bibtex", "ris", "csl"])
 def test_cite_button_equals_confindex_cite(page, served, style: str) -> None:
     ws, server = served
     page.goto(server.url + f"r/{PANEL_ID}")
