@@ -205,7 +205,17 @@ def test_rename_needs_same_origin_and_token_then_updates_index(tmp_path: Path, s
             body=body,
         )
         assert status == 200, b
-        assert json.loads(b)["name"] == "Maya Brooks"
+        done = json.loads(b)
+        assert (done["recording"], done["label"], done["name"]) == (
+            PANEL_ID,
+            "SPEAKER_01",
+            "Maya Brooks",
+        )
+        # the speakers as `confindex speakers ID --json` lists them now
+        assert done["speakers"] == cli_json(ws, "speakers", PANEL_ID)["speakers"]
+        assert [s["name"] for s in done["speakers"] if s["label"] == "SPEAKER_01"] == [
+            "Maya Brooks"
+        ]
         t = json.loads((ws.transcripts / f"{PANEL_ID}.json").read_text(encoding="utf-8"))
         assert t["speakers"] == {"SPEAKER_01": "Maya Brooks"}
         _s, api = server.json("/api/search?q=" + quote('speaker:"Maya Brooks" war'))
@@ -297,3 +307,33 @@ def test_speakers_and_status_pages(served) -> None:
     assert f'href="/r/{XSS_ID}"' in html
     status, _h, body = server.request("/status")
     assert status == 200 and "0 recordings in the job ledger" in body.decode()
+
+
+def test_search_page_pages_through_hits(tmp_path: Path) -> None:
+    from servekit import script_words
+
+    from confindex.transcript import Provenance, Recording, Transcript, Turn, save
+    from confindex.web.app import PAGE_SIZE
+
+    ws = Workspace(tmp_path / "ws").ensure()
+    turns = []
+    for i in range(PAGE_SIZE + 7):
+        text = f"Orbit number {i} was stable."
+        words = script_words(text, i * 5.0, i * 5.0 + 4.0, "SPEAKER_00")
+        turns.append(Turn(i, i * 5.0, i * 5.0 + 4.0, "SPEAKER_00", text, "en", words))
+    rec = Recording(id="orbits", title="Orbits", source="https://example.org/o.mp4")
+    save(ws, Transcript(rec, Provenance("test"), "en", 200.0, turns=turns))
+    server = start_server(ws)
+    try:
+        total = cli_json(ws, "search", "orbit")["total"]
+        assert total == PAGE_SIZE + 7
+        _s, _h, body = server.request("/search?q=orbit")
+        html = body.decode()
+        assert html.count('class="hit"') == PAGE_SIZE and 'rel="next"' in html
+        assert 'rel="prev"' not in html
+        _s, _h, body = server.request(f"/search?q=orbit&offset={PAGE_SIZE}")
+        html = body.decode()
+        assert html.count('class="hit"') == 7 and 'rel="prev"' in html
+        assert f'start="{PAGE_SIZE + 1}"' in html and 'rel="next"' not in html
+    finally:
+        stop_server(server)

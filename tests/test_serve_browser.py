@@ -60,6 +60,8 @@ def page(browser):
     pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))  # type: ignore[attr-defined]
     pg.errors = []  # type: ignore[attr-defined]
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
+    # Console errors (a CSP violation by our own page would show here).
+    pg.on("console", lambda m: m.type == "error" and pg.errors.append(m.text))  # type: ignore[attr-defined]
     yield pg
     context.close()
 
@@ -171,7 +173,7 @@ def test_rename_changes_the_page_and_a_later_search(page, served, tmp_path) -> N
         stop_server(server)
 
 
-@pytest.mark.parametrize("style", ["apa", "bibtex"])
+@pytest.mark.parametrize("style", ["apa", "chicago", "bibtex", "ris", "csl"])
 def test_cite_button_equals_confindex_cite(page, served, style: str) -> None:
     ws, server = served
     page.goto(server.url + f"r/{PANEL_ID}")
@@ -193,8 +195,9 @@ def test_cite_button_equals_confindex_cite(page, served, style: str) -> None:
     assert 25.9 <= float(at) <= 28
     r = run("cite", PANEL_ID, "--at", at, "--style", style, ws=ws)
     assert r.exit_code == 0
-    assert out.inner_text() == r.stdout.rstrip("\n")
-    assert "That famous handshake in space" in out.inner_text()
+    # The exact text, to the character (click.echo adds one newline).
+    assert out.text_content() == r.stdout.removesuffix("\n")
+    assert "That famous handshake in space" in out.text_content()
 
 
 def test_hostile_title_and_words_render_as_text_and_run_no_script(page, served) -> None:
@@ -257,6 +260,22 @@ def test_facets_narrow_the_search(page, served) -> None:
     assert page.locator("li.hit").count() == count
     assert set(page.locator("li.hit .speaker").all_inner_texts()) == {"SPEAKER_01"}
     assert page.dialogs == []
+
+
+def test_space_plays_a_hit_in_place_from_its_first_matched_word(page, served) -> None:
+    _ws, server = served
+    page.goto(server.url + "search?q=" + quote("handshake"))
+    hit = page.locator("li.hit").first
+    t = float(hit.get_attribute("data-t"))
+    page.keyboard.press("j")  # focus the first hit
+    page.keyboard.press("Space")
+    page.wait_for_function("() => !document.querySelector('#player').paused", timeout=10000)
+    page.wait_for_timeout(300)
+    assert abs(current_time(page) - t) <= 1.0
+    assert "playing" in hit.get_attribute("class")
+    assert page.url.endswith("q=handshake")  # it played here, without leaving the page
+    page.keyboard.press("Space")
+    page.wait_for_function("() => document.querySelector('#player').paused")
 
 
 def test_malformed_query_shows_the_cli_hint(page, served) -> None:

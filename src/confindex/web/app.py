@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from markupsafe import Markup, escape
 from starlette.applications import Starlette
@@ -38,12 +38,17 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .. import sanitize
+from ..api import Archive, LedgerStatus, RenameResult
 from ..errors import ConfindexError, InputError, NotFoundError, QueryError
 from ..timefmt import hms
 from ..transcript import Transcript
 from ..workspace import Workspace, is_recording_id
 from . import security
 from .media import Media, find_media, youtube_id
+
+if TYPE_CHECKING:
+    from ..cite import Citation
+    from ..search import SearchResult
 
 log = logging.getLogger("confindex")
 HERE = Path(__file__).parent
@@ -105,13 +110,16 @@ class _Cached:
 
 
 class Library:
-    """The archive calls the app makes, each the same library function as the CLI's command.
+    """What the app asks of the archive: the `Archive` API, the same calls the CLI makes.
 
-    Transcripts are cached by file size and mtime: /media answers many Range requests per play.
+    Recordings are addressed by exact id only (stable URLs: no prefix or source lookup), and
+    their transcripts cached by file size and mtime: /media answers many Range requests per
+    play, and a page render reuses its transcript HTML.
     """
 
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
+        self.archive = Archive(ws)
         self._lock = threading.Lock()  # one search or rename at a time (one shared searcher)
         self._cache: dict[str, _Cached] = {}
 
@@ -150,22 +158,27 @@ class Library:
         except ConfindexError:
             return None
 
-    def search(self, q: str, limit: int, offset: int, group: bool = False, context: int = 0):
-        from ..search import search
-
+    def search(
+        self, q: str, limit: int, offset: int, group: bool = False, context: int = 0
+    ) -> SearchResult:
         return self.locked(
-            search, self.ws, q, limit=limit, offset=offset, group=group, context=context
+            self.archive.search, q, limit=limit, offset=offset, group=group, context=context
         )
 
-    def cite(self, rid: str, at: float):
-        from ..cite import cite
+    def cite(self, rid: str, at: float) -> Citation:
+        return self.archive.cite(self.transcript(rid), at)
 
-        return cite(self.transcript(rid), at)
+    def rename(self, rid: str, label: str, name: str) -> RenameResult:
+        # Exact ids only: the Archive would also take a prefix or a source URL.
+        if not is_recording_id(rid) or not self.ws.transcript_path(rid).exists():
+            raise NotFoundError("no such recording")
+        return self.locked(self.archive.rename_speaker, rid, label, name)
 
-    def rename(self, rid: str, label: str, name: str) -> tuple[Transcript, str]:
-        from ..speakers import rename
+    def people(self) -> tuple[list[Any], int]:
+        return self.archive.archive_speakers()
 
-        return self.locked(rename, self.ws, rid, label, name)
+    def status(self) -> LedgerStatus:
+        return self.archive.status()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,16 +364,11 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         )
 
     async def speakers_page(request: Request) -> Response:
-        from ..speakers import list_archive
-
-        people, unnamed = await run_in_threadpool(list_archive, ws)
+        people, unnamed = await run_in_threadpool(lib.people)
         return page("speakers.html", people=people, unnamed=unnamed)
 
     async def status_page(request: Request) -> Response:
-        from ..api import Archive
-
-        status = await run_in_threadpool(lambda: Archive(ws).status().to_dict())
-        return page("status.html", status=status)
+        return page("status.html", status=await run_in_threadpool(lib.status))
 
     async def api_search(request: Request) -> Response:
         q = request.query_params.get("q", "").strip()
@@ -413,17 +421,8 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         if not isinstance(name, str):
             raise InputError('send JSON: {"name": "New Name"}')
         rid, label = request.path_params["rid"], request.path_params["label"]
-        if not is_recording_id(rid):
-            raise NotFoundError("no such recording")
-        t, label = await run_in_threadpool(lib.rename, rid, label, name)
-        return json_response(
-            {
-                "recording": t.id,
-                "label": label,
-                "name": t.speaker_name(label),
-                "speakers": t.speakers,
-            }
-        )
+        done = await run_in_threadpool(lib.rename, rid, label, name)
+        return json_response({**done.to_dict(), "name": done.name or done.label})
 
     async def media(request: Request) -> Response:
         # The path comes from the transcript, never from the request: an id that is not a

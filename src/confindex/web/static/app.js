@@ -31,13 +31,15 @@
       const t = parseFloat(li.dataset.t);
       const src = "/media/" + encodeURIComponent(li.dataset.recording);
       if (playing === li && !player.paused) { player.pause(); return; }
-      if (player.dataset.recording !== li.dataset.recording) {
-        player.src = src;
+      if (player.dataset.recording !== li.dataset.recording || player.readyState < 1) {
+        // A media fragment starts the new source at the hit's second (preload is "none":
+        // nothing is fetched before a hit is played).
+        player.src = src + "#t=" + t;
         player.dataset.recording = li.dataset.recording;
+      } else {
+        player.currentTime = t;
       }
-      const start = () => { player.currentTime = t; player.play(); };
-      if (player.readyState >= 1) start();
-      else player.addEventListener("loadedmetadata", start, { once: true });
+      player.play().catch(() => {});
       if (playing) playing.classList.remove("playing");
       playing = li;
       li.classList.add("playing");
