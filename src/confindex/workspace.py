@@ -11,7 +11,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +103,17 @@ def make_dir(path: Path) -> None:
         raise ConfindexError(
             f"{bad} is a file, but confindex needs a folder there: move the file away"
         ) from None
+
+
+def check_writable(folders: Iterable[Path]) -> None:
+    """A ConfindexError naming the first of these folders that cannot be written (a read-only
+    file system, no permission), for work that ends by writing there: `transcribe` on a
+    read-only archive decoded and transcribed the whole recording before it failed."""
+    for d in folders:
+        if d.is_dir() and not os.access(d, os.W_OK | os.X_OK):
+            ro = os.statvfs(d).f_flag & os.ST_RDONLY
+            why = "read-only file system" if ro else "no permission to write there"
+            raise ConfindexError(f"cannot write to {d} ({why}); nothing was changed")
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -21,7 +21,7 @@ from harness import QUIET, assert_intact, assert_one_line_error, good_archive
 
 from confindex import index
 from confindex.ledger import Ledger
-from confindex.transcript import load_path
+from confindex.transcript import load_path, save
 from confindex.workspace import Workspace
 
 
@@ -228,6 +228,26 @@ def test_a_read_only_workspace_is_one_line(small_fs: Path) -> None:
         assert run("search", "brown fox", ws=ws).exit_code == 0  # reading still works
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
+
+
+def test_transcribe_on_a_read_only_workspace_fails_before_any_work(small_fs: Path) -> None:
+    """`transcribe` once decoded and transcribed the whole recording (its media is real here)
+    and only then failed, on the ledger; now the read-only folder is named before any work."""
+    ws = good_archive(small_fs / "ws")
+    t = load_path(ws.transcript_path("good"))
+    t.recording.source = str(shared_file("en/jfk.flac"))
+    save(ws, t)
+    before = ws.transcript_path("good").read_bytes()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    try:
+        r = run("transcribe", "good", "--no-diarize", ws=ws)
+        line = assert_one_line_error(r)
+        assert "read-only file system" in line and str(ws.transcripts) in line, line
+        assert "decode" not in r.stdout + r.stderr
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
+    assert ws.transcript_path("good").read_bytes() == before
+    assert_intact(ws)
 
 
 def test_a_download_that_fills_the_disk_is_marked_failed(small_fs: Path, tmp_path: Path) -> None:
