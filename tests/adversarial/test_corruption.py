@@ -127,6 +127,18 @@ def test_junk_transcripts_are_listed_not_hidden(adv: Workspace, name: str, how: 
     assert_intact(adv)  # the good recording stayed searchable throughout
 
 
+@pytest.mark.parametrize(
+    ("name", "kind"), [("array.json", "a JSON array"), ("number.json", "a number")]
+)
+def test_junk_that_is_not_an_object_is_named_plainly(adv: Workspace, name: str, kind: str) -> None:
+    """Not "'list' object has no attribute 'get'" (a Python error) but what the file holds."""
+    (adv.transcripts / name).write_bytes(JUNK[name])
+    r = run("index", ws=adv)
+    (first, *_) = [ln for ln in r.stderr.splitlines() if ln.startswith("not indexed: ")]
+    assert first.endswith(f"is damaged ({kind}, not a transcript)"), first
+    assert "attribute" not in r.stderr
+
+
 def test_a_file_where_the_index_folder_belongs(adv: Workspace) -> None:
     shutil.rmtree(adv.index_dir)
     adv.index_dir.write_text("oops")
