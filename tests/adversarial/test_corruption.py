@@ -148,6 +148,18 @@ def test_a_file_where_the_index_folder_belongs(adv: Workspace) -> None:
 
 
 @pytest.mark.parametrize(
+    "args", [["list"], ["search", "fox"], ["status"], ["stats"], ["index"], ["fetch", "x.wav"]]
+)
+def test_a_workspace_that_is_a_file(tmp_path: Path, args: list[str]) -> None:
+    """`-w FILE` is an error for every command: reading ones said "No recordings in FILE"."""
+    f = tmp_path / "notes.txt"
+    f.write_text("not an archive")
+    line = assert_one_line_error(run(*args, ws=Workspace(f)))
+    assert f"{f} is not a folder" in line
+    assert f.read_text() == "not an archive"
+
+
+@pytest.mark.parametrize(
     "content", [b"garbage garbage garbage", os.urandom(20_000)], ids=["text", "random"]
 )
 def test_a_damaged_ledger_is_set_aside_and_rebuilt(adv: Workspace, content: bytes) -> None:
