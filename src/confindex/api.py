@@ -366,7 +366,12 @@ class Archive:
         validate_options(opts)
         try:
             store.resolve_recording(self.ws, recording)
-        except NotFoundError:
+        except NotFoundError as exc:
+            from .fetch import is_url, local_path
+
+            if not is_url(recording) and not os.path.lexists(local_path(recording)):
+                # A mistyped id: not "no such file" (and no failed row in the ledger).
+                raise NotFoundError(f"{exc.message}, nor a file or URL of that name") from None
             summary = self.fetch(recording, force=True, reporter=reporter, **options)
             r = summary.results[0] if summary.results else {"status": "failed", "source": recording}
             out = Outcome(**{k: v for k, v in r.items() if k in Outcome.__dataclass_fields__})

@@ -147,6 +147,16 @@ def test_a_file_where_the_index_folder_belongs(adv: Workspace) -> None:
         assert "is a file" in line and "index" in line
 
 
+@pytest.mark.parametrize("ref", ["goood", "nope.wav", "file:///nowhere/x.wav"])
+def test_transcribe_of_a_mistyped_id_records_nothing(adv: Workspace, ref: str) -> None:
+    """Not "no such file: …/goood" with a failed row left in the ledger for a typo."""
+    line = assert_one_line_error(run("transcribe", ref, ws=adv))
+    assert f"no recording {ref!r}" in line and "nor a file or URL" in line
+    status = json.loads(run("status", "--json", ws=adv).stdout)
+    assert status["total"] == 0
+    assert_intact(adv)
+
+
 @pytest.mark.parametrize(
     "args", [["list"], ["search", "fox"], ["status"], ["stats"], ["index"], ["fetch", "x.wav"]]
 )
