@@ -84,5 +84,5 @@ def os_error_message(exc: OSError) -> str:
     index step ran out of space."""
     where = f": {exc.filename}" if exc.filename else ""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return f"disk full{where} (free some space, then try again; finished work is kept)"
+        return f"disk full ({exc.strerror or exc}){where}: free some space and try again"
     return f"{exc.strerror or exc}{where}"
