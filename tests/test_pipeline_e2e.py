@@ -208,3 +208,33 @@ def test_hub_model_offline_is_a_one_line_error_and_leaves_the_recording_queued(
     assert files_in(ws.transcripts) == []
     status = json.loads(run("status", "--json", ws=ws).stdout)
     assert status["counts"].get("failed", 0) == 0  # not the recording's fault: still to do
+
+
+def test_an_unreachable_hub_fails_before_any_decoding(tmp_path):
+    """Online code path (no HF_HUB_OFFLINE) with the hub out of reach: a closed loopback port
+    stands in for it, so no real network is tried. The model is checked before the media is
+    touched: a file that is not media at all gets the model error (it once got "not a media
+    file", i.e. the whole recording was decoded first), and nothing is marked failed."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    junk = tmp_path / "talk.mp3"
+    junk.write_bytes(os.urandom(50_000))
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env.update(HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT=f"http://127.0.0.1:{port}")
+    ws = tmp_path / "ws"
+    cmd = "from confindex.cli import main; main()"
+    args = ["-w", str(ws), "fetch", str(junk), "--model", "large-v3", "--no-diarize"]
+    r = subprocess.run(
+        [sys.executable, "-c", cmd, *args], capture_output=True, text=True, env=env, timeout=120
+    )
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 1 and len(lines) == 1, r.stderr
+    assert lines[0].startswith("Error: cannot get model 'large-v3' from the Hugging Face Hub")
+    status = json.loads(run("status", "--json", ws=Workspace(ws)).stdout)
+    assert status["counts"].get("failed", 0) == 0

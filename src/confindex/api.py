@@ -116,19 +116,35 @@ def validate_options(options: FetchOptions) -> None:
                     f"unknown language code {lang!r}: use a Whisper code such as en, fr, de, ru"
                 )
     spec = resolve_model(options.model)
-    if not spec.offline and _hub_offline():
-        from faster_whisper.utils import download_model
-
-        try:
-            download_model(spec.name, local_files_only=True)
-        except Exception:  # huggingface_hub raises several types for "not in the cache"
-            raise ModelError(
-                f"cannot get model {spec.name!r}: not in the local cache and the Hugging Face "
-                "Hub is offline (HF_HUB_OFFLINE=1); pass --model DIR or use the embedded model"
-            ) from None
+    if not spec.offline:
+        _fetch_hub_model(spec.name)
     choose_device(options.device, options.compute_type)
     if options.diarize:
         diarize_options(options)
+
+
+def _fetch_hub_model(name: str) -> None:
+    """A hub model is in the local cache, or downloaded now: before any decoding, so that a
+    machine without network fails in a second, not after decoding a whole recording."""
+    from faster_whisper.utils import download_model
+
+    try:
+        download_model(name, local_files_only=True)
+        return
+    except Exception:  # huggingface_hub raises several types for "not in the cache"
+        if _hub_offline():
+            raise ModelError(
+                f"cannot get model {name!r}: not in the local cache and the Hugging Face "
+                "Hub is offline (HF_HUB_OFFLINE=1); pass --model DIR or use the embedded model"
+            ) from None
+    log.info("downloading model %s from the Hugging Face Hub", name)
+    try:
+        download_model(name)
+    except Exception as exc:  # network, repository or disk errors, in many types
+        raise ModelError(
+            f"cannot get model {name!r} from the Hugging Face Hub ({type(exc).__name__}); "
+            "offline, pass --model DIR or use the embedded model"
+        ) from None
 
 
 def _hub_offline() -> bool:
@@ -350,7 +366,12 @@ class Archive:
         validate_options(opts)
         try:
             store.resolve_recording(self.ws, recording)
-        except NotFoundError:
+        except NotFoundError as exc:
+            from .fetch import is_url, local_path
+
+            if not is_url(recording) and not os.path.lexists(local_path(recording)):
+                # A mistyped id: not "no such file" (and no failed row in the ledger).
+                raise NotFoundError(f"{exc.message}, nor a file or URL of that name") from None
             summary = self.fetch(recording, force=True, reporter=reporter, **options)
             r = summary.results[0] if summary.results else {"status": "failed", "source": recording}
             out = Outcome(**{k: v for k, v in r.items() if k in Outcome.__dataclass_fields__})

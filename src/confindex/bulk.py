@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from . import transcript as transcript_store
-from .errors import ConfindexError, DeviceError, MediaError, ModelError
+from .errors import ConfindexError, DeviceError, MediaError, ModelError, os_error_message
 from .fetch import Media
 from .inputs import WorkItem
 from .job import FetchOptions, Reporter, Transcriber
@@ -756,7 +756,7 @@ class BulkRunner:
         if isinstance(exc, ConfindexError):
             msg = exc.message
         elif isinstance(exc, OSError) and exc.strerror:
-            msg = f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+            msg = os_error_message(exc)
         else:
             msg = f"{type(exc).__name__}: {exc}"
         with contextlib.suppress(Exception):

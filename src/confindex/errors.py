@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class ConfindexError(Exception):
     """An expected failure: the CLI prints its message on one line and exits with `exit_code`."""
@@ -74,3 +76,13 @@ class LockedError(ConfindexError):
     """Another confindex process holds the lock we need."""
 
     exit_code = 75  # EX_TEMPFAIL: try again later
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an OSError met while working on a recording. A full disk says so: its
+    bare strerror ("No space left on device", no file named) was all a fetch printed when the
+    index step ran out of space."""
+    where = f": {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full ({exc.strerror or exc}){where}: free some space and try again"
+    return f"{exc.strerror or exc}{where}"

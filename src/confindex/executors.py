@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfindexError, DeviceError, ModelError
+from .errors import ConfindexError, DeviceError, ModelError, os_error_message
 from .log import suppressed
 
 log = logging.getLogger("confindex.executors")
@@ -172,8 +172,7 @@ def remote_job(job: Any, options: dict[str, Any]) -> dict[str, Any]:
     except ConfindexError as exc:
         return {"failed": exc.message, "kind": type(exc).__name__}
     except OSError as exc:
-        msg = exc.strerror or str(exc)
-        return {"failed": msg + (f": {exc.filename}" if exc.filename else ""), "kind": "OSError"}
+        return {"failed": os_error_message(exc), "kind": "OSError"}
     return {
         "transcript": t.to_dict(),
         "worker_seconds": round(time.perf_counter() - t0, 3),

@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlparse, urlsplit
 from .errors import DownloadError, InputError
 from .log import suppressed
 from .transcript import Recording
-from .workspace import Workspace, sha256_file, slugify
+from .workspace import FILE_KINDS, Workspace, sha256_file, slugify
 
 DownloadProgress = Callable[[int, int | None], None]  # (bytes done, bytes total or None)
 
@@ -79,14 +79,6 @@ def check_url(url: str) -> None:
         raise InputError(f"not a valid URL (blank or control character in it): {url}")
 
 
-_FILE_KINDS = (
-    (stat.S_ISFIFO, "a named pipe (FIFO)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
 def check_file(path: Path, *, dirs: bool = False) -> os.stat_result:
     """`path`'s stat, or an InputError unless it is a regular file (or, with `dirs`, a folder).
 
@@ -106,7 +98,7 @@ def check_file(path: Path, *, dirs: bool = False) -> os.stat_result:
             return st
         raise InputError(f"{path} is a directory; pass media files or a URL")
     if not stat.S_ISREG(st.st_mode):
-        kind = next((k for test, k in _FILE_KINDS if test(st.st_mode)), "not a regular file")
+        kind = next((k for test, k in FILE_KINDS if test(st.st_mode)), "not a regular file")
         raise InputError(f"{path} is {kind}, not a regular file")
     return st
 

@@ -470,6 +470,8 @@ def recording_meta(t: Transcript) -> dict[str, Any]:
 
 
 CURRENT = "CURRENT.json"
+# IndexState.schema of an unreadable CURRENT.json: damage, not an index of another version.
+DAMAGED = -1
 RECORDINGS = "recordings.json"
 
 
@@ -491,7 +493,7 @@ def state(ws: Workspace) -> IndexState:
         old = any(ws.index_dir.glob("*.toc")) if ws.index_dir.is_dir() else False
         return IndexState(0 if old else None, None)
     except (ValueError, KeyError, TypeError, OSError):
-        return IndexState(0, None)
+        return IndexState(DAMAGED, None)
 
 
 def exists(ws: Workspace) -> bool:
@@ -507,6 +509,11 @@ def needs_rebuild(ws: Workspace) -> bool:
 
 def stale_message(ws: Workspace) -> str:
     s = state(ws)
+    if s.schema == DAMAGED:
+        return (
+            f"the search index's pointer {ws.index_dir / CURRENT} is damaged: "
+            "rebuilding it from transcripts/"
+        )
     if s.schema is not None and s.schema != SCHEMA_VERSION:
         return (
             f"the search index was built by another confindex (index schema {s.schema}, "
@@ -533,6 +540,17 @@ def open_index(ws: Workspace) -> index.Index | None:
                     f"cannot open the search index ({exc}); {REBUILD_HINT}"
                 ) from None
     raise ConfindexError("the search index keeps changing; try again")
+
+
+def check_readable(ws: Workspace) -> None:
+    """IndexDamagedError (naming `index --rebuild`) when the live index cannot be opened and
+    read. Opening a reader reads every segment's header: a truncated, garbled or missing
+    segment and a garbled or empty TOC all fail there (5 of 5 trials each), in milliseconds."""
+    ix = open_index(ws)
+    if ix is None:
+        return
+    with damage_named(), ix.reader() as r:
+        r.doc_count_all()
 
 
 def load_recordings(ws: Workspace) -> dict[str, dict[str, Any]]:
@@ -846,6 +864,7 @@ def sync(
             log(stale_message(ws))
         ids = ws.transcript_ids()
         return SyncResult(ids, [], [], rebuild(ws, skipped=skipped) if ids else 0)
+    check_readable(ws)  # a damaged index is never "up to date": it names the rebuild
     recs = load_recordings(ws)
     present = ws.transcript_ids()
     added = [i for i in present if i not in recs]

@@ -22,7 +22,7 @@ from .job import FetchOptions, Job, Reporter, Transcriber, diarize_options, run_
 from .publish import Published
 from .publish import publish as _publish
 from .transcript import Transcript
-from .workspace import Workspace
+from .workspace import Workspace, check_writable
 
 __all__ = [
     "FetchOptions",
@@ -189,6 +189,8 @@ def retranscribe(
 
     t0 = time.perf_counter()
     old = transcript_store.resolve_recording(ws, ref)
+    # Publishing writes transcripts/, the ledger and the index: fail now, not after the work.
+    check_writable([ws.transcripts, ws.state, *([ws.index_dir] if options.index else [])])
     t = run_job(job_for(ws, old, options), options, transcriber, reporter)
     if old.recording.media_path and not t.recording.media_path:
         t.recording.media_path = None  # fetched again into a temporary folder: gone now

@@ -212,14 +212,22 @@ def save(ws: Workspace, transcript: Transcript) -> Path:
     return path
 
 
+_JSON_KINDS = {list: "a JSON array", str: "a JSON string", int: "a number", float: "a number"}
+
+
 def load_path(path: Path) -> Transcript:
     try:
-        return Transcript.from_json(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            # Said plainly: the AttributeError it raised read "'list' object has no attribute".
+            kind = _JSON_KINDS.get(type(data), "not a JSON object")
+            raise ConfindexError(f"transcript {path} is damaged ({kind}, not a transcript)")
+        return Transcript.from_dict(data)
     except FileNotFoundError:
         raise NotFoundError(f"no transcript at {path}") from None
     except UnicodeDecodeError:
         raise ConfindexError(f"transcript {path} is damaged (not UTF-8 text)") from None
-    # A JSON array or number has no .get (AttributeError); bad values raise ValueError.
+    # Bad JSON and bad values raise ValueError; missing or mistyped fields the others.
     except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
         raise ConfindexError(f"transcript {path} is damaged ({exc})") from None
     except OSError as exc:

@@ -10,12 +10,13 @@ import errno
 import hashlib
 import os
 import re
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfindexError, LockedError, NotFoundError
+from .errors import ConfindexError, InputError, LockedError, NotFoundError
 
 ENV_HOME = "CONFINDEX_HOME"
 
@@ -105,6 +106,17 @@ def make_dir(path: Path) -> None:
         ) from None
 
 
+def check_writable(folders: Iterable[Path]) -> None:
+    """A ConfindexError naming the first of these folders that cannot be written (a read-only
+    file system, no permission), for work that ends by writing there: `transcribe` on a
+    read-only archive decoded and transcribed the whole recording before it failed."""
+    for d in folders:
+        if d.is_dir() and not os.access(d, os.W_OK | os.X_OK):
+            ro = os.statvfs(d).f_flag & os.ST_RDONLY
+            why = "read-only file system" if ro else "no permission to write there"
+            raise ConfindexError(f"cannot write to {d} ({why}); nothing was changed")
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file, read in 1 MiB blocks (media and models are large)."""
     h = hashlib.sha256()
@@ -125,12 +137,36 @@ def current_umask() -> int:
     return mask
 
 
+# What a path can be besides a regular file or a folder.
+FILE_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def refuse_special(path: Path) -> None:
+    """An InputError when `path` (symlinks followed) is a device, FIFO or socket: an atomic
+    write replaces the target, and `export -o /dev/full` run as root once replaced the device
+    node itself with a regular file."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return  # absent (the usual case), or unreachable: the write itself will say why
+    if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return
+    kind = next((k for test, k in FILE_KINDS if test(st.st_mode)), "not a regular file")
+    raise InputError(f"{path} is {kind}, not a regular file: not overwritten")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that readers see either the old file or the new one, whole.
 
     The file gets the mode a plain `open(path, "w")` would give (0666 minus the umask): mkstemp
     creates its temp file 0600, and a shared archive must stay readable to colleagues.
     """
+    refuse_special(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

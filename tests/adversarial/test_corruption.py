@@ -16,11 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run
+from conftest import run, shared_file
 from harness import QUIET, assert_intact, assert_one_line_error, good_archive
 
 from confindex import index
 from confindex.ledger import Ledger
+from confindex.transcript import load_path, save
 from confindex.workspace import Workspace
 
 
@@ -65,6 +66,23 @@ def test_a_damaged_index_names_the_rebuild(adv: Workspace, damage: str) -> None:
     assert_intact(adv)
 
 
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_index_never_calls_a_damaged_index_up_to_date(adv: Workspace, damage: str) -> None:
+    """`confindex index` on a damaged index names the rebuild (it once said "the index is up
+    to date", exit 0, for a truncated or garbled segment or TOC)."""
+    DAMAGE[damage](_gen(adv))
+    from confindex import search as search_mod
+
+    search_mod.close_all()
+    line = assert_one_line_error(run("index", ws=adv))
+    assert "index --rebuild" in line and "damaged" in line
+    assert run("index", "--rebuild", ws=adv).exit_code == 0
+    search_mod.close_all()
+    r = run("index", ws=adv)
+    assert r.exit_code == 0 and r.stdout.strip() == "the index is up to date", r.output
+    assert_intact(adv)
+
+
 def test_a_missing_dependency_is_not_called_damage(adv: Workspace, monkeypatch) -> None:
     """A module confindex imports late (num2words, for numbers in queries) is gone: the
     message says to reinstall, not to rebuild an index that is fine."""
@@ -80,6 +98,8 @@ def test_a_damaged_pointer_to_the_index_rebuilds_it_with_a_message(adv: Workspac
     r = run("search", "brown fox", ws=adv)
     assert r.exit_code == 0 and "fox" in r.stdout
     assert "rebuilding it from transcripts/" in r.stderr
+    # Named as damage, not as an index "built by another confindex (index schema 0)".
+    assert "CURRENT.json is damaged" in r.stderr and "another confindex" not in r.stderr
 
 
 JUNK = {
@@ -107,12 +127,46 @@ def test_junk_transcripts_are_listed_not_hidden(adv: Workspace, name: str, how: 
     assert_intact(adv)  # the good recording stayed searchable throughout
 
 
+@pytest.mark.parametrize(
+    ("name", "kind"), [("array.json", "a JSON array"), ("number.json", "a number")]
+)
+def test_junk_that_is_not_an_object_is_named_plainly(adv: Workspace, name: str, kind: str) -> None:
+    """Not "'list' object has no attribute 'get'" (a Python error) but what the file holds."""
+    (adv.transcripts / name).write_bytes(JUNK[name])
+    r = run("index", ws=adv)
+    (first, *_) = [ln for ln in r.stderr.splitlines() if ln.startswith("not indexed: ")]
+    assert first.endswith(f"is damaged ({kind}, not a transcript)"), first
+    assert "attribute" not in r.stderr
+
+
 def test_a_file_where_the_index_folder_belongs(adv: Workspace) -> None:
     shutil.rmtree(adv.index_dir)
     adv.index_dir.write_text("oops")
     for args in (["search", "fox"], ["index"], ["index", "--rebuild"]):
         line = assert_one_line_error(run(*args, ws=adv))
         assert "is a file" in line and "index" in line
+
+
+@pytest.mark.parametrize("ref", ["goood", "nope.wav", "file:///nowhere/x.wav"])
+def test_transcribe_of_a_mistyped_id_records_nothing(adv: Workspace, ref: str) -> None:
+    """Not "no such file: …/goood" with a failed row left in the ledger for a typo."""
+    line = assert_one_line_error(run("transcribe", ref, ws=adv))
+    assert f"no recording {ref!r}" in line and "nor a file or URL" in line
+    status = json.loads(run("status", "--json", ws=adv).stdout)
+    assert status["total"] == 0
+    assert_intact(adv)
+
+
+@pytest.mark.parametrize(
+    "args", [["list"], ["search", "fox"], ["status"], ["stats"], ["index"], ["fetch", "x.wav"]]
+)
+def test_a_workspace_that_is_a_file(tmp_path: Path, args: list[str]) -> None:
+    """`-w FILE` is an error for every command: reading ones said "No recordings in FILE"."""
+    f = tmp_path / "notes.txt"
+    f.write_text("not an archive")
+    line = assert_one_line_error(run(*args, ws=Workspace(f)))
+    assert f"{f} is not a folder" in line
+    assert f.read_text() == "not an archive"
 
 
 @pytest.mark.parametrize(
@@ -210,6 +264,26 @@ def test_a_read_only_workspace_is_one_line(small_fs: Path) -> None:
         subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
 
 
+def test_transcribe_on_a_read_only_workspace_fails_before_any_work(small_fs: Path) -> None:
+    """`transcribe` once decoded and transcribed the whole recording (its media is real here)
+    and only then failed, on the ledger; now the read-only folder is named before any work."""
+    ws = good_archive(small_fs / "ws")
+    t = load_path(ws.transcript_path("good"))
+    t.recording.source = str(shared_file("en/jfk.flac"))
+    save(ws, t)
+    before = ws.transcript_path("good").read_bytes()
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    try:
+        r = run("transcribe", "good", "--no-diarize", ws=ws)
+        line = assert_one_line_error(r)
+        assert "read-only file system" in line and str(ws.transcripts) in line, line
+        assert "decode" not in r.stdout + r.stderr
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
+    assert ws.transcript_path("good").read_bytes() == before
+    assert_intact(ws)
+
+
 def test_a_download_that_fills_the_disk_is_marked_failed(small_fs: Path, tmp_path: Path) -> None:
     www = tmp_path / "www"
     www.mkdir()
@@ -231,6 +305,38 @@ def test_a_download_that_fills_the_disk_is_marked_failed(small_fs: Path, tmp_pat
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+@pytest.mark.slow
+def test_a_fetch_whose_index_step_fills_the_disk_says_disk_full(tmp_path: Path) -> None:
+    """Transcribed, then no room for the index (index/ is its own full 1 MiB tmpfs, so the
+    moment is exact): one line saying "disk full" — it once printed only the bare "No space
+    left on device" — the transcript whole, and `retry-failed` finishes it once there is room."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root to mount a small tmpfs")
+    ws = Workspace(tmp_path / "ws").ensure()
+    ws.index_dir.mkdir(exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(ws.index_dir)], check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        _fill(ws.index_dir, 0)
+        jfk = shared_file("en/jfk.flac")
+        r = run("fetch", str(jfk), *QUIET, ws=ws)
+        assert "disk full" in assert_one_line_error(r)
+        (rid,) = ws.transcript_ids()
+        assert "ask not what your country" in load_path(ws.transcript_path(rid)).text.lower()
+        with Ledger.of(ws) as led:
+            (row,) = led.rows()
+        assert row.stage == "failed" and "disk full" in (row.error or "")
+        (ws.index_dir / "filler").unlink()
+        assert run("retry-failed", ws=ws).exit_code == 0
+        hits = json.loads(run("search", "--json", "ask not", ws=ws).stdout)["hits"]
+        assert [h["recording_id"] for h in hits] == [rid]
+    finally:
+        subprocess.run(["umount", "-l", str(ws.index_dir)], check=False)
 
 
 def test_a_partial_generation_left_by_a_failed_rebuild_is_cleaned(adv: Workspace) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SAMPLES
-from harness import assert_one_line_error, cli
+from harness import assert_intact, assert_one_line_error, cli, good_archive
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +47,21 @@ def test_special_files_given_to_other_commands(odd: Path, tmp_path: Path, args) 
         argv += ["-w", str(tmp_path / "ws")]
     r = cli(*argv, timeout=60)
     assert_one_line_error(r)
+
+
+@pytest.mark.parametrize("name", ["fifo", "zero", "fifo-link"])
+def test_export_never_replaces_a_special_file(odd: Path, tmp_path: Path, name: str) -> None:
+    """`export -o` writes atomically (a temp file renamed over the target): run as root with
+    `-o /dev/full`, that replaced the device node with a regular file. A FIFO, a symlink to
+    /dev/zero and a symlink to a FIFO stand in for devices (the test never touches /dev)."""
+    if name == "fifo-link" and not (odd / "fifo-link").exists():
+        (odd / "fifo-link").symlink_to(odd / "fifo")
+    ws = good_archive(tmp_path / "ws")
+    target = odd / name
+    before = os.stat(target).st_mode
+    r = cli("-w", str(ws.root), "export", "good", "--format", "vtt", "-o", str(target))
+    line = assert_one_line_error(r)
+    assert "not a regular file" in line and "not overwritten" in line
+    assert os.stat(target).st_mode == before and target.is_symlink() == (name != "fifo")
+    assert not list(odd.glob(".*.tmp"))
+    assert_intact(ws)

@@ -19,7 +19,11 @@ def workspace_option(f: F) -> F:
 
     def to_ws(ctx: click.Context, param: click.Parameter, value: str | None) -> Workspace:
         # `confindex -w DIR cmd` and `confindex cmd -w DIR` both work; the later one wins.
-        return Workspace.resolve(value or global_options(ctx).get("workspace"))
+        ws = Workspace.resolve(value or global_options(ctx).get("workspace"))
+        if ws.root.exists() and not ws.root.is_dir():
+            # Else reading commands answered "No recordings in FILE", as if it were empty.
+            raise click.BadParameter(f"{ws.root} is not a folder", ctx=ctx, param=param)
+        return ws
 
     return click.option(
         "--workspace",
