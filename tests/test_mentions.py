@@ -122,6 +122,57 @@ def test_a_hit_that_cannot_be_timed_raises_in_tests(radio: Workspace, monkeypatc
     assert [h.time for h in hits] == [h.start for h in hits]
 
 
+FR_NEXT = make(
+    "plenary",
+    "Les jeux",
+    [
+        # What a researcher typed next on French panels (each was missed before).
+        ("SPEAKER_00", "Les vidéos des jeux coûtent 25 millions d'euros selon l'humanité", None),
+        ("SPEAKER_00", "Une vidéo du jeu en 1986 puis 345 euros", None),
+        ("SPEAKER_00", "Il a plu sur le bus et il peut peu", None),
+    ],
+    lang="fr",
+)
+
+
+@pytest.fixture(scope="module")
+def plenary(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return _build(tmp_path_factory.mktemp("mentions-next") / "ws", (FR_NEXT,))
+
+
+def test_french_plurals_snowball_keeps_apart(plenary: Workspace) -> None:
+    # Snowball French keeps the s/x after o and u (vidéos ≠ vidéo, jeux ≠ jeu, euros ≠ euro).
+    assert times(plenary, "vidéo") == [(0, [0.5]), (1, [0.5])]
+    assert times(plenary, "videos") == [(0, [0.5]), (1, [0.5])]
+    assert times(plenary, "jeu") == [(0, [1.5]), (1, [1.5])]
+    assert times(plenary, "jeux") == [(0, [1.5]), (1, [1.5])]
+    assert times(plenary, "euro") == [(0, [3.5]), (1, [4.0])]
+    assert times(plenary, '"vidéo du jeu"') == [(1, [0.5])]
+    assert times(plenary, '"vidéos des jeux"') == [(0, [0.5])]
+    assert times(plenary, '="vidéos des jeux"') == [(0, [0.5])]
+    # Not every word ending in s or x is a plural beside its singular.
+    assert times(plenary, "plus") == []  # "il a plu"
+    assert times(plenary, "bu") == []  # "bus"
+    assert times(plenary, "peux") == []  # "peu"
+
+
+def test_an_elided_article_typed_with_a_space(plenary: Workspace) -> None:
+    assert times(plenary, "l'humanité") == [(0, [4.5])]
+    assert times(plenary, "l humanite") == [(0, [4.5])]
+    assert times(plenary, '"selon l humanité"') == [(0, [4.0])]
+    assert times(plenary, "d euros") == [(0, [3.5]), (1, [4.0])]  # as d'euros
+
+
+def test_number_words_typed_without_quotes_find_the_digits(plenary: Workspace) -> None:
+    # Each word alone only finds its own digits (vingt → 20): the run is one number.
+    assert times(plenary, "vingt cinq") == [(0, [2.5])]
+    assert times(plenary, "twenty five") == [(0, [2.5])]
+    assert times(plenary, "двадцать пять") == [(0, [2.5])]
+    assert times(plenary, "mille neuf cent quatre-vingt-six") == [(1, [2.5])]
+    assert times(plenary, "trois cent quarante cinq euros") == [(1, [3.5])]
+    assert times(plenary, "vingt six") == []
+
+
 RU = make(
     "lecture",
     "Нейросети",

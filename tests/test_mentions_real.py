@@ -32,7 +32,7 @@ QUERIES: list[tuple[str, list[str]]] = [
     ('"objet technique"', [r"objets?", r"techniques?"]),
     ('"objets techniques"', [r"objets?", r"techniques?"]),
     ("inedit", [r"inedite?s?"]),
-    ("dependance", [r"dependances?"]),
+    ("dependance", [r"dependan(ce|t)e?s?"]),  # stems with "dépendants" (75 s)
     ('"rapport inedit"', [r"rapports?", r"inedite?s?"]),
     ("telephone", [r"telephones?"]),
     ("voiture", [r"voitures?"]),
@@ -51,6 +51,18 @@ QUERIES: list[tuple[str, list[str]]] = [
     ('"20 ans"', [r"(20|vingt)", r"ans"]),
     ("applications", [r"applications?"]),
     ("humanité", [r"humanites?"]),
+    # Typed as researchers type: plural for singular, elision as a space, no quotes.
+    ("photos", [r"photos?"]),  # French Snowball keeps photo/photos apart
+    ("l humanite", [r"humanites?"]),
+    ('"histoire de l humanite"', [r"histoires?", r"de", r"humanites?"]),
+    ("ecran tactile", [r"ecrans?", r"tactiles?"]),
+    ('"objets inedits"', [r"objets?", r"inedite?s?"]),
+    ('"Nicolas dit"', [r"nicolas", r"dit"]),
+    ("vingt", [r"(20|vingt)"]),
+    ("ordinateurs", [r"ordinateurs?"]),
+    ("nouveaute", [r"nouveautes?"]),
+    ('"mort immediate"', [r"morts?", r"immediate?s?"]),
+    ("une heure", [r"une", r"heures?"]),
 ]
 
 
@@ -96,13 +108,15 @@ def test_every_mention_at_its_second(radio) -> None:
         ref_times = find(ref, pattern)
         recognised = find(said, pattern)  # what the base model wrote, by the same regex
         assert ref_times, f"{query}: not in the reference"
-        # Every mention cites the reference time of the spoken words (when the model's words
-        # are also in the reference there: a word the reference lacks cannot be checked).
+        # Every mention is at words the model wrote for the query (no stray citation) and
+        # cites the reference time of the spoken words.
         for m in times:
-            if any(abs(m - r) <= TOLERANCE for r in recognised):
-                near = min(abs(m - r) for r in ref_times)
-                assert near <= TOLERANCE, f"{query}: hit at {m:.1f} s, reference {ref_times}"
-                checked += 1
+            assert any(abs(m - r) <= TOLERANCE for r in recognised), (
+                f"{query}: hit at {m:.1f} s where the transcript has none of {recognised}"
+            )
+            near = min(abs(m - r) for r in ref_times)
+            assert near <= TOLERANCE, f"{query}: hit at {m:.1f} s, reference {ref_times}"
+            checked += 1
         # Every recognised mention that the reference also has is its own hit.
         for r in ref_times:
             if any(abs(r - s) <= TOLERANCE for s in recognised):
@@ -111,7 +125,7 @@ def test_every_mention_at_its_second(radio) -> None:
                 )
         # Separate mentions are separate hits: never two at one moment.
         assert len(set(round(x, 1) for x in times)) == len(times), query
-    assert checked >= 40
+    assert len(QUERIES) >= 20 and checked >= 60
 
 
 def test_a_repeated_name_gives_one_hit_per_mention(radio) -> None:

@@ -285,6 +285,11 @@ class _Parser:
         return _word(t.value)
 
 
+# An elided article typed with a space (l humanite, d accord, qu il): the index strips "l'"
+# (index.strip_elision), so a lone "l" would match nothing; it is read as l'humanite.
+_ELIDED_SPACE = re.compile(
+    r"(?<![\w'’])((?i:l|d|j|n|qu)) (?!(?:AND|OR|NOT)\b)(?=(?i:[aeiouyhàâäéèêëîïôöûü]))"
+)
 _FUZZY_RE = re.compile(r"(.+?)~(\d?)")
 
 
@@ -320,7 +325,7 @@ def parse(text: str) -> Parsed:
     if not isinstance(text, str):
         raise _fail("the query must be text")
     text = _validate(text)
-    toks = _tokenize(text)
+    toks = _tokenize(_ELIDED_SPACE.sub(r"\1'", text))
     if sum(1 for t in toks if t.kind in ("WORD", "PHRASE", "FIELD")) > MAX_TERMS:
         raise _fail(f"too many words (at most {MAX_TERMS})")
     depth = deepest = 0
@@ -511,7 +516,30 @@ MAX_NUMBER = 10**6
 
 
 def _stem_forms(word: str, langs: tuple[str, ...]) -> frozenset[str]:
-    return frozenset({normalize(word)} | {normalize(word, lang) for lang in langs} - {""})
+    forms = {normalize(word)} | {normalize(word, lang) for lang in langs}
+    if "fr" in langs:
+        forms |= {normalize(v, "fr") for v in _fr_number_variants(normalize(word))}
+    return frozenset(forms - {""})
+
+
+# Words ending like a plural that are not one of the word beside them (je peux ≠ peu).
+_FR_NOT_PLURAL = frozenset({"peu", "peux"})
+
+
+def _fr_number_variants(w: str) -> tuple[str, ...]:
+    """The other grammatical number of a French word whose plural Snowball keeps apart.
+
+    Snowball's French stemmer leaves the plural s/x after o and u: photo/photos, vidéo/vidéos,
+    euro/euros, jeu/jeux, pneu/pneus stem differently (a researcher typing "vidéo" missed
+    "vidéos"). The query looks up the other form too; the index keeps its analysis.
+    """
+    if len(w) < 3 or not w.isascii() or not w.isalpha() or w in _FR_NOT_PLURAL | common_words():
+        return ()
+    if w[-2] in "ou" and (w[-1] == "x" or (w[-1] == "s" and len(w) > 4)):
+        return (w[:-1],)  # not plus → plu, bus → bu
+    if w[-1] in "ou":
+        return (w + "s", w + "x") if w.endswith(("eu", "au", "ou")) else (w + "s",)
+    return ()
 
 
 def _seq(text: str, langs: tuple[str, ...], exact: bool = False) -> Alt:
@@ -683,14 +711,35 @@ def _tree(node: Node, langs: tuple[str, ...]) -> MNode:
     if isinstance(node, And | Or):
         kids = tuple(_tree(n, langs) for n in node.nodes)
         if isinstance(node, And):
-            pair_alt = _spacing_variant(node, langs)
-            if pair_alt is not None:
-                return MAny((MAll(kids), pair_alt))
+            variant = _and_variant(node, langs)
+            if variant is not None:
+                return MAny((MAll(kids), variant))
             return MAll(kids)
         return MAny(kids)
     if isinstance(node, Field):
         return None
     return _unit(node, langs)
+
+
+def _and_variant(node: And, langs: tuple[str, ...]) -> Unit | None:
+    """Other ways of writing plain words typed side by side: as one word, or as one number."""
+    alts: list[Alt] = []
+    spaced = _spacing_variant(node, langs)
+    if spaced is not None:
+        alts += spaced.alts
+    alts += _number_run_alts(node, langs)
+    return Unit(tuple(dict.fromkeys(alts))) if alts else None
+
+
+def _number_run_alts(node: And, langs: tuple[str, ...]) -> list[Alt]:
+    """`twenty five`, `двадцать пять`, `mille neuf cent quatre-vingt-six` typed without quotes
+    also find "25", "1986": each word alone only finds its own digits (vingt → 20)."""
+    words = node.nodes
+    if not all(isinstance(w, Word) and not (w.prefix or w.fuzzy) for w in words):
+        return []
+    text = " ".join(w.text for w in words)  # type: ignore[union-attr]
+    n = len(tokens(text))
+    return [a for a in _phrase_number_alts(text, langs) if len(a) < n]
 
 
 def _spacing_variant(node: And, langs: tuple[str, ...]) -> Unit | None:
