@@ -177,3 +177,66 @@ def test_export_to_a_new_folder_and_config_defaults(arch, tmp_path):
     (arch.root / "confindex.toml").write_text("[search\nlimit = 1\n")
     bad = run("search", "diplomacy", ws=arch)
     assert bad.exit_code != 0 and "confindex.toml" in bad.stderr and "TOML" in bad.stderr
+
+
+def test_search_and_show_follow_colour_and_width(arch, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "50")
+    for args in (["search", "diplomatie", "-C", "1", "--cite"], ["show", "frpanel"]):
+        r = run(*args, ws=arch)
+        assert r.exit_code == 0, r.output
+        assert "\x1b" not in r.stdout
+        lines = r.stdout.splitlines()
+        assert all(len(ln) <= 50 for ln in lines if "://" not in ln), r.stdout
+        assert "    https://youtu.be/frpanel?t=12" in lines or "https://youtu.be/frpanel?t=0" in lines
+    plain = run("search", "diplomacy", ws=arch).stdout
+    assert "Space **diplomacy** matters for every station" in plain  # marked without colour
+    coloured = run("--color", "always", "search", "diplomacy", ws=arch).stdout
+    assert "\x1b[1;33mdiplomacy\x1b[0m" in coloured and "**" not in coloured
+
+
+def _on_a_terminal(argv: list[str], env: dict[str, str], columns: int) -> str:
+    """Run the installed `confindex` with stdout on a pseudo-terminal `columns` wide."""
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    exe = Path(sys.executable).parent / "confindex"
+    if not exe.exists():
+        pytest.skip("the confindex script is not installed in this environment")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS")} | env
+    p = subprocess.Popen([exe, *argv], stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    p.wait(timeout=60)
+    os.close(master)
+    assert p.returncode == 0, p.stderr.read().decode()
+    return out.decode().replace("\r\n", "\n")
+
+
+def test_no_color_on_a_real_terminal(arch):
+    """What a user sees in a terminal: matches in colour, unless NO_COLOR is set (then bold,
+    as no-color.org asks), and lines that fit the terminal's width."""
+    argv = ["-w", str(arch.root), "search", "diplomatie", "-C", "1"]
+    env = {"TERM": "xterm-256color"}
+    coloured = _on_a_terminal(argv, env, 60)
+    assert "\x1b[1;33mdiplomatie\x1b[0m" in coloured
+    plain = _on_a_terminal(argv, env | {"NO_COLOR": "1"}, 60)
+    assert "diplomatie" in plain and "33m" not in plain and "34m" not in plain
+    assert "\x1b[1mdiplomatie\x1b[0m" in plain  # still visible: bold, without colour
+    import re
+
+    for ln in re.sub(r"\x1b\[[0-9;]*m", "", plain).splitlines():
+        assert len(ln) <= 60, ln
