@@ -238,3 +238,36 @@ def test_an_unreachable_hub_fails_before_any_decoding(tmp_path):
     assert lines[0].startswith("Error: cannot get model 'large-v3' from the Hugging Face Hub")
     status = json.loads(run("status", "--json", ws=Workspace(ws)).stdout)
     assert status["counts"].get("failed", 0) == 0
+
+
+def test_fetch_formats_output_dir_umask_and_skip_reasons(tmp_path, monkeypatch):
+    """Issue 15: `--formats`/`--output-dir` choose which exports are written and where, files
+    get the umask's mode, and a rerun says in plain text why each input was skipped."""
+    import os
+
+    jfk = shared_file("en/jfk.flac")
+    copy = tmp_path / "copy.flac"
+    shutil.copy(jfk, copy)
+    ws = Workspace(tmp_path / "ws")
+    monkeypatch.chdir(tmp_path)  # --output-dir is relative to where the command runs
+    bad = run("fetch", str(jfk), "--formats", "srt,pdf", ws=ws)
+    assert bad.exit_code == 2 and "pdf" in bad.stderr and not ws.transcripts.exists()
+    old = os.umask(0o002)
+    try:
+        args = ("--formats", "srt,vtt", "--output-dir", "subs", "--no-diarize", "--beam-size", "1")
+        r = run("fetch", str(jfk), *args, ws=ws)
+    finally:
+        os.umask(old)
+    assert r.exit_code == 0, r.output
+    [rid] = ws.transcript_ids()
+    assert files_in(ws.transcripts) == [f"{rid}.json"]  # no exports beside the transcript
+    assert files_in(tmp_path / "subs") == [f"{rid}.srt", f"{rid}.vtt"]
+    assert "ask not" in (tmp_path / "subs" / f"{rid}.srt").read_text().lower()
+    for f in (ws.transcript_path(rid), tmp_path / "subs" / f"{rid}.vtt"):
+        assert f.stat().st_mode & 0o777 == 0o664, f  # group-writable, as umask 002 asks
+
+    again = run("fetch", str(jfk), str(copy), *args, ws=ws)
+    assert again.exit_code == 0, again.output
+    assert "0 done, 2 skipped, 0 failed" in again.stderr
+    assert f"skipped {rid}: already indexed" in again.stderr
+    assert f": duplicate of {rid}" in again.stderr

@@ -38,6 +38,15 @@ def test_usage_section_lists_the_commands_it_documents():
     assert not any(">" in shlex.split(x, comments=True) for x in lines)  # no shell redirection
 
 
+def test_one_stated_test_time():
+    """README's `make test` line and the Makefile state the same measured time, no placeholder."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    make = (REPO / "Makefile").read_text(encoding="utf-8")
+    said = re.search(r"make test .*\(offline; about (\d+) minutes on 2 cores\)", readme)
+    assert said, "README's make test line must state the suite's time"
+    assert f"about {said.group(1)} minutes on 2 cores" in make
+
+
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory) -> Path:
     """A folder like the repository root after `make demo`: samples/ and the demo workspace."""

@@ -290,8 +290,8 @@ class Archive:
         if formats is not None:
             from .export import parse_formats
 
-            spec = formats if isinstance(formats, str) else ",".join(formats)
-            opts.formats = parse_formats(spec)
+            # an empty list means none (as "none" does), never "all"
+            opts.formats = parse_formats(formats) if isinstance(formats, str) or formats else []
         if output_dir:
             opts.output_dir = str(Path(output_dir).expanduser().resolve())
         validate_options(opts)
