@@ -130,6 +130,18 @@ def test_title_parts_are_searchable(tmp_path):
 def test_no_color_and_fixed_width(arch, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.setenv("NO_COLOR", "1")
+    # a bulk run's ledger with a long URL that failed with a long reason (status once printed
+    # 136–222 columns per line)
+    url = "https://conference.example.org/archive/2024/" + "very-long-session-name-" * 5 + "x.mp4"
+    why = "HTTP Error 503: Service Unavailable (the server said: " + "try again later " * 6 + ")"
+    with Ledger.of(arch) as led:
+        led.add([NewItem(key=url, source=url, kind="url"), NewItem(key="q", source="q.mp4",
+                                                                   kind="file")])  # fmt: skip
+        assert led.claim_next().key == url
+        led.fail(url, why, "download")
+    shown = run("status", ws=arch).stdout
+    assert "1 queued" in shown and "1 failed" in shown, shown
+    assert " ".join(why.split()) in " ".join(shown.split())  # whole reason, wrapped not cut
     for args in (["stats"], ["speakers", "--all"], ["speakers", "frpanel"], ["status"], ["list"]):
         r = run(*args, ws=arch)
         assert r.exit_code == 0, (args, r.output)
@@ -195,14 +207,18 @@ def test_search_and_show_follow_colour_and_width(arch, monkeypatch):
     assert "\x1b[1;33mdiplomacy\x1b[0m" in coloured and "**" not in coloured
 
 
-def _on_a_terminal(argv: list[str], env: dict[str, str], columns: int) -> str:
-    """Run the installed `confindex` with stdout on a pseudo-terminal `columns` wide."""
+def on_a_terminal(
+    argv: list[str], env: dict[str, str], columns: int, *, stream: str = "stdout"
+) -> tuple[str, str]:
+    """Run the installed `confindex` with `stream` (stdout or stderr) on a pseudo-terminal
+    `columns` wide and the other one on a pipe; returns (terminal text, piped text)."""
     import fcntl
     import pty
     import struct
     import subprocess
     import sys
     import termios
+    import threading
 
     exe = Path(sys.executable).parent / "confindex"
     if not exe.exists():
@@ -210,8 +226,15 @@ def _on_a_terminal(argv: list[str], env: dict[str, str], columns: int) -> str:
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS")} | env
-    p = subprocess.Popen([exe, *argv], stdout=slave, stderr=subprocess.PIPE, env=env)
+    ends = {"stdout": slave, "stderr": subprocess.PIPE}
+    if stream == "stderr":
+        ends = {"stdout": subprocess.PIPE, "stderr": slave}
+    p = subprocess.Popen([exe, *argv], **ends, env=env)
     os.close(slave)
+    piped: list[bytes] = []
+    pipe = p.stderr if stream == "stdout" else p.stdout
+    reader = threading.Thread(target=lambda: piped.append(pipe.read()))  # no pipe deadlock
+    reader.start()
     out = b""
     while True:
         try:
@@ -221,10 +244,12 @@ def _on_a_terminal(argv: list[str], env: dict[str, str], columns: int) -> str:
         if not chunk:
             break
         out += chunk
-    p.wait(timeout=60)
+    p.wait(timeout=300)
+    reader.join()
     os.close(master)
-    assert p.returncode == 0, p.stderr.read().decode()
-    return out.decode().replace("\r\n", "\n")
+    other = b"".join(piped).decode()
+    assert p.returncode == 0, other if stream == "stdout" else out.decode()
+    return out.decode().replace("\r\n", "\n"), other
 
 
 def test_no_color_on_a_real_terminal(arch):
@@ -232,9 +257,9 @@ def test_no_color_on_a_real_terminal(arch):
     as no-color.org asks), and lines that fit the terminal's width."""
     argv = ["-w", str(arch.root), "search", "diplomatie", "-C", "1"]
     env = {"TERM": "xterm-256color"}
-    coloured = _on_a_terminal(argv, env, 60)
+    coloured, _ = on_a_terminal(argv, env, 60)
     assert "\x1b[1;33mdiplomatie\x1b[0m" in coloured
-    plain = _on_a_terminal(argv, env | {"NO_COLOR": "1"}, 60)
+    plain, _ = on_a_terminal(argv, env | {"NO_COLOR": "1"}, 60)
     assert "diplomatie" in plain and "33m" not in plain and "34m" not in plain
     assert "\x1b[1mdiplomatie\x1b[0m" in plain  # still visible: bold, without colour
     import re

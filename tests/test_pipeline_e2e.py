@@ -271,3 +271,32 @@ def test_fetch_formats_output_dir_umask_and_skip_reasons(tmp_path, monkeypatch):
     assert "0 done, 2 skipped, 0 failed" in again.stderr
     assert f"skipped {rid}: already indexed" in again.stderr
     assert f": duplicate of {rid}" in again.stderr
+
+
+def test_demo_panel_subtitles_are_built_for_reading(fetched, tmp_path):
+    """Issue 15 found 8 of the demo's 13 cues over 42 characters per line and a 0.1 s cue:
+    the panel's real exports now pass the reading rules, read back by srt, webvtt-py, ffmpeg."""
+    from test_subtitles import check
+
+    ws, _, result = fetched
+    rid = json.loads(result.stdout)["recordings"][0]["recording_id"]
+    srt_text = (ws.transcripts / f"{rid}.srt").read_text(encoding="utf-8")
+    vtt_text = (ws.transcripts / f"{rid}.vtt").read_text(encoding="utf-8")
+    assert check(srt_text, vtt_text, tmp_path) >= 13
+
+
+def test_progress_shows_on_a_terminal_even_with_json(tmp_path):
+    """`fetch --json` with stderr on a terminal: the progress bars and each recording's outcome
+    there, stdout pure JSON (issue 15: --json used to silence progress)."""
+    from test_catalog import on_a_terminal
+
+    jfk = shared_file("en/jfk.flac")
+    argv = ["-w", str(tmp_path / "ws"), "--json", "fetch", str(jfk), "--no-diarize"]
+    argv += ["--beam-size", "1"]
+    progress, stdout = on_a_terminal(argv, {"HF_HUB_OFFLINE": "1"}, 80, stream="stderr")
+    report = json.loads(stdout)
+    assert report["recordings"][0]["status"] == "done"
+    shown = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", progress)  # the bars' cursor movements
+    rid = report["recordings"][0]["recording_id"]
+    assert re.search(rf"transcribe +{rid} ", shown), shown[-2000:]  # its live bar
+    assert re.search(rf"done +{rid} +1 turns", shown), shown[-2000:]
