@@ -130,3 +130,43 @@ def check_serve(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
         _out, err = proc.communicate(timeout=30)
     assert_no_traceback(err, "confindex serve")
     assert proc.returncode == 0, err.decode()
+
+
+@pytest.mark.slow
+def test_the_demo_output_is_what_readme_prints(demo_dir: Path):
+    """README's first example (`confindex -w demo search "cold war"` after `make demo`) prints
+    what README shows, the local path aside (README writes it `…`)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```\n\$ (\.venv/bin/confindex -w demo search .*?)\n(.*?)```", readme, re.S)
+    assert block, "README's demo output block moved: update this test"
+    argv = shlex.split(block.group(1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFINDEX")}
+    env.update(HF_HUB_OFFLINE="1", COLUMNS="80")
+    env.pop("NO_COLOR", None)
+    p = subprocess.run([BIN / "confindex", *argv[1:]], cwd=demo_dir, env=env, capture_output=True,
+                       text=True)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    shown = re.sub(r"file:///\S*/samples/", "file:///…/samples/", p.stdout)
+    assert shown == block.group(2), shown
+
+
+def test_shell_completion_as_documented():
+    """README: `eval "$(_CONFINDEX_COMPLETE=bash_source confindex)"` in ~/.bashrc completes
+    commands and options."""
+    if not (BIN / "confindex").exists():
+        pytest.skip("the confindex script is not installed in this environment")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert 'eval "$(_CONFINDEX_COMPLETE=bash_source confindex)"' in readme
+    env = {**os.environ, "_CONFINDEX_COMPLETE": "bash_source"}
+    script = subprocess.run([BIN / "confindex"], env=env, capture_output=True, text=True).stdout
+    assert "complete -o nosort -F _confindex_completion confindex" in script
+
+    def complete(line: str) -> list[str]:
+        words = line.split(" ")
+        env = {**os.environ, "_CONFINDEX_COMPLETE": "bash_complete",
+               "COMP_WORDS": line, "COMP_CWORD": str(len(words) - 1)}  # fmt: skip
+        out = subprocess.run([BIN / "confindex"], env=env, capture_output=True, text=True)
+        return [x.split(",", 1)[1] for x in out.stdout.splitlines() if "," in x]
+
+    assert complete("confindex sea") == ["search"]
+    assert "--max-line-width" in complete("confindex export --max-")
