@@ -66,6 +66,30 @@ def demo_dir(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
+def test_the_demo_output_is_what_readme_prints(demo_dir: Path):
+    """README's first example (`confindex -w demo search "cold war"` after `make demo`) prints
+    what README shows, the local path aside (README writes it `…`); the French example finds
+    what README says. Runs before the Usage lines, which rename a speaker."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```\n\$ (\.venv/bin/confindex -w demo search .*?)\n(.*?)```", readme, re.S)
+    assert block, "README's demo output block moved: update this test"
+    argv = shlex.split(block.group(1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFINDEX")}
+    env.update(HF_HUB_OFFLINE="1", COLUMNS="80")
+    env.pop("NO_COLOR", None)
+    p = subprocess.run([BIN / "confindex", *argv[1:]], cwd=demo_dir, env=env, capture_output=True,
+                       text=True)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    shown = re.sub(r"file:///\S*/samples/", "file:///…/samples/", p.stdout)
+    assert shown == block.group(2), shown
+    french = re.search(r"\(`\"(diplomatie spatiale)\"` → `(\[[0-9:]+\] \w+)`\)", readme)
+    assert french, "README's French example moved: update this test"
+    p = subprocess.run([BIN / "confindex", "-w", "demo", "search", french.group(1)], cwd=demo_dir,
+                       env=env, capture_output=True, text=True)  # fmt: skip
+    assert f" 1. {french.group(2)} · " in p.stdout, p.stdout
+
+
+@pytest.mark.slow
 def test_every_usage_line_runs_as_printed(demo_dir: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONFINDEX")}
     env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", HF_HUB_OFFLINE="1")
@@ -130,24 +154,6 @@ def check_serve(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
         _out, err = proc.communicate(timeout=30)
     assert_no_traceback(err, "confindex serve")
     assert proc.returncode == 0, err.decode()
-
-
-@pytest.mark.slow
-def test_the_demo_output_is_what_readme_prints(demo_dir: Path):
-    """README's first example (`confindex -w demo search "cold war"` after `make demo`) prints
-    what README shows, the local path aside (README writes it `…`)."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"```\n\$ (\.venv/bin/confindex -w demo search .*?)\n(.*?)```", readme, re.S)
-    assert block, "README's demo output block moved: update this test"
-    argv = shlex.split(block.group(1))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFINDEX")}
-    env.update(HF_HUB_OFFLINE="1", COLUMNS="80")
-    env.pop("NO_COLOR", None)
-    p = subprocess.run([BIN / "confindex", *argv[1:]], cwd=demo_dir, env=env, capture_output=True,
-                       text=True)  # fmt: skip
-    assert p.returncode == 0, p.stderr
-    shown = re.sub(r"file:///\S*/samples/", "file:///…/samples/", p.stdout)
-    assert shown == block.group(2), shown
 
 
 def test_shell_completion_as_documented():
