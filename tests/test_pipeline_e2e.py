@@ -263,8 +263,11 @@ def test_fetch_formats_output_dir_umask_and_skip_reasons(tmp_path, monkeypatch):
     assert files_in(ws.transcripts) == [f"{rid}.json"]  # no exports beside the transcript
     assert files_in(tmp_path / "subs") == [f"{rid}.srt", f"{rid}.vtt"]
     assert "ask not" in (tmp_path / "subs" / f"{rid}.srt").read_text().lower()
-    for f in (ws.transcript_path(rid), tmp_path / "subs" / f"{rid}.vtt"):
-        assert f.stat().st_mode & 0o777 == 0o664, f  # group-writable, as umask 002 asks
+    made = [f for f in [*ws.root.rglob("*"), *(tmp_path / "subs").rglob("*")] if f.is_file()]
+    assert ws.root / ".confindex" / "ledger.sqlite" in made  # SQLite's own default was 0644
+    assert ws.transcript_path(rid) in made and len(made) > 5  # transcript, index, ledger, subs
+    for f in made:  # group-writable, as umask 002 asks (Whoosh makes its lock 0777 - umask)
+        assert f.stat().st_mode & 0o777 == (0o775 if f.name == "MAIN_WRITELOCK" else 0o664), f
 
     again = run("fetch", str(jfk), str(copy), *args, ws=ws)
     assert again.exit_code == 0, again.output
