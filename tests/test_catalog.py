@@ -105,6 +105,30 @@ def test_list_shows_and_filters_recordings(arch):
     assert [json.loads(x)["id"] for x in lines] == ["frpanel", "enpanel", "rupanel"]
 
 
+@pytest.mark.parametrize("columns", [50, 80, 100, 140])
+def test_list_never_loses_a_column_at_any_width(arch, monkeypatch, columns):
+    """A table when it fits, else a block per recording: every id whole on one line, every
+    language, speaker and title word shown, no line wider than the terminal (rich's own table
+    once dropped whole columns for a long id and cut "en, fr, la" to "en, fr,")."""
+    title = "Space diplomacy: a very long panel title that goes on and on about orbits"
+    speakers = {"SPEAKER_00": "Jean-Loup Chrétien", "SPEAKER_01": "Maya Brooks"}
+    turns = [("SPEAKER_00", "Bonjour.", "fr"), ("SPEAKER_01", "Hello.", "en"),
+             ("SPEAKER_00", "Salve.", "la")]  # fmt: skip
+    save(arch, make("youtube-u2SCITorY2A", title, turns, speakers=speakers))
+    assert run("index", ws=arch).exit_code == 0
+    monkeypatch.setenv("COLUMNS", str(columns))
+    out = run("--color", "never", "list", ws=arch).stdout
+    lines = out.splitlines()
+    assert all(len(x) <= columns for x in lines), out
+    assert any(x.startswith("youtube-u2SCITorY2A ") for x in lines), out
+    assert "en, fr, la" in " ".join(out.split()), out  # whole, or wrapped at a space
+    words = out.replace(",", " ").split()
+    for said in (title, "Jean-Loup Chrétien", "Maya Brooks", "Космическая политика"):
+        assert all(w in words for w in said.replace(",", " ").split()), (said, out)
+    assert lines[-1] == "4 recordings, " + lines[-1].split(", ", 1)[1]
+    assert lines[-1].endswith(" of audio")
+
+
 def test_global_options_before_the_command(arch):
     from click.testing import CliRunner
 
