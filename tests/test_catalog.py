@@ -215,6 +215,34 @@ def test_export_to_a_new_folder_and_config_defaults(arch, tmp_path):
     assert bad.exit_code != 0 and "confindex.toml" in bad.stderr and "TOML" in bad.stderr
 
 
+def test_option_defaults_precedence(arch, tmp_path, monkeypatch):
+    """Command line > CONFINDEX_<COMMAND>_<OPTION> > the workspace's confindex.toml > the user
+    config file (platformdirs' config dir, or the file $CONFINDEX_CONFIG names)."""
+
+    def limit(*args: str) -> int:
+        r = run("search", "lang:fr OR lang:en OR lang:ru", "--json", *args, ws=arch)
+        assert r.exit_code == 0, r.output
+        return len(json.loads(r.stdout)["hits"])
+
+    monkeypatch.delenv("CONFINDEX_SEARCH_LIMIT", raising=False)
+    monkeypatch.delenv("CONFINDEX_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert limit() == 10  # the built-in default (10 turns match)
+    user = tmp_path / "xdg" / "confindex" / "config.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text("[search]\nlimit = 5\n")
+    assert limit() == 5
+    other = tmp_path / "elsewhere.toml"
+    other.write_text("[search]\nlimit = 6\n")
+    monkeypatch.setenv("CONFINDEX_CONFIG", str(other))
+    assert limit() == 6
+    (arch.root / "confindex.toml").write_text("[search]\nlimit = 3\n")
+    assert limit() == 3
+    monkeypatch.setenv("CONFINDEX_SEARCH_LIMIT", "2")
+    assert limit() == 2
+    assert limit("--limit", "4") == 4
+
+
 def test_search_and_show_follow_colour_and_width(arch, monkeypatch):
     monkeypatch.setenv("COLUMNS", "50")
     for args in (["search", "diplomatie", "-C", "1", "--cite"], ["show", "frpanel"]):

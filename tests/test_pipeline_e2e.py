@@ -276,6 +276,31 @@ def test_fetch_formats_output_dir_umask_and_skip_reasons(tmp_path, monkeypatch):
     assert f": duplicate of {rid}" in again.stderr
 
 
+def test_config_files_and_environment_give_fetch_its_defaults(tmp_path, monkeypatch):
+    """Issue 15: defaults from the user config file (platformdirs' config dir), the workspace's
+    confindex.toml over it, CONFINDEX_<COMMAND>_<OPTION> over both; TOML
+    lists for comma-separated options (`languages = ["en", "fr"]` once failed as "['en'")."""
+    jfk = shared_file("en/jfk.flac")
+    monkeypatch.delenv("CONFINDEX_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))  # platformdirs on Linux
+    user = tmp_path / "xdg" / "confindex" / "config.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text('[fetch]\nformats = ["srt", "vtt", "txt"]\ndiarize = false\nbeam_size = 1\n')
+    ws = Workspace(tmp_path / "ws").ensure()
+    (ws.root / "confindex.toml").write_text(
+        '[fetch]\nformats = ["srt", "vtt"]\nlanguages = ["en", "fr"]\n'
+    )
+    monkeypatch.setenv("CONFINDEX_FETCH_FORMATS", "srt")
+    r = run("fetch", str(jfk), ws=ws)
+    assert r.exit_code == 0, r.output
+    [rid] = ws.transcript_ids()
+    assert files_in(ws.transcripts) == [f"{rid}.json", f"{rid}.srt"]  # the environment's
+    t = store.load(ws, rid)
+    assert t.provenance.options["languages"] == ["en", "fr"]  # the workspace file's list
+    assert len({x.speaker for x in t.turns}) == 1  # the user file's diarize = false
+    assert "ask not" in (ws.transcripts / f"{rid}.srt").read_text().lower()
+
+
 def test_demo_panel_subtitles_are_built_for_reading(fetched, tmp_path):
     """Issue 15 found 8 of the demo's 13 cues over 42 characters per line and a 0.1 s cue:
     the panel's real exports now pass the reading rules, read back by srt, webvtt-py, ffmpeg."""

@@ -145,7 +145,22 @@ def _apply_config(ctx: click.Context) -> None:
     chosen = _workspace_in(rest[1:]) or ctx.params.get("workspace")
     conf = default_map(Workspace.resolve(chosen))
     if conf:
+        cmd = (
+            ctx.command.get_command(ctx, rest[0]) if isinstance(ctx.command, click.Group) else None
+        )
+        if cmd is not None and isinstance(conf.get(rest[0]), dict):
+            conf[rest[0]] = _lists_joined(conf[rest[0]], cmd)
         ctx.default_map = {**conf, **(ctx.default_map or {})}
+
+
+def _lists_joined(values: dict, cmd: click.Command) -> dict:
+    """A TOML list (`languages = ["fr", "en"]`) for an option that takes one comma-separated
+    value (`--languages fr,en`) becomes that value; options given many times keep the list."""
+    many = {p.name for p in cmd.params if getattr(p, "multiple", False) or p.nargs != 1}
+    return {
+        k: ",".join(map(str, v)) if isinstance(v, list) and k not in many else v
+        for k, v in values.items()
+    }
 
 
 def fail(message: str, code: int = 1) -> None:
