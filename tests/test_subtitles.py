@@ -100,6 +100,22 @@ def test_a_one_word_turn_stays_on_screen_long_enough():
     assert cues[-1].end == pytest.approx(5.3)  # a final fragment: the recording ends there
 
 
+def test_overlapping_word_times_never_make_overlapping_cues(tmp_path):
+    """Real radio (base model): "à" 84.187–84.642, "Donc..." 84.282–84.702, "objets" from
+    84.642: the sentence cue "à Donc..." ended 60 ms after the next cue began."""
+    before = [w(65.0 + 0.5 * i, 65.4 + 0.5 * i, f"mot{i}", "SPEAKER_01") for i in range(8)]
+    said = [(84.187, 84.642, "à"), (84.282, 84.702, "Donc..."), (84.642, 85.282, "objets"),
+            (85.282, 85.902, "inédits."), (86.342, 86.622, "Et"),
+            (86.622, 87.5, "voilà.")]  # fmt: skip
+    words = [*before, w(82.922, 83.162, "rejet.", "SPEAKER_01")]
+    words += [w(a, b, x, "SPEAKER_00") for a, b, x in said]
+    t = transcript(words, 90.0)
+    check(export.to_srt(t), export.to_vtt(t), tmp_path)
+    cs = export.cues(t)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(cs)), cs
+    assert " ".join(c.text for c in cs).split() == [x.text for x in words]
+
+
 def test_cues_end_at_sentences_and_pauses():
     words = [
         w(0.0, 0.5, "Nous"), w(0.5, 1.0, "commençons."), w(1.0, 1.4, "Voici"), w(1.4, 2.0, "le"),
