@@ -139,6 +139,11 @@ def test_global_options_before_the_command(arch):
     assert json.loads(r.stdout)["hits"][0]["recording_id"] == "enpanel"
     r = CliRunner().invoke(cli, ["--workspace", str(arch.root), "-v", "list"])
     assert r.exit_code == 0 and "enpanel" in r.stdout
+    # -v says what a search did: the query as read (`-hard` unquoted is NOT hard), the count
+    r = run("-v", "search", "diplomacy", "-hard", ws=arch)
+    assert r.exit_code == 0, r.output
+    assert "info: search 'diplomacy NOT hard' read as " in r.stderr, r.stderr
+    assert ": 1 match(es), 1 shown, in " in r.stderr, r.stderr
 
 
 def test_title_parts_are_searchable(tmp_path):

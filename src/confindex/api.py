@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -544,9 +545,20 @@ class Archive:
         """
         from .search import search
 
-        return search(
+        began = time.perf_counter()
+        result = search(
             self.ws, query, limit=limit, offset=offset, group=group, context=context, log=log_fn
         )
+        log.info(
+            "search %r read as %r: %s%d match(es), %d shown, in %.0f ms",
+            query,
+            result.query,
+            "" if result.exact else "about ",
+            result.total,
+            len(result.hits),
+            (time.perf_counter() - began) * 1000,
+        )
+        return result
 
     def review(
         self, recording: Any, *, kinds: Sequence[str] | None = None, min_score: float = 0.0
