@@ -59,11 +59,16 @@ def test_rm_removes_a_recording_everywhere(arch):
     from confindex.export import write_exports
 
     write_exports(arch, EN)
+    write_exports(arch, EN, formats=["eaf", "maxqda", "docx"])  # analysis-tool exports beside it
     media = arch.media / "enpanel.opus"
     media.write_bytes(b"x")
     t = make("enpanel", EN.recording.title, [("SPEAKER_00", "Budget talks resume.", None)])
     t.recording.media_path = "media/enpanel.opus"
     save(arch, t)
+    from confindex.publish import history_dir
+
+    (history_dir(arch, "enpanel")).mkdir(parents=True)  # an earlier version, kept for undo
+    (history_dir(arch, "enpanel") / "20261125T000000Z.json").write_text("{}")
     run("index", ws=arch)
     with Ledger.of(arch) as led:
         led.add([NewItem(key="https://x/enpanel", source="https://x/enpanel", kind="url",
@@ -73,7 +78,9 @@ def test_rm_removes_a_recording_everywhere(arch):
     r = run("rm", "enpanel", "--media", ws=arch)
     assert r.exit_code == 0, r.output
     assert "removed enpanel" in r.stdout
-    assert not list(arch.transcripts.glob("enpanel.*"))
+    assert not list(arch.transcripts.glob("enpanel.*"))  # transcript and every export
+    assert not history_dir(arch, "enpanel").exists()
+    assert arch.transcript_path("frpanel").exists()
     assert not media.exists()
     assert hits(arch, "budget") == []
     assert "enpanel" not in index.load_recordings(arch)
