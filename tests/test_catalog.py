@@ -269,6 +269,15 @@ def test_search_and_show_follow_colour_and_width(arch, monkeypatch):
     assert "Space **diplomacy** matters for every station" in plain  # marked without colour
     coloured = run("--color", "always", "search", "diplomacy", ws=arch).stdout
     assert "\x1b[1;33mdiplomacy\x1b[0m" in coloured and "**" not in coloured
+    # the rank, time and speaker are bold, the title is not
+    assert "\x1b[1m · \x1b[0mSpace policy" in coloured, coloured
+    # --color after the command too, as ls and grep take it; the later one wins
+    assert run("search", "diplomacy", "--color", "always", ws=arch).stdout == coloured
+    assert run("--color", "always", "search", "diplomacy", "--color", "never", ws=arch).stdout == (
+        plain
+    )
+    assert "\x1b[" in run("list", "--color", "always", ws=arch).stdout
+    assert "\x1b[" in run("show", "frpanel", "--color", "always", ws=arch).stdout
 
 
 def on_a_terminal(

@@ -58,7 +58,8 @@ class LazyGroup(click.Group):
             if exc.name == f"{__name__}.{module_name}":
                 return None  # command not built in this version
             raise
-        return getattr(module, attr, None)
+        cmd = getattr(module, attr, None)
+        return _with_color_option(cmd) if cmd is not None else None
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):  # type: ignore[override]
         """Like click's, but usage errors too are one line: `Error: …` and exit code 2."""
@@ -109,6 +110,35 @@ class LazyGroup(click.Group):
                 f"{' '.join(str(exc).split())[:200]} (rerun with -v for the traceback)",
                 70,
             )
+
+
+def _set_color(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    from .output import set_color
+
+    if value is not None:  # else the global --color (or $CONFINDEX_COLOR) stands
+        set_color(value)
+
+
+def _with_color_option(cmd: click.Command) -> click.Command:
+    """`--color` after the command too (`confindex search x --color never`, as `ls` and `grep`
+    take it), on every command and subcommand; the global one before the command still works."""
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            _with_color_option(sub)
+    if not any(p.name == "color" for p in cmd.params):
+        cmd.params.append(
+            click.Option(
+                ["--color"],
+                type=click.Choice(["auto", "always", "never"]),
+                default=None,
+                expose_value=False,
+                is_eager=True,
+                callback=_set_color,
+                help="Colour on the terminal: auto (default; NO_COLOR=1 turns it off), always, "
+                "never.",
+            )
+        )
+    return cmd
 
 
 def _log_to_stderr() -> None:

@@ -207,8 +207,10 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
     _line(out, Text(f"{count} {what} for ") + query + Text(f" (showing {shown})"), width)
     for h in result.hits:
         out.print()
-        head = Text(f"{h.rank:>2}. [{hms(h.time)}] ", style="bold")
-        head += text(h.speaker_name or "?", "bold") + Text(" · ", style="bold")
+        head = Text()  # bold spans, not a bold base style: that would make the title bold too
+        head.append(f"{h.rank:>2}. [{hms(h.time)}] ", style="bold")
+        head.append_text(text(h.speaker_name or "?", "bold"))
+        head.append(" · ", style="bold")
         more = Text(f" ({h.matches} turns)" if h.matches > 1 else "")
         source = text(" · ".join(x for x in (h.title, h.channel, h.date) if x))
         source.truncate(max(10, width - len(head) - len(more)), overflow="ellipsis")
