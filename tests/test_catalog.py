@@ -59,11 +59,16 @@ def test_rm_removes_a_recording_everywhere(arch):
     from confindex.export import write_exports
 
     write_exports(arch, EN)
+    write_exports(arch, EN, formats=["eaf", "maxqda", "docx"])  # analysis-tool exports beside it
     media = arch.media / "enpanel.opus"
     media.write_bytes(b"x")
     t = make("enpanel", EN.recording.title, [("SPEAKER_00", "Budget talks resume.", None)])
     t.recording.media_path = "media/enpanel.opus"
     save(arch, t)
+    from confindex.publish import history_dir
+
+    (history_dir(arch, "enpanel")).mkdir(parents=True)  # an earlier version, kept for undo
+    (history_dir(arch, "enpanel") / "20261125T000000Z.json").write_text("{}")
     run("index", ws=arch)
     with Ledger.of(arch) as led:
         led.add([NewItem(key="https://x/enpanel", source="https://x/enpanel", kind="url",
@@ -73,7 +78,9 @@ def test_rm_removes_a_recording_everywhere(arch):
     r = run("rm", "enpanel", "--media", ws=arch)
     assert r.exit_code == 0, r.output
     assert "removed enpanel" in r.stdout
-    assert not list(arch.transcripts.glob("enpanel.*"))
+    assert not list(arch.transcripts.glob("enpanel.*"))  # transcript and every export
+    assert not history_dir(arch, "enpanel").exists()
+    assert arch.transcript_path("frpanel").exists()
     assert not media.exists()
     assert hits(arch, "budget") == []
     assert "enpanel" not in index.load_recordings(arch)
@@ -105,6 +112,30 @@ def test_list_shows_and_filters_recordings(arch):
     assert [json.loads(x)["id"] for x in lines] == ["frpanel", "enpanel", "rupanel"]
 
 
+@pytest.mark.parametrize("columns", [50, 80, 100, 140])
+def test_list_never_loses_a_column_at_any_width(arch, monkeypatch, columns):
+    """A table when it fits, else a block per recording: every id whole on one line, every
+    language, speaker and title word shown, no line wider than the terminal (rich's own table
+    once dropped whole columns for a long id and cut "en, fr, la" to "en, fr,")."""
+    title = "Space diplomacy: a very long panel title that goes on and on about orbits"
+    speakers = {"SPEAKER_00": "Jean-Loup Chrétien", "SPEAKER_01": "Maya Brooks"}
+    turns = [("SPEAKER_00", "Bonjour.", "fr"), ("SPEAKER_01", "Hello.", "en"),
+             ("SPEAKER_00", "Salve.", "la")]  # fmt: skip
+    save(arch, make("youtube-u2SCITorY2A", title, turns, speakers=speakers))
+    assert run("index", ws=arch).exit_code == 0
+    monkeypatch.setenv("COLUMNS", str(columns))
+    out = run("--color", "never", "list", ws=arch).stdout
+    lines = out.splitlines()
+    assert all(len(x) <= columns for x in lines), out
+    assert any(x.startswith("youtube-u2SCITorY2A ") for x in lines), out
+    assert "en, fr, la" in " ".join(out.split()), out  # whole, or wrapped at a space
+    words = out.replace(",", " ").split()
+    for said in (title, "Jean-Loup Chrétien", "Maya Brooks", "Космическая политика"):
+        assert all(w in words for w in said.replace(",", " ").split()), (said, out)
+    assert lines[-1] == "4 recordings, " + lines[-1].split(", ", 1)[1]
+    assert lines[-1].endswith(" of audio")
+
+
 def test_global_options_before_the_command(arch):
     from click.testing import CliRunner
 
@@ -115,6 +146,11 @@ def test_global_options_before_the_command(arch):
     assert json.loads(r.stdout)["hits"][0]["recording_id"] == "enpanel"
     r = CliRunner().invoke(cli, ["--workspace", str(arch.root), "-v", "list"])
     assert r.exit_code == 0 and "enpanel" in r.stdout
+    # -v says what a search did: the query as read (`-hard` unquoted is NOT hard), the count
+    r = run("-v", "search", "diplomacy", "-hard", ws=arch)
+    assert r.exit_code == 0, r.output
+    assert "info: search 'diplomacy NOT hard' read as " in r.stderr, r.stderr
+    assert ": 1 match(es), 1 shown, in " in r.stderr, r.stderr
 
 
 def test_title_parts_are_searchable(tmp_path):
@@ -130,6 +166,18 @@ def test_title_parts_are_searchable(tmp_path):
 def test_no_color_and_fixed_width(arch, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")
     monkeypatch.setenv("NO_COLOR", "1")
+    # a bulk run's ledger with a long URL that failed with a long reason (status once printed
+    # 136–222 columns per line)
+    url = "https://conference.example.org/archive/2024/" + "very-long-session-name-" * 5 + "x.mp4"
+    why = "HTTP Error 503: Service Unavailable (the server said: " + "try again later " * 6 + ")"
+    with Ledger.of(arch) as led:
+        led.add([NewItem(key=url, source=url, kind="url"), NewItem(key="q", source="q.mp4",
+                                                                   kind="file")])  # fmt: skip
+        assert led.claim_next().key == url
+        led.fail(url, why, "download")
+    shown = run("status", ws=arch).stdout
+    assert "1 queued" in shown and "1 failed" in shown, shown
+    assert " ".join(why.split()) in " ".join(shown.split())  # whole reason, wrapped not cut
     for args in (["stats"], ["speakers", "--all"], ["speakers", "frpanel"], ["status"], ["list"]):
         r = run(*args, ws=arch)
         assert r.exit_code == 0, (args, r.output)
@@ -177,3 +225,117 @@ def test_export_to_a_new_folder_and_config_defaults(arch, tmp_path):
     (arch.root / "confindex.toml").write_text("[search\nlimit = 1\n")
     bad = run("search", "diplomacy", ws=arch)
     assert bad.exit_code != 0 and "confindex.toml" in bad.stderr and "TOML" in bad.stderr
+
+
+def test_option_defaults_precedence(arch, tmp_path, monkeypatch):
+    """Command line > CONFINDEX_<COMMAND>_<OPTION> > the workspace's confindex.toml > the user
+    config file (platformdirs' config dir, or the file $CONFINDEX_CONFIG names)."""
+
+    def limit(*args: str) -> int:
+        r = run("search", "lang:fr OR lang:en OR lang:ru", "--json", *args, ws=arch)
+        assert r.exit_code == 0, r.output
+        return len(json.loads(r.stdout)["hits"])
+
+    monkeypatch.delenv("CONFINDEX_SEARCH_LIMIT", raising=False)
+    monkeypatch.delenv("CONFINDEX_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert limit() == 10  # the built-in default (10 turns match)
+    user = tmp_path / "xdg" / "confindex" / "config.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text("[search]\nlimit = 5\n")
+    assert limit() == 5
+    other = tmp_path / "elsewhere.toml"
+    other.write_text("[search]\nlimit = 6\n")
+    monkeypatch.setenv("CONFINDEX_CONFIG", str(other))
+    assert limit() == 6
+    (arch.root / "confindex.toml").write_text("[search]\nlimit = 3\n")
+    assert limit() == 3
+    monkeypatch.setenv("CONFINDEX_SEARCH_LIMIT", "2")
+    assert limit() == 2
+    assert limit("--limit", "4") == 4
+
+
+def test_search_and_show_follow_colour_and_width(arch, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "50")
+    for args in (["search", "diplomatie", "-C", "1", "--cite"], ["show", "frpanel"]):
+        r = run(*args, ws=arch)
+        assert r.exit_code == 0, r.output
+        assert "\x1b" not in r.stdout
+        lines = r.stdout.splitlines()
+        assert all(len(ln) <= 50 for ln in lines if "://" not in ln), r.stdout
+        links = {"    https://youtu.be/frpanel?t=12", "https://youtu.be/frpanel?t=0"}
+        assert links & set(lines), r.stdout  # links whole, never cut
+    plain = run("search", "diplomacy", ws=arch).stdout
+    assert "Space **diplomacy** matters for every station" in plain  # marked without colour
+    coloured = run("--color", "always", "search", "diplomacy", ws=arch).stdout
+    assert "\x1b[1;33mdiplomacy\x1b[0m" in coloured and "**" not in coloured
+    # the rank, time and speaker are bold, the title is not
+    assert "\x1b[1m · \x1b[0mSpace policy" in coloured, coloured
+    # --color after the command too, as ls and grep take it; the later one wins
+    assert run("search", "diplomacy", "--color", "always", ws=arch).stdout == coloured
+    assert run("--color", "always", "search", "diplomacy", "--color", "never", ws=arch).stdout == (
+        plain
+    )
+    assert "\x1b[" in run("list", "--color", "always", ws=arch).stdout
+    assert "\x1b[" in run("show", "frpanel", "--color", "always", ws=arch).stdout
+
+
+def on_a_terminal(
+    argv: list[str], env: dict[str, str], columns: int, *, stream: str = "stdout"
+) -> tuple[str, str]:
+    """Run the installed `confindex` with `stream` (stdout or stderr) on a pseudo-terminal
+    `columns` wide and the other one on a pipe; returns (terminal text, piped text)."""
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+    import threading
+
+    exe = Path(sys.executable).parent / "confindex"
+    if not exe.exists():
+        pytest.skip("the confindex script is not installed in this environment")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS")} | env
+    ends = {"stdout": slave, "stderr": subprocess.PIPE}
+    if stream == "stderr":
+        ends = {"stdout": subprocess.PIPE, "stderr": slave}
+    p = subprocess.Popen([exe, *argv], **ends, env=env)
+    os.close(slave)
+    piped: list[bytes] = []
+    pipe = p.stderr if stream == "stdout" else p.stdout
+    reader = threading.Thread(target=lambda: piped.append(pipe.read()))  # no pipe deadlock
+    reader.start()
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    p.wait(timeout=300)
+    reader.join()
+    os.close(master)
+    other = b"".join(piped).decode()
+    assert p.returncode == 0, other if stream == "stdout" else out.decode()
+    return out.decode().replace("\r\n", "\n"), other
+
+
+def test_no_color_on_a_real_terminal(arch):
+    """What a user sees in a terminal: matches in colour, unless NO_COLOR is set (then bold,
+    as no-color.org asks), and lines that fit the terminal's width."""
+    argv = ["-w", str(arch.root), "search", "diplomatie", "-C", "1"]
+    env = {"TERM": "xterm-256color"}
+    coloured, _ = on_a_terminal(argv, env, 60)
+    assert "\x1b[1;33mdiplomatie\x1b[0m" in coloured
+    plain, _ = on_a_terminal(argv, env | {"NO_COLOR": "1"}, 60)
+    assert "diplomatie" in plain and "33m" not in plain and "34m" not in plain
+    assert "\x1b[1mdiplomatie\x1b[0m" in plain  # still visible: bold, without colour
+    import re
+
+    for ln in re.sub(r"\x1b\[[0-9;]*m", "", plain).splitlines():
+        assert len(ln) <= 60, ln

@@ -165,6 +165,16 @@ def _wait_for_activity(ws: Workspace, proc, activity: str, timeout: float = 180)
     raise AssertionError(f"no row reached {activity!r} (exit {proc.poll()})")
 
 
+def test_local_run_subtitles_follow_the_reading_rules(local_run, tmp_path):
+    """Issue 15: the real recordings' exports (JFK, Picovoice French, the Russian clip, the
+    pyannote sample) read back by srt, webvtt-py and ffmpeg within 2 lines x 42 characters and
+    0.8 s per cue; no model run of its own (the local run's workspace)."""
+    from test_subtitles import check_exports
+
+    cues = check_exports(local_run, tmp_path)
+    assert len(cues) == 4 and all(n >= 2 for n in cues.values()), cues
+
+
 def test_sigkill_of_a_worker_mid_transcription_still_indexes_each_once(inputs, tmp_path):
     ws = Workspace(tmp_path / "ws")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "CONFINDEX_TEST_STAGE_DELAY": "transcribing=4"}

@@ -146,6 +146,16 @@ def test_a_repeated_name_gives_one_hit_per_mention(radio) -> None:
     assert all(abs(m.time - objet[0]) > 1 for _h, m in res.mentions)
 
 
+def test_radio_subtitles_follow_the_reading_rules(radio, tmp_path) -> None:
+    """Issue 15: 178 s of real French radio as transcribed by the pipeline: every cue within
+    2 lines x 42 characters and 0.8 s, read back by srt, webvtt-py and ffmpeg."""
+    from test_subtitles import check_exports
+
+    ws, _t, _ref = radio
+    cues = check_exports(ws, tmp_path)
+    assert len(cues) == 1 and next(iter(cues.values())) >= 40, cues
+
+
 def test_eval_search_timing_mode_against_the_silver_words(radio, tmp_path) -> None:
     ws, t, _ref = radio
     media = shared_file("fr/radiofrance_smartphone.mp3")

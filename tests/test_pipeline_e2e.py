@@ -238,3 +238,93 @@ def test_an_unreachable_hub_fails_before_any_decoding(tmp_path):
     assert lines[0].startswith("Error: cannot get model 'large-v3' from the Hugging Face Hub")
     status = json.loads(run("status", "--json", ws=Workspace(ws)).stdout)
     assert status["counts"].get("failed", 0) == 0
+
+
+def test_fetch_formats_output_dir_umask_and_skip_reasons(tmp_path, monkeypatch):
+    """Issue 15: `--formats`/`--output-dir` choose which exports are written and where, files
+    get the umask's mode, and a rerun says in plain text why each input was skipped."""
+    import os
+
+    jfk = shared_file("en/jfk.flac")
+    copy = tmp_path / "copy.flac"
+    shutil.copy(jfk, copy)
+    ws = Workspace(tmp_path / "ws")
+    monkeypatch.chdir(tmp_path)  # --output-dir is relative to where the command runs
+    bad = run("fetch", str(jfk), "--formats", "srt,pdf", ws=ws)
+    assert bad.exit_code == 2 and "pdf" in bad.stderr and not ws.transcripts.exists()
+    old = os.umask(0o002)
+    try:
+        args = ("--formats", "srt,vtt", "--output-dir", "subs", "--no-diarize", "--beam-size", "1")
+        r = run("fetch", str(jfk), *args, ws=ws)
+    finally:
+        os.umask(old)
+    assert r.exit_code == 0, r.output
+    [rid] = ws.transcript_ids()
+    assert files_in(ws.transcripts) == [f"{rid}.json"]  # no exports beside the transcript
+    assert files_in(tmp_path / "subs") == [f"{rid}.srt", f"{rid}.vtt"]
+    assert "ask not" in (tmp_path / "subs" / f"{rid}.srt").read_text().lower()
+    made = [f for f in [*ws.root.rglob("*"), *(tmp_path / "subs").rglob("*")] if f.is_file()]
+    assert ws.root / ".confindex" / "ledger.sqlite" in made  # SQLite's own default was 0644
+    assert ws.transcript_path(rid) in made and len(made) > 5  # transcript, index, ledger, subs
+    for f in made:  # group-writable, as umask 002 asks (Whoosh makes its lock 0777 - umask)
+        assert f.stat().st_mode & 0o777 == (0o775 if f.name == "MAIN_WRITELOCK" else 0o664), f
+
+    again = run("fetch", str(jfk), str(copy), *args, ws=ws)
+    assert again.exit_code == 0, again.output
+    assert "0 done, 2 skipped, 0 failed" in again.stderr
+    assert f"skipped {rid}: already indexed" in again.stderr
+    assert f": duplicate of {rid}" in again.stderr
+
+
+def test_config_files_and_environment_give_fetch_its_defaults(tmp_path, monkeypatch):
+    """Issue 15: defaults from the user config file (platformdirs' config dir), the workspace's
+    confindex.toml over it, CONFINDEX_<COMMAND>_<OPTION> over both; TOML
+    lists for comma-separated options (`languages = ["en", "fr"]` once failed as "['en'")."""
+    jfk = shared_file("en/jfk.flac")
+    monkeypatch.delenv("CONFINDEX_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))  # platformdirs on Linux
+    user = tmp_path / "xdg" / "confindex" / "config.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text('[fetch]\nformats = ["srt", "vtt", "txt"]\ndiarize = false\nbeam_size = 1\n')
+    ws = Workspace(tmp_path / "ws").ensure()
+    (ws.root / "confindex.toml").write_text(
+        '[fetch]\nformats = ["srt", "vtt"]\nlanguages = ["en", "fr"]\n'
+    )
+    monkeypatch.setenv("CONFINDEX_FETCH_FORMATS", "srt")
+    r = run("fetch", str(jfk), ws=ws)
+    assert r.exit_code == 0, r.output
+    [rid] = ws.transcript_ids()
+    assert files_in(ws.transcripts) == [f"{rid}.json", f"{rid}.srt"]  # the environment's
+    t = store.load(ws, rid)
+    assert t.provenance.options["languages"] == ["en", "fr"]  # the workspace file's list
+    assert len({x.speaker for x in t.turns}) == 1  # the user file's diarize = false
+    assert "ask not" in (ws.transcripts / f"{rid}.srt").read_text().lower()
+
+
+def test_demo_panel_subtitles_are_built_for_reading(fetched, tmp_path):
+    """Issue 15 found 8 of the demo's 13 cues over 42 characters per line and a 0.1 s cue:
+    the panel's real exports now pass the reading rules, read back by srt, webvtt-py, ffmpeg."""
+    from test_subtitles import check
+
+    ws, _, result = fetched
+    rid = json.loads(result.stdout)["recordings"][0]["recording_id"]
+    srt_text = (ws.transcripts / f"{rid}.srt").read_text(encoding="utf-8")
+    vtt_text = (ws.transcripts / f"{rid}.vtt").read_text(encoding="utf-8")
+    assert check(srt_text, vtt_text, tmp_path) >= 13
+
+
+def test_progress_shows_on_a_terminal_even_with_json(tmp_path):
+    """`fetch --json` with stderr on a terminal: the progress bars and each recording's outcome
+    there, stdout pure JSON (issue 15: --json used to silence progress)."""
+    from test_catalog import on_a_terminal
+
+    jfk = shared_file("en/jfk.flac")
+    argv = ["-w", str(tmp_path / "ws"), "--json", "fetch", str(jfk), "--no-diarize"]
+    argv += ["--beam-size", "1"]
+    progress, stdout = on_a_terminal(argv, {"HF_HUB_OFFLINE": "1"}, 80, stream="stderr")
+    report = json.loads(stdout)
+    assert report["recordings"][0]["status"] == "done"
+    shown = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", progress)  # the bars' cursor movements
+    rid = report["recordings"][0]["recording_id"]
+    assert re.search(rf"transcribe +{rid} ", shown), shown[-2000:]  # its live bar
+    assert re.search(rf"done +{rid} +1 turns", shown), shown[-2000:]

@@ -21,12 +21,44 @@ from conftest import REPO, assert_no_traceback
 BIN = Path(sys.executable).parent
 
 
+SHELL_BLOCK = re.compile(r"```(?:sh|bash|shell|zsh)\n(.*?)```", re.S)
+
+
 def usage_lines(readme: str) -> list[str]:
-    section = readme.split("\n## Usage", 1)[1].split("\n## ", 1)[0]
+    """The command lines of every shell block of the Usage section, its subsections included
+    (so lines other engineers add anywhere under `## Usage` are run too); a line ending in `\\`
+    goes on in the next one, as in a shell."""
+    section = re.split(r"(?m)^## Usage.*$", readme, maxsplit=1)[1]
+    section = re.split(r"(?m)^## ", section, maxsplit=1)[0]
     lines = []
-    for block in re.findall(r"```sh\n(.*?)```", section, re.S):
-        lines += [x.strip() for x in block.splitlines() if x.strip() and not x.startswith("#")]
+    for block in SHELL_BLOCK.findall(section):
+        for x in re.sub(r"\s*\\\n\s*", " ", block).splitlines():
+            if x.strip() and not x.lstrip().startswith("#"):
+                lines.append(x.strip())
     return lines
+
+
+def test_usage_lines_are_read_as_a_shell_reads_them():
+    readme = """## Usage
+```sh
+confindex a   # a comment
+# a whole-line comment
+confindex b \\
+    --long
+```
+### a subsection
+```bash
+confindex c
+```
+```
+$ output, not a command
+```
+## Next
+```sh
+confindex not-usage
+```
+"""
+    assert usage_lines(readme) == ["confindex a   # a comment", "confindex b --long", "confindex c"]
 
 
 def test_usage_section_lists_the_commands_it_documents():
@@ -38,13 +70,28 @@ def test_usage_section_lists_the_commands_it_documents():
     assert not any(">" in shlex.split(x, comments=True) for x in lines)  # no shell redirection
 
 
+def test_one_stated_test_time():
+    """README's `make test` line and the Makefile state the same measured time, no placeholder."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    make = (REPO / "Makefile").read_text(encoding="utf-8")
+    said = re.search(r"make test .*\(offline; about (\d+) minutes on 2 cores\)", readme)
+    assert said, "README's make test line must state the suite's time"
+    assert f"about {said.group(1)} minutes on 2 cores" in make
+
+
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory) -> Path:
     """A folder like the repository root after `make demo`: samples/ and the demo workspace."""
     if not (BIN / "confindex").exists():
         pytest.skip("the confindex script is not installed in this environment")
     root = tmp_path_factory.mktemp("clone")
-    (root / "samples").symlink_to(REPO / "samples")
+    # the repository's files as a clone has them (README lines may name samples/, docs/, …)
+    for entry in REPO.iterdir():
+        if entry.name not in ("demo", ".venv", ".git") and not entry.name.startswith("."):
+            (root / entry.name).symlink_to(entry)
+    shared = root.parent / "shared"  # README's `../shared/data/…` (the real recordings)
+    if (REPO.parent / "shared").exists() and not shared.exists():
+        shared.symlink_to(REPO.parent / "shared")
     make = (REPO / "Makefile").read_text()
     demo = re.search(r"\$\(BIN\)/confindex (fetch samples/panel\.ogg --workspace \$\(DEMO\))", make)
     assert demo, "the Makefile's demo target changed: update this test"
@@ -57,11 +104,35 @@ def demo_dir(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
+def test_the_demo_output_is_what_readme_prints(demo_dir: Path):
+    """README's first example (`confindex -w demo search "cold war"` after `make demo`) prints
+    what README shows, the local path aside (README writes it `…`); the French example finds
+    what README says. Runs before the Usage lines, which rename a speaker."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```\n\$ (\.venv/bin/confindex -w demo search .*?)\n(.*?)```", readme, re.S)
+    assert block, "README's demo output block moved: update this test"
+    argv = shlex.split(block.group(1))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFINDEX")}
+    env.update(HF_HUB_OFFLINE="1", COLUMNS="80")
+    env.pop("NO_COLOR", None)
+    p = subprocess.run([BIN / "confindex", *argv[1:]], cwd=demo_dir, env=env, capture_output=True,
+                       text=True)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    shown = re.sub(r"file:///\S*/samples/", "file:///…/samples/", p.stdout)
+    assert shown == block.group(2), shown
+    french = re.search(r"\(`\"(diplomatie spatiale)\"` → `(\[[0-9:]+\] \w+)`\)", readme)
+    assert french, "README's French example moved: update this test"
+    p = subprocess.run([BIN / "confindex", "-w", "demo", "search", french.group(1)], cwd=demo_dir,
+                       env=env, capture_output=True, text=True)  # fmt: skip
+    assert f" 1. {french.group(2)} · " in p.stdout, p.stdout
+
+
+@pytest.mark.slow
 def test_every_usage_line_runs_as_printed(demo_dir: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONFINDEX")}
     env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", HF_HUB_OFFLINE="1")
     env.update(COLUMNS="80")
-    ran = 0
+    ran, failed = 0, []
     for line in usage_lines((REPO / "README.md").read_text(encoding="utf-8")):
         argv = shlex.split(line, comments=True)
         if argv[0] in (".", "source"):
@@ -71,16 +142,24 @@ def test_every_usage_line_runs_as_printed(demo_dir: Path):
             key, value = argv[1].split("=", 1)
             env[key] = value
             continue
-        assert argv[0] == "confindex", line
+        assert argv[0] == "confindex", (
+            f"README's Usage shows {line!r}: only confindex lines (after `. .venv/bin/activate`"
+            " and `export VAR=…`) run against the demo workspace; put set-up elsewhere"
+        )
         if argv[1:2] == ["serve"]:  # runs until Ctrl-C: start it, look at it, stop it
             check_serve(argv, demo_dir, env)
             ran += 1
             continue
-        p = subprocess.run(argv, cwd=demo_dir, env=env, capture_output=True, text=True)
+        # As a shell runs it (quotes, `$VAR`, a pipe into `head`); no input, so a command that
+        # waited for an answer fails instead of hanging the suite.
+        p = subprocess.run(["bash", "-o", "pipefail", "-c", line], cwd=demo_dir, env=env,
+                           capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                           timeout=600)  # fmt: skip
         assert_no_traceback(p.stderr, line)
-        assert p.returncode == 0, f"{line}\n{p.stdout}\n{p.stderr}"
-        assert (p.stdout + p.stderr).strip(), f"{line} printed nothing"
+        if p.returncode != 0 or not (p.stdout + p.stderr).strip():
+            failed.append(f"$ {line}\n(exit {p.returncode})\n{p.stdout[-800:]}{p.stderr[-800:]}")
         ran += 1
+    assert not failed, "README Usage lines that fail as printed:\n\n" + "\n\n".join(failed)
     assert ran >= 15
     assert (
         (demo_dir / "subs" / next((demo_dir / "subs").iterdir()).name)
@@ -121,3 +200,25 @@ def check_serve(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
         _out, err = proc.communicate(timeout=30)
     assert_no_traceback(err, "confindex serve")
     assert proc.returncode == 0, err.decode()
+
+
+def test_shell_completion_as_documented():
+    """README: `eval "$(_CONFINDEX_COMPLETE=bash_source confindex)"` in ~/.bashrc completes
+    commands and options."""
+    if not (BIN / "confindex").exists():
+        pytest.skip("the confindex script is not installed in this environment")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert 'eval "$(_CONFINDEX_COMPLETE=bash_source confindex)"' in readme
+    env = {**os.environ, "_CONFINDEX_COMPLETE": "bash_source"}
+    script = subprocess.run([BIN / "confindex"], env=env, capture_output=True, text=True).stdout
+    assert "complete -o nosort -F _confindex_completion confindex" in script
+
+    def complete(line: str) -> list[str]:
+        words = line.split(" ")
+        env = {**os.environ, "_CONFINDEX_COMPLETE": "bash_complete",
+               "COMP_WORDS": line, "COMP_CWORD": str(len(words) - 1)}  # fmt: skip
+        out = subprocess.run([BIN / "confindex"], env=env, capture_output=True, text=True)
+        return [x.split(",", 1)[1] for x in out.stdout.splitlines() if "," in x]
+
+    assert complete("confindex sea") == ["search"]
+    assert "--max-line-width" in complete("confindex export --max-")

@@ -100,6 +100,22 @@ def test_a_one_word_turn_stays_on_screen_long_enough():
     assert cues[-1].end == pytest.approx(5.3)  # a final fragment: the recording ends there
 
 
+def test_overlapping_word_times_never_make_overlapping_cues(tmp_path):
+    """Real radio (base model): "à" 84.187–84.642, "Donc..." 84.282–84.702, "objets" from
+    84.642: the sentence cue "à Donc..." ended 60 ms after the next cue began."""
+    before = [w(65.0 + 0.5 * i, 65.4 + 0.5 * i, f"mot{i}", "SPEAKER_01") for i in range(8)]
+    said = [(84.187, 84.642, "à"), (84.282, 84.702, "Donc..."), (84.642, 85.282, "objets"),
+            (85.282, 85.902, "inédits."), (86.342, 86.622, "Et"),
+            (86.622, 87.5, "voilà.")]  # fmt: skip
+    words = [*before, w(82.922, 83.162, "rejet.", "SPEAKER_01")]
+    words += [w(a, b, x, "SPEAKER_00") for a, b, x in said]
+    t = transcript(words, 90.0)
+    check(export.to_srt(t), export.to_vtt(t), tmp_path)
+    cs = export.cues(t)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(cs)), cs
+    assert " ".join(c.text for c in cs).split() == [x.text for x in words]
+
+
 def test_cues_end_at_sentences_and_pauses():
     words = [
         w(0.0, 0.5, "Nous"), w(0.5, 1.0, "commençons."), w(1.0, 1.4, "Voici"), w(1.4, 2.0, "le"),
@@ -150,15 +166,31 @@ def test_real_picovoice_words_with_narrow_lines(tmp_path):
     check(export.to_srt(t, style), export.to_vtt(t, style), tmp_path, width=20, count=1)
 
 
+def check_exports(ws: Workspace, tmp: Path) -> dict[str, int]:
+    """Every recording's .srt and .vtt in `ws` checked by `check`; cues per recording."""
+    cues = {}
+    for rid in ws.transcript_ids():
+        srt_text = (ws.transcripts / f"{rid}.srt").read_text(encoding="utf-8")
+        vtt_text = (ws.transcripts / f"{rid}.vtt").read_text(encoding="utf-8")
+        (tmp / rid).mkdir()
+        cues[rid] = check(srt_text, vtt_text, tmp / rid)
+    return cues
+
+
 @pytest.mark.slow
-def test_real_diarized_recording_fetched_by_the_cli(tmp_path):
-    """The pyannote sample (two real speakers, overlap) through the whole pipeline."""
-    wav = shared_file("diar/pyannote_sample.wav")
+def test_real_diarized_recordings_fetched_by_the_cli(tmp_path):
+    """The pyannote sample (two real speakers, overlap) and the two AMI meeting excerpts (real
+    meetings: short interjections, crosstalk) through the whole pipeline in one run; every
+    export follows the reading rules. (JFK, Picovoice French and the Russian clip are checked on
+    test_distributed's local run, the French radio on test_mentions_real's: no model run twice.)"""
+    wavs = [shared_file(f"diar/{n}.wav") for n in ("pyannote_sample", "ami_dev00", "ami_dev01")]
     ws = Workspace(tmp_path / "ws")
-    r = run("fetch", str(wav), "--json", ws=ws)
+    r = run("fetch", *map(str, wavs), "--json", ws=ws)
     assert r.exit_code == 0, r.output
-    rid = json.loads(r.stdout)["recordings"][0]["recording_id"]
-    srt_text = (ws.transcripts / f"{rid}.srt").read_text(encoding="utf-8")
-    vtt_text = (ws.transcripts / f"{rid}.vtt").read_text(encoding="utf-8")
-    assert "[SPEAKER_0" in srt_text and "<v SPEAKER_0" in vtt_text
-    check(srt_text, vtt_text, tmp_path)
+    assert [x["status"] for x in json.loads(r.stdout)["recordings"]] == ["done"] * 3
+    cues = check_exports(ws, tmp_path)
+    assert len(cues) == 3 and all(n >= 5 for n in cues.values()), cues
+    for rid in cues:
+        srt_text = (ws.transcripts / f"{rid}.srt").read_text(encoding="utf-8")
+        vtt_text = (ws.transcripts / f"{rid}.vtt").read_text(encoding="utf-8")
+        assert "[SPEAKER_0" in srt_text and "<v SPEAKER_0" in vtt_text, rid

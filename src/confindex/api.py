@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -290,8 +291,8 @@ class Archive:
         if formats is not None:
             from .export import parse_formats
 
-            spec = formats if isinstance(formats, str) else ",".join(formats)
-            opts.formats = parse_formats(spec)
+            # an empty list means none (as "none" does), never "all"
+            opts.formats = parse_formats(formats) if isinstance(formats, str) or formats else []
         if output_dir:
             opts.output_dir = str(Path(output_dir).expanduser().resolve())
         validate_options(opts)
@@ -544,9 +545,20 @@ class Archive:
         """
         from .search import search
 
-        return search(
+        began = time.perf_counter()
+        result = search(
             self.ws, query, limit=limit, offset=offset, group=group, context=context, log=log_fn
         )
+        log.info(
+            "search %r read as %r: %s%d match(es), %d shown, in %.0f ms",
+            query,
+            result.query,
+            "" if result.exact else "about ",
+            result.total,
+            len(result.hits),
+            (time.perf_counter() - began) * 1000,
+        )
+        return result
 
     def review(
         self, recording: Any, *, kinds: Sequence[str] | None = None, min_score: float = 0.0

@@ -2,8 +2,9 @@
 
 Listing reads the index's per-recording metadata (no transcript I/O for indexed recordings) and
 loads only transcripts the index does not know yet, so `confindex list` stays fast on a big
-archive. Removal deletes the transcript, its exports, its index documents, its ledger rows and,
-when asked, its media — transcripts are the source of truth, so they go last.
+archive. Removal deletes the transcript, its earlier versions (`transcripts/.history/ID/`),
+its exports (every format written beside it), its index documents, its ledger rows and, when
+asked, its media — transcripts are the source of truth, so they go last.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from typing import Any
 
 from .errors import ConfindexError, InputError, NotFoundError
 from .workspace import Workspace
-
-EXPORT_SUFFIXES = (".srt", ".vtt", ".txt", ".md", ".rttm")
 
 
 @dataclass
@@ -160,9 +159,19 @@ def remove(ws: Workspace, recording_ids: list[str], *, media: bool = False) -> l
     finally:
         if ledger:
             ledger.close()
+    import shutil
+
+    from .export import WRITABLE, file_name
+    from .publish import history_dir
+
     for r in results:
         rid = r.id
-        doomed = [ws.transcripts / f"{rid}{sfx}" for sfx in EXPORT_SUFFIXES]
+        # every export fetch or `export` may have written beside it (the QDA formats too)
+        doomed = [ws.transcripts / file_name(rid, fmt) for fmt in WRITABLE]
+        old = history_dir(ws, rid)  # earlier versions: the recording's words, kept for undo
+        if old.is_dir():
+            r.files += [str(p) for p in sorted(old.iterdir())]
+            shutil.rmtree(old)
         mp = media_paths[rid]
         # Only media inside the workspace: a local file the user fetched stays theirs.
         if media and mp is not None and mp.resolve().is_relative_to(ws.root.resolve()):

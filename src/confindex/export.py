@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,6 +232,11 @@ def cues(t: Transcript, style: CueStyle = DEFAULT_STYLE) -> list[Cue]:
         ]
         out.extend(_turn_cues(words, name, prefix, style))
     out.sort(key=lambda c: c.start)
+    # Recognisers' word times overlap by tens of ms ("à" 84.19–84.64, "Donc..." 84.28–84.70,
+    # "objets" 84.64–85.28 on real radio), so a cue could end after the next one starts: end
+    # it there (players may show overlapping cues together or drop one).
+    for c, nxt in itertools.pairwise(out):
+        c.end = max(c.start, min(c.end, nxt.start))
     _enforce_min_duration(out, style, t.duration or None)
     for c in out:  # to the millisecond the formats write, so sums of floats don't show
         c.start, c.end = round(c.start, 3), round(c.end, 3)

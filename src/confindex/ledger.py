@@ -313,6 +313,7 @@ class Ledger:
         if c is None:
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so a read-then-write
             # (claim, duplicate check) holds the write lock throughout and cannot race.
+            _create_with_umask(self.path)
             c = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             c.row_factory = sqlite3.Row
             c.execute("PRAGMA busy_timeout = 60000")
@@ -700,3 +701,14 @@ class Ledger:
             if hb is not None and hb >= now - self.stale_after and not owner_is_dead(o, me=""):
                 out.add(o)
         return out
+
+
+def _create_with_umask(path: Path) -> None:
+    """Create the database file as `open()` would (0666 minus the umask) when it is missing.
+
+    SQLite creates a new database 0644 whatever the umask (its default file mode), and its WAL
+    and shared-memory files copy the database's mode: under umask 002 a colleague sharing the
+    archive could read but not write the ledger, so their `fetch` failed. Any other failure
+    (a read-only folder) is left to sqlite3.connect, which reports it as before."""
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))

@@ -58,7 +58,8 @@ class LazyGroup(click.Group):
             if exc.name == f"{__name__}.{module_name}":
                 return None  # command not built in this version
             raise
-        return getattr(module, attr, None)
+        cmd = getattr(module, attr, None)
+        return _with_color_option(cmd) if cmd is not None else None
 
     def main(self, *args, standalone_mode: bool = True, **kwargs):  # type: ignore[override]
         """Like click's, but usage errors too are one line: `Error: …` and exit code 2."""
@@ -111,6 +112,35 @@ class LazyGroup(click.Group):
             )
 
 
+def _set_color(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    from .output import set_color
+
+    if value is not None:  # else the global --color (or $CONFINDEX_COLOR) stands
+        set_color(value)
+
+
+def _with_color_option(cmd: click.Command) -> click.Command:
+    """`--color` after the command too (`confindex search x --color never`, as `ls` and `grep`
+    take it), on every command and subcommand; the global one before the command still works."""
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            _with_color_option(sub)
+    if not any(p.name == "color" for p in cmd.params):
+        cmd.params.append(
+            click.Option(
+                ["--color"],
+                type=click.Choice(["auto", "always", "never"]),
+                default=None,
+                expose_value=False,
+                is_eager=True,
+                callback=_set_color,
+                help="Colour on the terminal: auto (default; NO_COLOR=1 turns it off), always, "
+                "never.",
+            )
+        )
+    return cmd
+
+
 def _log_to_stderr() -> None:
     """confindex's warnings (retries, truncated media, a ledger set aside) on stderr, one
     sanitised line each, until the group's options (-v, --log-file) refine it."""
@@ -145,7 +175,22 @@ def _apply_config(ctx: click.Context) -> None:
     chosen = _workspace_in(rest[1:]) or ctx.params.get("workspace")
     conf = default_map(Workspace.resolve(chosen))
     if conf:
+        cmd = (
+            ctx.command.get_command(ctx, rest[0]) if isinstance(ctx.command, click.Group) else None
+        )
+        if cmd is not None and isinstance(conf.get(rest[0]), dict):
+            conf[rest[0]] = _lists_joined(conf[rest[0]], cmd)
         ctx.default_map = {**conf, **(ctx.default_map or {})}
+
+
+def _lists_joined(values: dict, cmd: click.Command) -> dict:
+    """A TOML list (`languages = ["fr", "en"]`) for an option that takes one comma-separated
+    value (`--languages fr,en`) becomes that value; options given many times keep the list."""
+    many = {p.name for p in cmd.params if getattr(p, "multiple", False) or p.nargs != 1}
+    return {
+        k: ",".join(map(str, v)) if isinstance(v, list) and k not in many else v
+        for k, v in values.items()
+    }
 
 
 def fail(message: str, code: int = 1) -> None:

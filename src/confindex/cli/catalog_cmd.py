@@ -49,7 +49,7 @@ def list_recordings(
       confindex list --since 2024-01 --json
     """
     from ..api import Archive
-    from .output import console, table, text
+    from .output import console, text
 
     got = Archive(ws).list_recordings(
         title=title, speaker=speaker, channel=channel, lang=lang, since=since, until=until
@@ -64,32 +64,54 @@ def list_recordings(
     if not got:
         out.print(text(f"No recordings in {ws.root}" + (" match" if since or title else "")))
         return
-    rows = [
-        (
-            text(e.id, "bold"),
-            text(e.title),
-            e.date or "-",
-            hms(e.duration),
-            text(", ".join(e.speakers) or "-"),
-            ", ".join(e.languages) or "-",
-        )
-        for e in got
-    ]
-    out.print(
-        table(
-            [
-                ("id", {"no_wrap": True}),
-                ("title", {"ratio": 2}),
-                "date",
-                ("duration", {"no_wrap": True}),
-                ("speakers", {"ratio": 1}),
-                "lang",
-            ],
-            rows,
-        )
-    )
-    hours = sum(e.duration for e in got) / 3600
-    out.print(text(f"{len(got)} recording{'s' if len(got) != 1 else ''}, {hours:.1f} h"))
+    _print_recordings(out, got)
+    total = hms(sum(e.duration for e in got))
+    out.print(text(f"{len(got)} recording{'s' if len(got) != 1 else ''}, {total} of audio"))
+
+
+# A table only when every id, date, duration and language list fits whole on its line and the
+# title and speakers still get this many columns to wrap in; else one block per recording, so
+# a narrow terminal never loses a column nor splits an id. The widths are set here: rich's own
+# sharing cut the last column ("en, fr, la" → "en, fr,") to keep a long title wide.
+_TITLE_MIN, _SPEAKERS_MIN = 24, 14
+
+
+def _print_recordings(out: Any, got: list[Any]) -> None:
+    from rich.text import Text
+
+    from .output import table, text
+
+    titles = [" ".join(e.title.split()) for e in got]
+    langs = [", ".join(e.languages) or "-" for e in got]
+    speakers = [", ".join(e.speakers) or "-" for e in got]
+
+    def widest(name: str, cells: list[str]) -> int:
+        return max(len(x) for x in [name, *cells])
+
+    fixed = {
+        "id": widest("id", [e.id for e in got]),
+        "date": widest("date", [e.date or "-" for e in got]),
+        "duration": widest("duration", [hms(e.duration) for e in got]),
+        "lang": widest("lang", langs),
+    }
+    room = out.width - sum(fixed.values()) - 2 * 5  # two spaces between the six columns
+    if room >= _TITLE_MIN + _SPEAKERS_MIN:
+        speakers_w = min(widest("speakers", speakers), max(_SPEAKERS_MIN, room * 2 // 5))
+        title_w = min(widest("title", titles), room - speakers_w)
+        widths = {**fixed, "title": title_w, "speakers": speakers_w}
+        order = ("id", "title", "date", "duration", "speakers", "lang")
+        rows = [
+            (text(e.id, "bold"), text(ti), e.date or "-", hms(e.duration), text(sp), lg)
+            for e, ti, sp, lg in zip(got, titles, speakers, langs, strict=True)
+        ]
+        out.print(table([(name, {"width": widths[name]}) for name in order], rows))
+        return
+    for e, ti, sp, lg in zip(got, titles, speakers, langs, strict=True):
+        out.print(text(e.id, "bold") + text(f"  {e.date or '-'}  {hms(e.duration)}  {lg}"))
+        for para in (text(ti), text(f"speakers: {sp}", "dim")):
+            for line in para.wrap(out, max(10, out.width - 2)):  # wrapped lines indented too
+                line.rstrip()
+                out.print(Text("  ") + line, no_wrap=True, crop=True)
 
 
 @click.command()

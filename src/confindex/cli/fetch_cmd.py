@@ -213,6 +213,19 @@ def print_summary(console, summary) -> None:
         )
 
 
+def _formats(value: str | None) -> list[str] | None:
+    """`--formats srt,vtt|all|none` → the export list; a bad name is a usage error (exit 2)."""
+    from ..errors import InputError
+    from ..export import parse_formats
+
+    if value is None:
+        return None  # the workspace config's [fetch] formats, else all
+    try:
+        return parse_formats(value)
+    except InputError as exc:
+        raise click.BadParameter(exc.message) from None
+
+
 def escape(text: str) -> str:
     from ..sanitize import rich
 
@@ -363,6 +376,7 @@ def run_bulk(ws, run, *, quiet: bool, as_json: bool, single_error: bool):
     "-f",
     metavar="LIST",
     default=None,
+    callback=lambda ctx, param, value: _formats(value),
     help="Exports to write: all (default: srt,vtt,txt,md,rttm), none, or a list; also "
     "eaf,exb,maxqda,atlasti,nvivo,docx for analysis tools.",
 )

@@ -70,11 +70,18 @@ def table(
     *,
     title: str | None = None,
 ) -> Any:
-    """A borderless table that fits the console width (long cells wrap, never overflow)."""
-    from rich import box
+    """A table without borders (a bold header, two spaces between columns) that fits the
+    console width: long cells wrap at spaces (fold only a word longer than its column)."""
     from rich.table import Table
 
-    t = Table(box=box.SIMPLE_HEAD, title=title, expand=False, pad_edge=False, show_edge=False)
+    t = Table(
+        box=None,
+        title=title,
+        expand=False,
+        pad_edge=False,
+        padding=(0, 1),
+        header_style="bold",
+    )
     for col in columns:
         name, opts = (col, {}) if isinstance(col, str) else col
         t.add_column(name, overflow="fold", **opts)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,64 +16,48 @@ from ..sanitize import terminal
 from ..timefmt import hms
 from .common import json_option, print_json, workspace_option
 
-WIDTH = 80
+WIDTH = 80  # hits read best at most this wide, even on a wider terminal
 INDENT = "    "
-
-
-def _width() -> int:
-    return (
-        min(WIDTH, shutil.get_terminal_size((WIDTH, 24)).columns) if sys.stdout.isatty() else WIDTH
-    )
 
 
 def _log(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-def _cut(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: max(0, width - 1)].rstrip() + "…"
+def _screen() -> tuple[Any, int, bool]:
+    """stdout's console (output.py: --color, NO_COLOR, COLUMNS), the width to use, and whether
+    matches can be styled (else they are marked **like this**)."""
+    from .output import console
+
+    out = console()
+    return out, min(WIDTH, out.width), out.color_system is not None
 
 
-def _wrap_spans(
-    text: str, spans: list[tuple[int, int]], width: int, color: bool, indent: str = INDENT
-) -> list[str]:
-    """Wrap `text` to `width` columns, marking `spans` (bold yellow on a TTY, else **…**)."""
-    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
-    open_m, close_m = ("\x1b[1;33m", "\x1b[0m") if color else ("**", "**")
-    lines: list[str] = []
-    line: list[tuple[int, int]] = []
-    used = 0
-
-    def cost(s: int, e: int) -> int:
-        extra = 0 if color else sum(4 for a, b in spans if a < e and b > s)
-        return e - s + extra
-
-    for s, e in words:
-        c = cost(s, e)
-        if line and used + 1 + c > width - len(indent):
-            lines.append(_render(text, line, spans, open_m, close_m))
-            line, used = [], 0
-        used += c + (1 if line else 0)
-        line.append((s, e))
-    if line:
-        lines.append(_render(text, line, spans, open_m, close_m))
-    return [indent + ln for ln in lines]
+def _line(out: Any, value: Any, width: int) -> None:
+    """One line, cut with … at `width`."""
+    out.print(value, width=width, no_wrap=True, overflow="ellipsis", crop=True)
 
 
-def _render(
-    text: str, line: list[tuple[int, int]], spans: list[tuple[int, int]], om: str, cm: str
-) -> str:
-    lo, hi = line[0][0], line[-1][1]
-    out, pos = [], lo
-    for s, e in spans:
-        s2, e2 = max(s, lo), min(e, hi)
-        if s2 >= e2:
-            continue
-        out += [text[pos:s2], om, text[s2:e2], cm]
-        pos = e2
-    out.append(text[pos:hi])
-    return "".join(out)
+def _para(out: Any, value: Any, width: int, indent: str = INDENT) -> None:
+    """`value` (a rich Text) word-wrapped by rich into lines of `width`, indented."""
+    from rich.text import Text
+
+    for ln in value.wrap(out, width - len(indent)):
+        ln.rstrip()
+        out.print(Text(indent) + ln, width=width, no_wrap=True, crop=True)
+
+
+def _marked(snippet: str, spans: list[tuple[int, int]], styled: bool) -> Any:
+    """A hit's fragment with its matches bold yellow (a colour terminal) or **marked**."""
+    from rich.text import Text
+
+    if not styled:
+        return Text(sanitize.mark_spans(snippet, spans, "**", "**", terminal))
+    clean, moved = sanitize.with_spans(snippet, spans)
+    t = Text(clean)
+    for s, e in moved:
+        t.stylize("bold yellow", s, e)
+    return t
 
 
 SEARCH_HELP = """Search the archive; a hit is a turn, and each mention in it (every place the
@@ -200,8 +182,10 @@ def _citations(archive: Any, hits: list[Any]) -> dict[int, Any]:
 
 
 def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> None:
-    width = _width()
-    color = sys.stdout.isatty()
+    from rich.text import Text
+
+    from .output import text
+
     if not result.hits:
         if not ws.transcript_ids():
             _log(f"No transcripts in {ws.root} yet: run confindex fetch URL|FILE first.")
@@ -210,52 +194,50 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
                 "No hits." if result.total == 0 else f"No hits past {offset} ({result.total})."
             )
         return
+    out, width, styled = _screen()
     what = "recording" if any(h.matches > 1 for h in result.hits) else "hit"
     what += "" if result.total == 1 else "s"
     shown = f"{offset + 1}–{offset + len(result.hits)}"
     count = ("" if result.exact else "about ") + f"{result.total:,}"
-    query = _cut(terminal(result.query), width - 20)
-    click.echo(f"{count} {what} for {query} (showing {shown})")
-    # Titles, names, words and links come from outside: `terminal` keeps escape sequences and
-    # control characters in them from reaching the terminal.
+    # Titles, names, words and links come from outside: output.text (sanitize.terminal) keeps
+    # escape sequences and control characters in them from reaching the terminal, and rich
+    # never reads a Text as markup.
+    query = text(result.query)
+    query.truncate(max(10, width - 20 - len(count) - len(shown)), overflow="ellipsis")
+    _line(out, Text(f"{count} {what} for ") + query + Text(f" (showing {shown})"), width)
     for h in result.hits:
-        click.echo()
-        head = f"{h.rank:>2}. [{hms(h.time)}] {terminal(h.speaker_name or '?')} · "
-        more = f" ({h.matches} turns)" if h.matches > 1 else ""
-        source = terminal(" · ".join(x for x in (h.title, h.channel, h.date) if x))
-        title = _cut(source, max(10, width - len(head) - len(more)))
-        click.echo(click.style(head, bold=True) + title + more if color else head + title + more)
+        out.print()
+        head = Text()  # bold spans, not a bold base style: that would make the title bold too
+        head.append(f"{h.rank:>2}. [{hms(h.time)}] ", style="bold")
+        head.append_text(text(h.speaker_name or "?", "bold"))
+        head.append(" · ", style="bold")
+        more = Text(f" ({h.matches} turns)" if h.matches > 1 else "")
+        source = text(" · ".join(x for x in (h.title, h.channel, h.date) if x))
+        source.truncate(max(10, width - len(head) - len(more)), overflow="ellipsis")
+        _line(out, head + source + more, width)
         for ctx in h.before:
-            _print_ctx(ctx, width, color)
-        snippet, spans = sanitize.with_spans(h.snippet, h.spans)
-        for ln in _wrap_spans(snippet, spans, width, color):
-            click.echo(ln)
+            _print_ctx(out, ctx, width)
+        _para(out, _marked(h.snippet, h.spans, styled), width)
         for f in h.flags:
             # A flagged passage (quality.py): say so beside the words, with why.
-            line = _cut(terminal(f"⚑ {f.kind} {f.score:.2f} [{hms(f.start)}]: {f.reason}"),
-                        width - len(INDENT))  # fmt: skip
-            click.echo(INDENT + (click.style(line, fg="red") if color else line))
+            flag = text(f"⚑ {f.kind} {f.score:.2f} [{hms(f.start)}]: {f.reason}", "red")
+            _line(out, Text(INDENT) + flag, width)
         for ctx in h.after:
-            _print_ctx(ctx, width, color)
-        # Links are never cut: a terminal makes them clickable only whole.
-        url = sanitize.url(h.link)
-        click.echo(INDENT + (click.style(url, fg="blue") if color else url))
+            _print_ctx(out, ctx, width)
+        # Links are never cut nor wrapped: a terminal makes them clickable only whole.
+        out.print(Text(INDENT) + Text(sanitize.url(h.link), style="blue"), soft_wrap=True)
         for m in h.mentions[1:]:  # further mentions in the same turn, each with its own second
-            url = sanitize.url(m.link)
-            click.echo(
-                f"{INDENT}also at [{hms(m.time)}] "
-                + (click.style(url, fg="blue") if color else url)
-            )
+            also = Text(f"{INDENT}also at [{hms(m.time)}] ")
+            out.print(also + Text(sanitize.url(m.link), style="blue"), soft_wrap=True)
         if h.rank in cites:
-            for ln in _wrap_spans(terminal(cites[h.rank].render("apa")), [], width, False):
-                click.echo(ln)
+            _para(out, text(cites[h.rank].render("apa")), width)
 
 
-def _print_ctx(ctx: Any, width: int, color: bool) -> None:
-    prefix = f"{INDENT}  "
-    said = terminal(f"{ctx.speaker_name or '?'}: {ctx.text}")
-    line = prefix + _cut(f"[{hms(ctx.start)}] {said}", width - 6)
-    click.echo(click.style(line, dim=True) if color else line)
+def _print_ctx(out: Any, ctx: Any, width: int) -> None:
+    from .output import text
+
+    said = text(f"{INDENT}  [{hms(ctx.start)}] {ctx.speaker_name or '?'}: {ctx.text}", "dim")
+    _line(out, said, width)
 
 
 def _print_csv(hits: list[Any], cites: dict[int, Any]) -> None:
@@ -360,24 +342,26 @@ def show(recording: str, at: str | None, around_text: str, as_json: bool, ws: An
             }
         )
         return
-    width = _width()
+    from rich.text import Text
+
+    from .output import text
+
+    out, width, _ = _screen()
     rec = t.recording
     meta = " · ".join(
         p for p in (rec.channel or rec.uploader, rec.upload_date, hms(t.duration)) if p
     )
-    click.echo(_cut(terminal(rec.title), width))
-    click.echo(_cut(terminal(f"{rec.id} · {meta}"), width))
-    click.echo(sanitize.url(link(rec, when or 0.0)))
+    _line(out, text(rec.title, "bold"), width)
+    _line(out, text(f"{rec.id} · {meta}"), width)
+    out.print(Text(sanitize.url(link(rec, when or 0.0)), style="blue"), soft_wrap=True)
     if not turns:
-        click.echo("(no speech in that window)" if when is not None else "(no speech)")
+        out.print("(no speech in that window)" if when is not None else "(no speech)")
     for x in turns:
         here = when is not None and x.start <= when <= x.end
-        mark = ">" if here else " "
-        click.echo()
-        name = _cut(terminal(t.speaker_name(x.speaker) or "?"), width - 12)
-        click.echo(f"{mark}[{hms(x.start)}] {name}")
-        for ln in _wrap_spans(" ".join(terminal(x.text).split()), [], width, False):
-            click.echo(ln)
+        out.print()
+        head = Text(f"{'>' if here else ' '}[{hms(x.start)}] ", style="bold")
+        _line(out, head + text(t.speaker_name(x.speaker) or "?", "bold"), width)
+        _para(out, text(" ".join(x.text.split())), width)
 
 
 @click.command()
