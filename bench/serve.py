@@ -7,11 +7,12 @@ time until a 2-hour recording page is interactive in Chromium.
     python bench/serve.py --queries 50 --page-loads 5
 
 Latency: one `confindex serve` subprocess on 127.0.0.1 (port 0) over the bench archive; for
-each query, in turn (interleaved, so both see the same load): `search.search(ws, q, limit=10)`
-in this process, then GET /api/search?q=…&limit=10 on a kept-alive connection (the JSON
-encoded and decoded: what a client pays). Query types as bench/search.py: term, AND, phrase,
-fuzzy, filtered. CPU: this process's CPU time per in-process search; the server's CPU per
-request from /proc/PID/stat over the whole HTTP run (plus the client's own share).
+each query, in turn (interleaved, so both see the same load): `Archive(ws).search(q, limit=10)`
+in this process (the call the app makes), then GET /api/search?q=…&limit=10 on a kept-alive
+connection (the JSON encoded and decoded: what a client pays). Query types as bench/search.py:
+term, AND, phrase, fuzzy, filtered. CPU: this process's CPU time per in-process search; the
+server's CPU per request from /proc/PID/stat over the whole HTTP run (plus the client's own
+share).
 
 Page: a synthetic 2-hour recording (1,000 turns, ~20,000 words) in a small workspace of its
 own, opened N times in a fresh Chromium page (Debian's /usr/bin/chromium via Playwright);
@@ -36,7 +37,8 @@ from urllib.parse import quote
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import search as bench_search  # bench/search.py: the synthetic archive and its queries
 
-from confindex import index, search
+from confindex import index
+from confindex.api import Archive
 from confindex.transcript import save
 from confindex.workspace import Workspace
 
@@ -92,6 +94,7 @@ def build_archive(cache: Path, turns: int) -> tuple[Workspace, bench_search.Corp
 
 def latency(ws: Workspace, corpus: bench_search.Corpus, n: int) -> dict[str, object]:
     queries = bench_search.make_queries(corpus, n)
+    archive = Archive(ws)
     proc, host, port = start(ws)
     conn = http.client.HTTPConnection(host, port, timeout=60)
 
@@ -106,7 +109,7 @@ def latency(ws: Workspace, corpus: bench_search.Corpus, n: int) -> dict[str, obj
     try:
         for kind, qs in queries.items():
             for q, _ in qs[:3]:  # warm both sides
-                search.search(ws, q, limit=10)
+                archive.search(q, limit=10)
                 http_search(q)
             local, local_cpu, remote = [], [], []
             srv0 = cpu_seconds(proc.pid)
@@ -114,7 +117,7 @@ def latency(ws: Workspace, corpus: bench_search.Corpus, n: int) -> dict[str, obj
             client_cpu = 0.0
             for q, _ in qs:
                 c0, t0 = time.process_time(), time.perf_counter()
-                r = search.search(ws, q, limit=10)
+                r = archive.search(q, limit=10)
                 local.append((time.perf_counter() - t0) * 1000)
                 local_cpu.append((time.process_time() - c0) * 1000)
                 c1, t1 = time.process_time(), time.perf_counter()
