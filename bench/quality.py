@@ -328,6 +328,15 @@ def main() -> None:
         f"CPU ({100 * tot['st_c'] / tot['on_c']:.1f}%); {sum(r['flags'] for r in rows.values())} "
         f"flags, {wrong}/{judged} judged ones really wrong"
     )
+    # Each round's with/without pair ran back to back: its difference, summed over the
+    # recordings, once per round — how far apart rounds are shows the noise of the machine.
+    per_round = [
+        (sum(timing[p]["on"][k][0] - timing[p]["off"][k][0] for p in real),
+         sum(timing[p]["on"][k][1] - timing[p]["off"][k][1] for p in real))
+        for k in range(args.rounds)
+    ]  # fmt: skip
+    print("per round, with − without (wall s, CPU s): "
+          + ", ".join(f"{w:+.1f} / {c:+.2f}" for w, c in per_round))  # fmt: skip
     if args.built:
         out = Path("/tmp/confindex-quality-bench")
         out.mkdir(exist_ok=True)
