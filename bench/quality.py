@@ -100,6 +100,32 @@ def judge(t, f, refs) -> tuple[str, str, float | None]:
     return hyp, ref, span_wer(hyp, ref)
 
 
+WINDOW = 10.0
+
+
+def wrong_windows(t, refs) -> tuple[list, list]:
+    """Where the transcript is really wrong though maybe not flagged (the flags' recall): the
+    recording cut into WINDOW-second windows; those whose words' WER against the reference
+    words (timed references only) is ≥ 0.3, and those of them a flag overlaps."""
+    if not refs or len(refs) < 2:
+        return [], []
+    words = [w for x in t.turns for w in x.words]
+    bad, caught = [], []
+    a = 0.0
+    while a < t.duration:
+        b = a + WINDOW
+        hyp = " ".join(w.text for w in words if a <= (w.start + w.end) / 2 < b)
+        ref = " ".join(x for r0, r1, x in refs if a <= (r0 + r1) / 2 < b)
+        if hyp.strip() or ref.strip():
+            wer = span_wer(hyp, ref)
+            if wer >= 0.3:
+                bad.append((a, b, wer))
+                if any(f.start < b and f.end > a for f in t.flags):
+                    caught.append((a, b, wer))
+        a = b
+    return bad, caught
+
+
 def no_flags(*a, **kw):
     return []
 
@@ -139,8 +165,16 @@ def run_one(tr: Transcriber, path: Path, data: Path | None, label: str | None = 
         print(f"      hyp: {hyp[:150]}")
         if ref:
             print(f"      ref: {ref[:150]}")
+    bad, caught = wrong_windows(t, refs)
+    if bad:
+        print(f"  really wrong {WINDOW:.0f}-s windows (WER ≥ 0.3 against the reference): "
+              f"{len(bad)}, of them flagged: {len(caught)}")  # fmt: skip
+        for a, b, w in bad:
+            print(f"    [{a:6.1f}-{b:6.1f}] WER {w:.2f}{' flagged' if (a, b, w) in caught else ''}")
     return {
         "name": label or path.name,
+        "wrong_windows": len(bad),
+        "wrong_windows_flagged": len(caught),
         "transcript": t,
         "seconds": t.duration,
         "flags": len(t.flags),
@@ -319,6 +353,9 @@ def main() -> None:
               f"| {st_w:.2f} / {st_c:.2f} | {100 * st_w / on_w:.1f}% |")  # fmt: skip
     judged = sum(r["judged"] for r in rows.values())
     wrong = sum(r["wrong"] for r in rows.values())
+    print(f"really wrong {WINDOW:.0f}-s windows (timed references): "
+          f"{sum(r['wrong_windows'] for r in rows.values())}, flagged: "
+          f"{sum(r['wrong_windows_flagged'] for r in rows.values())}")  # fmt: skip
     print(
         f"\nreal recordings ({args.rounds} rounds, medians summed): fetch with flags "
         f"{tot['on_w']:.1f} s wall / {tot['on_c']:.1f} s CPU, without {tot['off_w']:.1f} / "
