@@ -161,6 +161,10 @@ def test_title_parts_are_searchable(tmp_path):
     assert hits(ws, "title:pyannote hello") == ["pyannote_sample"]
     assert hits(ws, "title:pyannote_sample hello") == ["pyannote_sample"]
     assert hits(ws, "title:diplomacy hello") == ["cam"]
+    save(ws, make("doklad", "Доклад о космосе_part1", [("SPEAKER_00", "Hello moon.", None)]))
+    run("index", ws=ws)
+    for q in ("title:part1", "title:part", "title:космосе", "title:космосе_part1"):
+        assert hits(ws, f"{q} hello") == ["doklad"], q  # `part1` once matched nothing
 
 
 def test_no_color_and_fixed_width(arch, monkeypatch):
