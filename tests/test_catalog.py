@@ -40,6 +40,8 @@ def test_a_transcript_deleted_by_hand_disappears_after_index(arch):
     assert hits(arch, "budget") == []
     s = json.loads(run("stats", "--json", ws=arch).stdout)
     assert s["recordings"] == s["transcripts"] == 2
+    assert s["audio_seconds"] == round(FR.duration + RU.duration, 1)  # 78.4 s: "0.02" hours
+    assert "hours       0.0 (00:01:18 of audio)" in run("stats", ws=arch).stdout
     assert "up to date" in run("index", ws=arch).stdout
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from ..sanitize import terminal
+from ..timefmt import hms
 from .common import json_option, print_json, workspace_option
 
 
@@ -85,7 +86,8 @@ def stats(as_json: bool, ws: Any) -> None:
     langs = ", ".join(f"{k} ({v})" for k, v in s["languages"].items()) or "-"
     rows = [
         ("recordings", f"{s['recordings']} indexed of {s['transcripts']} transcripts"),
-        ("hours", f"{s['hours']:.1f}"),
+        # hh:mm:ss beside the hours: a small archive is not "0.0"
+        ("hours", f"{s['hours']:.1f} ({hms(s['audio_seconds'])} of audio)"),
         ("turns", str(s["turns"])),
         ("speakers", str(s["speakers"])),
         ("languages", langs),
