@@ -43,6 +43,11 @@ def test_a_transcript_deleted_by_hand_disappears_after_index(arch):
     assert s["audio_seconds"] == round(FR.duration + RU.duration, 1)  # 78.4 s: "0.02" hours
     assert "hours       0.0 (00:01:18 of audio)" in run("stats", ws=arch).stdout
     assert "up to date" in run("index", ws=arch).stdout
+    arch.transcript_path("rupanel").unlink()  # --json says the same for scripts
+    r = run("index", "--json", ws=arch)
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)
+    assert (got["removed"], got["added"], got["skipped"]) == (["rupanel"], [], [])
 
 
 def test_index_notices_added_and_changed_transcripts(arch):

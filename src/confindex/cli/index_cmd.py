@@ -18,8 +18,9 @@ def _log(msg: str) -> None:
 @click.command()
 @click.option("--rebuild", is_flag=True, help="Rebuild the whole index from transcripts/.")
 @click.option("--optimize", is_flag=True, help="Merge index segments (minutes on a big index).")
+@json_option
 @workspace_option
-def index(rebuild: bool, optimize: bool, ws: Any) -> None:
+def index(rebuild: bool, optimize: bool, as_json: bool, ws: Any) -> None:
     """Bring the search index up to date with transcripts/: new, changed and deleted ones.
 
     \b
@@ -27,6 +28,7 @@ def index(rebuild: bool, optimize: bool, ws: Any) -> None:
       confindex index
       confindex index --rebuild
       confindex index --optimize
+      confindex index --json
     """
     from ..api import Archive
     from ..workspace import make_dir
@@ -43,9 +45,13 @@ def index(rebuild: bool, optimize: bool, ws: Any) -> None:
                 bar.update(task, completed=done, total=max(1, total))
 
             r = archive.index(rebuild=True, optimize=optimize, progress=progress)
-        click.echo(f"rebuilt the index: {r.turns} turns in {r.seconds:.1f} s")
     else:
         r = archive.index(optimize=optimize, log_fn=_log)
+    if as_json:  # what changed, and what could not be read (then the exit code is 1 too)
+        print_json(r.to_dict())
+    elif rebuild:
+        click.echo(f"rebuilt the index: {r.turns} turns in {r.seconds:.1f} s")
+    else:
         if r.up_to_date:
             click.echo("the index is up to date")
         else:
@@ -63,7 +69,7 @@ def index(rebuild: bool, optimize: bool, ws: Any) -> None:
             f"{len(r.skipped)} transcript{s} in {ws.transcripts} could not be read "
             "and are not searchable (listed above); fix or remove them, then rerun"
         )
-    if r.optimize_seconds is not None:
+    if r.optimize_seconds is not None and not as_json:
         click.echo(f"optimized in {r.optimize_seconds:.1f} s")
 
 
