@@ -41,7 +41,9 @@ def test_a_transcript_deleted_by_hand_disappears_after_index(arch):
     s = json.loads(run("stats", "--json", ws=arch).stdout)
     assert s["recordings"] == s["transcripts"] == 2
     assert s["audio_seconds"] == round(FR.duration + RU.duration, 1)  # 78.4 s: "0.02" hours
-    assert "hours       0.0 (00:01:18 of audio)" in run("stats", ws=arch).stdout
+    shown = run("stats", ws=arch).stdout
+    assert "\nhours       0.0 (00:01:18 of audio)\n" in shown, shown
+    assert not any(line.endswith(" ") for line in shown.splitlines()), shown  # no padding
     assert "up to date" in run("index", ws=arch).stdout
     arch.transcript_path("rupanel").unlink()  # --json says the same for scripts
     r = run("index", "--json", ws=arch)

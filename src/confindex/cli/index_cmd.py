@@ -99,16 +99,16 @@ def stats(as_json: bool, ws: Any) -> None:
         ("languages", langs),
         ("index size", f"{s['index_bytes'] / 1e6:.1f} MB"),
     ]
-    from rich.table import Table
+    from rich.text import Text
 
     from .output import console, echo, text
 
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(no_wrap=True)
-    grid.add_column(overflow="fold")
-    for k, v in rows:
-        grid.add_row(k, text(v))
-    console().print(grid)
+    out = console()
+    kw = max(len(k) for k, _ in rows) + 2
+    for k, v in rows:  # a long value wraps under itself; no trailing blanks (rich's grid pads)
+        for i, line in enumerate(text(v).wrap(out, max(10, out.width - kw))):
+            line.rstrip()
+            out.print(Text(f"{k if i == 0 else '':<{kw}}") + line, no_wrap=True, crop=True)
     if s["index_stale"]:
         echo("the index was built by another version: run confindex index --rebuild")
     elif s["recordings"] != s["transcripts"]:
