@@ -191,6 +191,8 @@ def test_no_color_and_fixed_width(arch, monkeypatch):
     shown = run("status", ws=arch).stdout
     assert "1 queued" in shown and "1 failed" in shown, shown
     assert " ".join(why.split()) in " ".join(shown.split())  # whole reason, wrapped not cut
+    item = shown[shown.index("  failed (download") :].splitlines()
+    assert len(item) > 2 and all(x.startswith("    ") for x in item[1:]), shown  # hanging indent
     for args in (["stats"], ["speakers", "--all"], ["speakers", "frpanel"], ["status"], ["list"]):
         r = run(*args, ws=arch)
         assert r.exit_code == 0, (args, r.output)
