@@ -40,7 +40,16 @@ def test_a_transcript_deleted_by_hand_disappears_after_index(arch):
     assert hits(arch, "budget") == []
     s = json.loads(run("stats", "--json", ws=arch).stdout)
     assert s["recordings"] == s["transcripts"] == 2
+    assert s["audio_seconds"] == round(FR.duration + RU.duration, 1)  # 78.4 s: "0.02" hours
+    shown = run("stats", ws=arch).stdout
+    assert "\nhours       0.0 (00:01:18 of audio)\n" in shown, shown
+    assert not any(line.endswith(" ") for line in shown.splitlines()), shown  # no padding
     assert "up to date" in run("index", ws=arch).stdout
+    arch.transcript_path("rupanel").unlink()  # --json says the same for scripts
+    r = run("index", "--json", ws=arch)
+    assert r.exit_code == 0, r.output
+    got = json.loads(r.stdout)
+    assert (got["removed"], got["added"], got["skipped"]) == (["rupanel"], [], [])
 
 
 def test_index_notices_added_and_changed_transcripts(arch):
@@ -161,6 +170,10 @@ def test_title_parts_are_searchable(tmp_path):
     assert hits(ws, "title:pyannote hello") == ["pyannote_sample"]
     assert hits(ws, "title:pyannote_sample hello") == ["pyannote_sample"]
     assert hits(ws, "title:diplomacy hello") == ["cam"]
+    save(ws, make("doklad", "Доклад о космосе_part1", [("SPEAKER_00", "Hello moon.", None)]))
+    run("index", ws=ws)
+    for q in ("title:part1", "title:part", "title:космосе", "title:космосе_part1"):
+        assert hits(ws, f"{q} hello") == ["doklad"], q  # `part1` once matched nothing
 
 
 def test_no_color_and_fixed_width(arch, monkeypatch):
@@ -178,6 +191,8 @@ def test_no_color_and_fixed_width(arch, monkeypatch):
     shown = run("status", ws=arch).stdout
     assert "1 queued" in shown and "1 failed" in shown, shown
     assert " ".join(why.split()) in " ".join(shown.split())  # whole reason, wrapped not cut
+    item = shown[shown.index("  failed (download") :].splitlines()
+    assert len(item) > 2 and all(x.startswith("    ") for x in item[1:]), shown  # hanging indent
     for args in (["stats"], ["speakers", "--all"], ["speakers", "frpanel"], ["status"], ["list"]):
         r = run(*args, ws=arch)
         assert r.exit_code == 0, (args, r.output)

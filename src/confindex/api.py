@@ -185,6 +185,7 @@ class ArchiveStats:
     languages: dict[str, int]
     index_bytes: int
     index_stale: bool
+    audio_seconds: float = 0.0  # the same total as `hours`, unrounded to 0.01 h
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -76,7 +76,8 @@ def damage_named() -> Iterator[None]:
 # 6: compound terms (BFM TV → bfmtv, Jean-Loup → jeanloup) in `stem`; `pairs` holds stem pairs
 #    with a common word (CommonGrams), not only pairs of two common words.
 # 7: quality flags per turn (`flag`, `flags`).
-SCHEMA_VERSION = 7
+# 8: each `_` segment of a title also whole (`doklad_part1` → doklad, part1, part, 1).
+SCHEMA_VERSION = 8
 
 # Languages stemmed into the `stem` field; turns in other languages index folded words there.
 STEM_LANGS: tuple[str, ...] = ("en", "fr", "ru", "de", "es", "it", "pt", "nl")
@@ -173,14 +174,24 @@ def analyzer(lang: str | None = None):
 
 
 # pyannote_sample, SpaceDiplomacy2024: titles are often file names; index their parts too.
-_COMPOUND_CUT = re.compile(
-    r"_+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])"
+_CAMEL_CUT = re.compile(
+    r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])"
 )
 
 
 def compound_parts(word: str) -> list[str]:
-    """`pyannote_sample` → [pyannote, sample]; `SpaceDiplomacy2024` → [Space, Diplomacy, 2024]."""
-    return [p for p in _COMPOUND_CUT.split(word) if p]
+    """`pyannote_sample` → [pyannote, sample]; `SpaceDiplomacy2024` → [Space, Diplomacy, 2024];
+    `космосе_part1` → [космосе, part1, part, 1]: each `_` segment whole too, so `title:part1`
+    finds it (it once matched only `part` and `1`)."""
+    segments = [s for s in word.split("_") if s]
+    out: list[str] = []
+    for seg in segments:
+        parts = [p for p in _CAMEL_CUT.split(seg) if p]
+        if len(segments) > 1:
+            out.append(seg)
+        if len(parts) > 1 or len(segments) == 1:
+            out.extend(parts)
+    return out
 
 
 class CompoundSplitFilter(Filter):

@@ -99,11 +99,13 @@ def archive_stats(ws: Any) -> dict[str, Any]:
             speakers.add(name if name and name != label else f"{r['id']}:{label}")
         for lang in r.get("languages") or ([r["language"]] if r.get("language") else []):
             langs[lang] = langs.get(lang, 0) + 1
+    seconds = sum(float(r.get("duration") or 0) for r in recs.values())
     return {
         "workspace": str(ws.root),
         "recordings": len(recs),
         "transcripts": len(ws.transcript_ids()),
-        "hours": round(sum(float(r.get("duration") or 0) for r in recs.values()) / 3600, 2),
+        "hours": round(seconds / 3600, 2),
+        "audio_seconds": round(seconds, 1),
         "turns": ix.doc_count(ws),
         "speakers": len(speakers),
         "languages": dict(sorted(langs.items(), key=lambda kv: -kv[1])),

@@ -40,10 +40,12 @@ def status(ws, as_json):
     if s["eta_seconds"] is not None:
         line += f"; ETA {hms(s['eta_seconds'])}"
     out(line)
+    from .output import hanging
+
     for a in s["active"]:
-        out(f"  working: {a['recording_id'] or a['source']} ({a['activity'] or 'queued'})")
+        hanging(f"working: {a['recording_id'] or a['source']} ({a['activity'] or 'queued'})")
     for f in s["failed"]:
-        out(f"  failed ({f['stage']}, {f['attempts']} attempt(s)): {f['source']}: {f['error']}")
+        hanging(f"failed ({f['stage']}, {f['attempts']} attempt(s)): {f['source']}: {f['error']}")
 
 
 def _bulk_run_options(f):

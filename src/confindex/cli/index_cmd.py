@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from ..sanitize import terminal
+from ..timefmt import hms
 from .common import json_option, print_json, workspace_option
 
 
@@ -17,8 +18,9 @@ def _log(msg: str) -> None:
 @click.command()
 @click.option("--rebuild", is_flag=True, help="Rebuild the whole index from transcripts/.")
 @click.option("--optimize", is_flag=True, help="Merge index segments (minutes on a big index).")
+@json_option
 @workspace_option
-def index(rebuild: bool, optimize: bool, ws: Any) -> None:
+def index(rebuild: bool, optimize: bool, as_json: bool, ws: Any) -> None:
     """Bring the search index up to date with transcripts/: new, changed and deleted ones.
 
     \b
@@ -26,6 +28,7 @@ def index(rebuild: bool, optimize: bool, ws: Any) -> None:
       confindex index
       confindex index --rebuild
       confindex index --optimize
+      confindex index --json
     """
     from ..api import Archive
     from ..workspace import make_dir
@@ -42,9 +45,13 @@ def index(rebuild: bool, optimize: bool, ws: Any) -> None:
                 bar.update(task, completed=done, total=max(1, total))
 
             r = archive.index(rebuild=True, optimize=optimize, progress=progress)
-        click.echo(f"rebuilt the index: {r.turns} turns in {r.seconds:.1f} s")
     else:
         r = archive.index(optimize=optimize, log_fn=_log)
+    if as_json:  # what changed, and what could not be read (then the exit code is 1 too)
+        print_json(r.to_dict())
+    elif rebuild:
+        click.echo(f"rebuilt the index: {r.turns} turns in {r.seconds:.1f} s")
+    else:
         if r.up_to_date:
             click.echo("the index is up to date")
         else:
@@ -62,7 +69,7 @@ def index(rebuild: bool, optimize: bool, ws: Any) -> None:
             f"{len(r.skipped)} transcript{s} in {ws.transcripts} could not be read "
             "and are not searchable (listed above); fix or remove them, then rerun"
         )
-    if r.optimize_seconds is not None:
+    if r.optimize_seconds is not None and not as_json:
         click.echo(f"optimized in {r.optimize_seconds:.1f} s")
 
 
@@ -85,22 +92,23 @@ def stats(as_json: bool, ws: Any) -> None:
     langs = ", ".join(f"{k} ({v})" for k, v in s["languages"].items()) or "-"
     rows = [
         ("recordings", f"{s['recordings']} indexed of {s['transcripts']} transcripts"),
-        ("hours", f"{s['hours']:.1f}"),
+        # hh:mm:ss beside the hours: a small archive is not "0.0"
+        ("hours", f"{s['hours']:.1f} ({hms(s['audio_seconds'])} of audio)"),
         ("turns", str(s["turns"])),
         ("speakers", str(s["speakers"])),
         ("languages", langs),
         ("index size", f"{s['index_bytes'] / 1e6:.1f} MB"),
     ]
-    from rich.table import Table
+    from rich.text import Text
 
     from .output import console, echo, text
 
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(no_wrap=True)
-    grid.add_column(overflow="fold")
-    for k, v in rows:
-        grid.add_row(k, text(v))
-    console().print(grid)
+    out = console()
+    kw = max(len(k) for k, _ in rows) + 2
+    for k, v in rows:  # a long value wraps under itself; no trailing blanks (rich's grid pads)
+        for i, line in enumerate(text(v).wrap(out, max(10, out.width - kw))):
+            line.rstrip()
+            out.print(Text(f"{k if i == 0 else '':<{kw}}") + line, no_wrap=True, crop=True)
     if s["index_stale"]:
         echo("the index was built by another version: run confindex index --rebuild")
     elif s["recordings"] != s["transcripts"]:

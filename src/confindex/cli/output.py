@@ -101,6 +101,18 @@ def echo(value: object = "", *, stderr: bool = False, style: str = "") -> None:
     console(stderr=stderr).print(text(value, style) if isinstance(value, str) else value)
 
 
+def hanging(value: object, *, indent: int = 2, hang: int = 4, stderr: bool = False) -> None:
+    """Untrusted text word-wrapped to the width, its first line indented `indent` columns and
+    the lines after it `hang`, so a long reason reads as one item, not as new lines."""
+    from rich.text import Text
+
+    out = console(stderr=stderr)
+    t = text(value) if isinstance(value, str) else value
+    for i, line in enumerate(t.wrap(out, max(10, out.width - hang))):
+        line.rstrip()
+        out.print(Text(" " * (indent if i == 0 else hang)) + line, no_wrap=True, crop=True)
+
+
 def progress(*, transient: bool = True) -> Any:
     """A rich Progress on stderr (shown only when stderr is a terminal)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
