@@ -200,3 +200,31 @@ def test_russian_phrases_and_numbers(lecture: Workspace) -> None:
     assert times(lecture, '"двадцать три дня"') == [(0, [2.0])]
     assert times(lecture, '"пять дней"') == [(0, [6.5])]  # "5 дней"
     assert times(lecture, "еще") == [(0, [6.0])]  # ё folded
+
+
+COSMOS = make(
+    "cosmos",
+    "Королёв",
+    [
+        ("SPEAKER_00", "Королёв писал Лаврову а Ивана ждали", None),
+        ("SPEAKER_01", "Памяти Королёва и Лавров с Иваном", None),
+    ],
+    lang="ru",
+)
+
+
+@pytest.fixture(scope="module")
+def cosmos(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return _build(tmp_path_factory.mktemp("mentions-cosmos") / "ws", (COSMOS,))
+
+
+def test_russian_names_in_every_case(cosmos: Workspace) -> None:
+    # Snowball stems Королёв → корол but Королёва → королев, Иван → ива but Ивану → иван:
+    # a name in one case found none of the others.
+    both = [(0, [0.0]), (1, [0.5])]
+    assert times(cosmos, "Королёв") == both
+    assert times(cosmos, "Королёву") == both
+    assert times(cosmos, "Лавров") == [(0, [1.0]), (1, [1.5])]
+    assert times(cosmos, "Лаврова") == [(0, [1.0]), (1, [1.5])]
+    assert times(cosmos, "Ивану") == [(0, [2.0]), (1, [2.5])]
+    assert times(cosmos, '"Лаврову а Ивану"') == [(0, [1.0])]

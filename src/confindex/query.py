@@ -519,7 +519,30 @@ def _stem_forms(word: str, langs: tuple[str, ...]) -> frozenset[str]:
     forms = {normalize(word)} | {normalize(word, lang) for lang in langs}
     if "fr" in langs:
         forms |= {normalize(v, "fr") for v in _fr_number_variants(normalize(word))}
+    if "ru" in langs:
+        forms |= _ru_case_stems(normalize(word))
     return frozenset(forms - {""})
+
+
+# Case endings of Russian nouns and names (-ов/-ев/-ин surnames inflect like nouns).
+_RU_ENDINGS = (
+    *("а", "у", "ом", "е", "ы", "ов", "ам", "ами", "ах", "ой", "ою", "ую", "я", "ю", "ем"),
+    *("ей", "и", "ев", "ям", "ями", "ях", "ым", "ыми", "ых", "им", "ими", "их"),
+)
+
+
+@lru_cache(maxsize=4096)
+def _ru_case_stems(w: str) -> frozenset[str]:
+    """The stems of a Russian word's case forms, for those Snowball stems apart.
+
+    Snowball reads the -ов of a surname as a genitive plural and the -ан of Иван as a
+    suffix: Королёв → корол but Королёва → королев, Иван → ива but Ивану → иван, so a
+    name in one case missed every other. The query looks up the stems of all the forms.
+    """
+    if len(w) < 3 or not all("а" <= c <= "я" for c in w) or w in common_words():
+        return frozenset()
+    roots = {w} | {w[: -len(e)] for e in _RU_ENDINGS if w.endswith(e) and len(w) - len(e) >= 3}
+    return frozenset(normalize(r + e, "ru") for r in roots for e in ("", *_RU_ENDINGS))
 
 
 # Words ending like a plural that are not one of the word beside them (je peux ≠ peu).
