@@ -577,10 +577,17 @@ def _seq(text: str, langs: tuple[str, ...], exact: bool = False) -> Alt:
 
 @lru_cache(maxsize=4096)
 def number_words(n: int) -> tuple[str, ...]:
-    """`7` → ('sept', 'seven', 'семь'): how the number is said in NUMBER_LANGS."""
+    """`7` → ('sept', 'seven', 'семь'): how the number is said in NUMBER_LANGS.
+
+    Feminine and neuter forms too (`1 heure` is "une heure", `2 недели` "две недели"):
+    num2words writes the Russian ones; French only changes a final "un" to "une".
+    """
     from num2words import num2words
 
-    return tuple(dict.fromkeys(num2words(n, lang=lang) for lang in NUMBER_LANGS))
+    said = [num2words(n, lang=lang) for lang in NUMBER_LANGS]
+    said += [num2words(n, lang="ru", gender=g) for g in ("f", "n")]
+    said += [re.sub(r"\bun$", "une", said[0])]
+    return tuple(dict.fromkeys(said))
 
 
 @cache
@@ -589,9 +596,10 @@ def _ru_numbers() -> dict[str, int]:
 
     table: dict[str, int] = {}
     for n in (*range(0, 101), *range(200, 1001, 100)):
-        w = num2words(n, lang="ru")
-        if " " not in w:
-            table.setdefault(normalize(w), n)
+        for gender in ("m", "f", "n"):  # один, одна, одно; два, две
+            w = num2words(n, lang="ru", gender=gender)
+            if " " not in w:
+                table.setdefault(normalize(w), n)
     return table
 
 
@@ -665,7 +673,7 @@ def _phrase_number_alts(text: str, langs: tuple[str, ...]) -> list[Alt]:
         out.append(_seq(converted, langs))
     parts = re.split(r"(\d+)", text)
     if len(parts) > 1 and all(int(p) <= MAX_NUMBER for p in parts[1::2]):
-        for k in range(len(NUMBER_LANGS)):
+        for k in range(max(len(number_words(int(p))) for p in parts[1::2])):
             said = "".join(
                 number_words(int(p))[min(k, len(number_words(int(p))) - 1)] if i % 2 else p
                 for i, p in enumerate(parts)
