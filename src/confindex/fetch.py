@@ -495,15 +495,23 @@ def local_media(path: Path) -> Media:
 
 
 def _unmangle(text: str) -> str:
-    """A tag decoded as Latin-1 one or more times too often, repaired (ftfy).
+    """A tag whose UTF-8 bytes were decoded as Latin-1 (once or more) decoded back.
 
     Real files carry such tags: the Radio France podcast in ../shared/data is titled
     "SmartphonesÃ\x82Â\xa0: Ã\x83Â©loge…" (UTF-8 encoded three times), which every citation
-    printed. Only the encoding is fixed: quotes, dashes and spacing stay as written.
+    printed. Only a strict round trip is undone: text that is not such mojibake (a hostile
+    C1 control, a real "Ã") is kept as written, for the outputs to escape. ftfy was tried and
+    rejected here: its cp1252 heuristics rewrite a lone \x9b into "›".
     """
-    import ftfy
-
-    return ftfy.fix_encoding(text)
+    for _ in range(4):
+        if text.isascii():
+            break
+        try:
+            fixed = text.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            break
+        text = fixed
+    return text
 
 
 def _add_container_tags(rec: Recording, path: Path, prefer: bool = True) -> None:
