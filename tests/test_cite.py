@@ -150,3 +150,23 @@ def test_five_moments_in_one_bib_ris_and_csl_import() -> None:
     assert items[0]["author"] == [{"family": "Dupont", "given": "Marie"}]
     assert items[0]["issued"] == {"date-parts": [[2023, 10, 5]]}
     assert len({i["id"] for i in items}) == 5
+
+
+def test_a_channel_of_two_words_is_a_corporate_author() -> None:
+    import bibtexparser
+    from bibtexparser.middlewares import SeparateCoAuthors, SplitNameParts
+
+    # "Radio France" looks like a first and a last name; as the channel it is one author.
+    c = cite(transcript(channel="Radio France"), 770.5)  # unnamed SPEAKER_01
+    assert c.key.startswith("radiofrance2023")
+    lib = bibtexparser.parse_string(
+        c.render("bibtex"), append_middleware=[SeparateCoAuthors(), SplitNameParts()]
+    )
+    (name,) = lib.entries[0]["author"]
+    assert (name.first, name.last) == ([], ["{Radio France}"])
+    assert (
+        cite(transcript(channel="Radio France"), 754.5)
+        .render("bibtex")
+        .count("author = {Marie Dupont}")
+        == 1
+    )  # a named speaker stays a person: Dupont, Marie

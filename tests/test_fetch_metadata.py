@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from conftest import SAMPLES
+from conftest import SAMPLES, shared_file
 
 from confindex import fetch
 from confindex.cite import cite
@@ -37,3 +37,18 @@ def test_download_reads_tags_and_ignores_last_modified(http_root, tmp_path) -> N
     c = cite(t, 1.5)
     assert c.medium == "audio" and "[Audio]" in c.render("apa")
     assert c.render("apa").startswith("confindex samples. (2026, November 24).")
+
+
+def test_tags_encoded_several_times_are_repaired(http_root, tmp_path) -> None:
+    # The real Radio France file's title tag is UTF-8 encoded three times; its album twice.
+    root, base = http_root
+    media = root / "radio.mp3"
+    shutil.copy(shared_file("fr/radiofrance_smartphone.mp3"), media)
+    ws = Workspace(tmp_path / "ws").ensure()
+    title = "Smartphones\u00a0: éloge de la réparation"
+    rec = fetch.download(ws, f"{base}/radio.mp3").recording
+    assert (rec.title, rec.channel, rec.upload_date) == (title, "Radio France", "2022")
+    assert fetch.local_media(media).recording.title == title
+    # Tags written correctly stay as written (quotes, dashes, Cyrillic, accents).
+    for kept in ("Chrétien — «\u00a0Салют-7\u00a0» “Q&A”", "Ã la carte", "Panel \x9b31m"):
+        assert fetch._unmangle(kept) == kept

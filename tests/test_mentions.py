@@ -130,6 +130,7 @@ FR_NEXT = make(
         ("SPEAKER_00", "Les vidéos des jeux coûtent 25 millions d'euros selon l'humanité", None),
         ("SPEAKER_00", "Une vidéo du jeu en 1986 puis 345 euros", None),
         ("SPEAKER_00", "Il a plu sur le bus et il peut peu", None),
+        ("SPEAKER_00", "Il a parlé pendant une heure puis 21 heures", None),
     ],
     lang="fr",
 )
@@ -200,3 +201,40 @@ def test_russian_phrases_and_numbers(lecture: Workspace) -> None:
     assert times(lecture, '"двадцать три дня"') == [(0, [2.0])]
     assert times(lecture, '"пять дней"') == [(0, [6.5])]  # "5 дней"
     assert times(lecture, "еще") == [(0, [6.0])]  # ё folded
+
+
+COSMOS = make(
+    "cosmos",
+    "Королёв",
+    [
+        ("SPEAKER_00", "Королёв писал Лаврову а Ивана ждали", None),
+        ("SPEAKER_01", "Памяти Королёва и Лавров с Иваном", None),
+        ("SPEAKER_00", "Через две недели и 2 недели", None),
+    ],
+    lang="ru",
+)
+
+
+@pytest.fixture(scope="module")
+def cosmos(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return _build(tmp_path_factory.mktemp("mentions-cosmos") / "ws", (COSMOS,))
+
+
+def test_russian_names_in_every_case(cosmos: Workspace) -> None:
+    # Snowball stems Королёв → корол but Королёва → королев, Иван → ива but Ивану → иван:
+    # a name in one case found none of the others.
+    both = [(0, [0.0]), (1, [0.5])]
+    assert times(cosmos, "Королёв") == both
+    assert times(cosmos, "Королёву") == both
+    assert times(cosmos, "Лавров") == [(0, [1.0]), (1, [1.5])]
+    assert times(cosmos, "Лаврова") == [(0, [1.0]), (1, [1.5])]
+    assert times(cosmos, "Ивану") == [(0, [2.0]), (1, [2.5])]
+    assert times(cosmos, '"Лаврову а Ивану"') == [(0, [1.0])]
+
+
+def test_feminine_numbers(plenary: Workspace, cosmos: Workspace) -> None:
+    # num2words writes "un" and "два": "une heure" and "две недели" were missed.
+    assert times(plenary, '"pendant 1 heure"') == [(3, [1.5])]
+    assert times(plenary, '"vingt et une heures"') == [(3, [3.5])]
+    assert times(cosmos, '"2 недели"') == [(2, [0.5, 2.0])]
+    assert times(cosmos, '"две недели"') == [(2, [0.5, 2.0])]

@@ -174,3 +174,30 @@ def test_eval_search_timing_mode_against_the_silver_words(radio, tmp_path) -> No
     assert data["recall"] == 1.0 and data["max_time_error"] <= 1.0
     text = run("eval", "search", str(q), "--words", str(words), "--lang", "fr", ws=ws).stdout
     assert "recall within 2 s 1.00" in text
+
+
+@pytest.fixture(scope="session")
+def russian(tmp_path_factory):
+    """(workspace, transcript) of 11 s of real Russian read speech, transcribed once."""
+    media = shared_file("ru/pisets_mono_sound_ru.wav")
+    ws = Workspace(tmp_path_factory.mktemp("russian"))
+    result = run("fetch", str(media), "--json", ws=ws)
+    assert result.exit_code == 0, result.output
+    (rid,) = ws.transcript_ids()
+    return ws, store.load(ws, rid)
+
+
+def test_russian_inflected_names_and_phrases_on_real_speech(russian) -> None:
+    # No word-timed reference for this clip: each mention must be the start of the word the
+    # model wrote, whatever case the query is typed in.
+    ws, t = russian
+    said = [(fold(w.text), w.start) for tn in t.turns for w in tn.words]
+    (ivan,) = [s for w, s in said if w.startswith("иван")]  # base writes "Ивана"
+    for q in ("Иван", "Ивана", "Ивану", "Иваном", "Иване"):
+        found = [m.time for _h, m in search_api.search(ws, q).mentions]
+        assert found == [pytest.approx(ivan, abs=0.01)], q  # word times kept to 10 ms
+    (spring,) = [s for w, s in said if w.startswith("вешн")]  # "вешние воды"
+    for q in ('"вешняя вода"', '"вешние воды"', "воды вешние", "вешней водой"):
+        found = [m.time for _h, m in search_api.search(ws, q).mentions]
+        assert found == [pytest.approx(spring, abs=0.01)], q
+    assert search_api.search(ws, '"воды вешние"').mentions == []  # a phrase keeps its order

@@ -54,11 +54,16 @@ class Citation:
         return self.speaker or self.channel
 
     @property
+    def person(self) -> bool:
+        """Whether the author is a person: a named speaker, never a channel ("Radio France")."""
+        return bool(self.speaker) and _is_person(self.speaker)
+
+    @property
     def key(self) -> str:
         """A citation key unique per moment: author, year, title word, recording, second."""
         year, _, _ = _date_parts(self.date)
         who = self.author or ""
-        last = who.split()[-1] if _is_person(who) else who
+        last = who.split()[-1] if self.person else who
         first_title = next((w for w in re.split(r"\W+", self.title) if len(w) > 3), self.title)
         rid = hashlib.sha1(self.recording_id.encode("utf-8")).hexdigest()[:4]
         base = (_key_part(last)[:16] or "anon") + (year or "nd") + _key_part(first_title)[:12]
@@ -237,7 +242,8 @@ def bibtex(c: Citation) -> str:
     who = c.author or ""
     fields = []
     if who:
-        fields.append(("author", "{" + _bib(who) + "}" if not _is_person(who) else _bib(who)))
+        # A corporate author is braced whole, or BibTeX reads "Radio France" as "France, R.".
+        fields.append(("author", _bib(who) if c.person else "{" + _bib(who) + "}"))
     fields.append(("title", _bib(c.title)))
     if c.channel:
         fields.append(("howpublished", _bib(c.channel)))
@@ -292,7 +298,7 @@ def csl(c: Citation) -> dict[str, Any]:
         "medium": "Video" if c.medium == "video" else "Audio",
         "note": f'{c.time_range}: "{c.quote}"',
     }
-    if c.speaker and _is_person(c.speaker):
+    if c.speaker and c.person:
         *given, last = c.speaker.split()
         item["author"] = [{"family": last, "given": " ".join(given)}]
     elif c.author:

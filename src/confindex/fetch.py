@@ -494,6 +494,26 @@ def local_media(path: Path) -> Media:
     return Media(rec, path)
 
 
+def _unmangle(text: str) -> str:
+    """A tag whose UTF-8 bytes were decoded as Latin-1 (once or more) decoded back.
+
+    Real files carry such tags: the Radio France podcast in ../shared/data is titled
+    "SmartphonesÃ\x82Â\xa0: Ã\x83Â©loge…" (UTF-8 encoded three times), which every citation
+    printed. Only a strict round trip is undone: text that is not such mojibake (a hostile
+    C1 control, a real "Ã") is kept as written, for the outputs to escape. ftfy was tried and
+    rejected here: its cp1252 heuristics rewrite a lone \x9b into "›".
+    """
+    for _ in range(4):
+        if text.isascii():
+            break
+        try:
+            fixed = text.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            break
+        text = fixed
+    return text
+
+
 def _add_container_tags(rec: Recording, path: Path, prefer: bool = True) -> None:
     """Title/artist/date tags from the container, when the file has them.
 
@@ -508,6 +528,7 @@ def _add_container_tags(rec: Recording, path: Path, prefer: bool = True) -> None
             tags = {k.lower(): v for k, v in {**stream_tags, **(c.metadata or {})}.items()}
             if c.duration and (prefer or not rec.duration):
                 rec.duration = c.duration / 1_000_000
+        tags = {k: _unmangle(v) for k, v in tags.items() if isinstance(v, str)}
         artist = tags.get("artist") or tags.get("album_artist")
         date = tags.get("date") or tags.get("creation_time")
         if not (date and re.match(r"\d{4}(-\d{2}(-\d{2})?)?", date)):

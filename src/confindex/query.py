@@ -519,7 +519,30 @@ def _stem_forms(word: str, langs: tuple[str, ...]) -> frozenset[str]:
     forms = {normalize(word)} | {normalize(word, lang) for lang in langs}
     if "fr" in langs:
         forms |= {normalize(v, "fr") for v in _fr_number_variants(normalize(word))}
+    if "ru" in langs:
+        forms |= _ru_case_stems(normalize(word))
     return frozenset(forms - {""})
+
+
+# Case endings of Russian nouns and names (-ов/-ев/-ин surnames inflect like nouns).
+_RU_ENDINGS = (
+    *("а", "у", "ом", "е", "ы", "ов", "ам", "ами", "ах", "ой", "ою", "ую", "я", "ю", "ем"),
+    *("ей", "и", "ев", "ям", "ями", "ях", "ым", "ыми", "ых", "им", "ими", "их"),
+)
+
+
+@lru_cache(maxsize=4096)
+def _ru_case_stems(w: str) -> frozenset[str]:
+    """The stems of a Russian word's case forms, for those Snowball stems apart.
+
+    Snowball reads the -ов of a surname as a genitive plural and the -ан of Иван as a
+    suffix: Королёв → корол but Королёва → королев, Иван → ива but Ивану → иван, so a
+    name in one case missed every other. The query looks up the stems of all the forms.
+    """
+    if len(w) < 3 or not all("а" <= c <= "я" for c in w) or w in common_words():
+        return frozenset()
+    roots = {w} | {w[: -len(e)] for e in _RU_ENDINGS if w.endswith(e) and len(w) - len(e) >= 3}
+    return frozenset(normalize(r + e, "ru") for r in roots for e in ("", *_RU_ENDINGS))
 
 
 # Words ending like a plural that are not one of the word beside them (je peux ≠ peu).
@@ -554,10 +577,17 @@ def _seq(text: str, langs: tuple[str, ...], exact: bool = False) -> Alt:
 
 @lru_cache(maxsize=4096)
 def number_words(n: int) -> tuple[str, ...]:
-    """`7` → ('sept', 'seven', 'семь'): how the number is said in NUMBER_LANGS."""
+    """`7` → ('sept', 'seven', 'семь'): how the number is said in NUMBER_LANGS.
+
+    Feminine and neuter forms too (`1 heure` is "une heure", `2 недели` "две недели"):
+    num2words writes the Russian ones; French only changes a final "un" to "une".
+    """
     from num2words import num2words
 
-    return tuple(dict.fromkeys(num2words(n, lang=lang) for lang in NUMBER_LANGS))
+    said = [num2words(n, lang=lang) for lang in NUMBER_LANGS]
+    said += [num2words(n, lang="ru", gender=g) for g in ("f", "n")]
+    said += [re.sub(r"\bun$", "une", said[0])]
+    return tuple(dict.fromkeys(said))
 
 
 @cache
@@ -566,9 +596,10 @@ def _ru_numbers() -> dict[str, int]:
 
     table: dict[str, int] = {}
     for n in (*range(0, 101), *range(200, 1001, 100)):
-        w = num2words(n, lang="ru")
-        if " " not in w:
-            table.setdefault(normalize(w), n)
+        for gender in ("m", "f", "n"):  # один, одна, одно; два, две
+            w = num2words(n, lang="ru", gender=gender)
+            if " " not in w:
+                table.setdefault(normalize(w), n)
     return table
 
 
@@ -642,7 +673,7 @@ def _phrase_number_alts(text: str, langs: tuple[str, ...]) -> list[Alt]:
         out.append(_seq(converted, langs))
     parts = re.split(r"(\d+)", text)
     if len(parts) > 1 and all(int(p) <= MAX_NUMBER for p in parts[1::2]):
-        for k in range(len(NUMBER_LANGS)):
+        for k in range(max(len(number_words(int(p))) for p in parts[1::2])):
             said = "".join(
                 number_words(int(p))[min(k, len(number_words(int(p))) - 1)] if i % 2 else p
                 for i, p in enumerate(parts)
