@@ -111,7 +111,9 @@ def bare_worker(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_child(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run `cmd`; its last stdout line as JSON, plus wall time, CPU time and peak RSS."""
+    """Run `cmd`; its last stdout line as JSON, plus wall time, CPU time, peak RSS and the
+    machine's 1-min load average at its start and end (shared cores: the load is the context)."""
+    load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
@@ -133,6 +135,7 @@ def run_child(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, An
         wall_s=round(wall, 2),
         cpu_s=round(ru.ru_utime + ru.ru_stime, 2),
         peak_rss_mb=round(ru.ru_maxrss / 1024),
+        load=f"{load0:.1f}-{os.getloadavg()[0]:.1f}",
     )
     return data
 
@@ -227,11 +230,11 @@ def cost(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 def print_cost(figures: dict[str, Any]) -> None:
     print(f"\n{figures['date']}; {figures['machine']}")
     print(f"{'variant':38} {'audio s':>7} {'CPU s':>7} {'wall s':>7} {'CPU s/min':>9} "
-          f"{'RSS MB':>6} {'words':>6}  languages (s)")  # fmt: skip
+          f"{'RSS MB':>6} {'words':>6} {'load':>9}  languages (s)")  # fmt: skip
     for name, r in figures["variants"].items():
         print(f"{name:38} {r['audio_s']:7.0f} {r['cpu_s']:7.1f} {r['wall_s']:7.1f} "
-              f"{r['cpu_s'] / r['audio_s'] * 60:9.2f} {r['peak_rss_mb']:6} {len(r['words']):6}  "
-              f"{r.get('languages') or ''}")  # fmt: skip
+              f"{r['cpu_s'] / r['audio_s'] * 60:9.2f} {r['peak_rss_mb']:6} {len(r['words']):6} "
+              f"{r.get('load', ''):>9}  {r.get('languages') or ''}")  # fmt: skip
     print(f"fetch CPU / bare batched CPU: {figures['fetch_cpu_over_bare_batched']:.2f}")
     if "cpu_per_min_long_over_short" in figures:
         ratio = figures["cpu_per_min_long_over_short"]
@@ -266,7 +269,8 @@ def accuracy(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
             print(f"  {audio}: {label}…", file=sys.stderr)
             r = fetch(SHARED / audio, tmp / f"wer-{label}", src)
             row[label] = {"wer": round(wer(reference, r["text"], norm), 4), "cpu_s": r["cpu_s"],
-                          "wall_s": r["wall_s"], "languages": r["languages"]}  # fmt: skip
+                          "wall_s": r["wall_s"], "languages": r["languages"],
+                          "load": r["load"]}  # fmt: skip
         rows.append(row)
     return rows
 
@@ -274,14 +278,16 @@ def accuracy(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
 def print_accuracy(rows: list[dict[str, Any]]) -> None:
     print(
         f"\n{'clip':34} {'ref':6} "
-        + " ".join(f"{x:>26}" for x in ("before WER / CPU s / wall s", "after"))
+        + " ".join(f"{x:>38}" for x in ("before WER / CPU s / wall s (load)", "after"))
     )
     for r in rows:
         cells = [
-            f"{r[k]['wer']:.3f} / {r[k]['cpu_s']:5.1f} / {r[k]['wall_s']:5.1f}" if k in r else "-"
+            f"{r[k]['wer']:.3f} / {r[k]['cpu_s']:5.1f} / {r[k]['wall_s']:5.1f} ({r[k]['load']})"
+            if k in r
+            else "-"
             for k in ("before", "after")
         ]
-        print(f"{r['clip']:34} {r['reference']:6} " + " ".join(f"{c:>26}" for c in cells))
+        print(f"{r['clip']:34} {r['reference']:6} " + " ".join(f"{c:>38}" for c in cells))
 
 
 # --- VAD -----------------------------------------------------------------------------------------
