@@ -49,6 +49,7 @@ def test_readme_python_api_example_runs(tmp_path):
 
 
 def test_docs_python_api_examples_run_in_order(tmp_path):
+    pytest.importorskip("distributed")  # its last example runs on a Dask LocalCluster
     code = blocks((REPO / "docs" / "python-api.md").read_text(encoding="utf-8"))
     assert len(code) >= 6
     out = run_blocks(code, tmp_path)
@@ -63,3 +64,6 @@ def test_docs_python_api_examples_run_in_order(tmp_path):
     assert "\n1 subtitle file(s)\n" in out
     assert "- recordings left: 0" in out
     assert len(list((tmp_path / "subtitles").glob("panel-*.srt"))) == 1
+    # On a Dask worker process: done, found by search.
+    assert re.search(r"^done panel-\S+ on Dask worker tcp://127\.0\.0\.1:\d+$", out, re.M)
+    assert "\n1 hit(s)\n" in out
