@@ -97,8 +97,11 @@ class DaskCluster:
                 "distributed.scheduler.allowed-failures": o.allowed_failures,
                 # Dask's nannies start workers with OMP_NUM_THREADS=1 (and MKL, OpenBLAS):
                 # CTranslate2 then decodes with other numerics than a local run (different
-                # words on real clips) and slower. Workers keep the environment of this run.
-                "distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": 65536},
+                # words on real clips) and slower. And MALLOC_TRIM_THRESHOLD_=65536 turns off
+                # glibc's adaptive thresholds: the same job cost 34.2 s CPU instead of 20.6 s
+                # (system time 18.8 vs 7.4 s, 178-s clip, base int8; bench/README.md). Workers
+                # keep the environment of this run.
+                "distributed.nanny.pre-spawn-environ": {},
             }
         )
         if o.scheduler:
@@ -120,7 +123,8 @@ class DaskCluster:
                 threads_per_worker=o.threads_per_worker,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                # No fixed port (8787 may be taken: a warning on stderr), loopback only.
+                dashboard_address="127.0.0.1:0",
                 silence_logs=logging.WARNING,
             )
             self.client = distributed.Client(self.cluster, set_as_default=False)
