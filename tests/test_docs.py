@@ -24,9 +24,10 @@ def blocks(text: str) -> list[str]:
     return FENCE.findall(text)
 
 
-def run_blocks(code: list[str], cwd: Path) -> str:
-    (cwd / "samples").symlink_to(SAMPLES, target_is_directory=True)
-    script = cwd / "example.py"
+def run_blocks(code: list[str], cwd: Path, name: str = "example.py") -> str:
+    if not (cwd / "samples").exists():
+        (cwd / "samples").symlink_to(SAMPLES, target_is_directory=True)
+    script = cwd / name
     script.write_text("\n".join(code), encoding="utf-8")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     env.pop("CONFINDEX_HOME", None)
@@ -49,9 +50,13 @@ def test_readme_python_api_example_runs(tmp_path):
 
 
 def test_docs_python_api_examples_run_in_order(tmp_path):
+    pytest.importorskip("distributed")  # its last example runs on a Dask LocalCluster
     code = blocks((REPO / "docs" / "python-api.md").read_text(encoding="utf-8"))
-    assert len(code) >= 6
-    out = run_blocks(code, tmp_path)
+    assert len(code) >= 7
+    # The Dask example is a script of its own (its workers import it again): run it apart.
+    *code, dask_example = code
+    assert "workers=" in dask_example
+    out = run_blocks(code, tmp_path) + run_blocks([dask_example], tmp_path, "dask_example.py")
     assert "refused before any work: unknown language code 'klingon'" in out
     assert "1 done; 0 failed" in out
     # Mentions: the words' own second and link, matched words marked.
@@ -63,3 +68,6 @@ def test_docs_python_api_examples_run_in_order(tmp_path):
     assert "\n1 subtitle file(s)\n" in out
     assert "- recordings left: 0" in out
     assert len(list((tmp_path / "subtitles").glob("panel-*.srt"))) == 1
+    # On a Dask worker process: done, found by search.
+    assert re.search(r"^done panel-\S+ on Dask worker tcp://127\.0\.0\.1:\d+$", out, re.M)
+    assert "\n1 hit(s)\n" in out

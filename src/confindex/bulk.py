@@ -366,7 +366,7 @@ class BulkRunner:
         """
         from distributed import as_completed
 
-        from .executors import remote_job
+        from .executors import ATTEMPT_TOPIC, remote_job
         from .job import Job
 
         cluster = self.bulk.cluster
@@ -374,6 +374,31 @@ class BulkRunner:
         options = options_to_dict(self.options)
         in_flight: dict[Any, Row] = {}
         done = as_completed(loop=client.loop)
+        run = self.ledger.owner  # tells this run's jobs from other clients' on the scheduler
+        starts: dict[str, int] = {}
+        names: dict[str, str] = {}  # ledger key → what the log calls it
+
+        def started(event: tuple[float, Any]) -> None:
+            """A worker started one of our jobs (called in the Dask client's thread)."""
+            msg = event[1]
+            if not isinstance(msg, dict) or msg.get("run") != run:
+                return
+            key = str(msg.get("key"))
+            starts[key] = starts.get(key, 0) + 1
+            with suppressed(log, "recording a job's start"):
+                if starts[key] > 1:
+                    # Dask restarted it: the worker that ran it died (killed, out of memory).
+                    log.warning(
+                        "%s: started again on Dask worker %s (attempt %d): the worker "
+                        "running it died",
+                        names.get(key, key),
+                        msg.get("worker"),
+                        starts[key],
+                    )
+                    self.ledger.count_attempt(key)
+                self.ledger.set_activity(key, "transcribing")
+
+        client.subscribe_topic(ATTEMPT_TOPIC, started)
 
         def submit_more() -> None:
             limit = max(2, 2 * max(1, cluster.worker_count()))
@@ -394,11 +419,14 @@ class BulkRunner:
                     media_path=media_path,
                     ydl_extra=dict(self.bulk.ydl_extra),
                 )
-                fut = client.submit(remote_job, job, options, pure=False, retries=0)
+                announce = {"run": run, "key": row.key}
+                names[row.key] = row.recording_id or row.source
+                fut = client.submit(remote_job, job, options, announce, pure=False, retries=0)
                 in_flight[fut] = row
                 done.add(fut)
                 log.info("%s: sent to the Dask cluster", row.recording_id or row.source)
-                self._activity(row.key, "transcribing")
+                # "transcribing" once a worker says it started (see `started`).
+                self._activity(row.key, "queued on the cluster")
                 if self.reporter:
                     self.reporter.stage(row.recording_id or row.source, "transcribe")
 
@@ -411,6 +439,9 @@ class BulkRunner:
         except BaseException:
             client.cancel(list(in_flight))  # queued work is dropped; finished work is kept
             raise
+        finally:
+            with suppressed(log, "unsubscribing from the job starts"):
+                client.unsubscribe_topic(ATTEMPT_TOPIC)
 
     def _local_only(self, row: Row) -> Prepared | None:
         """A claimed row that needs no job: its transcript exists (index it here)."""
@@ -490,6 +521,7 @@ class BulkRunner:
             wall_seconds=out.get("worker_seconds") or 0.0,
             turns=len(t.turns),
         )
+        self._results[row.key]["worker"] = out.get("worker")  # which Dask worker did it
         if self.reporter:
             self.reporter.done(t.id, Status.DONE, f"{len(t.turns)} turns")
 
@@ -749,7 +781,7 @@ class BulkRunner:
         give the row back untouched, so that the run stops and nothing is marked failed —
         `retry-failed` would otherwise loop on the bug."""
         log.error("unexpected error while %s %s", step, row.source, exc_info=True)
-        with contextlib.suppress(Exception):
+        with suppressed(log, "giving the row back"):
             self.ledger.release(row.key)
 
     def _failed(self, row: Row, exc: BaseException, step: str, seconds: float) -> None:
@@ -759,7 +791,7 @@ class BulkRunner:
             msg = os_error_message(exc)
         else:
             msg = f"{type(exc).__name__}: {exc}"
-        with contextlib.suppress(Exception):
+        with suppressed(log, "recording the failure in the ledger"):
             self.ledger.fail(row.key, msg, step, work_seconds=round(seconds, 3))
         self._handled_add(row.key)
         self._result(row, Status.FAILED, row.recording_id, row.title, error=msg)

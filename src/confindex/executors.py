@@ -30,6 +30,8 @@ log = logging.getLogger("confindex.executors")
 # Retries of a task whose worker died (Dask's `distributed.scheduler.allowed-failures`).
 ALLOWED_FAILURES = 2
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before giving up
+# Dask event topic on which a worker says it started a job (see remote_job).
+ATTEMPT_TOPIC = "confindex-job-started"
 
 
 class ExecutorError(ConfindexError):
@@ -95,8 +97,11 @@ class DaskCluster:
                 "distributed.scheduler.allowed-failures": o.allowed_failures,
                 # Dask's nannies start workers with OMP_NUM_THREADS=1 (and MKL, OpenBLAS):
                 # CTranslate2 then decodes with other numerics than a local run (different
-                # words on real clips) and slower. Workers keep the environment of this run.
-                "distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": 65536},
+                # words on real clips) and slower. And MALLOC_TRIM_THRESHOLD_=65536 turns off
+                # glibc's adaptive thresholds: the same job cost 34.2 s CPU instead of 20.6 s
+                # (system time 18.8 vs 7.4 s, 178-s clip, base int8; bench/README.md). Workers
+                # keep the environment of this run.
+                "distributed.nanny.pre-spawn-environ": {},
             }
         )
         if o.scheduler:
@@ -118,7 +123,8 @@ class DaskCluster:
                 threads_per_worker=o.threads_per_worker,
                 processes=True,
                 host="127.0.0.1",
-                dashboard_address=None,
+                # No fixed port (8787 may be taken: a warning on stderr), loopback only.
+                dashboard_address="127.0.0.1:0",
                 silence_logs=logging.WARNING,
             )
             self.client = distributed.Client(self.cluster, set_as_default=False)
@@ -149,16 +155,25 @@ class DaskCluster:
 # --------------------------------------------------------------------------------- worker side
 
 
-def remote_job(job: Any, options: dict[str, Any]) -> dict[str, Any]:
+def remote_job(
+    job: Any, options: dict[str, Any], announce: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Runs on a Dask worker: the job function with this process's cached model. Returns the
     transcript as a dict (plain data: any worker's Python can send it back).
 
-    Expected failures (a bad file, a dead link) come back as `JobFailed` with the one-line
-    message, so that the client records them; anything else is a bug and propagates.
+    `announce` ({"run": …, "key": …}) is sent to the client as a Dask event (`ATTEMPT_TOPIC`)
+    when the job starts here: the client learns that the recording is really being worked on,
+    and counts a start after a dead worker's as one more attempt in the ledger.
+
+    Expected failures (a bad file, a dead link) come back as `{"failed": message}`, so that the
+    client records them; anything else is a bug and propagates.
     """
     from .bulk import ENV_STAGE_DELAY, options_from_dict
     from .job import cached_transcriber, run_job
 
+    where = _worker_address()
+    if announce is not None:
+        _announce(announce, where)
     opts = options_from_dict(options)
     _undo_nanny_thread_limits()
     delay = _stage_delay(os.environ.get(ENV_STAGE_DELAY, ""), "transcribing")
@@ -177,7 +192,25 @@ def remote_job(job: Any, options: dict[str, Any]) -> dict[str, Any]:
         "transcript": t.to_dict(),
         "worker_seconds": round(time.perf_counter() - t0, 3),
         "pid": os.getpid(),
+        "worker": where,
     }
+
+
+def _worker_address() -> str | None:
+    """This Dask worker's address (tcp://HOST:PORT), None outside a worker."""
+    from distributed import get_worker
+
+    try:
+        return str(get_worker().address)
+    except ValueError:  # not running in a worker
+        return None
+
+
+def _announce(what: dict[str, str], where: str | None) -> None:
+    from distributed import get_worker
+
+    with suppressed(log, "announcing the job's start to the client"):
+        get_worker().log_event(ATTEMPT_TOPIC, {**what, "pid": os.getpid(), "worker": where})
 
 
 def _undo_nanny_thread_limits() -> None:

@@ -608,6 +608,15 @@ class Ledger:
         with self._tx() as c:
             self._update(c, key, activity=activity)
 
+    def count_attempt(self, key: str) -> None:
+        """One more attempt at a row we own, beside the claim's: a Dask worker died running
+        it and the scheduler started it again elsewhere."""
+        with self._tx() as c:
+            c.execute(
+                "UPDATE jobs SET attempts=attempts+1, updated_at=? WHERE key=? AND owner=?",
+                (time.time(), key, self.owner),
+            )
+
     def advance(self, key: str, stage: str, **fields: Any) -> bool:
         """Record that `stage` is finished (plus metadata); False if we no longer own the row."""
         if stage not in STAGES:
