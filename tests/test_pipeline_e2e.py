@@ -301,6 +301,31 @@ def test_config_files_and_environment_give_fetch_its_defaults(tmp_path, monkeypa
     assert "ask not" in (ws.transcripts / f"{rid}.srt").read_text().lower()
 
 
+def test_the_run_summary_wraps_each_failure_as_one_item(tmp_path, monkeypatch):
+    """Issue 15: the summary once wrapped mid-phrase back to column 0 ("`confindex" /
+    "retry-failed`"); each skip or failure is one item with a hanging indent, at 80 columns."""
+    import os
+
+    monkeypatch.setenv("COLUMNS", "80")
+    bad = [tmp_path / f"{'a-rather-long-name-for-a-recording-' * 2}{i}.mp3" for i in (1, 2)]
+    for p in bad:
+        p.write_bytes(os.urandom(30_000))
+    ws = Workspace(tmp_path / "ws")
+    r = run("fetch", *map(str, bad), "--no-diarize", ws=ws)
+    assert r.exit_code == 1, r.output
+    lines = r.stderr.splitlines()
+    first = [i for i, x in enumerate(lines) if re.match(r"failed( |$)", x)]
+    assert len(first) == 2, r.stderr
+    for i in first:
+        item = [lines[i]]
+        for x in lines[i + 1 :]:
+            if not x.startswith("    "):
+                break
+            item.append(x)
+        assert len(item) > 1 and all(len(x) <= 80 for x in item), r.stderr
+        assert "is not a media file or is corrupt" in " ".join(" ".join(item).split())
+
+
 def test_demo_panel_subtitles_are_built_for_reading(fetched, tmp_path):
     """Issue 15 found 8 of the demo's 13 cues over 42 characters per line and a 0.1 s cue:
     the panel's real exports now pass the reading rules, read back by srt, webvtt-py, ffmpeg."""

@@ -186,7 +186,9 @@ def build_options(kw: dict, **extra) -> FetchOptions:
 
 def print_summary(console, summary) -> None:
     """The end-of-run line (done, skipped, failed, hours, wall time, × realtime) and failures."""
-    from .output import text
+    from rich.text import Text
+
+    from .output import hanging, text
 
     d = summary.to_dict()
     rtf = f", {d['realtime_factor']:.1f}× realtime" if d["realtime_factor"] else ""
@@ -200,17 +202,19 @@ def print_summary(console, summary) -> None:
             f"{hms(d['wall_seconds'])}{rtf}",
             highlight=False,
         )
-    for r in summary.results:  # why each skip happened, not only in --json
+    # Why each skip and failure happened, not only in --json; a long one wraps with a hanging
+    # indent (it once broke "`confindex" / "retry-failed`" back at column 0).
+    for r in summary.results:
         if r["status"] == "skipped":
             why = r.get("reason") or "already done"
-            console.print(text(f"skipped {r.get('recording_id') or r['source']}: {why}", "yellow"))
+            said = text(f"skipped {r.get('recording_id') or r['source']}: {why}", "yellow")
+            hanging(said, indent=0, out=console)
     for r in summary.failed:
-        console.print(
-            f"[red]failed[/] {escape(r['source'])}: {escape(r['error'] or '')}"
-            + (f" ({escape(r['reason'])})" if r.get("reason") else ""),
-            markup=True,
-            highlight=False,
-        )
+        why = f"{r['source']}: {r['error'] or ''}"
+        why += f" ({r['reason']})" if r.get("reason") else ""
+        line = Text()
+        line.append("failed ", style="red")  # a span: a red base style would colour it all
+        hanging(line.append_text(text(why)), indent=0, out=console)
 
 
 def _formats(value: str | None) -> list[str] | None:
@@ -224,12 +228,6 @@ def _formats(value: str | None) -> list[str] | None:
         return parse_formats(value)
     except InputError as exc:
         raise click.BadParameter(exc.message) from None
-
-
-def escape(text: str) -> str:
-    from ..sanitize import rich
-
-    return rich(text)
 
 
 def bulk_options(f):

@@ -101,12 +101,14 @@ def echo(value: object = "", *, stderr: bool = False, style: str = "") -> None:
     console(stderr=stderr).print(text(value, style) if isinstance(value, str) else value)
 
 
-def hanging(value: object, *, indent: int = 2, hang: int = 4, stderr: bool = False) -> None:
-    """Untrusted text word-wrapped to the width, its first line indented `indent` columns and
-    the lines after it `hang`, so a long reason reads as one item, not as new lines."""
+def hanging(
+    value: object, *, indent: int = 2, hang: int = 4, stderr: bool = False, out: Any = None
+) -> None:
+    """Untrusted text (or a rich Text) word-wrapped to the width, its first line indented
+    `indent` columns and the lines after it `hang`, so a long reason reads as one item."""
     from rich.text import Text
 
-    out = console(stderr=stderr)
+    out = out or console(stderr=stderr)
     t = text(value) if isinstance(value, str) else value
     for i, line in enumerate(t.wrap(out, max(10, out.width - hang))):
         line.rstrip()
