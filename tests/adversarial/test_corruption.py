@@ -264,6 +264,23 @@ def test_a_read_only_workspace_is_one_line(small_fs: Path) -> None:
         subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
 
 
+def test_status_reads_a_read_only_archive(small_fs: Path) -> None:
+    """`status` once failed there with "cannot write the job ledger (unable to open database
+    file)": SQLite cannot open a WAL database on read-only media without creating its -shm."""
+    ws = good_archive(small_fs / "ws")
+    with Ledger.of(ws) as led:
+        assert led.restore_from(ws) == 1
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    try:
+        r = run("status", "--json", ws=ws)
+        assert r.exit_code == 0, r.output
+        status = json.loads(r.stdout)
+        assert status["total"] == 1 and status["counts"]["indexed"] == 1
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
+    assert_intact(ws)
+
+
 def test_transcribe_on_a_read_only_workspace_fails_before_any_work(small_fs: Path) -> None:
     """`transcribe` once decoded and transcribed the whole recording (its media is real here)
     and only then failed, on the ledger; now the read-only folder is named before any work."""
