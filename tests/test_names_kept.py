@@ -89,8 +89,9 @@ def test_media_deleted_keeps_every_name_and_undo_goes_back(named):
     t = store.load(ws, rid)
     assert t.language == "en"
     assert set(names_in_use(ws, rid).values()) == NAMES
-    hits = json.loads(run("search", "--json", "Grace", ws=ws).stdout)  # names are searchable
-    assert hits is not None
+    # The names are in the index too: a speaker search finds her turns, and only hers.
+    hits = json.loads(run("search", "--json", "speaker:Grace", ws=ws).stdout)["hits"]
+    assert hits and {h["speaker_name"] for h in hits} == {"Grace Hopper"}
     r = run("transcribe", rid, "--undo", ws=ws)
     assert r.exit_code == 0, r.output
     assert store.load(ws, rid).language == "fr"  # the version before, back

@@ -327,9 +327,16 @@ class BulkRunner:
         errors: list[BaseException] = []
 
         def worker() -> None:
+            # A reporter written before `side` existed (duck-typed) shows no downloads.
+            make_side = getattr(self.reporter, "side", None)
+            side = make_side() if make_side is not None else None
             try:
                 while (row := self._next(keys)) is not None:
-                    prepared = self._prepare(row, None)
+                    try:
+                        prepared = self._prepare(row, side)
+                    finally:
+                        if side is not None:
+                            side.done(row.recording_id or row.source, "")
                     if prepared is None:
                         continue
                     while not self.stop.is_set():

@@ -60,6 +60,11 @@ class Reporter:
     def done(self, recording_id: str, status: str, message: str = "") -> None:
         """A recording finished: status is "done", "skipped" or "failed"."""
 
+    def side(self) -> Reporter | None:
+        """A reporter for work running beside the current stage, in another thread (the
+        pipelined downloads of a bulk run); None when such work is not shown."""
+        return None
+
 
 @dataclass
 class Job:

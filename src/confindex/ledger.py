@@ -203,16 +203,25 @@ class Ledger:
     """The ledger of one workspace; safe to use from several threads (one connection each)."""
 
     def __init__(
-        self, path: Path, *, owner: str | None = None, stale_after: float = STALE_AFTER
+        self,
+        path: Path,
+        *,
+        owner: str | None = None,
+        stale_after: float = STALE_AFTER,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path)
+        # Read-only: for readers (`status`) of an archive on read-only media, where SQLite
+        # cannot open a WAL database the usual way (it needs to create the -shm file).
+        self.read_only = read_only
         self.owner = owner or new_owner()
         self.stale_after = stale_after
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
         _OUR_OWNERS.add(self.owner)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self.set_aside: Path | None = None  # where a damaged ledger was moved, if it was
         try:
             self._init_schema()
@@ -313,12 +322,19 @@ class Ledger:
         if c is None:
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so a read-then-write
             # (claim, duplicate check) holds the write lock throughout and cannot race.
-            _create_with_umask(self.path)
-            c = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            c.row_factory = sqlite3.Row
-            c.execute("PRAGMA busy_timeout = 60000")
-            c.execute("PRAGMA journal_mode = WAL")
-            c.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across app crashes
+            if self.read_only:
+                # immutable: nothing can write here (the folder is read-only), so no locks.
+                uri = f"{self.path.resolve().as_uri()}?mode=ro&immutable=1"
+                c = sqlite3.connect(uri, uri=True, isolation_level=None)
+                c.row_factory = sqlite3.Row
+            else:
+                _create_with_umask(self.path)
+                c = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+                c.row_factory = sqlite3.Row
+                c.execute("PRAGMA busy_timeout = 60000")
+                c.execute("PRAGMA journal_mode = WAL")
+                # WAL + NORMAL: durable across app crashes
+                c.execute("PRAGMA synchronous = NORMAL")
             self._local.conn = c
             with self._conns_lock:
                 self._conns.append(c)

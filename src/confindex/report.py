@@ -6,6 +6,7 @@ that they stay fast on big archives; `Archive.status()`/`stats()` wrap them in d
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -26,7 +27,9 @@ def ledger_status(ws: Any) -> dict[str, Any]:
             "eta_seconds": None,
             "last_run": None,
         }
-    with Ledger.of(ws) as led:
+    # A read-only archive (a copy on read-only media) still shows its progress.
+    read_only = not os.access(ws.state, os.W_OK)
+    with Ledger.of(ws, read_only=read_only) as led:
         rows = led.rows()
         counts = led.counts()
         run = led.last_run()

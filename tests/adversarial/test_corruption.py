@@ -147,6 +147,19 @@ def test_a_file_where_the_index_folder_belongs(adv: Workspace) -> None:
         assert "is a file" in line and "index" in line
 
 
+def test_transcribe_with_a_local_file_gone_changes_nothing(adv: Workspace) -> None:
+    """The recording came from a local file that is gone (no copy, no URL to fetch again): one
+    line naming it; the transcript, its speaker name and the ledger stay as they were."""
+    before = adv.transcript_path("good").read_bytes()
+    line = assert_one_line_error(run("transcribe", "good", "--language", "fr", ws=adv))
+    assert "/nowhere/good.wav" in line
+    assert adv.transcript_path("good").read_bytes() == before
+    assert load_path(adv.transcript_path("good")).speakers == {"SPEAKER_00": "Ada"}
+    status = json.loads(run("status", "--json", ws=adv).stdout)
+    assert status["counts"].get("failed", 0) == 0
+    assert_intact(adv)
+
+
 @pytest.mark.parametrize("ref", ["goood", "nope.wav", "file:///nowhere/x.wav"])
 def test_transcribe_of_a_mistyped_id_records_nothing(adv: Workspace, ref: str) -> None:
     """Not "no such file: …/goood" with a failed row left in the ledger for a typo."""
@@ -262,6 +275,23 @@ def test_a_read_only_workspace_is_one_line(small_fs: Path) -> None:
         assert run("search", "brown fox", ws=ws).exit_code == 0  # reading still works
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
+
+
+def test_status_reads_a_read_only_archive(small_fs: Path) -> None:
+    """`status` once failed there with "cannot write the job ledger (unable to open database
+    file)": SQLite cannot open a WAL database on read-only media without creating its -shm."""
+    ws = good_archive(small_fs / "ws")
+    with Ledger.of(ws) as led:
+        assert led.restore_from(ws) == 1
+    subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], check=True)
+    try:
+        r = run("status", "--json", ws=ws)
+        assert r.exit_code == 0, r.output
+        status = json.loads(r.stdout)
+        assert status["total"] == 1 and status["counts"]["indexed"] == 1
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(small_fs)], check=True)
+    assert_intact(ws)
 
 
 def test_transcribe_on_a_read_only_workspace_fails_before_any_work(small_fs: Path) -> None:

@@ -174,6 +174,53 @@ def test_a_stalled_or_cut_download_is_retried_aloud_then_given_up(
     assert_intact(adv)
 
 
+def test_a_download_is_drawn_on_a_terminal_and_a_stall_shows(adv: Workspace, server: str) -> None:
+    """On a terminal, a default `fetch URL` (downloads pipelined beside transcription) draws
+    the download: it once showed nothing at all while downloading, so a stalled server was
+    silence until the socket timed out. The CLI runs on a real pseudo-terminal."""
+    import pty
+    import select
+    import subprocess
+
+    from harness import CLI
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TERM": "xterm-256color", "COLUMNS": "120"}
+    env.update(CONFINDEX_SOCKET_TIMEOUT="5")  # the server stalls for 8 s
+    env.pop("NO_COLOR", None)
+    args = ["-w", str(adv.root), "fetch", server + "/stall/drawn.mp3", "--retries", "0"]
+    p = subprocess.Popen(
+        [*CLI, *args], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env
+    )
+    os.close(slave)
+    out = b""
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            if p.poll() is not None and not ready:
+                break
+        assert p.wait(timeout=60) == 1
+    finally:
+        os.close(master)
+        if p.poll() is None:
+            p.kill()
+    shown = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", out).decode(errors="replace")
+    assert "Traceback" not in shown
+    # Drawn while the server stalls: before the timeout is reported (no wall-clock bound,
+    # so a loaded machine cannot fail it).
+    bar, error = shown.find("download   drawn"), shown.find("Error: ")
+    assert 0 <= bar < error, shown[-600:]
+    assert_intact(adv)
+
+
 MALFORMED = [
     ("gopher://127.0.0.1/x.mp3", "unsupported URL scheme"),
     ("sftp://127.0.0.1/x.mp3", "unsupported URL scheme"),

@@ -65,6 +65,10 @@ class ConsoleReporter(Reporter):
             detail = f"{hms(done)}/{hms(total or 0)}  {done / elapsed:.1f}× realtime"
         self._progress.update(self._task, completed=done, total=total, detail=detail)
 
+    def side(self) -> Reporter | None:
+        # Only drawn as a bar: plain output keeps one line per stage of the main thread.
+        return _SideTask(self._progress) if self._progress is not None else None
+
     def done(self, recording_id: str, status: str, message: str = "") -> None:
         if self._progress is not None and self._task is not None:
             self._progress.remove_task(self._task)
@@ -74,3 +78,34 @@ class ConsoleReporter(Reporter):
         style = {"done": "green", "skipped": "yellow", "failed": "red"}.get(status, "")
         line = f"[{style}]{status:<8}[/] {rich(recording_id)}  {rich(message)}"
         self.console.print(line, markup=True)
+
+
+class _SideTask(Reporter):
+    """A download drawn as its own bar while the main thread transcribes (rich's Progress
+    takes a lock in every method, so another thread may add and update tasks). Without it a
+    default `fetch URL` showed nothing at all while downloading, and a stalled server meant
+    30 s of silence before the first retry was announced."""
+
+    def __init__(self, progress: Any) -> None:
+        self._progress = progress
+        self._task: Any = None
+        self._t0 = time.perf_counter()
+
+    def stage(self, recording_id: str, stage: str, total: float | None = None) -> None:
+        self.done(recording_id, "")
+        self._t0 = time.perf_counter()
+        label = f"{stage:<10} {rich(recording_id[:28])}"
+        self._task = self._progress.add_task(label, total=total, detail="")
+
+    def advance(self, done: float, total: float | None = None) -> None:
+        if self._task is None:
+            return
+        mb = done / 1e6
+        detail = f"{mb:.1f}" + (f"/{total / 1e6:.1f} MB" if total else " MB")
+        detail += f"  {mb / max(time.perf_counter() - self._t0, 1e-6):.1f} MB/s"
+        self._progress.update(self._task, completed=done, total=total, detail=detail)
+
+    def done(self, recording_id: str, status: str, message: str = "") -> None:
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+            self._task = None
