@@ -410,6 +410,24 @@ def test_text_over_music_like_tones_is_flagged_loop_and_nonspeech(tmp_path):
 
 
 @pytest.mark.slow
+def test_speech_decoded_in_a_wrongly_detected_language_is_flagged_language(tmp_path):
+    """JFK, babble, JFK; beam 1, no VAD, conditioned, guards off, language detected: the
+    detection takes the babble-laden audio for Arabic, and the English sentences come out
+    half in Arabic script. The flag says which language the text reads as."""
+    from confindex import audio
+
+    jfk = audio.decode(shared_file("en/jfk.flac"))
+    path = write_wav(tmp_path / "babble.wav", np.concatenate([jfk, babble(25), jfk]))
+    t = transcribe(path, beam_size=1, vad=False, batch_size=0,
+                   condition_on_previous_text=True, decode_options=GUARDS_OFF)  # fmt: skip
+    assert t.language != "en"
+    lang = [f for f in t.flags if f.kind == "language"]
+    assert lang, [(s.start, s.text) for s in t.segments]
+    assert all(f"decoded as {t.language}, the text reads as en" in f.reason for f in lang)
+    assert any(f.end < 11.0 for f in lang)  # JFK's first sentence, wrongly decoded
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("rel", ["en/jfk.flac", "fr/radiofrance_smartphone.mp3"])
 def test_clean_real_speech_gets_no_loop_or_nonspeech_flag(rel):
     t = transcribe(shared_file(rel))
