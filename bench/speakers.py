@@ -97,6 +97,7 @@ def bench_similarities() -> dict:
 
 def bench_fetch(rounds: int) -> dict:
     from confindex import audio, diarize, pipeline, voices
+    from confindex import publish as publish_mod
     from confindex.transcript import Voiceprint
     from confindex.workspace import Workspace
 
@@ -129,7 +130,20 @@ def bench_fetch(rounds: int) -> dict:
     _ = tr.model  # Whisper loaded once, outside the timings
     base = tr.diarize_options
     real_voiceprints = diarize.voiceprints
+    real_recognise = publish_mod.recognise
+    parts = {"wall": 0.0, "cpu": 0.0}  # voiceprints + recognise, in the current fetch
+
+    def counted(fn):
+        def wrapper(*a, **k):
+            out, wall, cpu = timed(fn, *a, **k)
+            parts["wall"] += wall
+            parts["cpu"] += cpu
+            return out
+
+        return wrapper
+
     results: dict[str, list[tuple[float, float]]] = {"before": [], "refine": [], "recognition": []}
+    shares: list[tuple[float, float]] = []  # (wall share, cpu share) of recognition's parts
     names: dict[str, dict] = {}
     for r in range(rounds):
         for variant in results:
@@ -137,9 +151,12 @@ def bench_fetch(rounds: int) -> dict:
             ws.root.mkdir()
             if variant == "recognition":
                 voices.save(ws, lib)
-                diarize.voiceprints = real_voiceprints
+                diarize.voiceprints = counted(real_voiceprints)
+                publish_mod.recognise = counted(real_recognise)
             else:
                 diarize.voiceprints = lambda *a, **k: {}
+                publish_mod.recognise = real_recognise
+            parts["wall"] = parts["cpu"] = 0.0
             tr.diarize_options = replace(base, refine=variant != "before")
             media = pipeline.local_media(clip)
 
@@ -151,8 +168,16 @@ def bench_fetch(rounds: int) -> dict:
             t, wall, cpu = timed(fetch)
             results[variant].append((wall, cpu))
             names[variant] = dict(t.speakers)
-            print(f"round {r} {variant:12s} wall {wall:6.2f} s  cpu {cpu:6.2f} s", flush=True)
+            extra = ""
+            if variant == "recognition":
+                shares.append((parts["wall"] / wall, parts["cpu"] / cpu))
+                w, c = parts["wall"], parts["cpu"]
+                extra = f"  (voiceprints + naming: {w:.2f} s wall, {c:.2f} s cpu)"
+            print(
+                f"round {r} {variant:12s} wall {wall:6.2f} s  cpu {cpu:6.2f} s{extra}", flush=True
+            )
     diarize.voiceprints = real_voiceprints
+    publish_mod.recognise = real_recognise
     shutil.rmtree(tmp, ignore_errors=True)
 
     def med(v, i):
@@ -166,6 +191,8 @@ def bench_fetch(rounds: int) -> dict:
         out[f"refine_adds_{what}"] = round(
             (med("refine", i) - med("before", i)) / med("before", i), 4
         )
+    out["recognition_parts_share_wall"] = round(statistics.median(x[0] for x in shares), 4)
+    out["recognition_parts_share_cpu"] = round(statistics.median(x[1] for x in shares), 4)
     out["names_given"] = names["recognition"]
     out["audio_s"] = round(len(joined) / 16000, 1)
     print(json.dumps(out, indent=1), flush=True)
