@@ -82,6 +82,25 @@ def find(words: list[tuple[str, float]], pattern: list[str]) -> list[float]:
     return out
 
 
+def passages(t, pattern: list[str]) -> list[float]:
+    """Start times of each word matching the first pattern that has every other pattern
+    matched, in order, by later words of the same turn (an unquoted query's passage)."""
+    rx = [re.compile(p + r"\Z") for p in pattern]
+    out = []
+    for turn in t.turns:
+        words = [fold(w.text) for w in turn.words]
+        for i, w in enumerate(words):
+            if not rx[0].match(w):
+                continue
+            k = 1
+            for later in words[i + 1 :]:
+                if k < len(rx) and rx[k].match(later):
+                    k += 1
+            if k == len(rx):
+                out.append(turn.words[i].start)
+    return out
+
+
 @pytest.fixture(scope="session")
 def radio(tmp_path_factory):
     """(workspace, transcript, silver words): transcribed once per session."""
@@ -109,8 +128,21 @@ def test_every_mention_at_its_second(radio) -> None:
         recognised = find(said, pattern)  # what the base model wrote, by the same regex
         assert ref_times, f"{query}: not in the reference"
         # Every mention is at words the model wrote for the query (no stray citation) and
-        # cites the reference time of the spoken words.
+        # cites the reference time of the spoken words. Unquoted words need not be adjacent
+        # (AND within a turn, cited at the tightest passage): a passage whose words the model
+        # wrote apart is a real hit, but its words were not recognised as said together, so
+        # it has no reference time to meet; its time must still be exactly that passage's
+        # first word, with every query word after it in the turn. (Since small-cluster
+        # folding, base's "objet" at 50.2 s and "techniques" at 59.6 s, heard as "objectes
+        # techniques", share one turn.)
+        spread = [] if '"' in query else passages(t, pattern)
         for m in times:
+            if len(pattern) > 1 and not any(abs(m - r) <= TOLERANCE for r in recognised):
+                assert any(abs(m - p) <= 0.01 for p in spread), (
+                    f"{query}: hit at {m:.1f} s where the transcript has none of {recognised}"
+                    f" and no passage holding every word starts there ({spread})"
+                )
+                continue
             assert any(abs(m - r) <= TOLERANCE for r in recognised), (
                 f"{query}: hit at {m:.1f} s where the transcript has none of {recognised}"
             )

@@ -312,10 +312,12 @@ def test_babble_between_real_speech_loops_with_the_defaults_and_the_loop_is_flag
     # Exports show the loop once, with its marker; the JSON keeps every word.
     txt = export.render(t, "txt")
     assert f"×{f.repeats} — repetition loop" in txt
-    assert txt.count(f.unit) == len(loops)  # each loop once
+    for unit in {x.unit for x in loops}:  # each loop once (the babble may loop on two phrases)
+        assert unit and txt.count(unit) == sum(x.unit == unit for x in loops)
     assert export.render(t, "json").count(f.unit) >= f.repeats
     # Published, the flag selects exactly the looping turns, and -flag:any the others.
-    looping = {(t.id, x.id) for x in t.turns if quality.flags_of_turn(x, loops)}
+    same = [x for x in loops if x.unit == f.unit]  # the loops whose phrase has `word`
+    looping = {(t.id, x.id) for x in t.turns if quality.flags_of_turn(x, same)}
     clean = {(t.id, x.id) for x in t.turns if not quality.flags_of_turn(x, t.flags)}
     word = quality._norm(f.unit).split()[-1]
     assert hits(ws, f"{word} flag:loop") == looping

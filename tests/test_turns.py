@@ -4,6 +4,7 @@ from confindex.transcript import Segment, SpeakerSegment, Word
 from confindex.turns import (
     assign_speakers,
     build_turns,
+    complete_mapping,
     join_words,
     relabel_by_first_appearance,
     words_of,
@@ -41,6 +42,19 @@ def test_relabel_by_first_appearance():
     out, mapping = relabel_by_first_appearance(words)
     assert [x.speaker for x in out] == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_00"]
     assert mapping == {"S3": "SPEAKER_00", "S1": "SPEAKER_01"}
+
+
+def test_speakers_without_words_get_labels_of_their_own():
+    # diarization found SPEAKER_00..02; SPEAKER_01 said no word Whisper heard
+    words = [w(0, 1, "a", "SPEAKER_02"), w(1, 2, "b", "SPEAKER_00")]
+    _, mapping = relabel_by_first_appearance(words)
+    full = complete_mapping(mapping, ["SPEAKER_00", "SPEAKER_01", "SPEAKER_02"])
+    assert full == {
+        "SPEAKER_02": "SPEAKER_00",
+        "SPEAKER_00": "SPEAKER_01",
+        "SPEAKER_01": "SPEAKER_02",
+    }
+    assert len(set(full.values())) == 3  # no speaker passes for another
 
 
 def test_turns_split_on_speaker_change_and_long_pause():

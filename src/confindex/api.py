@@ -640,18 +640,53 @@ class Archive:
         return list_speakers(self.recording(recording))
 
     def archive_speakers(self) -> tuple[list[Any], int]:
-        """Named speakers across the archive and the count of still-unnamed ones."""
+        """The people of the archive (ArchiveSpeaker: recordings, talk time, first and last
+        appearance), one per person whatever the spelling of case and spaces, and the count
+        of speakers still unnamed."""
         from .speakers import list_archive
 
         return list_archive(self.ws)
 
-    def rename_speaker(self, recording: str, speaker: str, name: str) -> RenameResult:
+    def rename_speaker(
+        self, recording: str, speaker: str, name: str, *, enroll: bool = True
+    ) -> RenameResult:
         """Name a speaker (label or current name) of a recording; exports and index follow.
-        Giving the label as `name` clears the name."""
+        Giving the label as `name` clears the name. The voice is enrolled in the voice library
+        under that name (new recordings then name that person) unless `enroll` is False."""
         from .speakers import list_speakers, rename
 
-        t, label = rename(self.ws, recording, speaker, name)
+        t, label = rename(self.ws, recording, speaker, name, enroll=enroll)
         return RenameResult(t.id, label, t.speakers.get(label), list_speakers(t))
+
+    def pending_names(self, *recordings: str) -> list[Any]:
+        """Names the voice library gave and nobody confirmed yet (speakers.Review: recording,
+        label, name, score, margin), in the given recordings or all."""
+        from .speakers import pending
+
+        return pending(self.ws, recordings)
+
+    def confirm_speaker(self, recording: str, speaker: str) -> RenameResult:
+        """Keep the automatic name of `speaker`: it becomes a user's name and is enrolled."""
+        from .speakers import list_speakers, review
+
+        t, label, name = review(self.ws, recording, speaker, accept=True)
+        return RenameResult(t.id, label, name, list_speakers(t))
+
+    def reject_speaker(self, recording: str, speaker: str) -> RenameResult:
+        """Take back the automatic name of `speaker` (it reverts to its label) and never
+        suggest that name again for it in this recording. `name` is the rejected name."""
+        from .speakers import list_speakers, review
+
+        t, label, name = review(self.ws, recording, speaker, accept=False)
+        return RenameResult(t.id, label, name, list_speakers(t))
+
+    def identify_speakers(self, *recordings: str) -> list[Any]:
+        """Recognise the library's voices again in existing recordings (all when none given),
+        computing missing voiceprints from the media when it is still there.
+        Returns speakers.Identified per recording: the names given or taken back."""
+        from .speakers import identify
+
+        return identify(self.ws, recordings)
 
     # -- the index ----------------------------------------------------------------------------
 

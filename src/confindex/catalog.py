@@ -161,9 +161,12 @@ def remove(ws: Workspace, recording_ids: list[str], *, media: bool = False) -> l
             ledger.close()
     import shutil
 
+    from . import voices
     from .export import WRITABLE, file_name
     from .publish import history_dir
 
+    # Their voices leave the library too: a removed recording must not name people any more.
+    voices.forget(ws, [r.id for r in results])
     for r in results:
         rid = r.id
         # every export fetch or `export` may have written beside it (the QDA formats too)

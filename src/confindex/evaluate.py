@@ -249,6 +249,114 @@ def evaluate_diarization(
 
 
 # ---------------------------------------------------------------------------------------------
+# Speaker recognition (voice library)
+
+
+@dataclass
+class NameScore:
+    """Names given to a test recording's speakers against the truth (reference overlap)."""
+
+    named: int  # speakers the library named
+    correct: int  # ... with the right name
+    recognisable: int  # speakers whose true person is enrolled
+    # diarization label -> {"truth": ref label or None, "name": given or None, "score": ...}
+    speakers: dict[str, dict[str, Any]]
+
+    @property
+    def precision(self) -> float:
+        return self.correct / self.named if self.named else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.correct / self.recognisable if self.recognisable else 1.0
+
+
+def score_names(
+    given: dict[str, str | None], truth: dict[str, str | None], enrolled: set[str]
+) -> NameScore:
+    """Precision (right names among names given) and recall (right names among speakers whose
+    person is enrolled). Pure."""
+    named = sum(1 for n in given.values() if n)
+    correct = sum(1 for k, n in given.items() if n and truth.get(k) == n)
+    recognisable = sum(1 for k in given if truth.get(k) in enrolled)
+    speakers = {k: {"truth": truth.get(k), "name": n} for k, n in given.items()}
+    return NameScore(named, correct, recognisable, speakers)
+
+
+@dataclass
+class SpeakerEvaluation:
+    enroll_audio: str
+    test_audio: str
+    enrolled: list[str]
+    precision: float
+    recall: float
+    named: int
+    correct: int
+    recognisable: int
+    speakers: dict[str, dict[str, Any]]
+    threshold: float
+    margin: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate_speakers(
+    enroll_audio: str | Path,
+    enroll_rttm: str | Path,
+    test_audio: str | Path,
+    test_rttm: str | Path,
+    options: Any = None,
+) -> SpeakerEvaluation:
+    """Enroll the reference speakers of one recording (each diarized speaker under the reference
+    speaker it overlaps most), then name the speakers of another with the voice library."""
+    from . import audio, voices
+    from .der import der, read_rttm
+    from .diarize import diarize_with_voices
+    from .transcript import Voiceprint
+
+    refs = []
+    for path in (enroll_rttm, test_rttm):
+        r = read_rttm(path)
+        if not r:
+            raise InputError(f"{path} holds no SPEAKER lines")
+        refs.append(r)
+    enroll_samples = audio.decode(enroll_audio)
+    test_samples = audio.decode(test_audio)
+    lib = voices.Library()
+    enrolled = diarize_with_voices(enroll_samples, options)
+    for label, ref in der(refs[0], enrolled.segments).mapping.items():
+        vp = enrolled.voiceprints.get(label)
+        if vp is not None:
+            lib.enroll(ref, "enroll", label, Voiceprint(vp.vector, vp.seconds))
+    test = diarize_with_voices(test_samples, options)
+    truth: dict[str, str | None] = dict(der(refs[1], test.segments).mapping)
+    given: dict[str, str | None] = {}
+    scores: dict[str, float | None] = {}
+    for label in sorted({s.speaker for s in test.segments}):
+        vp = test.voiceprints.get(label)
+        m = voices.best_match(lib.scores(vp.vector)) if vp is not None else None
+        given[label] = m.name if m else None
+        scores[label] = m.score if m else None
+    ns = score_names(given, truth, {p.name for p in lib.people.values()})
+    for label, info in ns.speakers.items():
+        info["score"] = scores[label]
+    return SpeakerEvaluation(
+        enroll_audio=str(enroll_audio),
+        test_audio=str(test_audio),
+        enrolled=sorted(p.name for p in lib.people.values()),
+        precision=ns.precision,
+        recall=ns.recall,
+        named=ns.named,
+        correct=ns.correct,
+        recognisable=ns.recognisable,
+        speakers=ns.speakers,
+        threshold=voices.THRESHOLD,
+        margin=voices.MARGIN,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # Search
 
 

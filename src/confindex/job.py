@@ -23,7 +23,7 @@ from typing import Any
 from . import __version__
 from .asr import AsrOptions, LoadedModel
 from .fetch import Media, is_url, local_media, local_path
-from .transcript import Flag, Provenance, Recording, SpeakerSegment, Transcript
+from .transcript import Flag, Provenance, Recording, SpeakerSegment, Transcript, Voiceprint
 
 log = logging.getLogger("confindex.job")
 
@@ -151,13 +151,14 @@ class Transcriber:
         # Speaker turns first (about a tenth of the cost): the language is then detected per
         # turn, and ASR decodes the turns grouped by language.
         speaker_segments: list[SpeakerSegment] = []
+        prints: dict[str, Voiceprint] = {}
         diarization_info: dict[str, Any] | None = None
         diarize_seconds = None
         if self.diarize_options is not None:
             if reporter:
                 reporter.stage(rid, "diarize", total)
             t0 = time.perf_counter()
-            speaker_segments, diarization_info = self._diarize(samples)
+            speaker_segments, prints, diarization_info = self._diarize(samples)
             diarize_seconds = round(time.perf_counter() - t0, 3)
         elif speakers:
             speaker_segments = list(speakers)
@@ -177,10 +178,14 @@ class Transcriber:
             words = turns.assign_speakers(words, speaker_segments)
             if self.diarize_options is not None:  # fresh labels: number them as they appear
                 words, mapping = turns.relabel_by_first_appearance(words)
+                mapping = turns.complete_mapping(
+                    mapping, (s.speaker for s in sorted(speaker_segments, key=lambda s: s.start))
+                )
                 speaker_segments = [
                     SpeakerSegment(s.start, s.end, mapping.get(s.speaker, s.speaker))
                     for s in speaker_segments
                 ]
+                prints = {mapping.get(k, k): v for k, v in prints.items()}
         # Each segment was decoded in its unit's language: a turn never mixes two.
         built = turns.build_turns(
             words, result.language, word_languages=turns.word_languages(words, result.segments)
@@ -224,14 +229,20 @@ class Transcriber:
             turns=built,
             diarization=speaker_segments,
             flags=flags,
+            voiceprints=prints,
         )
 
-    def _diarize(self, samples: Any) -> tuple[list[SpeakerSegment], dict[str, Any]]:
-        from .diarize import describe, diarize
+    def _diarize(
+        self, samples: Any
+    ) -> tuple[list[SpeakerSegment], dict[str, Voiceprint], dict[str, Any]]:
+        """Speaker segments, each speaker's voiceprint (for the voice library, matched by the
+        one writer at publish), and what was run."""
+        from .diarize import describe, diarize_with_voices
 
-        segments = diarize(samples, self.diarize_options)
+        result = diarize_with_voices(samples, self.diarize_options)
+        segments = result.segments
         info = {**describe(self.diarize_options), "speakers": len({s.speaker for s in segments})}
-        return segments, info
+        return segments, result.voiceprints, info
 
 
 def quality_flags(samples: Any, result: Any) -> list[Flag]:

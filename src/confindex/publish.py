@@ -5,8 +5,11 @@ source of truth (the transcript) ahead of what is derived from it.
 Every path that writes a transcript comes here (fetch, transcribe, speaker renaming, resume,
 retry-failed, the Dask client), so that two rules hold everywhere:
 
-- manual work is kept: speaker names of the transcript being replaced are carried to the new
-  speaker labels by time overlap;
+- manual work is kept: speaker names users gave in the transcript being replaced are carried
+  to the new speaker labels by time overlap (with the names they rejected and the voices
+  they kept out of the voice library);
+- speakers nobody named are named by the voice library when it knows their voice (marked
+  automatic, with the score), here and only here: the library has one reader-writer;
 - nothing is overwritten without a copy: the previous version goes to
   `transcripts/.history/ID/` first, and `undo` brings it back.
 """
@@ -16,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ class Published:
     previous_kept: str | None  # path of the copy of the version it replaced
     names_carried: dict[str, str]  # new label -> name, from the replaced version
     indexed: bool
+    recognised: dict[str, str] = field(default_factory=dict)  # label -> name, by the library
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,36 +61,84 @@ def _labels(turns: Sequence[Turn], segments: Sequence[SpeakerSegment]) -> list[s
     return list(seen)
 
 
-def carry_names(old: Transcript, new: Transcript) -> dict[str, str]:
-    """The names of `old`'s speakers moved to `new`'s labels (label -> name).
+def carry_labels(old: Transcript, new: Transcript, labels: Sequence[str]) -> dict[str, str]:
+    """Where each of `old`'s `labels` went in `new` (old label -> new label).
 
-    Each named old speaker goes to the new label whose turns (else diarization segments)
-    overlap theirs the most; when that label is taken by a name that overlaps more, the next
-    best. A name whose speaker has no counterpart (the new version has no speakers) stays on
-    its old label, so it is never silently dropped and comes back with a later diarization.
+    Each old speaker goes to the new label whose turns (else diarization segments) overlap
+    theirs the most; when that label is taken by one that overlaps more, the next best. A
+    speaker with no counterpart (the new version has no speakers) stays on its old label when
+    that is free, so that a name is never silently dropped and comes back with a later
+    diarization.
     """
     from .turns import overlap
 
     new_labels = _labels(new.turns, new.diarization)
     scored: list[tuple[float, str, str]] = []  # (overlap seconds, old label, new label)
-    for label in old.speakers:
+    for label in labels:
         mine = _spans(old.turns, old.diarization, label)
         for cand in new_labels:
             theirs = _spans(new.turns, new.diarization, cand)
             ov = sum(overlap(a0, a1, b0, b1) for a0, a1 in mine for b0, b1 in theirs)
             if ov > 0:
                 scored.append((ov, label, cand))
-    carried: dict[str, str] = {}
-    placed: set[str] = set()
+    moved: dict[str, str] = {}
+    taken: set[str] = set()
     for _ov, label, cand in sorted(scored, key=lambda x: (-x[0], x[1], x[2])):
-        if label in placed or cand in carried:
+        if label in moved or cand in taken:
             continue
-        carried[cand] = old.speakers[label]
-        placed.add(label)
-    for label, name in old.speakers.items():
-        if label not in placed and label not in carried:
-            carried[label] = name  # kept on its old label rather than lost
-    return carried
+        moved[label] = cand
+        taken.add(cand)
+    for label in labels:
+        if label not in moved and label not in taken:
+            moved[label] = label  # kept on its old label rather than lost
+            taken.add(label)
+    return moved
+
+
+def carry_names(old: Transcript, new: Transcript) -> dict[str, str]:
+    """The names users gave `old`'s speakers, moved to `new`'s labels (label -> name).
+    Names the voice library gave are not carried: publish recognises the voices again."""
+    user = {lab: n for lab, n in old.speakers.items() if lab not in old.auto_names}
+    moved = carry_labels(old, new, list(user))
+    return {moved[lab]: name for lab, name in user.items() if lab in moved}
+
+
+def carry_voice_marks(old: Transcript, new: Transcript) -> None:
+    """Move what users decided about `old`'s voices to `new`'s labels (in place): names they
+    rejected for a speaker, and speakers they kept out of the voice library (--no-enroll).
+    A re-transcription that reused the old diarization keeps the old voiceprints."""
+    if not new.voiceprints and old.voiceprints and new.diarization == old.diarization:
+        new.voiceprints = dict(old.voiceprints)
+    labels = sorted({*old.rejected_names, *old.not_enrolled})
+    moved = carry_labels(old, new, labels)
+    for lab, names in old.rejected_names.items():
+        if lab in moved:
+            mine = new.rejected_names.setdefault(moved[lab], [])
+            mine.extend(n for n in names if n not in mine)
+    for lab in old.not_enrolled:
+        if lab in moved and moved[lab] not in new.not_enrolled:
+            new.not_enrolled.append(moved[lab])
+
+
+def recognise(ws: Workspace, t: Transcript) -> dict[str, str]:
+    """Name the speakers of `t` the voice library knows (voices.py), in place; label -> name
+    for the names given. An unreadable library costs the names, not the transcription."""
+    from . import voices
+    from .errors import ConfindexError
+
+    if not t.voiceprints or not voices.path(ws).exists():
+        return {}
+    try:
+        library = voices.load(ws)
+    except ConfindexError as exc:
+        log.warning("voices not recognised in %s: %s", t.id, exc.message)
+        return {}
+    given = {}
+    for c in voices.identify(t, library):
+        if c.new:
+            given[c.label] = c.new
+            log.info("%s: %s recognised as %s (%.2f)", t.id, c.label, c.new, c.score or 0.0)
+    return given
 
 
 def history_dir(ws: Workspace, recording_id: str) -> Path:
@@ -120,6 +172,7 @@ def publish(
     *,
     index: bool = True,
     keep_names: bool = True,
+    recognise_voices: bool = True,
     ledger: Any = None,
     key: str | None = None,
     diarized: bool | None = None,
@@ -150,6 +203,10 @@ def publish(
                 for label, name in carried.items():
                     t.speakers.setdefault(label, name)
                 log.debug("%s: names carried %s", t.id, carried)
+            if old is not None:
+                carry_voice_marks(old, t)
+    # After the users' names are carried: the library names only speakers nobody named.
+    recognised = recognise(ws, t) if recognise_voices else {}
     store.save(ws, t)
     export.write_exports(ws, t, formats=formats, output_dir=output_dir)
     if ledger is not None and key is not None:
@@ -168,7 +225,7 @@ def publish(
         if ledger is not None and key is not None:
             extra = {} if work_seconds is None else {"work_seconds": round(work_seconds, 3)}
             ledger.advance(key, Stage.INDEXED, audio_seconds=t.duration, **extra)
-    return Published(t.id, str(kept) if kept else None, carried, index)
+    return Published(t.id, str(kept) if kept else None, carried, index, recognised)
 
 
 def undo(ws: Workspace, recording_id: str, *, index: bool = True) -> Transcript:
@@ -187,6 +244,9 @@ def undo(ws: Workspace, recording_id: str, *, index: bool = True) -> Transcript:
     store.save(ws, previous)
     latest.unlink()
     export.write_exports(ws, previous)
+    from . import voices
+
+    voices.sync(ws, previous)  # the library follows the names of the restored version
     if index:
         from . import index as search_index
 

@@ -15,12 +15,16 @@ from typing import Any
 from .errors import ConfindexError, NotFoundError
 from .workspace import Workspace, atomic_write_text
 
-# 2: quality flags (issue 14; `flags`, quality.py); version 1 files are migrated on load
-# (`_migrate`) and written back as 2 when next saved. Others add their optional fields to 2.
+# 2: quality flags (issue 14; `flags`, quality.py); voiceprints, automatic names, rejected
+# names and opt-outs of the voice library (issue 13; voices.py). Version 1 files are migrated
+# on load (`_migrate`) and written back as 2 when next saved. Others add their optional fields
+# to 2.
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 # A JSON object with no nested object/array and no brace or bracket inside its values.
 _FLAT_OBJECT = re.compile(r"\{\n(?:[ ]*\"[^\"\n]*\": [^\n{}\[\]]*\n)+[ ]*\}")
+# A JSON array of numbers only (a voiceprint): one line, not 192.
+_NUMBER_ARRAY = re.compile(r"\[\n(?:[ ]*-?[0-9][0-9.eE+-]*,?\n)+[ ]*\]")
 
 
 @dataclass
@@ -83,6 +87,25 @@ class SpeakerSegment:
 
 
 @dataclass
+class Voiceprint:
+    """A speaker's voice: unit-length CAM++ embedding (192 floats) and the seconds of clean
+    speech it was averaged over."""
+
+    vector: list[float]
+    seconds: float
+
+
+@dataclass
+class AutoName:
+    """A display name the voice library gave (not a user): its cosine similarity and the runner-up
+    margin, until a user confirms (it becomes a plain name) or rejects it."""
+
+    name: str
+    score: float
+    margin: float | None = None
+
+
+@dataclass
 class Recording:
     """What the recording is and where it came from (yt-dlp metadata or a local file)."""
 
@@ -133,6 +156,14 @@ class Transcript:
     speakers: dict[str, str] = field(default_factory=dict)  # label -> display name
     diarization: list[SpeakerSegment] = field(default_factory=list)
     flags: list[Flag] = field(default_factory=list)  # quality flags (v2; none in v1 files)
+    # label -> voiceprint (v2); computed at diarization, or from the media afterwards.
+    voiceprints: dict[str, Voiceprint] = field(default_factory=dict)
+    # label -> the automatic name in `speakers[label]`; absent: the name (if any) is a user's.
+    auto_names: dict[str, AutoName] = field(default_factory=dict)
+    # label -> names a user rejected for it: never suggested again for this recording.
+    rejected_names: dict[str, list[str]] = field(default_factory=dict)
+    # labels a user named with --no-enroll: their voices stay out of the library (and rebuilds).
+    not_enrolled: list[str] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -160,6 +191,7 @@ class Transcript:
         Safe because JSON strings never hold a raw newline: only layout whitespace is joined.
         """
         text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
+        text = _NUMBER_ARRAY.sub(lambda m: re.sub(r"\n *", " ", m.group(0)), text)
         return _FLAT_OBJECT.sub(lambda m: re.sub(r"\n *", " ", m.group(0)), text)
 
     @classmethod
@@ -188,6 +220,10 @@ class Transcript:
             speakers=dict(d.get("speakers", {})),
             diarization=[SpeakerSegment(**s) for s in d.get("diarization", [])],
             flags=[Flag(**f) for f in d["flags"]],
+            voiceprints={k: Voiceprint(**v) for k, v in d["voiceprints"].items()},
+            auto_names={k: AutoName(**v) for k, v in d["auto_names"].items()},
+            rejected_names={k: [str(n) for n in v] for k, v in d["rejected_names"].items()},
+            not_enrolled=[str(x) for x in d["not_enrolled"]],
         )
 
     @classmethod
@@ -199,9 +235,14 @@ def _migrate(d: dict[str, Any]) -> dict[str, Any]:
     """A transcript dict of any readable version as version 2 (the input is not modified)."""
     d = dict(d)
     if d.get("schema_version") == 1:
-        # 1 -> 2: no quality flags were computed (`confindex transcribe ID` computes them).
+        # 1 -> 2: no quality flags were computed (`confindex transcribe ID` computes them);
+        # no voiceprints yet (`confindex speakers identify` computes them from the media when
+        # it is still there); every existing name was given by a user.
         d["schema_version"] = 2
     d["flags"] = list(d.get("flags") or [])
+    for key in ("voiceprints", "auto_names", "rejected_names"):
+        d[key] = dict(d.get(key) or {})
+    d["not_enrolled"] = list(d.get("not_enrolled") or [])
     return d
 
 

@@ -76,6 +76,18 @@ def relabel_by_first_appearance(words: Sequence[Word]) -> tuple[list[Word], dict
     ], mapping
 
 
+def complete_mapping(mapping: dict[str, str], labels: Iterable[str]) -> dict[str, str]:
+    """`mapping` extended to speakers who said no word (diarization found them, Whisper heard
+    nothing), numbered after the others: left under their old label they could take the name
+    of a speaker who spoke (SPEAKER_01 silent, SPEAKER_02 renamed SPEAKER_01), and their
+    segments and voiceprint would pass for that speaker's."""
+    out = dict(mapping)
+    for label in labels:
+        if label not in out:
+            out[label] = f"SPEAKER_{len(out):02d}"
+    return out
+
+
 def join_words(words: Iterable[Word]) -> str:
     """Whisper words carry their own leading punctuation; join with single spaces."""
     return " ".join(w.text.strip() for w in words if w.text.strip())

@@ -162,6 +162,53 @@ def eval_diarization(
     _console().print(_table(f"Diarization: {audio.name}", rows))
 
 
+@eval_group.command("speakers")
+@click.argument("enroll_audio", type=click.Path(path_type=Path))
+@click.argument("enroll_rttm", type=click.Path(path_type=Path), metavar="ENROLL.rttm")
+@click.argument("test_audio", type=click.Path(path_type=Path))
+@click.argument("test_rttm", type=click.Path(path_type=Path), metavar="TEST.rttm")
+@json_option
+def eval_speakers(enroll_audio, enroll_rttm, test_audio, test_rttm, as_json) -> None:
+    """Enroll the reference speakers of one recording, name them in another: precision and
+    recall of the names the voice library gives.
+
+    Each speaker diarization finds in ENROLL_AUDIO is enrolled under the ENROLL.rttm speaker it
+    overlaps most; in TEST_AUDIO a name is right when it is the TEST.rttm speaker the diarized
+    speaker overlaps most. Reference labels must name the same person in both files.
+
+    \b
+    Example:
+      cd ../shared/data/diar
+      confindex eval speakers ami_dev00.wav ami_dev00.rttm ami_dev01.wav ami_dev01.rttm
+    """
+    from ..evaluate import evaluate_speakers
+    from ..fetch import check_file
+
+    for p in (enroll_audio, enroll_rttm, test_audio, test_rttm):
+        check_file(p)
+    with stderr_console().status(
+        f"diarizing {rich(enroll_audio.name)} and {rich(test_audio.name)}…"
+    ):
+        ev = evaluate_speakers(enroll_audio, enroll_rttm, test_audio, test_rttm)
+    if as_json:
+        print_json(ev.as_dict())
+        return
+    rows = [
+        ("precision", f"{ev.precision:.3f}  ({ev.correct} right of {ev.named} named)"),
+        ("recall", f"{ev.recall:.3f}  ({ev.correct} of {ev.recognisable} enrolled people)"),
+        ("enrolled", ", ".join(rich(n) for n in ev.enrolled) or "-"),
+    ]
+    for label, info in ev.speakers.items():
+        score = f" ({info['score']:.2f})" if info.get("score") is not None else ""
+        rows.append(
+            (
+                label,
+                f"named {rich(info['name'] or '-')}{score}, truth {rich(info['truth'] or '-')}",
+            )
+        )
+    _console().print(_table(f"Speaker names: {test_audio.name}", rows))
+
+
 @eval_group.command("search")
 @click.argument("refs", type=click.Path(path_type=Path), metavar="REFS.json")
 @click.option("--k", "k", type=click.IntRange(min=1), default=10, show_default=True,

@@ -9,12 +9,20 @@ import click
 from ..timefmt import hms
 from .common import json_option, print_json, workspace_option
 
+COMMANDS = ("review", "identify")
+ACTIONS = ("rename", "confirm", "reject")
+
 
 @click.command()
 @click.argument("recording", required=False)
-@click.argument("action", required=False, type=click.Choice(["rename"]))
-@click.argument("rename_args", nargs=-1, metavar="[SPEAKER NAME]")
-@click.option("--all", "all_", is_flag=True, help="List the named speakers of the whole archive.")
+@click.argument("action", required=False)
+@click.argument("rename_args", nargs=-1, metavar="[SPEAKER [NAME]]")
+@click.option("--all", "all_", is_flag=True, help="List the people of the whole archive.")
+@click.option(
+    "--no-enroll",
+    is_flag=True,
+    help="rename: do not add this voice to the voice library (the name stays in this recording).",
+)
 @json_option
 @workspace_option
 def speakers(
@@ -22,19 +30,30 @@ def speakers(
     action: str | None,
     rename_args: tuple[str, ...],
     all_: bool,
+    no_enroll: bool,
     as_json: bool,
     ws: Any,
 ) -> None:
-    """List or name the speakers of a recording.
+    """List, name and recognise the speakers of recordings.
 
     RECORDING is a recording id (or a unique prefix of one), or the URL or file it came from.
     Renaming keeps the SPEAKER_xx labels in the transcript and stores the name beside them;
     exports and the search index are updated. Give the label itself as NAME to clear a name.
 
+    Naming a speaker also enrolls their voice in the workspace's voice library (voices.json;
+    --no-enroll to opt out): new recordings then name that person automatically, marked
+    "auto" with a similarity score until confirmed. `review` lists automatic names; `confirm`
+    keeps one, `reject` reverts it for good in that recording. `identify` recognises voices
+    again in existing recordings (all when none given) after the library grew.
+
     \b
     Examples:
       confindex speakers panel-2024
       confindex speakers panel-2024 rename SPEAKER_01 "Jean-Loup Chrétien"
+      confindex speakers review
+      confindex speakers panel-2025 confirm SPEAKER_00
+      confindex speakers panel-2025 reject SPEAKER_02
+      confindex speakers identify
       confindex speakers --all --json
     """
     from ..api import Archive
@@ -42,6 +61,21 @@ def speakers(
     from .output import console, echo
 
     archive = Archive(ws)
+    if recording in COMMANDS:
+        if all_:
+            raise click.UsageError(f"--all does not go with {recording}")
+        refs = [r for r in (action, *rename_args) if r]
+        if recording == "review":
+            _review(archive, refs, as_json)
+        else:
+            _identify(archive, refs, as_json)
+        return
+    if action is not None and action not in ACTIONS:
+        raise click.UsageError(
+            f"unknown action {action!r}: use one of {', '.join(ACTIONS)} "
+            f"(or `confindex speakers {'|'.join(COMMANDS)}`)"
+        )
+
     if all_:
         if recording or action:
             raise click.UsageError("--all lists the whole archive: give no RECORDING with it")
@@ -54,9 +88,11 @@ def speakers(
         width = max((len(terminal(a.name)) for a in named), default=0)
         for a in named:
             n = len(a.recordings)
+            when = f"  {a.first}..{a.last}" if a.first else ""
+            auto = f" ({a.automatic} automatic)" if a.automatic else ""
             echo(  # rich wraps a long list of recordings at the terminal's width
-                f"{terminal(a.name):<{width}}  {hms(a.talk_time)}  {a.turns:>4} turns  "
-                f"{n} recording{'s' if n != 1 else ''}: {', '.join(a.recordings)}"
+                f"{terminal(a.name):<{width}}  {hms(a.talk_time)}  {a.turns:>4} turns{when}  "
+                f"{n} recording{'s' if n != 1 else ''}{auto}: {', '.join(a.recordings)}"
             )
         if unnamed:
             echo(f"({unnamed} speaker{'s' if unnamed != 1 else ''} not named yet)")
@@ -64,10 +100,30 @@ def speakers(
 
     if not recording:
         raise click.UsageError("give a RECORDING, or --all")
+    if no_enroll and action != "rename":
+        raise click.UsageError("--no-enroll goes with rename")
+    if action in ("confirm", "reject"):
+        if len(rename_args) != 1:
+            raise click.UsageError(f"{action} takes a SPEAKER: {action} SPEAKER_01")
+        if action == "confirm":
+            r = archive.confirm_speaker(recording, rename_args[0])
+        else:
+            r = archive.reject_speaker(recording, rename_args[0])
+        if as_json:
+            print_json({"recording": r.recording_id, "speakers": [s.to_dict() for s in r.speakers]})
+        elif action == "confirm":
+            name = terminal(r.name or "")
+            echo(f"{r.label} of {r.recording_id} is {name!r}, confirmed and enrolled.")
+        else:
+            echo(
+                f"{r.label} of {r.recording_id} is no longer {terminal(r.name or '')!r} "
+                "(not suggested again for this recording); exports and index updated."
+            )
+        return
     if action == "rename":
         if len(rename_args) != 2:
             raise click.UsageError('rename takes a SPEAKER and a NAME: rename SPEAKER_01 "Name"')
-        r = archive.rename_speaker(recording, *rename_args)
+        r = archive.rename_speaker(recording, *rename_args, enroll=not no_enroll)
         if as_json:
             print_json({"recording": r.recording_id, "speakers": [s.to_dict() for s in r.speakers]})
         else:
@@ -95,9 +151,12 @@ def speakers(
     lw = max(len(s.label) for s in infos)
     nw = max(len(terminal(s.name or "")) for s in infos)
     width = console().width
+    aw = 12 if any(s.automatic for s in infos) else 0
     for s in infos:
         name = terminal(s.name or "")
-        line = f"{s.label:<{lw}}  {name:<{nw}}  {hms(s.talk_time)}  {s.turns:>4} turns"
+        auto = f"auto {s.score:.2f}" if s.automatic and s.score is not None else ""
+        auto = f"  {auto:<{aw - 2}}" if aw else ""
+        line = f"{s.label:<{lw}}  {name:<{nw}}{auto}  {hms(s.talk_time)}  {s.turns:>4} turns"
         if s.first_quote:  # a preview: cut to the terminal's width rather than wrapped
             room = width - len(line) - 4
             quote = terminal(s.first_quote)
@@ -105,3 +164,48 @@ def speakers(
                 quote = quote if len(quote) <= room else quote[: room - 1].rstrip() + "…"
                 line += f'  "{quote}"'
         echo(line)
+
+
+def _review(archive: Any, refs: list[str], as_json: bool) -> None:
+    from ..sanitize import terminal
+    from .output import echo
+
+    items = archive.pending_names(*refs)
+    if as_json:
+        print_json({"pending": [r.to_dict() for r in items]})
+        return
+    if not items:
+        echo("No automatic names to review.")
+        return
+    for r in items:
+        margin = f", margin {r.margin:.2f}" if r.margin is not None else ""
+        q = f'  "{terminal(r.first_quote)}"' if r.first_quote else ""
+        echo(
+            f"{r.recording}  {r.label}  {terminal(r.name)!r}  score {r.score:.2f}{margin}  "
+            f"{hms(r.talk_time)}{q}"
+        )
+    echo(
+        "Confirm with `confindex speakers REC confirm LABEL`, "
+        "reject with `confindex speakers REC reject LABEL`."
+    )
+
+
+def _identify(archive: Any, refs: list[str], as_json: bool) -> None:
+    from ..sanitize import terminal
+    from .output import echo
+
+    results = archive.identify_speakers(*refs)
+    if as_json:
+        print_json({"recordings": [r.to_dict() for r in results]})
+        return
+    changed = 0
+    for r in results:
+        if not r.voiceprints:
+            echo(f"{r.recording}: no voiceprints (not diarized, or its media is gone)")
+        for c in r.changes:
+            changed += 1
+            if c.new:
+                echo(f"{r.recording}  {c.label}  → {terminal(c.new)!r} ({c.score:.2f})")
+            else:
+                echo(f"{r.recording}  {c.label}  no longer {terminal(c.old or '')!r}")
+    echo(f"{len(results)} recording(s) checked, {changed} name(s) changed.")

@@ -1,0 +1,248 @@
+"""Speakers benchmark (issue 13): speaker counts and DER before/after cluster folding and
+re-segmentation, voice similarities, and what recognition adds to `fetch`. One run, variants
+interleaved, CPU seconds (all threads, `time.process_time`) beside wall seconds.
+
+    python bench/speakers.py                # everything
+    python bench/speakers.py --rounds 1     # one fetch per variant
+
+1. diarization: every real multi-speaker clip of ../shared/data (pyannote sample, ami_dev00,
+   ami_dev01 with RTTM references; the Radio France podcast without one: count only), diarized
+   with refine=False ("before": sherpa-onnx's clustering as shipped until now) and refine=True
+   ("after"), alternately. DER with collar 0.25 s.
+2. similarities: cosine of the voiceprints of every speaker of every clip (what THRESHOLD and
+   MARGIN in confindex/voices.py are calibrated on), named by reference overlap.
+3. fetch: ami_dev00 + 1 s + ami_dev01 (60 s of a real meeting) through the real pipeline
+   (decode, Whisper base, diarization, turns, publish: transcript, exports, index), the Whisper
+   model loaded once beforehand, in three variants interleaved per round:
+   - before: refine off, no voiceprints, empty library (the pipeline as it was);
+   - refine: folding + re-segmentation, no voiceprints;
+   - recognition: refine + voiceprints + recognition against a library holding the two
+     meeting speakers (from another recording) and 200 other enrollments.
+   Recognition's share = (recognition - refine) / refine, in wall and CPU time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+DIAR = SHARED / "diar"
+CLIPS = [
+    ("pyannote_sample", DIAR / "pyannote_sample.wav", DIAR / "pyannote_sample.rttm"),
+    ("ami_dev00", DIAR / "ami_dev00.wav", DIAR / "ami_dev00.rttm"),
+    ("ami_dev01", DIAR / "ami_dev01.wav", DIAR / "ami_dev01.rttm"),
+    ("radiofrance (no ref)", SHARED / "fr" / "radiofrance_smartphone.mp3", None),
+]
+
+
+def timed(fn, *args, **kw):
+    w, c = time.perf_counter(), time.process_time()
+    out = fn(*args, **kw)
+    return out, time.perf_counter() - w, time.process_time() - c
+
+
+def bench_diarization() -> dict:
+    from confindex import audio, der, diarize
+
+    rows = {}
+    for name, wav, rttm in CLIPS:
+        if not wav.exists():
+            continue
+        samples = audio.decode(wav)
+        ref = der.read_rttm(rttm) if rttm else None
+        row = {"seconds": round(len(samples) / 16000, 1)}
+        for variant, refine in (("before", False), ("after", True)):
+            res, wall, cpu = timed(
+                diarize.diarize_with_voices, samples, diarize.DiarizeOptions(refine=refine)
+            )
+            row[variant] = {
+                "speakers": len({s.speaker for s in res.segments}),
+                "der": round(der.der(ref, res.segments).der, 3) if ref else None,
+                "wall_s": round(wall, 2),
+                "cpu_s": round(cpu, 2),
+            }
+        rows[name] = row
+        print(name, json.dumps(row), flush=True)
+    return rows
+
+
+def bench_similarities() -> dict:
+    from confindex import audio, der, diarize
+
+    prints = {}
+    for name, wav, rttm in [*CLIPS[:3], ("jfk", SHARED / "en" / "jfk.flac", None)]:
+        if not wav.exists():
+            continue
+        res = diarize.diarize_with_voices(audio.decode(wav))
+        mapping = der.der(der.read_rttm(rttm), res.segments).mapping if rttm else {}
+        for label, vp in res.voiceprints.items():
+            prints[f"{name}:{mapping.get(label, label)}"] = np.asarray(vp.vector)
+    names = list(prints)
+    matrix = {a: {b: round(float(prints[a] @ prints[b]), 2) for b in names} for a in names}
+    for a in names:
+        print(f"{a:28s}", " ".join(f"{matrix[a][b]:.2f}" for b in names), flush=True)
+    return matrix
+
+
+def bench_fetch(rounds: int) -> dict:
+    from confindex import audio, diarize, pipeline, voices
+    from confindex import publish as publish_mod
+    from confindex.transcript import Voiceprint
+    from confindex.workspace import Workspace
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-speakers-"))
+    import wave
+
+    a = audio.decode(DIAR / "ami_dev00.wav")
+    b = audio.decode(DIAR / "ami_dev01.wav")
+    joined = np.concatenate([a, np.zeros(16000, np.float32), b])
+    clip = tmp / "meeting.wav"
+    with wave.open(str(clip), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes((np.clip(joined, -1, 1) * 32767).astype("<i2").tobytes())
+
+    # The library: both meeting speakers enrolled from another recording, + 200 random voices.
+    rng = np.random.default_rng(0)
+    lib = voices.Library()
+    for label, vp in diarize.diarize_with_voices(a).voiceprints.items():
+        lib.enroll(f"person {label}", "elsewhere", label, vp)
+    for i in range(200):
+        v = rng.normal(size=192)
+        lib.enroll(
+            f"other {i}", f"rec{i}", "SPEAKER_00", Voiceprint(list(v / np.linalg.norm(v)), 9)
+        )
+
+    options = pipeline.FetchOptions()
+    tr = pipeline.Transcriber(options)
+    _ = tr.model  # Whisper loaded once, outside the timings
+    base = tr.diarize_options
+    real_voiceprints = diarize.voiceprints
+    real_recognise = publish_mod.recognise
+    parts = {"wall": 0.0, "cpu": 0.0}  # voiceprints + recognise, in the current fetch
+
+    def counted(fn):
+        def wrapper(*a, **k):
+            out, wall, cpu = timed(fn, *a, **k)
+            parts["wall"] += wall
+            parts["cpu"] += cpu
+            return out
+
+        return wrapper
+
+    results: dict[str, list[tuple[float, float]]] = {"before": [], "refine": [], "recognition": []}
+    shares: list[tuple[float, float]] = []  # (wall share, cpu share) of recognition's parts
+    names: dict[str, dict] = {}
+    for r in range(rounds):
+        for variant in results:
+            ws = Workspace(tmp / f"ws-{variant}-{r}")
+            ws.root.mkdir()
+            if variant == "recognition":
+                voices.save(ws, lib)
+                diarize.voiceprints = counted(real_voiceprints)
+                publish_mod.recognise = counted(real_recognise)
+            else:
+                diarize.voiceprints = lambda *a, **k: {}
+                publish_mod.recognise = real_recognise
+            parts["wall"] = parts["cpu"] = 0.0
+            tr.diarize_options = replace(base, refine=variant != "before")
+            media = pipeline.local_media(clip)
+
+            def fetch(ws=ws, media=media):
+                t = tr.transcribe(media)
+                pipeline.publish(ws, t)
+                return t
+
+            t, wall, cpu = timed(fetch)
+            results[variant].append((wall, cpu))
+            names[variant] = dict(t.speakers)
+            extra = ""
+            if variant == "recognition":
+                shares.append((parts["wall"] / wall, parts["cpu"] / cpu))
+                w, c = parts["wall"], parts["cpu"]
+                extra = f"  (voiceprints + naming: {w:.2f} s wall, {c:.2f} s cpu)"
+            print(
+                f"round {r} {variant:12s} wall {wall:6.2f} s  cpu {cpu:6.2f} s{extra}", flush=True
+            )
+    diarize.voiceprints = real_voiceprints
+    publish_mod.recognise = real_recognise
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    def med(v, i):
+        return statistics.median(x[i] for x in results[v])
+
+    out = {v: {"wall_s": round(med(v, 0), 2), "cpu_s": round(med(v, 1), 2)} for v in results}
+    for what, i in (("wall", 0), ("cpu", 1)):
+        out[f"recognition_adds_{what}"] = round(
+            (med("recognition", i) - med("refine", i)) / med("refine", i), 4
+        )
+        out[f"refine_adds_{what}"] = round(
+            (med("refine", i) - med("before", i)) / med("before", i), 4
+        )
+    out["recognition_parts_share_wall"] = round(statistics.median(x[0] for x in shares), 4)
+    out["recognition_parts_share_cpu"] = round(statistics.median(x[1] for x in shares), 4)
+    out["names_given"] = names["recognition"]
+    out["audio_s"] = round(len(joined) / 16000, 1)
+    print(json.dumps(out, indent=1), flush=True)
+    return out
+
+
+def bench_recognition_parts() -> dict:
+    """The two parts of recognition alone: voiceprints of a recording, and library matching."""
+    from confindex import audio, diarize, voices
+    from confindex.transcript import Voiceprint
+
+    samples = audio.decode(DIAR / "ami_dev01.wav")
+    res = diarize.diarize_with_voices(samples)
+    _, wall_vp, cpu_vp = timed(diarize.compute_voiceprints, samples, res.segments)
+    rng = np.random.default_rng(0)
+    lib = voices.Library()
+    for i in range(1000):
+        v = rng.normal(size=192)
+        lib.enroll(
+            f"p{i // 3}", f"rec{i}", "SPEAKER_00", Voiceprint(list(v / np.linalg.norm(v)), 9)
+        )
+    vp = next(iter(res.voiceprints.values()))
+    _, wall_m, cpu_m = timed(lambda: [voices.best_match(lib.scores(vp.vector)) for _ in range(10)])
+    out = {
+        "voiceprints_30s_clip": {"wall_s": round(wall_vp, 3), "cpu_s": round(cpu_vp, 3)},
+        "match_one_speaker_1000_enrollments": {
+            "wall_s": round(wall_m / 10, 4),
+            "cpu_s": round(cpu_m / 10, 4),
+        },
+    }
+    print(json.dumps(out), flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--skip-fetch", action="store_true")
+    args = ap.parse_args()
+    if not DIAR.exists():
+        sys.exit(f"{DIAR} is not available")
+    report = {
+        "diarization": bench_diarization(),
+        "similarities": bench_similarities(),
+        "recognition_parts": bench_recognition_parts(),
+    }
+    if not args.skip_fetch:
+        report["fetch"] = bench_fetch(args.rounds)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
