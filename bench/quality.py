@@ -43,6 +43,8 @@ from confindex.pipeline import FetchOptions, Transcriber
 
 SR = 16000
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+from builtaudio import tones  # noqa: E402  (the same built audio as the tests)
 
 
 def cpu() -> float:
@@ -219,23 +221,6 @@ def babble(data: Path, seconds: float = 25.0) -> np.ndarray:
 
 GUARDS_OFF = {"temperature": 0.0, "compression_ratio_threshold": None,
               "log_prob_threshold": None, "no_speech_threshold": None}  # fmt: skip
-
-
-def tones(seconds: float, seed: int = 0) -> np.ndarray:
-    """Music-like tones: plucked major chords on a C-major scale (as tests/test_quality.py)."""
-    rng = np.random.default_rng(seed)
-    scale = 220.0 * 2 ** (np.array([0, 2, 4, 5, 7, 9, 11, 12]) / 12)
-    notes, n = [], 0
-    while n < seconds * SR:
-        k = int(float(rng.choice([0.25, 0.5, 0.75])) * SR)
-        tt = np.arange(k) / SR
-        f = float(rng.choice(scale))
-        chord = sum(
-            np.sin(2 * np.pi * f * m * h * tt) / h for m in (1, 1.26, 1.5) for h in (1, 2, 3)
-        )
-        notes.append((0.08 * chord * np.minimum(1, tt / 0.02) * np.exp(-3 * tt)).astype(np.float32))
-        n += k
-    return np.concatenate(notes)[: int(seconds * SR)]
 
 
 def built_cases(data: Path, out: Path, guards: bool = False) -> list[tuple]:
