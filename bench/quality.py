@@ -44,7 +44,8 @@ from confindex.pipeline import FetchOptions, Transcriber
 SR = 16000
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from builtaudio import tones  # noqa: E402  (the same built audio as the tests)
+from builtaudio import babble as built_babble  # noqa: E402  (the same built audio as the tests)
+from builtaudio import tones  # noqa: E402
 
 
 def cpu() -> float:
@@ -203,20 +204,10 @@ def _write(path: Path, samples: np.ndarray) -> Path:
 
 
 def babble(data: Path, seconds: float = 25.0) -> np.ndarray:
-    """Speech-like noise without words: 8 real clips, reversed or shifted, mixed quietly (the
-    same construction, seed and draws as tests/test_quality.py)."""
+    """The tests' babble (tests/builtaudio.py): same clips, seed and draws."""
     jfk = audio.decode(data / "en/jfk.flac")
     fr = audio.decode(data / "fr/picovoice_test_fr.wav")
-    rng = np.random.default_rng(0)
-    rng.standard_normal(int(20 * SR))
-    src = [jfk[::-1], fr[::-1], jfk, fr]
-    n = int(seconds * SR)
-    out = np.zeros(n, np.float32)
-    for i in range(8):
-        s = src[i % 4]
-        off = int(rng.integers(0, n - len(s)))
-        out[off : off + len(s)] += 0.5 * s
-    return 0.5 * out
+    return built_babble(jfk, fr, seconds)
 
 
 GUARDS_OFF = {"temperature": 0.0, "compression_ratio_threshold": None,

@@ -27,3 +27,18 @@ def tones(seconds: float, seed: int = 0) -> np.ndarray:
         notes.append((0.08 * chord * np.minimum(1, tt / 0.02) * np.exp(-3 * tt)).astype(np.float32))
         n += k
     return np.concatenate(notes)[: int(seconds * SR)]
+
+
+def babble(jfk: np.ndarray, fr: np.ndarray, seconds: float, seed: int = 0) -> np.ndarray:
+    """Speech-like noise with no words: 8 real clips (JFK, picovoice French), reversed or
+    shifted, mixed quietly."""
+    rng = np.random.default_rng(seed)
+    rng.standard_normal(20 * SR)  # the draws the calibration run (bench/quality.py) made first
+    src = [jfk[::-1], fr[::-1], jfk, fr]
+    n = int(seconds * SR)
+    out = np.zeros(n, np.float32)
+    for i in range(8):
+        s = src[i % 4]
+        off = int(rng.integers(0, n - len(s)))
+        out[off : off + len(s)] += 0.5 * s
+    return 0.5 * out

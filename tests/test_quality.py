@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+from builtaudio import babble as built_babble
 from builtaudio import tones
 from conftest import shared_file
 
@@ -217,21 +218,12 @@ SR = 16000
 
 
 def babble(seconds: float, seed: int = 0) -> np.ndarray:
-    """Speech-like noise with no words: 8 real clips, reversed or shifted, mixed quietly."""
+    """Speech-like noise with no words, built from the real JFK and picovoice clips."""
     from confindex import audio
 
     jfk = audio.decode(shared_file("en/jfk.flac"))
     fr = audio.decode(shared_file("fr/picovoice_test_fr.wav"))
-    rng = np.random.default_rng(seed)
-    rng.standard_normal(20 * SR)  # the draws the calibration run (bench/quality.py) made first
-    src = [jfk[::-1], fr[::-1], jfk, fr]
-    n = int(seconds * SR)
-    out = np.zeros(n, np.float32)
-    for i in range(8):
-        s = src[i % 4]
-        off = int(rng.integers(0, n - len(s)))
-        out[off : off + len(s)] += 0.5 * s
-    return 0.5 * out
+    return built_babble(jfk, fr, seconds, seed)
 
 
 def write_wav(path, samples: np.ndarray):
