@@ -204,6 +204,24 @@ def test_no_color_and_fixed_width(arch, monkeypatch):
     assert "\x1b[" in forced.stdout
 
 
+def test_speakers_of_a_recording_one_line_each_with_a_long_name(arch, monkeypatch):
+    """A name with title and affiliation is cut with "…" so each speaker stays one line that
+    fits the terminal (it once wrapped the line in two); --json keeps it whole."""
+    long = "Prof. Dr. Jean-Loup Chrétien, Centre national d'études spatiales, Toulouse"
+    speakers = {"SPEAKER_00": long, "SPEAKER_01": "Maya Brooks"}
+    turns = [("SPEAKER_00", "Bonjour à toutes et à tous.", "fr"),
+             ("SPEAKER_01", "Hello and welcome everyone.", "en")]  # fmt: skip
+    save(arch, make("longnames", "Panel", turns, speakers=speakers))
+    monkeypatch.setenv("COLUMNS", "72")
+    out = run("--color", "never", "speakers", "longnames", ws=arch).stdout
+    lines = out.splitlines()
+    assert len(lines) == 3 and all(len(x) <= 72 for x in lines), out  # title + one per speaker
+    assert lines[1].startswith("SPEAKER_00  Prof. Dr. Jean-Loup Chr…  0"), out  # 72 // 3 = 24
+    assert " 1 turns" in lines[1] and "Maya Brooks" in lines[2], out
+    got = json.loads(run("speakers", "longnames", "--json", ws=arch).stdout)
+    assert [s["name"] for s in got["speakers"]] == [long, "Maya Brooks"]
+
+
 def test_unquoted_minus_word_jsonl_and_around_as_a_time(arch):
     both = json.loads(run("search", "diplomacy", "--json", ws=arch).stdout)["hits"]
     assert len(both) == 2

@@ -144,7 +144,7 @@ def test_exb_reads_back_speakers_and_times(real):
 
 def test_exb_is_valid_against_the_exmaralda_dtd(real):
     if not EXB_DTD.exists():
-        pytest.skip(f"{EXB_DTD} is not available (../shared is absent)")
+        pytest.skip(f"EXMARaLDA's DTD is not at {EXB_DTD} (not bundled: put it there to check)")
     dtd = etree.DTD(str(EXB_DTD))
     doc = etree.fromstring(export.render(real, "exb").encode())
     assert dtd.validate(doc), dtd.error_log.filter_from_errors()

@@ -24,13 +24,25 @@ from confindex.workspace import slugify
         ("90s", 90),
         ("12:34.5", 754.5),
         ("2.5", 2.5),
+        # The French way: the unit after the last one is implied.
+        ("1m30", 90),
+        ("1h30", 5400),
+        ("1 h 05", 3900),
+        ("2h5m7", 7507),
     ],
 )
 def test_parse_time(text, seconds):
     assert parse_time(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "abc", "12:", "1:2:3:4", "5x", "m"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        *("", "abc", "12:", "1:2:3:4", "5x", "m"),
+        # A field after the first is under 60; units largest first, once each; nothing after s.
+        *("1m75", "30s5", "1m3.5", "1m30x", "30m1h", "1h1h", "1 2"),
+    ],
+)
 def test_parse_time_rejects(text):
     with pytest.raises(InputError):
         parse_time(text)

@@ -22,11 +22,15 @@ def clock(seconds: float, sep: str = ",") -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-_UNIT = re.compile(r"(\d+(?:\.\d+)?)([hms])")
+# `1h2m3s`, and the French way of writing times: the last unit may be left out and is then
+# the next smaller one (`1m30` is 90 s, `1h30` is 5400 s, `1 h 05` is 3900 s).
+_UNIT = re.compile(r"(\d+(?:\.\d+)?)([hms]?)")
+_SECONDS = {"h": 3600, "m": 60, "s": 1}
+_NEXT = {"h": "m", "m": "s"}
 
 
 def parse_time(text: str) -> float:
-    """Seconds from `754`, `12:34`, `1:02:03`, `12m`, `1h2m3s`, `90s`, `12:34.5`."""
+    """Seconds from `754`, `12:34`, `1:02:03`, `12m`, `1h2m3s`, `90s`, `12:34.5`, `1m30`, `1h30`."""
     t = text.strip().lower()
     if not t:
         raise InputError("empty time")
@@ -42,16 +46,27 @@ def parse_time(text: str) -> float:
             return total
         if t.replace(".", "", 1).isdigit():
             return float(t)
-        pos, total = 0, 0.0
+        t = re.sub(r"\s+", "", t)
+        pos, total, last = 0, 0.0, ""
         for m in _UNIT.finditer(t):
+            value, unit = m.group(1), m.group(2)
             if m.start() != pos:
                 raise ValueError
-            total += float(m.group(1)) * {"h": 3600, "m": 60, "s": 1}[m.group(2)]
-            pos = m.end()
-        if pos != len(t) or pos == 0:
+            if not unit:
+                # A bare number only ends a time, after h or m, as whole minutes or seconds.
+                if last not in _NEXT or m.end() != len(t) or "." in value:
+                    raise ValueError
+                unit = _NEXT[last]
+            # Units come largest first, once each; after the first, a field stays < 60
+            # (1m75 is a typo, as 9:99 is).
+            if last and (_SECONDS[unit] >= _SECONDS[last] or float(value) >= 60):
+                raise ValueError
+            total += float(value) * _SECONDS[unit]
+            pos, last = m.end(), unit
+        if pos != len(t) or not last:
             raise ValueError
         return total
     except ValueError:
         raise InputError(
-            f"cannot read {text!r} as a time (try 754, 12:34, 1:02:03 or 12m30s)"
+            f"cannot read {text!r} as a time (try 754, 12:34, 1:02:03, 12m30s or 12m30)"
         ) from None

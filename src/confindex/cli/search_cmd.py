@@ -295,7 +295,7 @@ def _at(value: str | None) -> float | None:
 
 @click.command()
 @click.argument("recording")
-@click.option("--at", "at", metavar="TIME", help="Centre on this time (12:34, 754, 12m34s).")
+@click.option("--at", "at", metavar="TIME", help="Centre on this time (12:34, 754, 12m34s, 12m34).")
 @click.option(
     "--around",
     "around_text",
@@ -366,7 +366,9 @@ def show(recording: str, at: str | None, around_text: str, as_json: bool, ws: An
 
 @click.command()
 @click.argument("recording")
-@click.option("--at", "at", required=True, metavar="TIME", help="The moment (12:34, 754, 12m34s).")
+@click.option(
+    "--at", "at", required=True, metavar="TIME", help="The moment (12:34, 754, 12m34s, 12m34)."
+)
 @click.option(
     "--style",
     type=click.Choice(["apa", "chicago", "bibtex", "ris", "csl", "all"]),

@@ -149,11 +149,14 @@ def speakers(
         echo("No speakers: this recording was transcribed without diarization.")
         return
     lw = max(len(s.label) for s in infos)
-    nw = max(len(terminal(s.name or "")) for s in infos)
     width = console().width
+    # One line per speaker: a long name (a full title and affiliation) is cut to a third of the
+    # terminal, not wrapped; --json and `speakers --all` show it whole.
+    cap = max(12, width // 3)
+    names = [_cut(terminal(s.name or ""), cap) for s in infos]
+    nw = max(len(n) for n in names)
     aw = 12 if any(s.automatic for s in infos) else 0
-    for s in infos:
-        name = terminal(s.name or "")
+    for s, name in zip(infos, names, strict=True):
         auto = f"auto {s.score:.2f}" if s.automatic and s.score is not None else ""
         auto = f"  {auto:<{aw - 2}}" if aw else ""
         line = f"{s.label:<{lw}}  {name:<{nw}}{auto}  {hms(s.talk_time)}  {s.turns:>4} turns"
@@ -161,9 +164,12 @@ def speakers(
             room = width - len(line) - 4
             quote = terminal(s.first_quote)
             if room >= 8:
-                quote = quote if len(quote) <= room else quote[: room - 1].rstrip() + "…"
-                line += f'  "{quote}"'
+                line += f'  "{_cut(quote, room)}"'
         echo(line)
+
+
+def _cut(text: str, room: int) -> str:
+    return text if len(text) <= room else text[: room - 1].rstrip() + "…"
 
 
 def _review(archive: Any, refs: list[str], as_json: bool) -> None:
