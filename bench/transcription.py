@@ -23,6 +23,7 @@ per clip, for this tree and --before.
     python bench/transcription.py --before /tmp/before/src --ladder
     python bench/transcription.py --wer --before /tmp/before/src
     python bench/transcription.py --vad      # speech recall of VAD settings on real clips
+    python bench/transcription.py --detect   # units given the right language, per MIN_DETECT
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ CLIPS = [
     "diar/ami_dev01.wav",
     "fr/picovoice_test_fr.wav",
 ]
+# The language spoken in each clip (the truth for --detect).
+CLIP_LANGUAGE = {"diar/ami_dev00.wav": "en", "en/jfk.flac": "en", "diar/pyannote_sample.wav": "en",
+                 "fr/radiofrance_smartphone.mp3": "fr", "fr/picovoice_test_fr.wav": "fr",
+                 "ru/pisets_mono_sound_ru.wav": "ru", "diar/ami_dev01.wav": "en"}  # fmt: skip
 # Clips with a reference text: (audio, reference, kind).
 REFERENCES = [
     ("en/jfk.flac", "en/jfk.ref.txt", "gold"),
@@ -69,9 +74,11 @@ def _decode(path: Path) -> np.ndarray:
     return decode_audio(str(path), sampling_rate=SAMPLE_RATE)
 
 
-def build_audio(out: Path, seconds: float) -> float:
-    """The clips one after the other (1 s apart), repeated until `seconds`; a 16-bit WAV."""
-    pieces = [_decode(SHARED / c) for c in CLIPS if (SHARED / c).exists()]
+def build_audio(out: Path, seconds: float, layout: list | None = None) -> float:
+    """The clips one after the other (1 s apart), repeated until `seconds`; a 16-bit WAV.
+    `layout`, when given, receives (start s, end s, clip) for each clip placed."""
+    names = [c for c in CLIPS if (SHARED / c).exists()]
+    pieces = [_decode(SHARED / c) for c in names]
     if not pieces:
         sys.exit(f"no audio clips in {SHARED}")
     gap = np.zeros(SAMPLE_RATE, np.float32)
@@ -82,6 +89,9 @@ def build_audio(out: Path, seconds: float) -> float:
         w.setframerate(SAMPLE_RATE)
         while n < seconds * SAMPLE_RATE:
             p = np.concatenate([pieces[i % len(pieces)], gap])
+            if layout is not None:
+                size = pieces[i % len(pieces)].size
+                layout.append((n / SAMPLE_RATE, (n + size) / SAMPLE_RATE, names[i % len(names)]))
             w.writeframes(np.clip(p * 32767, -32768, 32767).astype(np.int16).tobytes())
             n += p.size
             i += 1
@@ -356,6 +366,62 @@ def vad_sweep() -> list[dict[str, Any]]:
     return rows
 
 
+def detect_sweep(minutes: float, rounds: int = 2) -> list[dict[str, Any]]:
+    """Language detection on the long bench file, diarized once as `fetch` does: per value of
+    language.MIN_DETECT (units shorter than it take a neighbour's language instead of an
+    encoder pass), the units and seconds of speech given the language of their clip, the
+    encoder passes and the CPU seconds of detection (values interleaved, median of rounds)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from confindex import asr, language
+    from confindex.diarize import diarize_with_voices
+
+    layout: list[tuple[float, float, str]] = []
+    with tempfile.TemporaryDirectory(prefix="confindex-bench-") as tmp:
+        wav = Path(tmp) / "long.wav"
+        build_audio(wav, minutes * 60, layout)
+        audio = _decode(wav)
+    loaded = asr.load_model()
+    units = asr.speech_units(
+        asr.vad_chunks(audio, asr.AsrOptions()), diarize_with_voices(audio).segments
+    )
+
+    def truth(u: asr.Unit) -> str | None:
+        mid = (u.start + u.end) / 2
+        return next((CLIP_LANGUAGE[c] for a, b, c in layout if a <= mid <= b), None)
+
+    judged = [(u, truth(u)) for u in units]
+    judged = [(u, t) for u, t in judged if t]
+    units = [u for u, _ in judged]
+    values = (1.0, 1.5, 2.0)
+    cpu: dict[float, list[float]] = {v: [] for v in values}
+    rows: dict[float, dict[str, Any]] = {}
+    default = language.MIN_DETECT
+    try:
+        for _ in range(rounds):
+            for v in values:
+                language.MIN_DETECT = v
+                t0 = time.process_time()
+                probs = language.detect_languages(loaded, audio, units)
+                langs = language.choose_languages(probs, units)
+                cpu[v].append(time.process_time() - t0)
+                right = [lg == t for lg, (_, t) in zip(langs, judged, strict=True)]
+                rows[v] = {
+                    "min_detect": v,
+                    "units": len(units),
+                    "right": sum(right),
+                    "speech_s": round(sum(u.duration for u in units), 1),
+                    "wrong_s": round(
+                        sum(u.duration for u, ok in zip(units, right, strict=True) if not ok), 1
+                    ),
+                    "encoder_passes": sum(p is not None for p in probs),
+                }
+    finally:
+        language.MIN_DETECT = default
+    for v in values:
+        rows[v]["cpu_s"] = round(float(np.median(cpu[v])), 2)
+    return list(rows.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=10.0, help="long file (the short is half)")
@@ -368,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--short-only", action="store_true", help="only the half-length file")
     ap.add_argument("--wer", action="store_true", help="WER per real clip instead of cost")
     ap.add_argument("--vad", action="store_true", help="VAD settings' speech recall instead")
+    ap.add_argument("--detect", action="store_true", help="language detection per MIN_DETECT")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--worker", choices=["bare-batched", "bare-sequential"], help=argparse.SUPPRESS)
     ap.add_argument("--audio", help=argparse.SUPPRESS)
@@ -377,8 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not SHARED.exists():
         sys.exit(f"{SHARED} is missing: the benches need the real recordings")
-    if args.vad:
-        rows = vad_sweep()
+    if args.vad or args.detect:
+        rows = detect_sweep(args.minutes) if args.detect else vad_sweep()
         if args.json:
             print(json.dumps(rows, indent=1))
         for r in rows:
