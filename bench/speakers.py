@@ -4,6 +4,7 @@ interleaved, CPU seconds (all threads, `time.process_time`) beside wall seconds.
 
     python bench/speakers.py                # everything
     python bench/speakers.py --rounds 1     # one fetch per variant
+    python bench/speakers.py --composite 10 # only: cheaper diarizations on the 10-min file
 
 1. diarization: every real multi-speaker clip of ../shared/data (pyannote sample, ami_dev00,
    ami_dev01 with RTTM references; the Radio France podcast without one: count only), diarized
@@ -19,6 +20,12 @@ interleaved, CPU seconds (all threads, `time.process_time`) beside wall seconds.
    - recognition: refine + voiceprints + recognition against a library holding the two
      meeting speakers (from another recording) and 200 other enrollments.
    Recognition's share = (recognition - refine) / refine, in wall and CPU time.
+
+--composite MINUTES: the real-speech file of bench/transcription.py (its clips end to end,
+repeated), diarized by each variant below, rounds interleaved, median CPU. DER is scored where
+a reference exists (every placed copy of ami_dev00, ami_dev01 and the pyannote sample; the same
+AMI person is one speaker across copies: 4 true speakers) with ONE mapping over the whole file,
+so a person split into two labels between copies counts as confusion, as it would in search.
 """
 
 from __future__ import annotations
@@ -227,13 +234,71 @@ def bench_recognition_parts() -> dict:
     return out
 
 
+# Cheaper diarizations tried against the default (issue 10: fetch's CPU budget).
+COMPOSITE_VARIANTS = {
+    "default": {},
+    "refine off": {"refine": False},
+    "reseg 2 s / 2 s": {"reseg_window": 2.0, "reseg_step": 2.0},
+    "shift 0.6, threshold 0.4": {"window_shift": 0.6, "threshold": 0.4},
+}
+
+
+def bench_composite(minutes: float, rounds: int) -> dict:
+    from confindex import der, diarize
+    from confindex.transcript import SpeakerSegment
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from transcription import _decode, build_audio
+
+    layout: list[tuple[float, float, str]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-composite-") as tmp:
+        wav = Path(tmp) / "long.wav"
+        build_audio(wav, minutes * 60, layout)
+        samples = _decode(wav)
+    ref: list[SpeakerSegment] = []
+    scored: list[tuple[float, float]] = []
+    for a, b, clip in layout:
+        rttm = SHARED / Path(clip).with_suffix(".rttm")
+        if clip.startswith("diar/") and rttm.exists():
+            scored.append((a, b))
+            ref += [replace(s, start=s.start + a, end=s.end + a) for s in der.read_rttm(rttm)]
+
+    def inside(segments: list[SpeakerSegment]) -> list[SpeakerSegment]:
+        out = []
+        for s in segments:
+            for a, b in scored:
+                if s.start < b and s.end > a:
+                    out.append(replace(s, start=max(s.start, a), end=min(s.end, b)))
+        return out
+
+    cpu: dict[str, list[float]] = {v: [] for v in COMPOSITE_VARIANTS}
+    rows: dict[str, dict] = {}
+    for _ in range(rounds):
+        for name, kw in COMPOSITE_VARIANTS.items():
+            res, wall, c = timed(diarize.diarize_with_voices, samples, diarize.DiarizeOptions(**kw))
+            cpu[name].append(c)
+            rows[name] = {
+                "der": round(der.der(ref, inside(res.segments)).der, 3),
+                "speakers": len({s.speaker for s in res.segments}),
+                "wall_s": round(wall, 1),
+            }
+    for name in rows:
+        rows[name]["cpu_s"] = round(statistics.median(cpu[name]), 1)
+        print(f"{name:<26} {json.dumps(rows[name])}", flush=True)
+    return {"seconds": round(len(samples) / 16000, 1), "true_speakers": 4, "variants": rows}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip-fetch", action="store_true")
+    ap.add_argument("--composite", type=float, metavar="MINUTES", help="only the composite file")
     args = ap.parse_args()
     if not DIAR.exists():
         sys.exit(f"{DIAR} is not available")
+    if args.composite:
+        print(json.dumps({"composite": bench_composite(args.composite, args.rounds)}))
+        return
     report = {
         "diarization": bench_diarization(),
         "similarities": bench_similarities(),

@@ -22,6 +22,7 @@ per clip, for this tree and --before.
     git archive main src | tar -x -C /tmp/before        # the tree to compare with
     python bench/transcription.py --before /tmp/before/src --ladder
     python bench/transcription.py --wer --before /tmp/before/src
+    python bench/transcription.py --wer --variant "seq=--batch-size 0"   # + fetch options
     python bench/transcription.py --vad      # speech recall of VAD settings on real clips
     python bench/transcription.py --detect   # units given the right language, per MIN_DETECT
 """
@@ -274,10 +275,13 @@ def accuracy(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
         language = "en" if audio.startswith(("en/", "diar/")) else "fr"
         norm = normaliser("auto", language)
         row: dict[str, Any] = {"clip": audio, "reference": kind}
-        trees = {"after": args.after} | ({"before": args.before} if args.before else {})
-        for label, src in trees.items():
+        trees = {"after": (args.after, [])} | ({"before": (args.before, [])} if args.before else {})
+        for spec in args.variant or []:  # NAME=fetch options, on this tree
+            name, _, opts = spec.partition("=")
+            trees[name] = (args.after, opts.split())
+        for label, (src, extra) in trees.items():
             print(f"  {audio}: {label}…", file=sys.stderr)
-            r = fetch(SHARED / audio, tmp / f"wer-{label}", src)
+            r = fetch(SHARED / audio, tmp / f"wer-{label}", src, extra)
             row[label] = {"wer": round(wer(reference, r["text"], norm), 4), "cpu_s": r["cpu_s"],
                           "wall_s": r["wall_s"], "languages": r["languages"],
                           "load": r["load"]}  # fmt: skip
@@ -286,18 +290,15 @@ def accuracy(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
 
 
 def print_accuracy(rows: list[dict[str, Any]]) -> None:
-    print(
-        f"\n{'clip':34} {'ref':6} "
-        + " ".join(f"{x:>38}" for x in ("before WER / CPU s / wall s (load)", "after"))
-    )
+    """One line per clip and variant: WER / CPU s / wall s (load)."""
+    print(f"\n{'clip':34} {'ref':6} {'variant':24} WER / CPU s / wall s (load)")
     for r in rows:
-        cells = [
-            f"{r[k]['wer']:.3f} / {r[k]['cpu_s']:5.1f} / {r[k]['wall_s']:5.1f} ({r[k]['load']})"
-            if k in r
-            else "-"
-            for k in ("before", "after")
-        ]
-        print(f"{r['clip']:34} {r['reference']:6} " + " ".join(f"{c:>38}" for c in cells))
+        for k, v in r.items():
+            if isinstance(v, dict):
+                print(
+                    f"{r['clip']:34} {r['reference']:6} {k:24} "
+                    f"{v['wer']:.3f} / {v['cpu_s']:5.1f} / {v['wall_s']:5.1f} ({v['load']})"
+                )
 
 
 # --- VAD -----------------------------------------------------------------------------------------
@@ -433,6 +434,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--short-only", action="store_true", help="only the half-length file")
     ap.add_argument("--wer", action="store_true", help="WER per real clip instead of cost")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        metavar="NAME=OPTIONS",
+        help='--wer: also fetch with these options, e.g. "seq=--batch-size 0" (repeatable)',
+    )
     ap.add_argument("--vad", action="store_true", help="VAD settings' speech recall instead")
     ap.add_argument("--detect", action="store_true", help="language detection per MIN_DETECT")
     ap.add_argument("--json", action="store_true")
