@@ -135,6 +135,26 @@ def test_unsure_evidence_for_a_language_nobody_else_speaks_is_not_enough():
     assert choose_languages(restricted, units[:2], ["fr", "en"]) == ["en", "en"]
 
 
+def test_one_unsure_unit_does_not_make_its_guess_a_language_of_a_short_recording():
+    """A 24-s AMI excerpt (real probabilities): 2.1 s heard as Latvian at 0.22 was 14% of the
+    judged speech, counted as established by its own vote, and decoded in Latvian as
+    "deskļļļļ…". A unit cannot establish its own language: English, like the rest."""
+    units = [Unit(4.21, 6.35, "A"), Unit(6.35, 12.02, "B"), Unit(15.22, 18.96, "B"),
+             Unit(18.96, 20.78, "A"), Unit(21.96, 24.3, "A")]  # fmt: skip
+    probs = [
+        {"lv": 0.22, "cs": 0.16, "lt": 0.09, "en": 0.03, "cy": 0.02},
+        {"en": 0.81, "cy": 0.18, "la": 0.01},
+        {"en": 0.91, "ja": 0.03, "cy": 0.01},
+        {"en": 0.91, "nl": 0.02, "de": 0.02},
+        {"en": 0.93, "de": 0.01, "cy": 0.01},
+    ]
+    assert choose_languages(probs, units) == ["en"] * 5
+    # A sure remark still keeps its own language, and a file of one unit its own.
+    probs[0] = {"ru": 0.93, "uk": 0.04, "en": 0.03}
+    assert choose_languages(probs, units) == ["ru"] + ["en"] * 4
+    assert choose_languages([{"fr": 0.4, "pl": 0.3}], [Unit(0, 2.5)]) == ["fr"]
+
+
 def test_units_too_short_to_judge_take_their_speakers_neighbour():
     units = [Unit(0, 10, "A"), Unit(10, 20, "B"), Unit(20, 20.5, "B"), Unit(21, 21.4, "C")]
     probs = [{"fr": 0.9, "en": 0.1}, {"en": 0.9, "fr": 0.1}, None, None]

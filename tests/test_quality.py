@@ -363,27 +363,29 @@ def test_text_over_a_long_silence_is_flagged_nonspeech(tmp_path):
 
 @pytest.mark.slow
 def test_text_over_music_like_tones_is_flagged_loop_and_nonspeech(tmp_path):
-    """JFK, 20 s of music-like tones, JFK again, decoded without VAD and with faster-whisper's
+    """JFK, 45 s of music-like tones, JFK again, decoded without VAD and with faster-whisper's
     guards off: Whisper writes "…" over and over (swallowing JFK's first sentence) and a
-    phrase repeated dozens of times into the music. Every word it wrote over the music is in a
-    flagged passage; JFK's second sentence is not."""
+    counting loop into the music. Every word it wrote over the music is in a flagged passage;
+    JFK's last sentence is not. (With 20 s of tones, as this test had first, the int8 kernels
+    of one CPU wrote "…" loops there and those of another — AMD EPYC, CTranslate2 4.8.5 —
+    wrote nothing over the music at all; with 45 s it invents text too. Loops "back to
+    back" are checked on babble, below.)"""
     from confindex import audio
 
     jfk = audio.decode(shared_file("en/jfk.flac"))  # 11.0 s
-    path = write_wav(tmp_path / "tones.wav", np.concatenate([jfk, tones(20), jfk]))
+    path = write_wav(tmp_path / "tones.wav", np.concatenate([jfk, tones(45), jfk]))
     t = transcribe(path, vad=False, batch_size=0, decode_options=GUARDS_OFF)
-    music = [w for x in t.turns for w in x.words if 11.5 <= (w.start + w.end) / 2 <= 30.5]
+    music = [w for x in t.turns for w in x.words if 11.5 <= (w.start + w.end) / 2 <= 55.5]
     assert music, [(s.start, s.text) for s in t.segments]
     assert not [w for w in music if not any(quality._inside(w, f) for f in t.flags)], t.flags
     loops = [f for f in t.flags if f.kind == "loop"]
-    assert any("back to back" in f.reason and f.start >= 11.0 and f.end <= 31.0 for f in loops)
-    assert any("compresses like a loop" in f.reason for f in loops)
-    ns = [f for f in t.flags if f.kind == "nonspeech" and f.start >= 11.0 and f.end <= 31.0]
+    assert any("compresses like a loop" in f.reason and f.end > 11.0 for f in loops), loops
+    ns = [f for f in t.flags if f.kind == "nonspeech" and f.start >= 11.0 and f.end <= 61.0]
     assert ns and "speech to the VAD" in ns[0].reason and ns[0].score >= 0.9
-    # JFK's second sentence (from 31 s) comes out right and unflagged.
-    second = " ".join(s.text for s in t.segments if s.start >= 30.5)
-    assert "ask not what your country can do for you" in second
-    assert not [f for f in t.flags if f.end > 31.0 and f.kind in ("loop", "nonspeech")]
+    # JFK's last sentence (from 63 s) comes out right and unflagged.
+    last = [s for s in t.segments if s.start >= 62.0]
+    assert "ask what you can do for your country" in " ".join(s.text for s in last).lower()
+    assert not [f for f in t.flags if f.end > 62.0 and f.kind in ("loop", "nonspeech")]
 
 
 @pytest.mark.slow
