@@ -85,6 +85,21 @@ def test_long_speech_is_cut_into_two_line_cues_with_the_label_counted():
     assert "[Jean-Loup Chrétien] mot00 mot01" in srt_text
 
 
+def test_a_word_longer_than_a_cue_is_spread_over_cues_not_one_wide_line(tmp_path):
+    """Whisper wrote a 112-character "word" over an AMI meeting ("deskļļļļ…"): it came out as one
+    125-column SRT line. Its pieces now fill as many cues as it takes, every character kept."""
+    garbage = "desk" + "ļ" * 108
+    words = [w(0.0, 0.6, "Čis", "SPEAKER_00"), w(0.6, 0.9, "par", "SPEAKER_00"),
+             w(0.9, 1.2, "un", "SPEAKER_00"), w(1.2, 6.0, garbage, "SPEAKER_00"),
+             w(6.5, 7.0, "Right.", "SPEAKER_01")]  # fmt: skip
+    t = transcript(words, 7.0)
+    srt_text, vtt_text = export.to_srt(t), export.to_vtt(t)
+    assert check(srt_text, vtt_text, tmp_path) >= 3  # ≤ 2 lines of ≤ 42, read back by ffmpeg
+    cues = export.cues(t)
+    assert "".join("".join(c.lines) for c in cues if "ļ" in c.text) == garbage
+    assert cues[-1].text == "Right."
+
+
 def test_a_one_word_turn_stays_on_screen_long_enough():
     words = [
         w(0.0, 1.5, "Bonjour", "SPEAKER_00"),

@@ -158,8 +158,27 @@ def _turn_cues(
     for unit in _units(words, style):
         parts = _balanced(unit, prefix, style)
         for part in parts:
-            lines = layout(part, prefix, style) or [" ".join(w.text.strip() for w in part)]
-            yield Cue(part[0].start, part[-1].end, speaker, lines, part, prefix)
+            lines = layout(part, prefix, style)
+            if lines is not None:
+                yield Cue(part[0].start, part[-1].end, speaker, lines, part, prefix)
+            else:
+                yield from _overlong(part, speaker, prefix, style)
+
+
+def _overlong(
+    part: Sequence[Word], speaker: str | None, prefix: str, style: CueStyle
+) -> Iterator[Cue]:
+    """A word longer than a whole cue (Whisper once wrote a 112-character "deskļļļļ…" over a
+    meeting): its line-sized pieces over as many cues as it takes, sharing its time, so that no
+    line is wider than asked and no character is lost."""
+    width = max(1, style.max_line_width - len(prefix))  # every cue's first line has the label
+    text = "".join(w.text.strip() for w in part)
+    pieces = [text[i : i + width] for i in range(0, len(text), width)]
+    n = style.max_line_count
+    groups = [pieces[i : i + n] for i in range(0, len(pieces), n)]
+    start, step = part[0].start, (part[-1].end - part[0].start) / len(groups)
+    for k, lines in enumerate(groups):
+        yield Cue(start + k * step, start + (k + 1) * step, speaker, lines, part, prefix)
 
 
 def _enforce_min_duration(cs: list[Cue], style: CueStyle, duration: float | None) -> None:
