@@ -434,7 +434,9 @@ def review(t: Transcript, kinds: Iterable[str] | None = None, min_score: float =
                 if _inside(w, f):
                     words.append(w.text.strip())
                     speakers.append(turn.speaker)
-        who = max(set(speakers), key=speakers.count) if speakers else None
+        # Who says most of it; on a tie, who speaks first (max over a set broke ties by string
+        # hashes, so one passage of README's review example changed speaker from run to run).
+        who = max(speakers, key=speakers.count) if speakers else None
         out.append(
             Passage(
                 f.kind,
