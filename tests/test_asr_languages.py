@@ -82,6 +82,18 @@ def test_packed_times_map_back_to_the_recording():
     assert [(s.start, s.end) for s in restore_times(seg, touching)] == [(10.5, 14.6)]
 
 
+def test_segments_go_to_the_unit_holding_their_middle():
+    # What the loop check reads per unit (asr._decode_unlooped): units of one language are in
+    # time order, packed from far apart; a segment's times may stray a frame outside its unit.
+    units = [Unit(0.0, 11.0, "A"), Unit(17.4, 34.9, "B"), Unit(252.0, 262.0, "C")]
+    segs = [Segment(0, 0.0, 10.4, "jfk"), Segment(1, 17.38, 20.0, "edge"),
+            Segment(2, 20.0, 34.9, "loop"), Segment(3, 35.0, 36.0, "gap"),
+            Segment(4, 251.9, 258.0, "ru")]  # fmt: skip
+    got = [[s.text for s in x] for x in asr.segments_by_unit(units, segs)]
+    assert got == [["jfk"], ["edge", "loop", "gap"], ["ru"]]
+    assert asr.segments_by_unit(units, []) == [[], [], []]
+
+
 def test_speech_the_decoder_skipped_is_found_and_only_new_words_are_kept():
     # The French radio clip lost a 4-s sentence at the end of a batched chunk (125.9-129.7 s):
     # stretches of a unit without words are decoded again, whole empty units too.
@@ -206,6 +218,52 @@ def test_one_second_of_french_radio_takes_its_neighbours_language_not_its_own_gu
     probs = detect_languages(asr.load_model(), audio, units)
     assert probs[1] is None  # not judged on one second alone
     assert choose_languages(probs, units) == ["fr", "fr", "fr", "en", "en"]
+
+
+@pytest.mark.slow
+def test_a_clip_that_loops_is_decoded_again_and_reads_once():
+    """faster-whisper's batched pipeline has no temperature fallback: the 6.5 s that a chunk of
+    the French radio clip lost (with 600-ms VAD pads), decoded again alone, read "Il n'y a pas
+    d'équivalent," 17 times over the rest of the sentence. Speech whose text compresses like a
+    loop is decoded once more with repeated 6-token runs forbidden."""
+    from confindex.quality import compression_ratio
+
+    fr = _load("fr/radiofrance_smartphone.mp3")
+    loaded = asr.load_model()
+    stretch = [[Unit(64.808, 71.371, "A")]]
+    repairs: list[float] = []
+    segs = asr._decode_unlooped(loaded, fr, stretch, "fr", asr.AsrOptions(), repairs)
+    text = " ".join(s.text for s in segs)
+    assert text.count("équivalent") == 1, text
+    assert "nouveauté" in text and "objet" in text, text  # what follows is there, once
+    assert all(64.8 <= w.start <= w.end <= 71.4 for s in segs for w in s.words)
+    # faster-whisper's own switch for its fallback (`compression_ratio_threshold=None`) turns
+    # the second reading off too. On this CPU that first reading is the 17-fold loop (another
+    # CPU's int8 kernels may not loop here): a repair is recorded exactly when it loops.
+    off = {"compression_ratio_threshold": None}
+    raw = asr._decode_unlooped(loaded, fr, stretch, "fr", asr.AsrOptions(decode_options=off))
+    raw_text = " ".join(s.text for s in raw)
+    assert repairs == ([64.808] if compression_ratio(raw_text) > 2.4 else []), raw_text
+
+
+@pytest.mark.slow
+def test_the_same_sentences_said_twice_far_apart_are_not_a_loop():
+    """Units of one language are decoded packed together; the 10-min bench file's Russian
+    chunk, the same two sentences said twice minutes apart, compresses like a loop (3.3) and
+    was once decoded again, worse. The loop check reads each unit on its own."""
+    from confindex.quality import compression_ratio
+
+    ru = _load("ru/pisets_mono_sound_ru.wav")  # 11.3 s: two sentences
+    n = len(ru) / SR
+    audio = np.concatenate([ru, _silence(40.0), ru])
+    units = [Unit(0.0, n, "A"), Unit(n + 40.0, 2 * n + 40.0, "A")]
+    repairs: list[float] = []
+    segs = asr._decode_unlooped(asr.load_model(), audio, [units], "ru", asr.AsrOptions(), repairs)
+    text = " ".join(s.text for s in segs)
+    assert compression_ratio(text) > 2.4, text  # as one text, it reads like a loop
+    assert repairs == [], text
+    first, second = (" ".join(s.text for s in x) for x in asr.segments_by_unit(units, segs))
+    assert first == second and "советовала" in first, text
 
 
 @pytest.fixture(scope="module")

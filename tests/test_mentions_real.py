@@ -8,6 +8,7 @@ regex over accent-stripped words, not by confindex's own analysis.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import unicodedata
@@ -82,6 +83,20 @@ def find(words: list[tuple[str, float]], pattern: list[str]) -> list[float]:
     return out
 
 
+def aligned_times(
+    said: list[tuple[str, float]], ref: list[tuple[str, float]]
+) -> dict[float, float]:
+    """The model's word start → the reference start of the word said there, where the two
+    align one to one (the same word, or a misheard one)."""
+    out: dict[float, float] = {}
+    sm = difflib.SequenceMatcher(None, [w for w, _ in said], [w for w, _ in ref], autojunk=False)
+    for op, i1, i2, j1, j2 in sm.get_opcodes():
+        if op in ("equal", "replace") and i2 - i1 == j2 - j1:
+            for k in range(i2 - i1):
+                out[said[i1 + k][1]] = ref[j1 + k][1]
+    return out
+
+
 def passages(t, pattern: list[str]) -> list[float]:
     """Start times of each word matching the first pattern that has every other pattern
     matched, in order, by later words of the same turn (an unquoted query's passage)."""
@@ -118,6 +133,7 @@ def radio(tmp_path_factory):
 def test_every_mention_at_its_second(radio) -> None:
     ws, t, ref = radio
     said = [(fold(w.text), w.start) for tn in t.turns for w in tn.words]
+    aligned = aligned_times(said, ref)
     checked = 0
     for query, pattern in QUERIES:
         res = search_api.search(ws, query, limit=100)
@@ -146,7 +162,13 @@ def test_every_mention_at_its_second(radio) -> None:
             assert any(abs(m - r) <= TOLERANCE for r in recognised), (
                 f"{query}: hit at {m:.1f} s where the transcript has none of {recognised}"
             )
-            near = min(abs(m - r) for r in ref_times)
+            # The reference time of the words: the query's words in the reference or, where
+            # the model misheard other words as the query's, the time of those words (base
+            # wrote "mort inédite" for "mort immédiate" at 148 s on an Intel Xeon, not on an
+            # AMD EPYC: the CPU's maths tips close calls). A misheard word is still cited at
+            # the second it was said.
+            misheard = [aligned[r] for r in recognised if abs(m - r) <= 0.01 and r in aligned]
+            near = min(abs(m - r) for r in [*ref_times, *misheard])
             assert near <= TOLERANCE, f"{query}: hit at {m:.1f} s, reference {ref_times}"
             checked += 1
         # Every recognised mention that the reference also has is its own hit.

@@ -103,6 +103,10 @@ def demo_dir(tmp_path_factory) -> Path:
     return root
 
 
+def unhyphenated(text: str) -> str:
+    return re.sub(r"(?<=[a-z])-(?=[a-z])", "", text)
+
+
 @pytest.mark.slow
 def test_the_demo_output_is_what_readme_prints(demo_dir: Path):
     """README's first example (`confindex -w demo search "cold war"` after `make demo`) prints
@@ -119,7 +123,10 @@ def test_the_demo_output_is_what_readme_prints(demo_dir: Path):
                        text=True)  # fmt: skip
     assert p.returncode == 0, p.stderr
     shown = re.sub(r"file:///\S*/samples/", "file:///…/samples/", p.stdout)
-    assert shown == block.group(2), shown
+    # Whisper's spelling of a word it may hyphenate turns on the CPU's maths: "co-operation"
+    # on an AMD EPYC, "cooperation" on an Intel Xeon (same weights, same audio, int8). Only
+    # that may differ: the second, the speaker, the title, the link and every other character.
+    assert unhyphenated(shown) == unhyphenated(block.group(2)), shown
     french = re.search(r"\(`\"(diplomatie spatiale)\"` → `(\[[0-9:]+\] \w+)`\)", readme)
     assert french, "README's French example moved: update this test"
     p = subprocess.run([BIN / "confindex", "-w", "demo", "search", french.group(1)], cwd=demo_dir,

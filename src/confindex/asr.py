@@ -119,6 +119,7 @@ class AsrResult:
     languages: dict[str, float] = field(default_factory=dict)  # language -> seconds of speech
     batch_size: int = 0  # what decoding used (0/1: sequential)
     detect_seconds: float = 0.0  # wall time of the per-unit language detection
+    loops_redecoded: int = 0  # clips decoded again because their text looped (_decode_unlooped)
 
 
 def known_language(code: str) -> bool:
@@ -517,7 +518,8 @@ def transcribe(
     Speech (VAD) is cut at the speaker changes of `speaker_segments`; each resulting unit gets
     its language from its own audio, with the whole recording's evidence as a prior (see
     `language.choose_languages`); then the units of each language are decoded together, in
-    ≤ 30-s chunks, with the batched pipeline (or sequentially with `batch_size` 0 or 1).
+    ≤ 30-s chunks, with the batched pipeline (or sequentially with `batch_size` 0 or 1); a
+    unit whose text loops is decoded once more with repeats forbidden (`_decode_unlooped`).
     """
     from .language import choose_languages, detect_languages
 
@@ -543,17 +545,18 @@ def transcribe(
     done = 0.0
     segments: list[Segment] = []
     seconds: dict[str, float] = {}
+    repairs: list[float] = []  # where a looping clip was decoded again (its start, s)
     for lang in sorted(set(langs)):
         mine = [u for u, lg in zip(units, langs, strict=True) if lg == lang]
         seconds[lang] = round(sum(u.duration for u in mine), 2)
         for call in _calls(pack_chunks(mine)):
-            decoded = _decode(loaded, audio, call, lang, opts)
+            decoded = _decode_unlooped(loaded, audio, call, lang, opts, repairs)
             # Batched decoding sometimes ends a chunk early and loses its tail (the bundled
             # panel lost a 5-s English line; the French radio clip a 4-s sentence at a chunk's
             # end): decode such stretches again, each alone, and keep what falls inside them.
             lost = lost_stretches([u for chunk in call for u in chunk], decoded)
             if lost:
-                again = _decode(loaded, audio, [[u] for u, _ in lost], lang, opts)
+                again = _decode_unlooped(loaded, audio, [[u] for u, _ in lost], lang, opts, repairs)
                 decoded += _inside(again, [core for _, core in lost])
             for seg in decoded:
                 seg.language = lang
@@ -576,6 +579,7 @@ def transcribe(
         languages=seconds,
         batch_size=effective_batch_size(loaded, opts),
         detect_seconds=round(detect_seconds, 3),
+        loops_redecoded=len(repairs),
     )
 
 
@@ -656,6 +660,74 @@ def _calls(chunks: list[list[Unit]]) -> list[list[list[Unit]]]:
     """Group chunks into calls of ≤ CALL_SECONDS of speech each."""
     per_call = max(1, int(CALL_SECONDS // CHUNK_SECONDS))
     return [chunks[i : i + per_call] for i in range(0, len(chunks), per_call)]
+
+
+# Whisper falls back to sampling at higher temperatures when a window's text compresses like a
+# loop (ratio > 2.4); faster-whisper's batched pipeline decodes at temperatures[0] only, so a
+# loop stays: on an AMD EPYC the 10-min bench file read "si, non," ~50× at 9:45, and the French
+# radio clip with 600-ms VAD pads "Il n'y a pas d'équivalent," 17× (WER 0.316; 0.131 decoded
+# again). A looping unit is decoded again alone with repeated 6-token runs forbidden, not by
+# sampling: CTranslate2 seeds its sampler once per worker thread, so a sampled fallback would
+# make a file's words depend on what the process decoded before it. On the radio stretch n = 3,
+# 4 and 6 all give the same right sentence; 6 forbids the least. The check is per unit, not per
+# chunk: a chunk packs units from far apart, and the bench file's Russian chunk, the same two
+# sentences said twice 5 minutes apart, compresses at 3.3 without any loop.
+LOOP_NGRAM = 6
+
+
+def _decode_unlooped(
+    loaded: LoadedModel,
+    audio: np.ndarray,
+    chunks: list[list[Unit]],
+    lang: str,
+    opts: AsrOptions,
+    repairs: list[float] | None = None,
+) -> list[Segment]:
+    """`_decode`, then each unit whose text compresses like a loop decoded again alone with
+    repeats forbidden; the less repetitive reading is kept (its start goes to `repairs`).
+    Batched decoding only (sequential decoding has faster-whisper's own temperature fallback);
+    `compression_ratio_threshold=None` in the decode options turns it off, as it does
+    faster-whisper's fallback."""
+    from .quality import COMPRESSION_RATIO, compression_ratio
+
+    segments = _decode(loaded, audio, chunks, lang, opts)
+    limit = opts.decode_options.get("compression_ratio_threshold", COMPRESSION_RATIO)
+    if limit is None or effective_batch_size(loaded, opts) <= 1:
+        return segments
+
+    def ratio(segs: list[Segment]) -> float:
+        return compression_ratio(" ".join(s.text for s in segs))
+
+    units = [u for chunk in chunks for u in chunk]
+    per_unit = segments_by_unit(units, segments)
+    looping = [i for i, segs in enumerate(per_unit) if ratio(segs) > limit]
+    if not looping:
+        return segments
+    strict = replace(
+        opts, decode_options={**opts.decode_options, "no_repeat_ngram_size": LOOP_NGRAM}
+    )
+    again = _decode(loaded, audio, [[units[i]] for i in looping], lang, strict)
+    for i, segs in zip(looping, segments_by_unit([units[i] for i in looping], again), strict=True):
+        before, after = ratio(per_unit[i]), ratio(segs)
+        log.info(
+            "speech at %.1f s looped (compression ratio %.1f); decoded again: %.1f",
+            units[i].start, before, after,
+        )  # fmt: skip
+        if after < before:
+            per_unit[i] = segs
+        if repairs is not None:
+            repairs.append(units[i].start)
+    return [s for segs in per_unit for s in segs]
+
+
+def segments_by_unit(units: Sequence[Unit], segments: Sequence[Segment]) -> list[list[Segment]]:
+    """The segments of each unit (units in time order): the unit holding a segment's middle,
+    else the last one starting before it (a segment's times may stray a frame outside)."""
+    starts = [u.start for u in units]
+    out: list[list[Segment]] = [[] for _ in units]
+    for seg in segments:
+        out[max(0, bisect.bisect_right(starts, (seg.start + seg.end) / 2) - 1)].append(seg)
+    return out
 
 
 def _decode(

@@ -210,6 +210,7 @@ class Transcriber:
                 "batch_size": result.batch_size,
                 "language_seconds": result.languages,
                 "language_detect_seconds": result.detect_seconds,
+                "loops_redecoded": result.loops_redecoded,
                 # A truncated file is transcribed as far as it goes; the record says so.
                 **({"decode": decoded.to_dict()} if decoded.truncated else {}),
                 # What the quality flags (quality.py) cost; bench/quality.py measures it.
