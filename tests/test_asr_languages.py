@@ -110,6 +110,13 @@ def test_speech_the_decoder_skipped_is_found_and_only_new_words_are_kept():
     # A pause under 2 s between words is no loss; neither is a short empty unit.
     assert asr.lost_stretches([Unit(0, 5), Unit(6, 6.8)], [Segment(0, 0, 5, "z", words=[
         Word(0.2, 1.5, "a"), Word(3.2, 4.8, "b")])]) == []  # fmt: skip
+    # At a unit's end only VAD's pad is silence: 1.8 s without a word there is speech lost (the
+    # radio clip's last words, 175.9-177.7 s); 1.4 s is not decoded again.
+    end = [Segment(0, 166.7, 175.9, "w", words=[Word(166.7, 175.9, "bornes")])]
+    assert asr.lost_stretches([Unit(166.5, 177.7, "B")], end) == [
+        (Unit(175.6, 177.7, "B"), (175.9, 177.7))
+    ]
+    assert asr.lost_stretches([Unit(166.5, 177.3, "B")], end) == []
     # Decoded again, only the words inside the skipped stretch are kept (not the margin's "c").
     again = [
         Segment(0, 125.6, 130.5, "c d e", words=[Word(125.6, 125.9, "c"), Word(126.0, 127.0, "d"),

@@ -588,6 +588,12 @@ MIN_RETRY = 1.0  # a unit this long (s) that comes out without a word is decoded
 # most ~0.9 s inside speech (500-ms silences plus 400-ms pads split it), so 2 s of a unit
 # without words is speech the decoder skipped.
 MIN_GAP = 2.0
+# At a unit's end only VAD's 400-ms pad is silence (or nothing, where a speaker change cuts the
+# unit), so a shorter wordless tail is already speech: the radio clip's last 1.8 s, "en
+# définissant une signalétique", came out of its batched chunk without a word (decoded again:
+# "définissant initial éthique", WER 0.141 -> 0.140). 1.0 s, tried, decoded two tails of the
+# 10-min bench file into a word already there ("reges. rejesse.") and a stray "Donc...".
+MIN_TAIL_GAP = 1.5
 RETRY_MARGIN = 0.3  # s of context kept on each side of a skipped stretch
 
 
@@ -595,8 +601,8 @@ def lost_stretches(
     units: Sequence[Unit], segments: Sequence[Segment]
 ) -> list[tuple[Unit, tuple[float, float]]]:
     """Parts of units that no decoded word covers: whole units of at least MIN_RETRY seconds,
-    and stretches of at least MIN_GAP seconds inside a unit (usually its end). Each comes as
-    (what to decode again: the stretch with RETRY_MARGIN of context, the stretch itself)."""
+    stretches of at least MIN_GAP seconds inside a unit and of MIN_TAIL_GAP at its end. Each
+    comes as (what to decode again: the stretch with RETRY_MARGIN of context, the stretch)."""
     spans = sorted(
         [(w.start, w.end) for s in segments for w in s.words]
         + [(s.start, s.end) for s in segments if not s.words]
@@ -610,7 +616,7 @@ def lost_stretches(
             continue
         at = u.start
         for a, b in [*covered, (u.end, u.end)]:
-            if a - at >= MIN_GAP:
+            if a - at >= (MIN_TAIL_GAP if a == u.end else MIN_GAP):
                 around = (_r(max(u.start, at - RETRY_MARGIN)), _r(min(u.end, a + RETRY_MARGIN)))
                 lost.append((Unit(*around, u.speaker), (at, a)))
             at = max(at, b)
