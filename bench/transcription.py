@@ -17,12 +17,14 @@ read sentence: French, English and some Russian), at --minutes (default 10) and 
   change: `git archive COMMIT src | tar -x -C /tmp/before`), same venv.
 
 Accuracy (`--wer`): default `fetch` on every real clip with a reference (gold or silver), WER
-per clip, for this tree and --before.
+per clip, for this tree and --before. `--wer-file`: the same clips as placed inside the
+--minutes file (in context, after other speakers and languages), each copy and pooled.
 
     git archive main src | tar -x -C /tmp/before        # the tree to compare with
     python bench/transcription.py --before /tmp/before/src --ladder
     python bench/transcription.py --wer --before /tmp/before/src
     python bench/transcription.py --wer --variant "seq=--batch-size 0"   # + fetch options
+    python bench/transcription.py --wer-file --before /tmp/before/src    # clips in the long file
     python bench/transcription.py --vad      # speech recall of VAD settings on real clips
     python bench/transcription.py --detect   # units given the right language, per MIN_DETECT
 """
@@ -289,6 +291,43 @@ def accuracy(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def accuracy_in_file(args: argparse.Namespace, tmp: Path) -> dict[str, dict[str, Any]]:
+    """WER of each clip with a reference as placed inside the --minutes bench file (words
+    starting within 0.5 s of its span), and pooled over them (errors / reference words): the
+    clips in context, packed with other speakers and languages, as a long recording has them."""
+    from confindex.evaluate import normaliser, wer
+
+    audio, layout = tmp / "long.wav", []
+    build_audio(audio, args.minutes * 60, layout)
+    refs = {a: (reference_text(SHARED / r), "en" if a.startswith(("en/", "diar/")) else "fr")
+            for a, r, _ in REFERENCES if (SHARED / r).exists()}  # fmt: skip
+    trees = {"after": (args.after, [])} | ({"before": (args.before, [])} if args.before else {})
+    for spec in args.variant or []:
+        name, _, opts = spec.partition("=")
+        trees[name] = (args.after, opts.split())
+    out: dict[str, dict[str, Any]] = {}
+    for label, (src, extra) in trees.items():
+        print(f"  {label}…", file=sys.stderr)
+        ws = tmp / f"file-{label}"
+        r = fetch(audio, ws, src, extra)
+        t = json.loads(next((ws / "transcripts").glob("*.json")).read_text(encoding="utf-8"))
+        words = [(w["start"], w["text"]) for turn in t["turns"] for w in turn["words"]]
+        row: dict[str, Any] = {"cpu_s": r["cpu_s"], "wall_s": r["wall_s"], "load": r["load"]}
+        errors = total = 0.0
+        for a, b, clip in layout:
+            if clip not in refs:
+                continue
+            reference, language = refs[clip]
+            norm = normaliser("auto", language)
+            said = " ".join(x for at, x in words if a - 0.5 <= at < b + 0.5)
+            row[f"{clip} at {a:.0f} s"] = w = round(wer(reference, said, norm), 4)
+            n = len(norm(reference).split())
+            errors, total = errors + w * n, total + n
+        row["pooled"] = round(errors / max(total, 1), 4)
+        out[label] = row
+    return out
+
+
 def print_accuracy(rows: list[dict[str, Any]]) -> None:
     """One line per clip and variant: WER / CPU s / wall s (load)."""
     print(f"\n{'clip':34} {'ref':6} {'variant':24} WER / CPU s / wall s (load)")
@@ -435,10 +474,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--short-only", action="store_true", help="only the half-length file")
     ap.add_argument("--wer", action="store_true", help="WER per real clip instead of cost")
     ap.add_argument(
+        "--wer-file", action="store_true", help="WER of the clips inside the --minutes file"
+    )
+    ap.add_argument(
         "--variant",
         action="append",
         metavar="NAME=OPTIONS",
-        help='--wer: also fetch with these options, e.g. "seq=--batch-size 0" (repeatable)',
+        help='--wer, --wer-file: also fetch with these options, e.g. "seq=--batch-size 0"',
     )
     ap.add_argument("--vad", action="store_true", help="VAD settings' speech recall instead")
     ap.add_argument("--detect", action="store_true", help="language detection per MIN_DETECT")
@@ -459,6 +501,14 @@ def main(argv: list[str] | None = None) -> int:
             print(r)
         return 0
     with tempfile.TemporaryDirectory(prefix="confindex-bench-") as tmp:
+        if args.wer_file:
+            table = accuracy_in_file(args, Path(tmp))
+            if args.json:
+                print(json.dumps(table, indent=1))
+                return 0
+            for label, row in table.items():
+                print(f"{label:10} " + "  ".join(f"{k}: {v}" for k, v in row.items()))
+            return 0
         if args.wer:
             rows = accuracy(args, Path(tmp))
             print(json.dumps(rows, indent=1)) if args.json else print_accuracy(rows)
