@@ -266,21 +266,26 @@ def reference_text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def compared_trees(args: argparse.Namespace) -> dict[str, tuple[str | None, list[str]]]:
+    """What --wer and --wer-file compare: label -> (source tree, extra `fetch` options)."""
+    trees = {"after": (args.after, [])} | ({"before": (args.before, [])} if args.before else {})
+    for spec in args.variant or []:  # NAME=fetch options, on this tree
+        name, _, opts = spec.partition("=")
+        trees[name] = (args.after, opts.split())
+    return trees
+
+
 def accuracy(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
     from confindex.evaluate import normaliser, wer
 
     rows = []
+    trees = compared_trees(args)
     for audio, ref, kind in REFERENCES:
         if not (SHARED / audio).exists():
             continue
         reference = reference_text(SHARED / ref)
-        language = "en" if audio.startswith(("en/", "diar/")) else "fr"
-        norm = normaliser("auto", language)
+        norm = normaliser("auto", CLIP_LANGUAGE[audio])
         row: dict[str, Any] = {"clip": audio, "reference": kind}
-        trees = {"after": (args.after, [])} | ({"before": (args.before, [])} if args.before else {})
-        for spec in args.variant or []:  # NAME=fetch options, on this tree
-            name, _, opts = spec.partition("=")
-            trees[name] = (args.after, opts.split())
         for label, (src, extra) in trees.items():
             print(f"  {audio}: {label}…", file=sys.stderr)
             r = fetch(SHARED / audio, tmp / f"wer-{label}", src, extra)
@@ -299,14 +304,9 @@ def accuracy_in_file(args: argparse.Namespace, tmp: Path) -> dict[str, dict[str,
 
     audio, layout = tmp / "long.wav", []
     build_audio(audio, args.minutes * 60, layout)
-    refs = {a: (reference_text(SHARED / r), "en" if a.startswith(("en/", "diar/")) else "fr")
-            for a, r, _ in REFERENCES if (SHARED / r).exists()}  # fmt: skip
-    trees = {"after": (args.after, [])} | ({"before": (args.before, [])} if args.before else {})
-    for spec in args.variant or []:
-        name, _, opts = spec.partition("=")
-        trees[name] = (args.after, opts.split())
+    refs = {a: reference_text(SHARED / r) for a, r, _ in REFERENCES if (SHARED / r).exists()}
     out: dict[str, dict[str, Any]] = {}
-    for label, (src, extra) in trees.items():
+    for label, (src, extra) in compared_trees(args).items():
         print(f"  {label}…", file=sys.stderr)
         ws = tmp / f"file-{label}"
         r = fetch(audio, ws, src, extra)
@@ -317,8 +317,7 @@ def accuracy_in_file(args: argparse.Namespace, tmp: Path) -> dict[str, dict[str,
         for a, b, clip in layout:
             if clip not in refs:
                 continue
-            reference, language = refs[clip]
-            norm = normaliser("auto", language)
+            reference, norm = refs[clip], normaliser("auto", CLIP_LANGUAGE[clip])
             said = " ".join(x for at, x in words if a - 0.5 <= at < b + 0.5)
             row[f"{clip} at {a:.0f} s"] = w = round(wer(reference, said, norm), 4)
             n = len(norm(reference).split())

@@ -706,7 +706,8 @@ def _decode_unlooped(
 
     units = [u for chunk in chunks for u in chunk]
     per_unit = segments_by_unit(units, segments)
-    looping = [i for i, segs in enumerate(per_unit) if ratio(segs) > limit]
+    ratios = [ratio(segs) for segs in per_unit]
+    looping = [i for i, r in enumerate(ratios) if r > limit]
     if not looping:
         return segments
     strict = replace(
@@ -714,7 +715,7 @@ def _decode_unlooped(
     )
     again = _decode(loaded, audio, [[units[i]] for i in looping], lang, strict)
     for i, segs in zip(looping, segments_by_unit([units[i] for i in looping], again), strict=True):
-        before, after = ratio(per_unit[i]), ratio(segs)
+        before, after = ratios[i], ratio(segs)
         log.info(
             "speech at %.1f s looped (compression ratio %.1f); decoded again: %.1f",
             units[i].start, before, after,
