@@ -27,6 +27,7 @@ per clip, for this tree and --before. `--wer-file`: the same clips as placed ins
     python bench/transcription.py --wer-file --before /tmp/before/src    # clips in the long file
     python bench/transcription.py --vad      # speech recall of VAD settings on real clips
     python bench/transcription.py --detect   # units given the right language, per MIN_DETECT
+    python bench/transcription.py --token-cap   # a looping short stretch, capped or not
 """
 
 from __future__ import annotations
@@ -461,6 +462,43 @@ def detect_sweep(minutes: float, rounds: int = 2) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
+def token_cap_bench(rounds: int = 3) -> list[dict[str, Any]]:
+    """A short stretch that loops, decoded alone as `fetch` decodes a lost stretch, with
+    `asr.token_cap`'s budget and without it (Whisper's 448 tokens): CPU s (median of rounds,
+    variants interleaved), words and compression ratio. The stretch is the 6.5 s of the French
+    radio clip that a batched chunk once lost (tests/test_asr_languages.py): decoded alone at
+    temperature 0 it loops on the AMD EPYC measured; another CPU's int8 kernels may not loop
+    there, and then the two variants cost the same."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from confindex import asr
+    from confindex.quality import compression_ratio
+
+    audio = _decode(SHARED / "fr/radiofrance_smartphone.mp3")
+    loaded = asr.load_model()
+    stretch = [[asr.Unit(64.808, 71.371, "A")]]
+    # Loops left as decoded: this measures the first reading, not the repair.
+    base = {"compression_ratio_threshold": None}
+    variants = {"capped": base, "uncapped": {**base, "max_new_tokens": None}}
+    cpu: dict[str, list[float]] = {v: [] for v in variants}
+    rows: dict[str, dict[str, Any]] = {}
+    for _ in range(rounds):
+        for name, decode_options in variants.items():
+            opts = asr.AsrOptions(decode_options=decode_options)
+            t0 = time.process_time()
+            segs = asr._decode(loaded, audio, stretch, "fr", opts)
+            cpu[name].append(time.process_time() - t0)
+            text = " ".join(s.text for s in segs)
+            rows[name] = {
+                "variant": name,
+                "words": len(text.split()),
+                "ratio": round(compression_ratio(text), 1),
+                "text": text[:70],
+            }
+    for name in rows:
+        rows[name]["cpu_s"] = round(float(np.median(cpu[name])), 2)
+    return list(rows.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=10.0, help="long file (the short is half)")
@@ -483,6 +521,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--vad", action="store_true", help="VAD settings' speech recall instead")
     ap.add_argument("--detect", action="store_true", help="language detection per MIN_DETECT")
+    ap.add_argument(
+        "--token-cap", action="store_true", help="a looping short stretch, capped or not"
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--worker", choices=["bare-batched", "bare-sequential"], help=argparse.SUPPRESS)
     ap.add_argument("--audio", help=argparse.SUPPRESS)
@@ -492,8 +533,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not SHARED.exists():
         sys.exit(f"{SHARED} is missing: the benches need the real recordings")
-    if args.vad or args.detect:
-        rows = detect_sweep(args.minutes) if args.detect else vad_sweep()
+    if args.vad or args.detect or args.token_cap:
+        if args.token_cap:
+            rows = token_cap_bench()
+        else:
+            rows = detect_sweep(args.minutes) if args.detect else vad_sweep()
         if args.json:
             print(json.dumps(rows, indent=1))
         for r in rows:

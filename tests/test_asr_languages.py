@@ -251,6 +251,29 @@ def test_a_clip_that_loops_is_decoded_again_and_reads_once():
     raw = asr._decode_unlooped(loaded, fr, stretch, "fr", asr.AsrOptions(decode_options=off))
     raw_text = " ".join(s.text for s in raw)
     assert repairs == ([64.808] if compression_ratio(raw_text) > 2.4 else []), raw_text
+    # A loop no longer runs on to Whisper's 448 tokens: at most twice the fastest speech.
+    assert len(raw_text.split()) <= asr.token_cap(71.371 - 64.808), raw_text
+
+
+def test_short_clips_get_a_token_budget_and_full_chunks_keep_whispers():
+    # 10 tokens/s is the fastest real turn measured (bench file: French, English, Russian).
+    assert asr.token_cap(1.0) >= 2 * 10 + 20
+    assert asr.token_cap(2.9) == 32 + 58
+    assert asr.token_cap(8.0) >= 2 * 10 * 8.0
+    assert asr.token_cap(30.0) is None  # a whole chunk: Whisper's own limit
+    assert all(asr.token_cap(s / 10) is None or asr.token_cap(s / 10) <= 200 for s in range(300))
+    assert asr.token_cap(2.9, room=80) is None  # a long prompt leaves no room: no cap
+
+
+@pytest.mark.slow
+def test_a_short_clip_with_a_long_prompt_and_hotwords_still_decodes():
+    """faster-whisper refuses a token budget that does not fit beside the prompt: 144 tokens
+    of prompt and 144 of hotwords leave less than the 176 a 7.2-s clip would get."""
+    jfk = _load("en/jfk.flac")
+    names = " ".join(["Kennedy", "Apollo", "Gagarin", "Roscosmos", "Baïkonour"] * 12)
+    opts = asr.AsrOptions(initial_prompt=names, hotwords=names)
+    segs = asr._decode(asr.load_model(), jfk, [[Unit(0.3, 7.5, "A")]], "en", opts)
+    assert "fellow" in " ".join(s.text for s in segs).lower()
 
 
 @pytest.mark.slow

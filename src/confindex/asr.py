@@ -18,6 +18,7 @@ import importlib.util
 import itertools
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -755,6 +756,9 @@ def _decode(
             at += b - a
         clips.append((clip_start / SAMPLE_RATE, at / SAMPLE_RATE))
     packed = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+    cap = token_cap(max((b - a for a, b in clips), default=0.0), _prompt_room(loaded, opts))
+    if cap is not None and "max_new_tokens" not in opts.decode_options:
+        opts = replace(opts, decode_options={**opts.decode_options, "max_new_tokens": cap})
     kwargs: dict[str, Any] = dict(
         language=lang,
         beam_size=opts.beam_size,
@@ -794,6 +798,45 @@ def _decode(
         )
         out.extend(restore_times(seg, spans))
     return out
+
+
+# A stretch of speech cannot hold more tokens than this per second (with TOKEN_BASE for the
+# language and timestamp tokens): real turns of the 10-min bench file peak at 10 tokens/s,
+# French, English and Russian alike. A decode of a short stretch that loops runs on to
+# Whisper's 448 tokens, and beam search pays for every one: a 2.9-s lost stretch of that file
+# looping "si, non," cost 8.1 CPU s of the run's 147 (AMD EPYC). Its loop is still caught by
+# its compression ratio and decoded again (the cap keeps ~2x the fastest speech).
+TOKENS_PER_SECOND = 20
+TOKEN_BASE = 32
+# Only short clips get a cap: a full 30-s chunk's is above 448 anyway.
+MAX_TOKEN_CAP = 200
+WHISPER_MAX_LENGTH = 448  # prompt + generated tokens
+PROMPT_PART_MAX = WHISPER_MAX_LENGTH // 2 - 1  # faster-whisper keeps this much of each part
+
+
+def token_cap(seconds: float, room: int = WHISPER_MAX_LENGTH) -> int | None:
+    """`max_new_tokens` for a clip of `seconds` of speech (None: no cap, Whisper's own 448).
+    `room`: what the longest prompt leaves of Whisper's 448 tokens (faster-whisper refuses a
+    cap that does not fit)."""
+    cap = TOKEN_BASE + math.ceil(TOKENS_PER_SECOND * seconds)
+    return cap if cap <= MAX_TOKEN_CAP and cap <= room else None
+
+
+def _prompt_room(loaded: LoadedModel, opts: AsrOptions) -> int:
+    """Whisper's 448 tokens less the longest prompt faster-whisper may build for `opts`: the
+    previous text (the initial prompt, or what conditioning carries, ≤ 223 tokens), hotwords
+    and a prefix (≤ 223 each), and 5 control tokens."""
+
+    def tokens(text: object) -> int:
+        if not text:
+            return 0
+        ids = loaded.model.hf_tokenizer.encode(" " + str(text).strip(), add_special_tokens=False)
+        return min(len(ids.ids), PROMPT_PART_MAX)
+
+    previous = PROMPT_PART_MAX  # conditioning (sequential) may carry this much
+    hot = tokens(opts.hotwords)
+    prefix = tokens(opts.decode_options.get("prefix"))
+    return WHISPER_MAX_LENGTH - (5 + previous + hot + prefix)
 
 
 def merge_word_pieces(pieces: list[Any]) -> list[Word]:
