@@ -174,6 +174,39 @@ def test_one_unsure_unit_does_not_make_its_guess_a_language_of_a_short_recording
     assert choose_languages([{"fr": 0.4, "pl": 0.3}], [Unit(0, 2.5)]) == ["fr"]
 
 
+def test_an_unsure_unit_keeps_to_its_speakers_language():
+    """The 10-min bench file (real probabilities): an AMI speaker with 14.8 s of English had
+    2.9 s heard as French (0.32, English 0.14) in a recording mostly French; decoded in French
+    it looped "si, non," 50 times. The speaker's own language wins over an unsure guess."""
+    units = [Unit(0, 60, "A"), Unit(60, 66, "C"), Unit(70, 79, "C"), Unit(80, 82.9, "C")]
+    probs = [
+        {"fr": 0.97, "en": 0.02},
+        {"en": 0.57, "nl": 0.14, "la": 0.08},
+        {"en": 0.9, "cy": 0.05},
+        {"fr": 0.32, "nl": 0.18, "en": 0.14},
+    ]
+    assert choose_languages(probs, units) == ["fr", "en", "en", "en"]
+    # Too little of the speaker heard otherwise (6 s): the recording's languages decide.
+    few = [probs[0], {"en": 0.9, "cy": 0.05}, probs[3]]
+    assert choose_languages(few, units[:2] + units[3:]) == ["fr", "en", "fr"]
+    # A sure remark in another language is the speaker's own choice.
+    probs[3] = {"ru": 0.95, "uk": 0.03, "en": 0.02}
+    assert choose_languages(probs, units) == ["fr", "en", "en", "ru"]
+
+
+def test_a_speakers_unsure_units_do_not_establish_a_language_for_each_other():
+    """Another AMI speaker of that file had two units heard as Polish (0.36, 0.42): 20% of
+    the speaker's other speech, but not a language of the recording, so both stay English."""
+    units = [Unit(0, 60, "A"), Unit(60, 70, "B"), Unit(71, 73.6, "B"), Unit(75, 77.5, "B")]
+    probs = [
+        {"fr": 0.97, "en": 0.02},
+        {"en": 0.8, "cy": 0.1},
+        {"pl": 0.36, "cs": 0.28, "en": 0.1},
+        {"pl": 0.42, "cs": 0.31, "en": 0.06},
+    ]
+    assert choose_languages(probs, units) == ["fr", "en", "en", "en"]
+
+
 def test_units_too_short_to_judge_take_their_speakers_neighbour():
     units = [Unit(0, 10, "A"), Unit(10, 20, "B"), Unit(20, 20.5, "B"), Unit(21, 21.4, "C")]
     probs = [{"fr": 0.9, "en": 0.1}, {"en": 0.9, "fr": 0.1}, None, None]

@@ -6,7 +6,8 @@ accepts inputs shorter than its 30-s window, and the cost falls with the length 
 2 CPU cores, base int8: 3 s of audio 0.027 CPU s, padded to 30 s 0.67 CPU s), so every unit can
 be checked: a 3-second remark in another language is found. Short units are unreliable alone
 (a 2.5-s "Bonjour, est-ce que vous allez bien ?" came out Polish), so the recording's evidence,
-all units' probabilities weighted by duration, is a prior (`choose_languages`).
+all units' probabilities weighted by duration, is a prior, and an unsure unit keeps to the
+languages its speaker otherwise speaks (`choose_languages`).
 
 Text: py3langid classifies a sentence in ~0.1 ms; `turn_language_fn` trusts it only when sure.
 """
@@ -33,7 +34,9 @@ SAMPLE_RATE = 16_000
 # Units shorter than this (s) take a neighbour's language: one second alone is a guess (a 1-s
 # piece of French radio came out Latin, an AMI second Urdu). 1.5 rather than 1.0: 90 of 91
 # units of the 10-min bench file right instead of 88, 12 fewer encoder passes; 2.0 gains no
-# more there and would leave ~2-s remarks unjudged (bench/transcription.py --detect).
+# more there and would leave ~2-s remarks unjudged (bench/transcription.py --detect). Since
+# unsure units keep to their speaker's languages (SPEAKER_EVIDENCE), 1.0, 1.5 and 2.0 all
+# read 91 of 91; 1.5 still saves 12 passes and judges 1.5-s remarks.
 MIN_DETECT = 1.5
 DETECT_SECONDS = 6.0  # at most this much of a unit (its middle) goes through the encoder
 # score(lang) = log p_unit(lang) + PRIOR_WEIGHT · log(prior(lang) + PRIOR_FLOOR): a unit needs
@@ -45,6 +48,13 @@ NEIGHBOUR_SECONDS = 30.0
 # judged speech) only when Whisper is this sure of it: a 3-s Russian remark in French is 0.95.
 ESTABLISHED = 0.1
 NEW_LANGUAGE_MIN = 0.8
+# An unsure unit keeps to its speaker's languages (those of the recording's that make
+# ESTABLISHED of the speaker's other judged speech) once that speaker has this much judged
+# speech (s). On the 10-min bench file a 2.9-s unit of an AMI speaker with 14.8 s of English
+# was heard as French (0.32, English 0.14): decoded in French it looped "si, non," 50 times.
+# Intersected with the recording's languages: two of another AMI speaker's units, heard as
+# Polish (0.36, 0.42), would otherwise establish Polish for each other.
+SPEAKER_EVIDENCE = 10.0
 
 Probs = dict[str, float]
 
@@ -155,19 +165,24 @@ def choose_languages(
             prior.get(lang, 0.0) + PRIOR_FLOOR
         )
 
+    speaker_without = _speaker_languages(probs, units)
+
     chosen: list[str | None] = []
     for i, p in enumerate(probs):
         if p is None:
             chosen.append(None)
             continue
         best = max(p, key=lambda lang, p=p: score(p, lang))
-        established = established_without(i) or {fallback}
-        if best not in established and p[best] < NEW_LANGUAGE_MIN:
-            # Unsure evidence for a language the recording does not otherwise speak (espeak
-            # French "Merci à tous" came out Latin at 0.67): keep to the recording's languages.
-            best = max(
-                established, key=lambda lang, p=p: score({**p, lang: p.get(lang, 0.0)}, lang)
-            )
+        if p[best] < NEW_LANGUAGE_MIN:
+            # Unsure evidence for a language the speaker or the recording does not otherwise
+            # speak (espeak French "Merci à tous" came out Latin at 0.67): keep to the
+            # speaker's languages when known, else to the recording's.
+            established = established_without(i) or {fallback}
+            allowed = (speaker_without(i) & established) or established
+            if best not in allowed:
+                best = max(
+                    allowed, key=lambda lang, p=p: score({**p, lang: p.get(lang, 0.0)}, lang)
+                )
         chosen.append(best)
     decided = [(u, lang) for u, lang in zip(units, chosen, strict=True) if lang is not None]
     out: list[str] = []
@@ -176,6 +191,34 @@ def choose_languages(
             lang = _neighbour(u, decided) or fallback
         out.append(lang)
     return out
+
+
+def _speaker_languages(
+    probs: Sequence[Probs | None], units: Sequence[Unit]
+) -> Callable[[int], set[str]]:
+    """A function i → the top languages of at least ESTABLISHED of unit i's speaker's other
+    judged speech, when that speech is at least SPEAKER_EVIDENCE seconds (else none known)."""
+    votes = _votes(probs, units)
+    seconds: dict[str | None, dict[str, float]] = {}
+    for v, u in zip(votes, units, strict=True):
+        if v is not None and u.speaker is not None:
+            mine = seconds.setdefault(u.speaker, {})
+            mine[v[0]] = mine.get(v[0], 0.0) + v[1]
+
+    def without(i: int) -> set[str]:
+        speaker = units[i].speaker
+        if speaker is None:
+            return set()
+        rest = dict(seconds.get(speaker, {}))
+        if votes[i] is not None:
+            lang, sec = votes[i]
+            rest[lang] -= sec
+        total = sum(rest.values())
+        if total < SPEAKER_EVIDENCE:
+            return set()
+        return {lang for lang, sec in rest.items() if sec > 0 and sec >= ESTABLISHED * total}
+
+    return without
 
 
 def _neighbour(unit: Unit, decided: Sequence[tuple[Unit, str]]) -> str | None:
