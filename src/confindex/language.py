@@ -130,22 +130,34 @@ def _votes(probs: Sequence[Probs | None], units: Sequence[Unit]) -> list[tuple[s
     ]
 
 
-def _established(votes: Sequence[tuple[str, float] | None]) -> Callable[[int], set[str]]:
+def _established(
+    votes: Sequence[tuple[str, float] | None],
+    groups: Sequence[object] | None = None,
+    min_seconds: float = 0.0,
+) -> Callable[[int], set[str]]:
     """A function i → the languages that are the top language of at least ESTABLISHED of the
     judged speech, unit i left out: a unit cannot establish its own language. (In a 24-s AMI
     excerpt one 2.1-s unit heard as Latvian at 0.22 was 14% of the judged speech, so it counted
-    as one of the recording's languages and was decoded in Latvian: "deskļļļļ…".)"""
-    seconds: dict[str, float] = {}
-    for v in votes:
-        if v is not None:
-            seconds[v[0]] = seconds.get(v[0], 0.0) + v[1]
+    as one of the recording's languages and was decoded in Latvian: "deskļļļļ…".)
+    With `groups` (a key per unit, e.g. its speaker), only the speech of unit i's group counts,
+    and none is known for a key of None or for less than `min_seconds` of judged speech."""
+    keys = list(groups) if groups is not None else [0] * len(votes)
+    seconds: dict[object, dict[str, float]] = {}
+    for v, key in zip(votes, keys, strict=True):
+        if v is not None and key is not None:
+            mine = seconds.setdefault(key, {})
+            mine[v[0]] = mine.get(v[0], 0.0) + v[1]
 
     def without(i: int) -> set[str]:
-        rest = dict(seconds)
+        if keys[i] is None:
+            return set()
+        rest = dict(seconds.get(keys[i], {}))
         if votes[i] is not None:
             lang, sec = votes[i]
             rest[lang] -= sec
         total = sum(rest.values())
+        if total < min_seconds:
+            return set()
         return {lang for lang, sec in rest.items() if sec > 0 and sec >= ESTABLISHED * total}
 
     return without
@@ -158,14 +170,14 @@ def choose_languages(
     judge take the language of the same speaker's nearest unit (else the nearest unit's)."""
     prior = recording_prior(probs, units)
     fallback = max(prior, key=prior.__getitem__) if prior else (candidates or ["en"])[0]
-    established_without = _established(_votes(probs, units))
+    votes = _votes(probs, units)
+    established_without = _established(votes)
+    speaker_without = _established(votes, [u.speaker for u in units], SPEAKER_EVIDENCE)
 
     def score(p: Probs, lang: str) -> float:
         return math.log(p[lang] + 1e-6) + PRIOR_WEIGHT * math.log(
             prior.get(lang, 0.0) + PRIOR_FLOOR
         )
-
-    speaker_without = _speaker_languages(probs, units)
 
     chosen: list[str | None] = []
     for i, p in enumerate(probs):
@@ -191,34 +203,6 @@ def choose_languages(
             lang = _neighbour(u, decided) or fallback
         out.append(lang)
     return out
-
-
-def _speaker_languages(
-    probs: Sequence[Probs | None], units: Sequence[Unit]
-) -> Callable[[int], set[str]]:
-    """A function i → the top languages of at least ESTABLISHED of unit i's speaker's other
-    judged speech, when that speech is at least SPEAKER_EVIDENCE seconds (else none known)."""
-    votes = _votes(probs, units)
-    seconds: dict[str | None, dict[str, float]] = {}
-    for v, u in zip(votes, units, strict=True):
-        if v is not None and u.speaker is not None:
-            mine = seconds.setdefault(u.speaker, {})
-            mine[v[0]] = mine.get(v[0], 0.0) + v[1]
-
-    def without(i: int) -> set[str]:
-        speaker = units[i].speaker
-        if speaker is None:
-            return set()
-        rest = dict(seconds.get(speaker, {}))
-        if votes[i] is not None:
-            lang, sec = votes[i]
-            rest[lang] -= sec
-        total = sum(rest.values())
-        if total < SPEAKER_EVIDENCE:
-            return set()
-        return {lang for lang, sec in rest.items() if sec > 0 and sec >= ESTABLISHED * total}
-
-    return without
 
 
 def _neighbour(unit: Unit, decided: Sequence[tuple[Unit, str]]) -> str | None:
