@@ -5,6 +5,7 @@ interleaved, CPU seconds (all threads, `time.process_time`) beside wall seconds.
     python bench/speakers.py                # everything
     python bench/speakers.py --rounds 1     # one fetch per variant
     python bench/speakers.py --composite 10 # only: cheaper diarizations on the 10-min file
+    python bench/speakers.py --composite 5,10,15 --rounds 1  # ... at three lengths
 
 1. diarization: every real multi-speaker clip of ../shared/data (pyannote sample, ami_dev00,
    ami_dev01 with RTTM references; the Radio France podcast without one: count only), diarized
@@ -21,11 +22,14 @@ interleaved, CPU seconds (all threads, `time.process_time`) beside wall seconds.
      meeting speakers (from another recording) and 200 other enrollments.
    Recognition's share = (recognition - refine) / refine, in wall and CPU time.
 
---composite MINUTES: the real-speech file of bench/transcription.py (its clips end to end,
-repeated), diarized by each variant below, rounds interleaved, median CPU. DER is scored where
-a reference exists (every placed copy of ami_dev00, ami_dev01 and the pyannote sample; the same
-AMI person is one speaker across copies: 4 true speakers) with ONE mapping over the whole file,
-so a person split into two labels between copies counts as confusion, as it would in search.
+--composite MINUTES[,MINUTES…]: the real-speech file of bench/transcription.py (its clips end
+to end, repeated to each length), diarized by each variant below, rounds interleaved, median
+CPU. DER is scored where a reference exists (every placed copy of ami_dev00, ami_dev01 and the
+pyannote sample; the same AMI person is one speaker across copies: 4 true speakers) with ONE
+mapping over the whole file, so a person split into two labels between copies counts as
+confusion, as it would in search. `der_merged`: the same after merging labels whose voiceprints
+the voice library would call one person (>= voices.THRESHOLD alike; not done by the product).
+DER moves by 0.1 or more between lengths of the same clips: judge a change at several.
 """
 
 from __future__ import annotations
@@ -237,67 +241,173 @@ def bench_recognition_parts() -> dict:
 # Cheaper diarizations tried against the default (issue 10: fetch's CPU budget).
 COMPOSITE_VARIANTS = {
     "default": {},
-    "refine off": {"refine": False},
-    "reseg 2 s / 2 s": {"reseg_window": 2.0, "reseg_step": 2.0},
-    "shift 0.6, threshold 0.4": {"window_shift": 0.6, "threshold": 0.4},
+    "refine-off": {"refine": False},
+    "reseg-2/2": {"reseg_window": 2.0, "reseg_step": 2.0},
+    "reseg-1.5/0.75": {"reseg_step": 0.75},
+    "shift-0.6-thr-0.4": {"window_shift": 0.6, "threshold": 0.4},
+    # Each second embedded about once: 10-s windows end to end, re-read in 1.5-s tiles.
+    "shift-1.0-thr-0.4-tiles": {"window_shift": 1.0, "threshold": 0.4, "reseg_step": 1.5},
+    "shift-1.0-thr-0.45-tiles": {"window_shift": 1.0, "threshold": 0.45, "reseg_step": 1.5},
 }
 
 
-def bench_composite(minutes: float, rounds: int) -> dict:
-    from confindex import der, diarize
+def merge_alike(res, threshold: float) -> list:
+    """`res.segments` with labels whose voiceprints are at least `threshold` alike merged
+    (closest pair first, voiceprints pooled by seconds): what the voice library would call
+    one person."""
     from confindex.transcript import SpeakerSegment
 
+    vec = {k: np.asarray(v.vector) * v.seconds for k, v in res.voiceprints.items()}
+    into = {k: k for k in vec}
+    while len(vec) > 1:
+        keys = list(vec)
+        pairs = [(a, b) for i, a in enumerate(keys) for b in keys[i + 1 :]]
+
+        def cos(pair):
+            a, b = vec[pair[0]], vec[pair[1]]
+            return float(a @ b) / float(np.linalg.norm(a) * np.linalg.norm(b))
+
+        a, b = max(pairs, key=cos)
+        if cos((a, b)) < threshold:
+            break
+        vec[a] = vec[a] + vec.pop(b)
+        into = {k: a if v == b else v for k, v in into.items()}
+    return [SpeakerSegment(s.start, s.end, into.get(s.speaker, s.speaker)) for s in res.segments]
+
+
+def _composite(minutes: float, seed: int | None) -> tuple[np.ndarray, list, list]:
+    """(samples, reference, scored spans) of a file of real clips `minutes` long: the clips of
+    bench/transcription.py end to end (1 s apart), repeated; in their fixed order (seed None:
+    the file every earlier figure used) or shuffled anew each cycle by `seed`."""
+    import random
+
+    from confindex import der
+
     sys.path.insert(0, str(REPO / "bench"))
-    from transcription import _decode, build_audio
+    from transcription import CLIPS, _decode
 
-    layout: list[tuple[float, float, str]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-composite-") as tmp:
-        wav = Path(tmp) / "long.wav"
-        build_audio(wav, minutes * 60, layout)
-        samples = _decode(wav)
-    ref: list[SpeakerSegment] = []
-    scored: list[tuple[float, float]] = []
-    for a, b, clip in layout:
-        rttm = SHARED / Path(clip).with_suffix(".rttm")
-        if clip.startswith("diar/") and rttm.exists():
-            scored.append((a, b))
-            ref += [replace(s, start=s.start + a, end=s.end + a) for s in der.read_rttm(rttm)]
+    if seed is None:  # the very 16-bit WAV of bench/transcription.py
+        from transcription import build_audio
 
-    def inside(segments: list[SpeakerSegment]) -> list[SpeakerSegment]:
-        out = []
-        for s in segments:
-            for a, b in scored:
-                if s.start < b and s.end > a:
-                    out.append(replace(s, start=max(s.start, a), end=min(s.end, b)))
-        return out
+        layout: list[tuple[float, float, str]] = []
+        with tempfile.TemporaryDirectory(prefix="bench-composite-") as tmp:
+            build_audio(Path(tmp) / "long.wav", minutes * 60, layout)
+            samples = _decode(Path(tmp) / "long.wav")
+        ref, spans = [], []
+        for a, b, clip in layout:
+            rttm = SHARED / Path(clip).with_suffix(".rttm")
+            if clip.startswith("diar/") and rttm.exists():
+                spans.append((a, b))
+                ref += [replace(x, start=x.start + a, end=x.end + a) for x in der.read_rttm(rttm)]
+        return samples, ref, spans
+    names = [c for c in CLIPS if (SHARED / c).exists()]
+    audio = {c: _decode(SHARED / c) for c in names}
+    rng = random.Random(seed)
+    gap = np.zeros(16000, np.float32)
+    parts: list[np.ndarray] = []
+    ref: list = []
+    spans: list[tuple[float, float]] = []
+    n = 0
+    while n < minutes * 60 * 16000:
+        order = names[:]
+        rng.shuffle(order)
+        for clip in order:
+            a = n / 16000
+            rttm = SHARED / Path(clip).with_suffix(".rttm")
+            if clip.startswith("diar/") and rttm.exists():
+                spans.append((a, a + audio[clip].size / 16000))
+                ref += [replace(x, start=x.start + a, end=x.end + a) for x in der.read_rttm(rttm)]
+            parts += [audio[clip], gap]
+            n += audio[clip].size + gap.size
+    # as 16-bit samples, like the WAV of the fixed order
+    pcm = np.clip(np.concatenate(parts) * 32767, -32768, 32767).astype(np.int16)
+    return (pcm / 32768.0).astype(np.float32), ref, spans
 
-    cpu: dict[str, list[float]] = {v: [] for v in COMPOSITE_VARIANTS}
+
+def bench_composite(minutes: float, rounds: int, seed: int | None, variants: list[str]) -> dict:
+    from confindex import der, diarize, voices
+
+    samples, ref, spans = _composite(minutes, seed)
+
+    def inside(segments: list) -> list:
+        return [
+            replace(s, start=max(s.start, a), end=min(s.end, b))
+            for s in segments
+            for a, b in spans
+            if s.start < b and s.end > a
+        ]
+
+    cpu: dict[str, list[float]] = {v: [] for v in variants}
     rows: dict[str, dict] = {}
     for _ in range(rounds):
-        for name, kw in COMPOSITE_VARIANTS.items():
-            res, wall, c = timed(diarize.diarize_with_voices, samples, diarize.DiarizeOptions(**kw))
+        for name in variants:
+            options = diarize.DiarizeOptions(**COMPOSITE_VARIANTS[name])
+            res, wall, c = timed(diarize.diarize_with_voices, samples, options)
             cpu[name].append(c)
+            merged = merge_alike(res, voices.THRESHOLD)
             rows[name] = {
                 "der": round(der.der(ref, inside(res.segments)).der, 3),
                 "speakers": len({s.speaker for s in res.segments}),
+                # labels the voice library would call one person, merged (not in the product)
+                "der_merged": round(der.der(ref, inside(merged)).der, 3),
                 "wall_s": round(wall, 1),
             }
+    label = f"{minutes:g} min" + ("" if seed is None else f", order {seed}")
     for name in rows:
         rows[name]["cpu_s"] = round(statistics.median(cpu[name]), 1)
-        print(f"{name:<26} {json.dumps(rows[name])}", flush=True)
-    return {"seconds": round(len(samples) / 16000, 1), "true_speakers": 4, "variants": rows}
+        print(f"{label:<16} {name:<26} {json.dumps(rows[name])}", flush=True)
+    return {"seconds": round(len(samples) / 16000, 1), "seed": seed, "variants": rows}
+
+
+def summarise(files: list[dict]) -> dict:
+    """Per variant over all composite files: mean DER and CPU s per audio minute."""
+    out = {}
+    for name in files[0]["variants"]:
+        ders = [f["variants"][name]["der"] for f in files]
+        cpu = sum(f["variants"][name]["cpu_s"] for f in files)
+        minutes = sum(f["seconds"] for f in files) / 60
+        out[name] = {
+            "mean_der": round(statistics.mean(ders), 3),
+            "worst_der": max(ders),
+            "cpu_s_per_audio_min": round(cpu / minutes, 2),
+        }
+        print(f"{'all files':<16} {name:<26} {json.dumps(out[name])}", flush=True)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip-fetch", action="store_true")
-    ap.add_argument("--composite", type=float, metavar="MINUTES", help="only the composite file")
+    ap.add_argument(
+        "--composite",
+        metavar="MINUTES[,MINUTES…]",
+        help="only the composite file, at each of these lengths (DER moves with it: try several)",
+    )
+    ap.add_argument(
+        "--shuffled",
+        type=int,
+        metavar="N",
+        help="only N composite files, 5, 7, 9… min long, the clips in a random order (seeded)",
+    )
+    ap.add_argument(
+        "--variants",
+        help="for --composite/--shuffled, comma-separated (default: all of "
+        + ", ".join(COMPOSITE_VARIANTS)
+        + ")",
+    )
     args = ap.parse_args()
     if not DIAR.exists():
         sys.exit(f"{DIAR} is not available")
-    if args.composite:
-        print(json.dumps({"composite": bench_composite(args.composite, args.rounds)}))
+    if args.composite or args.shuffled:
+        variants = args.variants.split(",") if args.variants else list(COMPOSITE_VARIANTS)
+        if unknown := [v for v in variants if v not in COMPOSITE_VARIANTS]:
+            sys.exit(f"--variants: unknown {', '.join(unknown)}")
+        files = [
+            (float(m), None) for m in (args.composite.split(",") if args.composite else [])
+        ] + [(5.0 + 2 * seed, seed) for seed in range(args.shuffled or 0)]
+        report = [bench_composite(m, args.rounds, seed, variants) for m, seed in files]
+        print(json.dumps({"composite": report, "summary": summarise(report)}))
         return
     report = {
         "diarization": bench_diarization(),

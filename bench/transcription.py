@@ -409,8 +409,9 @@ def vad_sweep() -> list[dict[str, Any]]:
 def detect_sweep(minutes: float, rounds: int = 2) -> list[dict[str, Any]]:
     """Language detection on the long bench file, diarized once as `fetch` does: per value of
     language.MIN_DETECT (units shorter than it take a neighbour's language instead of an
-    encoder pass), the units and seconds of speech given the language of their clip, the
-    encoder passes and the CPU seconds of detection (values interleaved, median of rounds)."""
+    encoder pass), and at the default one piece per pass (DETECT_BATCH 1), the units and
+    seconds of speech given the language of their clip, the pieces encoded and the CPU seconds
+    of detection (values interleaved, median of rounds; wall s of the last round)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from confindex import asr, language
     from confindex.diarize import diarize_with_voices
@@ -432,31 +433,37 @@ def detect_sweep(minutes: float, rounds: int = 2) -> list[dict[str, Any]]:
     judged = [(u, truth(u)) for u in units]
     judged = [(u, t) for u, t in judged if t]
     units = [u for u, _ in judged]
-    values = (1.0, 1.5, 2.0)
-    cpu: dict[float, list[float]] = {v: [] for v in values}
-    rows: dict[float, dict[str, Any]] = {}
-    default = language.MIN_DETECT
+    # (MIN_DETECT, DETECT_BATCH): the thresholds at the default batch, and the default
+    # threshold one piece per encoder pass (as before pieces of one length were batched)
+    values = [(v, language.DETECT_BATCH) for v in (1.0, 1.5, 2.0)] + [(language.MIN_DETECT, 1)]
+    cpu: dict[tuple[float, int], list[float]] = {v: [] for v in values}
+    rows: dict[tuple[float, int], dict[str, Any]] = {}
+    default = language.MIN_DETECT, language.DETECT_BATCH
     try:
         for _ in range(rounds):
             for v in values:
-                language.MIN_DETECT = v
+                language.MIN_DETECT, language.DETECT_BATCH = v
                 t0 = time.process_time()
+                w0 = time.perf_counter()
                 probs = language.detect_languages(loaded, audio, units)
                 langs = language.choose_languages(probs, units)
                 cpu[v].append(time.process_time() - t0)
+                wall = time.perf_counter() - w0
                 right = [lg == t for lg, (_, t) in zip(langs, judged, strict=True)]
                 rows[v] = {
-                    "min_detect": v,
+                    "min_detect": v[0],
+                    "batch": v[1],
                     "units": len(units),
                     "right": sum(right),
                     "speech_s": round(sum(u.duration for u in units), 1),
                     "wrong_s": round(
                         sum(u.duration for u, ok in zip(units, right, strict=True) if not ok), 1
                     ),
-                    "encoder_passes": sum(p is not None for p in probs),
+                    "pieces": sum(p is not None for p in probs),
+                    "wall_s": round(wall, 2),
                 }
     finally:
-        language.MIN_DETECT = default
+        language.MIN_DETECT, language.DETECT_BATCH = default
     for v in values:
         rows[v]["cpu_s"] = round(float(np.median(cpu[v])), 2)
     return list(rows.values())

@@ -260,6 +260,25 @@ def test_one_second_of_french_radio_takes_its_neighbours_language_not_its_own_gu
     assert choose_languages(probs, units) == ["fr", "fr", "fr", "en", "en"]
 
 
+def test_pieces_judged_together_get_the_languages_and_probabilities_they_get_alone():
+    """Detection encodes pieces of one length together (DETECT_BATCH at a time, a last batch
+    short): each piece keeps the probabilities it gets alone, so no unit changes language."""
+    from confindex.language import DETECT_BATCH, _probs_many
+
+    fr, en = _load("fr/radiofrance_smartphone.mp3"), _load("en/jfk.flac")
+    ru = _load("ru/pisets_mono_sound_ru.wav")
+    pieces = [fr[i * 6 * SR : (i + 1) * 6 * SR] for i in range(DETECT_BATCH + 2)]
+    pieces += [en[: 6 * SR], ru[: 6 * SR], en[SR : 4 * SR]]
+    loaded = asr.load_model()
+    together = _probs_many(loaded, pieces)
+    alone = [_probs_many(loaded, [p])[0] for p in pieces]
+    top = [max(p, key=p.__getitem__) for p in together]
+    assert top == ["fr"] * (DETECT_BATCH + 2) + ["en", "ru", "en"]
+    assert top == [max(p, key=p.__getitem__) for p in alone]
+    for a, b in zip(together, alone, strict=True):
+        assert max(abs(a[k] - b[k]) for k in a) < 1e-3
+
+
 @pytest.mark.slow
 def test_a_clip_that_loops_is_decoded_again_and_reads_once():
     """faster-whisper's batched pipeline has no temperature fallback: the 6.5 s that a chunk of
