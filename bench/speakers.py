@@ -278,50 +278,49 @@ def merge_alike(res, threshold: float) -> list:
 def _composite(minutes: float, seed: int | None) -> tuple[np.ndarray, list, list]:
     """(samples, reference, scored spans) of a file of real clips `minutes` long: the clips of
     bench/transcription.py end to end (1 s apart), repeated; in their fixed order (seed None:
-    the file every earlier figure used) or shuffled anew each cycle by `seed`."""
+    the very 16-bit WAV every earlier figure used) or shuffled anew each cycle by `seed`."""
     import random
 
     from confindex import der
 
     sys.path.insert(0, str(REPO / "bench"))
-    from transcription import CLIPS, _decode
+    from transcription import CLIPS, _decode, build_audio
 
-    if seed is None:  # the very 16-bit WAV of bench/transcription.py
-        from transcription import build_audio
-
-        layout: list[tuple[float, float, str]] = []
+    layout: list[tuple[float, float, str]] = []
+    if seed is None:
         with tempfile.TemporaryDirectory(prefix="bench-composite-") as tmp:
             build_audio(Path(tmp) / "long.wav", minutes * 60, layout)
             samples = _decode(Path(tmp) / "long.wav")
-        ref, spans = [], []
-        for a, b, clip in layout:
-            rttm = SHARED / Path(clip).with_suffix(".rttm")
-            if clip.startswith("diar/") and rttm.exists():
-                spans.append((a, b))
-                ref += [replace(x, start=x.start + a, end=x.end + a) for x in der.read_rttm(rttm)]
-        return samples, ref, spans
-    names = [c for c in CLIPS if (SHARED / c).exists()]
-    audio = {c: _decode(SHARED / c) for c in names}
-    rng = random.Random(seed)
-    gap = np.zeros(16000, np.float32)
-    parts: list[np.ndarray] = []
-    ref: list = []
-    spans: list[tuple[float, float]] = []
-    n = 0
-    while n < minutes * 60 * 16000:
-        order = names[:]
-        rng.shuffle(order)
-        for clip in order:
-            a = n / 16000
-            rttm = SHARED / Path(clip).with_suffix(".rttm")
-            if clip.startswith("diar/") and rttm.exists():
-                spans.append((a, a + audio[clip].size / 16000))
-                ref += [replace(x, start=x.start + a, end=x.end + a) for x in der.read_rttm(rttm)]
-            parts += [audio[clip], gap]
-            n += audio[clip].size + gap.size
-    # as 16-bit samples, like the WAV of the fixed order
-    pcm = np.clip(np.concatenate(parts) * 32767, -32768, 32767).astype(np.int16)
-    return (pcm / 32768.0).astype(np.float32), ref, spans
+    else:
+        names = [c for c in CLIPS if (SHARED / c).exists()]
+        audio = {c: _decode(SHARED / c) for c in names}
+        rng = random.Random(seed)
+        gap = np.zeros(16000, np.float32)
+        parts: list[np.ndarray] = []
+        n = 0
+        while n < minutes * 60 * 16000:
+            order = names[:]
+            rng.shuffle(order)
+            for clip in order:
+                layout.append((n / 16000, (n + audio[clip].size) / 16000, clip))
+                parts += [audio[clip], gap]
+                n += audio[clip].size + gap.size
+        # as 16-bit samples, like the WAV of the fixed order
+        pcm = np.clip(np.concatenate(parts) * 32767, -32768, 32767).astype(np.int16)
+        samples = (pcm / 32768.0).astype(np.float32)
+    refs = {
+        clip: der.read_rttm(SHARED / Path(clip).with_suffix(".rttm"))
+        for clip in {c for _, _, c in layout}
+        if clip.startswith("diar/") and (SHARED / Path(clip).with_suffix(".rttm")).exists()
+    }
+    spans = [(a, b) for a, b, clip in layout if clip in refs]
+    ref = [
+        replace(x, start=x.start + a, end=x.end + a)
+        for a, _, clip in layout
+        if clip in refs
+        for x in refs[clip]
+    ]
+    return samples, ref, spans
 
 
 def bench_composite(minutes: float, rounds: int, seed: int | None, variants: list[str]) -> dict:
@@ -362,10 +361,10 @@ def bench_composite(minutes: float, rounds: int, seed: int | None, variants: lis
 def summarise(files: list[dict]) -> dict:
     """Per variant over all composite files: mean DER and CPU s per audio minute."""
     out = {}
+    minutes = sum(f["seconds"] for f in files) / 60
     for name in files[0]["variants"]:
         ders = [f["variants"][name]["der"] for f in files]
         cpu = sum(f["variants"][name]["cpu_s"] for f in files)
-        minutes = sum(f["seconds"] for f in files) / 60
         out[name] = {
             "mean_der": round(statistics.mean(ders), 3),
             "worst_der": max(ders),

@@ -118,7 +118,7 @@ def _probs_many(loaded: LoadedModel, pieces: Sequence[np.ndarray]) -> list[Probs
     import numpy as np
 
     model = loaded.model
-    out: list[Probs | None] = [None] * len(pieces)
+    found: dict[int, Probs] = {}
     by_length: dict[int, list[int]] = {}
     for i, piece in enumerate(pieces):
         by_length.setdefault(len(piece), []).append(i)
@@ -128,8 +128,8 @@ def _probs_many(loaded: LoadedModel, pieces: Sequence[np.ndarray]) -> list[Probs
             features = np.stack([_features(loaded, pieces[i]) for i in batch])
             encoded = model.encode(features)
             for i, result in zip(batch, model.model.detect_language(encoded), strict=True):
-                out[i] = {token[2:-2]: float(p) for token, p in result}
-    return [p for p in out if p is not None]
+                found[i] = {token[2:-2]: float(p) for token, p in result}
+    return [found[i] for i in range(len(pieces))]
 
 
 def recording_prior(probs: Sequence[Probs | None], units: Sequence[Unit]) -> Probs:
