@@ -61,6 +61,7 @@ def pyannote_sample() -> tuple[np.ndarray, list[SpeakerSegment]]:
         (DiarizeOptions(threshold=0), "threshold"),
         (DiarizeOptions(num_threads=0), "num_threads"),
         (DiarizeOptions(window_shift=0), "window_shift"),
+        (DiarizeOptions(embed_workers=0), "embed_workers must be at least 1 (got 0)"),
     ],
 )
 def test_bad_options_are_one_line_errors(options: DiarizeOptions, message: str):
@@ -168,6 +169,26 @@ def test_default_window_shift_is_not_on_a_knife_edge(pyannote_sample, threshold:
 
 
 @pytest.mark.slow
+def test_parallel_embeddings_change_nothing():
+    """Re-reading and voiceprints embed their windows several at a time: a real meeting that
+    re-reading splits into its two people gets the same turns, to the millisecond, and the same
+    voiceprints, to the last digit, as one embedding at a time."""
+    wav = shared_file("diar/ami_dev01.wav")
+    samples = read_wav(wav)
+    one = dz.diarize_with_voices(samples, DiarizeOptions(embed_workers=1))
+    three = dz.diarize_with_voices(samples, DiarizeOptions(embed_workers=3))
+    assert len({s.speaker for s in one.segments}) == 2  # the two people (refine at work)
+    assert three.segments == one.segments
+    assert three.voiceprints == one.voiceprints
+    spans = [(t, t + 1.5) for t in np.arange(0.0, 20.0, 0.5)]
+    extractor = dz._extractor(DiarizeOptions())
+    alone = [dz.embed(extractor, samples, a, b) for a, b in spans]
+    together = dz.embed_many(extractor, samples, spans, workers=4)
+    assert all(np.array_equal(x, y) for x, y in zip(alone, together, strict=True))
+    assert DiarizeOptions(embed_workers=5).workers() == 5
+    assert 1 <= DiarizeOptions().workers() <= dz.MAX_EMBED_WORKERS
+
+
 def test_speaker_count_bounds(pyannote_sample):
     audio, ref = pyannote_sample
     # Forced to one: everything is SPEAKER_00 (the re-clustering path for max_speakers).

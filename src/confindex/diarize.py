@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,7 @@ SEGMENTATION_FILE = "segmentation.onnx"
 EMBEDDING_FILE = "embedding.onnx"
 # Below this, there is not enough speech to embed: answer "nobody" rather than guess.
 MIN_SAMPLES = SAMPLE_RATE // 2
+MAX_EMBED_WORKERS = 4
 
 
 class DiarizationError(ConfindexError):
@@ -61,6 +64,12 @@ class DiarizeOptions:
     # twice the CPU (measured 0.26 vs 0.11 CPU s per audio s) for little gain in wall time,
     # and fetch's Whisper already keeps the cores busy.
     num_threads: int | None = None
+    # Re-reading and voiceprints embed many short windows, each an independent CAM++ run that
+    # releases the GIL: up to this many run at once (None: one per available core, at most 4).
+    # Same embeddings to the last digit, same CPU, less wall time (2-core Intel Xeon): 300
+    # windows took 6.5 s one at a time and 3.2 s two at a time; diarizing the 10-min bench
+    # file 47.6 -> 37.3 s wall at 47 CPU s (bench/README.md, 2026-12-06 morning).
+    embed_workers: int | None = None
     min_duration_on: float = 0.3  # drop speech shorter than this (s)
     min_duration_off: float = 0.5  # bridge same-speaker gaps shorter than this (s)
     # Segmentation windows (10 s) advance by this fraction of a window; segmentation and
@@ -117,6 +126,8 @@ class DiarizeOptions:
             raise DiarizationError(f"window_shift must be in (0, 1] (got {self.window_shift})")
         if self.num_threads is not None and self.num_threads < 1:
             raise DiarizationError(f"num_threads must be at least 1 (got {self.num_threads})")
+        if self.embed_workers is not None and self.embed_workers < 1:
+            raise DiarizationError(f"embed_workers must be at least 1 (got {self.embed_workers})")
 
     def model_paths(self) -> tuple[Path, Path]:
         """(segmentation, embedding) model files; DiarizationError if one is missing."""
@@ -132,6 +143,16 @@ class DiarizeOptions:
 
     def threads(self) -> int:
         return self.num_threads or 1
+
+    def workers(self) -> int:
+        """How many embeddings run at once (see `embed_workers`)."""
+        if self.embed_workers is not None:
+            return self.embed_workers
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cores = os.cpu_count() or 1
+        return max(1, min(cores, MAX_EMBED_WORKERS))
 
 
 # Loaded pipelines, keyed by what sherpa-onnx fixes at construction time (clustering can be
@@ -284,7 +305,7 @@ def diarize_with_voices(
         if options.refine and options.num_speakers is None and segments:
             segments = refine(segments, audio, extractor, options, windows)
         segments = relabel(segments)
-        prints = voiceprints(segments, audio, extractor, windows)
+        prints = voiceprints(segments, audio, extractor, windows, options.workers())
     return Diarization(segments, prints)
 
 
@@ -329,6 +350,20 @@ def embed(
     return v / n if n > 0 else v
 
 
+def embed_many(
+    extractor: sherpa_onnx.SpeakerEmbeddingExtractor,
+    audio: np.ndarray,
+    spans: Sequence[tuple[float, float]],
+    workers: int = 1,
+) -> list[np.ndarray]:
+    """`embed` of each (start, end) span, in order, up to `workers` at a time (each embedding
+    is computed alone, so the results do not depend on `workers`)."""
+    if workers <= 1 or len(spans) < 2:
+        return [embed(extractor, audio, a, b) for a, b in spans]
+    with ThreadPoolExecutor(max_workers=min(workers, len(spans))) as pool:
+        return list(pool.map(lambda span: embed(extractor, audio, *span), spans))
+
+
 def clean_pieces(segments: list[SpeakerSegment], label: str) -> list[tuple[float, float]]:
     """The stretches where `label` speaks and nobody else does, longest first."""
     others = sorted((s.start, s.end) for s in segments if s.speaker != label)
@@ -357,23 +392,26 @@ def voice_of(
     label: str,
     audio: np.ndarray,
     extractor: sherpa_onnx.SpeakerEmbeddingExtractor,
+    workers: int = 1,
 ) -> Voiceprint | None:
     """The voiceprint of `label`: duration-weighted mean over its longest clean pieces."""
     total = 0.0
-    acc = None
+    pieces: list[tuple[float, float]] = []
     for a, b in clean_pieces(segments, label):
         while a < b - MIN_CLEAN / 2 and total < VOICEPRINT_SECONDS:
             e = min(b, a + VOICEPRINT_PIECE, a + VOICEPRINT_SECONDS - total)
             if e - a < MIN_CLEAN:
                 break
-            v = embed(extractor, audio, a, e) * (e - a)
-            acc = v if acc is None else acc + v
+            pieces.append((a, e))
             total += e - a
             a = e
         if total >= VOICEPRINT_SECONDS:
             break
-    if acc is None:
+    if not pieces:
         return None
+    acc = None
+    for (a, e), v in zip(pieces, embed_many(extractor, audio, pieces, workers), strict=True):
+        acc = v * (e - a) if acc is None else acc + v * (e - a)
     n = np.linalg.norm(acc)
     if n == 0:
         return None
@@ -388,6 +426,7 @@ def voiceprints(
     audio: np.ndarray,
     extractor: sherpa_onnx.SpeakerEmbeddingExtractor,
     windows: list[Window] | None = None,
+    workers: int = 1,
 ) -> dict[str, Voiceprint]:
     """A voiceprint per speaker label that has enough clean speech.
 
@@ -409,7 +448,7 @@ def voiceprints(
             covered = _covered([(a, b) for a, b, _ in mine])
             out[label] = Voiceprint([round(float(x), 5) for x in m / n], round(covered, 3))
             continue
-        vp = voice_of(segments, label, audio, extractor)
+        vp = voice_of(segments, label, audio, extractor, workers)
         if vp is not None:
             out[label] = vp
     return out
@@ -432,7 +471,7 @@ def compute_voiceprints(
     options = options or DiarizeOptions()
     audio = _check_audio(audio)
     with _LOCK:
-        return voiceprints(segments, audio, _extractor(options))
+        return voiceprints(segments, audio, _extractor(options), workers=options.workers())
 
 
 def _speech(segments: list[SpeakerSegment]) -> dict[str, float]:
@@ -459,8 +498,9 @@ def refine(
     if not big:
         return segments
     centre: dict[str, np.ndarray] = {}
+    workers = options.workers()
     for k in big:
-        vp = voice_of(segments, k, audio, extractor)
+        vp = voice_of(segments, k, audio, extractor, workers)
         if vp is not None:
             centre[k] = np.asarray(vp.vector)
     if not centre:
@@ -472,8 +512,9 @@ def refine(
     for k in sorted((k for k in talk if k not in centre), key=lambda k: talk[k]):
         if count <= floor:
             break
-        pieces = [s for s in segments if s.speaker == k]
-        acc = sum(embed(extractor, audio, s.start, s.end) * (s.end - s.start) for s in pieces)
+        pieces = [(s.start, s.end) for s in segments if s.speaker == k]
+        vecs = embed_many(extractor, audio, pieces, workers)
+        acc = sum(v * (b - a) for (a, b), v in zip(pieces, vecs, strict=True))
         sims = {
             c: float(np.dot(acc, v)) / (float(np.linalg.norm(acc)) or 1.0)
             for c, v in centre.items()
@@ -487,18 +528,25 @@ def refine(
         return segments
     out: list[SpeakerSegment] = []
     w, step = options.reseg_window, options.reseg_step
-    for s in segments:
-        if s.speaker not in centre or s.end - s.start < 2 * w:
+    reread: dict[int, list[float]] = {}  # turn -> its window starts
+    for n, s in enumerate(segments):
+        if s.speaker in centre and s.end - s.start >= 2 * w:
+            starts = reread[n] = []
+            t = s.start
+            while t + w <= s.end + 1e-6:
+                starts.append(t)
+                t += step
+    # Every window of every turn at once, so the workers share one queue.
+    spans = [(t, t + w) for starts in reread.values() for t in starts]
+    embedded = iter(embed_many(extractor, audio, spans, workers))
+    for n, s in enumerate(segments):
+        if n not in reread:
             out.append(s)
             continue
-        starts = []
-        t = s.start
-        while t + w <= s.end + 1e-6:
-            starts.append(t)
-            t += step
+        starts = reread[n]
         labels = []
         for t in starts:
-            e = embed(extractor, audio, t, t + w)
+            e = next(embedded)
             if windows is not None:
                 windows.append((t, t + w, e))
             sims = {c: float(e @ v) for c, v in centre.items()}
