@@ -168,7 +168,6 @@ def test_default_window_shift_is_not_on_a_knife_edge(pyannote_sample, threshold:
     assert der(ref, hyp, collar=0.25).der <= 0.10
 
 
-@pytest.mark.slow
 def test_parallel_embeddings_change_nothing():
     """Re-reading and voiceprints embed their windows several at a time: a real meeting that
     re-reading splits into its two people gets the same turns, to the millisecond, and the same
@@ -189,6 +188,7 @@ def test_parallel_embeddings_change_nothing():
     assert 1 <= DiarizeOptions().workers() <= dz.MAX_EMBED_WORKERS
 
 
+@pytest.mark.slow
 def test_speaker_count_bounds(pyannote_sample):
     audio, ref = pyannote_sample
     # Forced to one: everything is SPEAKER_00 (the re-clustering path for max_speakers).

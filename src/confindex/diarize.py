@@ -409,9 +409,8 @@ def voice_of(
             break
     if not pieces:
         return None
-    acc = None
-    for (a, e), v in zip(pieces, embed_many(extractor, audio, pieces, workers), strict=True):
-        acc = v * (e - a) if acc is None else acc + v * (e - a)
+    vecs = embed_many(extractor, audio, pieces, workers)
+    acc = sum(v * (e - a) for (a, e), v in zip(pieces, vecs, strict=True))
     n = np.linalg.norm(acc)
     if n == 0:
         return None
