@@ -90,11 +90,11 @@ def main() -> None:
 
     from yt_dlp.utils import parse_bytes
 
-    from confindex.asr import AsrOptions
-    from confindex.bulk import BulkOptions, BulkRunner
-    from confindex.inputs import url_item
-    from confindex.pipeline import FetchOptions, Transcriber
-    from confindex.workspace import Workspace
+    from confindex.run.bulk import BulkOptions, BulkRunner
+    from confindex.run.inputs import url_item
+    from confindex.run.pipeline import FetchOptions, Transcriber
+    from confindex.speech.asr import AsrOptions
+    from confindex.store.workspace import Workspace
 
     with tempfile.TemporaryDirectory(prefix="confindex-bench-bulk-") as tmp:
         root = Path(tmp)

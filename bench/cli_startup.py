@@ -28,9 +28,9 @@ from pathlib import Path
 
 def _small_workspace(root: Path) -> Path:
     """Two short transcripts, indexed: enough for search to open the index and print hits."""
-    from confindex import index
-    from confindex.transcript import Provenance, Recording, Transcript, Turn, Word, save
-    from confindex.workspace import Workspace
+    from confindex.search import index
+    from confindex.store.transcript import Provenance, Recording, Transcript, Turn, Word, save
+    from confindex.store.workspace import Workspace
 
     ws = Workspace(root).ensure()
     lines = [

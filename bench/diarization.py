@@ -8,7 +8,7 @@
 Each measurement runs in its own subprocess, so its peak RSS (os.wait4) is its own:
 1. share, for each clip (default: the bundled samples/panel.ogg and the pyannote sample), looped
    with 1 s gaps to at least --min-seconds (60 s: the acceptance bar is on a >= 60 s clip):
-   decoded, transcribed with confindex.asr (embedded Whisper base, CPU int8) as plain `fetch`
+   decoded, transcribed with confindex.speech.asr (embedded Whisper base, CPU int8) as plain `fetch`
    does, then diarized, in the same process. Reported: how much diarization adds to plain
    transcription (decode + Whisper load + transcription), in wall time and in CPU time (CPU
    time of all the process's threads, which stays meaningful when other jobs share the cores),
@@ -40,7 +40,7 @@ def _options():
     """DiarizeOptions: the defaults, overridden by --set KEY=VALUE (passed on in OPTIONS_ENV)."""
     from dataclasses import fields
 
-    from confindex import diarize as dz
+    from confindex.speech import diarize as dz
 
     types = {f.name: f.type for f in fields(dz.DiarizeOptions)}
     kwargs = {}
@@ -57,7 +57,7 @@ def _options():
 
 def _diarize_timed(audio, options=None) -> tuple[list, float, float]:
     """(segments, load seconds, processing seconds)."""
-    from confindex import diarize as dz
+    from confindex.speech import diarize as dz
 
     options = options or _options()
     t0 = time.perf_counter()
@@ -83,8 +83,8 @@ def _loop_to(clip, seconds: float):
 
 def measure_share(clip: str, min_seconds: float) -> dict:
     """Plain transcription, then diarization, of one clip in this process: wall and CPU."""
-    from confindex import asr
-    from confindex.audio import decode
+    from confindex.speech import asr
+    from confindex.speech.audio import decode
 
     t0, c0 = time.perf_counter(), time.process_time()
     audio, repeats = _loop_to(decode(clip), min_seconds)
@@ -130,8 +130,8 @@ def measure_share(clip: str, min_seconds: float) -> dict:
 
 
 def measure_der() -> dict:
-    from confindex.audio import decode
-    from confindex.der import der, read_rttm
+    from confindex.evaluation.der import der, read_rttm
+    from confindex.speech.audio import decode
 
     audio = decode(PYANNOTE)
     ref = read_rttm(PYANNOTE.with_suffix(".rttm"))
@@ -149,7 +149,7 @@ def measure_der() -> dict:
 def measure_rss(minutes: float) -> dict:
     import numpy as np
 
-    from confindex.audio import decode
+    from confindex.speech.audio import decode
 
     clips = [decode(p) for p in (PYANNOTE, PANEL) if p.exists()]
     # Filled in place: a list + concatenate would double the audio in memory and in the peak.

@@ -68,9 +68,9 @@ def run_variant(name: str, clips: list[Path], ws: Path, diarize: bool) -> dict:
 def publish_seconds(src: Path, dest: Path) -> list[float]:
     """The client's cost per recording: publish each transcript of `src` into a fresh
     workspace (transcript JSON, exports, index add), as the Dask client does."""
-    from confindex import transcript as store
-    from confindex.publish import publish
-    from confindex.workspace import Workspace
+    from confindex.store import transcript as store
+    from confindex.store.publish import publish
+    from confindex.store.workspace import Workspace
 
     out = []
     s, d = Workspace(src), Workspace(dest)

@@ -3,7 +3,7 @@
 Builds a short and a long recording from the same clips (../shared/data + samples/panel.ogg,
 repeated), then, each in its own subprocess so ru_maxrss is that step's alone:
 
-- decode: confindex.audio.decode only (1 h of float32 at 16 kHz is 230 MB by itself);
+- decode: confindex.speech.audio.decode only (1 h of float32 at 16 kHz is 230 MB by itself);
 - transcribe: audio.decode + asr.transcribe, as `confindex fetch` runs them;
 - with --e2e, the whole `confindex fetch FILE` CLI (adds diarization and indexing).
 
@@ -38,7 +38,7 @@ from transcription import build_audio, machine, run_child
 
 
 def worker(args: argparse.Namespace) -> dict[str, Any]:
-    from confindex import asr, audio
+    from confindex.speech import asr, audio
 
     t0 = time.perf_counter()
     samples = audio.decode(args.audio)

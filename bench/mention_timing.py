@@ -93,8 +93,8 @@ def pct(xs: list[float], p: float) -> float:
 
 def worker(ws_dir: str) -> None:
     """Search every query in ws_dir with whichever confindex is importable; JSON on stdout."""
-    from confindex.search import search
-    from confindex.workspace import Workspace
+    from confindex.search.hits import search
+    from confindex.store.workspace import Workspace
 
     ws = Workspace(Path(ws_dir))
     search(ws, "Nicolas", limit=50)  # builds the index on the first run, opens the searcher

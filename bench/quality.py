@@ -35,11 +35,12 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from confindex import audio, job, quality
-from confindex.asr import AsrOptions
-from confindex.evaluate import normaliser, wer
-from confindex.fetch import local_media
-from confindex.pipeline import FetchOptions, Transcriber
+from confindex.evaluation.evaluate import normaliser, wer
+from confindex.run import job
+from confindex.run.fetch import local_media
+from confindex.run.pipeline import FetchOptions, Transcriber
+from confindex.speech import audio, quality
+from confindex.speech.asr import AsrOptions
 
 SR = 16000
 REPO = Path(__file__).resolve().parents[1]

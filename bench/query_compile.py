@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import search as bench_search  # bench/search.py: its word lists
 
-from confindex.query import compile, parse
+from confindex.search.query import compile, parse
 
 LANGS = ("en", "fr", "ru")
 

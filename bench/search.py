@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from confindex import index, search
-from confindex.transcript import Provenance, Recording, Transcript, Turn, Word
-from confindex.workspace import Workspace
+from confindex.search import hits as search
+from confindex.search import index
+from confindex.store.transcript import Provenance, Recording, Transcript, Turn, Word
+from confindex.store.workspace import Workspace
 
 SEED = 20261124
 TURNS_PER_HOUR = 500  # turns per recording (~1.4 h of synthetic speech each, ~10 s per turn)

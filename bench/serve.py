@@ -39,10 +39,10 @@ from urllib.parse import quote
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import search as bench_search  # bench/search.py: the synthetic archive and its queries
 
-from confindex import index
 from confindex.api import Archive
-from confindex.transcript import save
-from confindex.workspace import Workspace
+from confindex.search import index
+from confindex.store.transcript import save
+from confindex.store.workspace import Workspace
 
 CHROMIUM = "/usr/bin/chromium"
 

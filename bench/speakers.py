@@ -65,7 +65,8 @@ def timed(fn, *args, **kw):
 
 
 def bench_diarization() -> dict:
-    from confindex import audio, der, diarize
+    from confindex.evaluation import der
+    from confindex.speech import audio, diarize
 
     rows = {}
     for name, wav, rttm in CLIPS:
@@ -90,7 +91,8 @@ def bench_diarization() -> dict:
 
 
 def bench_similarities() -> dict:
-    from confindex import audio, der, diarize
+    from confindex.evaluation import der
+    from confindex.speech import audio, diarize
 
     prints = {}
     for name, wav, rttm in [*CLIPS[:3], ("jfk", SHARED / "en" / "jfk.flac", None)]:
@@ -108,10 +110,11 @@ def bench_similarities() -> dict:
 
 
 def bench_fetch(rounds: int) -> dict:
-    from confindex import audio, diarize, pipeline, voices
-    from confindex import publish as publish_mod
-    from confindex.transcript import Voiceprint
-    from confindex.workspace import Workspace
+    from confindex.run import pipeline
+    from confindex.speech import audio, diarize, voices
+    from confindex.store import publish as publish_mod
+    from confindex.store.transcript import Voiceprint
+    from confindex.store.workspace import Workspace
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-speakers-"))
     import wave
@@ -213,8 +216,8 @@ def bench_fetch(rounds: int) -> dict:
 
 def bench_recognition_parts() -> dict:
     """The two parts of recognition alone: voiceprints of a recording, and library matching."""
-    from confindex import audio, diarize, voices
-    from confindex.transcript import Voiceprint
+    from confindex.speech import audio, diarize, voices
+    from confindex.store.transcript import Voiceprint
 
     samples = audio.decode(DIAR / "ami_dev01.wav")
     res = diarize.diarize_with_voices(samples)
@@ -258,7 +261,7 @@ def merge_alike(res, threshold: float) -> list:
     """`res.segments` with labels whose voiceprints are at least `threshold` alike merged
     (closest pair first, voiceprints pooled by seconds): what the voice library would call
     one person."""
-    from confindex.transcript import SpeakerSegment
+    from confindex.store.transcript import SpeakerSegment
 
     vec = {k: np.asarray(v.vector) * v.seconds for k, v in res.voiceprints.items()}
     into = {k: k for k in vec}
@@ -284,7 +287,7 @@ def _composite(minutes: float, seed: int | None) -> tuple[np.ndarray, list, list
     the very 16-bit WAV every earlier figure used) or shuffled anew each cycle by `seed`."""
     import random
 
-    from confindex import der
+    from confindex.evaluation import der
 
     sys.path.insert(0, str(REPO / "bench"))
     from transcription import CLIPS, _decode, build_audio
@@ -327,7 +330,8 @@ def _composite(minutes: float, seed: int | None) -> tuple[np.ndarray, list, list
 
 
 def bench_composite(minutes: float, rounds: int, seed: int | None, variants: list[str]) -> dict:
-    from confindex import der, diarize, voices
+    from confindex.evaluation import der
+    from confindex.speech import diarize, voices
 
     samples, ref, spans = _composite(minutes, seed)
 

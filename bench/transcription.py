@@ -110,7 +110,7 @@ def bare_worker(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-    from confindex.asr import resolve_model
+    from confindex.speech.asr import resolve_model
 
     model = WhisperModel(resolve_model(None).path, device="cpu", compute_type="int8")
     audio = _decode(Path(args.audio))
@@ -277,7 +277,7 @@ def compared_trees(args: argparse.Namespace) -> dict[str, tuple[str | None, list
 
 
 def accuracy(args: argparse.Namespace, tmp: Path) -> list[dict[str, Any]]:
-    from confindex.evaluate import normaliser, wer
+    from confindex.evaluation.evaluate import normaliser, wer
 
     rows = []
     trees = compared_trees(args)
@@ -301,7 +301,7 @@ def accuracy_in_file(args: argparse.Namespace, tmp: Path) -> dict[str, dict[str,
     """WER of each clip with a reference as placed inside the --minutes bench file (words
     starting within 0.5 s of its span), and pooled over them (errors / reference words): the
     clips in context, packed with other speakers and languages, as a long recording has them."""
-    from confindex.evaluate import normaliser, wer
+    from confindex.evaluation.evaluate import normaliser, wer
 
     audio, layout = tmp / "long.wav", []
     build_audio(audio, args.minutes * 60, layout)
@@ -413,8 +413,8 @@ def detect_sweep(minutes: float, rounds: int = 2) -> list[dict[str, Any]]:
     seconds of speech given the language of their clip, the pieces encoded and the CPU seconds
     of detection (values interleaved, median of rounds; wall s of the last round)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from confindex import asr, language
-    from confindex.diarize import diarize_with_voices
+    from confindex.speech import asr, language
+    from confindex.speech.diarize import diarize_with_voices
 
     layout: list[tuple[float, float, str]] = []
     with tempfile.TemporaryDirectory(prefix="confindex-bench-") as tmp:
@@ -477,8 +477,8 @@ def token_cap_bench(rounds: int = 3) -> list[dict[str, Any]]:
     temperature 0 it loops on the AMD EPYC measured; another CPU's int8 kernels may not loop
     there, and then the two variants cost the same."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from confindex import asr
-    from confindex.quality import compression_ratio
+    from confindex.speech import asr
+    from confindex.speech.quality import compression_ratio
 
     audio = _decode(SHARED / "fr/radiofrance_smartphone.mp3")
     loaded = asr.load_model()

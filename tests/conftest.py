@@ -21,8 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from confindex.cli import cli
-from confindex.search import STRICT_ENV
-from confindex.workspace import Workspace
+from confindex.search.hits import STRICT_ENV
+from confindex.store.workspace import Workspace
 
 # No hit time may fall back to a turn start anywhere in the suite: in strict mode a hit whose
 # matched words cannot be timed raises (search.TimeNotLocated) — in-process and in CLI

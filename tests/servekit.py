@@ -16,8 +16,8 @@ from pathlib import Path
 
 from conftest import SAMPLES, assert_no_traceback
 
-from confindex.transcript import Provenance, Recording, Transcript, Turn, Word, save
-from confindex.workspace import Workspace
+from confindex.store.transcript import Provenance, Recording, Transcript, Turn, Word, save
+from confindex.store.workspace import Workspace
 
 PANEL_ID = "panel-script"
 XSS_ID = "hostile-title"

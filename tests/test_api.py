@@ -13,9 +13,9 @@ from conftest import SAMPLES, run
 
 from confindex import Archive
 from confindex.errors import InputError, NotFoundError
-from confindex.publish import carry_names, history, publish, undo
-from confindex.search import search
-from confindex.transcript import (
+from confindex.search.hits import search
+from confindex.store.publish import carry_names, history, publish, undo
+from confindex.store.transcript import (
     Provenance,
     Recording,
     SpeakerSegment,
@@ -25,7 +25,7 @@ from confindex.transcript import (
     load,
     save,
 )
-from confindex.workspace import Workspace
+from confindex.store.workspace import Workspace
 
 
 def make(turns: list[tuple[float, float, str | None, str]], rid: str = "talk-1") -> Transcript:
@@ -162,8 +162,8 @@ def test_archive_list_index_export_all_and_remove(tmp_path):
 def test_a_transcription_again_is_recorded_in_the_ledger(tmp_path):
     # `transcribe` publishes through the ledger like `fetch`: a recording with no row (saved
     # by the API or an older version) gets one, indexed and unclaimed afterwards.
-    from confindex.ledger import Ledger
-    from confindex.pipeline import _ledger_row
+    from confindex.run.pipeline import _ledger_row
+    from confindex.store.ledger import Ledger
 
     ws = Workspace(tmp_path / "ws")
     t = make(OLD)
@@ -181,7 +181,7 @@ def test_a_transcription_again_is_recorded_in_the_ledger(tmp_path):
 
 
 def test_ytdlp_politeness_options_are_library_code(tmp_path):
-    from confindex.fetch import politeness_options
+    from confindex.run.fetch import politeness_options
 
     got = politeness_options(
         sleep_interval=2, limit_rate="2M", cookies="c.txt", cookies_from_browser="Firefox:work"
@@ -227,7 +227,7 @@ def test_import_confindex_stays_light():
     code = (
         "import sys, confindex; "
         "heavy = [m for m in ('faster_whisper', 'yt_dlp', 'sherpa_onnx', 'dask', "
-        "'confindex.api', 'confindex.job') if m in sys.modules]; "
+        "'confindex.api', 'confindex.run.job') if m in sys.modules]; "
         "print(heavy); a = confindex.Archive; "
         "print([m for m in ('faster_whisper', 'yt_dlp', 'sherpa_onnx', 'dask') "
         "if m in sys.modules])"

@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 from conftest import run, shared_file
 
-from confindex import asr
-from confindex import transcript as store
-from confindex.asr import (
+from confindex.speech import asr
+from confindex.speech.asr import (
     Segment,
     Unit,
     _Span,
@@ -25,9 +24,10 @@ from confindex.asr import (
     speaker_timeline,
     speech_units,
 )
-from confindex.language import choose_languages, recording_prior
-from confindex.transcript import SpeakerSegment, Word
-from confindex.workspace import Workspace
+from confindex.speech.language import choose_languages, recording_prior
+from confindex.store import transcript as store
+from confindex.store.transcript import SpeakerSegment, Word
+from confindex.store.workspace import Workspace
 
 SR = 16_000
 
@@ -248,7 +248,7 @@ def test_one_second_of_french_radio_takes_its_neighbours_language_not_its_own_gu
     language of this recording: units under MIN_DETECT (1.5 s) take their neighbour's language
     instead. On the 10-min bench file that makes 90 of 91 units right instead of 88, with 12
     fewer encoder passes (bench/transcription.py --detect)."""
-    from confindex.language import detect_languages
+    from confindex.speech.language import detect_languages
 
     fr = _load("fr/radiofrance_smartphone.mp3")
     en = _load("en/jfk.flac")
@@ -263,7 +263,7 @@ def test_one_second_of_french_radio_takes_its_neighbours_language_not_its_own_gu
 def test_pieces_judged_together_get_the_languages_and_probabilities_they_get_alone():
     """Detection encodes pieces of one length together (DETECT_BATCH at a time, a last batch
     short): each piece keeps the probabilities it gets alone, so no unit changes language."""
-    from confindex.language import DETECT_BATCH, _probs_many
+    from confindex.speech.language import DETECT_BATCH, _probs_many
 
     fr, en = _load("fr/radiofrance_smartphone.mp3"), _load("en/jfk.flac")
     ru = _load("ru/pisets_mono_sound_ru.wav")
@@ -285,7 +285,7 @@ def test_a_clip_that_loops_is_decoded_again_and_reads_once():
     the French radio clip lost (with 600-ms VAD pads), decoded again alone, read "Il n'y a pas
     d'équivalent," 17 times over the rest of the sentence. Speech whose text compresses like a
     loop is decoded once more with repeated 6-token runs forbidden."""
-    from confindex.quality import compression_ratio
+    from confindex.speech.quality import compression_ratio
 
     fr = _load("fr/radiofrance_smartphone.mp3")
     loaded = asr.load_model()
@@ -333,7 +333,7 @@ def test_the_same_sentences_said_twice_far_apart_are_not_a_loop():
     """Units of one language are decoded packed together; the 10-min bench file's Russian
     chunk, the same two sentences said twice minutes apart, compresses like a loop (3.3) and
     was once decoded again, worse. The loop check reads each unit on its own."""
-    from confindex.quality import compression_ratio
+    from confindex.speech.quality import compression_ratio
 
     ru = _load("ru/pisets_mono_sound_ru.wav")  # 11.3 s: two sentences
     n = len(ru) / SR
@@ -468,7 +468,7 @@ def test_a_file_of_two_and_a_half_seconds_gets_its_own_language(clip, lang, word
 
 
 def test_a_turn_never_mixes_two_decoded_languages():
-    from confindex import turns
+    from confindex.speech import turns
 
     words = [
         Word(0.0, 0.4, "Bonjour", speaker="S0"),

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from conftest import LoopbackServer, assert_no_traceback, shared_file
 
-from confindex import index
-from confindex import transcript as store
-from confindex.ledger import Ledger
-from confindex.workspace import Workspace
+from confindex.search import index
+from confindex.store import transcript as store
+from confindex.store.ledger import Ledger
+from confindex.store.workspace import Workspace
 
 CLI = [sys.executable, "-c", "from confindex.cli import main; main()"]
 FAST = ["--no-diarize", "--beam-size", "1", "--quiet"]  # diarization is not the point here
@@ -344,8 +344,8 @@ def test_two_fetches_at_once_and_search_meanwhile(tmp_path: Path, base: str) -> 
 
 
 def _runner(ws: Workspace, **bulk):
-    from confindex.bulk import BulkOptions, BulkRunner
-    from confindex.pipeline import FetchOptions
+    from confindex.run.bulk import BulkOptions, BulkRunner
+    from confindex.run.pipeline import FetchOptions
 
     options = FetchOptions(diarize=False)
     return BulkRunner(ws, options, BulkOptions(**bulk))
@@ -355,8 +355,8 @@ def _runner(ws: Workspace, **bulk):
 def test_disk_full_during_download_is_recorded(tmp_path: Path, monkeypatch, workers: int) -> None:
     import errno
 
-    from confindex import fetch
-    from confindex.inputs import url_item
+    from confindex.run import fetch
+    from confindex.run.inputs import url_item
 
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -373,9 +373,9 @@ def test_disk_full_during_download_is_recorded(tmp_path: Path, monkeypatch, work
 
 
 def test_rate_limits_are_retried_with_back_off_and_404_is_not(tmp_path: Path, monkeypatch) -> None:
-    from confindex import fetch
     from confindex.errors import DownloadError
-    from confindex.inputs import url_item
+    from confindex.run import fetch
+    from confindex.run.inputs import url_item
 
     calls: Counter[str] = Counter()
 

@@ -11,10 +11,10 @@ import pytest
 from conftest import run
 from test_index_search import EN, FR, RU, make
 
-from confindex import index
-from confindex.ledger import Ledger, NewItem
-from confindex.transcript import save
-from confindex.workspace import Workspace
+from confindex.search import index
+from confindex.store.ledger import Ledger, NewItem
+from confindex.store.transcript import save
+from confindex.store.workspace import Workspace
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_index_notices_added_and_changed_transcripts(arch):
 
 
 def test_rm_removes_a_recording_everywhere(arch):
-    from confindex.export import write_exports
+    from confindex.formats.export import write_exports
 
     write_exports(arch, EN)
     write_exports(arch, EN, formats=["eaf", "maxqda", "docx"])  # analysis-tool exports beside it
@@ -74,7 +74,7 @@ def test_rm_removes_a_recording_everywhere(arch):
     t = make("enpanel", EN.recording.title, [("SPEAKER_00", "Budget talks resume.", None)])
     t.recording.media_path = "media/enpanel.opus"
     save(arch, t)
-    from confindex.publish import history_dir
+    from confindex.store.publish import history_dir
 
     (history_dir(arch, "enpanel")).mkdir(parents=True)  # an earlier version, kept for undo
     (history_dir(arch, "enpanel") / "20261125T000000Z.json").write_text("{}")

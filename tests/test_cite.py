@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from confindex.cite import cite
 from confindex.errors import InputError
-from confindex.transcript import Provenance, Recording, Transcript, Turn, Word
+from confindex.formats.cite import cite
+from confindex.store.transcript import Provenance, Recording, Transcript, Turn, Word
 
 
 def _words(text: str, start: float) -> list[Word]:

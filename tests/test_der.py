@@ -9,9 +9,9 @@ import random
 import pytest
 from conftest import run, shared_file
 
-from confindex.der import assign, der, parse_rttm, read_rttm, to_rttm
 from confindex.errors import InputError
-from confindex.transcript import SpeakerSegment
+from confindex.evaluation.der import assign, der, parse_rttm, read_rttm, to_rttm
+from confindex.store.transcript import SpeakerSegment
 
 
 def S(start: float, end: float, speaker: str) -> SpeakerSegment:

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from conftest import SAMPLES, shared_file
 
-from confindex import diarize as dz
-from confindex.der import der, read_rttm
-from confindex.diarize import DiarizationError, DiarizeOptions, diarize
-from confindex.transcript import SpeakerSegment
+from confindex.evaluation.der import der, read_rttm
+from confindex.speech import diarize as dz
+from confindex.speech.diarize import DiarizationError, DiarizeOptions, diarize
+from confindex.store.transcript import SpeakerSegment
 
 SR = 16000
 
@@ -113,7 +113,10 @@ def test_short_real_speech_gives_one_speaker(pyannote_sample):
 
 
 def test_sherpa_onnx_is_not_imported_by_the_module():
-    code = "import sys, confindex.diarize, confindex.der; print('sherpa_onnx' in sys.modules)"
+    code = (
+        "import sys, confindex.speech.diarize, confindex.evaluation.der; "
+        "print('sherpa_onnx' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -202,7 +205,7 @@ def test_speaker_count_bounds(pyannote_sample):
 
 @pytest.mark.slow
 def test_shipped_sample_panel_is_diarized(panel):
-    from confindex.audio import decode
+    from confindex.speech.audio import decode
 
     audio = decode(SAMPLES / panel["audio"])
     ref = [(line["start"], line["end"], line["speaker"]) for line in panel["lines"]]

@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 from conftest import run, shared_file
 
-from confindex import transcript as store
-from confindex.workspace import Workspace
+from confindex.store import transcript as store
+from confindex.store.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_DATA, assert_no_traceback
 
-from confindex import index as search_index
-from confindex import transcript as store
-from confindex.ledger import Ledger
-from confindex.workspace import Workspace
+from confindex.search import index as search_index
+from confindex.store import transcript as store
+from confindex.store.ledger import Ledger
+from confindex.store.workspace import Workspace
 
 pytest.importorskip("distributed")
 psutil = pytest.importorskip("psutil")

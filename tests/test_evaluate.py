@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from confindex.cli import cli
 from confindex.errors import InputError
-from confindex.evaluate import (
+from confindex.evaluation.evaluate import (
     SearchRef,
     error_rates,
     evaluate_search,
@@ -108,7 +108,7 @@ def _hit(rid: str, t: float) -> SimpleNamespace:
 
 
 def test_evaluate_search_recall_rank_and_time_error(tmp_path: Path, monkeypatch) -> None:
-    import confindex.transcript as tr
+    import confindex.store.transcript as tr
 
     monkeypatch.setattr(
         tr, "resolve_recording", lambda ws, ref: SimpleNamespace(recording=SimpleNamespace(id=ref))
@@ -196,8 +196,8 @@ def test_eval_diarization_on_bundled_sample() -> None:
 def test_timing_mode_scores_every_mention_against_a_word_timed_reference(
     tmp_path: Path, monkeypatch
 ) -> None:
-    import confindex.transcript as tr
-    from confindex.evaluate import read_word_timings, said_at
+    import confindex.store.transcript as tr
+    from confindex.evaluation.evaluate import read_word_timings, said_at
 
     monkeypatch.setattr(
         tr, "resolve_recording", lambda ws, ref: SimpleNamespace(recording=SimpleNamespace(id=ref))

@@ -10,10 +10,10 @@ import shutil
 
 from conftest import SAMPLES, shared_file
 
-from confindex import fetch
-from confindex.cite import cite
-from confindex.transcript import Provenance, Transcript, Turn, Word
-from confindex.workspace import Workspace
+from confindex.formats.cite import cite
+from confindex.run import fetch
+from confindex.store.transcript import Provenance, Transcript, Turn, Word
+from confindex.store.workspace import Workspace
 
 
 def test_download_reads_tags_and_ignores_last_modified(http_root, tmp_path) -> None:

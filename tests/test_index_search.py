@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from confindex import index
 from confindex.cli import cli
-from confindex.search import search
-from confindex.transcript import Provenance, Recording, Transcript, Turn, Word, save
-from confindex.workspace import Workspace
+from confindex.search import index
+from confindex.search.hits import search
+from confindex.store.transcript import Provenance, Recording, Transcript, Turn, Word, save
+from confindex.store.workspace import Workspace
 
 
 def make(
@@ -252,7 +252,7 @@ def test_paging_group_and_context(arch: Workspace) -> None:
 
 def test_total_is_exact_unless_whoosh_skipped_blocks() -> None:
     # On a big index Whoosh skips low-scoring blocks and only estimates the total.
-    from confindex import search as search_mod
+    from confindex.search import hits as search_mod
 
     class Results:
         def __init__(self, exact: bool, scored: int, estimate: int) -> None:

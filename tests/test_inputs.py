@@ -12,7 +12,14 @@ import pytest
 from conftest import LoopbackServer
 
 from confindex.errors import InputError
-from confindex.inputs import Filters, dedupe, entry_date, expand, normalize_date, read_batch_file
+from confindex.run.inputs import (
+    Filters,
+    dedupe,
+    entry_date,
+    expand,
+    normalize_date,
+    read_batch_file,
+)
 
 
 @pytest.fixture
@@ -83,7 +90,7 @@ def test_mixed_inputs_are_deduplicated_in_order(tmp_path: Path) -> None:
 
 
 def test_dedupe_by_recording_id() -> None:
-    from confindex.inputs import WorkItem
+    from confindex.run.inputs import WorkItem
 
     got = dedupe(
         [

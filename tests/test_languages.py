@@ -4,7 +4,7 @@
 def test_word_pieces_without_a_space_join_the_previous_word():
     from types import SimpleNamespace as W
 
-    from confindex.asr import merge_word_pieces
+    from confindex.speech.asr import merge_word_pieces
 
     pieces = [
         W(word=" l", start=1.0, end=1.1, probability=0.9),
@@ -22,7 +22,7 @@ def test_word_pieces_without_a_space_join_the_previous_word():
 
 
 def test_turn_language_classifier_is_used_only_when_sure():
-    from confindex.language import turn_language_fn
+    from confindex.speech.language import turn_language_fn
 
     language_of = turn_language_fn("en")
     assert language_of("Bonjour à tous, et bienvenue au débat de ce soir.") == "fr"

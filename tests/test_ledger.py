@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from confindex.ledger import Ledger, NewItem, owner_is_dead
+from confindex.store.ledger import Ledger, NewItem, owner_is_dead
 
 
 def items(*keys: str, kind: str = "url") -> list[NewItem]:
@@ -85,7 +85,7 @@ def test_dead_process_rows_are_reaped(tmp_path: Path) -> None:
     """A killed run's claims are released at once (same host), heartbeat or not."""
     path = tmp_path / "l.sqlite"
     code = (
-        "import sys,time; from confindex.ledger import Ledger, NewItem;"
+        "import sys,time; from confindex.store.ledger import Ledger, NewItem;"
         f"l=Ledger({str(path)!r}); l.add([NewItem('a','a','url')]); l.claim_next();"
         "print(l.owner, flush=True); time.sleep(60)"
     )

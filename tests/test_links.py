@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from confindex.links import human, link
-from confindex.transcript import Recording
+from confindex.formats.links import human, link
+from confindex.store.transcript import Recording
 
 
 def test_youtube_short_link_floors_seconds() -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import run
 
-from confindex.ledger import Ledger
-from confindex.workspace import Workspace
+from confindex.store.ledger import Ledger
+from confindex.store.workspace import Workspace
 
 
 def test_ytdlp_messages_reach_the_log_file(tmp_path: Path, http_root) -> None:
@@ -59,10 +59,10 @@ def test_a_bug_is_one_line_exit_70_and_its_traceback_is_logged(tmp_path, monkeyp
 
 
 def test_a_bug_in_a_bulk_run_stops_it_and_marks_nothing_failed(tmp_path, monkeypatch) -> None:
-    from confindex import fetch
-    from confindex.bulk import BulkOptions, BulkRunner
-    from confindex.inputs import url_item
-    from confindex.job import FetchOptions
+    from confindex.run import fetch
+    from confindex.run.bulk import BulkOptions, BulkRunner
+    from confindex.run.inputs import url_item
+    from confindex.run.job import FetchOptions
 
     def buggy(*a, **k):
         return None + 1  # a programming error, not the recording's fault
@@ -83,7 +83,8 @@ def test_a_bug_in_a_bulk_run_stops_it_and_marks_nothing_failed(tmp_path, monkeyp
 def test_importing_sets_no_environment_variables() -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "OMP_WAIT_POLICY")}
     code = (
-        "import os, confindex, confindex.asr, confindex.api, confindex.cli, confindex.job; "
+        "import os, confindex, confindex.speech.asr, confindex.api, confindex.cli, "
+        "confindex.run.job; "
         "print(os.environ.get('HF_HUB_OFFLINE'), os.environ.get('OMP_WAIT_POLICY'))"
     )
     out = subprocess.run(

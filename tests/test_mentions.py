@@ -11,9 +11,9 @@ import pytest
 from conftest import run
 from test_index_search import _build, make
 
-from confindex import search as search_api
-from confindex.search import TimeNotLocated, search
-from confindex.workspace import Workspace
+from confindex.search import hits as search_api
+from confindex.search.hits import TimeNotLocated, search
+from confindex.store.workspace import Workspace
 
 FR = make(
     "radio",

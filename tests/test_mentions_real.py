@@ -16,9 +16,9 @@ import unicodedata
 import pytest
 from conftest import run, shared_file
 
-from confindex import search as search_api
-from confindex import transcript as store
-from confindex.workspace import Workspace
+from confindex.search import hits as search_api
+from confindex.store import transcript as store
+from confindex.store.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 

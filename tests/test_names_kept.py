@@ -12,10 +12,10 @@ import shutil
 import pytest
 from conftest import run, shared_file
 
-from confindex import transcript as store
-from confindex.ledger import Ledger
-from confindex.publish import history
-from confindex.workspace import Workspace
+from confindex.store import transcript as store
+from confindex.store.ledger import Ledger
+from confindex.store.publish import history
+from confindex.store.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 

@@ -10,10 +10,10 @@ import shutil
 import pytest
 from conftest import SAMPLES, run, shared_file
 
-from confindex import index as search_index
-from confindex import search as search_api
-from confindex import transcript as store
-from confindex.workspace import Workspace
+from confindex.search import hits as search_api
+from confindex.search import index as search_index
+from confindex.store import transcript as store
+from confindex.store.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 

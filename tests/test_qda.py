@@ -17,10 +17,10 @@ from conftest import SHARED_DATA, run, shared_file
 from lxml import etree
 from pympi import Elan
 
-from confindex import export, qda
-from confindex.transcript import Provenance, Recording, Transcript, Turn, Word, save
-from confindex.turns import build_turns
-from confindex.workspace import Workspace
+from confindex.formats import export, qda
+from confindex.speech.turns import build_turns
+from confindex.store.transcript import Provenance, Recording, Transcript, Turn, Word, save
+from confindex.store.workspace import Workspace
 
 XSD = Path(__file__).parent / "data" / "EAFv3.0.xsd"
 EXB_DTD = SHARED_DATA / "schemas" / "exmaralda-basic-transcription-1.4.dtd"
@@ -339,7 +339,7 @@ def test_real_fetched_recording_exports_read_back(tmp_path):
     r = run("fetch", str(wav), "--formats", "eaf,exb,maxqda,nvivo,docx", "--json", ws=ws)
     assert r.exit_code == 0, r.output
     rid = json.loads(r.stdout)["recordings"][0]["recording_id"]
-    from confindex.transcript import load
+    from confindex.store.transcript import load
 
     t = load(ws, rid)
     assert len({x.speaker for x in t.turns}) == 2

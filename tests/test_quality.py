@@ -14,10 +14,12 @@ from builtaudio import babble as built_babble
 from builtaudio import tones
 from conftest import shared_file
 
-from confindex import export, quality
-from confindex.asr import AsrOptions
-from confindex.quality import Signals
-from confindex.transcript import (
+from confindex.formats import export
+from confindex.speech import quality
+from confindex.speech.asr import AsrOptions
+from confindex.speech.quality import Signals
+from confindex.speech.turns import build_turns, words_of
+from confindex.store.transcript import (
     Flag,
     Provenance,
     Recording,
@@ -25,7 +27,6 @@ from confindex.transcript import (
     Transcript,
     Word,
 )
-from confindex.turns import build_turns, words_of
 
 
 def seg(
@@ -191,7 +192,7 @@ def test_a_version_1_transcript_in_a_workspace_loads_searches_exports_and_review
     as version 2."""
     from conftest import run
 
-    from confindex.workspace import Workspace
+    from confindex.store.workspace import Workspace
 
     ws = Workspace(tmp_path / "ws")
     ws.ensure()
@@ -220,7 +221,7 @@ SR = 16000
 
 def babble(seconds: float, seed: int = 0) -> np.ndarray:
     """Speech-like noise with no words, built from the real JFK and picovoice clips."""
-    from confindex import audio
+    from confindex.speech import audio
 
     jfk = audio.decode(shared_file("en/jfk.flac"))
     fr = audio.decode(shared_file("fr/picovoice_test_fr.wav"))
@@ -240,9 +241,9 @@ def write_wav(path, samples: np.ndarray):
 
 
 def transcribe(path, **asr):
-    from confindex.asr import AsrOptions
-    from confindex.fetch import local_media
-    from confindex.pipeline import FetchOptions, Transcriber
+    from confindex.run.fetch import local_media
+    from confindex.run.pipeline import FetchOptions, Transcriber
+    from confindex.speech.asr import AsrOptions
 
     return Transcriber(FetchOptions(asr=AsrOptions(**asr), diarize=False)).transcribe(
         local_media(path)
@@ -256,7 +257,7 @@ GUARDS_OFF = {"temperature": 0.0, "compression_ratio_threshold": None,
 @pytest.fixture(scope="module")
 def talk_wav(tmp_path_factory):
     """JFK, 25 s of babble (speech-like, no words), JFK again."""
-    from confindex import audio
+    from confindex.speech import audio
 
     jfk = audio.decode(shared_file("en/jfk.flac"))
     return write_wav(tmp_path_factory.mktemp("babble") / "talk.wav",
@@ -269,8 +270,8 @@ def babble_talk(talk_wav):
     the workspace and transcript."""
     from conftest import run
 
-    from confindex.transcript import resolve_recording
-    from confindex.workspace import Workspace
+    from confindex.store.transcript import resolve_recording
+    from confindex.store.workspace import Workspace
 
     ws = Workspace(talk_wav.parent / "ws")
     r = run("fetch", str(talk_wav), "--quiet", ws=ws)
@@ -283,10 +284,10 @@ def babble_raw(talk_wav):
     """The same talk with the defaults but loops left as faster-whisper's batched pipeline
     writes them: `compression_ratio_threshold=None`, faster-whisper's own switch for its
     fallback, also turns off the second reading of looping speech. Published to a workspace."""
-    from confindex.fetch import local_media
-    from confindex.pipeline import FetchOptions, Transcriber
-    from confindex.publish import publish
-    from confindex.workspace import Workspace
+    from confindex.run.fetch import local_media
+    from confindex.run.pipeline import FetchOptions, Transcriber
+    from confindex.store.publish import publish
+    from confindex.store.workspace import Workspace
 
     ws = Workspace(talk_wav.parent / "ws-raw")
     asr = AsrOptions(decode_options={"compression_ratio_threshold": None})
@@ -363,7 +364,7 @@ def test_the_readme_review_example_is_what_review_prints(tmp_path):
     cannot be the README's on every machine; the live runs' checks are the tests above."""
     from conftest import REPO, run
 
-    from confindex.workspace import Workspace
+    from confindex.store.workspace import Workspace
 
     kept = json.loads((REPO / "tests" / "data" / "review_talk.json").read_text(encoding="utf-8"))
     assert kept["provenance"]["options"]["batch_size"] == 8  # the defaults, as `fetch` ran
@@ -385,7 +386,7 @@ def test_babble_at_beam_1_without_guards_is_flagged_low_confidence(tmp_path):
     """Real French speech, babble, the speech again; beam 1, conditioned on the previous text,
     faster-whisper's guards off: the babble becomes the previous sentence again, in words of
     very low probability."""
-    from confindex import audio
+    from confindex.speech import audio
 
     fr = audio.decode(shared_file("fr/picovoice_test_fr.wav"))
     path = write_wav(tmp_path / "babble.wav", np.concatenate([fr, babble(25), fr]))
@@ -411,7 +412,7 @@ def test_babble_at_beam_1_without_guards_is_flagged_low_confidence(tmp_path):
 def test_text_over_a_long_silence_is_flagged_nonspeech(tmp_path):
     """35 s of silence, then JFK; with no VAD and faster-whisper's silence guards off, Whisper
     writes "You" into the silence."""
-    from confindex import audio
+    from confindex.speech import audio
 
     jfk = audio.decode(shared_file("en/jfk.flac"))
     path = write_wav(tmp_path / "silence.wav", np.concatenate([np.zeros(35 * SR), jfk]))
@@ -437,7 +438,7 @@ def test_text_over_music_like_tones_is_flagged_loop_and_nonspeech(tmp_path):
     of one CPU wrote "…" loops there and those of another — AMD EPYC, CTranslate2 4.8.5 —
     wrote nothing over the music at all; with 45 s it invents text too. Loops "back to
     back" are checked on babble, below.)"""
-    from confindex import audio
+    from confindex.speech import audio
 
     jfk = audio.decode(shared_file("en/jfk.flac"))  # 11.0 s
     path = write_wav(tmp_path / "tones.wav", np.concatenate([jfk, tones(45), jfk]))
@@ -483,8 +484,8 @@ def test_clean_real_speech_gets_no_loop_or_nonspeech_flag(rel):
 def flagged_workspace(tmp_path):
     """Two recordings published into a workspace: turns with a loop, low confidence, text over
     silence, and clean turns, all saying "projet"."""
-    from confindex.pipeline import publish
-    from confindex.workspace import Workspace
+    from confindex.run.pipeline import publish
+    from confindex.store.workspace import Workspace
 
     ws = Workspace(tmp_path / "ws")
 
@@ -604,8 +605,8 @@ def test_a_passage_spoken_half_by_each_of_two_speakers_goes_to_the_first_in_ever
     import sys
 
     code = """
-from confindex import quality
-from confindex.transcript import Flag, Provenance, Recording, Transcript, Turn, Word
+from confindex.speech import quality
+from confindex.store.transcript import Flag, Provenance, Recording, Transcript, Turn, Word
 w = lambda a, text: Word(a, a + 0.4, text)
 turns = [Turn(0, 23.0, 23.9, "SPEAKER_02", "and go", "en", [w(23.0, "and"), w(23.5, "go")]),
          Turn(1, 24.0, 24.9, "SPEAKER_00", "on and", "en", [w(24.0, "on"), w(24.5, "and")])]

@@ -6,7 +6,7 @@ import pytest
 from whoosh import query as wq
 
 from confindex.errors import QueryError
-from confindex.query import (
+from confindex.search.query import (
     And,
     Field,
     MAll,

@@ -21,10 +21,11 @@ from conftest import run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from confindex import index, sanitize
-from confindex.export import render
-from confindex.transcript import Provenance, Recording, Transcript, Turn, Word, save
-from confindex.workspace import Workspace
+from confindex import sanitize
+from confindex.formats.export import render
+from confindex.search import index
+from confindex.store.transcript import Provenance, Recording, Transcript, Turn, Word, save
+from confindex.store.workspace import Workspace
 
 OSC_TITLE = "\x1b]0;pwned\x07"  # retitles the terminal
 OSC_ST = "\x1b]8;;http://evil.example/\x1b\\"  # a hyperlink, ST-terminated
@@ -252,7 +253,7 @@ def test_vtt_export_parses_back_in_a_real_browser(evil: Workspace, tmp_path: Pat
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(chromium).exists():
         pytest.skip("chromium is not installed")
-    from confindex.transcript import load
+    from confindex.store.transcript import load
 
     vtt = render(load(evil, "evil"), "vtt")
     # Cues are ≤ 2 lines of 42 characters (issue 15): the turn spans several; each is parsed

@@ -23,9 +23,9 @@ from servekit import (
     stop_server,
 )
 
+from confindex.store.workspace import Workspace
 from confindex.web import security
 from confindex.web.server import exposure_warning
-from confindex.workspace import Workspace
 
 QUERIES = [
     ("soyouz", ""),
@@ -312,7 +312,7 @@ def test_speakers_and_status_pages(served) -> None:
 def test_search_page_pages_through_hits(tmp_path: Path) -> None:
     from servekit import script_words
 
-    from confindex.transcript import Provenance, Recording, Transcript, Turn, save
+    from confindex.store.transcript import Provenance, Recording, Transcript, Turn, save
     from confindex.web.app import PAGE_SIZE
 
     ws = Workspace(tmp_path / "ws").ensure()

@@ -21,7 +21,7 @@ from servekit import (
     stop_server,
 )
 
-from confindex.workspace import Workspace
+from confindex.store.workspace import Workspace
 
 CHROMIUM = os.environ.get("CONFINDEX_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = REPO / "docs" / "serve-recording.png"

@@ -9,10 +9,11 @@ import shutil
 import pytest
 from conftest import run, shared_file
 
-from confindex import quality
 from confindex.errors import InputError
-from confindex.span import parse_span, splice
-from confindex.transcript import (
+from confindex.speech import quality
+from confindex.speech.span import parse_span, splice
+from confindex.speech.turns import build_turns, words_of
+from confindex.store.transcript import (
     Flag,
     Provenance,
     Recording,
@@ -22,8 +23,7 @@ from confindex.transcript import (
     Word,
     load,
 )
-from confindex.turns import build_turns, words_of
-from confindex.workspace import Workspace
+from confindex.store.workspace import Workspace
 
 
 def test_parse_span():

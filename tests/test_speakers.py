@@ -7,9 +7,9 @@ import json
 import pytest
 from conftest import run
 
-from confindex import speakers as sp
 from confindex.errors import InputError, NotFoundError
-from confindex.transcript import (
+from confindex.store import speakers as sp
+from confindex.store.transcript import (
     Provenance,
     Recording,
     SpeakerSegment,
@@ -19,7 +19,7 @@ from confindex.transcript import (
     load,
     save,
 )
-from confindex.workspace import Workspace
+from confindex.store.workspace import Workspace
 
 
 def make_transcript(rid: str = "panel-2024", title: str = "Space panel") -> Transcript:
@@ -131,7 +131,7 @@ def test_cli_rename_saves_exports_and_indexes(ws: Workspace, saved: Transcript):
     srt = (ws.transcripts / "panel-2024.srt").read_text(encoding="utf-8")
     assert "Jean-Loup Chrétien" in srt
     # the index knows the name: search by speaker name finds their turn
-    from confindex.search import search
+    from confindex.search.hits import search
 
     hits = search(ws, 'speaker:"Jean-Loup Chrétien" Apollo').hits
     assert [(h.turn_id, h.speaker_name) for h in hits] == [(1, "Jean-Loup Chrétien")]

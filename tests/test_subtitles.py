@@ -16,11 +16,11 @@ import srt
 import webvtt
 from conftest import run, shared_file
 
-from confindex import export
-from confindex.export import CueStyle
-from confindex.transcript import Provenance, Recording, Transcript, Word
-from confindex.turns import build_turns
-from confindex.workspace import Workspace
+from confindex.formats import export
+from confindex.formats.export import CueStyle
+from confindex.speech.turns import build_turns
+from confindex.store.transcript import Provenance, Recording, Transcript, Word
+from confindex.store.workspace import Workspace
 
 MIN = 0.8
 

@@ -1,7 +1,6 @@
 """Turn building and speaker assignment: pure functions, no model."""
 
-from confindex.transcript import Segment, SpeakerSegment, Word
-from confindex.turns import (
+from confindex.speech.turns import (
     assign_speakers,
     build_turns,
     complete_mapping,
@@ -9,6 +8,7 @@ from confindex.turns import (
     relabel_by_first_appearance,
     words_of,
 )
+from confindex.store.transcript import Segment, SpeakerSegment, Word
 
 
 def w(start: float, end: float, text: str, speaker: str | None = None) -> Word:
@@ -110,8 +110,8 @@ def test_join_words():
 
 
 def test_language_by_overlap_picks_the_dominant_segment_language():
-    from confindex.transcript import Turn
-    from confindex.turns import language_by_overlap
+    from confindex.speech.turns import language_by_overlap
+    from confindex.store.transcript import Turn
 
     segs = [Segment(0, 0.0, 4.0, "a", language="fr"), Segment(1, 4.0, 5.0, "b", language="en")]
     assert language_by_overlap(Turn(0, 0.5, 4.5, "A", "x", "en"), segs) == "fr"
@@ -119,8 +119,8 @@ def test_language_by_overlap_picks_the_dominant_segment_language():
 
 
 def test_names_follow_voices_when_labels_are_renumbered():
-    from confindex.transcript import Turn
-    from confindex.turns import carry_names
+    from confindex.speech.turns import carry_names
+    from confindex.store.transcript import Turn
 
     old = [Turn(0, 0, 10, "SPEAKER_00", "a"), Turn(1, 10, 20, "SPEAKER_01", "b")]
     # Re-diarized: the second voice now speaks first in label order.

@@ -5,12 +5,12 @@ import os
 
 import pytest
 
-from confindex import export
 from confindex.errors import InputError
-from confindex.fetch import clean_ytdlp_error, is_url, url_recording_id
+from confindex.formats import export
+from confindex.run.fetch import clean_ytdlp_error, is_url, url_recording_id
+from confindex.store.transcript import Provenance, Recording, Transcript, Turn, Word
+from confindex.store.workspace import slugify
 from confindex.timefmt import clock, hms, parse_time
-from confindex.transcript import Provenance, Recording, Transcript, Turn, Word
-from confindex.workspace import slugify
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,7 @@ def test_slugify_keeps_non_latin_titles_readable():
 
 @pytest.mark.parametrize("mask", [0o022, 0o002, 0o077])
 def test_atomic_writes_honour_the_umask(tmp_path, mask):
-    from confindex.workspace import atomic_write_text
+    from confindex.store.workspace import atomic_write_text
 
     old = os.umask(mask)
     try:

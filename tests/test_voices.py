@@ -12,12 +12,12 @@ import math
 import numpy as np
 import pytest
 
-from confindex import speakers as sp
-from confindex import transcript as store
-from confindex import voices
-from confindex.diarize import clean_pieces
-from confindex.evaluate import score_names
-from confindex.transcript import (
+from confindex.evaluation.evaluate import score_names
+from confindex.speech import voices
+from confindex.speech.diarize import clean_pieces
+from confindex.store import speakers as sp
+from confindex.store import transcript as store
+from confindex.store.transcript import (
     Provenance,
     Recording,
     SpeakerSegment,
@@ -216,7 +216,7 @@ def test_publish_names_known_voices_and_a_new_version_keeps_the_users_choices(ws
     """The one writer recognises voices; a re-transcription (labels swapped) carries the users'
     names, their rejections and their opt-outs by time overlap, not the library's names."""
     from confindex.api import Archive
-    from confindex.publish import publish
+    from confindex.store.publish import publish
 
     archive = Archive(ws)
     publish(ws, make("r1", {"SPEAKER_00": ALICE}))
@@ -245,7 +245,7 @@ def test_publish_names_known_voices_and_a_new_version_keeps_the_users_choices(ws
 
 def test_undo_of_a_rename_takes_the_voice_out_of_the_library(ws):
     from confindex.api import Archive
-    from confindex.publish import publish
+    from confindex.store.publish import publish
 
     archive = Archive(ws)
     publish(ws, make("r1", {"SPEAKER_00": ALICE}))

@@ -10,11 +10,11 @@ import shutil
 import pytest
 from conftest import run, shared_file
 
-from confindex import audio, voices
-from confindex import transcript as store
-from confindex.der import der, read_rttm
-from confindex.diarize import diarize
-from confindex.workspace import Workspace
+from confindex.evaluation.der import der, read_rttm
+from confindex.speech import audio, voices
+from confindex.speech.diarize import diarize
+from confindex.store import transcript as store
+from confindex.store.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 

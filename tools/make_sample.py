@@ -7,7 +7,7 @@ Build-time only: needs espeak-ng, sox and ffmpeg on PATH; confindex itself never
 
     python tools/make_sample.py            # rebuild samples/panel.ogg + panel.json
     python tools/make_sample.py --wav x.wav  # also keep the lossless mix
-    python tools/make_sample.py --check      # transcribe the built sample with confindex.asr
+    python tools/make_sample.py --check      # transcribe the built sample with confindex.speech.asr
 
 The two voices differ in sex variant, pitch and rate on purpose: plain espeak-ng voices sound
 alike to speaker-embedding models (CAM++), which would make the sample useless for diarization.
@@ -181,7 +181,7 @@ def _norm(text: str) -> str:
 
 
 def check(out_dir: Path, model: str | None = None) -> int:
-    """Transcribe the built sample with confindex.asr; exit 1 if a promise below is broken.
+    """Transcribe the built sample with confindex.speech.asr; exit 1 if a promise below is broken.
 
     1. The whole file, default options (what `confindex fetch` does): every KEY_PHRASE appears.
     2. Each language's lines alone (cut from the decoded .ogg, joined with 1 s of silence):
@@ -189,7 +189,7 @@ def check(out_dir: Path, model: str | None = None) -> int:
     """
     import jiwer
 
-    from confindex import asr, audio
+    from confindex.speech import asr, audio
 
     meta = json.loads((out_dir / "panel.json").read_text(encoding="utf-8"))
     samples = audio.decode(out_dir / meta["audio"])

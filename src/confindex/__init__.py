@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .errors import ConfindexError
-from .transcript import Transcript, Turn, Word
-from .workspace import Workspace
+from confindex.errors import ConfindexError
+from confindex.store.transcript import Transcript, Turn, Word
+from confindex.store.workspace import Workspace
 
 if TYPE_CHECKING:
-    from .api import Archive
+    from confindex.api import Archive
 
 __all__ = ["Archive", "ConfindexError", "Transcript", "Turn", "Word", "Workspace", "__version__"]
 
@@ -32,7 +32,7 @@ def __getattr__(name: str) -> Any:
     # Archive is imported on first use, so that `import confindex` (and `confindex search`)
     # does not pay for the transcription modules.
     if name == "Archive":
-        from .api import Archive
+        from confindex.api import Archive
 
         return Archive
     raise AttributeError(f"module 'confindex' has no attribute {name!r}")

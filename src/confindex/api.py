@@ -22,10 +22,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfindexError, InputError, ModelError
-from .executors import ExecutorOptions
-from .job import FetchOptions, Reporter
-from .workspace import Workspace
+from confindex.errors import ConfindexError, InputError, ModelError
+from confindex.run.executors import ExecutorOptions
+from confindex.run.job import FetchOptions, Reporter
+from confindex.store.workspace import Workspace
 
 log = logging.getLogger("confindex")
 
@@ -69,7 +69,7 @@ MODEL_KEYS = (
 def build_options(*, force: bool = False, index: bool = True, **kw: Any) -> FetchOptions:
     """FetchOptions from keyword arguments (`language="fr"`, `diarize=False`, …); an unknown
     keyword is an InputError, so that a typo is not silently ignored."""
-    from .asr import AsrOptions
+    from confindex.speech.asr import AsrOptions
 
     unknown = set(kw) - set(ASR_KEYS) - set(MODEL_KEYS)
     if unknown:
@@ -91,7 +91,7 @@ def build_options(*, force: bool = False, index: bool = True, **kw: Any) -> Fetc
 
 def whisper_languages() -> frozenset[str]:
     """The language codes Whisper knows."""
-    from .asr import openmp_policy
+    from confindex.speech.asr import openmp_policy
 
     openmp_policy()  # importing faster_whisper loads CTranslate2 (and OpenMP)
     from faster_whisper.tokenizer import _LANGUAGE_CODES
@@ -104,8 +104,8 @@ def validate_options(options: FetchOptions) -> None:
     code, the model (a directory must hold a model; a hub name must be cached when the hub is
     offline), the device and the diarization settings. Raises a ConfindexError; nothing is
     recorded, so a run that fails on its options marks no recording failed."""
-    from .asr import choose_device, resolve_model
-    from .job import diarize_options
+    from confindex.run.job import diarize_options
+    from confindex.speech.asr import choose_device, resolve_model
 
     asked = [options.asr.language] if options.asr.language is not None else []
     asked += list(options.asr.languages or ())
@@ -283,21 +283,21 @@ class Archive:
         `executor="dask"` runs the jobs on Dask workers: `workers=N` starts a LocalCluster of
         N processes here, `scheduler="tcp://HOST:PORT"` uses a running cluster; this process
         stays the only writer of the archive."""
-        from .bulk import BulkOptions
-        from .inputs import Filters, expand
+        from confindex.run.bulk import BulkOptions
+        from confindex.run.inputs import Filters, expand
 
         if not inputs and not batch_files:
             raise InputError("give URLs, files or folders, or a batch file")
         opts = build_options(force=force, index=index, **options)
         if formats is not None:
-            from .export import parse_formats
+            from confindex.formats.export import parse_formats
 
             # an empty list means none (as "none" does), never "all"
             opts.formats = parse_formats(formats) if isinstance(formats, str) or formats else []
         if output_dir:
             opts.output_dir = str(Path(output_dir).expanduser().resolve())
         validate_options(opts)
-        from .fetch import politeness_options
+        from confindex.run.fetch import politeness_options
 
         ydl = politeness_options(
             sleep_interval=sleep_interval,
@@ -339,11 +339,11 @@ class Archive:
         """Run work items (None: every unfinished row of the ledger) through the bulk runner,
         on `executor` (default: this process). A cluster that cannot be started or reached
         is an ExecutorError before anything is written."""
-        from .bulk import BulkRunner
+        from confindex.run.bulk import BulkRunner
 
         cluster = None
         if executor is not None and executor.is_dask:
-            from .executors import DaskCluster
+            from confindex.run.executors import DaskCluster
 
             cluster = DaskCluster(executor).start()
         try:
@@ -360,16 +360,16 @@ class Archive:
         """Transcribe one recording again (a recording id or prefix, or the file/URL it came
         from) with new options; a file or URL not in the archive yet is fetched. Speaker names
         are kept and the replaced version goes to the history (`undo`). Returns an Outcome."""
-        from . import transcript as store
-        from .errors import NotFoundError
-        from .pipeline import Outcome, retranscribe
+        from confindex.errors import NotFoundError
+        from confindex.run.pipeline import Outcome, retranscribe
+        from confindex.store import transcript as store
 
         opts = build_options(force=True, **options)
         validate_options(opts)
         try:
             store.resolve_recording(self.ws, recording)
         except NotFoundError as exc:
-            from .fetch import is_url, local_path
+            from confindex.run.fetch import is_url, local_path
 
             if not is_url(recording) and not os.path.lexists(local_path(recording)):
                 # A mistyped id: not "no such file" (and no failed row in the ledger).
@@ -388,8 +388,8 @@ class Archive:
         it in: the rest stays, the new words keep the recording's speakers and their names,
         flags, exports and index follow, the replaced version goes to the history (`undo`).
         The span and options are checked before the model loads. Returns an Outcome."""
-        from . import transcript as store
-        from .span import parse_span, redecode
+        from confindex.speech.span import parse_span, redecode
+        from confindex.store import transcript as store
 
         opts = build_options(force=True, **options)
         validate_options(opts)
@@ -400,16 +400,16 @@ class Archive:
     def undo(self, recording: str):
         """Restore the version of a recording's transcript before its last overwrite
         (re-transcription, rename, `--force`); returns the restored Transcript."""
-        from . import transcript as store
-        from .publish import undo
+        from confindex.store import transcript as store
+        from confindex.store.publish import undo
 
         t = store.resolve_recording(self.ws, recording)
         return undo(self.ws, t.id)
 
     def history(self, recording: str) -> list[str]:
         """Paths of the kept earlier versions of a recording's transcript, oldest first."""
-        from . import transcript as store
-        from .publish import history
+        from confindex.store import transcript as store
+        from confindex.store.publish import history
 
         t = store.resolve_recording(self.ws, recording)
         return [str(p) for p in history(self.ws, t.id)]
@@ -436,7 +436,7 @@ class Archive:
     ):
         """Queue failed recordings again and (unless `requeue_only`) run them; returns the
         RunSummary, or the requeued keys with `requeue_only` (or when none failed)."""
-        from .ledger import Ledger
+        from confindex.store.ledger import Ledger
 
         if not self._has_ledger():
             raise ConfindexError(f"nothing to retry: no bulk run in {self.ws.root}")
@@ -453,8 +453,8 @@ class Archive:
 
     def last_run_options(self) -> tuple[FetchOptions, dict[str, Any]]:
         """The transcription options of the latest run and its scheduling options."""
-        from .bulk import options_from_dict
-        from .ledger import Ledger
+        from confindex.run.bulk import options_from_dict
+        from confindex.store.ledger import Ledger
 
         if not self._has_ledger():
             raise ConfindexError(f"nothing to resume: no bulk run in {self.ws.root}")
@@ -474,7 +474,7 @@ class Archive:
         reporter: Reporter | None = None,
     ):
         """Run ledger rows (`keys`; None: every unfinished one) with the last run's options."""
-        from .bulk import BulkOptions
+        from confindex.run.bulk import BulkOptions
 
         options, stored = self.last_run_options()
         validate_options(options)
@@ -482,8 +482,8 @@ class Archive:
             download_workers = int(stored.get("download_workers", 1))
         items = None
         if keys is not None:
-            from .inputs import WorkItem
-            from .ledger import Ledger
+            from confindex.run.inputs import WorkItem
+            from confindex.store.ledger import Ledger
 
             with Ledger.of(self.ws) as led:
                 items = [
@@ -503,7 +503,7 @@ class Archive:
     def recording(self, ref: Any):
         """The Transcript of a recording (id, unique id prefix, or its source URL/path); a
         Transcript given is returned as is."""
-        from . import transcript as store
+        from confindex.store import transcript as store
 
         if isinstance(ref, store.Transcript):
             return ref
@@ -511,21 +511,21 @@ class Archive:
 
     def recordings(self) -> Iterable[Any]:
         """Every transcript of the archive, in id order."""
-        from . import transcript as store
+        from confindex.store import transcript as store
 
         return store.iter_all(self.ws)
 
     def list_recordings(self, **filters: str | None) -> list[Any]:
         """The recordings as `confindex list` shows them (catalog Entries, newest first);
         filters: title, speaker, channel, lang, since, until."""
-        from .catalog import Filters, entries
+        from confindex.store.catalog import Filters, entries
 
         return entries(self.ws, Filters(**filters))
 
     def remove(self, *refs: str, media: bool = False) -> list[Any]:
         """Remove recordings everywhere (transcript, exports, index, ledger; downloaded media
         with `media=True`). Every ref is checked before anything is removed."""
-        from .catalog import remove, resolve_ids
+        from confindex.store.catalog import remove, resolve_ids
 
         return remove(self.ws, resolve_ids(self.ws, refs), media=media)
 
@@ -544,7 +544,7 @@ class Archive:
         Each hit is a turn; `hit.mentions` are the places in it where the query is said, each
         with its own second and link (`result.mentions`: all of them, as (hit, mention)).
         """
-        from .search import search
+        from confindex.search.hits import search
 
         began = time.perf_counter()
         result = search(
@@ -567,7 +567,7 @@ class Archive:
         """The passages of a recording flagged as likely wrong (quality.py's Passage: kind,
         start, end, score, reason, speaker, text, link), in time order; `kinds` keeps only
         those kinds (loop, nonspeech, lowconf, language), `min_score` (0–1) the surer ones."""
-        from .quality import KINDS, review
+        from confindex.speech.quality import KINDS, review
 
         unknown = sorted(set(kinds or ()) - set(KINDS))
         if unknown:
@@ -579,7 +579,7 @@ class Archive:
     def show(self, recording: Any, at: float | None = None, around: float = 60.0) -> list[Any]:
         """The turns of a recording, all of them or those within `around` s of `at` (a moment
         past the recording's end is an InputError)."""
-        from .cite import check_moment
+        from confindex.formats.cite import check_moment
 
         t = self.recording(recording)
         if at is None:
@@ -590,7 +590,7 @@ class Archive:
     def cite(self, recording: Any, at: float):
         """A Citation of what was said at `at` seconds: `.render(style)` with style apa,
         chicago, bibtex, ris or csl; an InputError when `at` lies outside the recording."""
-        from .cite import cite
+        from confindex.formats.cite import cite
 
         return cite(self.recording(recording), at)
 
@@ -605,24 +605,24 @@ class Archive:
         """A recording's transcript rendered as text: srt, vtt, txt, md, rttm, json, or the
         QDA formats eaf, exb, maxqda, atlasti, nvivo (subtitle line limits: the arguments,
         else the workspace config, else 42 × 2). Binary formats (docx): `export_bytes`."""
-        from .config import cue_style
-        from .export import render
+        from confindex.config import cue_style
+        from confindex.formats.export import render
 
         style = cue_style(self.ws, max_line_width=max_line_width, max_line_count=max_line_count)
         return render(self.recording(recording), fmt, style, self.ws.root)
 
     def export_bytes(self, recording: Any, fmt: str = "srt", **limits: Any) -> bytes:
         """Any export format as the bytes of its file (UTF-8 for the text ones)."""
-        from .config import cue_style
-        from .export import render_bytes
+        from confindex.config import cue_style
+        from confindex.formats.export import render_bytes
 
         style = cue_style(self.ws, **limits)
         return render_bytes(self.recording(recording), fmt, style, self.ws.root)
 
     def export_all(self, fmt: str, folder: str | os.PathLike[str], **limits: Any) -> list[Path]:
         """Write every recording as `folder/ID.<ext>` (created if missing); the paths written."""
-        from .export import file_name
-        from .workspace import atomic_write_bytes
+        from confindex.formats.export import file_name
+        from confindex.store.workspace import atomic_write_bytes
 
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
@@ -635,7 +635,7 @@ class Archive:
 
     def speakers(self, recording: Any) -> list[Any]:
         """The speakers of a recording (SpeakerInfo: label, name, talk time, first quote)."""
-        from .speakers import list_speakers
+        from confindex.store.speakers import list_speakers
 
         return list_speakers(self.recording(recording))
 
@@ -643,7 +643,7 @@ class Archive:
         """The people of the archive (ArchiveSpeaker: recordings, talk time, first and last
         appearance), one per person whatever the spelling of case and spaces, and the count
         of speakers still unnamed."""
-        from .speakers import list_archive
+        from confindex.store.speakers import list_archive
 
         return list_archive(self.ws)
 
@@ -653,7 +653,7 @@ class Archive:
         """Name a speaker (label or current name) of a recording; exports and index follow.
         Giving the label as `name` clears the name. The voice is enrolled in the voice library
         under that name (new recordings then name that person) unless `enroll` is False."""
-        from .speakers import list_speakers, rename
+        from confindex.store.speakers import list_speakers, rename
 
         t, label = rename(self.ws, recording, speaker, name, enroll=enroll)
         return RenameResult(t.id, label, t.speakers.get(label), list_speakers(t))
@@ -661,13 +661,13 @@ class Archive:
     def pending_names(self, *recordings: str) -> list[Any]:
         """Names the voice library gave and nobody confirmed yet (speakers.Review: recording,
         label, name, score, margin), in the given recordings or all."""
-        from .speakers import pending
+        from confindex.store.speakers import pending
 
         return pending(self.ws, recordings)
 
     def confirm_speaker(self, recording: str, speaker: str) -> RenameResult:
         """Keep the automatic name of `speaker`: it becomes a user's name and is enrolled."""
-        from .speakers import list_speakers, review
+        from confindex.store.speakers import list_speakers, review
 
         t, label, name = review(self.ws, recording, speaker, accept=True)
         return RenameResult(t.id, label, name, list_speakers(t))
@@ -675,7 +675,7 @@ class Archive:
     def reject_speaker(self, recording: str, speaker: str) -> RenameResult:
         """Take back the automatic name of `speaker` (it reverts to its label) and never
         suggest that name again for it in this recording. `name` is the rejected name."""
-        from .speakers import list_speakers, review
+        from confindex.store.speakers import list_speakers, review
 
         t, label, name = review(self.ws, recording, speaker, accept=False)
         return RenameResult(t.id, label, name, list_speakers(t))
@@ -684,7 +684,7 @@ class Archive:
         """Recognise the library's voices again in existing recordings (all when none given),
         computing missing voiceprints from the media when it is still there.
         Returns speakers.Identified per recording: the names given or taken back."""
-        from .speakers import identify
+        from confindex.store.speakers import identify
 
         return identify(self.ws, recordings)
 
@@ -703,8 +703,8 @@ class Archive:
         read are listed in the report's `skipped` (and the index goes on without them)."""
         import time
 
-        from . import index as ix
-        from .workspace import make_dir
+        from confindex.search import index as ix
+        from confindex.store.workspace import make_dir
 
         t0 = time.monotonic()
         skipped: list[tuple[str, str]] = []
@@ -725,11 +725,11 @@ class Archive:
         return report
 
     def status(self) -> LedgerStatus:
-        from .report import ledger_status
+        from confindex.store.report import ledger_status
 
         return LedgerStatus(**ledger_status(self.ws))
 
     def stats(self) -> ArchiveStats:
-        from .report import archive_stats
+        from confindex.store.report import archive_stats
 
         return ArchiveStats(**archive_stats(self.ws))

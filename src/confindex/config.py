@@ -25,8 +25,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
-from .workspace import Workspace
+from confindex.errors import InputError
+from confindex.store.workspace import Workspace
 
 WORKSPACE_FILE = "confindex.toml"
 ENV_CONFIG = "CONFINDEX_CONFIG"  # a user config file elsewhere (or "" for none)
@@ -98,7 +98,7 @@ def default_map(ws: Workspace | None) -> dict[str, dict[str, Any]]:
 
 def cue_style(ws: Workspace | None, **overrides: Any):
     """The subtitle CueStyle: built-in defaults < config [subtitles] < explicit overrides."""
-    from .export import CueStyle
+    from confindex.formats.export import CueStyle
 
     conf = dict(load(ws).get("subtitles", {}))
     allowed = {"max_line_width", "max_line_count", "min_duration", "max_duration", "pause"}
@@ -114,7 +114,7 @@ def export_defaults(ws: Workspace | None) -> tuple[list[str] | None, str | None]
     fetch = load(ws).get("fetch", {})
     formats = fetch.get("formats")
     if isinstance(formats, str):
-        from .export import parse_formats
+        from confindex.formats.export import parse_formats
 
         formats = parse_formats(formats)
     return formats, fetch.get("output_dir")

@@ -26,7 +26,7 @@ class _Console(logging.Handler):
         self.verbose = verbose
 
     def emit(self, record: logging.LogRecord) -> None:
-        from .sanitize import terminal
+        from confindex.sanitize import terminal
 
         try:
             line = terminal(record.getMessage())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import InputError
+from confindex.errors import InputError
 
 
 def hms(seconds: float) -> str:

@@ -15,9 +15,17 @@ from pathlib import Path
 
 from conftest import assert_no_traceback
 
-from confindex import index
-from confindex.transcript import Provenance, Recording, Transcript, Turn, Word, load_path, save
-from confindex.workspace import Workspace
+from confindex.search import index
+from confindex.store.transcript import (
+    Provenance,
+    Recording,
+    Transcript,
+    Turn,
+    Word,
+    load_path,
+    save,
+)
+from confindex.store.workspace import Workspace
 
 CLI = [sys.executable, "-c", "from confindex.cli import main; main()"]
 QUIET = ["--quiet", "--no-diarize", "--beam-size", "1"]
@@ -60,7 +68,7 @@ def assert_intact(ws: Workspace) -> None:
     assert len(gens) <= 1, f"partial index generations left: {gens}"
     for p in ws.transcripts.glob("*.json"):
         load_path(p)  # whole, readable JSON
-    from confindex.search import search
+    from confindex.search.hits import search
 
     assert [h.recording_id for h in search(ws, "brown fox").hits] == ["good"]
 

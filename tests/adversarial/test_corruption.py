@@ -19,10 +19,10 @@ import pytest
 from conftest import run, shared_file
 from harness import QUIET, assert_intact, assert_one_line_error, good_archive
 
-from confindex import index
-from confindex.ledger import Ledger
-from confindex.transcript import load_path, save
-from confindex.workspace import Workspace
+from confindex.search import index
+from confindex.store.ledger import Ledger
+from confindex.store.transcript import load_path, save
+from confindex.store.workspace import Workspace
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ DAMAGE = {
 def test_a_damaged_index_names_the_rebuild(adv: Workspace, damage: str) -> None:
     DAMAGE[damage](_gen(adv))
     index.close_all() if hasattr(index, "close_all") else None
-    from confindex import search as search_mod
+    from confindex.search import hits as search_mod
 
     search_mod.close_all()
     r = run("search", "brown fox", ws=adv)
@@ -71,7 +71,7 @@ def test_index_never_calls_a_damaged_index_up_to_date(adv: Workspace, damage: st
     """`confindex index` on a damaged index names the rebuild (it once said "the index is up
     to date", exit 0, for a truncated or garbled segment or TOC)."""
     DAMAGE[damage](_gen(adv))
-    from confindex import search as search_mod
+    from confindex.search import hits as search_mod
 
     search_mod.close_all()
     line = assert_one_line_error(run("index", ws=adv))

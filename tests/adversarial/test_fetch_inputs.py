@@ -17,8 +17,8 @@ import pytest
 from conftest import run, shared_file
 from harness import QUIET, assert_intact, assert_one_line_error, cli, good_archive, write_wav
 
-from confindex.ledger import Ledger
-from confindex.workspace import Workspace
+from confindex.store.ledger import Ledger
+from confindex.store.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def test_a_truncated_file_is_measured_against_its_header(tmp_path: Path) -> None
     goes, and known to be short. (A cut WAV is not: FFmpeg takes its length from the size.)"""
     import av
 
-    from confindex.audio import decode_with_info
+    from confindex.speech.audio import decode_with_info
 
     whole = tmp_path / "tone.flac"
     pcm = (0.3 * np.sin(np.arange(16000 * 10) / 5) * 32767).astype(np.int16)[None, :]
@@ -156,7 +156,7 @@ def test_a_truncated_flac_is_transcribed_as_far_as_it_goes_with_a_warning(
 ) -> None:
     """Half of JFK's FLAC (its header still says 11 s): exit 0, one warning naming the decoded
     length, the first half searchable, the cut recorded in the transcript's provenance."""
-    from confindex.transcript import load
+    from confindex.store.transcript import load
 
     data = shared_file("en/jfk.flac").read_bytes()
     half = tmp_path / "jfk-half.flac"

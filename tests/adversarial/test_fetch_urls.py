@@ -17,8 +17,8 @@ import pytest
 from conftest import LoopbackServer, run, shared_file
 from harness import QUIET, assert_intact, assert_one_line_error, cli, good_archive
 
-from confindex.ledger import Ledger
-from confindex.workspace import Workspace
+from confindex.store.ledger import Ledger
+from confindex.store.workspace import Workspace
 
 HITS: Counter[str] = Counter()
 

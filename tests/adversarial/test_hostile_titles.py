@@ -15,7 +15,7 @@ from conftest import run, shared_file
 from harness import QUIET
 
 from confindex import sanitize
-from confindex.workspace import Workspace
+from confindex.store.workspace import Workspace
 
 TITLE = "\x1b]0;pwned\x07\x1b[2J=cmd|' /C calc'!A0 <script>alert(1)</script> \x9b31mspeech"
 ARTIST = "@SUM(1+1)*cmd|' /C calc'!A0 \x1b]8;;http://evil/\x1b\\<b>Diane & Co <x></b>"

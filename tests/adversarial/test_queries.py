@@ -9,7 +9,7 @@ from harness import assert_intact, assert_one_line_error, good_archive
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from confindex.workspace import Workspace
+from confindex.store.workspace import Workspace
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import sys
 
 import click
 
-from .. import __version__
-from ..errors import ConfindexError
+from confindex import __version__
+from confindex.errors import ConfindexError
 
 # command name -> "module:attribute" under confindex.cli
 COMMANDS: dict[str, str] = {
@@ -113,7 +113,7 @@ class LazyGroup(click.Group):
 
 
 def _set_color(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
-    from .output import set_color
+    from confindex.cli.output import set_color
 
     if value is not None:  # else the global --color (or $CONFINDEX_COLOR) stands
         set_color(value)
@@ -144,7 +144,7 @@ def _with_color_option(cmd: click.Command) -> click.Command:
 def _log_to_stderr() -> None:
     """confindex's warnings (retries, truncated media, a ledger set aside) on stderr, one
     sanitised line each, until the group's options (-v, --log-file) refine it."""
-    from ..log import has_console, setup
+    from confindex.log import has_console, setup
 
     if not has_console():
         setup()
@@ -166,8 +166,8 @@ def _workspace_in(args: list[str]) -> str | None:
 def _apply_config(ctx: click.Context) -> None:
     """Option defaults from confindex.toml (workspace) and the user config file, as click's
     default_map: read before the command parses its options, so they act as defaults."""
-    from ..config import default_map
-    from ..workspace import Workspace
+    from confindex.config import default_map
+    from confindex.store.workspace import Workspace
 
     rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
     if not rest or rest[0] in ("-h", "--help"):
@@ -194,7 +194,7 @@ def _lists_joined(values: dict, cmd: click.Command) -> dict:
 
 
 def fail(message: str, code: int = 1) -> None:
-    from ..sanitize import terminal
+    from confindex.sanitize import terminal
 
     # Messages quote file names, URLs and titles: one line, no escape sequence reaches the tty.
     click.echo(f"Error: {terminal(message)}", err=True)
@@ -249,8 +249,8 @@ def cli(
       confindex fetch ./panel.mp4 https://www.youtube.com/watch?v=ID
       confindex search "diplomatie spatiale"
     """
-    from ..log import setup
-    from .output import set_color
+    from confindex.cli.output import set_color
+    from confindex.log import setup
 
     ctx.meta["confindex.globals"] = {"workspace": workspace, "json": as_json}
     set_color(color)

@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from ..api import Archive
-from ..timefmt import hms
-from .common import json_option, print_json, workspace_option
+from confindex.api import Archive
+from confindex.cli.common import json_option, print_json, workspace_option
+from confindex.timefmt import hms
 
 
 @click.command()
@@ -26,7 +26,9 @@ def status(ws, as_json):
     if as_json:
         print_json(s)
         return
-    from .output import echo as out  # sources and errors quote URLs, file names and titles
+    from confindex.cli.output import (
+        echo as out,  # sources and errors quote URLs, file names and titles
+    )
 
     if not s["total"]:
         out(f"No recordings in the ledger of {ws.root} yet (confindex fetch …).")
@@ -40,7 +42,7 @@ def status(ws, as_json):
     if s["eta_seconds"] is not None:
         line += f"; ETA {hms(s['eta_seconds'])}"
     out(line)
-    from .output import hanging
+    from confindex.cli.output import hanging
 
     for a in s["active"]:
         hanging(f"working: {a['recording_id'] or a['source']} ({a['activity'] or 'queued'})")
@@ -49,7 +51,7 @@ def status(ws, as_json):
 
 
 def _bulk_run_options(f):
-    from .fetch_cmd import executor_options
+    from confindex.cli.fetch_cmd import executor_options
 
     f = executor_options(f)
     opts = [
@@ -69,7 +71,7 @@ def _bulk_run_options(f):
 
 
 def _run(ws: Any, run, as_json: bool, quiet: bool) -> None:
-    from .fetch_cmd import run_bulk
+    from confindex.cli.fetch_cmd import run_bulk
 
     run_bulk(ws, run, quiet=quiet, as_json=as_json, single_error=False)
 
@@ -83,7 +85,7 @@ def resume(ws, as_json, quiet, **kw):
     Example (after a crash, a reboot or Ctrl-C):
       confindex resume
     """
-    from .fetch_cmd import executor_from
+    from confindex.cli.fetch_cmd import executor_from
 
     archive = Archive(ws)
     workers, ex = kw.get("download_workers"), executor_from(kw)
@@ -113,7 +115,7 @@ def retry_failed(ws, as_json, quiet, requeue_only, **kw):
         elif not quiet:
             click.echo(f"{len(keys)} failed recording(s) queued again")
         return
-    from .fetch_cmd import executor_from
+    from confindex.cli.fetch_cmd import executor_from
 
     workers, ex = kw.get("download_workers"), executor_from(kw)
     _run(

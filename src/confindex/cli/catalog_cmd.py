@@ -6,14 +6,14 @@ from typing import Any
 
 import click
 
-from ..timefmt import hms
-from .common import json_option, print_json, workspace_option
+from confindex.cli.common import json_option, print_json, workspace_option
+from confindex.timefmt import hms
 
 
 def _print_jsonl(items: list[dict[str, Any]]) -> None:
     import json
 
-    from ..sanitize import json_text
+    from confindex.sanitize import json_text
 
     for item in items:
         click.echo(json_text(json.dumps(item, ensure_ascii=False, default=str)))
@@ -48,8 +48,8 @@ def list_recordings(
       confindex list --speaker "Maya Brooks" --lang en
       confindex list --since 2024-01 --json
     """
-    from ..api import Archive
-    from .output import console, text
+    from confindex.api import Archive
+    from confindex.cli.output import console, text
 
     got = Archive(ws).list_recordings(
         title=title, speaker=speaker, channel=channel, lang=lang, since=since, until=until
@@ -79,7 +79,7 @@ _TITLE_MIN, _SPEAKERS_MIN = 24, 14
 def _print_recordings(out: Any, got: list[Any]) -> None:
     from rich.text import Text
 
-    from .output import table, text
+    from confindex.cli.output import table, text
 
     titles = [" ".join(e.title.split()) for e in got]
     langs = [", ".join(e.languages) or "-" for e in got]
@@ -131,8 +131,8 @@ def rm(refs: tuple[str, ...], media: bool, as_json: bool, ws: Any) -> None:
       confindex rm youtube-u2SCITorY2A
       confindex rm panel --media
     """
-    from ..api import Archive
-    from .output import console, text
+    from confindex.api import Archive
+    from confindex.cli.output import console, text
 
     done = Archive(ws).remove(*refs, media=media)
     if as_json:

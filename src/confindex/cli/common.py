@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..workspace import Workspace
+from confindex.store.workspace import Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,7 +53,7 @@ def json_option(f: F) -> F:
 
 
 def print_json(data: Any) -> None:
-    from ..sanitize import json_text
+    from confindex.sanitize import json_text
 
     # json escapes C0 (ESC is \u001b) but not C1 controls or bidi overrides: json_text does.
     sys.stdout.write(json_text(json.dumps(data, ensure_ascii=False, indent=2, default=str)))
@@ -62,6 +62,6 @@ def print_json(data: Any) -> None:
 
 def stderr_console():
     """A rich console on stderr for progress and status, so stdout stays clean for --json."""
-    from .output import stderr_console as make
+    from confindex.cli.output import stderr_console as make
 
     return make()

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConfindexError, InputError
-from ..sanitize import rich
-from .common import json_option, print_json, stderr_console, workspace_option
-from .fetch_cmd import build_options, transcription_options
+from confindex.cli.common import json_option, print_json, stderr_console, workspace_option
+from confindex.cli.fetch_cmd import build_options, transcription_options
+from confindex.errors import ConfindexError, InputError
+from confindex.sanitize import rich
 
 
 def _console():
-    from .output import console
+    from confindex.cli.output import console
 
     return console()
 
@@ -31,7 +31,7 @@ def _table(title: str, rows: list[tuple[str, str]]):
 
 
 def _read_text(path: Path) -> str:
-    from ..fetch import check_file
+    from confindex.run.fetch import check_file
 
     check_file(path)  # a FIFO or a device would be read for ever
     try:
@@ -80,8 +80,8 @@ def eval_asr(audio, reference, normaliser_name, show_text, as_json, **kw) -> Non
       confindex eval asr ../shared/data/en/jfk.flac ../shared/data/en/jfk.ref.txt
       confindex eval asr talk.wav talk.txt --language fr --model ./whisper-small --json
     """
-    from ..asr import load_model
-    from ..evaluate import evaluate_asr
+    from confindex.evaluation.evaluate import evaluate_asr
+    from confindex.speech.asr import load_model
 
     ref_text = _read_text(reference)
     opts = build_options(kw)
@@ -128,20 +128,24 @@ def eval_diarization(
       confindex eval diarization ../shared/data/diar/pyannote_sample.wav \\
           ../shared/data/diar/pyannote_sample.rttm --num-speakers 2
     """
-    missing = [m for m in ("diarize", "der") if importlib.util.find_spec(f"confindex.{m}") is None]
+    missing = [
+        m
+        for m in ("speech.diarize", "evaluation.der")
+        if importlib.util.find_spec(f"confindex.{m}") is None
+    ]
     if missing:
         raise ConfindexError(
             f"diarization is not available in this build (confindex.{missing[0]} is missing)"
         )
-    from ..diarize import DiarizeOptions
-    from ..evaluate import evaluate_diarization
+    from confindex.evaluation.evaluate import evaluate_diarization
+    from confindex.speech.diarize import DiarizeOptions
 
     kwargs: dict = dict(
         num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers
     )
     if threshold is not None:
         kwargs["threshold"] = threshold
-    from ..fetch import check_file
+    from confindex.run.fetch import check_file
 
     check_file(reference)
     with stderr_console().status(f"diarizing {rich(audio.name)}…"):
@@ -181,8 +185,8 @@ def eval_speakers(enroll_audio, enroll_rttm, test_audio, test_rttm, as_json) -> 
       cd ../shared/data/diar
       confindex eval speakers ami_dev00.wav ami_dev00.rttm ami_dev01.wav ami_dev01.rttm
     """
-    from ..evaluate import evaluate_speakers
-    from ..fetch import check_file
+    from confindex.evaluation.evaluate import evaluate_speakers
+    from confindex.run.fetch import check_file
 
     for p in (enroll_audio, enroll_rttm, test_audio, test_rttm):
         check_file(p)
@@ -236,8 +240,8 @@ def eval_search(refs, k, tolerance, timing, words_path, lang, ws, as_json) -> No
       confindex eval search q.json --timing --json     # recall within 2 s, mean/max error
       confindex eval search names.json --words talk.words.json --lang fr
     """
-    from ..evaluate import evaluate_search, read_search_refs, read_word_timings
-    from ..timefmt import hms
+    from confindex.evaluation.evaluate import evaluate_search, read_search_refs, read_word_timings
+    from confindex.timefmt import hms
 
     words = read_word_timings(words_path) if words_path else None
     timing = timing or words is not None

@@ -1,15 +1,15 @@
-"""`confindex fetch` and `confindex transcribe`: thin wrappers over confindex.pipeline."""
+"""`confindex fetch` and `confindex transcribe`: thin wrappers over confindex.run.pipeline."""
 
 from __future__ import annotations
 
 import click
 
-from ..asr import VAD_MIN_SILENCE_MS, VAD_PAD_MS, VAD_THRESHOLD, known_language
-from ..errors import ConfindexError
-from ..job import FetchOptions
-from ..timefmt import hms
-from .common import json_option, print_json, stderr_console, workspace_option
-from .progress import ConsoleReporter
+from confindex.cli.common import json_option, print_json, stderr_console, workspace_option
+from confindex.cli.progress import ConsoleReporter
+from confindex.errors import ConfindexError
+from confindex.run.job import FetchOptions
+from confindex.speech.asr import VAD_MIN_SILENCE_MS, VAD_PAD_MS, VAD_THRESHOLD, known_language
+from confindex.timefmt import hms
 
 
 def transcription_options(f):
@@ -165,7 +165,7 @@ def diarization_options(f):
 def option_kwargs(kw: dict) -> dict:
     """The transcription keyword arguments of `Archive.fetch`/`transcribe` in click's `kw`
     (popped from it)."""
-    from ..api import ASR_KEYS, MODEL_KEYS
+    from confindex.api import ASR_KEYS, MODEL_KEYS
 
     min_s, max_s = kw.get("min_speakers"), kw.get("max_speakers")
     if min_s and max_s and min_s > max_s:
@@ -179,7 +179,7 @@ def option_kwargs(kw: dict) -> dict:
 
 def build_options(kw: dict, **extra) -> FetchOptions:
     """FetchOptions from the click keyword arguments of the options above."""
-    from ..api import build_options as api_build_options
+    from confindex.api import build_options as api_build_options
 
     return api_build_options(**option_kwargs(dict(kw)), **extra)
 
@@ -188,7 +188,7 @@ def print_summary(console, summary) -> None:
     """The end-of-run line (done, skipped, failed, hours, wall time, × realtime) and failures."""
     from rich.text import Text
 
-    from .output import hanging, text
+    from confindex.cli.output import hanging, text
 
     d = summary.to_dict()
     rtf = f", {d['realtime_factor']:.1f}× realtime" if d["realtime_factor"] else ""
@@ -219,8 +219,8 @@ def print_summary(console, summary) -> None:
 
 def _formats(value: str | None) -> list[str] | None:
     """`--formats srt,vtt|all|none` → the export list; a bad name is a usage error (exit 2)."""
-    from ..errors import InputError
-    from ..export import parse_formats
+    from confindex.errors import InputError
+    from confindex.formats.export import parse_formats
 
     if value is None:
         return None  # the workspace config's [fetch] formats, else all
@@ -327,7 +327,7 @@ def executor_options(f):
 
 
 def executor_from(kw: dict):
-    from ..executors import ExecutorOptions
+    from confindex.run.executors import ExecutorOptions
 
     return ExecutorOptions(
         kw.pop("executor", "local"), kw.pop("workers", None), kw.pop("scheduler", None)
@@ -406,7 +406,7 @@ def fetch(inputs, ws, as_json, force, no_index, quiet, batch_files, formats, out
       confindex fetch "https://www.youtube.com/@ConfChannel" --date-after 20240101 \\
           --match-title "keynote|panel" --max-recordings 50
     """
-    from ..api import Archive
+    from confindex.api import Archive
 
     if not inputs and not batch_files:
         raise click.UsageError("give URLs, files or folders, or a batch file with -a")
@@ -472,7 +472,7 @@ def transcribe(recording, ws, as_json, quiet, undo, span, **kw):
       confindex transcribe youtube-u2SCITorY2A --undo
       confindex transcribe panel --span 0:30-0:45 --beam-size 8 --hotwords "Soïouz"
     """
-    from ..api import Archive
+    from confindex.api import Archive
 
     archive = Archive(ws)
     if undo and span is not None:

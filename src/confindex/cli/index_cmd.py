@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from ..sanitize import terminal
-from ..timefmt import hms
-from .common import json_option, print_json, workspace_option
+from confindex.cli.common import json_option, print_json, workspace_option
+from confindex.sanitize import terminal
+from confindex.timefmt import hms
 
 
 def _log(msg: str) -> None:
@@ -30,13 +30,13 @@ def index(rebuild: bool, optimize: bool, as_json: bool, ws: Any) -> None:
       confindex index --optimize
       confindex index --json
     """
-    from ..api import Archive
-    from ..workspace import make_dir
+    from confindex.api import Archive
+    from confindex.store.workspace import make_dir
 
     archive = Archive(ws)
     make_dir(ws.index_dir)  # a file in its place is an error before any progress is drawn
     if rebuild:
-        from .output import progress as make_progress
+        from confindex.cli.output import progress as make_progress
 
         with make_progress() as bar:
             task = bar.add_task("indexing", total=max(1, len(ws.transcript_ids())))
@@ -62,7 +62,7 @@ def index(rebuild: bool, optimize: bool, as_json: bool, ws: Any) -> None:
         # Never silently: a recording left out of the index would vanish from search.
         for rid, why in r.skipped:
             _log(f"not indexed: {rid}: {why}")
-        from ..errors import ConfindexError
+        from confindex.errors import ConfindexError
 
         s = "s" if len(r.skipped) != 1 else ""
         raise ConfindexError(
@@ -83,7 +83,7 @@ def stats(as_json: bool, ws: Any) -> None:
     Example:
       confindex stats --json
     """
-    from ..api import Archive
+    from confindex.api import Archive
 
     s = Archive(ws.root).stats().to_dict()
     if as_json:
@@ -101,7 +101,7 @@ def stats(as_json: bool, ws: Any) -> None:
     ]
     from rich.text import Text
 
-    from .output import console, echo, text
+    from confindex.cli.output import console, echo, text
 
     out = console()
     kw = max(len(k) for k, _ in rows) + 2

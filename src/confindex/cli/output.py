@@ -59,7 +59,7 @@ def text(value: object, style: str = "") -> Any:
     """Untrusted text as a rich Text: escape sequences neutralised, never read as markup."""
     from rich.text import Text
 
-    from ..sanitize import terminal
+    from confindex.sanitize import terminal
 
     return Text(terminal(value), style=style)
 

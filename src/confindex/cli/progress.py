@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..pipeline import Reporter
-from ..sanitize import rich
-from ..timefmt import hms
+from confindex.run.pipeline import Reporter
+from confindex.sanitize import rich
+from confindex.timefmt import hms
 
 
 class ConsoleReporter(Reporter):

@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from ..sanitize import terminal, url
-from ..timefmt import hms
-from .common import json_option, print_json, workspace_option
+from confindex.cli.common import json_option, print_json, workspace_option
+from confindex.sanitize import terminal, url
+from confindex.timefmt import hms
 
 KIND_CHOICES = ["loop", "nonspeech", "lowconf", "language"]
 
@@ -42,7 +42,7 @@ def review(
       confindex review panel
       confindex review panel --kind loop --kind nonspeech --json
     """
-    from ..api import Archive
+    from confindex.api import Archive
 
     archive = Archive(ws)
     t = archive.recording(recording)

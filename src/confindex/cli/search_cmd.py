@@ -11,10 +11,10 @@ from typing import Any
 
 import click
 
-from .. import sanitize
-from ..sanitize import terminal
-from ..timefmt import hms
-from .common import json_option, print_json, workspace_option
+from confindex import sanitize
+from confindex.cli.common import json_option, print_json, workspace_option
+from confindex.sanitize import terminal
+from confindex.timefmt import hms
 
 WIDTH = 80  # hits read best at most this wide, even on a wider terminal
 INDENT = "    "
@@ -27,7 +27,7 @@ def _log(msg: str) -> None:
 def _screen() -> tuple[Any, int, bool]:
     """stdout's console (output.py: --color, NO_COLOR, COLUMNS), the width to use, and whether
     matches can be styled (else they are marked **like this**)."""
-    from .output import console
+    from confindex.cli.output import console
 
     out = console()
     return out, min(WIDTH, out.width), out.color_system is not None
@@ -140,7 +140,7 @@ def search(
     as_json: bool,
     ws: Any,
 ) -> None:
-    from ..api import Archive
+    from confindex.api import Archive
 
     if as_json:
         fmt = "json"
@@ -156,7 +156,7 @@ def search(
         if fmt == "jsonl":
             import json
 
-            from ..sanitize import json_text
+            from confindex.sanitize import json_text
 
             for d in data["hits"]:
                 click.echo(json_text(json.dumps(d, ensure_ascii=False, default=str)))
@@ -184,7 +184,7 @@ def _citations(archive: Any, hits: list[Any]) -> dict[int, Any]:
 def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> None:
     from rich.text import Text
 
-    from .output import text
+    from confindex.cli.output import text
 
     if not result.hits:
         if not ws.transcript_ids():
@@ -234,7 +234,7 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
 
 
 def _print_ctx(out: Any, ctx: Any, width: int) -> None:
-    from .output import text
+    from confindex.cli.output import text
 
     said = text(f"{INDENT}  [{hms(ctx.start)}] {ctx.speaker_name or '?'}: {ctx.text}", "dim")
     _line(out, said, width)
@@ -288,7 +288,7 @@ def _md(s: str) -> str:
 
 
 def _at(value: str | None) -> float | None:
-    from ..timefmt import parse_time
+    from confindex.timefmt import parse_time
 
     return None if value is None else parse_time(value)
 
@@ -314,8 +314,8 @@ def show(recording: str, at: str | None, around_text: str, as_json: bool, ws: An
       confindex show 3f2a
       confindex show 3f2a --at 12:34 --around 30
     """
-    from ..api import Archive
-    from ..links import link
+    from confindex.api import Archive
+    from confindex.formats.links import link
 
     around = _at(around_text) or 0.0  # parsed before any transcript is read
     archive = Archive(ws)
@@ -344,7 +344,7 @@ def show(recording: str, at: str | None, around_text: str, as_json: bool, ws: An
         return
     from rich.text import Text
 
-    from .output import text
+    from confindex.cli.output import text
 
     out, width, _ = _screen()
     rec = t.recording
@@ -387,8 +387,8 @@ def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
       confindex cite 3f2a --at 12:34 --style ris >> refs.ris       # Zotero, Mendeley
       confindex cite 3f2a --at 12:34 --style csl > moment.json     # CSL-JSON (Pandoc)
     """
-    from ..api import Archive
-    from ..cite import STYLES
+    from confindex.api import Archive
+    from confindex.formats.cite import STYLES
 
     c = Archive(ws).cite(recording, _at(at) or 0.0)
     if as_json:
@@ -463,10 +463,10 @@ def export(
       confindex export 3f2a --format eaf -o elan/
       confindex export 3f2a --format docx -o panel.docx
     """
-    from ..api import Archive
-    from ..errors import InputError
-    from ..export import BINARY_FORMATS, file_name
-    from ..workspace import atomic_write_bytes
+    from confindex.api import Archive
+    from confindex.errors import InputError
+    from confindex.formats.export import BINARY_FORMATS, file_name
+    from confindex.store.workspace import atomic_write_bytes
 
     if all_ == bool(recording):
         raise InputError("give a RECORDING or --all (not both)")

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .common import workspace_option
+from confindex.cli.common import workspace_option
 
 
 @click.command()
@@ -32,9 +32,9 @@ def serve(host: str, port: int, open_browser: bool, ws: Any) -> None:
       confindex serve --workspace demo --port 9000 --open
     """
     try:
-        from ..web.server import serve as run_server
+        from confindex.web.server import serve as run_server
     except ImportError as exc:  # a partial install: name what is missing
-        from ..errors import ConfindexError
+        from confindex.errors import ConfindexError
 
         raise ConfindexError(f"confindex serve needs {exc.name}: pip install confindex") from None
 
@@ -42,7 +42,7 @@ def serve(host: str, port: int, open_browser: bool, ws: Any) -> None:
         click.echo(msg)
 
     def warn(msg: str) -> None:
-        from ..sanitize import terminal
+        from confindex.sanitize import terminal
 
         click.echo(terminal(msg), err=True)
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from ..timefmt import hms
-from .common import json_option, print_json, workspace_option
+from confindex.cli.common import json_option, print_json, workspace_option
+from confindex.timefmt import hms
 
 COMMANDS = ("review", "identify")
 ACTIONS = ("rename", "confirm", "reject")
@@ -56,9 +56,9 @@ def speakers(
       confindex speakers identify
       confindex speakers --all --json
     """
-    from ..api import Archive
-    from ..sanitize import terminal
-    from .output import console, echo
+    from confindex.api import Archive
+    from confindex.cli.output import console, echo
+    from confindex.sanitize import terminal
 
     archive = Archive(ws)
     if recording in COMMANDS:
@@ -173,8 +173,8 @@ def _cut(text: str, room: int) -> str:
 
 
 def _review(archive: Any, refs: list[str], as_json: bool) -> None:
-    from ..sanitize import terminal
-    from .output import echo
+    from confindex.cli.output import echo
+    from confindex.sanitize import terminal
 
     items = archive.pending_names(*refs)
     if as_json:
@@ -197,8 +197,8 @@ def _review(archive: Any, refs: list[str], as_json: bool) -> None:
 
 
 def _identify(archive: Any, refs: list[str], as_json: bool) -> None:
-    from ..sanitize import terminal
-    from .output import echo
+    from confindex.cli.output import echo
+    from confindex.sanitize import terminal
 
     results = archive.identify_speakers(*refs)
     if as_json:

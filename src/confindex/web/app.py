@@ -37,18 +37,18 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .. import sanitize
-from ..api import Archive, LedgerStatus, RenameResult
-from ..errors import ConfindexError, InputError, NotFoundError, QueryError
-from ..timefmt import hms
-from ..transcript import Transcript
-from ..workspace import Workspace, is_recording_id
-from . import security
-from .media import Media, find_media, youtube_id
+from confindex import sanitize
+from confindex.api import Archive, LedgerStatus, RenameResult
+from confindex.errors import ConfindexError, InputError, NotFoundError, QueryError
+from confindex.store.transcript import Transcript
+from confindex.store.workspace import Workspace, is_recording_id
+from confindex.timefmt import hms
+from confindex.web import security
+from confindex.web.media import Media, find_media, youtube_id
 
 if TYPE_CHECKING:
-    from ..cite import Citation
-    from ..search import SearchResult
+    from confindex.formats.cite import Citation
+    from confindex.search.hits import SearchResult
 
 log = logging.getLogger("confindex")
 HERE = Path(__file__).parent
@@ -135,7 +135,7 @@ class Library:
         return f"{st.st_size}:{st.st_mtime_ns}"
 
     def entry(self, rid: str) -> _Cached:
-        from ..transcript import load
+        from confindex.store.transcript import load
 
         if not is_recording_id(rid):
             raise NotFoundError("no such recording")
@@ -204,7 +204,7 @@ def _float_param(raw: str | None, name: str) -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        from ..timefmt import parse_time
+        from confindex.timefmt import parse_time
 
         return parse_time(raw)
     if not math.isfinite(value):
@@ -233,7 +233,7 @@ def safe_href(link: str) -> str:
 
 
 def speaker_classes(t: Transcript) -> dict[str | None, int]:
-    from ..speakers import labels
+    from confindex.store.speakers import labels
 
     return {label: i % SPEAKER_COLOURS for i, label in enumerate(labels(t))}
 
@@ -342,8 +342,8 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             return page("error.html", code=code, error=exc)
         t = entry.transcript
         classes = speaker_classes(t)
-        from ..links import link
-        from ..speakers import list_speakers
+        from confindex.formats.links import link
+        from confindex.store.speakers import list_speakers
 
         speakers = [(s, classes.get(s.label, 0)) for s in list_speakers(t)]
         if entry.html is None:
@@ -382,7 +382,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         return json_response(result.to_dict(offset))
 
     async def api_facets(request: Request) -> Response:
-        from .facets import FACET_HITS, as_json
+        from confindex.web.facets import FACET_HITS, as_json
 
         q = request.query_params.get("q", "").strip()
         if not q:
@@ -395,7 +395,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         return json_response(t.to_dict())
 
     async def api_cite(request: Request) -> Response:
-        from ..cite import STYLES
+        from confindex.formats.cite import STYLES
 
         rid = request.query_params.get("recording", "")
         at = _float_param(request.query_params.get("at"), "at")

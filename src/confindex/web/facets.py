@@ -59,8 +59,8 @@ def refine(query: str, filt: str) -> str:
     """The query narrowed by one more filter. `a OR b speaker:X` would read as
     `a OR (b AND speaker:X)`, so a query with OR is put in parentheses first — unless it holds
     a time filter, which the query language allows only at the top level."""
-    from ..errors import QueryError
-    from ..query import parse
+    from confindex.errors import QueryError
+    from confindex.search.query import parse
 
     q = query.strip()
     if re.search(r"(^|\s)OR(\s|$)", q):

@@ -7,8 +7,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..links import is_youtube
-from ..transcript import Recording
+from confindex.formats.links import is_youtube
+from confindex.store.transcript import Recording
 
 # Types the standard table lacks on some systems; the browser needs the right one to play.
 _TYPES = {

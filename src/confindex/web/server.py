@@ -8,9 +8,9 @@ import socket
 import threading
 from collections.abc import Callable
 
-from ..errors import ConfindexError
-from ..workspace import Workspace
-from .security import is_loopback
+from confindex.errors import ConfindexError
+from confindex.store.workspace import Workspace
+from confindex.web.security import is_loopback
 
 log = logging.getLogger("confindex")
 
@@ -66,9 +66,9 @@ def serve(
     """Serve the workspace until Ctrl-C (uvicorn shuts down cleanly on SIGINT/SIGTERM)."""
     import uvicorn
 
-    from ..index import ensure
-    from ..search import searcher
-    from .app import create_app
+    from confindex.search.hits import searcher
+    from confindex.search.index import ensure
+    from confindex.web.app import create_app
 
     message = exposure_warning(host)
     if message:

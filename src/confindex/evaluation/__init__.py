@@ -1,0 +1,1 @@
+"""Measuring: diarization error rate (der), WER and search recall (evaluate)."""

@@ -1,0 +1,83 @@
+"""Links that open a recording's source at a given second (pure functions)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from confindex.store.transcript import Recording
+from confindex.timefmt import hms
+
+
+def seconds(at: float) -> int:
+    """Whole seconds a player should seek to: the floor of the first matched word's start."""
+    return max(0, math.floor(at))
+
+
+_AUDIO = frozenset(
+    [
+        ".mp3",
+        ".m4a",
+        ".aac",
+        ".flac",
+        ".wav",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".wma",
+        ".aif",
+        ".aiff",
+        ".amr",
+        ".mka",
+        ".weba",
+    ]
+)
+
+
+def media_kind(rec: Recording) -> str:
+    """ "video" or "audio": what a citation calls the recording ("[Video]" / "[Audio]").
+
+    YouTube and video pages are video; a file or URL with an audio extension is audio.
+    """
+    if is_youtube(rec):
+        return "video"
+    for name in (rec.source, rec.webpage_url or "", rec.media_path or ""):
+        path = urlsplit(name).path if "://" in name else name
+        if Path(unquote(path)).suffix.lower() in _AUDIO:
+            return "audio"
+    return "video"
+
+
+def is_youtube(rec: Recording) -> bool:
+    return rec.kind == "youtube" or (rec.extractor or "").lower().startswith("youtube")
+
+
+def link(rec: Recording, at: float) -> str:
+    """`https://youtu.be/ID?t=754`, `<page>#t=754`, or `file:///abs/path#t=754`."""
+    s = seconds(at)
+    if is_youtube(rec) and rec.extractor_id:
+        return f"https://youtu.be/{rec.extractor_id}?t={s}"
+    if rec.kind == "file" or not _is_url(rec.source):
+        return f"{_local_path(rec.source).as_uri()}#t={s}"
+    url = rec.webpage_url or rec.source
+    parts = urlsplit(url)
+    # A media fragment replaces any existing fragment (#t= is what players understand).
+    return urlunsplit(parts._replace(fragment=f"t={s}"))
+
+
+def human(rec: Recording, at: float) -> str:
+    """What a person reads: `/talks/panel.mp4 [00:12:34]` or `<link> [00:12:34]`."""
+    if rec.kind == "file" or not _is_url(rec.source):
+        return f"{_local_path(rec.source)} [{hms(at)}]"
+    return f"{link(rec, at)} [{hms(at)}]"
+
+
+def _is_url(s: str) -> bool:
+    return "://" in s and not s.startswith("file://")
+
+
+def _local_path(source: str) -> Path:
+    if source.startswith("file://"):
+        return Path(unquote(urlsplit(source).path))
+    return Path(source).expanduser().resolve()

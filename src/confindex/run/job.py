@@ -1,0 +1,349 @@
+"""The per-recording job: a source and options in, a `Transcript` out.
+
+The job touches no workspace state, so it can run in this process, in a Dask worker on this
+machine or on another machine: a URL is downloaded into a private temporary folder (removed
+afterwards), a local file is read where it is, and the result is returned, not saved. Saving,
+exports, the index and the ledger are `publish.publish`'s job, run by the one writer.
+
+Order inside the job: decode → diarize → asr → turns. Diarization comes first so that speech
+recognition can be given the speaker segments (per-speaker language detection).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from confindex import __version__
+from confindex.run.fetch import Media, is_url, local_media, local_path
+from confindex.speech.asr import AsrOptions, LoadedModel
+from confindex.store.transcript import (
+    Flag,
+    Provenance,
+    Recording,
+    SpeakerSegment,
+    Transcript,
+    Voiceprint,
+)
+
+log = logging.getLogger("confindex.run.job")
+
+
+@dataclass
+class FetchOptions:
+    """Everything that decides how a recording is transcribed."""
+
+    model: str | None = None
+    device: str = "auto"
+    compute_type: str | None = None
+    cpu_threads: int = 0
+    asr: AsrOptions = field(default_factory=AsrOptions)
+    diarize: bool = True
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    diarization_model: str | None = None
+    force: bool = False  # redo finished recordings (the one `force` flag)
+    index: bool = True
+    formats: list[str] | None = None  # exports to write; None: the workspace config, else all
+    output_dir: str | None = None  # where exports go; None: beside the transcript JSON
+
+
+class Reporter:
+    """Progress callbacks; the CLI draws bars, the library default stays silent."""
+
+    def stage(self, recording_id: str, stage: str, total: float | None = None) -> None:
+        """A stage starts ("download", "decode", "transcribe", "diarize", "index")."""
+
+    def advance(self, done: float, total: float | None = None) -> None:
+        """Progress inside the current stage (bytes for download, audio seconds otherwise)."""
+
+    def done(self, recording_id: str, status: str, message: str = "") -> None:
+        """A recording finished: status is "done", "skipped" or "failed"."""
+
+    def side(self) -> Reporter | None:
+        """A reporter for work running beside the current stage, in another thread (the
+        pipelined downloads of a bulk run); None when such work is not shown."""
+        return None
+
+
+@dataclass
+class Job:
+    """What one recording needs to be transcribed anywhere.
+
+    `media_path` is used when it exists where the job runs (a local file, a download already
+    in the workspace); otherwise `source` is fetched again into a temporary folder.
+    `speakers` (a previous diarization) is reused when the options say `diarize=False`, so
+    that a re-transcription without diarization keeps the speakers and their names.
+    """
+
+    source: str
+    recording: dict[str, Any] | None = None
+    media_path: str | None = None
+    speakers: list[dict[str, Any]] | None = None
+    ydl_extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def diarize_options(options: FetchOptions) -> Any:
+    """The diarization settings of `options`, checked now so that a bad combination fails
+    before minutes of transcription, not after."""
+    from confindex.speech.diarize import DiarizeOptions
+
+    opts = DiarizeOptions(
+        num_speakers=options.num_speakers,
+        min_speakers=options.min_speakers,
+        max_speakers=options.max_speakers,
+        model_dir=Path(options.diarization_model) if options.diarization_model else None,
+    )
+    opts.validate()
+    opts.model_paths()
+    return opts
+
+
+class Transcriber:
+    """Holds the loaded model so that a batch of recordings (or a Dask worker) loads it once."""
+
+    def __init__(self, options: FetchOptions) -> None:
+        self.options = options
+        self._model: LoadedModel | None = None
+        self.diarize_options = diarize_options(options) if options.diarize else None
+
+    @property
+    def model(self) -> LoadedModel:
+        if self._model is None:
+            from confindex.speech.asr import load_model
+
+            o = self.options
+            self._model = m = load_model(o.model, o.device, o.compute_type, o.cpu_threads)
+            log.info("model %s on %s (%s)", m.spec.name, m.device, m.compute_type)
+        return self._model
+
+    def transcribe(
+        self,
+        media: Media,
+        reporter: Reporter | None = None,
+        *,
+        speakers: list[SpeakerSegment] | None = None,
+    ) -> Transcript:
+        """Decode once, diarize, transcribe, build turns: the transcript (not yet saved).
+
+        `speakers`: an earlier diarization to reuse when diarization is off.
+        """
+        from confindex.speech import audio, turns
+        from confindex.speech.asr import transcribe
+
+        o = self.options
+        rid = media.recording.id
+        if reporter:
+            reporter.stage(rid, "decode")
+        samples, decoded = audio.decode_with_info(media.path)
+        total = audio.duration(samples)
+        truncated = decoded.warning(media.path.name)
+        if truncated:
+            log.warning("%s", truncated)
+        loaded = self.model
+        # Speaker turns first: the language is then detected per turn, and ASR decodes the
+        # turns grouped by language. Not cheap: about a third of the CPU of a default fetch
+        # (47 of ~133 CPU s on the 10-min bench file, bench/README.md).
+        speaker_segments: list[SpeakerSegment] = []
+        prints: dict[str, Voiceprint] = {}
+        diarization_info: dict[str, Any] | None = None
+        diarize_seconds = None
+        if self.diarize_options is not None:
+            if reporter:
+                reporter.stage(rid, "diarize", total)
+            t0 = time.perf_counter()
+            speaker_segments, prints, diarization_info = self._diarize(samples)
+            diarize_seconds = round(time.perf_counter() - t0, 3)
+        elif speakers:
+            speaker_segments = list(speakers)
+            diarization_info = {"reused": True, "speakers": len({s.speaker for s in speakers})}
+
+        if reporter:
+            reporter.stage(rid, "transcribe", total)
+        result = transcribe(
+            loaded,
+            samples,
+            o.asr,
+            speaker_segments=speaker_segments,
+            progress=reporter.advance if reporter else None,
+        )
+        words = turns.words_of(result.segments)
+        if speaker_segments and words:
+            words = turns.assign_speakers(words, speaker_segments)
+            if self.diarize_options is not None:  # fresh labels: number them as they appear
+                words, mapping = turns.relabel_by_first_appearance(words)
+                mapping = turns.complete_mapping(
+                    mapping, (s.speaker for s in sorted(speaker_segments, key=lambda s: s.start))
+                )
+                speaker_segments = [
+                    SpeakerSegment(s.start, s.end, mapping.get(s.speaker, s.speaker))
+                    for s in speaker_segments
+                ]
+                prints = {mapping.get(k, k): v for k, v in prints.items()}
+        # Each segment was decoded in its unit's language: a turn never mixes two.
+        built = turns.build_turns(
+            words, result.language, word_languages=turns.word_languages(words, result.segments)
+        )
+        t_flags = time.perf_counter()
+        flags = quality_flags(samples, result)
+        flag_seconds = round(time.perf_counter() - t_flags, 3)
+        del samples
+        if media.recording.duration is None:
+            media.recording.duration = round(total, 3)
+        provenance = Provenance(
+            confindex_version=__version__,
+            faster_whisper_version=_version("faster-whisper"),
+            ctranslate2_version=_version("ctranslate2"),
+            yt_dlp_version=_version("yt-dlp") if media.recording.kind != "file" else None,
+            model=loaded.spec.name,
+            model_sha256=loaded.spec.sha256,
+            device=loaded.device,
+            compute_type=loaded.compute_type,
+            options={
+                **o.asr.to_dict(),
+                "batch_size": result.batch_size,
+                "language_seconds": result.languages,
+                "language_detect_seconds": result.detect_seconds,
+                "loops_redecoded": result.loops_redecoded,
+                # A truncated file is transcribed as far as it goes; the record says so.
+                **({"decode": decoded.to_dict()} if decoded.truncated else {}),
+                # What the quality flags (quality.py) cost; bench/quality.py measures it.
+                "quality_seconds": flag_seconds,
+            },
+            diarization=diarization_info,
+            created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            transcribe_seconds=round(result.seconds, 3),
+            diarize_seconds=diarize_seconds,
+        )
+        return Transcript(
+            recording=media.recording,
+            provenance=provenance,
+            language=result.language,
+            duration=round(total, 3),
+            segments=result.segments,
+            turns=built,
+            diarization=speaker_segments,
+            flags=flags,
+            voiceprints=prints,
+        )
+
+    def _diarize(
+        self, samples: Any
+    ) -> tuple[list[SpeakerSegment], dict[str, Voiceprint], dict[str, Any]]:
+        """Speaker segments, each speaker's voiceprint (for the voice library, matched by the
+        one writer at publish), and what was run."""
+        from confindex.speech.diarize import describe, diarize_with_voices
+
+        result = diarize_with_voices(samples, self.diarize_options)
+        segments = result.segments
+        info = {**describe(self.diarize_options), "speakers": len({s.speaker for s in segments})}
+        return segments, result.voiceprints, info
+
+
+def quality_flags(samples: Any, result: Any) -> list[Flag]:
+    """The quality flags of a transcription (quality.py), with the speech regions a VAD finds
+    in `samples` and the text-language classifier as evidence."""
+    from confindex.speech import quality
+    from confindex.speech.audio import SAMPLE_RATE
+    from confindex.speech.language import classify_fn
+
+    speech = None
+    if len(samples):
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        # A second, stricter opinion than the decoding's VAD (threshold 0.35, chosen for
+        # recall): Silero at its default threshold 0.5 with short pads, so that text decoded
+        # from noise, music or a gap between sentences falls outside these regions.
+        vad = VadOptions(threshold=0.5, min_silence_duration_ms=500, speech_pad_ms=200)
+        speech = [
+            (c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE)
+            for c in get_speech_timestamps(samples, vad)
+        ]
+    signals = quality.Signals(
+        speech=speech,
+        language=result.language,
+        # The share of speech in the top language is no detection probability: not used.
+        language_probability=None,
+        language_of=classify_fn(result.language),
+    )
+    return quality.assess(result.segments, signals)
+
+
+def run_job(
+    job: Job,
+    options: FetchOptions,
+    transcriber: Transcriber | None = None,
+    reporter: Reporter | None = None,
+) -> Transcript:
+    """Transcribe one recording; writes nothing outside a temporary folder of its own."""
+    transcriber = transcriber or Transcriber(options)
+    speakers = [SpeakerSegment(**s) for s in job.speakers] if job.speakers else None
+    path = Path(job.media_path) if job.media_path else None
+    if path is not None and path.is_file():
+        if job.recording is not None:
+            media = Media(Recording(**job.recording), path)
+        else:
+            media = local_media(path)
+        return transcriber.transcribe(media, reporter, speakers=speakers)
+    if not is_url(job.source):
+        media = local_media(local_path(job.source))
+        if job.recording is not None:  # keep the id, title and tags the archive knows it by
+            media = Media(Recording(**{**job.recording, "media_path": None}), media.path)
+        return transcriber.transcribe(media, reporter, speakers=speakers)
+    with tempfile.TemporaryDirectory(prefix="confindex-job-") as tmp:
+        media = download_to(Path(tmp), job.source, reporter, job.ydl_extra)
+        if job.recording is not None:
+            media = Media(Recording(**{**job.recording, "media_path": None}), media.path)
+        else:
+            media.recording.media_path = None  # the temporary copy is gone after the job
+        log.debug("downloaded %s to %s", job.source, media.path)
+        return transcriber.transcribe(media, reporter, speakers=speakers)
+
+
+def download_to(
+    folder: Path,
+    url: str,
+    reporter: Reporter | None = None,
+    ydl_extra: dict[str, Any] | None = None,
+) -> Media:
+    """Download `url` into `folder` (a scratch workspace) with the media's sha256."""
+    from confindex.run.fetch import check_url, download, url_recording_id
+    from confindex.store.workspace import Workspace, sha256_file
+
+    check_url(url)
+    if reporter:
+        reporter.stage(url_recording_id(url), "download")
+    media = download(
+        Workspace(folder), url, progress=reporter.advance if reporter else None, ydl_extra=ydl_extra
+    )
+    media.recording.media_sha256 = sha256_file(media.path)
+    return media
+
+
+_TRANSCRIBERS: dict[str, Transcriber] = {}
+
+
+def cached_transcriber(options: FetchOptions) -> Transcriber:
+    """One Transcriber (so one loaded model) per process and set of options: a Dask worker
+    runs many jobs and loads the model for the first only."""
+    import json
+    from dataclasses import asdict
+
+    key = json.dumps(asdict(options), sort_keys=True, default=str)
+    if key not in _TRANSCRIBERS:
+        _TRANSCRIBERS[key] = Transcriber(options)
+    return _TRANSCRIBERS[key]

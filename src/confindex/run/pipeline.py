@@ -1,0 +1,223 @@
+"""One recording through every stage: the job (job.py: fetch → decode → diarize → asr → turns)
+then the one writer (publish.py: transcript → exports → index → ledger).
+
+This module keeps the names older code and scripts import (`FetchOptions`, `Transcriber`,
+`Reporter`, `publish`) and the two single-recording entry points: `obtain_media` (download into
+the workspace, for the local executor's pipelined downloads) and `retranscribe`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confindex.run.fetch import Media, is_url, local_media, local_path, url_recording_id
+from confindex.run.job import FetchOptions, Job, Reporter, Transcriber, diarize_options, run_job
+from confindex.store import transcript as transcript_store
+from confindex.store.publish import Published
+from confindex.store.publish import publish as _publish
+from confindex.store.transcript import Transcript
+from confindex.store.workspace import Workspace, check_writable
+
+__all__ = [
+    "FetchOptions",
+    "Job",
+    "Outcome",
+    "Reporter",
+    "Transcriber",
+    "diarize_options",
+    "job_for",
+    "obtain_media",
+    "process",
+    "publish",
+    "recording_id_of",
+    "retranscribe",
+    "run_job",
+]
+
+log = logging.getLogger("confindex.run.pipeline")
+
+
+@dataclass
+class Outcome:
+    """What happened to one input."""
+
+    source: str
+    status: str  # a stages.Status value: done | skipped | failed | pending
+    recording_id: str | None = None
+    title: str | None = None
+    error: str | None = None
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    turns: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: str(v) if k == "status" else v for k, v in self.__dict__.items()}
+
+
+def recording_id_of(arg: str) -> str | None:
+    """The id a URL will get, without network (None for a local file until it is hashed)."""
+    return url_recording_id(arg) if is_url(arg) else None
+
+
+def obtain_media(
+    ws: Workspace,
+    arg: str,
+    reporter: Reporter | None = None,
+    ydl_extra: dict[str, Any] | None = None,
+) -> Media:
+    """Download a URL into the workspace (`ydl_extra`: more yt-dlp options), or take a local
+    file where it is; either way with the media's sha256, which finds duplicates."""
+    if is_url(arg):
+        from confindex.run.fetch import check_url, download
+
+        check_url(arg)
+        from confindex.store.workspace import sha256_file
+
+        rid = url_recording_id(arg)
+        if reporter:
+            reporter.stage(rid, "download")
+        media = download(
+            ws, arg, progress=reporter.advance if reporter else None, ydl_extra=ydl_extra
+        )
+        media.recording.media_sha256 = sha256_file(media.path)
+        return media
+    return local_media(local_path(arg))
+
+
+def publish(ws: Workspace, t: Transcript, *, index: bool = True, **kw: Any) -> Published:
+    """See `publish.publish`: the one writer of transcripts, exports, index and ledger."""
+    return _publish(ws, t, index=index, **kw)
+
+
+def ensure_indexed(ws: Workspace, t: Transcript) -> None:
+    """Repair a crash between saving a transcript and indexing it."""
+    from confindex.search import index as search_index
+
+    if t.id not in search_index.indexed_ids(ws):
+        search_index.add(ws, [t])
+
+
+def process(
+    ws: Workspace,
+    arg: str,
+    options: FetchOptions,
+    transcriber: Transcriber | None = None,
+    reporter: Reporter | None = None,
+) -> Outcome:
+    """One input through the ledger, the job and publish (`Archive.fetch` for one input)."""
+    from confindex.run.bulk import BulkOptions, BulkRunner
+    from confindex.run.inputs import expand
+
+    items = expand([arg], exclude=[ws.media, ws.state])
+    runner = BulkRunner(ws, options, BulkOptions(), transcriber=transcriber, reporter=reporter)
+    summary = runner.run(items)
+    r = summary.results[0]
+    return Outcome(**{k: v for k, v in r.items() if k in Outcome.__dataclass_fields__})
+
+
+@contextlib.contextmanager
+def _ledger_row(ws: Workspace, old: Transcript) -> Iterator[tuple[Any, str | None]]:
+    """The ledger row of a recording transcribed again, claimed for publish (added when the
+    recording has none): `transcribe` is recorded like `fetch` — stages, audio time, work time
+    — so `status` counts it. (None, None) when another run holds the row: publish then leaves
+    the ledger to that run."""
+    from confindex.store.ledger import Ledger, NewItem
+    from confindex.store.stages import Stage
+
+    with Ledger.of(ws) as led:
+        rows = [r for r in led.by_recording_id(old.id) if r.stage != Stage.DUPLICATE]
+        if rows:
+            key = rows[0].key
+        else:
+            rec = old.recording
+            item = NewItem(rec.source, rec.source, rec.kind, None, old.id, rec.title)
+            (key,) = led.add([item])
+        led.reset([key])
+        row = led.claim_next([key])
+        if row is None:
+            log.info("%s: another run holds its ledger row; not recorded there", old.id)
+            yield None, None
+            return
+        try:
+            yield led, key
+        finally:
+            led.release(key)  # a no-op once indexed (the row is no longer ours)
+
+
+def job_for(ws: Workspace, old: Transcript, options: FetchOptions) -> Job:
+    """The job that transcribes a recording of the workspace again: from its media when it is
+    still there, else from its source (downloaded to a temporary folder); with its earlier
+    diarization when the options turn diarization off (the speakers and their names stay)."""
+    media_path = None
+    if old.recording.media_path:
+        p = Path(old.recording.media_path)
+        media_path = str(p if p.is_absolute() else ws.root / p)
+    elif old.recording.kind == "file":
+        media_path = old.recording.source
+    speakers = None
+    if not options.diarize and old.diarization:
+        speakers = [dataclasses.asdict(s) for s in old.diarization]
+    return Job(
+        source=old.recording.source,
+        recording=dataclasses.asdict(old.recording),
+        media_path=media_path,
+        speakers=speakers,
+    )
+
+
+def retranscribe(
+    ws: Workspace,
+    ref: str,
+    options: FetchOptions,
+    reporter: Reporter | None = None,
+    *,
+    transcriber: Transcriber | None = None,
+) -> Outcome:
+    """Redo the transcription of a recording already in the workspace (by id or source).
+
+    Speaker names are carried to the new labels by time overlap and the replaced version is
+    kept in the history (publish does both), whatever the options, and also when the media
+    was deleted and the source has to be fetched again.
+    """
+    import time
+
+    t0 = time.perf_counter()
+    old = transcript_store.resolve_recording(ws, ref)
+    # Publishing writes transcripts/, the ledger and the index: fail now, not after the work.
+    check_writable([ws.transcripts, ws.state, *([ws.index_dir] if options.index else [])])
+    t = run_job(job_for(ws, old, options), options, transcriber, reporter)
+    if old.recording.media_path and not t.recording.media_path:
+        t.recording.media_path = None  # fetched again into a temporary folder: gone now
+    if reporter:
+        reporter.stage(t.id, "index")
+    with _ledger_row(ws, old) as (ledger, key):
+        _publish(
+            ws,
+            t,
+            index=options.index,
+            formats=options.formats,
+            output_dir=options.output_dir,
+            ledger=ledger,
+            key=key,
+            diarized=bool(t.diarization),
+            work_seconds=time.perf_counter() - t0,
+        )
+        if ledger is not None and not options.index:
+            ledger.release(key)
+    if reporter:
+        reporter.done(t.id, "done", f"{len(t.turns)} turns")
+    return Outcome(
+        ref,
+        "done",
+        t.id,
+        t.recording.title,
+        audio_seconds=t.duration,
+        wall_seconds=round(time.perf_counter() - t0, 3),
+        turns=len(t.turns),
+    )

@@ -1,0 +1,187 @@
+"""The recordings of a workspace: list them (with filters) and remove them everywhere.
+
+Listing reads the index's per-recording metadata (no transcript I/O for indexed recordings) and
+loads only transcripts the index does not know yet, so `confindex list` stays fast on a big
+archive. Removal deletes the transcript, its earlier versions (`transcripts/.history/ID/`),
+its exports (every format written beside it), its index documents, its ledger rows and, when
+asked, its media — transcripts are the source of truth, so they go last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confindex.errors import ConfindexError, InputError, NotFoundError
+from confindex.store.workspace import Workspace
+
+
+@dataclass
+class Entry:
+    """One recording as `confindex list` shows it."""
+
+    id: str
+    title: str
+    date: str | None
+    duration: float
+    speakers: list[str]
+    languages: list[str]
+    channel: str | None = None
+    source: str | None = None
+    indexed: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """`list` filters; all given ones must match (case- and accent-insensitive substrings)."""
+
+    title: str | None = None
+    speaker: str | None = None
+    channel: str | None = None
+    lang: str | None = None
+    since: str | None = None  # ISO date prefix, inclusive
+    until: str | None = None
+
+    def match(self, e: Entry) -> bool:
+        from confindex.search.index import fold
+
+        def has(needle: str | None, *hay: str | None) -> bool:
+            return needle is None or any(fold(needle) in fold(h or "") for h in hay)
+
+        if not has(self.title, e.title, e.id) or not has(self.channel, e.channel):
+            return False
+        if not has(self.speaker, *e.speakers):
+            return False
+        if self.lang and not any(x.split("-")[0] == self.lang.lower() for x in e.languages):
+            return False
+        if self.since and (e.date or "") < self.since:
+            return False
+        return not (self.until and (not e.date or e.date[: len(self.until)] > self.until))
+
+
+def _entry(meta: dict[str, Any], indexed: bool) -> Entry:
+    speakers = meta.get("speakers") or {}
+    langs = meta.get("languages") or ([meta["language"]] if meta.get("language") else [])
+    return Entry(
+        id=meta["id"],
+        title=meta.get("title") or "",
+        date=meta.get("upload_date"),
+        duration=float(meta.get("duration") or 0.0),
+        speakers=[speakers[k] or k for k in sorted(speakers)],
+        languages=list(langs),
+        channel=meta.get("channel") or meta.get("uploader"),
+        source=meta.get("webpage_url") or meta.get("source"),
+        indexed=indexed,
+    )
+
+
+def entries(ws: Workspace, filters: Filters | None = None) -> list[Entry]:
+    """Recordings with a transcript, newest first (undated ones last, then by id)."""
+    from confindex.search import index
+    from confindex.store.transcript import load
+
+    known = index.load_recordings(ws)
+    out = []
+    for rid in ws.transcript_ids():
+        if rid in known:
+            out.append(_entry(known[rid], True))
+            continue
+        try:
+            out.append(_entry(index.recording_meta(load(ws, rid)), False))
+        except ConfindexError:
+            continue  # a damaged transcript: `index` reports it
+    if filters:
+        out = [e for e in out if filters.match(e)]
+    out.sort(key=lambda e: e.id)
+    out.sort(key=lambda e: e.date or "", reverse=True)
+    return out
+
+
+@dataclass
+class Removed:
+    id: str
+    files: list[str] = field(default_factory=list)
+    index_docs: int = 0
+    ledger_rows: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def resolve_ids(ws: Workspace, refs: Iterable[str]) -> list[str]:
+    """Recording ids for ids, unique id prefixes or sources; every ref checked before any
+    deletion (a typo must not remove half of a list)."""
+    from confindex.store.transcript import resolve_recording
+
+    ids: list[str] = []
+    for ref in refs:
+        if not ref.strip():
+            raise InputError("an empty recording id")
+        rid = resolve_recording(ws, ref).id
+        if rid not in ids:
+            ids.append(rid)
+    return ids
+
+
+def remove(ws: Workspace, recording_ids: list[str], *, media: bool = False) -> list[Removed]:
+    """Remove recordings everywhere: index documents, ledger rows, exports, media (if asked),
+    then the transcript. Missing pieces are skipped, so a half-done removal can be rerun."""
+    from confindex.search import index
+    from confindex.store.ledger import Ledger
+    from confindex.store.transcript import load
+
+    results = []
+    media_paths: dict[str, Path | None] = {}
+    for rid in recording_ids:
+        path = ws.transcript_path(rid)
+        if not path.exists():
+            raise NotFoundError(f"no recording {rid!r} in {ws.transcripts}")
+        mp = None
+        with contextlib.suppress(ConfindexError):
+            rel = load(ws, rid).recording.media_path
+            if rel:
+                mp = Path(rel) if Path(rel).is_absolute() else ws.root / rel
+        media_paths[rid] = mp
+    has_index = index.exists(ws)
+    ledger = Ledger.of(ws) if (ws.state / "ledger.sqlite").exists() else None
+    try:
+        for rid in recording_ids:
+            r = Removed(rid)
+            r.index_docs = index.remove(ws, [rid]) if has_index else 0
+            r.ledger_rows = ledger.forget([rid]) if ledger else 0
+            results.append(r)
+    finally:
+        if ledger:
+            ledger.close()
+    import shutil
+
+    from confindex.formats.export import WRITABLE, file_name
+    from confindex.speech import voices
+    from confindex.store.publish import history_dir
+
+    # Their voices leave the library too: a removed recording must not name people any more.
+    voices.forget(ws, [r.id for r in results])
+    for r in results:
+        rid = r.id
+        # every export fetch or `export` may have written beside it (the QDA formats too)
+        doomed = [ws.transcripts / file_name(rid, fmt) for fmt in WRITABLE]
+        old = history_dir(ws, rid)  # earlier versions: the recording's words, kept for undo
+        if old.is_dir():
+            r.files += [str(p) for p in sorted(old.iterdir())]
+            shutil.rmtree(old)
+        mp = media_paths[rid]
+        # Only media inside the workspace: a local file the user fetched stays theirs.
+        if media and mp is not None and mp.resolve().is_relative_to(ws.root.resolve()):
+            doomed.append(mp)
+        doomed.append(ws.transcript_path(rid))
+        for p in doomed:
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+                r.files.append(str(p))
+    return results

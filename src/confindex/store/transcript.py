@@ -1,0 +1,316 @@
+"""The transcript: plain dataclasses, one JSON file per recording, schema-versioned.
+
+`transcripts/<recording id>.json` is the single source of truth of the archive; exports and the
+search index are derived from it and can always be rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from confindex.errors import ConfindexError, NotFoundError
+from confindex.store.workspace import Workspace, atomic_write_text
+
+# 2: quality flags (issue 14; `flags`, quality.py); voiceprints, automatic names, rejected
+# names and opt-outs of the voice library (issue 13; voices.py). Version 1 files are migrated
+# on load (`_migrate`) and written back as 2 when next saved. Others add their optional fields
+# to 2.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+# A JSON object with no nested object/array and no brace or bracket inside its values.
+_FLAT_OBJECT = re.compile(r"\{\n(?:[ ]*\"[^\"\n]*\": [^\n{}\[\]]*\n)+[ ]*\}")
+# A JSON array of numbers only (a voiceprint): one line, not 192.
+_NUMBER_ARRAY = re.compile(r"\[\n(?:[ ]*-?[0-9][0-9.eE+-]*,?\n)+[ ]*\]")
+
+
+@dataclass
+class Word:
+    start: float
+    end: float
+    text: str
+    probability: float = 1.0
+    speaker: str | None = None
+
+
+@dataclass
+class Segment:
+    """A decoder segment as faster-whisper returned it."""
+
+    id: int
+    start: float
+    end: float
+    text: str
+    words: list[Word] = field(default_factory=list)
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    language: str | None = None
+
+
+@dataclass
+class Flag:
+    """A passage that is likely wrong (see quality.py): kind, where, how sure, and why."""
+
+    kind: str  # loop | nonspeech | lowconf | language
+    start: float
+    end: float
+    score: float  # 0..1: how likely the passage is wrong
+    reason: str
+    segments: list[int] = field(default_factory=list)  # ids of the segments it covers
+    unit: str | None = None  # loop: the repeated phrase
+    repeats: int = 0  # loop: how many times it repeats
+
+
+@dataclass
+class Turn:
+    """What one speaker said without interruption (or a pause-separated block)."""
+
+    id: int
+    start: float
+    end: float
+    speaker: str | None
+    text: str
+    language: str | None = None
+    words: list[Word] = field(default_factory=list)
+
+
+@dataclass
+class SpeakerSegment:
+    """A diarization result: `speaker` talks from `start` to `end` (seconds)."""
+
+    start: float
+    end: float
+    speaker: str
+
+
+@dataclass
+class Voiceprint:
+    """A speaker's voice: unit-length CAM++ embedding (192 floats) and the seconds of clean
+    speech it was averaged over."""
+
+    vector: list[float]
+    seconds: float
+
+
+@dataclass
+class AutoName:
+    """A display name the voice library gave (not a user): its cosine similarity and the runner-up
+    margin, until a user confirms (it becomes a plain name) or rejects it."""
+
+    name: str
+    score: float
+    margin: float | None = None
+
+
+@dataclass
+class Recording:
+    """What the recording is and where it came from (yt-dlp metadata or a local file)."""
+
+    id: str
+    title: str
+    source: str  # what the user passed: a URL or an absolute path
+    kind: str = "url"  # "youtube" | "url" | "file"
+    webpage_url: str | None = None
+    extractor: str | None = None
+    extractor_id: str | None = None
+    channel: str | None = None
+    uploader: str | None = None
+    upload_date: str | None = None  # ISO YYYY-MM-DD
+    duration: float | None = None
+    description: str | None = None
+    chapters: list[dict[str, Any]] = field(default_factory=list)
+    media_path: str | None = None  # relative to the workspace when inside it
+    media_sha256: str | None = None
+
+
+@dataclass
+class Provenance:
+    """How the transcript was made, so that any figure can be reproduced."""
+
+    confindex_version: str
+    faster_whisper_version: str | None = None
+    ctranslate2_version: str | None = None
+    yt_dlp_version: str | None = None
+    model: str | None = None
+    model_sha256: str | None = None
+    device: str | None = None
+    compute_type: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    diarization: dict[str, Any] | None = None
+    created_at: str | None = None
+    transcribe_seconds: float | None = None
+    diarize_seconds: float | None = None
+
+
+@dataclass
+class Transcript:
+    recording: Recording
+    provenance: Provenance
+    language: str | None
+    duration: float
+    segments: list[Segment] = field(default_factory=list)
+    turns: list[Turn] = field(default_factory=list)
+    speakers: dict[str, str] = field(default_factory=dict)  # label -> display name
+    diarization: list[SpeakerSegment] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)  # quality flags (v2; none in v1 files)
+    # label -> voiceprint (v2); computed at diarization, or from the media afterwards.
+    voiceprints: dict[str, Voiceprint] = field(default_factory=dict)
+    # label -> the automatic name in `speakers[label]`; absent: the name (if any) is a user's.
+    auto_names: dict[str, AutoName] = field(default_factory=dict)
+    # label -> names a user rejected for it: never suggested again for this recording.
+    rejected_names: dict[str, list[str]] = field(default_factory=dict)
+    # labels a user named with --no-enroll: their voices stay out of the library (and rebuilds).
+    not_enrolled: list[str] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def id(self) -> str:
+        return self.recording.id
+
+    def speaker_name(self, label: str | None) -> str | None:
+        """The display name of a speaker label (the label itself until renamed)."""
+        if label is None:
+            return None
+        return self.speakers.get(label) or label
+
+    @property
+    def text(self) -> str:
+        return " ".join(t.text for t in self.turns)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        # schema_version first: a reader sees it before anything else.
+        return {"schema_version": d.pop("schema_version"), **d}
+
+    def to_json(self) -> str:
+        """Indented JSON with each flat object (a word, a speaker segment) on one line.
+
+        Safe because JSON strings never hold a raw newline: only layout whitespace is joined.
+        """
+        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
+        text = _NUMBER_ARRAY.sub(lambda m: re.sub(r"\n *", " ", m.group(0)), text)
+        return _FLAT_OBJECT.sub(lambda m: re.sub(r"\n *", " ", m.group(0)), text)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Transcript:
+        version = d.get("schema_version")
+        if version not in READABLE_VERSIONS:
+            raise ConfindexError(
+                f"transcript schema version {version!r} is not supported "
+                f"(this confindex reads versions {', '.join(map(str, READABLE_VERSIONS))})"
+            )
+        d = _migrate(d)
+
+        def words(items: list[dict[str, Any]]) -> list[Word]:
+            return [Word(**w) for w in items]
+
+        return cls(
+            schema_version=SCHEMA_VERSION,
+            recording=Recording(**d["recording"]),
+            provenance=Provenance(**d["provenance"]),
+            language=d.get("language"),
+            duration=d.get("duration", 0.0),
+            segments=[
+                Segment(**{**s, "words": words(s.get("words", []))}) for s in d.get("segments", [])
+            ],
+            turns=[Turn(**{**t, "words": words(t.get("words", []))}) for t in d.get("turns", [])],
+            speakers=dict(d.get("speakers", {})),
+            diarization=[SpeakerSegment(**s) for s in d.get("diarization", [])],
+            flags=[Flag(**f) for f in d["flags"]],
+            voiceprints={k: Voiceprint(**v) for k, v in d["voiceprints"].items()},
+            auto_names={k: AutoName(**v) for k, v in d["auto_names"].items()},
+            rejected_names={k: [str(n) for n in v] for k, v in d["rejected_names"].items()},
+            not_enrolled=[str(x) for x in d["not_enrolled"]],
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Transcript:
+        return cls.from_dict(json.loads(text))
+
+
+def _migrate(d: dict[str, Any]) -> dict[str, Any]:
+    """A transcript dict of any readable version as version 2 (the input is not modified)."""
+    d = dict(d)
+    if d.get("schema_version") == 1:
+        # 1 -> 2: no quality flags were computed (`confindex transcribe ID` computes them);
+        # no voiceprints yet (`confindex speakers identify` computes them from the media when
+        # it is still there); every existing name was given by a user.
+        d["schema_version"] = 2
+    d["flags"] = list(d.get("flags") or [])
+    for key in ("voiceprints", "auto_names", "rejected_names"):
+        d[key] = dict(d.get(key) or {})
+    d["not_enrolled"] = list(d.get("not_enrolled") or [])
+    return d
+
+
+def save(ws: Workspace, transcript: Transcript) -> Path:
+    """Write the transcript JSON atomically; returns its path."""
+    path = ws.transcript_path(transcript.id)
+    atomic_write_text(path, transcript.to_json() + "\n")
+    return path
+
+
+_JSON_KINDS = {list: "a JSON array", str: "a JSON string", int: "a number", float: "a number"}
+
+
+def load_path(path: Path) -> Transcript:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            # Said plainly: the AttributeError it raised read "'list' object has no attribute".
+            kind = _JSON_KINDS.get(type(data), "not a JSON object")
+            raise ConfindexError(f"transcript {path} is damaged ({kind}, not a transcript)")
+        return Transcript.from_dict(data)
+    except FileNotFoundError:
+        raise NotFoundError(f"no transcript at {path}") from None
+    except UnicodeDecodeError:
+        raise ConfindexError(f"transcript {path} is damaged (not UTF-8 text)") from None
+    # Bad JSON and bad values raise ValueError; missing or mistyped fields the others.
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise ConfindexError(f"transcript {path} is damaged ({exc})") from None
+    except OSError as exc:
+        raise ConfindexError(f"cannot read transcript {path}: {exc.strerror or exc}") from None
+
+
+def load(ws: Workspace, recording_id: str) -> Transcript:
+    """The transcript of `recording_id` in the workspace (NotFoundError if there is none)."""
+    path = ws.transcript_path(recording_id)
+    if not path.exists():
+        raise NotFoundError(f"no recording {recording_id!r} in {ws.transcripts}")
+    return load_path(path)
+
+
+def exists(ws: Workspace, recording_id: str) -> bool:
+    from confindex.store.workspace import is_recording_id
+
+    return is_recording_id(recording_id) and ws.transcript_path(recording_id).exists()
+
+
+def iter_all(ws: Workspace):
+    """Every transcript in the workspace, in id order."""
+    for rid in ws.transcript_ids():
+        yield load(ws, rid)
+
+
+def resolve_recording(ws: Workspace, ref: str) -> Transcript:
+    """Find a recording by exact id, by unique id prefix, or by the source URL/path it came from."""
+    if exists(ws, ref):
+        return load(ws, ref)
+    ids = ws.transcript_ids()
+    matches = [i for i in ids if i.startswith(ref)]
+    if len(matches) == 1:
+        return load(ws, matches[0])
+    if len(matches) > 1:
+        raise NotFoundError(f"{ref!r} matches {len(matches)} recordings: {', '.join(matches[:5])}")
+    ref_path = str(Path(ref).expanduser().resolve()) if not _looks_like_url(ref) else ref
+    for t in iter_all(ws):
+        if t.recording.source in (ref, ref_path) or t.recording.webpage_url == ref:
+            return t
+    raise NotFoundError(f"no recording {ref!r} in {ws.transcripts}")
+
+
+def _looks_like_url(s: str) -> bool:
+    return "://" in s
