@@ -611,6 +611,22 @@ class Archive:
         style = cue_style(self.ws, max_line_width=max_line_width, max_line_count=max_line_count)
         return render(self.recording(recording), fmt, style, self.ws.root)
 
+    def chapters(self, recording: Any, *, recompute: bool = False) -> Any:
+        """The Transcript of a recording with its chapters (issue 32): the stored ones; computed
+        in memory (not saved) for a transcript published before chapters existed; with
+        `recompute`, computed again and published (transcript, exports, index)."""
+        from confindex.search import topics
+
+        t = self.recording(recording)
+        if recompute:
+            from confindex.store.publish import publish
+
+            t.chapters_of = None
+            publish(self.ws, t, recognise_voices=False)
+        elif not t.chapters:
+            topics.refresh(t)
+        return t
+
     def export_bytes(self, recording: Any, fmt: str = "srt", **limits: Any) -> bytes:
         """Any export format as the bytes of its file (UTF-8 for the text ones)."""
         from confindex.config import cue_style

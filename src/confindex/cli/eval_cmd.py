@@ -51,6 +51,7 @@ def eval_group() -> None:
       confindex eval asr talk.flac talk.ref.txt
       confindex eval diarization samples/panel.ogg samples/panel.rttm
       confindex eval search queries.json
+      confindex eval chapters 3f2a reference.chapters.vtt
     """
 
 
@@ -278,3 +279,54 @@ def eval_search(refs, k, tolerance, timing, words_path, lang, ws, as_json) -> No
     if mean is not None and worst is not None:
         line += f"; time error mean {mean:.2f} s, max {worst:.2f} s"
     console.print(line)
+
+
+@eval_group.command("chapters")
+@click.argument("recording")
+@click.argument("reference", type=click.Path(path_type=Path), metavar="REF.vtt|REF.json")
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="Seconds a boundary may be off and still count.",
+)
+@json_option
+@workspace_option
+def eval_chapters(recording, reference, tolerance, as_json, ws) -> None:
+    """Boundary precision and recall of RECORDING's chapters against a reference.
+
+    The reference is WebVTT chapters (each cue's start) or JSON (a list of start seconds, or of
+    objects with "start"). A reference boundary counts as found when a chapter starts within
+    ±TOLERANCE s of it (each used once); starts at 0 s are not boundaries.
+
+    \b
+    Example:
+      confindex eval chapters 3f2a talk.chapters.vtt --tolerance 5
+    """
+    from confindex.api import Archive
+    from confindex.formats.chapters import boundary_score, reference_starts
+    from confindex.run.fetch import check_file
+
+    check_file(reference)
+    ref = reference_starts(reference)  # checked before the transcript is read
+    t = Archive(ws).chapters(recording)
+    score = boundary_score([c.start for c in t.chapters], ref, tolerance)
+    if as_json:
+        print_json({"recording": t.id, **score.to_dict()})
+        return
+    found = ", ".join(f"{x:.1f}" for x in score.found) or "none"
+    wanted = ", ".join(f"{x:.1f}" for x in score.reference) or "none"
+    _console().print(
+        _table(
+            f"Chapter boundaries of {rich(t.id)} (±{tolerance:g} s)",
+            [
+                ("precision", f"{score.precision:.3f}"),
+                ("recall", f"{score.recall:.3f}"),
+                ("F1", f"{score.f1:.3f}"),
+                ("matched", f"{score.matched} of {len(score.reference)}"),
+                ("found", rich(found)),
+                ("reference", rich(wanted)),
+            ],
+        )
+    )

@@ -249,6 +249,20 @@ def to_eaf(t: Transcript, root: Path | None = None, *, words: bool = True) -> st
             fa.set("TIME_SLOT_REF2", slot(max(_ms(f.end), f0 + 1)))
             value = f"{f.kind} ({f.score:.2f}): {f.reason}"
             etree.SubElement(fa, "ANNOTATION_VALUE").text = sanitize.xml_text(value)
+    if t.chapters:
+        # Chapters (issue 32) as their own tier: title, then keywords.
+        ctier = etree.SubElement(
+            doc, "TIER", LINGUISTIC_TYPE_REF="utterance", TIER_ID="confindex chapters"
+        )
+        for c in t.chapters:
+            c0 = _ms(c.start)
+            ann += 1
+            ca = etree.SubElement(etree.SubElement(ctier, "ANNOTATION"), "ALIGNABLE_ANNOTATION")
+            ca.set("ANNOTATION_ID", f"a{ann}")
+            ca.set("TIME_SLOT_REF1", slot(c0))
+            ca.set("TIME_SLOT_REF2", slot(max(_ms(c.end), c0 + 1)))
+            value = c.title + (f" ({'; '.join(c.keywords)})" if c.keywords else "")
+            etree.SubElement(ca, "ANNOTATION_VALUE").text = sanitize.xml_text(value)
     prop2 = etree.SubElement(header, "PROPERTY", NAME="lastUsedAnnotationId")
     prop2.text = str(ann)
     # Time slots in time order (as ELAN writes them), renumbered so ts1 is the earliest.

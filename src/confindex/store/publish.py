@@ -207,6 +207,11 @@ def publish(
                 carry_voice_marks(old, t)
     # After the users' names are carried: the library names only speakers nobody named.
     recognised = recognise(ws, t) if recognise_voices else {}
+    # Chapters follow every change of the words (fetch, transcribe, edits); kept when the turns
+    # did not change (a speaker renamed).
+    from confindex.search import topics
+
+    topics.refresh(t, old)
     store.save(ws, t)
     export.write_exports(ws, t, formats=formats, output_dir=output_dir)
     if ledger is not None and key is not None:

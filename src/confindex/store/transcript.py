@@ -106,6 +106,22 @@ class AutoName:
 
 
 @dataclass
+class Chapter:
+    """A part of the recording with one topic (issue 32): the source's own chapter (`kind`
+    "source", as yt-dlp gave it) or one computed from the passages' meaning ("computed", see
+    search/topics.py). `start` is a sentence or turn start; `end` the next chapter's start."""
+
+    start: float
+    end: float
+    title: str
+    kind: str = "computed"  # computed | source
+    keywords: list[str] = field(default_factory=list)
+    speakers: list[str] = field(default_factory=list)  # labels heard, most speech first
+    languages: list[str] = field(default_factory=list)  # most speech first
+    synopsis: str = ""  # its first sentences
+
+
+@dataclass
 class Recording:
     """What the recording is and where it came from (yt-dlp metadata or a local file)."""
 
@@ -164,6 +180,11 @@ class Transcript:
     rejected_names: dict[str, list[str]] = field(default_factory=dict)
     # labels a user named with --no-enroll: their voices stay out of the library (and rebuilds).
     not_enrolled: list[str] = field(default_factory=list)
+    # Chapters (issue 32; optional in 2): the source's own, else computed at publish.
+    chapters: list[Chapter] = field(default_factory=list)
+    # What the computed chapters were made from (topics.fingerprint): publish recomputes them
+    # only when the words or the turns changed.
+    chapters_of: str | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -224,6 +245,8 @@ class Transcript:
             auto_names={k: AutoName(**v) for k, v in d["auto_names"].items()},
             rejected_names={k: [str(n) for n in v] for k, v in d["rejected_names"].items()},
             not_enrolled=[str(x) for x in d["not_enrolled"]],
+            chapters=[Chapter(**c) for c in d["chapters"]],
+            chapters_of=d.get("chapters_of"),
         )
 
     @classmethod
@@ -243,6 +266,9 @@ def _migrate(d: dict[str, Any]) -> dict[str, Any]:
     for key in ("voiceprints", "auto_names", "rejected_names"):
         d[key] = dict(d.get(key) or {})
     d["not_enrolled"] = list(d.get("not_enrolled") or [])
+    # Chapters (issue 32) are optional in 2: a transcript without them has none until it is
+    # next published (`confindex chapters ID --compute` makes them without a re-transcription).
+    d["chapters"] = list(d.get("chapters") or [])
     return d
 
 
