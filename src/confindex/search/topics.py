@@ -44,7 +44,7 @@ EMBED_WORDS = 24
 # Sentences shorter than this many words ("Hello?", "Okay,") join the next into one passage:
 # alone, their vectors made valleys of their own inside a phone call (measured on the
 # five-recording join).
-MIN_PASSAGE_WORDS = 12
+MIN_PASSAGE_WORDS = 8
 # ... unless a pause longer than this (seconds) separates them.
 PAUSE = 2.0
 # Weights of the conversation cues (speaker change, language change, pause) beside the
