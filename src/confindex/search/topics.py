@@ -316,8 +316,12 @@ def title_of(words: Sequence[str], text: str) -> str:
     if words:
         head = words[0]
         title = head[:1].upper() + head[1:]
-        if len(words) > 1 and len(title) + len(words[1]) < 48:
-            title += f", {words[1]}"
+        seen = set(head.casefold().split())
+        # The next phrase with none of the first one's words ("Station spatiale,
+        # spatiale internationale" said the same twice).
+        more = next((w for w in words[1:] if not seen & set(w.casefold().split())), None)
+        if more and len(title) + len(more) < 48:
+            title += f", {more}"
         return title
     first = " ".join(text.split()[:6])
     return first or "(no words)"

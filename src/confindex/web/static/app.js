@@ -186,6 +186,20 @@
       seek(t, true);
     });
 
+    // Chapters (list and timeline strip): links to the page at their second; with a player,
+    // a plain click seeks instead and the address becomes that chapter's link.
+    for (const box of [$("#chapters"), $("#chapter-strip")]) {
+      if (!box) continue;
+      box.addEventListener("click", (e) => {
+        const a = e.target.closest("a[data-t]");
+        if (!a || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+        e.preventDefault();
+        e.stopPropagation();
+        history.replaceState(null, "", a.getAttribute("href"));
+        seek(parseFloat(a.dataset.t), true);
+      });
+    }
+
     if (player) {
       let raf = 0;
       const tick = () => { highlight(player.currentTime, true); raf = player.paused ? 0 : requestAnimationFrame(tick); };
