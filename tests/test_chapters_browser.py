@@ -66,7 +66,8 @@ def test_chapters_are_listed_and_seek_the_player(served) -> None:
     assert segs.count() == len(t.chapters)
     strip = page.locator("#chapter-strip").bounding_box()
     second = segs.nth(1).bounding_box()
-    assert abs((second["x"] - strip["x"]) / strip["width"] - t.chapters[1].start / t.duration) < 0.01
+    at = (second["x"] - strip["x"]) / strip["width"]
+    assert abs(at - t.chapters[1].start / t.duration) < 0.01
     # Each is a citable link to its second; a click seeks the player there.
     link = items.nth(2).locator("a")
     start = t.chapters[2].start
@@ -85,6 +86,8 @@ def test_chapters_are_listed_and_seek_the_player(served) -> None:
     # Opening the link itself (a citation) lands on that second.
     page.goto(server.url + f"r/{PANEL_ID}?t={start:.2f}")
     page.wait_for_function("() => document.querySelector('#player').readyState >= 1")
-    page.wait_for_function(f"() => Math.abs(document.querySelector('#player').currentTime - {start}) < 0.5")
+    page.wait_for_function(
+        f"() => Math.abs(document.querySelector('#player').currentTime - {start}) < 0.5"
+    )
     assert not errors
     page.close()
