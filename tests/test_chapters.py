@@ -332,3 +332,25 @@ def test_boundary_score_pairs_each_boundary_once() -> None:
     s = chapter_formats.boundary_score([0, 10, 12, 50], [0, 11, 30], tolerance=5)
     assert (s.matched, s.precision, s.recall) == (1, round(1 / 3, 4), 0.5)
     assert chapter_formats.boundary_score([], [], 5).recall == 1.0
+
+
+# ------------------------------------------------------------------ search
+def test_search_hits_name_their_chapter_and_chapter_filters(ws) -> None:
+    t = build([SPACE, BAKING, FOOTBALL])
+    publish(ws, t)  # indexed
+    saved = store.load(ws, t.id)
+    bread = next(c for c in saved.chapters if "dough" in c.synopsis or "bread" in c.synopsis)
+    r = run("search", "oven", "--json", ws=ws)
+    assert r.exit_code == 0, r.output
+    (hit,) = json.loads(r.stdout)["hits"]
+    assert (hit["chapter"], hit["chapter_start"]) == (bread.title, bread.start)
+    r = run("search", "oven", ws=ws)
+    assert f"§ {bread.title}" in r.stdout
+    # chapter: keeps the turns of the chapters whose title or keywords say it.
+    word = bread.keywords[0].split()[-1]
+    r = run("search", f"chapter:{word}", "--json", "--limit", "50", ws=ws)
+    hits = json.loads(r.stdout)["hits"]
+    assert hits and all(h["chapter"] == bread.title for h in hits)
+    assert len(hits) == sum(1 for x in saved.turns if bread.start <= x.start < bread.end)
+    r = run("search", f"station chapter:{word}", "--json", ws=ws)
+    assert json.loads(r.stdout)["hits"] == []  # "station" is said in the space chapter only

@@ -215,6 +215,9 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
         source = text(" · ".join(x for x in (h.title, h.channel, h.date) if x))
         source.truncate(max(10, width - len(head) - len(more)), overflow="ellipsis")
         _line(out, head + source + more, width)
+        if h.chapter:
+            chapter = f"{INDENT}§ {h.chapter} [{hms(h.chapter_start or 0)}]"
+            _line(out, text(chapter, "dim"), width)
         for ctx in h.before:
             _print_ctx(out, ctx, width)
         _para(out, _marked(h.snippet, h.spans, styled), width)

@@ -538,7 +538,7 @@ def _field(f: Field, max_s: float) -> wq.Query | None:
 
         label = wq.Term("speaker", fold(value))
         return label if name_q is None else wq.Or([label, name_q])
-    if name in ("title", "channel"):
+    if name in ("title", "channel", "chapter"):
         terms = [t for t, _, _ in tokens(value)]
         if not terms:
             raise _fail(f"{name}: needs a word, e.g. {_FIELD_EXAMPLES[name]}")

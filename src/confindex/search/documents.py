@@ -22,6 +22,7 @@ from confindex.search.analysis import (
     stem_text,
     title_analyzer,
 )
+from confindex.search.topics import chapter_at
 from confindex.store.transcript import Transcript
 
 # ---------------------------------------------------------------------------------------------
@@ -59,6 +60,11 @@ def make_schema() -> fields.Schema:
         # `flags` keeps each passage (kind, start, end, score, reason) to show on hits.
         flag=fields.KEYWORD(scorable=False),
         flags=fields.STORED(),
+        # The chapter the turn starts in (issue 32): `chapter:` matches its title and keywords;
+        # hits show its title and start.
+        chapter=fields.TEXT(analyzer=title_analyzer()),
+        chapter_title=fields.STORED(),
+        chapter_start=fields.STORED(),
     )
 
 
@@ -106,6 +112,7 @@ def documents(t: Transcript) -> Iterator[dict[str, Any]]:
 
     rec = t.recording
     flagged = turn_flags(t)
+    chapters = list(t.chapters)
     for turn in t.turns:
         text, wt = turn_text(turn)
         if not text:
@@ -134,6 +141,11 @@ def documents(t: Transcript) -> Iterator[dict[str, Any]]:
         toks = analyse(text, sl)
         doc["stem"] = stem_text(text, sl, toks)
         doc["pairs"] = pairs_text(text, sl, toks)
+        ch = chapter_at(chapters, turn.start)
+        if ch is not None:
+            doc["chapter"] = " ".join([ch.title, *ch.keywords])
+            doc["chapter_title"] = ch.title
+            doc["chapter_start"] = float(ch.start)
         fl = flagged.get(turn.id)
         if fl:
             doc["flag"] = " ".join(["any", *sorted({f.kind for f in fl})])

@@ -8,7 +8,7 @@ and fail with one precise line instead. Grammar:
     unary   := ("NOT" | "-") unary | "(" query ")" | field ":" value | "phrase" | ="phrase"
              | word[~N] | word*
 
-Fields: speaker: title: channel: lang: recording: date: at: after: before: flag:.
+Fields: speaker: title: channel: lang: recording: date: at: after: before: flag: chapter:.
 
 Words and "phrases" match inflected forms (stems, accents, elision), phrases in order and
 adjacent; ="…" keeps the exact written form. What a word matches is decided in compile.py
@@ -39,6 +39,7 @@ FIELDS = (
     "after",
     "before",
     "flag",
+    "chapter",
 )
 TIME_FIELDS = ("at", "after", "before")
 
@@ -192,6 +193,7 @@ _FIELD_EXAMPLES = {
     "at": "at:10m..20m",
     "after": "after:1h",
     "before": "before:30m",
+    "chapter": 'chapter:smartphones or chapter:"space station"',
     "flag": "flag:loop, flag:lowconf, flag:nonspeech, flag:language or -flag:any",
 }
 

@@ -108,6 +108,9 @@ class Hit:
     located: bool = True  # False: `time` is the turn start (fields-only match, no word times)
     # Quality flags of the passages in this turn (quality.py): kind, start, end, score, reason.
     flags: list[HitFlag] = field(default_factory=list)
+    # The chapter the turn is in (issue 32): its title and start second ("" / None: none).
+    chapter: str = ""
+    chapter_start: float | None = None
 
     def styled(self, open_mark: str, close_mark: str) -> str:
         """The snippet with each match wrapped in the given marks (ANSI codes on a TTY)."""
@@ -507,6 +510,8 @@ def _make_hit(
         mentions=mentions,
         located=located,
         flags=[HitFlag(*x) for x in f.get("flags") or []],
+        chapter=f.get("chapter_title") or "",
+        chapter_start=f.get("chapter_start"),
     )
 
 

@@ -71,7 +71,7 @@ def damage_named() -> Iterator[None]:
 #    with a common word (CommonGrams), not only pairs of two common words.
 # 7: quality flags per turn (`flag`, `flags`).
 # 8: each `_` segment of a title also whole (`doklad_part1` → doklad, part1, part, 1).
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9  # 9: chapter fields (issue 32)
 
 ProgressFn = Callable[[int, int], None]
 LogFn = Callable[[str], None]
