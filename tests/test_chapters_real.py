@@ -79,25 +79,29 @@ def test_chapters_find_the_four_joins(joined) -> None:
 
 def test_each_chapter_is_described_by_its_own_part(joined) -> None:
     data, spans, _ws = joined
+    check_described(data, spans)
+
+
+def check_described(data: dict, spans: list[tuple[float, float]]) -> None:
     turns = data["turns"]
 
     def words_in(a: float, b: float) -> str:
         return " ".join(t["text"] for t in turns if a - 0.5 <= t["start"] < b).casefold()
 
-    checked = set()
+    def seconds(c: dict, i: int) -> float:
+        return min(c["end"], spans[i][1]) - max(c["start"], spans[i][0])
+
+    main = {}  # part -> the chapter covering most of it
     for c in data["chapters"]:
-        # The part the chapter lies in (most of its seconds).
-        k = max(
-            range(len(spans)),
-            key=lambda i: min(c["end"], spans[i][1]) - max(c["start"], spans[i][0]),
-        )
-        part = words_in(*spans[k])
-        others = " ".join(words_in(*s) for i, s in enumerate(spans) if i != k)
-        assert c["keywords"], c
-        for kw in c["keywords"]:
-            assert kw.casefold() in part, (kw, PARTS[k][0])
-        # At least its first keyword is heard in its own part only.
-        assert c["keywords"][0].casefold() not in others, (c["keywords"], PARTS[k][0])
+        k = max(range(len(spans)), key=lambda i: seconds(c, i))  # the part it lies in
+        for kw in c["keywords"]:  # every keyword is said in that part
+            assert kw.casefold() in words_in(*spans[k]), (kw, PARTS[k][0])
         assert c["languages"][0] == PARTS[k][2], (c["languages"], PARTS[k][0])
-        checked.add(k)
-    assert checked == set(range(len(PARTS)))  # every part leads a chapter of its own
+        if k not in main or seconds(c, k) > seconds(main[k], k):
+            main[k] = c
+    assert sorted(main) == list(range(len(PARTS)))  # every part leads a chapter of its own
+    for k, c in main.items():
+        others = " ".join(words_in(*s) for i, s in enumerate(spans) if i != k)
+        assert c["keywords"], (c["title"], PARTS[k][0])
+        # Its first keyword is heard in its own part only.
+        assert c["keywords"][0].casefold() not in others, (c["keywords"], PARTS[k][0])

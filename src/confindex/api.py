@@ -621,8 +621,8 @@ class Archive:
         if recompute:
             from confindex.store.publish import publish
 
-            t.chapters_of = None
-            publish(self.ws, t, recognise_voices=False)
+            t.chapters, t.chapters_of = topics.compute(t), topics.fingerprint(t)
+            publish(self.ws, t, recognise_voices=False)  # keeps what was just computed
         elif not t.chapters:
             topics.refresh(t)
         return t

@@ -33,6 +33,9 @@ from confindex.store.transcript import Chapter, Transcript, Turn
 
 log = logging.getLogger("confindex.search.topics")
 
+# Bumped when the computation changes: chapters made by an older one are computed again at the
+# next publish (fingerprint).
+VERSION = 1
 # Sentences on each side of a gap that are compared (TextTiling's block size). Measured on the
 # five-recording join (tests/test_chapters_real.py): see the module's README entry.
 WINDOW = 3
@@ -139,8 +142,9 @@ def passage_texts(sents: Sequence[Sentence], starts: Sequence[int]) -> list[str]
 
 
 def fingerprint(t: Transcript) -> str:
-    """What computed chapters depend on: the turns' words, times, speakers and languages."""
-    data = [(round(x.start, 2), x.speaker, x.language, x.text) for x in t.turns]
+    """What computed chapters depend on: the turns' words, times, speakers and languages, and
+    how they are computed (`VERSION`)."""
+    data = [VERSION, *((round(x.start, 2), x.speaker, x.language, x.text) for x in t.turns)]
     return hashlib.sha1(json.dumps(data, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
