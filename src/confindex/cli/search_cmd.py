@@ -83,6 +83,7 @@ Query language (words are stemmed, case and accents do not matter):
   at:10m..20m  at:1:02:03  after:1h  before:30m    time in the recording
   flag:loop  flag:lowconf  flag:nonspeech  flag:language  -flag:any
                                                     quality flags (confindex review)
+  chapter:smartphones      turns of chapters whose title or keywords say it
 
 \b
 Examples:
