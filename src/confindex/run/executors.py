@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -217,7 +216,9 @@ def _undo_nanny_thread_limits() -> None:
     """Before the model's libraries load in this worker, drop the thread limits a Dask nanny
     set (OMP_NUM_THREADS=1, …): they change CTranslate2's numerics (other words than a local
     run) and slow it down. A value the user set differently is kept."""
-    if "ctranslate2" in sys.modules:
+    from confindex.speech.decoder import runtime_loaded
+
+    if runtime_loaded():
         return  # too late: OpenMP read them already
     import dask
 
