@@ -247,6 +247,7 @@ def _fetch(path: Path, ws: Workspace) -> store.Transcript:
     return store.load(ws, json.loads(r.stdout)["recordings"][0]["recording_id"])
 
 
+@pytest.mark.slow  # loads the Whisper model
 def test_one_second_of_french_radio_takes_its_neighbours_language_not_its_own_guess():
     """A 1-s piece of a French radio clip heard alone is Latin (0.65), then English, the other
     language of this recording: units under MIN_DETECT (1.5 s) take their neighbour's language
@@ -264,6 +265,7 @@ def test_one_second_of_french_radio_takes_its_neighbours_language_not_its_own_gu
     assert choose_languages(probs, units) == ["fr", "fr", "fr", "en", "en"]
 
 
+@pytest.mark.slow  # loads the Whisper model
 def test_pieces_judged_together_get_the_languages_and_probabilities_they_get_alone():
     """Detection encodes pieces of one length together (DETECT_BATCH at a time, a last batch
     short): each piece keeps the probabilities it gets alone, so no unit changes language."""

@@ -40,6 +40,9 @@ log = logging.getLogger("confindex.speech.decoder")
 # A JSON script (speech/fake.py) that stands in for the model: for tests that do not measure
 # recognition, in this process and in the subprocesses and Dask workers it starts.
 FAKE_ENV = "CONFINDEX_FAKE_DECODER"
+# Set by `make test-fast`: loading a real model is then an error, so that a test that needs the
+# model but lacks its `slow` mark fails instead of quietly loading it.
+NO_MODEL_ENV = "CONFINDEX_NO_MODEL"
 
 Probs = dict[str, float]
 
@@ -143,6 +146,7 @@ def cuda_device_count() -> int:
     try:
         return ctranslate2.get_cuda_device_count()
     except Exception:  # a broken CUDA install must not stop CPU users
+        log.debug("CTranslate2 could not count CUDA devices", exc_info=True)
         return 0
 
 
@@ -192,6 +196,8 @@ def load_model(
         from confindex.speech.fake import FakeDecoder
 
         return FakeDecoder.from_file(Path(os.environ[FAKE_ENV]))
+    if os.environ.get(NO_MODEL_ENV):
+        raise ModelError(f"loading a speech model is turned off here ({NO_MODEL_ENV} is set)")
     spec = resolve_model(model)
     dev, ctype = choose_device(device, compute_type)
     key = (spec.path, dev, ctype, cpu_threads)
@@ -268,6 +274,7 @@ def _fetch_hub_model(name: str) -> None:
         download_model(name, local_files_only=True)
         return
     except Exception:  # huggingface_hub raises several types for "not in the cache"
+        log.debug("model %s is not in the local cache", name, exc_info=True)
         if _hub_offline():
             raise ModelError(
                 f"cannot get model {name!r}: not in the local cache and the Hugging Face "

@@ -35,8 +35,11 @@ from confindex.store.transcript import Engine, Segment, Word
 if TYPE_CHECKING:
     import numpy as np
 
-    from confindex.speech.decoder import DecodeSettings, Probs, VadSettings
     from confindex.speech.units import Unit
+
+# decoder.py's VadSettings and DecodeSettings are typed Any here: decoder.py imports this
+# module (load_model), and an import back would be a cycle.
+Probs = dict[str, float]
 
 SENTENCE_END = (".", "?", "!")
 
@@ -89,7 +92,7 @@ class FakeDecoder:
     def describe(self) -> Engine:
         return Engine(self.name, __version__, Path(self.source).name or None, self.sha256)
 
-    def speech(self, audio: np.ndarray, vad: VadSettings) -> list[tuple[float, float]]:
+    def speech(self, audio: np.ndarray, vad: Any) -> list[tuple[float, float]]:
         """The script's words joined across pauses shorter than the VAD's silence, padded as
         the VAD pads, cut into pieces of at most `vad.max_seconds`."""
         from confindex.speech.audio import SAMPLE_RATE
@@ -131,7 +134,7 @@ class FakeDecoder:
         return out
 
     def decode(
-        self, audio: np.ndarray, chunks: Sequence[Sequence[Unit]], settings: DecodeSettings
+        self, audio: np.ndarray, chunks: Sequence[Sequence[Unit]], settings: Any
     ) -> list[Segment]:
         out: list[Segment] = []
         for chunk in chunks:
