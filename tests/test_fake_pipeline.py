@@ -109,3 +109,27 @@ def test_a_bad_script_is_a_one_line_error(tmp_path, monkeypatch):
     r = run("fetch", str(shared_file("en/jfk.flac")), "--no-diarize", ws=Workspace(tmp_path / "w"))
     assert r.exit_code != 0
     assert "fake decoder's script" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_each_stretch_is_decoded_in_the_language_the_decoder_detects(tmp_path, monkeypatch):
+    """The pipeline around the engine: speech cut into units at a pause, a language detected
+    per unit, the units decoded by language and turned into one turn per language."""
+    words = [
+        {"start": 0.5, "end": 1.0, "text": "Bonjour", "language": "fr"},
+        {"start": 1.1, "end": 1.6, "text": "à", "language": "fr"},
+        {"start": 1.7, "end": 2.6, "text": "tous.", "language": "fr"},
+        {"start": 6.0, "end": 6.5, "text": "Thank", "language": "en"},
+        {"start": 6.6, "end": 7.2, "text": "you.", "language": "en"},
+    ]
+    script = tmp_path / "two.json"
+    script.write_text(json.dumps({"language": "fr", "words": words}), encoding="utf-8")
+    monkeypatch.setenv(FAKE_ENV, str(script))
+    ws = Workspace(tmp_path / "ws")
+    r = run("fetch", str(shared_file("en/jfk.flac")), "--no-diarize", "--json", ws=ws)
+    assert r.exit_code == 0, r.output
+    t = store.load(ws, json.loads(r.stdout)["recordings"][0]["recording_id"])
+    assert [(x.language, x.text) for x in t.turns] == [
+        ("fr", "Bonjour à tous."),
+        ("en", "Thank you."),
+    ]
+    assert t.provenance.options["language_seconds"].keys() == {"fr", "en"}
