@@ -129,7 +129,6 @@ def test_no_import_cycle(graph):
     assert _cycles(graph) == []
 
 
-@pytest.mark.xfail(strict=True, reason="lead: removed when seam/store land and api.py is split")
 def test_no_upward_import(graph):
     upward = [
         f"confindex.{a} ({LAYERS[_layer(a)][0]}) imports confindex.{b} ({LAYERS[_layer(b)][0]})"

@@ -605,16 +605,14 @@ class Archive:
         """A recording's transcript rendered as text: srt, vtt, txt, md, rttm, json, or the
         QDA formats eaf, exb, maxqda, atlasti, nvivo (subtitle line limits: the arguments,
         else the workspace config, else 42 × 2). Binary formats (docx): `export_bytes`."""
-        from confindex.config import cue_style
-        from confindex.formats.export import render
+        from confindex.formats.export import cue_style, render
 
         style = cue_style(self.ws, max_line_width=max_line_width, max_line_count=max_line_count)
         return render(self.recording(recording), fmt, style, self.ws.root)
 
     def export_bytes(self, recording: Any, fmt: str = "srt", **limits: Any) -> bytes:
         """Any export format as the bytes of its file (UTF-8 for the text ones)."""
-        from confindex.config import cue_style
-        from confindex.formats.export import render_bytes
+        from confindex.formats.export import cue_style, render_bytes
 
         style = cue_style(self.ws, **limits)
         return render_bytes(self.recording(recording), fmt, style, self.ws.root)

@@ -6,12 +6,14 @@ import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from confindex import sanitize
 from confindex.errors import InputError
 from confindex.formats.qda import BINARY_FORMATS, EXTENSIONS, QDA_FORMATS
 from confindex.speech.turns import speaker_segments_from_turns
 from confindex.store.transcript import SpeakerSegment, Transcript, Turn, Word
+from confindex.store.workspace import Workspace
 from confindex.timefmt import clock, hms
 
 FORMATS = ("srt", "vtt", "txt", "md", "rttm", "json", *QDA_FORMATS)
@@ -39,6 +41,19 @@ class CueStyle:
 
 
 DEFAULT_STYLE = CueStyle()
+CUE_KEYS = ("max_line_width", "max_line_count", "min_duration", "max_duration", "pause")
+
+
+def cue_style(ws: Workspace | None, **overrides: Any) -> CueStyle:
+    """The subtitle CueStyle: built-in defaults < config [subtitles] < explicit overrides."""
+    from confindex.config import section
+
+    conf = section(ws, "subtitles")
+    bad = sorted(set(conf) - set(CUE_KEYS))
+    if bad:
+        raise InputError(f"[subtitles] has unknown keys {bad}: use {sorted(CUE_KEYS)}")
+    conf.update({k: v for k, v in overrides.items() if v is not None})
+    return CueStyle(**conf)
 
 
 @dataclass

@@ -13,7 +13,7 @@ derived from it. Two rules hold for every transcript written:
 
 - manual work is kept: speaker names users gave in the transcript being replaced are carried
   to the new speaker labels by time overlap (with the names they rejected and the voices
-  they kept out of the voice library; publish.py has the pure functions);
+  they kept out of the voice library; carry.py has the pure functions);
 - speakers nobody named are named by the voice library when it knows their voice (marked
   automatic, with the score), here and only here;
 - nothing is overwritten without a copy: the previous version goes to
@@ -40,7 +40,6 @@ from confindex.store.workspace import Workspace, atomic_write_bytes, atomic_writ
 if TYPE_CHECKING:
     from confindex.search.index import SyncResult
     from confindex.speech.voices import Library
-    from confindex.store.catalog import Removed
     from confindex.store.ledger import Ledger
 
 log = logging.getLogger("confindex.store.store")
@@ -61,6 +60,19 @@ class Published:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class Removed:
+    """What `remove` deleted for one recording."""
+
+    id: str
+    files: list[str] = field(default_factory=list)
+    index_docs: int = 0
+    ledger_rows: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 class Store:
@@ -93,7 +105,7 @@ class Store:
         `ledger` and its row `key`) the ledger stages; keep the version it replaces.
         `on_stage("index")` is called once the transcript is saved, before indexing. `formats`
         and `output_dir`: which exports and where (None: the workspace config)."""
-        from confindex.store.publish import carry_names, carry_voice_marks
+        from confindex.store.carry import carry_names, carry_voice_marks
 
         ws = self.ws.ensure()
         kept: Path | None = None
@@ -182,8 +194,14 @@ class Store:
         """Write the exports of `t` (atomically); returns their paths. By default every format
         beside the transcript JSON; `formats`/`output_dir` (else the workspace config's [fetch]
         values) choose which and where (a relative folder is under the workspace)."""
-        from confindex.config import cue_style, export_defaults
-        from confindex.formats.export import DEFAULT_STYLE, file_name, parse_formats, render_bytes
+        from confindex.config import export_defaults
+        from confindex.formats.export import (
+            DEFAULT_STYLE,
+            cue_style,
+            file_name,
+            parse_formats,
+            render_bytes,
+        )
 
         ws = self.ws
         conf_formats, conf_dir = export_defaults(ws)
@@ -243,7 +261,6 @@ class Store:
         half-done removal can be rerun."""
         from confindex.formats.export import WRITABLE, file_name
         from confindex.search import index as search_index
-        from confindex.store.catalog import Removed
 
         ws = self.ws
         media_paths: dict[str, Path | None] = {}
