@@ -88,7 +88,7 @@ def redecode(ws: Any, ref: str, span: str, options: Any, reporter: Any = None) -
 
     from confindex.errors import NotFoundError
     from confindex.run.job import quality_flags
-    from confindex.run.pipeline import Outcome
+    from confindex.run.outcome import Outcome
     from confindex.speech import audio
     from confindex.speech.asr import load_model, transcribe
     from confindex.speech.audio import SAMPLE_RATE

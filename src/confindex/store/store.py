@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import logging
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -421,6 +422,65 @@ class Store:
                 log.info("%s: %s recognised as %s (%.2f)", t.id, c.label, c.new, c.score or 0.0)
         return given
 
+    def reconcile(self, ledger: Ledger, keys: list[str], *, index: bool = True) -> None:
+        """The transcripts are the truth: requeue `indexed` ledger rows whose transcript is
+        gone, and (with `index`) index those missing from the index (it was deleted or rebuilt
+        without them)."""
+        from confindex.log import suppressed
+        from confindex.search import index as search_index
+
+        rows = [r for r in ledger.rows(keys) if r.stage == Stage.INDEXED and r.recording_id]
+        gone = [r.key for r in rows if not transcripts.exists(self.ws, r.recording_id or "")]
+        if gone:
+            ledger.reset(gone)
+        if not index:
+            return
+        have = search_index.indexed_ids(self.ws)
+        missing = [
+            r.recording_id
+            for r in rows
+            if r.key not in gone and r.recording_id and r.recording_id not in have
+        ]
+        if missing:
+            # A damaged transcript: `index` reports it.
+            with suppressed(log, "indexing transcripts missing from the index", ConfindexError):
+                self.reindex(missing)
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def cleanup(self, ledger: Ledger) -> int:
+        """Remove temporary files nobody can use any more; returns how many went.
+
+        Staging folders of finished or failed recordings go; a half download of an unfinished
+        one stays so that the next run resumes it. Temp files of atomic writes are removed
+        only when no other run is active (it could be writing one right now).
+        """
+        from confindex.store.workspace import remove_stale_temps
+
+        ws = self.ws
+        removed = 0
+        others = ledger.live_owners() - {ledger.owner}
+        if ws.tmp.is_dir():
+            for d in ws.tmp.iterdir():
+                if d.name.startswith("dl-"):
+                    rows = ledger.by_recording_id(d.name[3:])
+                    # Not in the ledger: maybe `confindex transcribe` is downloading right now.
+                    unknown_stale = not others and _age(d) > 3600
+                    gone = all(r.terminal for r in rows) if rows else unknown_stale
+                    if gone:
+                        shutil.rmtree(d, ignore_errors=True)
+                        removed += 1
+                elif not others:
+                    with contextlib.suppress(OSError):
+                        shutil.rmtree(d) if d.is_dir() else d.unlink()
+                        removed += 1
+        if not others:
+            for folder in (ws.transcripts, ws.media, ws.index_dir):
+                removed += remove_stale_temps(folder)
+            for gen in ws.index_dir.glob("g-*"):
+                removed += remove_stale_temps(gen)
+        return removed
+
     # -- the ledger ------------------------------------------------------------------------
 
     def ledger(self, **kw: Any) -> Ledger:
@@ -429,3 +489,10 @@ class Store:
         from confindex.store.ledger import Ledger
 
         return Ledger.of(self.ws, **kw)
+
+
+def _age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0
