@@ -17,7 +17,13 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "confindex"
 
 LAYERS: list[tuple[str, list[str]]] = [
     ("base", ["errors", "timefmt", "sanitize", "log"]),
-    ("data", ["store", "store.workspace", "store.stages", "store.transcript", "store.ledger"]),
+    (
+        "data",
+        [
+            *("store", "store.workspace", "store.stages", "store.transcript"),
+            *("store.ledger", "store.ledger_rows"),
+        ],
+    ),
     ("config", ["config"]),
     # Pure renderers, speech and search only read the data layer (and each other, acyclically).
     (
