@@ -260,7 +260,7 @@ class Store:
         """Remove recordings everywhere: index documents, ledger rows, voices, history,
         exports, media (if asked), then the transcript. Missing pieces are skipped, so a
         half-done removal can be rerun."""
-        from confindex.formats.export import WRITABLE, file_name
+        from confindex.formats.registry import WRITABLE, file_name
         from confindex.search import index as search_index
 
         ws = self.ws
