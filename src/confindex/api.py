@@ -74,16 +74,17 @@ def build_options(*, force: bool = False, index: bool = True, **kw: Any) -> Fetc
     unknown = set(kw) - set(ASR_KEYS) - set(MODEL_KEYS)
     if unknown:
         raise InputError(f"unknown transcription option(s): {', '.join(sorted(unknown))}")
-    min_s, max_s = kw.get("min_speakers"), kw.get("max_speakers")
-    if min_s and max_s and min_s > max_s:
-        raise InputError(f"--min-speakers {min_s} is more than --max-speakers {max_s}")
     languages = kw.get("languages")
     if isinstance(languages, str):
         languages = kw["languages"] = tuple(x.strip() for x in languages.split(",") if x.strip())
     if languages:
         kw["languages"] = tuple(languages)
-        if kw.get("language") and kw["language"] not in languages:
-            raise InputError(f"--language {kw['language']} is not among --languages")
+    FetchOptions.check(
+        min_speakers=kw.get("min_speakers"),
+        max_speakers=kw.get("max_speakers"),
+        language=kw.get("language"),
+        languages=languages,
+    )
     asr = AsrOptions(**{k: kw[k] for k in ASR_KEYS if kw.get(k) is not None})
     model_kw = {k: kw[k] for k in MODEL_KEYS if kw.get(k) is not None}
     return FetchOptions(**model_kw, asr=asr, force=force, index=index)
@@ -249,8 +250,8 @@ class Archive:
         `executor="dask"` runs the jobs on Dask workers: `workers=N` starts a LocalCluster of
         N processes here, `scheduler="tcp://HOST:PORT"` uses a running cluster; this process
         stays the only writer of the archive."""
-        from confindex.run.bulk import BulkOptions
         from confindex.run.inputs import Filters, expand
+        from confindex.run.scheduler import BulkOptions
 
         if not inputs and not batch_files:
             raise InputError("give URLs, files or folders, or a batch file")
@@ -305,7 +306,7 @@ class Archive:
         """Run work items (None: every unfinished row of the ledger) through the bulk runner,
         on `executor` (default: this process). A cluster that cannot be started or reached
         is an ExecutorError before anything is written."""
-        from confindex.run.bulk import BulkRunner
+        from confindex.run.scheduler import BulkRunner
 
         cluster = None
         if executor is not None and executor.is_dask:
@@ -327,7 +328,8 @@ class Archive:
         from) with new options; a file or URL not in the archive yet is fetched. Speaker names
         are kept and the replaced version goes to the history (`undo`). Returns an Outcome."""
         from confindex.errors import NotFoundError
-        from confindex.run.pipeline import Outcome, retranscribe
+        from confindex.run.outcome import Outcome
+        from confindex.run.pipeline import retranscribe
         from confindex.store import transcript as store
 
         opts = build_options(force=True, **options)
@@ -341,9 +343,9 @@ class Archive:
                 # A mistyped id: not "no such file" (and no failed row in the ledger).
                 raise NotFoundError(f"{exc.message}, nor a file or URL of that name") from None
             summary = self.fetch(recording, force=True, reporter=reporter, **options)
-            r = summary.results[0] if summary.results else {"status": "failed", "source": recording}
-            out = Outcome(**{k: v for k, v in r.items() if k in Outcome.__dataclass_fields__})
-            return out
+            if not summary.results:
+                return Outcome(recording, "failed")
+            return summary.results[0].outcome()
         return retranscribe(self.ws, recording, opts, reporter)
 
     def transcribe_span(
@@ -419,7 +421,6 @@ class Archive:
 
     def last_run_options(self) -> tuple[FetchOptions, dict[str, Any]]:
         """The transcription options of the latest run and its scheduling options."""
-        from confindex.run.bulk import options_from_dict
         from confindex.store.store import Store
 
         if not self._has_ledger():
@@ -427,7 +428,7 @@ class Archive:
         with Store(self.ws).ledger() as led:
             run = led.last_run()
         stored = (run or {}).get("options") or {}
-        options = options_from_dict(stored)
+        options = FetchOptions.from_dict(stored)
         options.force = False
         return options, stored
 
@@ -440,7 +441,7 @@ class Archive:
         reporter: Reporter | None = None,
     ):
         """Run ledger rows (`keys`; None: every unfinished one) with the last run's options."""
-        from confindex.run.bulk import BulkOptions
+        from confindex.run.scheduler import BulkOptions
 
         options, stored = self.last_run_options()
         validate_options(options)
@@ -571,16 +572,14 @@ class Archive:
         """A recording's transcript rendered as text: srt, vtt, txt, md, rttm, json, or the
         QDA formats eaf, exb, maxqda, atlasti, nvivo (subtitle line limits: the arguments,
         else the workspace config, else 42 × 2). Binary formats (docx): `export_bytes`."""
-        from confindex.config import cue_style
-        from confindex.formats.export import render
+        from confindex.formats.export import cue_style, render
 
         style = cue_style(self.ws, max_line_width=max_line_width, max_line_count=max_line_count)
         return render(self.recording(recording), fmt, style, self.ws.root)
 
     def export_bytes(self, recording: Any, fmt: str = "srt", **limits: Any) -> bytes:
         """Any export format as the bytes of its file (UTF-8 for the text ones)."""
-        from confindex.config import cue_style
-        from confindex.formats.export import render_bytes
+        from confindex.formats.export import cue_style, render_bytes
 
         style = cue_style(self.ws, **limits)
         return render_bytes(self.recording(recording), fmt, style, self.ws.root)
