@@ -23,7 +23,6 @@ import contextlib
 import logging
 import os
 import queue
-import sys
 import threading
 import time
 from dataclasses import dataclass
