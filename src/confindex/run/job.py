@@ -15,12 +15,13 @@ import datetime as dt
 import logging
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from confindex import __version__
+from confindex.errors import InputError
 from confindex.run.fetch import Media, is_url, local_media, local_path
 from confindex.speech.asr import AsrOptions
 from confindex.speech.decoder import Decoder
@@ -54,6 +55,37 @@ class FetchOptions:
     index: bool = True
     formats: list[str] | None = None  # exports to write; None: the workspace config, else all
     output_dir: str | None = None  # where exports go; None: beside the transcript JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: what the ledger records of a run, what a Dask task receives."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FetchOptions:
+        """Options `to_dict` wrote (an earlier run for `resume`, a Dask task); keys this version
+        does not know are ignored."""
+        names = {f.name for f in fields(cls)}
+        asr_names = {f.name for f in fields(AsrOptions)}
+        kw = {k: v for k, v in d.items() if k in names and k != "asr"}
+        asr = AsrOptions(**{k: v for k, v in (d.get("asr") or {}).items() if k in asr_names})
+        return cls(**kw, asr=asr)
+
+    @staticmethod
+    def check(
+        *,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+        language: str | None = None,
+        languages: tuple[str, ...] | list[str] | None = None,
+    ) -> None:
+        """The checks of option values against each other (one place: the CLI shows them as
+        usage errors, `Archive` as InputErrors)."""
+        if min_speakers and max_speakers and min_speakers > max_speakers:
+            raise InputError(
+                f"--min-speakers {min_speakers} is more than --max-speakers {max_speakers}"
+            )
+        if language and languages and language not in languages:
+            raise InputError(f"--language {language} is not among --languages")
 
 
 class Reporter:
