@@ -134,6 +134,7 @@ def _fetch_hub_model(name: str) -> None:
         download_model(name, local_files_only=True)
         return
     except Exception:  # huggingface_hub raises several types for "not in the cache"
+        log.debug("model %s is not in the local cache", name, exc_info=True)
         if _hub_offline():
             raise ModelError(
                 f"cannot get model {name!r}: not in the local cache and the Hugging Face "
