@@ -130,7 +130,6 @@ def graph() -> dict[str, set[str]]:
     return _imports(_modules())
 
 
-@pytest.mark.xfail(strict=True, reason="lead: removed when seam/store land and api.py is split")
 def test_no_import_cycle(graph):
     assert _cycles(graph) == []
 

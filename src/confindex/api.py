@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confindex.errors import ConfindexError, InputError, ModelError
+from confindex.errors import ConfindexError, InputError
 from confindex.run.executors import ExecutorOptions
 from confindex.run.job import FetchOptions, Reporter
 from confindex.store.workspace import Workspace
@@ -91,13 +91,10 @@ def build_options(*, force: bool = False, index: bool = True, **kw: Any) -> Fetc
 
 
 def whisper_languages() -> frozenset[str]:
-    """The language codes Whisper knows."""
-    from confindex.speech.asr import openmp_policy
+    """The language codes Whisper knows (no model is loaded)."""
+    from confindex.speech.decoder import known_languages
 
-    openmp_policy()  # importing faster_whisper loads CTranslate2 (and OpenMP)
-    from faster_whisper.tokenizer import _LANGUAGE_CODES
-
-    return frozenset(_LANGUAGE_CODES)
+    return known_languages()
 
 
 def validate_options(options: FetchOptions) -> None:
@@ -106,7 +103,7 @@ def validate_options(options: FetchOptions) -> None:
     offline), the device and the diarization settings. Raises a ConfindexError; nothing is
     recorded, so a run that fails on its options marks no recording failed."""
     from confindex.run.job import diarize_options
-    from confindex.speech.asr import choose_device, resolve_model
+    from confindex.speech.decoder import check_model
 
     asked = [options.asr.language] if options.asr.language is not None else []
     asked += list(options.asr.languages or ())
@@ -117,41 +114,9 @@ def validate_options(options: FetchOptions) -> None:
                 raise InputError(
                     f"unknown language code {lang!r}: use a Whisper code such as en, fr, de, ru"
                 )
-    spec = resolve_model(options.model)
-    if not spec.offline:
-        _fetch_hub_model(spec.name)
-    choose_device(options.device, options.compute_type)
+    check_model(options.model, options.device, options.compute_type)
     if options.diarize:
         diarize_options(options)
-
-
-def _fetch_hub_model(name: str) -> None:
-    """A hub model is in the local cache, or downloaded now: before any decoding, so that a
-    machine without network fails in a second, not after decoding a whole recording."""
-    from faster_whisper.utils import download_model
-
-    try:
-        download_model(name, local_files_only=True)
-        return
-    except Exception:  # huggingface_hub raises several types for "not in the cache"
-        log.debug("model %s is not in the local cache", name, exc_info=True)
-        if _hub_offline():
-            raise ModelError(
-                f"cannot get model {name!r}: not in the local cache and the Hugging Face "
-                "Hub is offline (HF_HUB_OFFLINE=1); pass --model DIR or use the embedded model"
-            ) from None
-    log.info("downloading model %s from the Hugging Face Hub", name)
-    try:
-        download_model(name)
-    except Exception as exc:  # network, repository or disk errors, in many types
-        raise ModelError(
-            f"cannot get model {name!r} from the Hugging Face Hub ({type(exc).__name__}); "
-            "offline, pass --model DIR or use the embedded model"
-        ) from None
-
-
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass

@@ -8,7 +8,7 @@ from confindex.cli.common import json_option, print_json, stderr_console, worksp
 from confindex.cli.progress import ConsoleReporter
 from confindex.errors import ConfindexError
 from confindex.run.job import FetchOptions
-from confindex.speech.asr import VAD_MIN_SILENCE_MS, VAD_PAD_MS, VAD_THRESHOLD, known_language
+from confindex.speech.asr import VAD_MIN_SILENCE_MS, VAD_PAD_MS, VAD_THRESHOLD
 from confindex.timefmt import hms
 
 
@@ -128,8 +128,10 @@ def _parse_languages(ctx, param, value: str | None) -> tuple[str, ...] | None:
     codes = tuple(dict.fromkeys(c.strip().lower() for c in value.split(",") if c.strip()))
     if not codes:
         raise click.BadParameter("give language codes such as fr,ru,en")
+    from confindex.speech.decoder import known_languages
+
     for code in codes:
-        if not known_language(code):
+        if code not in known_languages():
             raise click.BadParameter(f"unknown language code {code!r} (Whisper codes: en, fr, ru…)")
     return codes
 

@@ -23,7 +23,6 @@ import contextlib
 import logging
 import os
 import queue
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -234,7 +233,9 @@ def _undo_nanny_thread_limits() -> None:
     """Before the model's libraries load in this worker, drop the thread limits a Dask nanny
     set (OMP_NUM_THREADS=1, …): they change CTranslate2's numerics (other words than a local
     run) and slow it down. A value the user set differently is kept."""
-    if "ctranslate2" in sys.modules:
+    from confindex.speech.decoder import runtime_loaded
+
+    if runtime_loaded():
         return  # too late: OpenMP read them already
     import dask
 

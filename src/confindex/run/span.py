@@ -90,8 +90,9 @@ def redecode(ws: Any, ref: str, span: str, options: Any, reporter: Any = None) -
     from confindex.run.job import quality_flags
     from confindex.run.outcome import Outcome
     from confindex.speech import audio
-    from confindex.speech.asr import load_model, transcribe
+    from confindex.speech.asr import transcribe
     from confindex.speech.audio import SAMPLE_RATE
+    from confindex.speech.decoder import load_model
     from confindex.speech.turns import speaker_segments_from_turns
     from confindex.store import transcript as store
     from confindex.store.store import Store
@@ -125,7 +126,7 @@ def redecode(ws: Any, ref: str, span: str, options: Any, reporter: Any = None) -
         loaded, piece, o.asr, speaker_segments=local,
         progress=reporter.advance if reporter else None,
     )  # fmt: skip
-    flags = quality_flags(piece, result)
+    flags = quality_flags(piece, result, loaded)
     for s in result.segments:
         s.start, s.end = round(s.start + start, 3), round(s.end + start, 3)
         s.language = s.language or result.language
@@ -138,7 +139,7 @@ def redecode(ws: Any, ref: str, span: str, options: Any, reporter: Any = None) -
     spans.append({
         "start": start,
         "end": end,
-        "model": loaded.spec.name,
+        "model": loaded.describe().model,
         "options": o.asr.to_dict(),
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     })  # fmt: skip
