@@ -44,7 +44,7 @@ class WriteAudit:
         # The layout itself (empty folders made by Workspace.ensure), media downloads, temp
         # downloads and lock files are not workspace data.
         self.layout = {self.root / d for d in ("transcripts", "index", "media", ".confindex")}
-        self.layout.add(self.root / ".confindex" / "tmp")
+        self.layout |= {self.root, self.root / ".confindex" / "tmp"}
         self.writes: list[tuple[str, str, bool, list[str]]] = []
         real_open, real_os_open = builtins.open, os.open
 
@@ -149,24 +149,38 @@ def test_every_write_of_the_cli_comes_from_the_store(tmp_path: Path, monkeypatch
     assert not ws.transcript_path(XSS_ID).exists()
 
 
-@pytest.mark.slow
 def test_every_write_of_fetch_comes_from_the_store(tmp_path: Path, monkeypatch) -> None:
-    """`fetch` with the real model: transcript, exports, index and ledger via the Store."""
-    from conftest import shared_file
+    """`fetch`, `transcribe` again and `resume` (the FakeDecoder stands in for Whisper: the
+    writes, not the words, are the point): transcript, exports, history, index and ledger all
+    through the Store."""
+    import json
 
+    from conftest import shared_file
+    from test_fake_pipeline import JFK
+
+    from confindex.speech.decoder import FAKE_ENV
+
+    script = tmp_path / "jfk.fake.json"
+    script.write_text(json.dumps({"language": "en", "words": JFK}), encoding="utf-8")
+    monkeypatch.setenv(FAKE_ENV, str(script))
     jfk = shared_file("en/jfk.flac")
     ws = Workspace(tmp_path / "ws")
     audit = WriteAudit(ws.root, monkeypatch)
-    r = run("fetch", str(jfk), "--no-diarize", "--beam-size", "1", "--quiet", ws=ws)
-    monkeypatch.undo()
+    r = run("fetch", str(jfk), "--no-diarize", "--formats", "srt,eaf", ws=ws)
     assert r.exit_code == 0, r.output
+    rid = ws.transcript_ids()[0]
+    for args in (["transcribe", rid, "--no-diarize"], ["resume"], ["search", "country"]):
+        r = run(*args, ws=ws)
+        assert r.exit_code == 0, (args, r.output)
+    monkeypatch.undo()
     assert audit.strays() == []
     written = {rel.replace(os.sep, "/") for _op, rel, _ok, _w in audit.writes}
-    rid = ws.transcript_ids()[0]
-    assert {f"transcripts/{rid}.json", f"transcripts/{rid}.srt"} <= written
+    assert {f"transcripts/{rid}.json", f"transcripts/{rid}.srt", f"transcripts/{rid}.eaf"} <= (
+        written
+    )
+    assert any(w.startswith(f"transcripts/.history/{rid}/") for w in written)
     assert "index" in audit.touched()
-    r = run("search", "country", ws=ws)
-    assert "ask not" in r.stdout.lower() or "country" in r.stdout.lower()
+    assert "country" in run("search", "country", ws=ws).stdout
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int, str]]:
