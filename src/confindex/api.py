@@ -18,13 +18,14 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from confindex.errors import ConfindexError, InputError
+from confindex.results import ArchiveStats, IndexReport, LedgerStatus, RenameResult
 from confindex.run.executors import ExecutorOptions
 from confindex.run.job import FetchOptions, Reporter
+from confindex.run.options import build_options, validate_options
 from confindex.store.workspace import Workspace
 
 log = logging.getLogger("confindex")
@@ -38,164 +39,6 @@ __all__ = [
     "build_options",
     "validate_options",
 ]
-
-# Options of `fetch`/`transcribe` that decide how a recording is transcribed (FetchOptions and
-# AsrOptions fields), accepted as keyword arguments by the Archive methods.
-ASR_KEYS = (
-    "language",
-    "languages",
-    "beam_size",
-    "vad",
-    "vad_threshold",
-    "vad_min_silence_ms",
-    "vad_pad_ms",
-    "batch_size",
-    "initial_prompt",
-    "hotwords",
-)
-MODEL_KEYS = (
-    "model",
-    "device",
-    "compute_type",
-    "cpu_threads",
-    "diarize",
-    "num_speakers",
-    "min_speakers",
-    "max_speakers",
-    "diarization_model",
-)
-
-
-def build_options(*, force: bool = False, index: bool = True, **kw: Any) -> FetchOptions:
-    """FetchOptions from keyword arguments (`language="fr"`, `diarize=False`, …); an unknown
-    keyword is an InputError, so that a typo is not silently ignored."""
-    from confindex.speech.asr import AsrOptions
-
-    unknown = set(kw) - set(ASR_KEYS) - set(MODEL_KEYS)
-    if unknown:
-        raise InputError(f"unknown transcription option(s): {', '.join(sorted(unknown))}")
-    languages = kw.get("languages")
-    if isinstance(languages, str):
-        languages = kw["languages"] = tuple(x.strip() for x in languages.split(",") if x.strip())
-    if languages:
-        kw["languages"] = tuple(languages)
-    FetchOptions.check(
-        min_speakers=kw.get("min_speakers"),
-        max_speakers=kw.get("max_speakers"),
-        language=kw.get("language"),
-        languages=languages,
-    )
-    asr = AsrOptions(**{k: kw[k] for k in ASR_KEYS if kw.get(k) is not None})
-    model_kw = {k: kw[k] for k in MODEL_KEYS if kw.get(k) is not None}
-    return FetchOptions(**model_kw, asr=asr, force=force, index=index)
-
-
-def whisper_languages() -> frozenset[str]:
-    """The language codes Whisper knows (no model is loaded)."""
-    from confindex.speech.decoder import known_languages
-
-    return known_languages()
-
-
-def validate_options(options: FetchOptions) -> None:
-    """Check everything that can be checked before any download or decoding: the language
-    code, the model (a directory must hold a model; a hub name must be cached when the hub is
-    offline), the device and the diarization settings. Raises a ConfindexError; nothing is
-    recorded, so a run that fails on its options marks no recording failed."""
-    from confindex.run.job import diarize_options
-    from confindex.speech.decoder import check_model
-
-    asked = [options.asr.language] if options.asr.language is not None else []
-    asked += list(options.asr.languages or ())
-    if asked:
-        known = whisper_languages()
-        for lang in asked:
-            if lang not in known:
-                raise InputError(
-                    f"unknown language code {lang!r}: use a Whisper code such as en, fr, de, ru"
-                )
-    check_model(options.model, options.device, options.compute_type)
-    if options.diarize:
-        diarize_options(options)
-
-
-@dataclass
-class LedgerStatus:
-    """Progress of bulk runs, from the ledger (see `confindex status`)."""
-
-    workspace: str
-    total: int
-    counts: dict[str, int]
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    duplicates: list[dict[str, Any]] = field(default_factory=list)
-    active: list[dict[str, Any]] = field(default_factory=list)
-    audio_hours_done: float = 0.0
-    audio_seconds_done: float = 0.0
-    throughput_realtime: float | None = None
-    eta_seconds: float | None = None
-    last_run: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class ArchiveStats:
-    """Figures of the indexed archive (see `confindex stats`)."""
-
-    workspace: str
-    recordings: int
-    transcripts: int
-    hours: float
-    turns: int
-    speakers: int
-    languages: dict[str, int]
-    index_bytes: int
-    index_stale: bool
-    audio_seconds: float = 0.0  # the same total as `hours`, unrounded to 0.01 h
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class IndexReport:
-    """What `Archive.index` did: recordings added/changed/removed (or a full rebuild), turns
-    written, transcripts that could not be read (id, why) and the time taken."""
-
-    rebuilt: bool = False
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    turns: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-    optimize_seconds: float | None = None
-
-    @property
-    def up_to_date(self) -> bool:
-        return not (self.rebuilt or self.added or self.changed or self.removed)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class RenameResult:
-    """A speaker renamed: the recording, the label, its name now (None: back to the label)."""
-
-    recording_id: str
-    label: str
-    name: str | None
-    speakers: list[Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "recording": self.recording_id,
-            "label": self.label,
-            "name": self.name,
-            "speakers": [s.to_dict() for s in self.speakers],
-        }
 
 
 class Archive:

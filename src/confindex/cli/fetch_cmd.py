@@ -167,9 +167,9 @@ def diarization_options(f):
 def option_kwargs(kw: dict) -> dict:
     """The transcription keyword arguments of `Archive.fetch`/`transcribe` in click's `kw`
     (popped from it)."""
-    from confindex.api import ASR_KEYS, MODEL_KEYS
     from confindex.errors import InputError
     from confindex.run.job import FetchOptions
+    from confindex.run.options import ASR_KEYS, MODEL_KEYS
 
     try:
         FetchOptions.check(
