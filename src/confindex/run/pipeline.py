@@ -1,5 +1,5 @@
 """One recording through every stage: the job (job.py: fetch → decode → diarize → asr → turns)
-then the one writer (publish.py: transcript → exports → index → ledger).
+then the one writer (store/store.py, the Store: transcript → exports → ledger → index).
 
 This module keeps the names older code and scripts import (`FetchOptions`, `Transcriber`,
 `Reporter`, `publish`) and the two single-recording entry points: `obtain_media` (download into
