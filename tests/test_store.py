@@ -153,17 +153,7 @@ def test_every_write_of_fetch_comes_from_the_store(tmp_path: Path, monkeypatch) 
     """`fetch`, `transcribe` again and `resume` (the FakeDecoder stands in for Whisper: the
     writes, not the words, are the point): transcript, exports, history, index and ledger all
     through the Store."""
-    import json
-
-    from conftest import shared_file
-    from test_fake_pipeline import JFK
-
-    from confindex.speech.decoder import FAKE_ENV
-
-    script = tmp_path / "jfk.fake.json"
-    script.write_text(json.dumps({"language": "en", "words": JFK}), encoding="utf-8")
-    monkeypatch.setenv(FAKE_ENV, str(script))
-    jfk = shared_file("en/jfk.flac")
+    jfk = _fake_jfk(tmp_path, monkeypatch)
     ws = Workspace(tmp_path / "ws")
     audit = WriteAudit(ws.root, monkeypatch)
     r = run("fetch", str(jfk), "--no-diarize", "--formats", "srt,eaf", ws=ws)
@@ -181,6 +171,51 @@ def test_every_write_of_fetch_comes_from_the_store(tmp_path: Path, monkeypatch) 
     assert any(w.startswith(f"transcripts/.history/{rid}/") for w in written)
     assert "index" in audit.touched()
     assert "country" in run("search", "country", ws=ws).stdout
+
+
+def _fake_jfk(tmp_path: Path, monkeypatch) -> Path:
+    import json
+
+    from conftest import shared_file
+    from test_fake_pipeline import JFK
+
+    from confindex.speech.decoder import FAKE_ENV
+
+    script = tmp_path / "jfk.fake.json"
+    script.write_text(json.dumps({"language": "en", "words": JFK}), encoding="utf-8")
+    monkeypatch.setenv(FAKE_ENV, str(script))
+    return shared_file("en/jfk.flac")
+
+
+def test_a_transcript_saved_before_a_crash_is_settled_not_redone(tmp_path, monkeypatch) -> None:
+    """A run killed between saving a transcript and indexing it (exports half written, the
+    ledger at `queued`): the next `fetch` settles it through the Store — exports and index
+    written, the ledger at `indexed` — without transcribing it again."""
+    import json
+
+    from confindex.store.store import Store
+
+    jfk = _fake_jfk(tmp_path, monkeypatch)
+    ws = Workspace(tmp_path / "ws")
+    assert run("fetch", str(jfk), "--no-diarize", ws=ws).exit_code == 0
+    rid = ws.transcript_ids()[0]
+    (ws.transcripts / f"{rid}.srt").unlink()
+    Store(ws).unindex([rid])
+    with Store(ws).ledger() as led:
+        (row,) = led.rows()
+        assert led.reset([row.key]) == 1
+    saved = ws.transcript_path(rid).stat().st_mtime_ns
+    assert "country" not in run("search", "country", ws=ws).stdout
+
+    r = run("fetch", str(jfk), "--no-diarize", "--json", ws=ws)
+    assert r.exit_code == 0, r.output
+    (rec,) = json.loads(r.stdout)["recordings"]
+    assert (rec["status"], rec["reason"]) == ("skipped", "already transcribed")
+    assert ws.transcript_path(rid).stat().st_mtime_ns == saved  # not transcribed again
+    assert "ask not what your country" in (ws.transcripts / f"{rid}.srt").read_text()
+    assert "country" in run("search", "country", ws=ws).stdout
+    with Store(ws).ledger() as led:
+        assert [x.stage for x in led.rows()] == ["indexed"]
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int, str]]:
