@@ -21,6 +21,7 @@ from confindex.search import topics
 from confindex.store import transcript as store
 from confindex.store.publish import publish
 from confindex.store.transcript import Provenance, Recording, Transcript, Turn, Word
+from confindex.timefmt import clock
 
 # Three topics one speaker talks through without a pause: only the meaning changes.
 SPACE = [
@@ -228,10 +229,13 @@ def test_webvtt_chapters_parse_with_webvtt_py(three_topics, tmp_path) -> None:
     path.write_text(chapter_formats.to_vtt(three_topics), encoding="utf-8")
     cues = webvtt.read(str(path))
     assert [c.text for c in cues] == [c.title for c in three_topics.chapters]
-    assert [round(c.start_in_seconds, 3) for c in cues] == [
-        round(c.start, 3) for c in three_topics.chapters
-    ]
+    assert [c.start for c in cues] == [clock(c.start, ".") for c in three_topics.chapters]
     assert chapter_formats.reference_starts(path) == [c.start for c in three_topics.chapters]
+    odd = tmp_path / "odd.vtt"
+    odd.write_text(
+        "WEBVTT\n\n00:00:04.750 --> 00:01:02.500\nA\n\n01:02:03.250 --> 01:02:04.000\nB\n"
+    )
+    assert chapter_formats.reference_starts(odd) == [4.75, 3723.25]
 
 
 def test_vtt_and_markdown_escape_hostile_titles(tmp_path) -> None:

@@ -105,3 +105,49 @@ def check_described(data: dict, spans: list[tuple[float, float]]) -> None:
         assert c["keywords"], (c["title"], PARTS[k][0])
         # Its first keyword is heard in its own part only.
         assert c["keywords"][0].casefold() not in others, (c["keywords"], PARTS[k][0])
+
+
+def test_fetch_of_a_page_with_chapters_keeps_them_exactly(http_root, tmp_path) -> None:
+    """The whole `confindex fetch URL` over loopback: a page describing JFK's speech with
+    schema.org JSON-LD chapters (real yt-dlp, Whisper, diarization); the transcript, its WebVTT
+    chapters and its search hits keep the source's chapters exactly."""
+    import shutil
+
+    import webvtt
+
+    root, base = http_root
+    shutil.copy(shared_file("en/jfk.flac"), root / "jfk.flac")
+    given = [
+        {"@type": "Clip", "name": "Fellow Americans", "startOffset": 0, "endOffset": 4.75},
+        {"@type": "Clip", "name": "Ask not — «\u00a0country\u00a0»", "startOffset": 4.75,
+         "endOffset": 11},
+    ]  # fmt: skip
+    ld = {
+        "@context": "https://schema.org",
+        "@type": "VideoObject",
+        "name": "Inaugural address (excerpt)",
+        "contentUrl": f"{base}/jfk.flac",
+        "encodingFormat": "audio/flac",
+        "hasPart": given,
+    }
+    page = f'<html><script type="application/ld+json">{json.dumps(ld)}</script></html>'
+    (root / "jfk.html").write_text(page, encoding="utf-8")
+    ws = Workspace(tmp_path / "ws")
+    r = run("fetch", f"{base}/jfk.html", ws=ws)
+    assert r.exit_code == 0, r.output
+    (rid,) = ws.transcript_ids()
+    data = json.loads(ws.transcript_path(rid).read_text(encoding="utf-8"))
+    expected = [(c["startOffset"], c["endOffset"], c["name"]) for c in given]
+    assert [(c["start"], c["end"], c["title"], c["kind"]) for c in data["chapters"]] == [
+        (*e, "source") for e in expected
+    ]
+    assert "country" in " ".join(data["chapters"][1]["keywords"]).lower()
+    out = tmp_path / "c.vtt"
+    assert run("chapters", rid, "--format", "vtt", "-o", str(out), ws=ws).exit_code == 0
+    assert [(c.start, c.text) for c in webvtt.read(str(out))] == [
+        ("00:00:00.000", expected[0][2]),
+        ("00:00:04.750", expected[1][2]),
+    ]
+    r = run("search", "country", "--json", ws=ws)
+    assert {h["chapter"] for h in json.loads(r.stdout)["hits"]} <= {e[2] for e in expected}
+    assert json.loads(r.stdout)["hits"]

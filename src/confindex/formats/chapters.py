@@ -162,9 +162,15 @@ def _vtt_starts(path: Path) -> list[float]:
     import webvtt
 
     try:
-        return sorted(c.start_in_seconds for c in webvtt.read(str(path)))
+        # Caption.start_in_seconds is floored to the second: the clock string has milliseconds.
+        return sorted(_seconds(c.start) for c in webvtt.read(str(path)))
     except Exception as exc:  # webvtt-py raises its own MalformedFileError, and ValueErrors
         raise InputError(f"{path}: not valid WebVTT ({exc})") from None
+
+
+def _seconds(clock_text: str) -> float:
+    parts = [float(x) for x in clock_text.split(":")]
+    return round(sum(v * 60**i for i, v in enumerate(reversed(parts))), 3)
 
 
 @dataclass

@@ -403,11 +403,29 @@ def source_chapters(t: Transcript, sents: Sequence[Sentence] | None = None) -> l
         if end is None:
             nxt = given[k + 1].get("start") if k + 1 < len(given) else None
             end = nxt if nxt is not None else t.duration
-        part = [s for s in sents if start <= s.start < float(end)]
+        # Their times are not ours: a sentence they cut belongs to both, by its words' starts.
+        part = [p for s in sents if (p := _within(s, t.turns, start, float(end))) is not None]
         out.append(
             describe(part, start, float(end), kind="source", title=str(c.get("title") or ""))
         )
     return out
+
+
+def _within(s: Sentence, turns: Sequence[Turn], start: float, end: float) -> Sentence | None:
+    """The part of sentence `s` whose words start in [start, end) (None if none does)."""
+    if start <= s.start and s.end <= end:
+        return s
+    if s.end <= start or s.start >= end:
+        return None
+    turn = next((x for x in turns if x.id == s.turn), None)
+    words = [
+        w for w in (turn.words if turn else []) if s.start <= w.start < s.end + 1e-6
+        and start <= w.start < end
+    ]  # fmt: skip
+    if not words:
+        return s if start <= s.start < end else None
+    text = _join(w.text for w in words)
+    return Sentence(words[0].start, words[-1].end, text, s.speaker, s.language, s.turn)
 
 
 # ------------------------------------------------------------------ the transcript's chapters
