@@ -121,6 +121,8 @@ class AsrResult:
     batch_size: int = 0  # what decoding used (0/1: sequential)
     detect_seconds: float = 0.0  # wall time of the per-unit language detection
     loops_redecoded: int = 0  # clips decoded again because their text looped (_decode_unlooped)
+    # Speech the decoder failed on even alone: (start, end, reason); flagged, never text.
+    failed: list[tuple[float, float, str]] = field(default_factory=list)
 
 
 def known_language(code: str) -> bool:
@@ -547,17 +549,19 @@ def transcribe(
     segments: list[Segment] = []
     seconds: dict[str, float] = {}
     repairs: list[float] = []  # where a looping clip was decoded again (its start, s)
+    failed: list[tuple[float, float, str]] = []  # speech the decoder failed on (flagged)
     for lang in sorted(set(langs)):
         mine = [u for u, lg in zip(units, langs, strict=True) if lg == lang]
         seconds[lang] = round(sum(u.duration for u in mine), 2)
         for call in _calls(pack_chunks(mine)):
-            decoded = _decode_unlooped(loaded, audio, call, lang, opts, repairs)
+            decoded = _decode_unlooped(loaded, audio, call, lang, opts, repairs, failed)
             # Batched decoding sometimes ends a chunk early and loses its tail (the bundled
             # panel lost a 5-s English line; the French radio clip a 4-s sentence at a chunk's
             # end): decode such stretches again, each alone, and keep what falls inside them.
             lost = lost_stretches([u for chunk in call for u in chunk], decoded)
             if lost:
-                again = _decode_unlooped(loaded, audio, [[u] for u, _ in lost], lang, opts, repairs)
+                retry = [[u] for u, _ in lost]
+                again = _decode_unlooped(loaded, audio, retry, lang, opts, repairs, failed)
                 decoded += _inside(again, [core for _, core in lost])
             for seg in decoded:
                 seg.language = lang
@@ -581,6 +585,7 @@ def transcribe(
         batch_size=effective_batch_size(loaded, opts),
         detect_seconds=round(detect_seconds, 3),
         loops_redecoded=len(repairs),
+        failed=sorted(set(failed)),
     )
 
 
@@ -689,6 +694,7 @@ def _decode_unlooped(
     lang: str,
     opts: AsrOptions,
     repairs: list[float] | None = None,
+    failed: list[tuple[float, float, str]] | None = None,
 ) -> list[Segment]:
     """`_decode`, then each unit whose text compresses like a loop decoded again alone with
     repeats forbidden; the less repetitive reading is kept (its start goes to `repairs`).
@@ -697,7 +703,7 @@ def _decode_unlooped(
     faster-whisper's fallback."""
     from confindex.speech.quality import COMPRESSION_RATIO, compression_ratio
 
-    segments = _decode(loaded, audio, chunks, lang, opts)
+    segments = _decode(loaded, audio, chunks, lang, opts, failed)
     limit = opts.decode_options.get("compression_ratio_threshold", COMPRESSION_RATIO)
     if limit is None or effective_batch_size(loaded, opts) <= 1:
         return segments
@@ -714,7 +720,7 @@ def _decode_unlooped(
     strict = replace(
         opts, decode_options={**opts.decode_options, "no_repeat_ngram_size": LOOP_NGRAM}
     )
-    again = _decode(loaded, audio, [[units[i]] for i in looping], lang, strict)
+    again = _decode(loaded, audio, [[units[i]] for i in looping], lang, strict, failed)
     for i, segs in zip(looping, segments_by_unit([units[i] for i in looping], again), strict=True):
         before, after = ratios[i], ratio(segs)
         log.info(
@@ -738,24 +744,101 @@ def segments_by_unit(units: Sequence[Unit], segments: Sequence[Segment]) -> list
     return out
 
 
+def pack_units(
+    audio: np.ndarray, chunks: list[list[Unit]]
+) -> tuple[np.ndarray, list[_Span], list[tuple[int, int]]]:
+    """The speech of `chunks` packed end to end (as faster-whisper's VAD path does), each
+    chunk one clip: (packed samples, where each unit went, each clip's [start, end) samples).
+
+    A unit's bounds are clamped to the audio and each clip is counted in the samples actually
+    packed: a lost stretch at a recording's end is rounded to the millisecond (`_r`) and could
+    reach one sample past the audio, and the packed length then fell one sample short of the
+    clips — faster-whisper's batched pipeline asserted on it (a 6.8-min AMI concatenation
+    aborted its whole `fetch`: 386,063 samples, clips summing to 386,064)."""
+    pieces: list[np.ndarray] = []
+    spans: list[_Span] = []
+    clips: list[tuple[int, int]] = []
+    at = 0
+    n = len(audio)
+    for chunk in chunks:
+        clip_start = at
+        for u in chunk:
+            a = min(max(round(u.start * SAMPLE_RATE), 0), n)
+            b = min(max(round(u.end * SAMPLE_RATE), a), n)
+            if b <= a:
+                continue
+            pieces.append(audio[a:b])
+            spans.append(_Span(at / SAMPLE_RATE, a / SAMPLE_RATE, b / SAMPLE_RATE))
+            at += b - a
+        if at > clip_start:
+            clips.append((clip_start, at))
+    packed = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+    return packed, spans, clips
+
+
+def clip_seconds(sample: int) -> float:
+    """A clip bound in seconds that faster-whisper's `int(v * 16000)` turns back into exactly
+    `sample` (sample / 16000 alone may come back one sample short: int(16383.999…) = 16383)."""
+    return (sample + 0.5) / SAMPLE_RATE
+
+
+class DecodeFailed(RuntimeError):
+    """A stretch of speech the decoder failed on, alone, after its batched call failed."""
+
+
 def _decode(
+    loaded: LoadedModel,
+    audio: np.ndarray,
+    chunks: list[list[Unit]],
+    lang: str,
+    opts: AsrOptions,
+    failed: list[tuple[float, float, str]] | None = None,
+) -> list[Segment]:
+    """`_decode_call`, and if that fails (a decoder error, not the user's interrupt), each unit
+    decoded again alone: one bad call must not abort a recording. A unit that still fails is
+    appended to `failed` as (start, end, reason) — flagged in the transcript — and has no
+    text; without a `failed` list it raises DecodeFailed."""
+    try:
+        return _decode_call(loaded, audio, chunks, lang, opts)
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # any decoder failure: retried unit by unit
+        units = [u for chunk in chunks for u in chunk]
+        log.warning(
+            "decoding %d stretch(es) of speech (%s) failed: %s; decoding each alone",
+            len(units), lang, _reason(e),
+        )  # fmt: skip
+        if len(units) == 1 and failed is None:
+            raise DecodeFailed(_reason(e)) from e
+    out: list[Segment] = []
+    for u in units:
+        try:
+            out += _decode_call(loaded, audio, [[u]], lang, opts)
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as e:
+            if failed is None:
+                raise DecodeFailed(_reason(e)) from e
+            log.warning(
+                "speech at %.1f-%.1f s could not be decoded: %s", u.start, u.end, _reason(e)
+            )
+            failed.append((_r(u.start), _r(u.end), _reason(e)))
+    return out
+
+
+def _reason(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}".strip().splitlines()[0][:200] if str(e) else type(e).__name__
+
+
+def _decode_call(
     loaded: LoadedModel, audio: np.ndarray, chunks: list[list[Unit]], lang: str, opts: AsrOptions
 ) -> list[Segment]:
     """Decode chunks of units of one language: their speech is packed end to end (as
     faster-whisper's VAD path does), each chunk one clip, then mapped back in time."""
-    pieces: list[np.ndarray] = []
-    spans: list[_Span] = []
-    clips: list[tuple[float, float]] = []
-    at = 0
-    for chunk in chunks:
-        clip_start = at
-        for u in chunk:
-            a, b = round(u.start * SAMPLE_RATE), round(u.end * SAMPLE_RATE)
-            pieces.append(audio[a:b])
-            spans.append(_Span(at / SAMPLE_RATE, a / SAMPLE_RATE, b / SAMPLE_RATE))
-            at += b - a
-        clips.append((clip_start / SAMPLE_RATE, at / SAMPLE_RATE))
-    packed = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+    packed, spans, sample_clips = pack_units(audio, chunks)
+    if not sample_clips:
+        return []
+    clips = [(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in sample_clips]
     cap = token_cap(max((b - a for a, b in clips), default=0.0), _prompt_room(loaded, opts))
     if cap is not None and "max_new_tokens" not in opts.decode_options:
         opts = replace(opts, decode_options={**opts.decode_options, "max_new_tokens": cap})
@@ -775,7 +858,9 @@ def _decode(
             packed,
             batch_size=batch,
             without_timestamps=False,
-            clip_timestamps=[{"start": a, "end": b} for a, b in clips],
+            clip_timestamps=[
+                {"start": clip_seconds(a), "end": clip_seconds(b)} for a, b in sample_clips
+            ],
             **kwargs,
         )
     else:
