@@ -7,6 +7,7 @@ search index are derived from it and can always be rebuilt.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 from confindex.errors import ConfindexError, NotFoundError
 from confindex.store.workspace import Workspace, atomic_write_text
+
+log = logging.getLogger(__name__)
 
 # 2: quality flags (issue 14; `flags`, quality.py); voiceprints, automatic names, rejected
 # names and opt-outs of the voice library (issue 13; voices.py). Version 1 files are migrated
@@ -257,15 +260,22 @@ _JSON_KINDS = {list: "a JSON array", str: "a JSON string", int: "a number", floa
 
 
 def load_path(path: Path) -> Transcript:
+    from confindex.safeio import UnreadableFile, read_json
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, "transcript")
         if not isinstance(data, dict):
             # Said plainly: the AttributeError it raised read "'list' object has no attribute".
             kind = _JSON_KINDS.get(type(data), "not a JSON object")
             raise ConfindexError(f"transcript {path} is damaged ({kind}, not a transcript)")
-        return Transcript.from_dict(data)
+        try:
+            return Transcript.from_dict(data)
+        except ConfindexError as exc:  # say which file
+            raise ConfindexError(f"transcript {path}: {exc}") from None
     except FileNotFoundError:
         raise NotFoundError(f"no transcript at {path}") from None
+    except UnreadableFile:
+        raise
     except UnicodeDecodeError:
         raise ConfindexError(f"transcript {path} is damaged (not UTF-8 text)") from None
     # Bad JSON and bad values raise ValueError; missing or mistyped fields the others.
@@ -289,10 +299,21 @@ def exists(ws: Workspace, recording_id: str) -> bool:
     return is_recording_id(recording_id) and ws.transcript_path(recording_id).exists()
 
 
-def iter_all(ws: Workspace):
-    """Every transcript in the workspace, in id order."""
+def iter_all(ws: Workspace, skipped: list[str] | None = None):
+    """Every readable transcript in the workspace, in id order. A damaged or unreadable file
+    (a stray `*.json`, a FIFO, a symlink to a device) is skipped with a warning (its message
+    appended to `skipped` instead, where given): one bad file must not take over lookups of
+    the others."""
     for rid in ws.transcript_ids():
-        yield load(ws, rid)
+        try:
+            yield load(ws, rid)
+        except NotFoundError:
+            continue  # removed meanwhile, or a file name that is no recording id
+        except ConfindexError as exc:
+            if skipped is None:
+                log.warning("skipped: %s", exc)
+            else:
+                skipped.append(str(exc))
 
 
 def resolve_recording(ws: Workspace, ref: str) -> Transcript:
@@ -305,11 +326,16 @@ def resolve_recording(ws: Workspace, ref: str) -> Transcript:
         return load(ws, matches[0])
     if len(matches) > 1:
         raise NotFoundError(f"{ref!r} matches {len(matches)} recordings: {', '.join(matches[:5])}")
-    ref_path = str(Path(ref).expanduser().resolve()) if not _looks_like_url(ref) else ref
-    for t in iter_all(ws):
+    try:
+        ref_path = str(Path(ref).expanduser().resolve()) if not _looks_like_url(ref) else ref
+    except (OSError, RuntimeError, ValueError):
+        ref_path = ref
+    skipped: list[str] = []
+    for t in iter_all(ws, skipped):
         if t.recording.source in (ref, ref_path) or t.recording.webpage_url == ref:
             return t
-    raise NotFoundError(f"no recording {ref!r} in {ws.transcripts}")
+    unread = f" ({len(skipped)} damaged transcript(s) not searched)" if skipped else ""
+    raise NotFoundError(f"no recording {ref!r} in {ws.transcripts}{unread}")
 
 
 def _looks_like_url(s: str) -> bool:
