@@ -320,9 +320,13 @@ class Archive:
         )
         if not items:
             raise ConfindexError("nothing to fetch: no media files or recordings in the inputs")
+        from confindex.run.fetch import CREDENTIALS_KEY, remembered_credentials
+
+        # Credentials taken out of URLs (`expand`) travel to Dask workers with the job only.
+        creds = {CREDENTIALS_KEY: remembered_credentials()} if remembered_credentials() else {}
         bulk = BulkOptions(
             download_workers=download_workers,
-            ydl_extra={**ydl, **(ydl_extra or {})},
+            ydl_extra={**ydl, **(ydl_extra or {}), **creds},
             retries=retries,
         )
         return self.run(items, opts, bulk, executor=ex, reporter=reporter)

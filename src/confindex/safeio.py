@@ -27,7 +27,12 @@ MAX_JSON_DEPTH = 64  # our documents nest 5 deep; json's recursion fails near 1,
 
 
 class UnreadableFile(ConfindexError):
-    """A file that is not a regular file, is too large, or cannot be read."""
+    """A file that is not a regular file, is too large (`damaged`), or cannot be read (an OS
+    error: permission, I/O; not `damaged`, so never replaced by a rebuilt copy)."""
+
+    def __init__(self, message: str, damaged: bool = True) -> None:
+        super().__init__(message)
+        self.damaged = damaged
 
 
 def read_regular(path: Path | str, limit: int, what: str = "file") -> bytes:
@@ -41,7 +46,7 @@ def read_regular(path: Path | str, limit: int, what: str = "file") -> bytes:
     except FileNotFoundError:
         raise
     except (OSError, ValueError) as exc:
-        raise UnreadableFile(f"cannot read {what} {path}: {_why(exc)}") from None
+        raise UnreadableFile(f"cannot read {what} {path}: {_why(exc)}", damaged=False) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -58,7 +63,7 @@ def read_regular(path: Path | str, limit: int, what: str = "file") -> bytes:
                 raise UnreadableFile(f"{what} {path} is too large (more than {limit:,} bytes)")
         return b"".join(chunks)
     except OSError as exc:
-        raise UnreadableFile(f"cannot read {what} {path}: {_why(exc)}") from None
+        raise UnreadableFile(f"cannot read {what} {path}: {_why(exc)}", damaged=False) from None
     finally:
         os.close(fd)
 

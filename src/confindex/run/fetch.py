@@ -79,6 +79,78 @@ def check_url(url: str) -> None:
         raise InputError(f"not a valid URL (blank or control character in it): {url}")
 
 
+# Credentials given in a URL (`https://alice:s3cret@host/talk.wav`): taken out before the URL
+# is stored, printed or hashed into an id (it was in the transcript, every citation, search
+# links, `list --json` and exports), kept here by host for the download only, and handed to
+# Dask workers in `ydl_extra[CREDENTIALS_KEY]` (never written to the ledger or a transcript).
+CREDENTIALS_KEY = "confindex_credentials"
+_CREDENTIALS: dict[str, tuple[str, str]] = {}
+
+
+def _host_key(parts: Any) -> str:
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{parts.port or ''}"
+
+
+def strip_credentials(url: str) -> str:
+    """`url` without the user:password part (remembered for this process's downloads from
+    that host). Any other string comes back unchanged."""
+    if "@" not in url or not is_url(url):
+        return url
+    try:
+        parts = urlsplit(url)
+        user, password = parts.username, parts.password
+        host_port = parts.netloc.rpartition("@")[2]
+    except ValueError:
+        return url
+    if user is None and password is None:
+        return url
+    _CREDENTIALS[_host_key(parts)] = (unquote(user or ""), unquote(password or ""))
+    return parts._replace(netloc=host_port).geturl()
+
+
+def redact_url(text: str) -> str:
+    """Any user:password@ in URLs inside `text` replaced by ***@ (for messages and logs)."""
+    return re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@", r"\1***@", text)
+
+
+def remembered_credentials() -> dict[str, tuple[str, str]]:
+    return dict(_CREDENTIALS)
+
+
+def _with_credentials(url: str, extra: dict[str, Any]) -> str:
+    """The URL yt-dlp gets: with the credentials remembered for its host (from the URL as
+    given, or from Dask's `ydl_extra`), else `--username/--password`, else the user's netrc
+    when `--netrc` asked for it; yt-dlp sends them as HTTP basic auth (and to the site's own
+    login, where it has one)."""
+    if not url.lower().startswith(("http://", "https://", "ftp://")):
+        return url
+    parts = urlsplit(url)
+    if parts.username is not None:
+        return url
+    key = _host_key(parts)
+    creds = (extra.get(CREDENTIALS_KEY) or {}).get(key) or _CREDENTIALS.get(key)
+    if creds is None and extra.get("username") is not None:
+        creds = (str(extra["username"]), str(extra.get("password") or ""))
+    if creds is None and extra.get("usenetrc"):
+        creds = _netrc_login(parts.hostname or "", extra.get("netrc_location"))
+    if creds is None:
+        return url
+    from urllib.parse import quote
+
+    user, password = (quote(c, safe="") for c in creds)
+    return parts._replace(netloc=f"{user}:{password}@{parts.netloc}").geturl()
+
+
+def _netrc_login(host: str, location: str | None) -> tuple[str, str] | None:
+    import netrc
+
+    try:
+        found = netrc.netrc(location).authenticators(host)
+    except (OSError, netrc.NetrcParseError):
+        return None
+    return (found[0], found[2] or "") if found else None
+
+
 def check_file(path: Path, *, dirs: bool = False) -> os.stat_result:
     """`path`'s stat, or an InputError unless it is a regular file (or, with `dirs`, a folder).
 
@@ -306,6 +378,10 @@ def download(
     """
     import yt_dlp
 
+    url = strip_credentials(url)
+    extra = dict(ydl_extra or {})
+    fetch_url = _with_credentials(url, extra)
+    extra.pop(CREDENTIALS_KEY, None)
     rid = url_recording_id(url)
     ws.ensure()
     existing = sorted(ws.media.glob(f"{glob_escape(rid)}.*"))
@@ -324,14 +400,14 @@ def download(
         continuedl=True,
         progress_hooks=[hook],
         logger=_SilentLogger(url),
-        **(ydl_extra or {}),
+        **extra,
     )
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
             if existing:  # downloaded by an earlier run: metadata only
-                info = ydl.extract_info(url, download=False)
+                info = ydl.extract_info(fetch_url, download=False)
             else:
-                info = ydl.extract_info(url, download=True)
+                info = ydl.extract_info(fetch_url, download=True)
     except yt_dlp.utils.YoutubeDLError as exc:  # DownloadError, and RequestErrors it lets out
         if any(getattr(e, "errno", None) == errno.ENOSPC for e in _causes(exc)):
             # Disk full: the partial file goes, so that the failure can be recorded (a
@@ -365,6 +441,9 @@ def download(
         final = ws.media / f"{rid}{files[0].suffix or '.media'}"
         files[0].replace(final)
     shutil.rmtree(staging, ignore_errors=True)
+    for key in ("url", "webpage_url", "original_url"):
+        if isinstance(info.get(key), str):
+            info[key] = strip_credentials(info[key])
     rec = recording_from_info(rid, url, info)
     rec.media_path = str(final.relative_to(ws.root))
     # Container tags (title, artist, date) count for downloads as for local files; for a site
@@ -424,7 +503,7 @@ def is_transient(exc: BaseException, status: int | None) -> bool:
 
 def download_error(prefix: str, exc: BaseException) -> DownloadError:
     status = http_status(exc)
-    msg = clean_ytdlp_error(exc)
+    msg = redact_url(clean_ytdlp_error(exc))
     return DownloadError(f"{prefix}: {msg}", status=status, transient=is_transient(exc, status))
 
 

@@ -26,6 +26,7 @@ from confindex.run.fetch import (
     is_single_recording_url,
     is_url,
     local_path,
+    strip_credentials,
     url_recording_id,
 )
 
@@ -195,6 +196,8 @@ def _expand_one(
         # An unset variable ($URL) must not become "the current folder", fetched recursively.
         raise InputError("an empty argument is neither a file nor a URL", exit_code=2)
     if is_url(arg):
+        # user:password@ never goes further than here (the download gets it by host).
+        arg = strip_credentials(arg)
         try:
             check_url(arg)
         except InputError as exc:
@@ -228,20 +231,22 @@ def expand_playlist(url: str, filters: Filters) -> list[WorkItem]:
     """A playlist or channel → its entries (flat listing: one request, not one per video)."""
     import yt_dlp
 
-    from confindex.run.fetch import _ydl_options
+    from confindex.run.fetch import _with_credentials, _ydl_options
 
     opts = _ydl_options(extract_flat="in_playlist")
+    listing_url = _with_credentials(url, {})
     unfiltered = not filters.match_title and not filters.dated
     if filters.max_recordings and unfiltered:
         opts["playlistend"] = filters.max_recordings
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
-            info = ydl.extract_info(url, download=False)
+            info = ydl.extract_info(listing_url, download=False)
             if not info or info.get("_type") not in ("playlist", "multi_video"):
                 return [url_item(url)]
             out: list[WorkItem] = []
             for entry in _flatten(info.get("entries") or []):
                 u = entry_url(entry)
+                u = strip_credentials(u) if u else u
                 if not u:
                     continue
                 title = entry.get("title")

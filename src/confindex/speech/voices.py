@@ -148,14 +148,22 @@ def path(ws: Workspace):
 def load(ws: Workspace) -> Library:
     """The workspace's library (empty when there is none; rebuilt when damaged)."""
     p = path(ws)
+    from confindex.safeio import UnreadableFile, read_json
+
     try:
-        text = p.read_text(encoding="utf-8")
+        data = read_json(p, "voice library")
     except FileNotFoundError:
         return Library()
-    except OSError as exc:
-        raise ConfindexError(f"cannot read {p}: {exc.strerror or exc}") from None
+    except UnreadableFile as exc:
+        if not exc.damaged:  # permission, I/O: say so, never overwrite it
+            raise
+        data = exc
+    except (ValueError, ConfindexError) as exc:  # not JSON, too deep
+        data = exc
     try:
-        return Library.from_dict(json.loads(text))
+        if isinstance(data, Exception):
+            raise ValueError(str(data))
+        return Library.from_dict(data)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("voice library %s is damaged (%s): rebuilding it from transcripts", p, exc)
         lib = rebuild(ws)
