@@ -154,10 +154,34 @@ def _publish(ws: Workspace, t: Transcript, what: str = "renamed") -> None:
     try:
         publish(ws, t, keep_names=False, recognise_voices=False)
     except ConfindexError as exc:
+        if not _saved(ws, t):
+            # A full disk failed the history copy or the transcript itself: say that nothing
+            # was saved (it said "renamed in the transcript" with the old name still there).
+            _drop_empty_history(ws, t.id)
+            raise ConfindexError(f"nothing was saved: {exc.message}") from None
         raise ConfindexError(
             f"{what} in the transcript, but the index was not updated ({exc.message}); "
             "run `confindex index --rebuild`"
         ) from None
+
+
+def _saved(ws: Workspace, t: Transcript) -> bool:
+    """Whether the transcript on disk has `t`'s names (what a rename writes)."""
+    from confindex.store.transcript import load
+
+    try:
+        return load(ws, t.id).speakers == t.speakers
+    except ConfindexError:
+        return False
+
+
+def _drop_empty_history(ws: Workspace, rid: str) -> None:
+    import contextlib
+
+    from confindex.store.publish import history_dir
+
+    with contextlib.suppress(OSError):
+        history_dir(ws, rid).rmdir()  # only when empty
 
 
 def _enrollable(ws: Workspace, t: Transcript, label: str) -> bool:

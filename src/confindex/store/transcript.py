@@ -269,9 +269,16 @@ def load_path(path: Path) -> Transcript:
             kind = _JSON_KINDS.get(type(data), "not a JSON object")
             raise ConfindexError(f"transcript {path} is damaged ({kind}, not a transcript)")
         try:
-            return Transcript.from_dict(data)
+            t = Transcript.from_dict(data)
         except ConfindexError as exc:  # say which file
             raise ConfindexError(f"transcript {path}: {exc}") from None
+        if path.parent.name == "transcripts" and t.id != path.stem:
+            # A copy saved under another name (or an id like ../../etc/passwd) replaced the
+            # other recording's turns in the index, or stopped the whole rebuild.
+            raise ConfindexError(
+                f"transcript {path} is damaged (it holds recording {t.id!r}, not {path.stem!r})"
+            )
+        return t
     except FileNotFoundError:
         raise NotFoundError(f"no transcript at {path}") from None
     except UnreadableFile:
