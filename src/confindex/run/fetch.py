@@ -297,6 +297,7 @@ def politeness_options(
             raise InputError(f"--limit-rate: not a rate: {limit_rate!r} (e.g. 500K, 2M)")
         extra["ratelimit"] = rate
     if cookies:
+        check_cookies_file(cookies)
         extra["cookiefile"] = cookies
     if cookies_from_browser:
         browser, _, profile = cookies_from_browser.partition(":")
@@ -307,6 +308,23 @@ def politeness_options(
         "fragment": lambda n: min(2.0**n, 60.0),
     }
     return extra
+
+
+def check_cookies_file(path: str) -> None:
+    """A one-line InputError unless `path` is a regular text file of at most 16 MiB: a FIFO
+    hung the fetch, and a binary file was blamed on the URL (yt-dlp's own error)."""
+    from confindex.safeio import MiB, UnreadableFile, read_regular
+
+    try:
+        data = read_regular(Path(path).expanduser(), 16 * MiB, "cookies file")
+    except FileNotFoundError:
+        raise InputError(f"--cookies: no such file: {path}") from None
+    except UnreadableFile as exc:
+        raise InputError(f"--cookies: {exc.message}") from None
+    if b"\0" in data:
+        raise InputError(
+            f"--cookies: {path} is not a cookies file (binary; export one in Netscape format)"
+        )
 
 
 def deno_exe() -> str | None:
@@ -339,6 +357,41 @@ def clean_ytdlp_error(exc: BaseException) -> str:
     return " ".join(msg.split())[:200]
 
 
+# A download slower than MIN_RATE bytes/s over MIN_RATE_WINDOW seconds is given up (curl's
+# --speed-limit/--speed-time): a server sending 1 byte every 4 s never tripped the socket
+# timeout and was waited on for ever.
+MIN_RATE_ENV = "CONFINDEX_MIN_RATE"  # bytes per second (0: no minimum)
+MIN_RATE_WINDOW_ENV = "CONFINDEX_MIN_RATE_WINDOW"  # seconds
+MIN_RATE = 1024
+MIN_RATE_WINDOW = 60.0
+
+
+class _RateGuard:
+    """Raises DownloadError when fewer than MIN_RATE x window bytes came in the last window."""
+
+    def __init__(self, url: str) -> None:
+        import time
+
+        self.url = url
+        self.rate = float(os.environ.get(MIN_RATE_ENV) or MIN_RATE)
+        self.window = float(os.environ.get(MIN_RATE_WINDOW_ENV) or MIN_RATE_WINDOW)
+        self.clock = time.monotonic
+        self.since, self.at_bytes = self.clock(), 0
+
+    def check(self, done: int) -> None:
+        now = self.clock()
+        if now - self.since < self.window:
+            return
+        got = done - self.at_bytes
+        if self.rate > 0 and got < self.rate * self.window:
+            raise DownloadError(
+                f"cannot download {self.url}: slower than {self.rate:.0f} bytes/s for "
+                f"{self.window:.0f} s ({got} bytes); gave up",
+                transient=True,
+            )
+        self.since, self.at_bytes = now, done
+
+
 def download(
     ws: Workspace,
     url: str,
@@ -363,7 +416,11 @@ def download(
     staging = ws.tmp / f"dl-{rid}"
     staging.mkdir(parents=True, exist_ok=True)
 
+    slow = _RateGuard(url)
+
     def hook(d: dict[str, Any]) -> None:
+        if d.get("status") == "downloading":
+            slow.check(int(d.get("downloaded_bytes") or 0))
         if progress and d.get("status") in ("downloading", "finished"):
             total = d.get("total_bytes") or d.get("total_bytes_estimate")
             progress(int(d.get("downloaded_bytes") or 0), int(total) if total else None)
