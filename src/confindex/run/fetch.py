@@ -59,10 +59,16 @@ def local_path(arg: str) -> Path:
 # yt-dlp's own handlers (urllib, requests) speak these; anything else is refused up front
 # rather than failing inside yt-dlp with a traceback (gopher://, sftp://, ws://).
 URL_SCHEMES = ("http", "https", "ftp")
+MAX_URL = 8192  # longer is no URL a site serves (browsers and servers stop near 8 KB)
 
 
 def check_url(url: str) -> None:
     """Raise InputError unless `url` is a well-formed http(s)/ftp URL with a host."""
+    if len(url) > MAX_URL:
+        # A 100-KB URL made a 100-KB error line with its reason cut off.
+        raise InputError(
+            f"URL too long ({len(url):,} characters; at most {MAX_URL:,}): {url[:80]}…"
+        )
     try:
         parts = urlsplit(url)
         host = parts.hostname
@@ -76,6 +82,11 @@ def check_url(url: str) -> None:
         raise InputError(f"not a valid URL (no host): {url}")
     if re.search(r"[\x00-\x20\x7f]", url):
         raise InputError(f"not a valid URL (blank or control character in it): {url}")
+    try:
+        # What the HTTP client will do with the host: U+202E in it raised an idna codec error.
+        host.encode("idna")
+    except UnicodeError:
+        raise InputError(f"not a valid URL (a host name cannot hold {host!a}): {url!a}") from None
 
 
 # Credentials given in a URL (`https://alice:s3cret@host/talk.wav`): taken out before the URL
