@@ -74,19 +74,21 @@ def check_url(url: str) -> None:
         host = parts.hostname
         _ = parts.port  # raises on a bad port
     except ValueError as exc:
-        raise InputError(f"not a valid URL ({exc}): {url}") from None
+        raise InputError(f"not a valid URL ({exc}): {short(url)}") from None
     scheme = parts.scheme.lower()
     if scheme not in URL_SCHEMES:
-        raise InputError(f"unsupported URL scheme {scheme}:// (use http or https): {url}")
+        raise InputError(f"unsupported URL scheme {scheme}:// (use http or https): {short(url)}")
     if not host:
-        raise InputError(f"not a valid URL (no host): {url}")
+        raise InputError(f"not a valid URL (no host): {short(url)}")
     if re.search(r"[\x00-\x20\x7f]", url):
-        raise InputError(f"not a valid URL (blank or control character in it): {url}")
+        raise InputError(f"not a valid URL (blank or control character in it): {short(url)}")
     try:
         # What the HTTP client will do with the host: U+202E in it raised an idna codec error.
         host.encode("idna")
     except UnicodeError:
-        raise InputError(f"not a valid URL (a host name cannot hold {host!a}): {url!a}") from None
+        raise InputError(
+            f"not a valid URL (a host name cannot hold {host!a}): {short(url)!a}"
+        ) from None
 
 
 # Credentials given in a URL (`https://alice:s3cret@host/talk.wav`): taken out before the URL
@@ -110,17 +112,30 @@ def strip_credentials(url: str) -> str:
         parts = urlsplit(url)
         user, password = parts.username, parts.password
         host_port = parts.netloc.rpartition("@")[2]
-    except ValueError:
-        return url
+        key = _host_key(parts)
+    except ValueError:  # a malformed URL (its error names it): the userinfo goes all the same
+        return re.sub(r"^([^:/]+://)[^/?#]*@", r"\1", url)
     if user is None and password is None:
         return url
-    _CREDENTIALS[_host_key(parts)] = (unquote(user or ""), unquote(password or ""))
+    _CREDENTIALS[key] = (unquote(user or ""), unquote(password or ""))
     return parts._replace(netloc=host_port).geturl()
 
 
 def redact_url(text: str) -> str:
-    """Any user:password@ in URLs inside `text` replaced by ***@ (for messages and logs)."""
-    return re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@", r"\1***@", text)
+    """Any user:password@ in URLs inside `text` replaced by ***@, and any password remembered
+    from a URL replaced by *** (yt-dlp's generic extractor names a file by its URL, userinfo
+    included), for messages and logs."""
+    text = re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@", r"\1***@", text)
+    for user, password in _CREDENTIALS.values():
+        for secret in (f"{user}:{password}@", password):
+            if len(secret) > 1:
+                text = text.replace(secret, "***")
+    return text
+
+
+def short(text: str, n: int = 200) -> str:
+    """`text` cut to `n` characters for a one-line message."""
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def remembered_credentials() -> dict[str, tuple[str, str]]:
@@ -396,7 +411,7 @@ class _RateGuard:
         got = done - self.at_bytes
         if self.rate > 0 and got < self.rate * self.window:
             raise DownloadError(
-                f"cannot download {self.url}: slower than {self.rate:.0f} bytes/s for "
+                f"cannot download {short(self.url)}: slower than {self.rate:.0f} bytes/s for "
                 f"{self.window:.0f} s ({got} bytes); gave up",
                 transient=True,
             )
@@ -456,17 +471,17 @@ def download(
             # Disk full: the partial file goes, so that the failure can be recorded (a
             # ledger that cannot grow would leave the recording "queued" for ever).
             shutil.rmtree(staging, ignore_errors=True)
-            raise DownloadError(f"cannot download {url}: disk full") from None
+            raise DownloadError(f"cannot download {short(url)}: disk full") from None
         _drop_if_empty(staging)
-        raise download_error(f"cannot download {url}", exc) from None
+        raise download_error(f"cannot download {short(url)}", exc) from None
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             shutil.rmtree(staging, ignore_errors=True)
-            raise DownloadError(f"cannot download {url}: disk full") from None
+            raise DownloadError(f"cannot download {short(url)}: disk full") from None
         _drop_if_empty(staging)
-        raise DownloadError(f"cannot download {url}: {exc.strerror or exc}") from None
+        raise DownloadError(f"cannot download {short(url)}: {exc.strerror or exc}") from None
     if info is None:
-        raise DownloadError(f"cannot download {url}: yt-dlp returned nothing")
+        raise DownloadError(f"cannot download {short(url)}: yt-dlp returned nothing")
     if info.get("_type") in ("playlist", "multi_video"):
         raise InputError(f"{url} is a playlist; fetch expands playlists, download takes one item")
 
@@ -480,7 +495,7 @@ def download(
             p for p in staging.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))
         )
         if not files:
-            raise DownloadError(f"cannot download {url}: no media file was written")
+            raise DownloadError(f"cannot download {short(url)}: no media file was written")
         final = ws.media / f"{rid}{files[0].suffix or '.media'}"
         files[0].replace(final)
     shutil.rmtree(staging, ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 import stat
 from collections.abc import Iterable, Sequence
@@ -26,6 +27,8 @@ from confindex.run.fetch import (
     is_single_recording_url,
     is_url,
     local_path,
+    redact_url,
+    short,
     strip_credentials,
     url_recording_id,
 )
@@ -210,6 +213,14 @@ def _expand_one(
             return [WorkItem(arg, arg, "url", parent, error=exc.message)]
     path = local_path(arg)
     try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        # A name that is not UTF-8 cannot be stored in the ledger or a transcript (it raised
+        # UnicodeEncodeError at the ledger insert, exit 70).
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        return [WorkItem(shown, shown, "file", parent, error=f"{shown}: the file name is not "
+                         "UTF-8; rename the file")]  # fmt: skip
+    try:
         st = check_file(path, dirs=True)
     except InputError as exc:
         return [WorkItem(str(path), str(path), "file", parent, error=exc.message)]
@@ -266,7 +277,7 @@ def expand_playlist(url: str, filters: Filters) -> list[WorkItem]:
                     break
             return out
     except yt_dlp.utils.DownloadError as exc:
-        raise DownloadError(f"{url}: {clean_ytdlp_error(exc)}") from None
+        raise DownloadError(redact_url(f"{short(url)}: {clean_ytdlp_error(exc)}")) from None
 
 
 def entry_url(entry: dict[str, Any]) -> str | None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -210,7 +211,7 @@ class Transcript:
         def words(items: list[dict[str, Any]]) -> list[Word]:
             return [Word(**w) for w in items]
 
-        return cls(
+        t = cls(
             schema_version=SCHEMA_VERSION,
             recording=Recording(**d["recording"]),
             provenance=Provenance(**d["provenance"]),
@@ -228,10 +229,67 @@ class Transcript:
             rejected_names={k: [str(n) for n in v] for k, v in d["rejected_names"].items()},
             not_enrolled=[str(x) for x in d["not_enrolled"]],
         )
+        check_types(t)
+        return t
 
     @classmethod
     def from_json(cls, text: str) -> Transcript:
         return cls.from_dict(json.loads(text))
+
+
+_NONE = type(None)
+_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "str | None": (str, _NONE),
+    "float": (int, float),
+    "float | None": (int, float, _NONE),
+    "int": (int,),
+    "int | None": (int, _NONE),
+}
+_TIMES = ("start", "end", "duration")
+
+
+def _check_fields(obj: Any, where: str) -> None:
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        ann = str(f.type)
+        allowed = _TYPES.get(ann)
+        if allowed is None:
+            base = {"list": (list,), "dict": (dict,)}.get(ann.split("[")[0])
+            if base is None:
+                continue
+            allowed = (*base, _NONE) if ann.endswith("| None") else base
+        if not isinstance(v, allowed) or (isinstance(v, bool) and bool not in allowed):
+            raise ValueError(f"{where}.{f.name} is {type(v).__name__}, not {ann}")
+        if f.name in _TIMES and isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{where}.{f.name} is {v}")
+
+
+def check_types(t: Transcript) -> None:
+    """ValueError unless every field of `t` has its declared type, and times are finite: a
+    title that was a number, a word that was a bool, a NaN time were read as a transcript and
+    failed later (AttributeError, "cannot convert float NaN to integer": exit 70, HTTP 500)."""
+    _check_fields(t.recording, "recording")
+    _check_fields(t.provenance, "provenance")
+    if not isinstance(t.language, (str, _NONE)) or not isinstance(t.duration, (int, float)):
+        raise ValueError("language or duration has the wrong type")
+    for name in ("segments", "turns", "diarization", "flags"):
+        for i, x in enumerate(getattr(t, name)):
+            _check_fields(x, f"{name}[{i}]")
+            for j, w in enumerate(getattr(x, "words", ())):
+                if not (
+                    isinstance(w.text, str)
+                    and type(w.start) in (int, float)
+                    and type(w.end) in (int, float)
+                    and math.isfinite(w.start)
+                    and math.isfinite(w.end)
+                    and type(w.probability) in (int, float)
+                    and isinstance(w.speaker, (str, _NONE))
+                ):
+                    raise ValueError(f"{name}[{i}].words[{j}] has a field of the wrong type")
+    for k, v in t.speakers.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise ValueError("speakers: names must be text")
 
 
 def _migrate(d: dict[str, Any]) -> dict[str, Any]:
