@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import LoopbackServer, run, shared_file
 
-from confindex.run.fetch import redact_url, strip_credentials
+from confindex.run.credentials import redact_url, strip_credentials
 from confindex.store.workspace import Workspace
 
 SECRET = "s3cretPW"
@@ -58,6 +58,7 @@ def auth_server(tmp_path: Path) -> Iterator[str]:
     root = tmp_path / "www"
     root.mkdir()
     shutil.copy(shared_file("en/jfk.flac"), root / "talk.flac")
+
     def make(*a, **kw):  # type: ignore[no-untyped-def]
         return _AuthHandler(*a, directory=str(root), **kw)
 

@@ -19,8 +19,8 @@ import pytest
 from conftest import run, shared_file
 
 from confindex.speech import asr
-from confindex.speech.asr import SAMPLE_RATE as SR
-from confindex.speech.asr import Unit, _r, clip_seconds, pack_units
+from confindex.speech.audio import SAMPLE_RATE as SR
+from confindex.speech.units import Unit, as_float, clip_seconds, pack
 from confindex.store import transcript as store
 from confindex.store.workspace import Workspace
 
@@ -51,7 +51,7 @@ def test_clips_that_reach_past_the_audio_no_longer_sum_past_the_packed_audio():
 
     n = 386_063  # the AMI concatenation's retry call: 24.1289375 s
     audio = np.zeros(n, np.float32)
-    end = _r(n / SR)  # a lost stretch's bound, rounded to the ms: 24.129 s, past the audio
+    end = as_float(n / SR)  # a lost stretch's bound, rounded to the ms: 24.129 s, past the audio
     assert round(end * SR) > n
     chunks = [[Unit(0.0, 1.024)], [Unit(1.024, 4.037)], [Unit(4.037, end)]]
 
@@ -60,29 +60,30 @@ def test_clips_that_reach_past_the_audio_no_longer_sum_past_the_packed_audio():
     with pytest.raises(AssertionError, match="non-negative timestamp"):
         format_timestamp((packed_len - _fw_clip_sum(old)) / SR)
 
-    packed, spans, clips = pack_units(audio, chunks)
-    bounds = [(clip_seconds(a), clip_seconds(b)) for a, b in clips]
-    assert _fw_clip_sum(bounds) == len(packed) == n
+    packing = pack(chunks, total=n)
+    packed_len = sum(b - a for a, b in packing.pieces)
+    bounds = [(clip_seconds(a), clip_seconds(b)) for a, b in packing.clips]
+    assert _fw_clip_sum(bounds) == packed_len == n
     # Each bound comes back as exactly the sample meant (n / 16000 alone may not).
-    assert [(int(a * SR), int(b * SR)) for a, b in bounds] == clips
-    format_timestamp((len(packed) - _fw_clip_sum(bounds)) / SR)  # no assertion
-    assert spans[-1].end == n / SR
+    assert [(int(a * SR), int(b * SR)) for a, b in bounds] == [
+        (round(a * SR), round(b * SR)) for a, b in packing.clips
+    ]
+    format_timestamp((packed_len - _fw_clip_sum(bounds)) / SR)  # no assertion
+    assert packing.spans[-1].end == n / SR
 
 
 def test_every_sample_count_round_trips_through_faster_whispers_truncation():
     # int(v * 16000) of v = k / 16000 comes back k - 1 for some k (float error): never ours.
     assert any(int((k / SR) * SR) != k for k in range(1, 200_000))
-    assert all(int(clip_seconds(k) * SR) == k for k in range(0, 2_000_000, 7))
+    assert all(int(clip_seconds(k / SR) * SR) == k for k in range(0, 2_000_000, 7))
 
 
 def test_units_outside_the_audio_are_clamped_or_dropped():
-    audio = np.ones(SR, np.float32)  # 1 s
-    packed, spans, clips = pack_units(
-        audio, [[Unit(-0.5, 0.5)], [Unit(2.0, 3.0)], [Unit(0.9, 1.2)]]
-    )
-    assert len(packed) == SR // 2 + SR // 10
-    assert clips == [(0, SR // 2), (SR // 2, SR // 2 + SR // 10)]
-    assert [(s.start, s.end) for s in spans] == [(0.0, 0.5), (0.9, 1.0)]
+    chunks = [[Unit(-0.5, 0.5)], [Unit(2.0, 3.0)], [Unit(0.9, 1.2)]]
+    packing = pack(chunks, total=SR)  # 1 s of audio
+    assert packing.pieces == [(0, SR // 2), (int(0.9 * SR), SR)]
+    assert packing.clips == [(0.0, 0.5), (0.5, 0.6)]
+    assert [(s.start, s.end) for s in packing.spans] == [(0.0, 0.5), (0.9, 1.0)]
 
 
 # --- the real pipeline ------------------------------------------------------------------------
@@ -97,7 +98,7 @@ def _load(rel: str) -> np.ndarray:
 @pytest.mark.slow
 def test_the_real_batched_pipeline_decodes_abutting_clips_that_end_past_the_audio():
     jfk = _load("en/jfk.flac")[:175_993]  # 10.9995625 s: its ms-rounded end is past it
-    end = _r(len(jfk) / SR)
+    end = as_float(len(jfk) / SR)
     assert round(end * SR) > len(jfk)
     chunks = [[Unit(0.0, 3.3)], [Unit(3.3, 7.5)], [Unit(7.5, end)]]
     segs = asr._decode(asr.load_model(), jfk, chunks, "en", asr.AsrOptions(batch_size=8))
@@ -115,7 +116,7 @@ def test_a_failing_batched_call_is_decoded_per_clip_and_a_clip_that_still_fails_
     from confindex.run.job import quality_flags
 
     loaded = asr.load_model()
-    pipeline = loaded.batched()
+    pipeline = loaded._batched_pipeline()
     real = pipeline.transcribe
     calls: list[int] = []
 
@@ -138,7 +139,7 @@ def test_a_failing_batched_call_is_decoded_per_clip_and_a_clip_that_still_fails_
     assert all(s.end <= 3.4 or s.start >= 7.4 for s in segs)
 
     result = asr.AsrResult("en", 1.0, 11.0, segs, failed=failed)
-    flags = [f for f in quality_flags(jfk, result) if f.kind == "undecoded"]
+    flags = [f for f in quality_flags(jfk, result, loaded) if f.kind == "undecoded"]
     assert [(f.start, f.end) for f in flags] == [(3.3, 7.5)]
     assert "not transcribed" in flags[0].reason
 

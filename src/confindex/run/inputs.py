@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from confindex.errors import DownloadError, InputError
+from confindex.run.credentials import redact_url, short, strip_credentials
 from confindex.run.fetch import (
     MEDIA_EXTENSIONS,
     check_file,
@@ -27,9 +28,6 @@ from confindex.run.fetch import (
     is_single_recording_url,
     is_url,
     local_path,
-    redact_url,
-    short,
-    strip_credentials,
     url_recording_id,
 )
 
@@ -242,7 +240,8 @@ def expand_playlist(url: str, filters: Filters) -> list[WorkItem]:
     """A playlist or channel → its entries (flat listing: one request, not one per video)."""
     import yt_dlp
 
-    from confindex.run.fetch import _with_credentials, _ydl_options
+    from confindex.run.credentials import _with_credentials
+    from confindex.run.fetch import _ydl_options
 
     opts = _ydl_options(extract_flat="in_playlist")
     listing_url = _with_credentials(url, {})
