@@ -528,6 +528,8 @@ class Archive:
             r = store.sync_index(log=log_fn, skipped=skipped)
             report.added, report.changed, report.removed = r.added, r.changed, r.removed
             report.turns = r.turns
+        # Exports older than their transcript (a crash between the two) are written again.
+        report.exports_repaired = store.repair_exports()
         report.seconds = time.monotonic() - t0
         report.skipped = skipped
         if optimize and not skipped:

@@ -410,3 +410,29 @@ def test_hostile_input_names_are_one_line(adv, tmp_path: Path) -> None:
     assert "URL too long" in line and len(line) < 300
     assert load_path(adv.transcript_path("good")).text
     assert_intact(adv)
+
+
+# --- D5: exports left stale by a crash ---------------------------------------------------------
+
+
+def test_index_rewrites_exports_older_than_their_transcript(adv) -> None:
+    """The state kill -9 during `speakers rename` left (1 of 15 seeded kills): the transcript
+    has the new name, the .vtt the old one. `index` writes such exports again."""
+    from confindex.store.store import Store
+    from confindex.store.transcript import save
+
+    t = load_path(adv.transcript_path("good"))
+    Store(adv).write_exports(t, formats=["vtt", "srt", "txt"])
+    vtt = adv.transcripts / "good.vtt"
+    assert "<v Ada>" in vtt.read_text(encoding="utf-8")
+    t.speakers["SPEAKER_00"] = "Grace Hopper"
+    save(adv, t)  # ... and the process was killed here, before the exports
+    earlier = adv.transcript_path("good").stat().st_mtime - 5  # the exports: before it
+    for ext in ("vtt", "srt", "txt"):
+        os.utime(adv.transcripts / f"good.{ext}", (earlier, earlier))
+    r = run("index", ws=adv)
+    assert r.exit_code == 0 and "rewrote 3 export(s)" in r.stdout, r.output
+    assert "<v Grace Hopper>" in vtt.read_text(encoding="utf-8")
+    assert "Grace Hopper" in (adv.transcripts / "good.txt").read_text(encoding="utf-8")
+    r = run("index", ws=adv)
+    assert "rewrote" not in r.stdout  # done once

@@ -267,7 +267,7 @@ def check_cookies_file(path: str) -> None:
     try:
         data = read_regular(Path(path).expanduser(), 16 * MiB, "cookies file")
     except FileNotFoundError:
-        raise InputError(f"--cookies: no such file: {path}") from None
+        return  # yt-dlp starts an empty jar there and saves the site's cookies in it
     except UnreadableFile as exc:
         raise InputError(f"--cookies: {exc.message}") from None
     if b"\0" in data:

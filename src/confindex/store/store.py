@@ -195,6 +195,46 @@ class Store:
                 "run `confindex index --rebuild`"
             ) from None
 
+    def repair_exports(self) -> list[str]:
+        """Rewrite the exports beside transcripts/ that are older than their transcript; the
+        paths rewritten. A crash between saving a transcript and writing its exports (kill -9
+        during `speakers rename`, 1 of 15 seeded kills) left a .vtt with the old name, and
+        `index` did not repair it. Unreadable transcripts are left to the index's report."""
+        from confindex.formats.export import (
+            DEFAULT_STYLE,
+            FORMATS,
+            cue_style,
+            file_name,
+            render_bytes,
+        )
+
+        ws = self.ws
+        fixed: list[str] = []
+        for rid in ws.transcript_ids():
+            try:
+                mtime = ws.transcript_path(rid).stat().st_mtime_ns
+            except (OSError, ConfindexError):
+                continue
+            stale = []
+            for fmt in FORMATS:
+                if fmt == "json":  # the transcript itself
+                    continue
+                path = ws.transcripts / file_name(rid, fmt)
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mtime_ns < mtime:
+                        stale.append((fmt, path))
+            if not stale:
+                continue
+            try:
+                t = transcripts.load(ws, rid)
+            except ConfindexError:
+                continue
+            style = cue_style(ws) if any(f in ("srt", "vtt") for f, _ in stale) else DEFAULT_STYLE
+            for fmt, path in stale:
+                atomic_write_bytes(path, render_bytes(t, fmt, style, ws.root))
+                fixed.append(str(path))
+        return fixed
+
     def write_exports(
         self, t: Transcript, *, formats: list[str] | None = None, output_dir: str | None = None
     ) -> list[str]:
