@@ -436,3 +436,26 @@ def test_index_rewrites_exports_older_than_their_transcript(adv) -> None:
     assert "Grace Hopper" in (adv.transcripts / "good.txt").read_text(encoding="utf-8")
     r = run("index", ws=adv)
     assert "rewrote" not in r.stdout  # done once
+
+
+# --- D6: identical broken files ------------------------------------------------------------------
+
+
+def test_identical_empty_files_all_fail_and_are_all_retried(tmp_path: Path) -> None:
+    """Twenty identical empty files: rows taken for duplicates of one that then failed fail
+    with it, so `status` and `retry-failed` see all twenty (they saw one)."""
+    from confindex.store.ledger import Ledger
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(20):
+        (folder / f"e{i:02d}.wav").write_bytes(b"")
+    ws = Workspace(tmp_path / "ws")
+    r = run("fetch", str(folder), "--no-diarize", ws=ws)
+    assert r.exit_code == 1
+    with Ledger.of(ws) as led:
+        rows = list(led.rows())
+    assert len(rows) == 20 and {str(x.stage) for x in rows} == {"failed"}, [
+        (x.key, x.stage, x.error) for x in rows
+    ]
+    assert all("empty" in (x.error or "") for x in rows)
