@@ -130,9 +130,13 @@ class Archive:
         )
         if not items:
             raise ConfindexError("nothing to fetch: no media files or recordings in the inputs")
+        from confindex.run.credentials import CREDENTIALS_KEY, remembered_credentials
+
+        # Credentials taken out of URLs (`expand`) travel to Dask workers with the job only.
+        creds = {CREDENTIALS_KEY: remembered_credentials()} if remembered_credentials() else {}
         bulk = BulkOptions(
             download_workers=download_workers,
-            ydl_extra={**ydl, **(ydl_extra or {})},
+            ydl_extra={**ydl, **(ydl_extra or {}), **creds},
             retries=retries,
         )
         return self.run(items, opts, bulk, executor=ex, reporter=reporter)
@@ -376,7 +380,8 @@ class Archive:
     ) -> list[Any]:
         """The passages of a recording flagged as likely wrong (quality.py's Passage: kind,
         start, end, score, reason, speaker, text, link), in time order; `kinds` keeps only
-        those kinds (loop, nonspeech, lowconf, language), `min_score` (0–1) the surer ones."""
+        those kinds (loop, nonspeech, lowconf, language, undecoded), `min_score` (0–1) the
+        surer ones."""
         from confindex.speech.quality import KINDS, review
 
         unknown = sorted(set(kinds or ()) - set(KINDS))
@@ -523,6 +528,8 @@ class Archive:
             r = store.sync_index(log=log_fn, skipped=skipped)
             report.added, report.changed, report.removed = r.added, r.changed, r.removed
             report.turns = r.turns
+        # Exports older than their transcript (a crash between the two) are written again.
+        report.exports_repaired = store.repair_exports()
         report.seconds = time.monotonic() - t0
         report.skipped = skipped
         if optimize and not skipped:

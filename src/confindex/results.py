@@ -59,6 +59,7 @@ class IndexReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     optimize_seconds: float | None = None
+    exports_repaired: list[str] = field(default_factory=list)  # stale exports written again
 
     @property
     def up_to_date(self) -> bool:

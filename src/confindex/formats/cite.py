@@ -91,10 +91,19 @@ class Citation:
         return d
 
 
+def _flat(text: str | None) -> str | None:
+    return " ".join(str(text).split()) if text is not None else None
+
+
 def check_moment(transcript: Transcript, at: float) -> None:
     """InputError when `at` lies outside the recording (a typo must not cite its last words)."""
+    import math
+
     from confindex.timefmt import hms
 
+    if not isinstance(at, (int, float)) or not math.isfinite(at):
+        # inf raised OverflowError in hms(); nan compared false everywhere and cited t=0.
+        raise InputError(f"{at!r} is not a moment of {transcript.id} (give seconds, e.g. 754.2)")
     end = max([transcript.duration or 0.0, *(t.end for t in transcript.turns)])
     if at < 0 or (end > 0 and at > end + 1.0):  # 1 s of slack for rounding in links
         raise InputError(
@@ -123,9 +132,11 @@ def cite(transcript: Transcript, at: float) -> Citation:
     rec = transcript.recording
     named = transcript.speakers.get(turn.speaker) if turn.speaker else None
     return Citation(
-        speaker=named or None,
-        title=rec.title,
-        channel=rec.channel or rec.uploader,
+        # One line each: a line break in a title, name or channel spoofed lines of APA and
+        # Chicago citations on the terminal.
+        speaker=_flat(named) or None,
+        title=_flat(rec.title) or rec.id,
+        channel=_flat(rec.channel or rec.uploader) or None,
         date=rec.upload_date,
         url=link(rec, start),
         start=start,

@@ -304,7 +304,9 @@ def quality_flags(samples: Any, result: Any, decoder: Decoder) -> list[Flag]:
         language_probability=None,
         language_of=classify_fn(result.language),
     )
-    return quality.assess(result.segments, signals)
+    flags = quality.assess(result.segments, signals)
+    flags += quality.undecoded_flags(getattr(result, "failed", None) or [])
+    return sorted(flags, key=lambda f: (f.start, f.kind))
 
 
 def run_job(

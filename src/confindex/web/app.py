@@ -39,7 +39,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from confindex import sanitize
 from confindex.api import Archive
-from confindex.errors import ConfindexError, InputError, NotFoundError, QueryError
+from confindex.errors import (
+    ConfindexError,
+    InputError,
+    LockedError,
+    NotFoundError,
+    QueryError,
+)
 from confindex.results import LedgerStatus, RenameResult
 from confindex.store.transcript import Transcript
 from confindex.store.workspace import Workspace, is_recording_id
@@ -66,9 +72,13 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 
 def error_response(request: Request, exc: ConfindexError) -> Response:
-    status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, InputError) else 500
+    # A known failure is never a 500 (that is for bugs): a damaged transcript in the archive
+    # is 422, a lock held by another process 503.
+    status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, InputError) else 422
     if isinstance(exc, QueryError):
         status = 400
+    if isinstance(exc, LockedError):
+        status = 503
     if request.url.path.startswith("/api/"):
         return json_response({"error": exc.message}, status)
     return PlainTextResponse(exc.message, status)
@@ -414,9 +424,15 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             request.headers.get("origin"), request.headers.get("host")
         ) or not security.token_ok(request.headers.get("x-confindex-token"), token):
             return json_response({"error": "forbidden: not from this server's own page"}, 403)
+        from confindex.safeio import loads_json
+
+        raw = await request.body()
         try:
-            body = await request.json()
-        except ValueError:
+            # Size and depth limits: a deeply nested body raised RecursionError (HTTP 500).
+            if len(raw) > 65536:
+                raise ValueError("too large")
+            body = loads_json(raw, "request body", max_depth=8)
+        except (ValueError, ConfindexError):
             raise InputError('send JSON: {"name": "New Name"}') from None
         name = body.get("name") if isinstance(body, dict) else None
         if not isinstance(name, str):
