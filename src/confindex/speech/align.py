@@ -151,8 +151,8 @@ def decode_stretch(path: Any, start: float, end: float) -> np.ndarray:
     samples = (np.concatenate(chunks) if chunks else np.zeros(0, np.int16)).astype(np.float32)
     samples /= 32768
     off = start - (first or 0.0)
-    a = max(0, int(round(off * SAMPLE_RATE)))
-    return samples[a : a + int(round((end - start) * SAMPLE_RATE))]
+    a = max(0, round(off * SAMPLE_RATE))
+    return samples[a : a + round((end - start) * SAMPLE_RATE)]
 
 
 def media_path(ws: Any, t: Any) -> Any:

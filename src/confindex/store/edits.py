@@ -96,7 +96,8 @@ def plan_edit(t: Transcript, start: float, end: float, context: float = CONTEXT)
     before = [w for w in prev if w.start >= start - context][-6:]
     after = [w for w in nxt if w.end <= end + context][:6]
     turn = _turn_at(t, removed[0].start if removed else start)
-    speaker = removed[0].speaker if removed and removed[0].speaker else (turn.speaker if turn else None)
+    speaker = removed[0].speaker if removed and removed[0].speaker else None
+    speaker = speaker or (turn.speaker if turn else None)
     language = (turn.language if turn else None) or t.language
     return EditPlan(start, end, removed, before, after, lo, hi, speaker, language)
 
@@ -143,9 +144,13 @@ def replace_words(
     plan = plan_edit(t, start, end)
     estimated = times is None
     if times is None:
-        times = spread(texts, max(plan.lo, start) if not plan.removed else plan.removed[0].start,
-                       min(plan.hi, end) if not plan.removed else max(plan.removed[-1].end,
-                                                                      plan.removed[0].start))
+        times = spread(
+            texts,
+            max(plan.lo, start) if not plan.removed else plan.removed[0].start,
+            min(plan.hi, end)
+            if not plan.removed
+            else max(plan.removed[-1].end, plan.removed[0].start),
+        )
     if len(times) != len(texts):
         raise ValueError("one time per word")
     probs = probabilities or [1.0] * len(texts)
@@ -351,7 +356,7 @@ def check_meta(values: dict[str, object]) -> dict[str, object]:
             if not _DATE.fullmatch(text):
                 raise InputError(f"--date {text!r}: give YYYY, YYYY-MM or YYYY-MM-DD")
             try:
-                y, m, d = (text.split("-") + ["01", "01"])[:3]
+                y, m, d = ([*text.split("-"), "01", "01"])[:3]
                 dt.date(int(y), int(m), int(d))
             except ValueError:
                 raise InputError(f"--date {text!r} is not a date") from None
@@ -449,7 +454,7 @@ def carry_edits(old: Transcript, new: Transcript) -> Transcript:
     lang = {id(w): turn.language for turn in new.turns for w in turn.words}
     words = sorted([*kept, *verified], key=lambda w: (w.start, w.end))
     langs = [lang.get(id(w)) for w in words]
-    for i, w in enumerate(words):  # verified words take their neighbour's language
+    for i in range(len(words)):  # verified words take their neighbour's language
         if langs[i] is None:
             langs[i] = langs[i - 1] if i else next((x for x in langs if x), new.language)
     new.turns = build_turns(words, new.language, word_languages=langs)
