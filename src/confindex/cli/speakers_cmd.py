@@ -10,7 +10,7 @@ from confindex.cli.common import json_option, print_json, workspace_option
 from confindex.timefmt import hms
 
 COMMANDS = ("review", "identify")
-ACTIONS = ("rename", "confirm", "reject")
+ACTIONS = ("rename", "confirm", "reject", "merge", "assign")
 
 
 @click.command()
@@ -23,6 +23,7 @@ ACTIONS = ("rename", "confirm", "reject")
     is_flag=True,
     help="rename: do not add this voice to the voice library (the name stays in this recording).",
 )
+@click.option("--span", metavar="START-END", help="assign: the words starting in this span.")
 @json_option
 @workspace_option
 def speakers(
@@ -31,6 +32,7 @@ def speakers(
     rename_args: tuple[str, ...],
     all_: bool,
     no_enroll: bool,
+    span: str | None,
     as_json: bool,
     ws: Any,
 ) -> None:
@@ -46,6 +48,10 @@ def speakers(
     keeps one, `reject` reverts it for good in that recording. `identify` recognises voices
     again in existing recordings (all when none given) after the library grew.
 
+    `merge LABEL OTHER…` makes the other labels LABEL everywhere (one person given two
+    labels); `assign --span A-B LABEL` gives the words starting in A-B to LABEL (a new label
+    if it does not exist), splitting turns at word boundaries. `confindex undo` undoes either.
+
     \b
     Examples:
       confindex speakers panel-2024
@@ -55,6 +61,8 @@ def speakers(
       confindex speakers panel-2025 reject SPEAKER_02
       confindex speakers identify
       confindex speakers --all --json
+      confindex speakers panel-2024 merge SPEAKER_00 SPEAKER_03
+      confindex speakers panel-2024 assign --span 57.9-61.2 SPEAKER_01
     """
     from confindex.api import Archive
     from confindex.cli.output import console, echo
@@ -102,6 +110,11 @@ def speakers(
         raise click.UsageError("give a RECORDING, or --all")
     if no_enroll and action != "rename":
         raise click.UsageError("--no-enroll goes with rename")
+    if span is not None and action != "assign":
+        raise click.UsageError("--span goes with assign")
+    if action in ("merge", "assign"):
+        _merge_assign(archive, recording, action, rename_args, span, as_json)
+        return
     if action in ("confirm", "reject"):
         if len(rename_args) != 1:
             raise click.UsageError(f"{action} takes a SPEAKER: {action} SPEAKER_01")
@@ -215,3 +228,32 @@ def _identify(archive: Any, refs: list[str], as_json: bool) -> None:
             else:
                 echo(f"{r.recording}  {c.label}  no longer {terminal(c.old or '')!r}")
     echo(f"{len(results)} recording(s) checked, {changed} name(s) changed.")
+
+
+def _merge_assign(
+    archive: Any, recording: str, action: str, args: tuple[str, ...], span: str | None,
+    as_json: bool,
+) -> None:  # fmt: skip
+    from confindex.cli.output import echo
+    from confindex.sanitize import terminal
+
+    if action == "merge":
+        if len(args) < 2:
+            raise click.UsageError("merge takes a LABEL and the labels to merge into it")
+        saved = archive.merge_speakers(recording, *args)
+    else:
+        if span is None or len(args) != 1:
+            raise click.UsageError("assign takes --span START-END and one LABEL")
+        saved = archive.assign_speaker(recording, span, args[0])
+    t = saved.transcript
+    if as_json:
+        print_json(
+            {
+                "recording": t.id,
+                "version": saved.version,
+                "change": saved.change.summary,
+                "speakers": [s.to_dict() for s in archive.speakers(t)],
+            }
+        )
+        return
+    echo(f"{t.id}: {terminal(saved.change.summary)}; exports and index updated.")

@@ -232,6 +232,9 @@ def merge_speakers(t: Transcript, label: str, others: Sequence[str]) -> tuple[Tr
         relabel(seg)
     out.diarization = _join_segments(out.diarization)
     out.turns = _join_turns(out.turns)
+    prints = [out.voiceprints[x] for x in (label, *others) if x in out.voiceprints]
+    if len(prints) > 1:  # the merged voice: the seconds-weighted mean, unit length again
+        out.voiceprints[label] = _mean_voice(prints)
     if label not in out.speakers:
         name = next((out.speakers[o] for o in others if o in out.speakers
                      and o not in out.auto_names), None)  # fmt: skip
@@ -248,6 +251,17 @@ def merge_speakers(t: Transcript, label: str, others: Sequence[str]) -> tuple[Tr
     change = Change(now(), "merge", f"{names} → {t.speaker_name(label)}")
     out.changes.append(change)
     return out, change
+
+
+def _mean_voice(prints):
+    import numpy as np
+
+    from confindex.store.transcript import Voiceprint
+
+    total = sum(p.seconds for p in prints) or 1.0
+    v = sum(np.asarray(p.vector, dtype=np.float64) * (p.seconds / total) for p in prints)
+    norm = float(np.linalg.norm(v)) or 1.0
+    return Voiceprint([round(float(x) / norm, 6) for x in v], round(total, 2))
 
 
 def _join_segments(segs):
@@ -384,6 +398,19 @@ def apply_meta(t: Transcript) -> None:
         rec.webpage_url = m["url"]
 
 
+def effective_meta(t: Transcript) -> dict[str, object]:
+    """What citations use: the user's metadata over the recording's own fields."""
+    rec = t.recording
+    return {
+        "title": rec.title,
+        "date": rec.upload_date,
+        "channel": rec.channel or rec.uploader,
+        "url": rec.webpage_url,
+        "doi": t.meta.get("doi"),
+        "authors": list(t.meta.get("authors") or []),
+    }
+
+
 def set_meta(t: Transcript, values: dict[str, object]) -> tuple[Transcript, Change]:
     """`t` with these metadata set ('' or [] clears one): checked, applied, logged."""
     checked = check_meta(values)
@@ -391,8 +418,9 @@ def set_meta(t: Transcript, values: dict[str, object]) -> tuple[Transcript, Chan
         raise InputError("no metadata given (--title, --date, --channel, --url, --doi, --author)")
     out = copy.deepcopy(t)
     parts = []
+    before = effective_meta(t)
     for key, value in checked.items():
-        old = out.meta.get(key)
+        old = before.get(key)
         if value in ("", []):
             out.meta.pop(key, None)
         else:
@@ -425,18 +453,25 @@ def verified_fraction(t: Transcript) -> float:
     return sum(1 for w in ws if w.verified) / len(ws) if ws else 0.0
 
 
-def carry_edits(old: Transcript, new: Transcript) -> Transcript:
+def carry_edits(old: Transcript, new: Transcript, *, words: bool = True) -> Transcript:
     """`new` (a fresh transcription of the recording) keeping what users did to `old`: the
-    verified words replace the new words in their stretches (with the speaker the new
-    transcript has there), the change log continues and the user metadata stays. In place;
-    returns `new`."""
+    verified words (unless not `words`) replace the new words in their stretches (with the
+    speaker the new transcript has there), the change log continues and the user metadata
+    stays. In place; returns `new`."""
     from confindex.speech.turns import build_turns
 
-    new.changes = [*old.changes, *new.changes]
+    spans = verified_spans(old) if words else []
+    what = f", {len(spans)} edited passage(s) kept" if spans else ""
+    if not words and verified_spans(old):
+        what = ", edits discarded"
+    new.changes = [
+        *old.changes,
+        *new.changes,
+        Change(now(), "transcribe", f"new transcription{what}"),
+    ]
     if old.meta:
         new.meta = {**old.meta, **new.meta}
         apply_meta(new)
-    spans = verified_spans(old)
     if not spans:
         return new
 

@@ -180,11 +180,14 @@ def publish(
     on_stage: Callable[[str], None] | None = None,
     formats: list[str] | None = None,
     output_dir: str | None = None,
+    keep_edits: bool = True,
 ) -> Published:
     """Write `t` as the recording's transcript, its exports, its index entries and (with a
     `ledger` and its row `key`) the ledger stages; keep the version it replaces.
     `on_stage("index")` is called once the transcript is saved, before indexing. `formats`
-    and `output_dir`: which exports and where (None: the workspace config)."""
+    and `output_dir`: which exports and where (None: the workspace config). With
+    `keep_names` (a new transcription), users' corrected words (unless not `keep_edits`),
+    metadata and change log are carried over (store/edits.carry_edits)."""
     from confindex.formats import export
 
     ws.ensure()
@@ -205,6 +208,11 @@ def publish(
                 log.debug("%s: names carried %s", t.id, carried)
             if old is not None:
                 carry_voice_marks(old, t)
+                # A new transcription: users' corrected words, metadata and change log stay
+                # (issue 27); `--discard-edits` drops the words only.
+                from confindex.store.edits import carry_edits
+
+                carry_edits(old, t, words=keep_edits)
     # After the users' names are carried: the library names only speakers nobody named.
     recognised = recognise(ws, t) if recognise_voices else {}
     store.save(ws, t)
