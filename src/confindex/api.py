@@ -425,9 +425,7 @@ class Archive:
 
         return history.load_versioned(self.ws, recording)[1]
 
-    def edit(
-        self, recording: str, span: str, text: str, *, expect: str | None = None, **kw: Any
-    ):
+    def edit(self, recording: str, span: str, text: str, *, expect: str | None = None, **kw: Any):
         """Replace the words starting in `span` ("57.2-59", "0:57.2-0:59") by `text`, timed
         by forced alignment on the audio (`model=`, `align=False`: spread, estimated)."""
         from confindex.store import corrections
@@ -438,9 +436,7 @@ class Archive:
         """The change log of a recording (store.transcript.Change), oldest first."""
         return list(self.recording(recording).changes)
 
-    def merge_speakers(
-        self, recording: str, label: str, *others: str, expect: str | None = None
-    ):
+    def merge_speakers(self, recording: str, label: str, *others: str, expect: str | None = None):
         """The speakers `others` become `label` everywhere (turns, exports, voice library)."""
         from confindex.store import corrections
 

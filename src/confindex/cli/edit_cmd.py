@@ -81,8 +81,8 @@ def history(recording: str, as_json: bool, ws: Any) -> None:
     if not items:
         echo(f"{t.id}: no changes yet.")
         return
-    for c in items:
-        echo(f"{c.at}  {c.kind:<10}  {terminal(c.summary)}")
+    for c in items:  # one line each, not wrapped: `history | grep` works
+        click.echo(f"{c.at}  {c.kind:<8}  {terminal(c.summary)}")
 
 
 @click.command()

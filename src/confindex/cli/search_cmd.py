@@ -210,6 +210,8 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
         head = Text()  # bold spans, not a bold base style: that would make the title bold too
         head.append(f"{h.rank:>2}. [{hms(h.time)}] ", style="bold")
         head.append_text(text(h.speaker_name or "?", "bold"))
+        if h.speaker_automatic:
+            head.append(" (automatic)")
         head.append(" · ", style="bold")
         more = Text(f" ({h.matches} turns)" if h.matches > 1 else "")
         source = text(" · ".join(x for x in (h.title, h.channel, h.date) if x))
@@ -263,7 +265,8 @@ def _print_md(result: Any, cites: dict[int, Any]) -> None:
     for h in result.hits:
         fragment = sanitize.mark_spans(h.snippet, h.spans, "**", "**", _md)
         click.echo(
-            f"{h.rank}. **{_md(h.title)}** — {_md(h.speaker_name or '?')} "
+            f"{h.rank}. **{_md(h.title)}** — {_md(h.speaker_name or '?')}"
+            f"{' (automatic)' if h.speaker_automatic else ''} "
             f"[{hms(h.time)}]({_md_url(h.link)})  \n   {fragment}"
             + "".join(f" ⚑ *{_md(f.kind)}: {_md(f.reason)}*" for f in h.flags)
         )

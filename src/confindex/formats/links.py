@@ -58,7 +58,7 @@ def link(rec: Recording, at: float) -> str:
     s = seconds(at)
     if is_youtube(rec) and rec.extractor_id:
         return f"https://youtu.be/{rec.extractor_id}?t={s}"
-    if rec.kind == "file" or not _is_url(rec.source):
+    if (rec.kind == "file" or not _is_url(rec.source)) and not _public(rec):
         return f"{_local_path(rec.source).as_uri()}#t={s}"
     url = rec.webpage_url or rec.source
     parts = urlsplit(url)
@@ -69,7 +69,7 @@ def link(rec: Recording, at: float) -> str:
 def is_media_file(rec: Recording) -> bool:
     """Whether `link` opens the media file itself (a local file, a URL to a .mp3/.mp4…),
     where a player understands a `#t=A,B` media fragment."""
-    if rec.kind == "file" or not _is_url(rec.source):
+    if (rec.kind == "file" or not _is_url(rec.source)) and not _public(rec):
         return True
     if is_youtube(rec):
         return False
@@ -94,6 +94,11 @@ def human(rec: Recording, at: float) -> str:
     if rec.kind == "file" or not _is_url(rec.source):
         return f"{_local_path(rec.source)} [{hms(at)}]"
     return f"{link(rec, at)} [{hms(at)}]"
+
+
+def _public(rec: Recording) -> bool:
+    """A local file with a public URL (`confindex meta --url`): links go to that URL."""
+    return _is_url(rec.webpage_url or "")
 
 
 def _is_url(s: str) -> bool:

@@ -473,6 +473,8 @@ def recording_meta(t: Transcript) -> dict[str, Any]:
             s: t.speaker_name(s) for s in sorted({tn.speaker for tn in t.turns if tn.speaker})
         },
         "languages": sorted({(tn.language or t.language or "") for tn in t.turns} - {""}),
+        # Speakers named by the voice library, not (yet) by a user: hits say "(automatic)".
+        "automatic": sorted(t.auto_names),
     }
 
 
