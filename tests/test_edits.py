@@ -7,6 +7,7 @@ media are spread over their span and marked estimated.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -93,7 +94,7 @@ def test_replace_words_keeps_the_others_and_marks_the_new_ones() -> None:
     assert [w.text.strip() for w in fixed] == ["Éric", "Woerth", "peut-il"]
     assert all(w.estimated for w in fixed)  # no times given: spread over the old words
     assert fixed[0].start == 10.5 and fixed[-1].end <= 11.9
-    assert all(a.end <= b.start + 1e-9 for a, b in zip(fixed, fixed[1:], strict=False))
+    assert all(a.end <= b.start + 1e-9 for a, b in itertools.pairwise(fixed))
     unchanged = [w for w in words if not w.verified]
     assert [(w.start, w.text) for w in unchanged] == [
         (w.start, w.text) for tn in t.turns for w in tn.words if not 10.5 <= w.start <= 11.5
