@@ -389,7 +389,7 @@ class Archive:
         it in: the rest stays, the new words keep the recording's speakers and their names,
         flags, exports and index follow, the replaced version goes to the history (`undo`).
         The span and options are checked before the model loads. Returns an Outcome."""
-        from confindex.speech.span import parse_span, redecode
+        from confindex.run.span import parse_span, redecode
         from confindex.store import transcript as store
 
         opts = build_options(force=True, **options)
@@ -430,7 +430,13 @@ class Archive:
         by forced alignment on the audio (`model=`, `align=False`: spread, estimated)."""
         from confindex.store import corrections
 
-        return corrections.edit(self.ws, recording, span, text, expect=expect, **kw)
+        where = self._span(recording, span)
+        return corrections.edit(self.ws, recording, where, text, expect=expect, **kw)
+
+    def _span(self, recording: str, span: str) -> tuple[float, float]:
+        from confindex.run.span import parse_span
+
+        return parse_span(span, self.recording(recording).duration or None)
 
     def changes(self, recording: str) -> list[Any]:
         """The change log of a recording (store.transcript.Change), oldest first."""
@@ -446,7 +452,8 @@ class Archive:
         """The words starting in `span` are said by `label` (new if unknown): turns split."""
         from confindex.store import corrections
 
-        return corrections.assign(self.ws, recording, span, label, expect=expect)
+        where = self._span(recording, span)
+        return corrections.assign(self.ws, recording, where, label, expect=expect)
 
     def set_meta(self, recording: str, *, expect: str | None = None, **values: Any):
         """Set title, date (YYYY[-MM[-DD]]), channel, url, doi, authors ('' clears one)."""
@@ -641,7 +648,7 @@ class Archive:
 
         t = self.recording(recording)
         if span is not None:
-            from confindex.speech.span import parse_span
+            from confindex.run.span import parse_span
 
             return cite_span(t, *parse_span(span, t.duration or None))
         return cite(t, at or 0.0)

@@ -179,9 +179,7 @@ def cite_span(transcript: Transcript, start: float, end: float) -> Citation:
     words = [w for tn in transcript.turns for w in tn.words if start <= w.start <= end]
     words = [w for w in words if w.text.strip()]
     if not words:
-        from confindex.store.edits import fmt_span
-
-        raise InputError(f"no words start in {fmt_span(start, end)} of {transcript.id}")
+        raise InputError(f"no words start in {start:g}–{end:g} s of {transcript.id}")
     quote = " ".join(" ".join(w.text.split()) for w in words)
     labels = {w.speaker for w in words}
     label = labels.pop() if len(labels) == 1 else None  # several speakers: nobody's words

@@ -40,16 +40,10 @@ def _apply(
     return save_change(ws, new, change, expect=version, index=index)
 
 
-def check_span(t: Transcript, span: str) -> tuple[float, float]:
-    from confindex.speech.span import parse_span
-
-    return parse_span(span, t.duration or None)
-
-
 def edit(
     ws: Workspace,
     ref: str,
-    span: str | tuple[float, float],
+    span: tuple[float, float],
     text: str,
     *,
     expect: str | None = None,
@@ -61,7 +55,7 @@ def edit(
     recording's audio when it is there (else spread over the span, `estimated`)."""
     texts = edits.split_text(text)
     t, version = load_versioned(ws, ref)
-    start, end = check_span(t, span) if isinstance(span, str) else span
+    start, end = span
     if expect is None:
         expect = version
     times = probs = None
@@ -109,18 +103,14 @@ def merge(
 
 
 def assign(
-    ws: Workspace, ref: str, span: str | tuple[float, float], label: str, *,
+    ws: Workspace, ref: str, span: tuple[float, float], label: str, *,
     expect: str | None = None,
 ) -> Saved:  # fmt: skip
     label = " ".join(label.split())
     if not label:
         raise InputError("give the speaker label to assign the span to")
 
-    def change(t: Transcript) -> tuple[Transcript, Change]:
-        start, end = check_span(t, span) if isinstance(span, str) else span
-        return edits.assign_span(t, start, end, label)
-
-    return _apply(ws, ref, change, expect, True)
+    return _apply(ws, ref, lambda t: edits.assign_span(t, *span, label), expect, True)
 
 
 def set_meta(
