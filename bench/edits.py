@@ -68,10 +68,10 @@ def bench_align(reps: int) -> None:
     for _ in range(reps):
         for a, b in stretches:
             for variant in ("one window", "two windows", "edit path"):
-                (n, mean, worst), cpu, wall = _timed(lambda v=variant: run(v, a, b))
+                (n, mean, worst), cpu, wall = _timed(lambda v=variant, a=a, b=b: run(v, a, b))
                 rows.setdefault(variant, []).append((n, mean, worst, cpu, wall))
     print(f"load average {os.getloadavg()[0]:.1f}; {reps} reps x {len(stretches)} stretches")
-    print("| variant | words/stretch | CPU s (median, max) | wall s (median) | mean err s | max err s |")
+    print("| variant | words | CPU s (median, max) | wall s (median) | mean err s | max err s |")
     print("|---|---|---|---|---|---|")
     for v, xs in rows.items():
         cpus = [x[3] for x in xs]
@@ -91,8 +91,18 @@ def bench_searchable(n: int, turns: int, reps: int) -> None:
     from confindex.store.workspace import Workspace
 
     rng = random.Random(7)
-    vocab = ("le smartphone objet rapport inédit dépendance rejet téléphone voiture interface "
-             "écran tactile application navigation humanité économiste sentier").split()  # fmt: skip
+    vocab = [
+        "le",
+        "smartphone",
+        "objet",
+        "rapport",
+        "inédit",
+        "dépendance",
+        "rejet",
+        "téléphone",
+        "voiture",
+        "écran",
+    ]
     root = Path(tempfile.mkdtemp(prefix="bench-edits-"))
     ws = Workspace(root).ensure()
     (root / "confindex.toml").write_text('[export]\nformats = ["srt"]\n')

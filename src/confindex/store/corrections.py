@@ -94,6 +94,58 @@ def _align(
     return align.time_edit(samples, lo, plan, texts, fn)
 
 
+def edit_turn(
+    ws: Workspace,
+    ref: str,
+    turn_id: int,
+    text: str,
+    *,
+    expect: str | None = None,
+    model: str | None = None,
+    align: bool = True,
+    index: bool = True,
+) -> Saved:
+    """A turn's whole text as the user retyped it (the web page's edit mode): only the words
+    that differ are replaced (a word diff), each changed run timed as `edit` times it; one
+    change in the history."""
+    import difflib
+
+    t, version = load_versioned(ws, ref)
+    if expect is None:
+        expect = version
+    turn = next((x for x in t.turns if x.id == turn_id), None)
+    if turn is None:
+        raise InputError(f"no turn {turn_id} in {t.id}")
+    old = [w for w in turn.words if w.text.strip()]
+    new = text.split()
+    ops = difflib.SequenceMatcher(a=[w.text.strip() for w in old], b=new, autojunk=False)
+    cur = t
+    for tag, i1, i2, j1, j2 in reversed(ops.get_opcodes()):
+        if tag == "equal":
+            continue
+        if i1 < i2:
+            start, end = old[i1].start, old[i2 - 1].start
+        else:  # an insertion: between the neighbours
+            start = old[i1 - 1].end if i1 > 0 else turn.start
+            end = old[i1].start if i1 < len(old) else turn.end
+            start, end = min(start, end), max(start, end)
+        texts = new[j1:j2]
+        times = probs = None
+        if align and texts:
+            times, probs = _align(ws, cur, start, end, texts, model)
+        cur, _change = edits.replace_words(cur, start, end, texts, times, probs)
+    if cur is t:
+        raise InputError("the text is unchanged: nothing to save")
+    old_text = " ".join(w.text.strip() for w in old)
+    change = Change(
+        edits.now(), "edit",
+        f"turn {turn_id} {edits.fmt_span(turn.start, turn.end)} {edits.diff_line(old_text, text)}",
+        turn.start, turn.end,
+    )  # fmt: skip
+    cur.changes = [*t.changes, change]
+    return _apply(ws, t.id, lambda _t: (cur, change), expect, index)
+
+
 def merge(
     ws: Workspace, ref: str, label: str, others: list[str], *, expect: str | None = None
 ) -> Saved:

@@ -137,10 +137,8 @@ def replace_words(
     `times` (one (start, end) per new word, from alignment) or None: the words are spread
     over the span between the kept neighbours and marked `estimated`. Unchanged words keep
     their times; the new words go into the turn of the first replaced word (else of `start`)
-    and get its speaker; turns left empty go.
+    and get its speaker; turns left empty go. No `texts`: the words are deleted.
     """
-    if not texts:
-        raise InputError("no words to put in")
     plan = plan_edit(t, start, end)
     estimated = times is None
     if times is None:
@@ -169,11 +167,12 @@ def replace_words(
         turn.words = keep
     if target is None:
         target = _turn_at(out, start)
-    if target is None:  # an empty transcript: the words are its first turn
+    if target is None and new_words:  # an empty transcript: the words are its first turn
         target = Turn(0, new_words[0].start, new_words[-1].end, plan.speaker, "", t.language)
         out.turns.append(target)
-    target.words = sorted([*target.words, *new_words], key=lambda w: (w.start, w.end))
-    out.turns = _renumber([x for x in out.turns if x.words or x is target])
+    if target is not None:
+        target.words = sorted([*target.words, *new_words], key=lambda w: (w.start, w.end))
+    out.turns = _renumber([x for x in out.turns if x.words])
     old_text = " ".join(w.text.strip() for w in plan.removed)
     change = Change(now(), "edit", f"{fmt_span(start, end)} {diff_line(old_text, ' '.join(texts))}",
                     start, end)  # fmt: skip
