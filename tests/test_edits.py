@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import run
 
 from confindex.api import Archive
 from confindex.errors import ConflictError, InputError
@@ -34,7 +35,6 @@ from confindex.store.transcript import (
     Word,
 )
 from confindex.store.workspace import Workspace
-from tests.conftest import run
 
 RID = "talk-1"
 

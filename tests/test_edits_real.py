@@ -14,11 +14,11 @@ import re
 import unicodedata
 
 import pytest
+from conftest import run, shared_file
 
 from confindex.evaluation.der import der, read_rttm
 from confindex.store import transcript as store
 from confindex.store.workspace import Workspace
-from tests.conftest import run, shared_file
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,7 @@ def test_edit_three_passages_search_cite_history_undo_transcribe(radio) -> None:
     edited: list[tuple[str, float, float]] = []
     for wrong, right in PASSAGES:
         a, b = span_of(store.load(ws, rid), wrong)
-        r = run("edit", rid, "--span", f"{a:.3f}-{b:.3f}", "--text", right, ws=ws)
+        r = run("edit", rid, "--span", f"{a:.3f}-{b + 0.01:.3f}", "--text", right, ws=ws)
         assert r.exit_code == 0, r.output
         edited.append((right, a, b))
     t = store.load(ws, rid)
@@ -100,8 +100,9 @@ def test_edit_three_passages_search_cite_history_undo_transcribe(radio) -> None:
         assert hits(q) == [], q
 
     # cite --span quotes exactly the edited words, timed by them, linked with #t=A,B.
-    right, a, b = edited[1]
-    r = run("--json", "cite", rid, "--span", f"{a:.3f}-{b:.3f}", ws=ws)
+    right, a, _b = edited[1]
+    new = [w for w in words(t) if w.verified and a - 1.0 <= w.start <= a + 3.0]
+    r = run("--json", "cite", rid, "--span", f"{new[0].start:.3f}-{new[-1].start:.3f}", ws=ws)
     c = json.loads(r.stdout)
     assert c["quote"] == "ça, ça soulève une"
     assert c["url"].startswith("file://") and f"#t={c['start']:.1f}," in c["url"]

@@ -24,6 +24,7 @@ from confindex.store.transcript import META_KEYS, Change, Transcript, Turn, Word
 
 CONTEXT = 1.0  # seconds of unchanged words each side of an edit given to the aligner
 DIFF_WIDTH = 60  # characters of each side in a one-line diff
+SLIVER = 0.25  # seconds: diarization left over by `assign` shorter than this is dropped
 
 
 def now() -> str:
@@ -340,9 +341,11 @@ def _carve(segs, a: float, b: float, label: str):
         if s.end <= a or s.start >= b:
             out.append(s)
             continue
-        if s.start < a:
+        # Slivers left of a segment (a turn's words end 0.1 s before its diarization segment)
+        # would keep a speaker alive with no words: under the DER collar (0.25 s) they go.
+        if s.start < a - SLIVER:
             out.append(SpeakerSegment(s.start, a, s.speaker))
-        if s.end > b:
+        if s.end > b + SLIVER:
             out.append(SpeakerSegment(b, s.end, s.speaker))
     out.append(SpeakerSegment(a, b, label))
     return _join_segments(out)
