@@ -327,3 +327,26 @@ def test_kill_9_during_edits_leaves_a_whole_transcript_and_a_rebuildable_index(
         assert [h["turn_id"] for h in hits if h["recording_id"] == RID] == [1], first
         if first != "Marie":
             assert json.loads(run("--json", "search", "Marie", ws=ws).stdout)["hits"] == []
+
+
+def test_every_write_of_a_correction_comes_from_the_store(tmp_path: Path, monkeypatch) -> None:
+    from test_store import WriteAudit
+
+    ws = workspace(tmp_path / "ws")
+    audit = WriteAudit(ws.root, monkeypatch)
+    for args in (
+        ["edit", RID, "--span", "10.5-11.5", "--text", "Éric Woerth peut-il"],
+        ["speakers", RID, "merge", "SPEAKER_01", "SPEAKER_02"],
+        ["speakers", RID, "assign", "--span", "11.5-12.5", "SPEAKER_07"],
+        ["meta", RID, "--title", "Face à face", "--doi", "10.5281/zenodo.42"],
+        ["undo", RID],
+        ["history", RID],
+        ["cite", RID, "--span", "10.5-11.5"],
+    ):
+        r = run(*args, ws=ws)
+        assert r.exit_code == 0, (args, r.output)
+    monkeypatch.undo()
+    assert audit.strays() == []
+    written = {w.replace(os.sep, "/") for _op, w, _ok, _w in audit.writes}
+    assert f"transcripts/{RID}.json" in written and f"transcripts/{RID}.srt" in written
+    assert {"transcripts", "index"} <= audit.touched()

@@ -14,7 +14,8 @@ from typing import Any
 
 from confindex.errors import InputError
 from confindex.store import edits
-from confindex.store.history import Saved, load_versioned, save_change
+from confindex.store.history import Saved, load_versioned
+from confindex.store.store import Store
 from confindex.store.transcript import Change, Transcript
 from confindex.store.workspace import Workspace
 
@@ -37,7 +38,9 @@ def _apply(
             "your change again; nothing was saved"
         )
     new, change = fn(t)
-    return save_change(ws, new, change, expect=version, index=index)
+    saved = Store(ws).save_change(new, expect=version, index=index)
+    log.info("%s: %s %s", new.id, change.kind, change.summary)
+    return Saved(new, change, saved, index)
 
 
 def edit(
@@ -177,8 +180,6 @@ def _sync_voices(ws: Workspace, t: Transcript) -> None:
     from confindex.errors import ConfindexError
 
     try:
-        from confindex.speech import voices
-
-        voices.sync(ws, t)
+        Store(ws).sync_voices(t)
     except ConfindexError as exc:
         log.warning("voice library not updated for %s: %s", t.id, exc.message)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from confindex.errors import ConflictError, NotFoundError
 from confindex.store import transcript as store
@@ -51,14 +52,11 @@ class Saved:
     indexed: bool
 
 
-def save_change(
-    ws: Workspace, t: Transcript, change: Change, *, expect: str, index: bool = True
-) -> Saved:
-    """Write `t` (made from version `expect` of its transcript, `change` in its log) as the
-    recording's new version. ConflictError when the saved version is no longer `expect`."""
-    from confindex.formats import export
-    from confindex.store.publish import keep_previous
-
+def commit(store_: Any, t: Transcript, *, expect: str, index: bool = True) -> str:
+    """`Store.save_change`: under the recording's lock, check the version, keep the previous
+    one in the history, write the transcript (atomically), then its exports and index
+    documents (only this recording's: not a rebuild). Returns the new version."""
+    ws = store_.ws
     with ws.lock(f"transcript-{t.id}", timeout=30):
         now = etag(ws, t.id)
         if now != expect:
@@ -66,18 +64,13 @@ def save_change(
                 f"{t.id} was changed by someone else since you opened it (version {expect}, "
                 f"now {now}): reload it and make your change again; nothing was saved"
             )
-        keep_previous(ws, t.id)
+        store_.keep_previous(t.id)
         path = store.save(ws, t)
         version = etag_bytes(path.read_bytes())
-    log.info("%s: %s %s", t.id, change.kind, change.summary)
-    export.write_exports(ws, t)
-    indexed = False
+    store_.write_exports(t)
     if index:
-        from confindex.search import index as search_index
-
-        search_index.add(ws, [t])
-        indexed = True
-    return Saved(t, change, version, indexed)
+        store_.index([t])
+    return version
 
 
 def changes(ws: Workspace, ref: str) -> list[Change]:
