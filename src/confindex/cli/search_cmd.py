@@ -13,6 +13,7 @@ import click
 
 from confindex import sanitize
 from confindex.cli.common import json_option, print_json, workspace_option
+from confindex.formats.registry import CITATION_STYLES, EXPORT_FORMATS
 from confindex.sanitize import terminal
 from confindex.timefmt import hms
 
@@ -373,7 +374,7 @@ def show(recording: str, at: str | None, around_text: str, as_json: bool, ws: An
 @click.option("--span", metavar="START-END", help="Quote exactly the words starting in this span.")
 @click.option(
     "--style",
-    type=click.Choice(["apa", "chicago", "bibtex", "ris", "csl", "all"]),
+    type=click.Choice([*CITATION_STYLES, "all"]),
     default="apa",
     show_default=True,
 )
@@ -395,7 +396,6 @@ def cite(
       confindex cite 3f2a --span 12:34.2-12:41 --style chicago     # exactly these words
     """
     from confindex.api import Archive
-    from confindex.formats.cite import STYLES
 
     if (at is None) == (span is None):
         raise click.UsageError("give --at TIME or --span START-END")
@@ -404,7 +404,7 @@ def cite(
     if as_json:
         print_json(c.to_dict())
         return
-    styles = STYLES if style == "all" else (style,)
+    styles = CITATION_STYLES if style == "all" else (style,)
     click.echo("\n\n".join(terminal(c.render(s), multiline=True) for s in styles))
 
 
@@ -414,22 +414,7 @@ def cite(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(
-        [
-            "srt",
-            "vtt",
-            "txt",
-            "md",
-            "json",
-            "rttm",
-            "eaf",
-            "exb",
-            "maxqda",
-            "atlasti",
-            "nvivo",
-            "docx",
-        ]
-    ),
+    type=click.Choice(EXPORT_FORMATS),
     default="txt",
     show_default=True,
     help="Subtitles, text, Markdown, JSON, RTTM, or for analysis tools: ELAN (eaf), EXMARaLDA "
