@@ -234,8 +234,14 @@ def test_cli_edit_search_cite_history_undo_meta(tmp_path: Path) -> None:
     assert [(h["recording_id"], h["turn_id"]) for h in hits] == [(RID, 0)]
     assert hits[0]["mentions"][0]["time"] >= 10.5
     assert json.loads(run("--json", "search", "Rigbert", ws=ws).stdout)["hits"] == []
+    verified = json.loads(run("--json", "search", "verified:yes", ws=ws).stdout)["hits"]
+    assert [(h["recording_id"], h["turn_id"]) for h in verified] == [(RID, 0)]
+    others = json.loads(run("--json", "search", "verified:no", ws=ws).stdout)["hits"]
+    assert sorted(h["turn_id"] for h in others) == [1, 2]
     r = run("cite", RID, "--span", "10.5-11.5", ws=ws)
     assert r.exit_code == 0 and '"Éric Woerth peut-il"' in r.output, r.output
+    review = json.loads(run("--json", "review", RID, ws=ws).stdout)
+    assert review["verified"] == pytest.approx(3 / 22)  # 3 of 22 words corrected
     assert run("meta", RID, "--title", "Face à face", "--date", "2022", ws=ws).exit_code == 0
     r = run("history", RID, ws=ws)
     lines = r.output.strip().splitlines()
