@@ -2,13 +2,13 @@
 
 The Whisper model that transcribes also times its own words by aligning text tokens with its
 cross-attention (faster-whisper's `WhisperModel.find_alignment`, dynamic time warping over the
-alignment heads). An edit reuses exactly that on the edited stretch: no new model, no
-download. The text aligned is the new words with the unchanged words around them (context),
-because the warping path must cover the whole window: words known on both sides absorb the
-window's edges so that the new words are not stretched over them.
+alignment heads; `FasterWhisperDecoder.align` in speech/decoder.py). An edit reuses exactly
+that on the edited stretch: no new model, no download. The text aligned is the new words with
+the unchanged words around them (context), because the warping path must cover the whole
+window: words known on both sides absorb the window's edges so that the new words are not
+stretched over them.
 
-`whisper_alignment` is the one function that touches faster-whisper (it can move behind the
-Decoder protocol); `align_words` is the windowing around it and is model-agnostic.
+`align_words` is the windowing around the decoder's alignment and is model-agnostic.
 """
 
 from __future__ import annotations
@@ -44,43 +44,16 @@ class Timed:
 AlignFn = Callable[[np.ndarray, Sequence[str], "str | None"], list[Timed]]
 
 
-def whisper_alignment(loaded: Any) -> AlignFn:
-    """An AlignFn over a loaded faster-whisper model (asr.LoadedModel or WhisperModel)."""
-    from faster_whisper.audio import pad_or_trim
-    from faster_whisper.tokenizer import Tokenizer
-
-    model = getattr(loaded, "model", loaded)
+def whisper_alignment(decoder: Any) -> AlignFn | None:
+    """An AlignFn over a loaded decoder (speech/decoder.py) that can align given words
+    (`FasterWhisperDecoder.align`); None for one that cannot (edited words stay estimated)."""
+    fn = getattr(decoder, "align", None)
+    if fn is None:
+        return None
 
     def align(samples: np.ndarray, words: Sequence[str], language: str | None) -> list[Timed]:
-        if not words:
-            return []
-        lang = language or "en"
-        tokenizer = Tokenizer(
-            model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=lang
-        )
-        features = model.feature_extractor(samples)
-        num_frames = min(features.shape[-1], int(WINDOW * model.frames_per_second))
-        encoder_output = model.encode(pad_or_trim(features[:, :num_frames]))
-        # Tokens per word, so that the aligner's word split maps back to the user's words.
-        pieces = [tokenizer.encode(" " + w) for w in words]
-        tokens = [tok for p in pieces for tok in p]
-        (aligned,) = model.find_alignment(tokenizer, [tokens], encoder_output, num_frames)
-        # The aligner splits on spaces and punctuation; give each of our words the span of
-        # the aligner words its tokens fall in (by token counts, which both share).
-        token_times: list[tuple[float, float, float]] = []
-        for a in aligned:
-            times = (float(a["start"]), float(a["end"]), float(a["probability"]))
-            token_times.extend([times] * len(a["tokens"]))
-        if not token_times:  # nothing aligned (a window of silence): no times to give
-            return [Timed(w, 0.0, 0.0, 0.0) for w in words]
-        out: list[Timed] = []
-        k = 0
-        for w, p in zip(words, pieces, strict=True):
-            span = token_times[k : k + len(p)] or token_times[-1:]
-            k += len(p)
-            prob = float(np.mean([x[2] for x in span]))
-            out.append(Timed(w, span[0][0], span[-1][1], prob))
-        return out
+        return [Timed(w, a, b, p) for w, (a, b, p) in zip(words, fn(samples, words, language),
+                                                              strict=True)]  # fmt: skip
 
     return align
 

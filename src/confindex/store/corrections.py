@@ -94,6 +94,8 @@ def _align(
     from confindex.speech.asr import load_model
 
     fn = align.whisper_alignment(load_model(model))
+    if fn is None:  # an engine that cannot align given words: estimated times
+        return None, None
     return align.time_edit(samples, lo, plan, texts, fn)
 
 
