@@ -277,7 +277,10 @@ def test_cli_speakers_merge_and_assign_update_exports(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     hits = json.loads(run("--json", "search", "gouverner", ws=ws).stdout)["hits"]
     assert [h["speaker"] for h in hits] == ["SPEAKER_07"]
-    assert "assign" in run("history", RID, ws=ws).output
+    assert run("speakers", RID, "rename", "SPEAKER_07", "Éric Woerth", ws=ws).exit_code == 0
+    log = run("history", RID, ws=ws).output.strip().splitlines()
+    assert [x.split()[1] for x in log] == ["merge", "assign", "rename"]
+    assert "SPEAKER_07: 'SPEAKER_07' → 'Éric Woerth'" in log[2]
     r = run("speakers", RID, "merge", "SPEAKER_01", ws=ws)
     assert r.exit_code == 2 and "merge takes" in r.output
 
