@@ -95,6 +95,9 @@ def test_edit_a_turn_then_a_second_tab_gets_a_conflict(browser, served) -> None:
         t = store.load(ws, RID)
         fixed = [w for w in t.turns[0].words if w.verified]
         assert [w.text.strip() for w in fixed] == ["Éric", "Woerth", "peut-il"]  # a word diff
+        assert t.changes[-1].summary == (
+            'turn 0 0:10.0–0:13.9 "est Rigbert petit" → "Éric Woerth peut-il"'
+        )
 
         # Tab b still shows the version before: its save is a conflict, shown, nothing lost.
         type_into_turn(b, 1, "Marine Le Pen a répondu hier soir sur BFM Story.")

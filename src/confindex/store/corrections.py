@@ -125,9 +125,12 @@ def edit_turn(
     new = text.split()
     ops = difflib.SequenceMatcher(a=[w.text.strip() for w in old], b=new, autojunk=False)
     cur = t
+    runs: list[str] = []  # the one-line diff: only the words that changed
     for tag, i1, i2, j1, j2 in reversed(ops.get_opcodes()):
         if tag == "equal":
             continue
+        was = " ".join(w.text.strip() for w in old[i1:i2])
+        runs.insert(0, edits.diff_line(was, " ".join(new[j1:j2])))
         if i1 < i2:
             start, end = old[i1].start, old[i2 - 1].start
         else:  # an insertion: between the neighbours
@@ -141,10 +144,9 @@ def edit_turn(
         cur, _change = edits.replace_words(cur, start, end, texts, times, probs)
     if cur is t:
         raise InputError("the text is unchanged: nothing to save")
-    old_text = " ".join(w.text.strip() for w in old)
     change = Change(
         edits.now(), "edit",
-        f"turn {turn_id} {edits.fmt_span(turn.start, turn.end)} {edits.diff_line(old_text, text)}",
+        f"turn {turn_id} {edits.fmt_span(turn.start, turn.end)} {'; '.join(runs)}",
         turn.start, turn.end,
     )  # fmt: skip
     cur.changes = [*t.changes, change]
