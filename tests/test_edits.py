@@ -359,3 +359,49 @@ def test_every_write_of_a_correction_comes_from_the_store(tmp_path: Path, monkey
     written = {w.replace(os.sep, "/") for _op, w, _ok, _w in audit.writes}
     assert f"transcripts/{RID}.json" in written and f"transcripts/{RID}.srt" in written
     assert {"transcripts", "index"} <= audit.touched()
+
+
+def test_a_new_transcription_keeps_edits_and_metadata_unless_discarded(tmp_path: Path) -> None:
+    from confindex.store.store import Store
+
+    ws = workspace(tmp_path / "ws")
+    a = Archive(ws.root)
+    a.edit(RID, "10.5-11.5", "Éric Woerth peut-il", align=False)
+    a.set_meta(RID, title="Face à face", doi="10.5281/zenodo.42")
+    # What `transcribe`/`fetch --force` publish: a fresh decode, the old errors back, the
+    # recording's metadata as yt-dlp or the file gives it.
+    Store(ws).publish(make())
+    t = store.load(ws, RID)
+    assert said(t).startswith("Comment Éric Woerth peut-il encore gouverner")
+    assert t.recording.title == "Face à face" and t.meta["doi"] == "10.5281/zenodo.42"
+    assert [c.kind for c in t.changes] == ["edit", "meta", "transcribe"]
+    assert "1 edited passage(s) kept" in t.changes[-1].summary
+    hits = json.loads(run("--json", "search", "Woerth", ws=ws).stdout)["hits"]
+    assert (
+        len(hits) == 1
+        and json.loads(run("--json", "search", "Rigbert", ws=ws).stdout)["hits"] == []
+    )
+    Store(ws).publish(make(), keep_edits=False)  # --discard-edits
+    t = store.load(ws, RID)
+    assert said(t).startswith("Comment est Rigbert petit")
+    assert t.recording.title == "Face à face"  # metadata is not an edit of the words
+    assert "edits discarded" in t.changes[-1].summary
+
+
+def test_search_hits_say_a_name_is_automatic(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws").ensure()
+    t = make()
+    t.speakers["SPEAKER_01"] = "Marine Tondelier"
+    t.auto_names["SPEAKER_01"] = AutoName("Marine Tondelier", 0.95, 0.2)
+    store.save(ws, t)
+    search_index.add(ws, [t])
+    r = run("search", "répondu", ws=ws)
+    assert "Marine Tondelier (automatic)" in r.output, r.output
+    (hit,) = json.loads(run("--json", "search", "répondu", ws=ws).stdout)["hits"]
+    assert hit["speaker_automatic"] is True
+    r = run("cite", RID, "--span", "20-21", ws=ws)
+    assert "Tondelier" not in r.output  # not an author until confirmed
+    assert run("speakers", RID, "confirm", "SPEAKER_01", ws=ws).exit_code == 0
+    r = run("search", "répondu", ws=ws)
+    assert "Marine Tondelier" in r.output and "(automatic)" not in r.output
+    assert run("cite", RID, "--span", "20-21", ws=ws).output.startswith("Tondelier, M.")
