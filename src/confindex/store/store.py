@@ -101,11 +101,14 @@ class Store:
         on_stage: Callable[[str], None] | None = None,
         formats: list[str] | None = None,
         output_dir: str | None = None,
+        keep_edits: bool = True,
     ) -> Published:
         """Write `t` as the recording's transcript, its exports, its index entries and (with a
         `ledger` and its row `key`) the ledger stages; keep the version it replaces.
         `on_stage("index")` is called once the transcript is saved, before indexing. `formats`
-        and `output_dir`: which exports and where (None: the workspace config)."""
+        and `output_dir`: which exports and where (None: the workspace config). With
+        `keep_names` (a new transcription), users' corrected words (unless not `keep_edits`),
+        metadata and change log are carried over (store/edits.carry_edits)."""
         from confindex.store.carry import carry_names, carry_voice_marks
 
         ws = self.ws.ensure()
@@ -126,6 +129,11 @@ class Store:
                     log.debug("%s: names carried %s", t.id, carried)
                 if old is not None:
                     carry_voice_marks(old, t)
+                    # Issue 27: corrected words (edited spans are not decoded over), user
+                    # metadata and the change log stay; `--discard-edits` drops the words.
+                    from confindex.store.edits import carry_edits
+
+                    carry_edits(old, t, words=keep_edits)
         # After the users' names are carried: the library names only speakers nobody named.
         recognised = self.recognise(t) if recognise_voices else {}
         transcripts.save(ws, t)
@@ -238,6 +246,14 @@ class Store:
                 atomic_write_bytes(path, render_bytes(t, fmt, style, ws.root))
                 fixed.append(str(path))
         return fixed
+
+    def save_change(self, t: Transcript, *, expect: str, index: bool = True) -> str:
+        """Write `t`, a user's change (store/edits.py) made from version `expect` of its
+        transcript, as the new version; its new version. A ConflictError, and nothing
+        written, when the saved version is no longer `expect` (store/history.py)."""
+        from confindex.store.history import commit
+
+        return commit(self, t, expect=expect, index=index)
 
     def write_exports(
         self, t: Transcript, *, formats: list[str] | None = None, output_dir: str | None = None
