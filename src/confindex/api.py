@@ -204,10 +204,20 @@ class IndexReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     optimize_seconds: float | None = None
+    # The vector store (semantic search): recordings embedded/removed, passages embedded.
+    vectors: dict[str, Any] = field(default_factory=dict)
 
     @property
     def up_to_date(self) -> bool:
-        return not (self.rebuilt or self.added or self.changed or self.removed)
+        v = self.vectors
+        return not (
+            self.rebuilt
+            or self.added
+            or self.changed
+            or self.removed
+            or v.get("added")
+            or v.get("removed")
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -538,13 +548,20 @@ class Archive:
         group: bool = False,
         context: int = 0,
         log_fn: Any = None,
+        semantic: bool = False,
     ):
         """Search the archive (the query language of `confindex search`); a SearchResult.
 
         Each hit is a turn; `hit.mentions` are the places in it where the query is said, each
         with its own second and link (`result.mentions`: all of them, as (hit, mention)).
+        `semantic=True`: lexical and meaning hits fused, in any language; each hit a passage
+        cited at its first word, `hit.match` "lexical" | "semantic" | "both" and, for meaning
+        hits, `hit.similarity`.
         """
-        from confindex.search.hits import search
+        if semantic:
+            from confindex.search.fusion import hybrid_search as search
+        else:
+            from confindex.search.hits import search
 
         began = time.perf_counter()
         result = search(
@@ -560,6 +577,14 @@ class Archive:
             (time.perf_counter() - began) * 1000,
         )
         return result
+
+    def related(self, recording: Any, at: float, *, limit: int = 10, log_fn: Any = None):
+        """The passages across the archive closest in meaning to the one spoken at second `at`
+        of `recording`: (that passage, related passages best first), each a Hit."""
+        from confindex.search.fusion import related
+
+        t = self.recording(recording)
+        return related(self.ws, t.id, float(at), limit=limit, log=log_fn)
 
     def review(
         self, recording: Any, *, kinds: Sequence[str] | None = None, min_score: float = 0.0
@@ -716,6 +741,13 @@ class Archive:
             r = ix.sync(self.ws, log=log_fn, skipped=skipped)
             report.added, report.changed, report.removed = r.added, r.changed, r.removed
             report.turns = r.turns
+        from confindex.search import vectors
+
+        # Semantic search's vectors follow the same transcripts (and repair themselves here:
+        # a killed embedding, a damaged or stale store is rebuilt, reusing what it can).
+        report.vectors = vectors.sync(
+            self.ws, rebuild=rebuild, log_fn=log_fn, skipped=skipped
+        ).to_dict()
         report.seconds = time.monotonic() - t0
         report.skipped = skipped
         if optimize and not skipped:

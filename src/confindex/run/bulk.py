@@ -56,6 +56,7 @@ _ACTIVITY = {
     "transcribe": "transcribing",
     "diarize": "diarizing",
     "index": "indexing",
+    "embed": "embedding",
 }
 
 

@@ -669,6 +669,21 @@ def add(ws: Workspace, transcripts: Sequence[Any], *, log_fn: LogFn | None = Non
     return report
 
 
+def after_publish(ws: Workspace, t: Any) -> VectorSync | None:
+    """Embed a just-published transcript's passages. A failure costs semantic search this
+    recording until the next `confindex index`, never the transcription: it is logged."""
+    try:
+        r = add(ws, [t])
+    except (ConfindexError, OSError) as exc:
+        why = exc.message if isinstance(exc, ConfindexError) else str(exc)
+        log.warning("passages of %s not embedded (%s): run confindex index", t.id, why)
+        return None
+    log.info(
+        "%s: %d passages, %d embedded in %.1f CPU s", t.id, r.passages, r.embedded, r.embed_seconds
+    )
+    return r
+
+
 def remove(ws: Workspace, recording_ids: Iterable[str]) -> int:
     """Drop these recordings' rows; returns how many passages went (0 without a store)."""
     ids = set(recording_ids)
