@@ -334,6 +334,13 @@ def hybrid_search(
     return SearchResult(out, len(ordered), parsed.text, exact)
 
 
+def cited_passages(ws: Workspace, query: str, limit: int = 10) -> list[Hit]:
+    """`hybrid_search`'s hits scored by the second each cites (its passage's first word), not
+    by its matched words: what `eval search --semantic` measures."""
+    result = hybrid_search(ws, query, limit=limit)
+    return [dataclasses.replace(h, mentions=[]) for h in result.hits]
+
+
 # ---------------------------------------------------------------------------------------------
 # Related passages
 

@@ -5,6 +5,7 @@ Stable URLs (users bookmark them, tests rely on them):
     /  /search?q=&offset=        search page          /r/ID?t=SECONDS   recording page
     /speakers                    people               /status           the job ledger
     /api/search?q=&limit=&offset=&group=&context=     the JSON of `confindex search --json`
+    /api/search?…&semantic=1                          … of `confindex search --semantic --json`
     /api/recordings/ID           the transcript JSON  /api/cite?recording=ID&at=S&style=apa
     /api/facets?q=               hits per speaker, recording, language, channel, year
     POST /api/recordings/ID/speakers/LABEL {"name"}   rename (Origin + token checked)
@@ -159,10 +160,22 @@ class Library:
             return None
 
     def search(
-        self, q: str, limit: int, offset: int, group: bool = False, context: int = 0
+        self,
+        q: str,
+        limit: int,
+        offset: int,
+        group: bool = False,
+        context: int = 0,
+        semantic: bool = False,
     ) -> SearchResult:
         return self.locked(
-            self.archive.search, q, limit=limit, offset=offset, group=group, context=context
+            self.archive.search,
+            q,
+            limit=limit,
+            offset=offset,
+            group=group,
+            context=context,
+            semantic=semantic,
         )
 
     def cite(self, rid: str, at: float) -> Citation:
@@ -196,6 +209,10 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     if not lo <= value <= hi:
         raise InputError(f"{name} must be between {lo} and {hi}")
     return value
+
+
+def _flag_param(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "") in ("1", "true", "yes", "on")
 
 
 def _float_param(raw: str | None, name: str) -> float | None:
@@ -319,12 +336,19 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
 
     async def search_page(request: Request) -> Response:
         q = request.query_params.get("q", "").strip()
-        ctx: dict[str, Any] = {"q": q, "error": None, "result": None, "offset": 0}
+        semantic = _flag_param(request, "semantic")
+        ctx: dict[str, Any] = {
+            "q": q,
+            "error": None,
+            "result": None,
+            "offset": 0,
+            "semantic": semantic,
+        }
         if not q:
             return page("search.html", **ctx)
         try:
             offset = _int_param(request, "offset", 0, 0, 10**6)
-            result = await run_in_threadpool(lib.search, q, PAGE_SIZE, offset, False, 1)
+            result = await run_in_threadpool(lib.search, q, PAGE_SIZE, offset, False, 1, semantic)
         except ConfindexError as exc:  # a malformed query: the CLI's one-line hint
             ctx["error"] = exc.message
             return page("search.html", code=400, **ctx)
@@ -378,7 +402,8 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         offset = _int_param(request, "offset", 0, 0, 10**9)
         group = request.query_params.get("group", "") in ("1", "true", "yes")
         context = _int_param(request, "context", 0, 0, 20)
-        result = await run_in_threadpool(lib.search, q, limit, offset, group, context)
+        semantic = _flag_param(request, "semantic")
+        result = await run_in_threadpool(lib.search, q, limit, offset, group, context, semantic)
         return json_response(result.to_dict(offset))
 
     async def api_facets(request: Request) -> Response:
