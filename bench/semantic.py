@@ -35,7 +35,7 @@ from pathlib import Path
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -181,7 +181,7 @@ def scale_bench(sizes: list[int], n_queries: int, seed: int) -> None:
             )
             for name, ts in times.items():
                 ts.sort()
-                p95 = ts[min(len(ts) - 1, int(round(0.95 * (len(ts) - 1))))]
+                p95 = ts[min(len(ts) - 1, round(0.95 * (len(ts) - 1)))]
                 print(f"  {name:<10} p50 {statistics.median(ts):7.1f} ms   p95 {p95:7.1f} ms")
             print(
                 f"  store recall@10 vs exact: {statistics.mean(recall):.3f} "
