@@ -209,15 +209,8 @@ class IndexReport:
 
     @property
     def up_to_date(self) -> bool:
-        v = self.vectors
-        return not (
-            self.rebuilt
-            or self.added
-            or self.changed
-            or self.removed
-            or v.get("added")
-            or v.get("removed")
-        )
+        # The lexical index only: `vectors` says what the semantic store did beside it.
+        return not (self.rebuilt or self.added or self.changed or self.removed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -54,7 +54,7 @@ def index(rebuild: bool, optimize: bool, as_json: bool, ws: Any) -> None:
     else:
         if r.up_to_date:
             click.echo("the index is up to date")
-        elif r.added or r.changed or r.removed:
+        else:
             kinds = ((r.added, "added"), (r.changed, "changed"), (r.removed, "removed"))
             parts = [f"{len(ids)} {what}" for ids, what in kinds if ids]
             click.echo(f"indexed: {', '.join(parts)} recording(s), {r.turns} turns written")

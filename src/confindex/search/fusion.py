@@ -207,9 +207,7 @@ def _ensure_store(ws: Workspace, log_fn: LogFn | None) -> vectors.Store | None:
     every passage once). A stale or damaged one raises, naming `index --rebuild`."""
     store = vectors.open_store(ws)
     if store is None and ws.transcript_ids():
-        if log_fn:
-            log_fn("embedding the archive's passages for semantic search (once)")
-        vectors.sync(ws, log_fn=log_fn)
+        vectors.sync(ws, log_fn=log_fn)  # says what it embeds
         store = vectors.open_store(ws)
     return store
 

@@ -627,6 +627,8 @@ def sync(
             report.removed = sorted(set(recs) - set(present))
             if not redo and not report.removed:
                 return report
+        if live is None and redo and log_fn:
+            log_fn(f"embedding the passages of {len(redo)} recording(s) for semantic search")
         todo = _load_passages(ws, redo, skipped)
         reuse = _reuse_table(live, reuse_from)
         report.added = [rid for rid, _, _ in todo]
