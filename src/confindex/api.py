@@ -734,11 +734,11 @@ class Archive:
             r = ix.sync(self.ws, log=log_fn, skipped=skipped)
             report.added, report.changed, report.removed = r.added, r.changed, r.removed
             report.turns = r.turns
-        from confindex.search import vectors
+        from confindex.search import vector_build
 
         # Semantic search's vectors follow the same transcripts (and repair themselves here:
         # a killed embedding, a damaged or stale store is rebuilt, reusing what it can).
-        report.vectors = vectors.sync(
+        report.vectors = vector_build.sync(
             self.ws, rebuild=rebuild, log_fn=log_fn, skipped=skipped
         ).to_dict()
         report.seconds = time.monotonic() - t0

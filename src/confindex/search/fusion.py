@@ -207,7 +207,9 @@ def _ensure_store(ws: Workspace, log_fn: LogFn | None) -> vectors.Store | None:
     every passage once). A stale or damaged one raises, naming `index --rebuild`."""
     store = vectors.open_store(ws)
     if store is None and ws.transcript_ids():
-        vectors.sync(ws, log_fn=log_fn)  # says what it embeds
+        from confindex.search import vector_build
+
+        vector_build.sync(ws, log_fn=log_fn)  # says what it embeds
         store = vectors.open_store(ws)
     return store
 

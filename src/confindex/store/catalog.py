@@ -133,7 +133,7 @@ def resolve_ids(ws: Workspace, refs: Iterable[str]) -> list[str]:
 def remove(ws: Workspace, recording_ids: list[str], *, media: bool = False) -> list[Removed]:
     """Remove recordings everywhere: index documents, ledger rows, exports, media (if asked),
     then the transcript. Missing pieces are skipped, so a half-done removal can be rerun."""
-    from confindex.search import index, vectors
+    from confindex.search import index, vector_build
     from confindex.store.ledger import Ledger
     from confindex.store.transcript import load
 
@@ -155,7 +155,7 @@ def remove(ws: Workspace, recording_ids: list[str], *, media: bool = False) -> l
         for rid in recording_ids:
             r = Removed(rid)
             r.index_docs = index.remove(ws, [rid]) if has_index else 0
-            vectors.remove(ws, [rid])
+            vector_build.remove(ws, [rid])
             r.ledger_rows = ledger.forget([rid]) if ledger else 0
             results.append(r)
     finally:

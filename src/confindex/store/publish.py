@@ -225,11 +225,11 @@ def publish(
         if ledger is not None and key is not None:
             extra = {} if work_seconds is None else {"work_seconds": round(work_seconds, 3)}
             ledger.advance(key, Stage.INDEXED, audio_seconds=t.duration, **extra)
-        from confindex.search import vectors
+        from confindex.search import vector_build
 
         if on_stage:
             on_stage("embed")
-        vectors.after_publish(ws, t)  # semantic search: each passage embedded once
+        vector_build.after_publish(ws, t)  # semantic search: each passage embedded once
     return Published(t.id, str(kept) if kept else None, carried, index, recognised)
 
 
@@ -256,7 +256,7 @@ def undo(ws: Workspace, recording_id: str, *, index: bool = True) -> Transcript:
         from confindex.search import index as search_index
 
         search_index.add(ws, [previous])
-        from confindex.search import vectors
+        from confindex.search import vector_build
 
-        vectors.after_publish(ws, previous)
+        vector_build.after_publish(ws, previous)
     return previous
