@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -204,6 +205,9 @@ def test_related_finds_the_same_topic_in_another_language(tmp_path: Path) -> Non
         "greves", [("A", "The unions oppose the pension reform and call a strike.")], lang="en"
     )
     ws = _archive(tmp_path / "ws", (*ALL, strikes))
+    r = run("related", "debat-retraites", "--at", "13", ws=ws)
+    assert r.exit_code == 1 and "run confindex index" in r.stderr  # a read never embeds
+    assert run("index", ws=ws).exit_code == 0
     r = run("related", "debat-retraites", "--at", "13", "--json", ws=ws)
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout)
@@ -322,6 +326,36 @@ def test_kill_9_while_embedding_then_index_repairs(tmp_path: Path) -> None:
     assert d["hits"][0]["recording_id"] == "talk-3"
 
 
+def test_web_toggle_more_like_this_and_api(arch: Workspace) -> None:
+    from urllib.parse import quote
+
+    from servekit import start_server, stop_server
+
+    server = start_server(arch)
+    try:
+        q = quote("pension reform")
+        status, _h, body = server.request(f"/search?q={q}&semantic=1")
+        page = body.decode()
+        assert status == 200 and 'name="semantic" value="1" id="semantic" checked' in page
+        assert 'data-match="semantic"' in page and "l&#39;âge légal" in page
+        status, _h, body = server.request(f"/search?q={q}")  # the box unticked: lexical only
+        plain = body.decode()
+        assert status == 200 and "checked" not in plain and "data-match" not in plain
+        assert "âge légal" not in plain  # no word of the query is said in French
+        m = re.search(r'href="(/related\?recording=debat-retraites[^"]+)"', page)
+        assert m, page[-2000:]
+        status, _h, body = server.request(m.group(1).replace("&amp;", "&"))
+        assert status == 200 and "more like" in body.decode()
+        status, d = server.json(f"/api/search?q={q}&semantic=1")
+        assert status == 200 and d["hits"][0]["match"] == "semantic"
+        assert d["hits"][0]["recording_id"] == "debat-retraites"
+        status, rel = server.json("/api/related?recording=debat-retraites&t=4.5")
+        assert status == 200 and rel["passage"]["time"] == pytest.approx(4.0)
+        assert all(h["recording_id"] != "debat-retraites" for h in rel["related"])
+    finally:
+        stop_server(server)
+
+
 # ------------------------------------------------------------------------------- acceptance
 
 QUERIES = REPO / "tests" / "data" / "semantic_queries.json"
@@ -381,5 +415,15 @@ def test_acceptance_web_toggle_and_api(real: Workspace) -> None:
         page = body.decode()
         assert status == 200 and 'name="semantic"' in page and "checked" in page
         assert "économistes" in page and 'data-match="semantic"' in page
+        # "more like this" on a passage: the closest passages of other recordings
+        m = re.search(r'href="(/related\?recording=radiofrance[^"]+)"', page)
+        assert m, page[-3000:]
+        status, _h, body = server.request(m.group(1).replace("&amp;", "&"))
+        assert status == 200 and "more like" in body.decode() and 'class="hit"' in body.decode()
+        status, rel = server.json(f"/api/related?recording={top['recording_id']}&t=166.9")
+        assert status == 200 and "économistes" in rel["passage"]["snippet"]
+        assert rel["related"] and all(
+            not h["recording_id"].startswith("radiofrance") for h in rel["related"]
+        )
     finally:
         stop_server(server)

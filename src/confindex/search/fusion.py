@@ -202,15 +202,21 @@ def _flag_mask(store: vectors.Store, node: Field, ws: Workspace) -> Any:
 # Hybrid search
 
 
-def _ensure_store(ws: Workspace, log_fn: LogFn | None) -> vectors.Store | None:
-    """The live vector store; built from transcripts/ first when there is none (embedding
-    every passage once). A stale or damaged one raises, naming `index --rebuild`."""
+NO_VECTORS = (
+    "semantic search has no vectors for this archive yet: run confindex index "
+    "(it embeds each passage once)"
+)
+
+
+def _live_store(ws: Workspace, log_fn: LogFn | None) -> vectors.Store | None:
+    """The live vector store. A read never writes (as for the index): with no store, it says
+    which command builds one. A stale or damaged one raises, naming `index --rebuild`."""
     store = vectors.open_store(ws)
     if store is None and ws.transcript_ids():
-        from confindex.search import vector_build
-
-        vector_build.sync(ws, log_fn=log_fn)  # says what it embeds
-        store = vectors.open_store(ws)
+        if log_fn:
+            log_fn(NO_VECTORS + "; lexical hits only")
+        else:
+            log.warning("%s; lexical hits only", NO_VECTORS)
     return store
 
 
@@ -291,7 +297,7 @@ def hybrid_search(
     limit, offset = max(0, int(limit)), max(0, int(offset))
     depth = max(DEPTH, 2 * (offset + limit))
     lexical = hits_mod.search(ws, parsed, limit=depth, log=log)
-    store = _ensure_store(ws, log)
+    store = _live_store(ws, log)
     recs = ix_mod.load_recordings(ws)
     fused: dict[Any, list[Any]] = {}  # key -> [score, hit]
     for rank, h in enumerate(lexical.hits, 1):
@@ -363,12 +369,16 @@ def related(
     from confindex.errors import NotFoundError
 
     np = _np()
-    ix_mod.ensure(ws, log=log)
-    store = _ensure_store(ws, log)
+    ix_mod.warn_if_stale(ws, log)
+    store = vectors.open_store(ws)
     recs = ix_mod.load_recordings(ws)
     sl = store.rows_of(recording_id) if store is not None else slice(0, 0)
-    if store is None or sl.stop <= sl.start:
-        raise NotFoundError(f"no passages of {recording_id!r} in the vector store")
+    if store is None:
+        raise NotFoundError(NO_VECTORS)
+    if sl.stop <= sl.start:
+        raise NotFoundError(
+            f"no passages of {recording_id!r} in the vector store: run confindex index"
+        )
     starts = np.asarray(store.rows["start"][sl])
     ends = np.asarray(store.rows["end"][sl])
     inside = np.flatnonzero((starts <= at + 0.005) & (ends >= at - 0.005))

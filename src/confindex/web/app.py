@@ -178,6 +178,9 @@ class Library:
             semantic=semantic,
         )
 
+    def related(self, rid: str, at: float, limit: int = 10) -> tuple[Any, list[Any]]:
+        return self.locked(self.archive.related, rid, at, limit=limit)
+
     def cite(self, rid: str, at: float) -> Citation:
         return self.archive.cite(self.transcript(rid), at)
 
@@ -406,6 +409,43 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         result = await run_in_threadpool(lib.search, q, limit, offset, group, context, semantic)
         return json_response(result.to_dict(offset))
 
+    async def _related(request: Request, limit: int) -> tuple[str, Any, list[Any]]:
+        rid = request.query_params.get("recording", "")
+        at = _float_param(request.query_params.get("t"), "t") or 0.0
+        if not rid:
+            raise QueryError("give a passage: /related?recording=ID&t=SECONDS")
+        here, hits = await run_in_threadpool(lib.related, rid, max(0.0, at), limit)
+        return rid, here, hits
+
+    async def related_page(request: Request) -> Response:
+        """More like this: the passages of other recordings closest in meaning to one."""
+        from confindex.search.hits import SearchResult
+
+        try:
+            _rid, here, hits = await _related(request, PAGE_SIZE)
+        except ConfindexError as exc:
+            code = 404 if isinstance(exc, NotFoundError) else 400
+            return page("error.html", code=code, error=exc)
+        label = f"more like “{here.snippet}” ({here.title}, {hms(here.time)})"
+        result = SearchResult(hits, len(hits), label)
+        media = {h.recording_id: lib.media(h.recording_id) is not None for h in hits}
+        return page(
+            "search.html",
+            q=label,
+            result=result,
+            offset=0,
+            page_size=PAGE_SIZE,
+            media=media,
+            marked=marked,
+            related=True,
+            semantic=True,
+        )
+
+    async def api_related(request: Request) -> Response:
+        limit = _int_param(request, "limit", 10, 1, 200)
+        _rid, here, hits = await _related(request, limit)
+        return json_response({"passage": here.to_dict(), "related": [h.to_dict() for h in hits]})
+
     async def api_facets(request: Request) -> Response:
         from confindex.web.facets import FACET_HITS, as_json
 
@@ -469,6 +509,8 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         Route("/speakers", speakers_page),
         Route("/status", status_page),
         Route("/api/search", api_search),
+        Route("/related", related_page),
+        Route("/api/related", api_related),
         Route("/api/cite", api_cite),
         Route("/api/facets", api_facets),
         Route("/api/recordings/{rid}/speakers/{label}", api_rename, methods=["POST"]),
