@@ -49,6 +49,7 @@ WORDS = 6  # uint64 words of sign bits per 384-d vector
 # recall@10 against exact float32 cosine, bench/semantic.py: see bench/README.md.
 RERANK_MIN = 4096
 RERANK_SHARE = 64
+RESCORE_BLOCK = 4096
 
 ROW = [
     ("rec", "<i4"),
@@ -200,7 +201,12 @@ class Store:
         np = _np()
         if len(rows) == 0:
             return rows.astype(np.int64), np.zeros(0, dtype=np.float32)
-        sims = (np.asarray(self.vecs[rows], dtype=np.float32) @ q) * self.scale[rows]
+        # In blocks that stay in the CPU cache: 15.6k rows at once took 32 ms, 4k rows 2 ms.
+        sims = np.empty(len(rows), dtype=np.float32)
+        for i in range(0, len(rows), RESCORE_BLOCK):
+            part = rows[i : i + RESCORE_BLOCK]
+            sims[i : i + len(part)] = np.asarray(self.vecs[part], dtype=np.float32) @ q
+        sims *= self.scale[rows]
         top = np.argpartition(-sims, k - 1)[:k] if len(rows) > k else np.arange(len(rows))
         top = top[np.argsort(-sims[top], kind="stable")]
         return rows[top].astype(np.int64), sims[top]
