@@ -404,13 +404,20 @@ class Archive:
         group: bool = False,
         context: int = 0,
         log_fn: Any = None,
+        semantic: bool = False,
     ):
         """Search the archive (the query language of `confindex search`); a SearchResult.
 
         Each hit is a turn; `hit.mentions` are the places in it where the query is said, each
         with its own second and link (`result.mentions`: all of them, as (hit, mention)).
+        `semantic=True`: lexical and meaning hits fused, in any language; each hit a passage
+        cited at its first word, `hit.match` "lexical" | "semantic" | "both" and, for meaning
+        hits, `hit.similarity`.
         """
-        from confindex.search.hits import search
+        if semantic:
+            from confindex.search.fusion import hybrid_search as search
+        else:
+            from confindex.search.hits import search
 
         began = time.perf_counter()
         result = search(
@@ -426,6 +433,14 @@ class Archive:
             (time.perf_counter() - began) * 1000,
         )
         return result
+
+    def related(self, recording: Any, at: float, *, limit: int = 10, log_fn: Any = None):
+        """The passages across the archive closest in meaning to the one spoken at second `at`
+        of `recording`: (that passage, related passages best first), each a Hit."""
+        from confindex.search.fusion import related
+
+        t = self.recording(recording)
+        return related(self.ws, t.id, float(at), limit=limit, log=log_fn)
 
     def review(
         self, recording: Any, *, kinds: Sequence[str] | None = None, min_score: float = 0.0
@@ -588,6 +603,13 @@ class Archive:
             report.turns = r.turns
         # Exports older than their transcript (a crash between the two) are written again.
         report.exports_repaired = store.repair_exports()
+        from confindex.search import vector_build
+
+        # Semantic search's vectors follow the same transcripts (and repair themselves here:
+        # a killed embedding, a damaged or stale store is rebuilt, reusing what it can).
+        report.vectors = vector_build.sync(
+            self.ws, rebuild=rebuild, log_fn=log_fn, skipped=skipped
+        ).to_dict()
         report.seconds = time.monotonic() - t0
         report.skipped = skipped
         if optimize and not skipped:

@@ -189,6 +189,9 @@ class Store:
                     work_seconds = time.perf_counter() - started
                 extra = {} if work_seconds is None else {"work_seconds": round(work_seconds, 3)}
                 ledger.advance(key, Stage.INDEXED, audio_seconds=t.duration, **extra)
+            if on_stage:
+                on_stage("embed")
+            self.embed(t)
 
     def republish(self, t: Transcript, what: str = "renamed") -> None:
         """Publish `t` as it is (transcript, exports, index; the version before is kept in the
@@ -320,6 +323,7 @@ class Store:
         self.sync_voices(previous)  # the library follows the names of the restored version
         if index:
             self.index([previous])
+            self.embed(previous)
         return previous
 
     def remove(self, recording_ids: list[str], *, media: bool = False) -> list[Removed]:
@@ -345,6 +349,7 @@ class Store:
             for rid in recording_ids:
                 r = Removed(rid)
                 r.index_docs = self.unindex([rid]) if has_index else 0
+                self.unembed([rid])
                 r.ledger_rows = ledger.forget([rid]) if ledger else 0
                 results.append(r)
         # Their voices leave the library too: a removed recording must not name people any more.
@@ -382,6 +387,19 @@ class Store:
         if not ids:
             return 0
         return self.index(transcripts.load_path(self.ws.transcript_path(i)) for i in ids)
+
+    def embed(self, t: Transcript) -> None:
+        """Semantic search: embed the passages of a published transcript once (a failure is
+        logged, never fatal: `confindex index` embeds what is missing)."""
+        from confindex.search import vector_build
+
+        vector_build.after_publish(self.ws, t)
+
+    def unembed(self, recording_ids: Iterable[str]) -> int:
+        """Drop these recordings' passage vectors; returns how many went."""
+        from confindex.search import vector_build
+
+        return vector_build.remove(self.ws, recording_ids)
 
     def unindex(self, recording_ids: Iterable[str]) -> int:
         """Delete every index document of these recordings; returns how many went."""
