@@ -98,7 +98,7 @@ class DiarizeOptions:
     # --meetings): the over-count fragments of ami_dev01 are 0.3-0.4 s; real speakers of
     # 0.9-1.5 s of cluster speech are 0.55-0.59 alike to their nearest large cluster, but
     # fragments of a large speaker 0.61-0.70 (an embedding of a second of speech is noisy).
-    keep_speech: float = 1.0
+    keep_speech: float = 1.4
     keep_distinct: float = 0.6
     reseg_window: float = 1.5
     reseg_step: float = 0.5
