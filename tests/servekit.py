@@ -16,7 +16,8 @@ from pathlib import Path
 
 from conftest import SAMPLES, assert_no_traceback
 
-from confindex.store.transcript import Provenance, Recording, Transcript, Turn, Word, save
+from confindex.store.store import Store
+from confindex.store.transcript import Engine, Provenance, Recording, Transcript, Turn, Word, save
 from confindex.store.workspace import Workspace
 
 PANEL_ID = "panel-script"
@@ -60,7 +61,9 @@ def panel_transcript() -> Transcript:
     )
     return Transcript(
         recording=rec,
-        provenance=Provenance(confindex_version="test", model="the sample's script"),
+        provenance=Provenance(
+            confindex_version="test", engine=Engine("script", model="the sample's script")
+        ),
         language="fr",
         duration=script["duration"],
         turns=turns,
@@ -112,6 +115,7 @@ def make_workspace(root: Path) -> Workspace:
     save(ws, panel_transcript())
     save(ws, hostile_transcript())
     save(ws, youtube_transcript())
+    Store(ws).rebuild_index()  # as `fetch` leaves it: serving never builds the index
     return ws
 
 

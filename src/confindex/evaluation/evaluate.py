@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from confindex.errors import InputError
 
 if TYPE_CHECKING:
-    from confindex.speech.asr import AsrOptions, AsrResult, LoadedModel
+    from confindex.speech.asr import AsrOptions, AsrResult
+    from confindex.speech.decoder import Decoder
     from confindex.store.workspace import Workspace
 
 NORMALISERS = ("auto", "whisper-english", "whisper-basic", "none")
@@ -149,7 +150,7 @@ class AsrEvaluation:
 def evaluate_asr(
     audio_path: str | Path,
     reference: str,
-    loaded: LoadedModel,
+    loaded: Decoder,
     options: AsrOptions | None = None,
     normaliser_name: str = "auto",
 ) -> AsrEvaluation:
@@ -166,7 +167,7 @@ def score_asr(
     audio_name: str,
     reference: str,
     result: AsrResult,
-    loaded: LoadedModel,
+    loaded: Decoder,
     normaliser_name: str = "auto",
 ) -> AsrEvaluation:
     """Score an ASR result; the normaliser follows the detected (or forced) language.
@@ -182,7 +183,7 @@ def score_asr(
         audio=audio_name,
         duration=round(result.duration, 3),
         language=result.language,
-        model=loaded.spec.name,
+        model=loaded.describe().model,
         device=loaded.device,
         compute_type=loaded.compute_type,
         seconds=round(result.seconds, 3),
@@ -421,7 +422,7 @@ class SearchEvaluation:
 
 
 def _read_json(p: Path) -> Any:
-    from confindex.run.fetch import check_file
+    from confindex.store.workspace import check_file
 
     check_file(p)  # a FIFO or a device would be read for ever
     try:
@@ -487,9 +488,10 @@ def said_at(query: str, words: Sequence[tuple[str, float]], lang: str | None) ->
     analysis and matching the search uses (locate.py), run on the reference's words."""
     from array import array
 
-    from confindex.search.index import STEM_LANGS
+    from confindex.search.analysis import STEM_LANGS
+    from confindex.search.compile import compile
+    from confindex.search.grammar import parse
     from confindex.search.locate import TurnTokens, passages
-    from confindex.search.query import compile, parse
 
     clean = [(" ".join(t.split()).replace(" ", "\u00a0"), s) for t, s in words]
     clean = [(t, s) for t, s in clean if t]

@@ -13,25 +13,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import itertools
 import json
 import os
-import re
 import shutil
 import time
-import unicodedata
-from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from whoosh import columns, fields, index, reading
-from whoosh.analysis import Filter, RegexTokenizer, SpaceSeparatedTokenizer
-from whoosh.lang import stemmer_for_language
+from whoosh import index
 
 from confindex.errors import ConfindexError, IndexDamagedError
+from confindex.search.documents import documents, make_schema, recording_meta
 from confindex.store.transcript import Transcript, load_path
 from confindex.store.workspace import Workspace, atomic_write_text, make_dir
 
@@ -79,401 +73,8 @@ def damage_named() -> Iterator[None]:
 # 8: each `_` segment of a title also whole (`doklad_part1` → doklad, part1, part, 1).
 SCHEMA_VERSION = 8
 
-# Languages stemmed into the `stem` field; turns in other languages index folded words there.
-STEM_LANGS: tuple[str, ...] = ("en", "fr", "ru", "de", "es", "it", "pt", "nl")
-
-# French/Italian-style elided articles and pronouns: l'espace → espace.
-_ELISIONS = frozenset(
-    {
-        *("l", "d", "j", "m", "n", "s", "t", "c", "qu", "jusqu", "lorsqu", "puisqu", "quoiqu"),
-        *("presqu", "quelqu", "dell", "all", "dall", "nell", "sull"),
-    }
-)
-TOKEN_PATTERN = r"\w+(?:['’]\w+)*"
-
 ProgressFn = Callable[[int, int], None]
 LogFn = Callable[[str], None]
-
-
-# ---------------------------------------------------------------------------------------------
-# Analysis
-
-
-@lru_cache(maxsize=200_000)
-def fold(word: str) -> str:
-    """Lowercase and strip accents from Latin letters (Chrétien → chretien, Soïouz → soiouz).
-
-    Cyrillic keeps й (the Russian stemmer needs it) but ё → е, as Russian writers do.
-    """
-    w = word.lower().replace("ё", "е").replace("’", "'")
-    if w.isascii():
-        return w
-    out = []
-    for ch in w:
-        if ord(ch) < 0x250:  # Latin: drop combining marks (é → e, ï → i); ß, œ, æ expand
-            base = unicodedata.normalize("NFKD", ch)
-            out.append("".join(c for c in base if not unicodedata.combining(c)))
-        else:
-            out.append(ch)
-    return "".join(out).replace("œ", "oe").replace("æ", "ae").replace("ß", "ss")
-
-
-def strip_elision(word: str) -> tuple[str, int]:
-    """`l'espace` → (`espace`, 2): the word without its elided prefix and the chars removed."""
-    i = word.find("'")
-    if i > 0 and word[:i] in _ELISIONS and i + 1 < len(word):
-        return word[i + 1 :], i + 1
-    return word, 0
-
-
-@cache
-def _stemmer(lang: str) -> Callable[[str], str]:
-    return stemmer_for_language(lang)
-
-
-@lru_cache(maxsize=400_000)
-def normalize(word: str, lang: str | None = None) -> str:
-    """The indexed form of one token: folded, elision stripped, and stemmed when `lang` is given.
-
-    Latin text is folded *before* stemming so accented and unaccented spellings stem alike
-    (activité/activites → activit); Russian is stemmed on its own letters.
-    """
-    w, _ = strip_elision(fold(word))
-    if lang is None:
-        return w
-    return _stemmer(lang)(w)
-
-
-class NormalizeFilter(Filter):
-    """Lowercase + fold + elision (+ stem) in one pass; one cache lookup per token."""
-
-    def __init__(self, lang: str | None = None) -> None:
-        self.lang = lang
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, NormalizeFilter) and other.lang == self.lang
-
-    def __hash__(self) -> int:
-        return hash(("NormalizeFilter", self.lang))
-
-    def __call__(self, tokens: Iterator[Any]) -> Iterator[Any]:
-        lang = self.lang
-        for t in tokens:
-            text = t.text
-            if t.chars and ("'" in text or "’" in text):
-                _, cut = strip_elision(fold(text))
-                t.startchar += cut
-            t.text = normalize(text, lang)
-            if t.text:
-                yield t
-
-
-def analyzer(lang: str | None = None):
-    """Tokenizer + NormalizeFilter: the plain (folded, unstemmed) analyzer or a stemmed one."""
-    return RegexTokenizer(TOKEN_PATTERN) | NormalizeFilter(lang)
-
-
-# pyannote_sample, SpaceDiplomacy2024: titles are often file names; index their parts too.
-_CAMEL_CUT = re.compile(
-    r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=[0-9])|(?<=[0-9])(?=[A-Za-z])"
-)
-
-
-def compound_parts(word: str) -> list[str]:
-    """`pyannote_sample` → [pyannote, sample]; `SpaceDiplomacy2024` → [Space, Diplomacy, 2024];
-    `космосе_part1` → [космосе, part1, part, 1]: each `_` segment whole too, so `title:part1`
-    finds it (it once matched only `part` and `1`)."""
-    segments = [s for s in word.split("_") if s]
-    out: list[str] = []
-    for seg in segments:
-        parts = [p for p in _CAMEL_CUT.split(seg) if p]
-        if len(segments) > 1:
-            out.append(seg)
-        if len(parts) > 1 or len(segments) == 1:
-            out.extend(parts)
-    return out
-
-
-class CompoundSplitFilter(Filter):
-    """Yields each token, then its parts when it is a snake_case or camelCase compound (at the
-    same position: `title:pyannote` and `title:pyannote_sample` both match)."""
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, CompoundSplitFilter)
-
-    def __hash__(self) -> int:
-        return hash("CompoundSplitFilter")
-
-    def __call__(self, tokens: Iterator[Any]) -> Iterator[Any]:
-        for t in tokens:
-            whole = t.text
-            parts = compound_parts(whole)
-            yield t
-            if len(parts) > 1:
-                for part in parts:
-                    t.text = part
-                    yield t
-                t.text = whole
-
-
-def title_analyzer():
-    """Like the plain analyzer, plus the parts of compound words (titles and channels)."""
-    return RegexTokenizer(TOKEN_PATTERN) | CompoundSplitFilter() | NormalizeFilter(None)
-
-
-def tokens(text: str, lang: str | None = None) -> list[tuple[str, int, int]]:
-    """(normalized term, startchar, endchar) for each token of `text`."""
-    return [
-        (t.text, t.startchar, t.endchar) for t in analyzer(lang)(text, chars=True, positions=False)
-    ]
-
-
-_WORD_RE = re.compile(TOKEN_PATTERN)
-
-
-class Token(NamedTuple):
-    """One analysed token of a turn: what the index holds for it and where it was spoken."""
-
-    start: int  # characters in the text
-    end: int
-    folded: str  # the `text` field's form (folded, elision stripped)
-    stem: str  # the `stem` field's form (stemmed in the turn's language; folded otherwise)
-
-
-def analyse(text: str, lang: str | None) -> list[Token]:
-    """The tokens of `text` exactly as the index analyses them (stem_text is built from this).
-
-    Search locates matches with the same function, so the time of a hit comes from the very
-    tokens that matched — never from a differently analysed form.
-    """
-    out = []
-    for m in _WORD_RE.finditer(text):
-        raw = m.group()
-        folded = normalize(raw)
-        if not folded:
-            continue
-        start = m.start()
-        if "'" in raw or "’" in raw:
-            start += strip_elision(fold(raw))[1]
-        out.append(Token(start, m.end(), folded, normalize(raw, lang) if lang else folded))
-    return out
-
-
-# Spacing variants of names and acronyms: "BFM TV" / "BFMTV", "Jean-Loup" / "Jeanloup". Two
-# adjacent tokens joined by a hyphen, or two short all-capital acronyms, also index their
-# concatenation; a query word finds it as any other term, and a query of several words also
-# tries the concatenation (query.py). Only these pairs: indexing every pair grew the index 2.5×.
-_ACRONYM_MAX = 5
-
-
-def compounds(text: str, toks: list[Token]) -> list[tuple[int, str]]:
-    """(index of the first token, concatenated term) for each joined pair in `toks`."""
-    out = []
-    for i, (a, b) in enumerate(itertools.pairwise(toks)):
-        gap = text[a.end : b.start]
-        if gap in ("-", "\u2011") or (
-            _is_acronym(text, a) and gap.isspace() and _is_acronym(text, b)
-        ):
-            out.append((i, a.folded + b.folded))
-    return out
-
-
-def _is_acronym(text: str, t: Token) -> bool:
-    w = text[t.start : t.end]
-    return len(w) <= _ACRONYM_MAX and w.isalpha() and w.isupper()
-
-
-def stem_text(text: str, lang: str | None, toks: list[Token] | None = None) -> str:
-    """The turn's words stemmed in its own language plus its compounds (pre-analysed `stem`)."""
-    toks = analyse(text, lang) if toks is None else toks
-    return " ".join([t.stem for t in toks] + [c for _, c in compounds(text, toks)])
-
-
-@cache
-def common_words() -> frozenset[str]:
-    """Stop words of the stemmed languages, folded: the words whose pairs get indexed."""
-    from whoosh.lang.stopwords import stoplists
-
-    return frozenset(normalize(w) for lang in STEM_LANGS for w in stoplists.get(lang, ()))
-
-
-def pair(a: str, b: str) -> str:
-    return f"{a}|{b}"
-
-
-def is_common_pair(a: str, b: str) -> bool:
-    common = common_words()
-    return a in common and b in common
-
-
-def has_common(a: str, b: str) -> bool:
-    common = common_words()
-    return a in common or b in common
-
-
-def pairs_text(text: str, lang: str | None = None, toks: list[Token] | None = None) -> str:
-    """Stems of adjacent words where either is a common word (`of|the`, `la|station`), as
-    Lucene's CommonGrams does.
-
-    A phrase is found from these terms and the words' own stems (no positions), then checked
-    in order on the tokens (locate.py). Whoosh's positional check in Python cost 216 ms p95 at
-    500k turns, and checking candidates that merely hold a common word and a rarer one cost
-    as much (measured: "this international" read 2,560 turns). Every pair (not only those
-    with a common word) grew the index 2.5×.
-    """
-    toks = analyse(text, lang) if toks is None else toks
-    return " ".join(
-        pair(a.stem, b.stem) for a, b in itertools.pairwise(toks) if has_common(a.folded, b.folded)
-    )
-
-
-def stem_lang(language: str | None) -> str | None:
-    """The stemmer language for a turn's language code (`fr`, `fr-FR`, `French`…), if any."""
-    if not language:
-        return None
-    code = language.lower().replace("_", "-").split("-")[0]
-    return code if code in STEM_LANGS else None
-
-
-# ---------------------------------------------------------------------------------------------
-# Schema
-
-
-def make_schema() -> fields.Schema:
-    plain = analyzer(None)
-    return fields.Schema(
-        uid=fields.ID(unique=True, stored=True),
-        recording=fields.ID(stored=True, sortable=True),
-        title=fields.TEXT(analyzer=title_analyzer(), stored=True),
-        channel=fields.TEXT(analyzer=title_analyzer(), stored=True),
-        # ISO date as a term: date:2023 / 2023-10 are prefix queries over few distinct terms.
-        date=fields.ID(stored=True),
-        speaker=fields.ID(),  # folded label, matched as a Term (fast filter)
-        speaker_label=fields.STORED(),
-        speaker_name=fields.TEXT(analyzer=plain, stored=True),
-        lang=fields.ID(stored=True),
-        turn=fields.STORED(),
-        # Times are stored, not NUMERIC (16 terms per value doubled build time, NOTES); time
-        # filters use coarse minute terms, then the exact check reads these columns.
-        start=fields.STORED(),
-        end=fields.STORED(),
-        start_col=fields.COLUMN(columns.NumericColumn("f")),
-        end_col=fields.COLUMN(columns.NumericColumn("f")),
-        minutes=fields.KEYWORD(scorable=False),
-        text=fields.TEXT(analyzer=plain, stored=True),
-        wt=fields.STORED(),  # word start offsets (centiseconds from turn start)
-        # One stemmed field for all languages, stemmed per turn at indexing time: a word query
-        # ORs 2–4 distinct terms in one field instead of one field per language (faster).
-        stem=fields.TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=False),
-        pairs=fields.TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=False),
-        # Quality flags (quality.py) of the turn: `flag:loop`, `flag:any` match these terms;
-        # `flags` keeps each passage (kind, start, end, score, reason) to show on hits.
-        flag=fields.KEYWORD(scorable=False),
-        flags=fields.STORED(),
-    )
-
-
-# Whoosh's MultiReader.terms_within falls back to a brute-force scan of every term (1.7–2.2 s
-# per fuzzy query on a multi-segment index, NOTES); each segment has a fast DFA-based one.
-def _multi_terms_within(
-    self: reading.MultiReader, fieldname: str, text: str, maxdist: int, prefix: int = 0
-) -> Iterable[str]:
-    seen: set[str] = set()
-    for r in self.readers:
-        for term in r.terms_within(fieldname, text, maxdist, prefix=prefix):
-            if term not in seen:
-                seen.add(term)
-                yield term
-
-
-reading.MultiReader.terms_within = _multi_terms_within  # type: ignore[method-assign]
-
-
-# ---------------------------------------------------------------------------------------------
-# Documents
-
-
-def _minutes(start: float, end: float) -> str:
-    first, last = int(start // 60), int(max(start, end) // 60)
-    return " ".join(f"m{m}" for m in range(first, last + 1))
-
-
-def turn_text(turn: Any) -> tuple[str, bytes]:
-    """The turn's text as its words joined by single spaces, and their start offsets.
-
-    Word i starts at character sum(len(w)+1 for w before i), so the index needs only the
-    offsets (uint32 centiseconds from the turn start) to time any matched token.
-    """
-    words = [(w.start, " ".join(w.text.split()).replace(" ", "\u00a0")) for w in turn.words]
-    words = [(s, t) for s, t in words if t]
-    if not words:
-        return " ".join(turn.text.split()), b""
-    offsets = array("I", (max(0, round((s - turn.start) * 100)) for s, _ in words))
-    return " ".join(t for _, t in words), offsets.tobytes()
-
-
-def documents(t: Transcript) -> Iterator[dict[str, Any]]:
-    from confindex.speech.quality import turn_flags
-
-    rec = t.recording
-    flagged = turn_flags(t)
-    for turn in t.turns:
-        text, wt = turn_text(turn)
-        if not text:
-            continue
-        lang = turn.language or t.language or ""
-        doc: dict[str, Any] = {
-            "uid": f"{rec.id}#{turn.id}",
-            "recording": rec.id,
-            "title": rec.title or "",
-            "channel": rec.channel or rec.uploader or "",
-            "date": rec.upload_date or "",
-            "speaker": fold(turn.speaker or ""),
-            "speaker_label": turn.speaker,
-            "speaker_name": t.speaker_name(turn.speaker) or "",
-            "lang": lang.lower(),
-            "turn": turn.id,
-            "start": float(turn.start),
-            "end": float(turn.end),
-            "start_col": float(turn.start),
-            "end_col": float(turn.end),
-            "minutes": _minutes(turn.start, turn.end),
-            "text": text,
-            "wt": wt,
-        }
-        sl = stem_lang(lang)
-        toks = analyse(text, sl)
-        doc["stem"] = stem_text(text, sl, toks)
-        doc["pairs"] = pairs_text(text, sl, toks)
-        fl = flagged.get(turn.id)
-        if fl:
-            doc["flag"] = " ".join(["any", *sorted({f.kind for f in fl})])
-            doc["flags"] = [[f.kind, f.start, f.end, f.score, f.reason] for f in fl]
-        yield doc
-
-
-def recording_meta(t: Transcript) -> dict[str, Any]:
-    """What search needs about a recording without loading its transcript (links, stats)."""
-    rec = t.recording
-    return {
-        "id": rec.id,
-        "title": rec.title,
-        "source": rec.source,
-        "kind": rec.kind,
-        "webpage_url": rec.webpage_url,
-        "extractor": rec.extractor,
-        "extractor_id": rec.extractor_id,
-        "channel": rec.channel,
-        "uploader": rec.uploader,
-        "upload_date": rec.upload_date,
-        "duration": t.duration or rec.duration or 0.0,
-        "language": t.language,
-        "turns": len(t.turns),
-        "speakers": {
-            s: t.speaker_name(s) for s in sorted({tn.speaker for tn in t.turns if tn.speaker})
-        },
-        "languages": sorted({(tn.language or t.language or "") for tn in t.turns} - {""}),
-    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -888,38 +489,50 @@ def sync(
     return SyncResult(added, changed, removed, n)
 
 
-def add_missing(
-    ws: Workspace, *, log: LogFn | None = None, skipped: list[tuple[str, str]] | None = None
-) -> int:
-    """Index transcripts not yet in the index (a stale index is rebuilt); returns turns added.
-
-    Transcripts that cannot be read are left out and listed in `skipped` as (id, why).
-    """
-    if not exists(ws):
-        if needs_rebuild(ws) and log:
-            log(stale_message(ws))
-        return rebuild(ws, skipped=skipped)
-    todo = missing(ws)
-    return add(ws, _iter_transcripts(ws, todo, {}, skipped), log=log) if todo else 0
+FIX_HINT = "run `confindex index --rebuild`"
 
 
-def iter_all_ids(ws: Workspace, ids: list[str]) -> Iterator[Transcript]:
-    for rid in ids:
-        yield load_path(ws.transcript_path(rid))
+def stale_warning(ws: Workspace) -> str | None:
+    """One line naming the command that fixes a missing or stale index when transcripts exist
+    (None when the index is current, or there is nothing to index). Readers (search, serve)
+    say this and go on: they never build nor modify the index."""
+    if ws.index_dir.exists() and not ws.index_dir.is_dir():
+        raise ConfindexError(
+            f"{ws.index_dir} is a file, but confindex needs a folder there: move the file away"
+        )
+    if exists(ws) or not ws.transcript_ids():
+        return None
+    s = state(ws)
+    if s.schema == DAMAGED:
+        what = f"the search index's pointer {ws.index_dir / CURRENT} is damaged"
+    elif s.schema is not None and s.schema != SCHEMA_VERSION:
+        what = (
+            f"the search index was built by another confindex (index schema {s.schema}, "
+            f"this version uses {SCHEMA_VERSION})"
+        )
+    elif s.schema is not None:
+        what = "the search index is damaged"
+    else:
+        what = "there is no search index yet"
+    return f"{what}: {FIX_HINT} (search finds nothing until then)"
 
 
-def ensure(ws: Workspace, *, log: LogFn | None = None) -> bool:
-    """Make sure a current index exists when transcripts do; True if it had to (re)build."""
-    if exists(ws):
+_WARNED: set[tuple[Path, str]] = set()
+
+
+def warn_if_stale(ws: Workspace, log: LogFn | None = None) -> bool:
+    """Say `stale_warning` once per process and workspace (to `log`, else the logger); True
+    when the index is missing or stale."""
+    msg = stale_warning(ws)
+    if msg is None:
         return False
-    if not ws.transcript_ids():
-        return False
-    make_dir(ws.index_dir)  # a file in its place: say so before announcing a build
-    if log:
-        log(stale_message(ws) if needs_rebuild(ws) else "building the search index")
-    skipped: list[tuple[str, str]] = []
-    rebuild(ws, skipped=skipped)
-    _warn_skipped(skipped)
+    if log is not None:
+        log(msg)
+    elif (ws.root, msg) not in _WARNED:
+        import logging
+
+        logging.getLogger("confindex").warning("%s", msg)
+    _WARNED.add((ws.root, msg))
     return True
 
 
