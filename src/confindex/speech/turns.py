@@ -203,3 +203,33 @@ def carry_names(old: Sequence[Turn], new: Sequence[Turn], names: dict[str, str])
             best = max(talk, key=talk.__getitem__)
             carried.setdefault(best, name)
     return carried
+
+
+# Shorter shared stretches are boundary jitter between two turns, not two people at once.
+MIN_OVERLAP = 0.2
+
+
+def mark_overlaps(
+    turns: Sequence[Turn], speakers: Sequence[SpeakerSegment], min_overlap: float = MIN_OVERLAP
+) -> list[Turn]:
+    """Each turn with `overlap` set to the other speakers whose diarization segments run at the
+    same time as its own speaker's, inside the turn, for at least `min_overlap` s in all."""
+    by: dict[str, list[tuple[float, float]]] = {}
+    for s in speakers:
+        by.setdefault(s.speaker, []).append((s.start, s.end))
+    out = []
+    for t in turns:
+        own = [
+            (max(a, t.start), min(b, t.end))
+            for a, b in by.get(t.speaker or "", [])
+            if a < t.end and t.start < b
+        ]
+        heard = []
+        for label, spans in by.items():
+            if label == t.speaker or not own:
+                continue
+            shared = sum(overlap(a, b, c, d) for a, b in own for c, d in spans)
+            if shared >= min_overlap:
+                heard.append(label)
+        out.append(replace(t, overlap=sorted(heard)))
+    return out
