@@ -317,6 +317,8 @@ COMPOSITE_VARIANTS = {
     # the windows of re-reading and voiceprints embedded one at a time (as before 2026-12-06)
     "one-worker": {"embed_workers": 1},
     "refine-off": {"refine": False},
+    # one speaker per moment, small distinct clusters folded (as before issue 29)
+    "before-29": {"overlap": False, "keep_speech": 1e9},
     "reseg-2/2": {"reseg_window": 2.0, "reseg_step": 2.0},
     "reseg-1.5/0.75": {"reseg_step": 0.75},
     "shift-0.6-thr-0.4": {"window_shift": 0.6, "threshold": 0.4},

@@ -11,8 +11,6 @@ sherpa_onnx is imported inside functions only: `confindex search` must not pay f
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -92,21 +90,16 @@ class DiarizeOptions:
     # cluster: too short for a reliable voice, so the bar is low; a real second voice of
     # >= 2 s is never folded.
     fold_similarity: float = 0.3
-    # Speaker counts that hold (issue 29): a small cluster with at least `keep_speech` s whose
-    # voice is less than `keep_distinct` alike to every large cluster is a person who speaks
-    # little, not a fragment, and is kept. Measured on every shared meeting (bench/speakers.py
-    # --meetings): the over-count fragments of ami_dev01 are 0.3-0.4 s; real speakers of
-    # 0.9-1.5 s of cluster speech are 0.55-0.59 alike to their nearest large cluster, but
-    # fragments of a large speaker 0.61-0.70 (an embedding of a second of speech is noisy).
+    # Counts (issue 29): a small cluster of >= `keep_speech` s less than `keep_distinct` alike
+    # to every large one is a person who speaks little, kept: trn00-03 finds its 3rd person;
+    # 1.0 s gave trn07 a fragment (bench/README.md, "Speakers on every shared meeting").
     keep_speech: float = 1.4
     keep_distinct: float = 0.6
     reseg_window: float = 1.5
     reseg_step: float = 0.5
     reseg_margin: float = 0.03
-    # Overlap and missed speech (issue 29, speech/overlap.py): the segmentation model runs again
-    # in windows every `overlap_step` windows; a second speaker is added where its pair
-    # classes average above `overlap_threshold`, a speaker where the pipeline gave none and
-    # speech is above `speech_threshold`. Off: one speaker per moment, as before.
+    # Two speakers at once (issue 29, speech/overlap.py; None: speech_threshold off, it added
+    # false alarm). overlap=False: one speaker per moment, as before.
     overlap: bool = True
     overlap_step: float = 0.5
     overlap_threshold: float = 0.2
@@ -321,22 +314,12 @@ def diarize_with_voices(
         if options.refine and options.num_speakers is None and segments:
             segments = refine(segments, audio, extractor, options, windows)
         if options.overlap and segments:
-            segments = _add_overlap(segments, audio, options)
+            from confindex.speech import overlap
+
+            segments = overlap.add_overlap(segments, audio, options)
         segments = relabel(segments)
         prints = voiceprints(segments, audio, extractor, windows, options.workers())
     return Diarization(segments, prints)
-
-
-def _add_overlap(
-    segments: list[SpeakerSegment], audio: np.ndarray, options: DiarizeOptions
-) -> list[SpeakerSegment]:
-    from confindex.speech import overlap
-
-    seg, _ = options.model_paths()
-    frames = overlap.segment(audio, seg, options.overlap_step, options.threads())
-    return overlap.reconcile(
-        segments, frames, audio.size, options.overlap_threshold, options.speech_threshold
-    )
 
 
 # --- voices -----------------------------------------------------------------------------------
@@ -598,31 +581,8 @@ def refine(
     return out
 
 
-@functools.lru_cache(maxsize=8)
-def _sha256(path: str, mtime_ns: int) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def describe(options: DiarizeOptions | None = None) -> dict[str, Any]:
     """What produced a diarization, for the transcript's provenance (no model is loaded)."""
-    from importlib.metadata import PackageNotFoundError, version
+    from confindex.speech.diarize_info import describe as info
 
-    options = options or DiarizeOptions()
-    seg, emb = options.model_paths()
-    try:
-        engine_version = version("sherpa-onnx")
-    except PackageNotFoundError:
-        engine_version = None
-    return {
-        "engine": "sherpa-onnx",
-        "engine_version": engine_version,
-        "segmentation": seg.name if options.model_dir is None else str(seg),
-        "embedding": emb.name if options.model_dir is None else str(emb),
-        "segmentation_sha256": _sha256(str(seg), seg.stat().st_mtime_ns),
-        "embedding_sha256": _sha256(str(emb), emb.stat().st_mtime_ns),
-        "num_speakers": options.num_speakers,
-        "min_speakers": options.min_speakers,
-        "max_speakers": options.max_speakers,
-        "threshold": options.threshold,
-        "window_shift": options.window_shift,
-    }
+    return info(options or DiarizeOptions())

@@ -126,7 +126,7 @@ def reconcile(
     speech = np.zeros(n)
     cover = np.zeros(n)
     for start, p in zip(frames.starts, frames.probs, strict=True):
-        i0 = int(round(start / FRAME_SHIFT))
+        i0 = round(start / FRAME_SHIFT)
         k = min(p.shape[0], n - i0)
         if k <= 0:
             continue
@@ -162,7 +162,7 @@ def reconcile(
                 out[f, lab] = True
     added = out & ~hyp
     # Added pieces shorter than min_added s are noise.
-    min_frames = int(round(min_added * SAMPLE_RATE / FRAME_SHIFT))
+    min_frames = round(min_added * SAMPLE_RATE / FRAME_SHIFT)
     t = _frame_times(n)
     half = FRAME_SHIFT / SAMPLE_RATE / 2
     result = list(segments)
@@ -172,9 +172,24 @@ def reconcile(
         for a, b in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0], strict=True):
             if b - a >= min_frames:
                 result.append(
-                    SpeakerSegment(float(t[a] - half), float(min(t[b - 1] + half, n_samples / SAMPLE_RATE)), lab)
+                    SpeakerSegment(
+                        float(t[a] - half),
+                        float(min(t[b - 1] + half, n_samples / SAMPLE_RATE)),
+                        lab,
+                    )
                 )
     return merge_same(result)
+
+
+def add_overlap(
+    segments: list[SpeakerSegment], audio: np.ndarray, options: Any
+) -> list[SpeakerSegment]:
+    """`reconcile` with the frames of `audio`, as `options` (a DiarizeOptions) say."""
+    seg, _ = options.model_paths()
+    frames = segment(audio, seg, options.overlap_step, options.threads())
+    return reconcile(
+        segments, frames, audio.size, options.overlap_threshold, options.speech_threshold
+    )
 
 
 def merge_same(segments: list[SpeakerSegment], gap: float = 0.0) -> list[SpeakerSegment]:

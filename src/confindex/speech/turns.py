@@ -233,3 +233,29 @@ def mark_overlaps(
                 heard.append(label)
         out.append(replace(t, overlap=sorted(heard)))
     return out
+
+
+def overlapped(
+    speakers: Sequence[SpeakerSegment], min_overlap: float = MIN_OVERLAP
+) -> list[tuple[float, float, list[str]]]:
+    """The stretches (at least `min_overlap` s) where two or more speakers talk at once, with
+    who (sorted labels): for exports that show overlapped speech."""
+    events = sorted(
+        [(s.start, 1, s.speaker) for s in speakers if s.end > s.start]
+        + [(s.end, -1, s.speaker) for s in speakers if s.end > s.start],
+        key=lambda e: (e[0], e[1]),
+    )
+    active: dict[str, int] = {}
+    out: list[tuple[float, float, list[str]]] = []
+    prev = None
+    for t, kind, label in events:
+        if prev is not None and t > prev:
+            who = sorted(k for k, n in active.items() if n > 0)
+            if len(who) >= 2:
+                if out and abs(out[-1][1] - prev) < 1e-9 and out[-1][2] == who:
+                    out[-1] = (out[-1][0], t, who)
+                else:
+                    out.append((prev, t, who))
+        active[label] = active.get(label, 0) + kind
+        prev = t
+    return [o for o in out if o[1] - o[0] >= min_overlap]
