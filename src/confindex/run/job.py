@@ -232,6 +232,8 @@ class Transcriber:
         built = turns.build_turns(
             words, result.language, word_languages=turns.word_languages(words, result.segments)
         )
+        if speaker_segments:
+            built = turns.mark_overlaps(built, speaker_segments)
         t_flags = time.perf_counter()
         flags = quality_flags(samples, result, loaded)
         flag_seconds = round(time.perf_counter() - t_flags, 3)

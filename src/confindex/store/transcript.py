@@ -87,6 +87,9 @@ class Turn:
     text: str
     language: str | None = None
     words: list[Word] = field(default_factory=list)
+    # Other speakers heard at the same time as this one for a while (issue 29, optional in
+    # version 3: absent in older files, which load with []). Each word keeps one speaker.
+    overlap: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -358,6 +361,9 @@ def _migrate(d: dict[str, Any]) -> dict[str, Any]:
     # Issue 27 (optional in 2): no user metadata, no change log, no verified words.
     d["meta"] = dict(d.get("meta") or {})
     d["changes"] = list(d.get("changes") or [])
+    # Turns' `overlap` (issue 29) is optional in version 3: files without it (every version 2
+    # file, and version 3 files written before it) have no overlap recorded.
+    d["turns"] = [{**t, "overlap": list(t.get("overlap") or [])} for t in d.get("turns") or []]
     return d
 
 
