@@ -8,7 +8,8 @@ and fail with one precise line instead. Grammar:
     unary   := ("NOT" | "-") unary | "(" query ")" | field ":" value | "phrase" | ="phrase"
              | word[~N] | word*
 
-Fields: speaker: title: channel: lang: recording: date: at: after: before: flag: chapter:.
+Fields: speaker: title: channel: lang: recording: date: at: after: before: flag: verified:
+chapter:.
 
 Words and "phrases" match inflected forms (stems, accents, elision), phrases in order and
 adjacent; ="…" keeps the exact written form. What a word matches is decided in compile.py
@@ -39,6 +40,7 @@ FIELDS = (
     "after",
     "before",
     "flag",
+    "verified",
     "chapter",
 )
 TIME_FIELDS = ("at", "after", "before")
@@ -195,6 +197,7 @@ _FIELD_EXAMPLES = {
     "before": "before:30m",
     "chapter": 'chapter:smartphones or chapter:"space station"',
     "flag": "flag:loop, flag:lowconf, flag:nonspeech, flag:language or -flag:any",
+    "verified": "verified:yes (turns with words a user corrected) or verified:no",
 }
 
 
