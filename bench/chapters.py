@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from transcription import build_audio, run_child  # noqa: E402
+from transcription import build_audio, run_child
 
 
 def chapters_worker(path: str) -> None:
