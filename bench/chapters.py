@@ -37,13 +37,14 @@ def chapters_worker(path: str) -> None:
 
     t = load_path(Path(path))
     t1 = time.process_time()
-    sents = topics.sentences(t.turns)
-    starts = topics.passages(sents)
-    vectors = topics.embed_texts(topics.passage_texts(sents, starts))
+    sents = topics.units(t)
+    vectors = topics.embed_texts([s.text for s in sents])  # the vector store's, shared
     t2 = time.process_time()
+    starts = topics.passages(sents)
+    grouped = topics.group_vectors(sents, starts, vectors)
     duration = max(t.duration, sents[-1].end) if sents else t.duration
     chapters = topics.split(
-        sents, topics.boundaries(sents, starts, vectors, duration=duration), duration
+        sents, topics.boundaries(sents, starts, grouped, duration=duration), duration
     )
     t3 = time.process_time()
     out = {
@@ -52,7 +53,7 @@ def chapters_worker(path: str) -> None:
         "words": sum(len(s.text.split()) for s in sents),
         "chapters": len(chapters),
         "import_load_cpu_s": round(t1 - t0, 2),
-        "embed_cpu_s": round(t2 - t1, 2),
+        "passages_embed_cpu_s": round(t2 - t1, 2),
         "split_keywords_cpu_s": round(t3 - t2, 2),
         "starts": [c.start for c in chapters],
         "titles": [c.title for c in chapters],
@@ -96,7 +97,8 @@ def main() -> None:
             f"\nchapters of {last['words']} words ({last['passages']} passages): "
             f"{last['chapters']} chapters, {cpu:.2f} CPU s / {wall:.2f} s wall (median of "
             f"{len(rounds)}, process with imports and model load; in-process: load "
-            f"{last['import_load_cpu_s']}, embed {last['embed_cpu_s']}, split + keywords "
+            f"{last['import_load_cpu_s']}, passages + embedding (shared with the vector store) "
+            f"{last['passages_embed_cpu_s']}, boundaries + keywords "
             f"{last['split_keywords_cpu_s']} CPU s)"
         )
         if fetched:

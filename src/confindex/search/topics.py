@@ -1,10 +1,12 @@
 """Chapters (issue 32): where the topic changes, from the passages' meaning, and what each part
 is about, from its own words in its own language.
 
-- **Passages** are sentences cut from the turns' words (a turn start always starts one), short
-  ones joined to the next (`passages`), so a chapter always starts where a sentence starts.
+- **Sentences** are semantic search's passages (`units`: search/passages.py), embedded once at
+  publish for both (search/embed.py keeps the vectors for the vector store to reuse); short
+  ones are joined into **passages** of `MIN_PASSAGE_WORDS` (`passages`, vectors summed), so a
+  chapter always starts where a sentence starts.
 - **Boundaries** are TextTiling's similarity valleys (Hearst 1997) over multilingual passage
-  embeddings (search/embed.py): at each passage start, the cosine between the mean vector of the
+  vectors: at each passage start, the cosine between the mean vector of the
   `WINDOW` passages before and of the `WINDOW` after; a gap's depth is how far the curve climbs
   on both sides of it, in units of the recording's mean valley depth, plus the conversation
   cues (`conversation_cues`: speakers or language changing, a long pause). The best gaps become
@@ -38,19 +40,15 @@ log = logging.getLogger("confindex.search.topics")
 
 # Bumped when the computation changes: chapters made by an older one are computed again at the
 # next publish (fingerprint).
-VERSION = 1
+VERSION = 2  # 2: semantic search's passages, their vectors summed per chapter passage
 # Passages on each side of a gap that are compared (TextTiling's block size); this and the
 # constants below were tuned together (bench/README.md, "Chapters").
 WINDOW = 3
-# A sentence longer than this many words is cut (unpunctuated speech), and only its first
-# `EMBED_WORDS` words are embedded: the embedder's cost grows with tokens, the topic is in the
-# first words already.
+# A sentence longer than this many words is cut (unpunctuated speech; `sentences`).
 MAX_SENTENCE_WORDS = 40
-EMBED_WORDS = 24
-# Sentences shorter than this many words ("Hello?", "Okay,") join the next into one passage:
-# alone, their vectors made valleys of their own inside a phone call (measured on the
-# five-recording join).
-MIN_PASSAGE_WORDS = 8
+# Sentences shorter than this many words ("Hello?", "Okay,") join the next into one passage
+# (their vectors summed): alone, they made valleys of their own inside a phone call.
+MIN_PASSAGE_WORDS = 10
 # ... unless a pause longer than this (seconds) separates them.
 PAUSE = 2.0
 # Weights of the conversation cues (speaker change, language change, pause) beside the
@@ -394,7 +392,7 @@ def split(
 
 def source_chapters(t: Transcript, sents: Sequence[Sentence] | None = None) -> list[Chapter]:
     """The source's chapters, start, end and title exactly as given; their words described."""
-    sents = sentences(t.turns) if sents is None else sents
+    sents = units(t) if sents is None else sents
     given = [c for c in t.recording.chapters if isinstance(c, dict)]
     out: list[Chapter] = []
     for k, c in enumerate(given):
@@ -430,10 +428,11 @@ def _within(s: Sentence, turns: Sequence[Turn], start: float, end: float) -> Sen
 
 # ------------------------------------------------------------------ the transcript's chapters
 def embed_texts(texts: Sequence[str]) -> Any:
+    """The texts' vectors, exactly as the vector store embeds them (so that it reuses them)."""
     from confindex.search.embed import embed_passages
 
     with _one_openmp_thread():
-        return embed_passages([" ".join(x.split()[:EMBED_WORDS]) for x in texts])
+        return embed_passages(list(texts))
 
 
 @contextlib.contextmanager
@@ -464,19 +463,42 @@ def _one_openmp_thread() -> Iterator[None]:
             lib.omp_set_num_threads(n)
 
 
+def units(t: Transcript) -> list[Sentence]:
+    """The semantic-search passages of `t` (search/passages.py: pysbd sentences in the turn's
+    language, long ones cut at a pause, 1–2-word ones joined) as the sentences chapters are
+    made of: their vectors are the vector store's, embedded once at publish for both."""
+    from confindex.search.passages import passages as semantic_passages
+
+    return [
+        Sentence(p.start, p.end, p.text, p.speaker, p.language, p.turn)
+        for p in semantic_passages(t)
+    ]
+
+
+def group_vectors(sents: Sequence[Sentence], starts: Sequence[int], vectors: Any) -> Any:
+    """One unit vector per passage: the sum of its sentences' vectors, normalised."""
+    np = _np()
+    v = np.asarray(vectors, dtype=np.float64)
+    ends = [*starts[1:], len(sents)]
+    g = np.array([v[a:b].sum(axis=0) for a, b in zip(starts, ends, strict=True)])
+    norms = np.linalg.norm(g, axis=1, keepdims=True)
+    return g / np.where(norms > 0, norms, 1.0)
+
+
 def compute(t: Transcript, vectors: Any = None) -> list[Chapter]:
     """The chapters of `t`: its source's when it has some, else computed (`vectors`: one per
-    passage of `passages(sentences(t.turns))`, embedded here when not given)."""
-    sents = sentences(t.turns)
+    sentence of `units(t)`, embedded here when not given)."""
+    sents = units(t)
     if t.recording.chapters:
         return source_chapters(t, sents)
     if not sents:
         return []
     duration = max(t.duration, sents[-1].end)
-    starts = passages(sents)
     if vectors is None:
-        vectors = embed_texts(passage_texts(sents, starts))
-    return split(sents, boundaries(sents, starts, vectors, duration=duration), duration)
+        vectors = embed_texts([s.text for s in sents])
+    starts = passages(sents)
+    grouped = group_vectors(sents, starts, vectors)
+    return split(sents, boundaries(sents, starts, grouped, duration=duration), duration)
 
 
 def refresh(t: Transcript, old: Transcript | None = None) -> bool:
