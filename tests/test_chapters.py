@@ -388,3 +388,21 @@ def test_publish_embeds_each_passage_once_for_chapters_and_semantic_search(ws, m
     mine = topics.embed_texts(texts)  # from the memo: no new engine call
     assert len(seen) == len(set(texts))
     assert np.min(np.sum(vecs * mine, axis=1)) > 0.99  # the store's int8 copies of the same
+
+
+def test_an_edit_of_the_words_recomputes_the_chapters(ws) -> None:
+    """`confindex edit` (issue 27) saves through its own path: the chapters follow it."""
+    from confindex.api import Archive
+
+    t = build([SPACE, BAKING])
+    publish(ws, t, index=False)
+    before = store.load(ws, t.id)
+    bread = next(c for c in before.chapters if "bread" in c.synopsis)
+    turn = next(x for x in before.turns if x.start >= bread.start)
+    new_text = "Knead the dough of rye flour with caraway seeds for the dark Riga loaf."
+    Archive(ws).edit(t.id, f"{turn.start}-{turn.end}", new_text, align=False)
+    after = store.load(ws, t.id)
+    assert "caraway" in " ".join(x.text for x in after.turns)
+    assert after.chapters_of == topics.fingerprint(after) != before.chapters_of
+    mine = next(c for c in after.chapters if c.start <= turn.start < c.end)
+    assert "caraway" in mine.synopsis or "Riga" in " ".join(mine.keywords)

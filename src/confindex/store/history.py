@@ -57,6 +57,11 @@ def commit(store_: Any, t: Transcript, *, expect: str, index: bool = True) -> st
     one in the history, write the transcript (atomically), then its exports and index
     documents (only this recording's: not a rebuild). Returns the new version."""
     ws = store_.ws
+    # Chapters follow the edited words (issue 32), computed before the lock is taken; kept as
+    # they are when the turns did not change.
+    from confindex.search import topics
+
+    topics.refresh(t)
     with ws.lock(f"transcript-{t.id}", timeout=30):
         now = etag(ws, t.id)
         if now != expect:
