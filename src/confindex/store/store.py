@@ -136,11 +136,9 @@ class Store:
                     carry_edits(old, t, words=keep_edits)
         # After the users' names are carried: the library names only speakers nobody named.
         recognised = self.recognise(t) if recognise_voices else {}
-        # Chapters follow every change of the words (fetch, transcribe, edits); kept when the
-        # turns did not change (a speaker renamed). Issue 32.
-        from confindex.search import topics
+        from confindex.search import topics  # chapters follow the words (issue 32)
 
-        topics.refresh(t, old)
+        topics.refresh(t, old)  # (kept as they were when the turns did not change)
         transcripts.save(ws, t)
         if diarized is None:
             diarized = bool(t.diarization)
