@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from confindex.errors import ConfindexError
 from confindex.store import transcript as transcripts
@@ -15,7 +15,6 @@ from confindex.store.workspace import Workspace, make_dir
 
 if TYPE_CHECKING:
     from confindex.search.index import SyncResult
-    from confindex.search.vector_build import VectorSync
     from confindex.store.ledger import Ledger
 
 log = logging.getLogger("confindex.store.store")
@@ -59,12 +58,12 @@ class IndexWrites:
         rebuild: bool = False,
         log: LogFn | None = None,
         skipped: list[tuple[str, str]] | None = None,
-    ) -> VectorSync:
-        """Semantic search's passage vectors made to match transcripts/ (a new store with
-        `rebuild`; a missing, damaged or stale one is rebuilt, reusing what it can)."""
+    ) -> dict[str, Any]:
+        """Make the semantic vectors match transcripts/ (a new store with `rebuild`; a killed
+        embedding, a damaged or stale store is rebuilt, reusing what it can); what was done."""
         from confindex.search import vector_build
 
-        return vector_build.sync(self.ws, rebuild=rebuild, log_fn=log, skipped=skipped)
+        return vector_build.sync(self.ws, rebuild=rebuild, log_fn=log, skipped=skipped).to_dict()
 
     def unindex(self, recording_ids: Iterable[str]) -> int:
         """Delete every index document of these recordings; returns how many went."""
