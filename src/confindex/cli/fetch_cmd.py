@@ -158,6 +158,13 @@ def diarization_options(f):
             metavar="DIR",
             help="Folder with other sherpa-onnx models (segmentation.onnx, embedding.onnx).",
         ),
+        click.option(
+            "--keep-edits/--discard-edits",
+            "keep_edits",
+            default=True,
+            show_default=True,
+            help="Keep the words users corrected (`confindex edit`) over a new transcription.",
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)

@@ -349,6 +349,7 @@ _ACTIVITY = {
     "transcribe": "transcribing",
     "diarize": "diarizing",
     "index": "indexing",
+    "embed": "embedding",
 }
 
 

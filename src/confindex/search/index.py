@@ -76,7 +76,8 @@ def damage_named() -> Iterator[None]:
 #    with a common word (CommonGrams), not only pairs of two common words.
 # 7: quality flags per turn (`flag`, `flags`).
 # 8: each `_` segment of a title also whole (`doklad_part1` → doklad, part1, part, 1).
-SCHEMA_VERSION = 8
+# 9: `verified` per turn (words a user corrected, issue 27).
+SCHEMA_VERSION = 9
 
 ProgressFn = Callable[[int, int], None]
 LogFn = Callable[[str], None]

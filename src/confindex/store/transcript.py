@@ -41,6 +41,11 @@ class Word:
     text: str
     probability: float = 1.0
     speaker: str | None = None
+    # Edits (issue 27): a user typed this word (`verified`); its times were spread over the
+    # edited span because no media was there to align it to (`estimated`). Written only
+    # when true, so that transcripts without edits keep their size.
+    verified: bool = False
+    estimated: bool = False
 
 
 @dataclass
@@ -82,6 +87,9 @@ class Turn:
     text: str
     language: str | None = None
     words: list[Word] = field(default_factory=list)
+    # Other speakers heard at the same time as this one for a while (issue 29, optional in
+    # version 3: absent in older files, which load with []). Each word keeps one speaker.
+    overlap: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -161,6 +169,22 @@ class Provenance:
 
 
 @dataclass
+class Change:
+    """One entry of a recording's change log (`confindex history`): when, what kind
+    (edit, merge, assign, rename, meta, transcribe), a one-line diff, and where."""
+
+    at: str  # ISO 8601 UTC
+    kind: str
+    summary: str
+    start: float | None = None
+    end: float | None = None
+
+
+# Metadata a user set (`confindex meta`): kept across re-transcription and re-fetch.
+META_KEYS = ("title", "date", "channel", "url", "doi", "authors")
+
+
+@dataclass
 class Transcript:
     recording: Recording
     provenance: Provenance
@@ -179,6 +203,9 @@ class Transcript:
     rejected_names: dict[str, list[str]] = field(default_factory=dict)
     # labels a user named with --no-enroll: their voices stay out of the library (and rebuilds).
     not_enrolled: list[str] = field(default_factory=list)
+    # Issue 27: metadata a user set (META_KEYS; `authors` a list) and the change log.
+    meta: dict[str, Any] = field(default_factory=dict)
+    changes: list[Change] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -197,6 +224,11 @@ class Transcript:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        for part in (*d["segments"], *d["turns"]):
+            for w in part["words"]:
+                for key in ("verified", "estimated"):
+                    if not w.get(key):
+                        w.pop(key, None)
         # schema_version first: a reader sees it before anything else.
         return {"schema_version": d.pop("schema_version"), **d}
 
@@ -239,6 +271,8 @@ class Transcript:
             auto_names={k: AutoName(**v) for k, v in d["auto_names"].items()},
             rejected_names={k: [str(n) for n in v] for k, v in d["rejected_names"].items()},
             not_enrolled=[str(x) for x in d["not_enrolled"]],
+            meta={k: v for k, v in d["meta"].items() if k in META_KEYS},
+            changes=[Change(**c) for c in d["changes"]],
         )
         check_types(t)
         return t
@@ -324,6 +358,12 @@ def _migrate(d: dict[str, Any]) -> dict[str, Any]:
     for key in ("voiceprints", "auto_names", "rejected_names"):
         d[key] = dict(d.get(key) or {})
     d["not_enrolled"] = list(d.get("not_enrolled") or [])
+    # Issue 27 (optional in 2): no user metadata, no change log, no verified words.
+    d["meta"] = dict(d.get("meta") or {})
+    d["changes"] = list(d.get("changes") or [])
+    # Turns' `overlap` (issue 29) is optional in version 3: files without it (every version 2
+    # file, and version 3 files written before it) have no overlap recorded.
+    d["turns"] = [{**t, "overlap": list(t.get("overlap") or [])} for t in d.get("turns") or []]
     return d
 
 

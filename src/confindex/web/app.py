@@ -5,9 +5,11 @@ Stable URLs (users bookmark them, tests rely on them):
     /  /search?q=&offset=        search page          /r/ID?t=SECONDS   recording page
     /speakers                    people               /status           the job ledger
     /api/search?q=&limit=&offset=&group=&context=     the JSON of `confindex search --json`
+    /api/search?…&semantic=1                          … of `confindex search --semantic --json`
     /api/recordings/ID           the transcript JSON  /api/cite?recording=ID&at=S&style=apa
     /api/facets?q=               hits per speaker, recording, language, channel, year
     POST /api/recordings/ID/speakers/LABEL {"name"}   rename (Origin + token checked)
+    POST /api/recordings/ID/edit|assign|merge|meta    corrections (web/edit.py; versioned)
     /media/ID                    the recording's local media, with Range (206)
 
 Every page is rendered with Jinja2 autoescaping; transcripts, titles and names are never
@@ -41,6 +43,7 @@ from confindex import sanitize
 from confindex.api import Archive
 from confindex.errors import (
     ConfindexError,
+    ConflictError,
     InputError,
     LockedError,
     NotFoundError,
@@ -79,6 +82,8 @@ def error_response(request: Request, exc: ConfindexError) -> Response:
         status = 400
     if isinstance(exc, LockedError):
         status = 503
+    if isinstance(exc, ConflictError):  # a save from a version another tab changed (issue 27)
+        status = 409
     if request.url.path.startswith("/api/"):
         return json_response({"error": exc.message}, status)
     return PlainTextResponse(exc.message, status)
@@ -170,11 +175,26 @@ class Library:
             return None
 
     def search(
-        self, q: str, limit: int, offset: int, group: bool = False, context: int = 0
+        self,
+        q: str,
+        limit: int,
+        offset: int,
+        group: bool = False,
+        context: int = 0,
+        semantic: bool = False,
     ) -> SearchResult:
         return self.locked(
-            self.archive.search, q, limit=limit, offset=offset, group=group, context=context
+            self.archive.search,
+            q,
+            limit=limit,
+            offset=offset,
+            group=group,
+            context=context,
+            semantic=semantic,
         )
+
+    def related(self, rid: str, at: float, limit: int = 10) -> tuple[Any, list[Any]]:
+        return self.locked(self.archive.related, rid, at, limit=limit)
 
     def cite(self, rid: str, at: float) -> Citation:
         return self.archive.cite(self.transcript(rid), at)
@@ -207,6 +227,10 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     if not lo <= value <= hi:
         raise InputError(f"{name} must be between {lo} and {hi}")
     return value
+
+
+def _flag_param(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "") in ("1", "true", "yes", "on")
 
 
 def _float_param(raw: str | None, name: str) -> float | None:
@@ -272,7 +296,8 @@ def transcript_html(t: Transcript, classes: dict[str | None, int]) -> Markup:
         name = _esc(t.speaker_name(turn.speaker) or "?")
         lang = f' <span class="lang">{_esc(turn.language)}</span>' if turn.language else ""
         out.append(
-            f'<article class="turn spk{classes.get(turn.speaker, 0)}" data-label="{label}">'
+            f'<article class="turn spk{classes.get(turn.speaker, 0)}" data-label="{label}"'
+            f' data-turn="{turn.id}" data-start="{turn.start:.3f}" data-end="{turn.end:.3f}">'
             f'<header><button type="button" class="ts" data-t="{turn.start:.2f}">'
             f"[{hms(turn.start)}]</button> "
             f'<span class="who" data-label="{label}">{name}</span>{lang}</header>'
@@ -315,6 +340,8 @@ def timeline(t: Transcript, classes: dict[str | None, int]) -> dict[str, Any]:
 def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+    from confindex.web.edit import routes as edit_routes
+
     lib = Library(ws)
     token = secrets.token_urlsafe(32)
     env = Environment(
@@ -330,12 +357,19 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
 
     async def search_page(request: Request) -> Response:
         q = request.query_params.get("q", "").strip()
-        ctx: dict[str, Any] = {"q": q, "error": None, "result": None, "offset": 0}
+        semantic = _flag_param(request, "semantic")
+        ctx: dict[str, Any] = {
+            "q": q,
+            "error": None,
+            "result": None,
+            "offset": 0,
+            "semantic": semantic,
+        }
         if not q:
             return page("search.html", **ctx)
         try:
             offset = _int_param(request, "offset", 0, 0, 10**6)
-            result = await run_in_threadpool(lib.search, q, PAGE_SIZE, offset, False, 1)
+            result = await run_in_threadpool(lib.search, q, PAGE_SIZE, offset, False, 1, semantic)
         except ConfindexError as exc:  # a malformed query: the CLI's one-line hint
             ctx["error"] = exc.message
             return page("search.html", code=400, **ctx)
@@ -360,6 +394,9 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         if entry.html is None:
             entry.html = await run_in_threadpool(transcript_html, t, classes)
         tl = timeline(t, classes)
+        from confindex.store.edits import effective_meta, verified_fraction
+        from confindex.web.edit import version
+
         return page(
             "recording.html",
             t=t,
@@ -372,6 +409,10 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             transcript=entry.html,
             timeline=tl,
             bars=timeline_bars(tl),
+            version=await run_in_threadpool(version, lib, t.id),
+            meta=effective_meta(t),
+            verified=verified_fraction(t),
+            auto_labels=set(t.auto_names),
         )
 
     async def speakers_page(request: Request) -> Response:
@@ -389,8 +430,46 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         offset = _int_param(request, "offset", 0, 0, 10**9)
         group = request.query_params.get("group", "") in ("1", "true", "yes")
         context = _int_param(request, "context", 0, 0, 20)
-        result = await run_in_threadpool(lib.search, q, limit, offset, group, context)
+        semantic = _flag_param(request, "semantic")
+        result = await run_in_threadpool(lib.search, q, limit, offset, group, context, semantic)
         return json_response(result.to_dict(offset))
+
+    async def _related(request: Request, limit: int) -> tuple[str, Any, list[Any]]:
+        rid = request.query_params.get("recording", "")
+        at = _float_param(request.query_params.get("t"), "t") or 0.0
+        if not rid:
+            raise QueryError("give a passage: /related?recording=ID&t=SECONDS")
+        here, hits = await run_in_threadpool(lib.related, rid, max(0.0, at), limit)
+        return rid, here, hits
+
+    async def related_page(request: Request) -> Response:
+        """More like this: the passages of other recordings closest in meaning to one."""
+        from confindex.search.hits import SearchResult
+
+        try:
+            _rid, here, hits = await _related(request, PAGE_SIZE)
+        except ConfindexError as exc:
+            code = 404 if isinstance(exc, NotFoundError) else 400
+            return page("error.html", code=code, error=exc)
+        label = f"more like “{here.snippet}” ({here.title}, {hms(here.time)})"
+        result = SearchResult(hits, len(hits), label)
+        media = {h.recording_id: lib.media(h.recording_id) is not None for h in hits}
+        return page(
+            "search.html",
+            q=label,
+            result=result,
+            offset=0,
+            page_size=PAGE_SIZE,
+            media=media,
+            marked=marked,
+            related=True,
+            semantic=True,
+        )
+
+    async def api_related(request: Request) -> Response:
+        limit = _int_param(request, "limit", 10, 1, 200)
+        _rid, here, hits = await _related(request, limit)
+        return json_response({"passage": here.to_dict(), "related": [h.to_dict() for h in hits]})
 
     async def api_facets(request: Request) -> Response:
         from confindex.web.facets import FACET_HITS, as_json
@@ -409,13 +488,17 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         from confindex.formats.cite import STYLES
 
         rid = request.query_params.get("recording", "")
+        span = request.query_params.get("span")
         at = _float_param(request.query_params.get("at"), "at")
-        if at is None:
-            raise InputError("give the moment: /api/cite?recording=ID&at=SECONDS")
+        if at is None and not span:
+            raise InputError("give the moment: /api/cite?recording=ID&at=SECONDS (or span=A-B)")
         style = request.query_params.get("style", "apa")
         if style not in STYLES:
             raise InputError(f"unknown citation style {style!r}: use {', '.join(STYLES)}")
-        c = await run_in_threadpool(lib.cite, rid, at)
+        if span:  # exactly the words selected (issue 27)
+            c = await run_in_threadpool(lambda: lib.archive.cite(lib.transcript(rid), span=span))
+        else:
+            c = await run_in_threadpool(lib.cite, rid, at)
         return json_response({"style": style, "text": c.render(style), "citation": c.to_dict()})
 
     async def api_rename(request: Request) -> Response:
@@ -461,9 +544,12 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         Route("/speakers", speakers_page),
         Route("/status", status_page),
         Route("/api/search", api_search),
+        Route("/related", related_page),
+        Route("/api/related", api_related),
         Route("/api/cite", api_cite),
         Route("/api/facets", api_facets),
         Route("/api/recordings/{rid}/speakers/{label}", api_rename, methods=["POST"]),
+        *edit_routes(lib, token, json_response),
         Route("/api/recordings/{rid}", api_recording),
         Route("/media/{rid:path}", media, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
