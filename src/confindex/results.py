@@ -59,6 +59,7 @@ class IndexReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     optimize_seconds: float | None = None
+    exports_repaired: list[str] = field(default_factory=list)  # stale exports written again
     # The vector store (semantic search): recordings embedded/removed, passages embedded.
     vectors: dict[str, Any] = field(default_factory=dict)
 

@@ -36,6 +36,10 @@ COMMANDS: dict[str, str] = {
     "list": "catalog_cmd:list_recordings",
     "rm": "catalog_cmd:rm",
     "serve": "serve_cmd:serve",
+    "edit": "edit_cmd:edit",
+    "history": "edit_cmd:history",
+    "undo": "edit_cmd:undo",
+    "meta": "edit_cmd:meta",
 }
 
 

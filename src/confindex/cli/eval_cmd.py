@@ -159,6 +159,10 @@ def eval_diarization(
         ("missed", f"{ev.missed:.2f} s ({ev.missed / tot:.1%})"),
         ("false alarm", f"{ev.false_alarm:.2f} s ({ev.false_alarm / tot:.1%})"),
         ("confusion", f"{ev.confusion:.2f} s ({ev.confusion / tot:.1%})"),
+        (
+            "overlap DER",
+            f"{ev.overlap_der:.3f}  (over {ev.overlap_total:.2f} s of overlapped speech)",
+        ),
         ("speakers", f"{ev.hyp_speakers} found, {ev.ref_speakers} in the reference"),
         ("mapping", ", ".join(f"{h}→{r}" for h, r in ev.mapping.items()) or "-"),
         ("time", f"{ev.seconds:.1f} s to diarize"),

@@ -225,6 +225,8 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
         head = Text()  # bold spans, not a bold base style: that would make the title bold too
         head.append(f"{h.rank:>2}. [{hms(h.time)}] ", style="bold")
         head.append_text(text(h.speaker_name or "?", "bold"))
+        if h.speaker_automatic:
+            head.append(" (automatic)")
         head.append(" · ", style="bold")
         more = Text(f" ({h.matches} turns)" if h.matches > 1 else "")
         if h.match is not None:  # --semantic: how it matched, and how close in meaning
@@ -281,7 +283,8 @@ def _print_md(result: Any, cites: dict[int, Any]) -> None:
     for h in result.hits:
         fragment = sanitize.mark_spans(h.snippet, h.spans, "**", "**", _md)
         click.echo(
-            f"{h.rank}. **{_md(h.title)}** — {_md(h.speaker_name or '?')} "
+            f"{h.rank}. **{_md(h.title)}** — {_md(h.speaker_name or '?')}"
+            f"{' (automatic)' if h.speaker_automatic else ''} "
             f"[{hms(h.time)}]({_md_url(h.link)})  \n   {fragment}"
             + "".join(f" ⚑ *{_md(f.kind)}: {_md(f.reason)}*" for f in h.flags)
         )
@@ -384,9 +387,8 @@ def show(recording: str, at: str | None, around_text: str, as_json: bool, ws: An
 
 @click.command()
 @click.argument("recording")
-@click.option(
-    "--at", "at", required=True, metavar="TIME", help="The moment (12:34, 754, 12m34s, 12m34)."
-)
+@click.option("--at", "at", metavar="TIME", help="The moment (12:34, 754, 12m34s, 12m34).")
+@click.option("--span", metavar="START-END", help="Quote exactly the words starting in this span.")
 @click.option(
     "--style",
     type=click.Choice([*CITATION_STYLES, "all"]),
@@ -395,8 +397,12 @@ def show(recording: str, at: str | None, around_text: str, as_json: bool, ws: An
 )
 @json_option
 @workspace_option
-def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
-    """Cite what was said at a moment: speaker, title, date, link with t=, exact quote.
+def cite(
+    recording: str, at: str | None, span: str | None, style: str, as_json: bool, ws: Any
+) -> None:
+    """Cite what was said at a moment (its sentence) or exactly the words of a span: speaker,
+    title, date, link with t= (#t=A,B on a media file), exact quote. Names the voice library
+    gave are not authors until confirmed (`confindex speakers ID confirm`) or renamed.
 
     \b
     Examples:
@@ -404,10 +410,14 @@ def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
       confindex cite 3f2a --at 754 --style bibtex >> refs.bib
       confindex cite 3f2a --at 12:34 --style ris >> refs.ris       # Zotero, Mendeley
       confindex cite 3f2a --at 12:34 --style csl > moment.json     # CSL-JSON (Pandoc)
+      confindex cite 3f2a --span 12:34.2-12:41 --style chicago     # exactly these words
     """
     from confindex.api import Archive
 
-    c = Archive(ws).cite(recording, _at(at) or 0.0)
+    if (at is None) == (span is None):
+        raise click.UsageError("give --at TIME or --span START-END")
+    archive = Archive(ws)
+    c = archive.cite(recording, span=span) if span else archive.cite(recording, _at(at) or 0.0)
     if as_json:
         print_json(c.to_dict())
         return

@@ -102,6 +102,7 @@ class Hit:
     link: str
     score: float
     matches: int = 1  # with group=True: matching turns in this recording
+    speaker_automatic: bool = False  # the name is the voice library's guess, unconfirmed
     before: list[ContextTurn] = field(default_factory=list)
     after: list[ContextTurn] = field(default_factory=list)
     mentions: list[Mention] = field(default_factory=list)  # every passage, in spoken order
@@ -515,6 +516,7 @@ def _make_hit(
         mentions=mentions,
         located=located,
         flags=[HitFlag(*x) for x in f.get("flags") or []],
+        speaker_automatic=f.get("speaker_label") in ((recs.get(rid) or {}).get("automatic") or ()),
     )
 
 

@@ -9,6 +9,7 @@ Stable URLs (users bookmark them, tests rely on them):
     /api/recordings/ID           the transcript JSON  /api/cite?recording=ID&at=S&style=apa
     /api/facets?q=               hits per speaker, recording, language, channel, year
     POST /api/recordings/ID/speakers/LABEL {"name"}   rename (Origin + token checked)
+    POST /api/recordings/ID/edit|assign|merge|meta    corrections (web/edit.py; versioned)
     /media/ID                    the recording's local media, with Range (206)
 
 Every page is rendered with Jinja2 autoescaping; transcripts, titles and names are never
@@ -40,7 +41,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from confindex import sanitize
 from confindex.api import Archive
-from confindex.errors import ConfindexError, InputError, NotFoundError, QueryError
+from confindex.errors import (
+    ConfindexError,
+    ConflictError,
+    InputError,
+    LockedError,
+    NotFoundError,
+    QueryError,
+)
 from confindex.results import LedgerStatus, RenameResult
 from confindex.store.transcript import Transcript
 from confindex.store.workspace import Workspace, is_recording_id
@@ -67,9 +75,15 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 
 def error_response(request: Request, exc: ConfindexError) -> Response:
-    status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, InputError) else 500
+    # A known failure is never a 500 (that is for bugs): a damaged transcript in the archive
+    # is 422, a lock held by another process 503.
+    status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, InputError) else 422
     if isinstance(exc, QueryError):
         status = 400
+    if isinstance(exc, LockedError):
+        status = 503
+    if isinstance(exc, ConflictError):  # a save from a version another tab changed (issue 27)
+        status = 409
     if request.url.path.startswith("/api/"):
         return json_response({"error": exc.message}, status)
     return PlainTextResponse(exc.message, status)
@@ -282,7 +296,8 @@ def transcript_html(t: Transcript, classes: dict[str | None, int]) -> Markup:
         name = _esc(t.speaker_name(turn.speaker) or "?")
         lang = f' <span class="lang">{_esc(turn.language)}</span>' if turn.language else ""
         out.append(
-            f'<article class="turn spk{classes.get(turn.speaker, 0)}" data-label="{label}">'
+            f'<article class="turn spk{classes.get(turn.speaker, 0)}" data-label="{label}"'
+            f' data-turn="{turn.id}" data-start="{turn.start:.3f}" data-end="{turn.end:.3f}">'
             f'<header><button type="button" class="ts" data-t="{turn.start:.2f}">'
             f"[{hms(turn.start)}]</button> "
             f'<span class="who" data-label="{label}">{name}</span>{lang}</header>'
@@ -324,6 +339,8 @@ def timeline(t: Transcript, classes: dict[str | None, int]) -> dict[str, Any]:
 
 def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    from confindex.web.edit import routes as edit_routes
 
     lib = Library(ws)
     token = secrets.token_urlsafe(32)
@@ -377,6 +394,9 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         if entry.html is None:
             entry.html = await run_in_threadpool(transcript_html, t, classes)
         tl = timeline(t, classes)
+        from confindex.store.edits import effective_meta, verified_fraction
+        from confindex.web.edit import version
+
         return page(
             "recording.html",
             t=t,
@@ -389,6 +409,10 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             transcript=entry.html,
             timeline=tl,
             bars=timeline_bars(tl),
+            version=await run_in_threadpool(version, lib, t.id),
+            meta=effective_meta(t),
+            verified=verified_fraction(t),
+            auto_labels=set(t.auto_names),
         )
 
     async def speakers_page(request: Request) -> Response:
@@ -464,13 +488,17 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         from confindex.formats.cite import STYLES
 
         rid = request.query_params.get("recording", "")
+        span = request.query_params.get("span")
         at = _float_param(request.query_params.get("at"), "at")
-        if at is None:
-            raise InputError("give the moment: /api/cite?recording=ID&at=SECONDS")
+        if at is None and not span:
+            raise InputError("give the moment: /api/cite?recording=ID&at=SECONDS (or span=A-B)")
         style = request.query_params.get("style", "apa")
         if style not in STYLES:
             raise InputError(f"unknown citation style {style!r}: use {', '.join(STYLES)}")
-        c = await run_in_threadpool(lib.cite, rid, at)
+        if span:  # exactly the words selected (issue 27)
+            c = await run_in_threadpool(lambda: lib.archive.cite(lib.transcript(rid), span=span))
+        else:
+            c = await run_in_threadpool(lib.cite, rid, at)
         return json_response({"style": style, "text": c.render(style), "citation": c.to_dict()})
 
     async def api_rename(request: Request) -> Response:
@@ -479,9 +507,15 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             request.headers.get("origin"), request.headers.get("host")
         ) or not security.token_ok(request.headers.get("x-confindex-token"), token):
             return json_response({"error": "forbidden: not from this server's own page"}, 403)
+        from confindex.safeio import loads_json
+
+        raw = await request.body()
         try:
-            body = await request.json()
-        except ValueError:
+            # Size and depth limits: a deeply nested body raised RecursionError (HTTP 500).
+            if len(raw) > 65536:
+                raise ValueError("too large")
+            body = loads_json(raw, "request body", max_depth=8)
+        except (ValueError, ConfindexError):
             raise InputError('send JSON: {"name": "New Name"}') from None
         name = body.get("name") if isinstance(body, dict) else None
         if not isinstance(name, str):
@@ -515,6 +549,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         Route("/api/cite", api_cite),
         Route("/api/facets", api_facets),
         Route("/api/recordings/{rid}/speakers/{label}", api_rename, methods=["POST"]),
+        *edit_routes(lib, token, json_response),
         Route("/api/recordings/{rid}", api_recording),
         Route("/media/{rid:path}", media, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
