@@ -130,9 +130,13 @@ class Archive:
         )
         if not items:
             raise ConfindexError("nothing to fetch: no media files or recordings in the inputs")
+        from confindex.run.credentials import CREDENTIALS_KEY, remembered_credentials
+
+        # Credentials taken out of URLs (`expand`) travel to Dask workers with the job only.
+        creds = {CREDENTIALS_KEY: remembered_credentials()} if remembered_credentials() else {}
         bulk = BulkOptions(
             download_workers=download_workers,
-            ydl_extra={**ydl, **(ydl_extra or {})},
+            ydl_extra={**ydl, **(ydl_extra or {}), **creds},
             retries=retries,
         )
         return self.run(items, opts, bulk, executor=ex, reporter=reporter)
@@ -400,13 +404,20 @@ class Archive:
         group: bool = False,
         context: int = 0,
         log_fn: Any = None,
+        semantic: bool = False,
     ):
         """Search the archive (the query language of `confindex search`); a SearchResult.
 
         Each hit is a turn; `hit.mentions` are the places in it where the query is said, each
         with its own second and link (`result.mentions`: all of them, as (hit, mention)).
+        `semantic=True`: lexical and meaning hits fused, in any language; each hit a passage
+        cited at its first word, `hit.match` "lexical" | "semantic" | "both" and, for meaning
+        hits, `hit.similarity`.
         """
-        from confindex.search.hits import search
+        if semantic:
+            from confindex.search.fusion import hybrid_search as search
+        else:
+            from confindex.search.hits import search
 
         began = time.perf_counter()
         result = search(
@@ -423,12 +434,21 @@ class Archive:
         )
         return result
 
+    def related(self, recording: Any, at: float, *, limit: int = 10, log_fn: Any = None):
+        """The passages across the archive closest in meaning to the one spoken at second `at`
+        of `recording`: (that passage, related passages best first), each a Hit."""
+        from confindex.search.fusion import related
+
+        t = self.recording(recording)
+        return related(self.ws, t.id, float(at), limit=limit, log=log_fn)
+
     def review(
         self, recording: Any, *, kinds: Sequence[str] | None = None, min_score: float = 0.0
     ) -> list[Any]:
         """The passages of a recording flagged as likely wrong (quality.py's Passage: kind,
         start, end, score, reason, speaker, text, link), in time order; `kinds` keeps only
-        those kinds (loop, nonspeech, lowconf, language), `min_score` (0–1) the surer ones."""
+        those kinds (loop, nonspeech, lowconf, language, undecoded), `min_score` (0–1) the
+        surer ones."""
         from confindex.speech.quality import KINDS, review
 
         unknown = sorted(set(kinds or ()) - set(KINDS))
@@ -581,6 +601,15 @@ class Archive:
             r = store.sync_index(log=log_fn, skipped=skipped)
             report.added, report.changed, report.removed = r.added, r.changed, r.removed
             report.turns = r.turns
+        # Exports older than their transcript (a crash between the two) are written again.
+        report.exports_repaired = store.repair_exports()
+        from confindex.search import vector_build
+
+        # Semantic search's vectors follow the same transcripts (and repair themselves here:
+        # a killed embedding, a damaged or stale store is rebuilt, reusing what it can).
+        report.vectors = vector_build.sync(
+            self.ws, rebuild=rebuild, log_fn=log_fn, skipped=skipped
+        ).to_dict()
         report.seconds = time.monotonic() - t0
         report.skipped = skipped
         if optimize and not skipped:

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "show": "search_cmd:show",
     "cite": "search_cmd:cite",
     "export": "search_cmd:export",
+    "related": "related_cmd:related",
     "review": "review_cmd:review",
     "index": "index_cmd:index",
     "stats": "index_cmd:stats",

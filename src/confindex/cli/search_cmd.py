@@ -91,6 +91,7 @@ Examples:
   confindex search '"space diplomacy" speaker:Dupont date:2023..'
   confindex search soiouz --context 1 --limit 5
   confindex search budget --group --format md > hits.md
+  confindex search --semantic "pension reform" lang:fr
 """
 
 
@@ -126,6 +127,12 @@ class _SearchCommand(click.Command):
     show_default=True,
 )
 @click.option("--cite", "with_cite", is_flag=True, help="Add an APA citation to each hit.")
+@click.option(
+    "--semantic",
+    is_flag=True,
+    help="Also find passages by meaning, in any language (hybrid: lexical and meaning hits "
+    "fused; each hit a passage cited at its first word, marked lexical/semantic/both).",
+)
 @click.option("--jsonl", is_flag=True, help="One JSON object per hit and line (for jq, pipes).")
 @json_option
 @workspace_option
@@ -137,6 +144,7 @@ def search(
     group: bool,
     fmt: str,
     with_cite: bool,
+    semantic: bool,
     jsonl: bool,
     as_json: bool,
     ws: Any,
@@ -149,7 +157,13 @@ def search(
         fmt = "jsonl"
     archive = Archive(ws)
     result = archive.search(
-        " ".join(query), limit=limit, offset=offset, group=group, context=context, log_fn=_log
+        " ".join(query),
+        limit=limit,
+        offset=offset,
+        group=group,
+        context=context,
+        log_fn=_log,
+        semantic=semantic,
     )
     cites: dict[int, Any] = _citations(archive, result.hits) if with_cite else {}
     if fmt in ("json", "jsonl"):
@@ -215,6 +229,9 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
             head.append(" (automatic)")
         head.append(" · ", style="bold")
         more = Text(f" ({h.matches} turns)" if h.matches > 1 else "")
+        if h.match is not None:  # --semantic: how it matched, and how close in meaning
+            sim = f" {h.similarity:.2f}" if h.similarity is not None else ""
+            more += Text(f" [{h.match}{sim}]", style="dim")
         source = text(" · ".join(x for x in (h.title, h.channel, h.date) if x))
         source.truncate(max(10, width - len(head) - len(more)), overflow="ellipsis")
         _line(out, head + source + more, width)

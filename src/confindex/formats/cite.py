@@ -107,10 +107,19 @@ class Citation:
         return d
 
 
+def _flat(text: str | None) -> str | None:
+    return " ".join(str(text).split()) if text is not None else None
+
+
 def check_moment(transcript: Transcript, at: float) -> None:
     """InputError when `at` lies outside the recording (a typo must not cite its last words)."""
+    import math
+
     from confindex.timefmt import hms
 
+    if not isinstance(at, (int, float)) or not math.isfinite(at):
+        # inf raised OverflowError in hms(); nan compared false everywhere and cited t=0.
+        raise InputError(f"{at!r} is not a moment of {transcript.id} (give seconds, e.g. 754.2)")
     end = max([transcript.duration or 0.0, *(t.end for t in transcript.turns)])
     if at < 0 or (end > 0 and at > end + 1.0):  # 1 s of slack for rounding in links
         raise InputError(
@@ -156,9 +165,11 @@ def _citation(
     rec = transcript.recording
     media_url = media_fragment(rec, start, end) if fragment else None
     return Citation(
-        speaker=confirmed_name(transcript, label),
-        title=rec.title,
-        channel=rec.channel or rec.uploader,
+        # One line each: a line break in a title, name or channel spoofed lines of APA and
+        # Chicago citations on the terminal.
+        speaker=_flat(confirmed_name(transcript, label)) or None,
+        title=_flat(rec.title) or rec.id,
+        channel=_flat(rec.channel or rec.uploader) or None,
         date=rec.upload_date,
         # A span of a media file: the link opens it at the start and plays to the end.
         url=media_url or link(rec, start),

@@ -232,6 +232,8 @@ class Transcriber:
         built = turns.build_turns(
             words, result.language, word_languages=turns.word_languages(words, result.segments)
         )
+        if speaker_segments:
+            built = turns.mark_overlaps(built, speaker_segments)
         t_flags = time.perf_counter()
         flags = quality_flags(samples, result, loaded)
         flag_seconds = round(time.perf_counter() - t_flags, 3)
@@ -305,7 +307,9 @@ def quality_flags(samples: Any, result: Any, decoder: Decoder) -> list[Flag]:
         language_probability=None,
         language_of=classify_fn(result.language),
     )
-    return quality.assess(result.segments, signals)
+    flags = quality.assess(result.segments, signals)
+    flags += quality.undecoded_flags(getattr(result, "failed", None) or [])
+    return sorted(flags, key=lambda f: (f.start, f.kind))
 
 
 def run_job(

@@ -109,6 +109,10 @@ class Hit:
     located: bool = True  # False: `time` is the turn start (fields-only match, no word times)
     # Quality flags of the passages in this turn (quality.py): kind, start, end, score, reason.
     flags: list[HitFlag] = field(default_factory=list)
+    # Semantic search only (fusion.py): "lexical" | "semantic" | "both", and the cosine
+    # similarity of the passage to the query; absent from a plain search's JSON.
+    match: str | None = None
+    similarity: float | None = None
 
     def styled(self, open_mark: str, close_mark: str) -> str:
         """The snippet with each match wrapped in the given marks (ANSI codes on a TTY)."""
@@ -125,6 +129,9 @@ class Hit:
         d["fragment"] = self.fragment
         d["spans"] = [list(s) for s in self.spans]
         d["mentions"] = [m.to_dict() for m in self.mentions]
+        for key in ("match", "similarity"):
+            if d[key] is None:
+                del d[key]
         return d
 
 

@@ -28,7 +28,7 @@ from confindex.errors import DeviceError, ModelError
 from confindex.log import suppressed
 from confindex.speech.audio import SAMPLE_RATE
 from confindex.speech.model_files import ModelSpec, dir_sha256, resolve_model
-from confindex.speech.units import Unit, as_float, pack, restore_times
+from confindex.speech.units import Unit, as_float, clip_seconds, pack, restore_times
 from confindex.store.transcript import Engine, Segment, Word
 
 if TYPE_CHECKING:
@@ -376,7 +376,9 @@ class FasterWhisperDecoder:
         chunk one clip, decoded, and mapped back to `audio`'s clock (units.restore_times)."""
         import numpy as np
 
-        packing = pack(chunks)
+        packing = pack(chunks, total=len(audio))
+        if not packing.clips:
+            return []
         pieces = [audio[a:b] for a, b in packing.pieces]
         packed = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
         options = dict(settings.options)
@@ -399,7 +401,9 @@ class FasterWhisperDecoder:
                 packed,
                 batch_size=settings.batch_size,
                 without_timestamps=False,
-                clip_timestamps=[{"start": a, "end": b} for a, b in packing.clips],
+                clip_timestamps=[
+                    {"start": clip_seconds(a), "end": clip_seconds(b)} for a, b in packing.clips
+                ],
                 **kwargs,
             )
         else:

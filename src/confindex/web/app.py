@@ -5,6 +5,7 @@ Stable URLs (users bookmark them, tests rely on them):
     /  /search?q=&offset=        search page          /r/ID?t=SECONDS   recording page
     /speakers                    people               /status           the job ledger
     /api/search?q=&limit=&offset=&group=&context=     the JSON of `confindex search --json`
+    /api/search?…&semantic=1                          … of `confindex search --semantic --json`
     /api/recordings/ID           the transcript JSON  /api/cite?recording=ID&at=S&style=apa
     /api/facets?q=               hits per speaker, recording, language, channel, year
     POST /api/recordings/ID/speakers/LABEL {"name"}   rename (Origin + token checked)
@@ -44,6 +45,7 @@ from confindex.errors import (
     ConfindexError,
     ConflictError,
     InputError,
+    LockedError,
     NotFoundError,
     QueryError,
 )
@@ -73,9 +75,13 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 
 def error_response(request: Request, exc: ConfindexError) -> Response:
-    status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, InputError) else 500
+    # A known failure is never a 500 (that is for bugs): a damaged transcript in the archive
+    # is 422, a lock held by another process 503.
+    status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, InputError) else 422
     if isinstance(exc, QueryError):
         status = 400
+    if isinstance(exc, LockedError):
+        status = 503
     if isinstance(exc, ConflictError):  # a save from a version another tab changed (issue 27)
         status = 409
     if request.url.path.startswith("/api/"):
@@ -169,11 +175,26 @@ class Library:
             return None
 
     def search(
-        self, q: str, limit: int, offset: int, group: bool = False, context: int = 0
+        self,
+        q: str,
+        limit: int,
+        offset: int,
+        group: bool = False,
+        context: int = 0,
+        semantic: bool = False,
     ) -> SearchResult:
         return self.locked(
-            self.archive.search, q, limit=limit, offset=offset, group=group, context=context
+            self.archive.search,
+            q,
+            limit=limit,
+            offset=offset,
+            group=group,
+            context=context,
+            semantic=semantic,
         )
+
+    def related(self, rid: str, at: float, limit: int = 10) -> tuple[Any, list[Any]]:
+        return self.locked(self.archive.related, rid, at, limit=limit)
 
     def cite(self, rid: str, at: float) -> Citation:
         return self.archive.cite(self.transcript(rid), at)
@@ -206,6 +227,10 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     if not lo <= value <= hi:
         raise InputError(f"{name} must be between {lo} and {hi}")
     return value
+
+
+def _flag_param(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "") in ("1", "true", "yes", "on")
 
 
 def _float_param(raw: str | None, name: str) -> float | None:
@@ -332,12 +357,19 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
 
     async def search_page(request: Request) -> Response:
         q = request.query_params.get("q", "").strip()
-        ctx: dict[str, Any] = {"q": q, "error": None, "result": None, "offset": 0}
+        semantic = _flag_param(request, "semantic")
+        ctx: dict[str, Any] = {
+            "q": q,
+            "error": None,
+            "result": None,
+            "offset": 0,
+            "semantic": semantic,
+        }
         if not q:
             return page("search.html", **ctx)
         try:
             offset = _int_param(request, "offset", 0, 0, 10**6)
-            result = await run_in_threadpool(lib.search, q, PAGE_SIZE, offset, False, 1)
+            result = await run_in_threadpool(lib.search, q, PAGE_SIZE, offset, False, 1, semantic)
         except ConfindexError as exc:  # a malformed query: the CLI's one-line hint
             ctx["error"] = exc.message
             return page("search.html", code=400, **ctx)
@@ -398,8 +430,46 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         offset = _int_param(request, "offset", 0, 0, 10**9)
         group = request.query_params.get("group", "") in ("1", "true", "yes")
         context = _int_param(request, "context", 0, 0, 20)
-        result = await run_in_threadpool(lib.search, q, limit, offset, group, context)
+        semantic = _flag_param(request, "semantic")
+        result = await run_in_threadpool(lib.search, q, limit, offset, group, context, semantic)
         return json_response(result.to_dict(offset))
+
+    async def _related(request: Request, limit: int) -> tuple[str, Any, list[Any]]:
+        rid = request.query_params.get("recording", "")
+        at = _float_param(request.query_params.get("t"), "t") or 0.0
+        if not rid:
+            raise QueryError("give a passage: /related?recording=ID&t=SECONDS")
+        here, hits = await run_in_threadpool(lib.related, rid, max(0.0, at), limit)
+        return rid, here, hits
+
+    async def related_page(request: Request) -> Response:
+        """More like this: the passages of other recordings closest in meaning to one."""
+        from confindex.search.hits import SearchResult
+
+        try:
+            _rid, here, hits = await _related(request, PAGE_SIZE)
+        except ConfindexError as exc:
+            code = 404 if isinstance(exc, NotFoundError) else 400
+            return page("error.html", code=code, error=exc)
+        label = f"more like “{here.snippet}” ({here.title}, {hms(here.time)})"
+        result = SearchResult(hits, len(hits), label)
+        media = {h.recording_id: lib.media(h.recording_id) is not None for h in hits}
+        return page(
+            "search.html",
+            q=label,
+            result=result,
+            offset=0,
+            page_size=PAGE_SIZE,
+            media=media,
+            marked=marked,
+            related=True,
+            semantic=True,
+        )
+
+    async def api_related(request: Request) -> Response:
+        limit = _int_param(request, "limit", 10, 1, 200)
+        _rid, here, hits = await _related(request, limit)
+        return json_response({"passage": here.to_dict(), "related": [h.to_dict() for h in hits]})
 
     async def api_facets(request: Request) -> Response:
         from confindex.web.facets import FACET_HITS, as_json
@@ -437,9 +507,15 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             request.headers.get("origin"), request.headers.get("host")
         ) or not security.token_ok(request.headers.get("x-confindex-token"), token):
             return json_response({"error": "forbidden: not from this server's own page"}, 403)
+        from confindex.safeio import loads_json
+
+        raw = await request.body()
         try:
-            body = await request.json()
-        except ValueError:
+            # Size and depth limits: a deeply nested body raised RecursionError (HTTP 500).
+            if len(raw) > 65536:
+                raise ValueError("too large")
+            body = loads_json(raw, "request body", max_depth=8)
+        except (ValueError, ConfindexError):
             raise InputError('send JSON: {"name": "New Name"}') from None
         name = body.get("name") if isinstance(body, dict) else None
         if not isinstance(name, str):
@@ -468,6 +544,8 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         Route("/speakers", speakers_page),
         Route("/status", status_page),
         Route("/api/search", api_search),
+        Route("/related", related_page),
+        Route("/api/related", api_related),
         Route("/api/cite", api_cite),
         Route("/api/facets", api_facets),
         Route("/api/recordings/{rid}/speakers/{label}", api_rename, methods=["POST"]),
