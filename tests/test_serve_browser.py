@@ -193,11 +193,14 @@ def test_cite_button_equals_confindex_cite(page, served, style: str) -> None:
     out.wait_for(state="visible")
     at = out.get_attribute("data-at")
     assert 25.9 <= float(at) <= 28
-    r = run("cite", PANEL_ID, "--at", at, "--style", style, ws=ws)
+    # Issue 27: selected words are cited exactly, as `confindex cite --span` cites them.
+    span = out.get_attribute("data-span")
+    r = run("cite", PANEL_ID, "--span", span, "--style", style, ws=ws)
     assert r.exit_code == 0
     # The exact text, to the character (click.echo adds one newline).
     assert out.text_content() == r.stdout.removesuffix("\n")
-    assert "That famous handshake in space" in out.text_content()
+    assert "handshake in space" in out.text_content()
+    assert "That famous handshake" not in out.text_content()
 
 
 def test_hostile_title_and_words_render_as_text_and_run_no_script(page, served) -> None:

@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from confindex.errors import ConfindexError, NotFoundError
 from confindex.store import transcript as transcripts
+from confindex.store.edits import carry_edits
+from confindex.store.history import commit
 from confindex.store.index_writes import IndexWrites
 from confindex.store.stages import Stage
 from confindex.store.transcript import Transcript
@@ -106,9 +108,7 @@ class Store(IndexWrites, VoiceWrites):
         """Write `t` as the recording's transcript, its exports, its index entries and (with a
         `ledger` and its row `key`) the ledger stages; keep the version it replaces.
         `on_stage("index")` is called once the transcript is saved, before indexing. `formats`
-        and `output_dir`: which exports and where (None: the workspace config). With
-        `keep_names` (a new transcription), users' corrected words (unless not `keep_edits`),
-        metadata and change log are carried over (store/edits.carry_edits)."""
+        and `output_dir`: which exports and where (None: the config); `keep_edits`: carry_edits."""
         from confindex.store.carry import carry_names, carry_voice_marks
 
         ws = self.ws.ensure()
@@ -127,12 +127,8 @@ class Store(IndexWrites, VoiceWrites):
                     for label, name in carried.items():
                         t.speakers.setdefault(label, name)
                     log.debug("%s: names carried %s", t.id, carried)
-                if old is not None:
+                if old is not None:  # users' voice marks, edits, metadata (issue 27)
                     carry_voice_marks(old, t)
-                    # Issue 27: corrected words (edited spans are not decoded over), user
-                    # metadata and the change log stay; `--discard-edits` drops the words.
-                    from confindex.store.edits import carry_edits
-
                     carry_edits(old, t, words=keep_edits)
         # After the users' names are carried: the library names only speakers nobody named.
         recognised = self.recognise(t) if recognise_voices else {}
@@ -251,11 +247,7 @@ class Store(IndexWrites, VoiceWrites):
         return fixed
 
     def save_change(self, t: Transcript, *, expect: str, index: bool = True) -> str:
-        """Write `t`, a user's change (store/edits.py) made from version `expect` of its
-        transcript, as the new version; its new version. A ConflictError, and nothing
-        written, when the saved version is no longer `expect` (store/history.py)."""
-        from confindex.store.history import commit
-
+        """A user's change made from version `expect`: see store/history.py `commit`."""
         return commit(self, t, expect=expect, index=index)
 
     def write_exports(

@@ -298,6 +298,7 @@
       if (!resp.ok) { say(data.error || "Cannot cite."); return; }
       out.textContent = data.text;
       out.dataset.at = String(t);
+      if (span) out.dataset.span = span; else delete out.dataset.span;
       try { await navigator.clipboard.writeText(data.text); say("Citation copied."); }
       catch (err) { say("Citation ready: select it to copy."); }
     });
