@@ -172,6 +172,21 @@ def search(
     _print_text(ws, result, offset, cites)
 
 
+def _print_suggestions(suggestions: list[Any]) -> None:
+    """Queries that do find hits (search/suggest.py), each ready to paste."""
+    import shlex
+
+    from confindex.sanitize import terminal
+
+    if not suggestions:
+        return
+    click.echo("Try:")
+    for s in suggestions:
+        n = f"{s.hits:,} hit{'' if s.hits == 1 else 's'}"
+        cmd = terminal("confindex search " + shlex.join([s.query]))
+        click.echo(f"  {cmd}    ({terminal(s.reason)}: {n})")
+
+
 def _citations(archive: Any, hits: list[Any]) -> dict[int, Any]:
     out, cache = {}, {}
     for h in hits:
@@ -193,6 +208,7 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
             click.echo(
                 "No hits." if result.total == 0 else f"No hits past {offset} ({result.total})."
             )
+            _print_suggestions(result.suggestions)
         return
     out, width, styled = _screen()
     what = "recording" if any(h.matches > 1 for h in result.hits) else "hit"

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from whoosh import sorting
 from whoosh.searching import Searcher
@@ -32,6 +32,9 @@ from confindex.search.query import (
 from confindex.search.query import compile as compile_query
 from confindex.store.transcript import Recording, Transcript, load
 from confindex.store.workspace import Workspace
+
+if TYPE_CHECKING:
+    from confindex.search.suggest import Suggestion
 
 log = logging.getLogger("confindex.search.hits")
 
@@ -153,6 +156,8 @@ class SearchResult:
     total: int  # matching turns (recordings with group=True); a lower bound unless exact
     query: str = ""
     exact: bool = True  # False: `total` is Whoosh's estimate (an upper bound)
+    # When nothing matched: queries that do find hits (search/suggest.py).
+    suggestions: list[Suggestion] = field(default_factory=list)
 
     def __iter__(self):
         return iter(self.hits)
@@ -180,6 +185,7 @@ class SearchResult:
             "total_exact": self.exact,
             "offset": offset,
             "hits": hits,
+            "suggestions": [x.to_dict() for x in self.suggestions],
         }
 
 
@@ -260,7 +266,29 @@ def search(
     limit, offset = max(0, int(limit)), max(0, int(offset))
     ix_mod.ensure(ws, log=log)
     with ix_mod.damage_named():
-        return _search(ws, parsed, limit, offset, group, context)
+        result = _search(ws, parsed, limit, offset, group, context)
+        if result.total == 0:
+            result.suggestions = _suggestions(ws, parsed)
+        return result
+
+
+def _suggestions(ws: Workspace, parsed: Parsed) -> list[Suggestion]:
+    """Queries near this one that find hits (search/suggest.py); none without an index."""
+    from confindex.errors import QueryError
+    from confindex.search.query import FIELDS
+    from confindex.search.suggest import suggest
+
+    s = searcher(ws)
+    if s is None:
+        return []
+
+    def count(text: str) -> int:
+        try:
+            return _search(ws, parse(text), 1, 0, False, 0).total
+        except QueryError:
+            return 0
+
+    return suggest(parsed.text, s.reader(), count, frozenset(FIELDS))
 
 
 def _search(

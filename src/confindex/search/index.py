@@ -21,6 +21,7 @@ import shutil
 import time
 import unicodedata
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -473,7 +474,18 @@ def recording_meta(t: Transcript) -> dict[str, Any]:
             s: t.speaker_name(s) for s in sorted({tn.speaker for tn in t.turns if tn.speaker})
         },
         "languages": sorted({(tn.language or t.language or "") for tn in t.turns} - {""}),
+        # For the library page (web/library.py): flag counts by kind, share of verified words.
+        "flags": dict(Counter(f.kind for f in t.flags)),
+        "verified": verified_share(t),
     }
+
+
+def verified_share(t: Transcript) -> float:
+    """The share of words a person checked (a word's `verified`, when edits have set it)."""
+    words = [w for turn in t.turns for w in turn.words]
+    if not words:
+        return 0.0
+    return round(sum(1 for w in words if getattr(w, "verified", False)) / len(words), 4)
 
 
 # ---------------------------------------------------------------------------------------------

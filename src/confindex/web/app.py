@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
 
 from markupsafe import Markup, escape
 from starlette.applications import Starlette
@@ -44,11 +45,13 @@ from confindex.store.transcript import Transcript
 from confindex.store.workspace import Workspace, is_recording_id
 from confindex.timefmt import hms
 from confindex.web import security
+from confindex.web.library import Row, View, choices, plural, row_of, select
 from confindex.web.media import Media, find_media, youtube_id
 
 if TYPE_CHECKING:
     from confindex.formats.cite import Citation
     from confindex.search.hits import SearchResult
+    from confindex.web.context import Match
 
 log = logging.getLogger("confindex")
 HERE = Path(__file__).parent
@@ -122,6 +125,8 @@ class Library:
         self.archive = Archive(ws)
         self._lock = threading.Lock()  # one search or rename at a time (one shared searcher)
         self._cache: dict[str, _Cached] = {}
+        self._rows: tuple[Any, list[Row]] | None = None
+        self._metas: dict[str, tuple[str | None, dict[str, Any]]] = {}
 
     def locked(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         with self._lock:
@@ -173,6 +178,52 @@ class Library:
         if not is_recording_id(rid) or not self.ws.transcript_path(rid).exists():
             raise NotFoundError("no such recording")
         return self.locked(self.archive.rename_speaker, rid, label, name)
+
+    def rows(self) -> list[Row]:
+        """Every recording as the library shows it, rebuilt only when the index's metadata
+        or the transcripts folder changed (a page of 10,000 recordings then costs a sort)."""
+        from confindex.search import index
+        from confindex.store.transcript import load
+
+        known = index.load_recordings(self.ws)
+        try:
+            listing = self.ws.transcripts.stat().st_mtime_ns
+        except OSError:
+            listing = None
+        key = (id(known), listing)
+        if self._rows is not None and self._rows[0] == key:
+            return self._rows[1]
+        rows = []
+        for rid in self.ws.transcript_ids():
+            meta = known.get(rid)
+            if meta is None or "flags" not in meta:
+                # Not indexed yet, or indexed by a version without flag counts: read it once.
+                stamp = self._stamp(rid)
+                cached = self._metas.get(rid)
+                if cached is None or cached[0] != stamp:
+                    try:
+                        cached = (stamp, index.recording_meta(load(self.ws, rid)))
+                    except ConfindexError:
+                        continue  # a damaged transcript: `index` reports it
+                    self._metas[rid] = cached
+                meta = cached[1]
+            rows.append(row_of(meta, rid in known))
+        self._rows = (key, rows)
+        return rows
+
+    def in_context(self, t: Transcript, q: str) -> list[Match]:
+        """The passages of `q` on this recording's page (the turns its search finds here)."""
+        from confindex.search import index
+        from confindex.search.hits import _archive_info
+        from confindex.web.context import MAX_TURNS, matches
+        from confindex.web.facets import refine
+
+        result = self.search(refine(q, f'recording:"{t.id}"'), MAX_TURNS, 0)
+        turns = {h.turn_id for h in result.hits if h.recording_id == t.id}
+        if not turns:
+            return []
+        langs = _archive_info(index.load_recordings(self.ws))[0]
+        return matches(t, q, turns, langs)
 
     def people(self) -> tuple[list[Any], int]:
         return self.archive.archive_speakers()
@@ -312,7 +363,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(hms=hms, token=token, workspace=str(ws.root))
+    env.globals.update(hms=hms, token=token, workspace=str(ws.root), plural=plural)
 
     def page(template: str, code: int = 200, **ctx: Any) -> HTMLResponse:
         return HTMLResponse(env.get_template(template).render(**ctx), code)
@@ -329,8 +380,32 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             ctx["error"] = exc.message
             return page("search.html", code=400, **ctx)
         media = {h.recording_id: lib.media(h.recording_id) is not None for h in result.hits}
-        ctx.update(result=result, offset=offset, page_size=PAGE_SIZE, media=media, marked=marked)
+
+        def open_url(rid: str, at: float) -> str:
+            # The exact second (78.28, not 78), and the query and page to come back to.
+            params = {"t": f"{at:.2f}", "q": q, **({"offset": str(offset)} if offset else {})}
+            return f"/r/{rid}?{urlencode(params)}"
+
+        ctx.update(
+            result=result,
+            offset=offset,
+            page_size=PAGE_SIZE,
+            media=media,
+            marked=marked,
+            open_url=open_url,
+        )
         return page("search.html", **ctx)
+
+    async def library_page(request: Request) -> Response:
+        if request.query_params.get("q"):  # an old bookmark of `/?q=`: the search page
+            return await search_page(request)
+        try:
+            view = View.of(request.query_params)
+        except ConfindexError as exc:
+            return page("error.html", code=400, error=exc)
+        rows = await run_in_threadpool(lib.rows)
+        shown = select(rows, view)
+        return page("library.html", view=view, shown=shown, choices=choices(rows))
 
     async def recording_page(request: Request) -> Response:
         rid = request.path_params["rid"]
@@ -349,6 +424,18 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         if entry.html is None:
             entry.html = await run_in_threadpool(transcript_html, t, classes)
         tl = timeline(t, classes)
+        q = request.query_params.get("q", "").strip()
+        found: list[Match] = []
+        back = None
+        if q:
+            back_params = {"q": q}
+            if request.query_params.get("offset", "").isdigit():
+                back_params["offset"] = request.query_params["offset"]
+            back = "/search?" + urlencode(back_params)
+            try:
+                found = await run_in_threadpool(lib.in_context, t, q)
+            except ConfindexError:
+                found = []  # a query that no longer parses: the page without its matches
         return page(
             "recording.html",
             t=t,
@@ -361,11 +448,17 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             transcript=entry.html,
             timeline=tl,
             bars=timeline_bars(tl),
+            q=q,
+            back=back,
+            matches=[m.to_dict() for m in found],
         )
 
     async def speakers_page(request: Request) -> Response:
         people, unnamed = await run_in_threadpool(lib.people)
-        return page("speakers.html", people=people, unnamed=unnamed)
+        titles = {r.id: r.title for r in await run_in_threadpool(lib.rows)}
+        return page(
+            "speakers.html", people=people, unnamed=unnamed, titles=titles, library=View().url
+        )
 
     async def status_page(request: Request) -> Response:
         return page("status.html", status=await run_in_threadpool(lib.status))
@@ -438,7 +531,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         return error_response(request, exc)
 
     routes = [
-        Route("/", search_page),
+        Route("/", library_page),
         Route("/search", search_page),
         Route("/r/{rid:path}", recording_page),
         Route("/speakers", speakers_page),
