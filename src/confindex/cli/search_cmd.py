@@ -276,6 +276,11 @@ def _print_csv(hits: list[Any], cites: dict[int, Any]) -> None:
 def _print_md(result: Any, cites: dict[int, Any]) -> None:
     count = ("" if result.exact else "about ") + f"{result.total:,}"
     click.echo(f"## {count} hits for {_md(result.query)}\n")
+    if result.total == 0 and result.suggestions:
+        click.echo("Try instead:\n")
+        for s in result.suggestions:
+            n = f"{s.hits:,} hit{'' if s.hits == 1 else 's'}"
+            click.echo(f"- {_md(s.query)} — {_md(s.reason)}, {n}")
     for h in result.hits:
         fragment = sanitize.mark_spans(h.snippet, h.spans, "**", "**", _md)
         click.echo(

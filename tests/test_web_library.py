@@ -1,0 +1,284 @@
+"""The workbench as a library (issue 31) in a real browser: Debian's Chromium driven by
+Playwright against the real `confindex serve` on 127.0.0.1. The library page, a hit opened in
+context, zero-hit suggestions (web, CLI and JSON), and a 390-px phone viewport.
+
+The archive: the bundled sample's three recordings (servekit) and 60 synthetic ones whose
+facts (channel, date, duration, speakers, languages, flags) vary, enough for two pages."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import quote
+
+import pytest
+from conftest import run
+from servekit import PANEL_ID, launch_chromium, make_workspace, script_words, start_server
+from servekit import stop_server as stop
+
+from confindex.api import Archive
+from confindex.store.transcript import Flag, Provenance, Recording, Transcript, Turn, save
+from confindex.web.library import PAGE_SIZE
+
+CHANNELS = ("ESA", "CNES", "NASA")
+PEOPLE = ("Ada Lovelace", "Hedy Lamarr", "Katherine Johnson")
+
+
+def synthetic(i: int) -> Transcript:
+    """Recording i: its facts follow from i (so the test can compute what each view shows)."""
+    lang = "fr" if i % 3 == 0 else "en"
+    text = f"Talk number {i} about orbital mechanics and launch windows."
+    words = script_words(text, 1.0, 6.0, "SPEAKER_00")
+    turns = [Turn(0, 1.0, 6.0, "SPEAKER_00", text, lang, words)]
+    if i % 2:
+        w2 = script_words("A question from the floor.", 7.0, 9.0, "SPEAKER_01")
+        turns.append(Turn(1, 7.0, 9.0, "SPEAKER_01", "A question from the floor.", "en", w2))
+    flags = [Flag("loop", 1.0, 6.0, 0.9, "repeats")] * (i % 7 == 0) + [
+        Flag("lowconf", 7.0, 9.0, 0.7, "low confidence")
+    ] * (i % 14 == 0)
+    rec = Recording(
+        id=f"talk-{i:03d}",
+        title=f"Synthetic talk {i:03d}",
+        source=f"https://example.org/talk-{i:03d}.mp4",
+        channel=CHANNELS[i % 3],
+        upload_date=f"{2019 + i % 6}-{1 + i % 12:02d}-{1 + i % 28:02d}",
+        duration=600.0 + 37 * i,
+    )
+    return Transcript(
+        recording=rec,
+        provenance=Provenance(confindex_version="test"),
+        language=lang,
+        duration=600.0 + 37 * i,
+        turns=turns,
+        speakers={"SPEAKER_00": PEOPLE[i % 3]},
+        flags=flags,
+    )
+
+
+SYNTHETIC = [synthetic(i) for i in range(60)]
+TOTAL = len(SYNTHETIC) + 3
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with launch_chromium() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    ws = make_workspace(tmp_path_factory.mktemp("library") / "ws")
+    for t in SYNTHETIC:
+        save(ws, t)
+    server = start_server(ws)
+    yield ws, server
+    stop(server)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    pg = context.new_page()
+    pg.errors = []  # type: ignore[attr-defined]
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
+    pg.on("console", lambda m: m.type == "error" and pg.errors.append(m.text))  # type: ignore[attr-defined]
+    yield pg
+    context.close()
+
+
+def row_ids(page) -> list[str]:
+    return page.locator("#library tr.recording").evaluate_all(
+        "rows => rows.map(r => r.dataset.recording)"
+    )
+
+
+def test_library_lists_recordings_with_their_facts(page, served) -> None:
+    _ws, server = served
+    page.goto(server.url)
+    assert page.locator("#count").inner_text() == f"{TOTAL} recordings (showing 1–{PAGE_SIZE})"
+    ids = row_ids(page)
+    assert len(ids) == PAGE_SIZE
+    # Newest first: the dates shown never increase down the page.
+    dates = page.locator("#library td.date").all_inner_texts()
+    dated = [d for d in dates if d != "no date"]
+    assert dated == sorted(dated, reverse=True) and dated
+    # The sample panel's facts, as `confindex list` gives them.
+    panel = page.locator(f'tr[data-recording="{PANEL_ID}"]')
+    assert panel.locator("td.title a").inner_text() == "Space diplomacy panel excerpt (synthetic)"
+    assert panel.locator("td.date").inner_text() == "2024-05-01"
+    assert panel.locator("td.duration").inner_text() == "00:00:57"
+    assert panel.locator("td.speakers").inner_text() == "SPEAKER_00, SPEAKER_01"
+    assert panel.locator("td.langs").inner_text() == "en, fr"
+    assert panel.locator("td.flags").inner_text() == "0"
+    assert panel.locator("td.verified").inner_text() == "0%"
+    t14 = page.locator('tr[data-recording="talk-014"]')
+    if t14.count():  # 2021-03-15: on page 1 when dated late enough
+        assert t14.locator("td.flags").inner_text() == "⚑ 2"
+    # Page 2 holds the rest, and nothing twice.
+    page.locator("#pager a[rel=next]").click()
+    page.wait_for_url("**page=2")
+    rest = row_ids(page)
+    assert len(rest) == TOTAL - PAGE_SIZE and not set(rest) & set(ids)
+    assert page.locator("#count").inner_text() == f"{TOTAL} recordings (showing 51–{TOTAL})"
+    assert not page.errors
+
+
+def test_library_sorts_and_filters(page, served) -> None:
+    _ws, server = served
+    page.goto(server.url)
+    page.locator('th.duration a[data-sort="duration"]').click()
+    page.wait_for_url("**sort=duration")
+    longest = max(SYNTHETIC, key=lambda t: t.duration)
+    assert row_ids(page)[0] == longest.id
+    page.locator('th.duration a[data-sort="duration"]').click()  # again: shortest first
+    page.wait_for_url("**order=asc**")
+    assert row_ids(page)[0] == "hostile-title"  # 8 s
+    # Channel CNES and "has flags": exactly the synthetic talks that are both.
+    page.locator('#filters select[name="channel"]').select_option("CNES")
+    page.locator('#filters input[name="flagged"]').check()
+    page.locator("#filters button[type=submit]").click()
+    page.wait_for_url("**flagged=1**")
+    want = [t for t in SYNTHETIC if t.recording.channel == "CNES" and t.flags]
+    got = row_ids(page)
+    assert sorted(got) == sorted(t.id for t in want) and got
+    assert got == [t.id for t in sorted(want, key=lambda t: t.duration)]  # the sort is kept
+    assert page.locator("#count").inner_text().startswith(f"{len(want)} recording")
+    assert all(
+        int(x) > 0
+        for x in page.locator("td.flags").evaluate_all("tds => tds.map(td => td.dataset.flags)")
+    )
+    # Language and a date range.
+    page.goto(server.url + "?lang=fr&from=2022&to=2023-06")
+    want = [
+        t.id
+        for t in SYNTHETIC
+        if t.language == "fr" and "2022" <= t.recording.upload_date[:7] <= "2023-06"
+    ]
+    assert sorted(row_ids(page)) == sorted(want) and want
+    page.locator("#clear").click()
+    page.wait_for_url(server.url)
+    assert page.locator("#count").inner_text().startswith(f"{TOTAL} recordings")
+
+
+def test_speakers_page_links_each_person_to_their_recordings(page, served) -> None:
+    _ws, server = served
+    page.goto(server.url + "speakers")
+    person = page.locator('tr.person[data-name="Hedy Lamarr"]')
+    theirs = sorted(t.id for t in SYNTHETIC if t.speakers["SPEAKER_00"] == "Hedy Lamarr")
+    listed = person.locator("a.recording").evaluate_all("as => as.map(a => a.dataset.recording)")
+    assert sorted(listed) == theirs
+    assert person.locator("a.recording").first.inner_text().startswith("Synthetic talk")
+    person.locator("a.library-link").click()
+    page.wait_for_url("**speaker=Hedy+Lamarr")
+    assert sorted(row_ids(page)) == theirs
+
+
+def test_hit_opens_in_context_exact_second_matches_next_previous_back(page, served) -> None:
+    ws, server = served
+    result = Archive(ws).search("spatiale", limit=20)
+    times = sorted(m.time for _h, m in result.mentions)
+    assert len(times) >= 3  # "diplomatie spatiale" twice, "Station spatiale" once
+    page.goto(server.url + "search?q=spatiale")
+    first = page.locator("li.hit").first
+    hit_t = float(first.get_attribute("data-t"))
+    first.locator("a.open").click()
+    page.wait_for_url(re.compile(rf"/r/{PANEL_ID}\?t={hit_t:.2f}&q=spatiale$"))
+    marks = page.locator("#transcript span.match")
+    assert marks.count() == len(times)
+    assert {m.lower().strip(".,") for m in marks.all_inner_texts()} == {"spatiale"}
+    current = page.locator("#transcript span.match.current")
+    assert float(current.get_attribute("data-t")) == pytest.approx(hit_t, abs=0.01)
+    k = times.index(min(times, key=lambda x: abs(x - hit_t)))
+    assert page.locator("#match-pos").inner_text() == f"match {k + 1} of {len(times)}"
+    page.keyboard.press("n")
+    want = times[(k + 1) % len(times)]
+    assert float(current.get_attribute("data-t")) == pytest.approx(want, abs=0.01)
+    assert f"t={want:.2f}" in page.url
+    page.locator("#next-match").click()
+    page.locator("#prev-match").click()
+    assert float(current.get_attribute("data-t")) == pytest.approx(want, abs=0.01)
+    page.keyboard.press("p")
+    assert float(current.get_attribute("data-t")) == pytest.approx(times[k], abs=0.01)
+    page.locator("#back").click()
+    page.wait_for_url("**/search?q=spatiale")
+    assert page.locator("li.hit").count() == result.total
+    # The results page is kept too.
+    page.goto(server.url + f"r/{PANEL_ID}?t={hit_t:.2f}&q=spatiale&offset=20")
+    assert page.locator("#back").get_attribute("href") == "/search?q=spatiale&offset=20"
+    assert not page.errors
+
+
+def test_also_at_mentions_play_with_a_visible_playing_state(page, served) -> None:
+    _ws, server = served
+    page.goto(server.url + "search?q=spatiale")
+    card = page.locator("li.hit", has=page.locator("button.play-at")).first
+    also = card.locator("button.play-at").first
+    t = float(also.get_attribute("data-t"))
+    assert t > float(card.get_attribute("data-t"))  # a later mention of the same turn
+    also.click()
+    page.wait_for_function("() => !document.querySelector('#player').paused", timeout=10000)
+    page.wait_for_timeout(300)
+    now = page.evaluate("document.querySelector('#player').currentTime")
+    assert t - 0.1 <= now <= t + 1.5, (now, t)
+    assert "playing" in card.get_attribute("class")
+    assert also.get_attribute("aria-pressed") == "true" and also.inner_text().startswith("❚❚")
+    status = page.locator("#now-playing")
+    assert status.is_visible() and status.inner_text().startswith("▶ Playing")
+    also.click()  # pressed again: paused, and the page says so
+    page.wait_for_function("() => document.querySelector('#player').paused")
+    assert status.inner_text().startswith("❚❚ Paused")
+    assert "playing" not in (card.get_attribute("class") or "")
+
+
+def test_zero_hits_message_and_suggestion_that_finds_hits(page, served) -> None:
+    _ws, server = served
+    page.goto(server.url + "search?q=soiouz")
+    assert page.locator("#none").inner_text() == "No hits for soiouz."
+    first = page.locator("#suggestions a.suggestion").first
+    assert first.inner_text() == "soyouz"
+    first.click()
+    page.wait_for_url("**/search?q=soyouz")
+    assert page.locator("li.hit").count() == 2
+    assert {m.lower() for m in page.locator("li.hit mark").all_inner_texts()} == {"soyouz"}
+    # A filter that empties the results: the same words without it.
+    page.goto(server.url + "search?q=" + quote("apollo lang:de"))
+    sugg = page.locator("#suggestions li", has_text="without lang:de")
+    assert sugg.locator("a").inner_text() == "apollo"
+    sugg.locator("a").click()
+    assert page.locator("li.hit").count() == 2
+    assert not page.errors
+
+
+def test_zero_hits_suggestions_in_cli_and_json(served) -> None:
+    ws, _server = served
+    r = run("search", "soiouz", ws=ws)
+    assert r.exit_code == 0
+    lines = r.stdout.splitlines()
+    assert lines[:2] == ["No hits.", "Try:"]
+    assert lines[2].startswith("  confindex search soyouz    (soyouz is said in 2 turns: 2 hits)")
+    r = run("--json", "search", "soiouz", ws=ws)
+    data = json.loads(r.stdout)
+    assert data["total"] == 0
+    best = data["suggestions"][0]
+    assert best == {"query": "soyouz", "kind": "near", "reason": best["reason"], "hits": 2}
+    assert any(s["query"] == "soiouz~2" for s in data["suggestions"])
+    assert json.loads(run("--json", "search", best["query"], ws=ws).stdout)["total"] == 2
+    r = run("search", "soiouz", "--group", "--format", "md", ws=ws)  # README's example
+    assert "- soyouz — soyouz is said in 2 turns, 2 hits" in r.stdout
+    # A query with hits carries an empty list (one JSON shape for scripts).
+    assert json.loads(run("--json", "search", "soyouz", ws=ws).stdout)["suggestions"] == []
+
+
+@pytest.mark.parametrize(
+    "path", ["", "?sort=title", "search?q=spatiale", f"r/{PANEL_ID}?t=54.00&q=war", "speakers"]
+)
+def test_pages_fit_a_390px_phone_without_horizontal_scrolling(browser, served, path) -> None:
+    _ws, server = served
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        pg = context.new_page()
+        pg.goto(server.url + path)
+        width = pg.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"{path or '/'} is {width} px wide"
+    finally:
+        context.close()
