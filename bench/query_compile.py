@@ -17,7 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import search as bench_search  # bench/search.py: its word lists
 
-from confindex.search.query import compile, parse
+from confindex.search.compile import compile
+from confindex.search.grammar import parse
 
 LANGS = ("en", "fr", "ru")
 

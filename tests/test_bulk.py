@@ -21,6 +21,7 @@ import pytest
 from conftest import LoopbackServer, assert_no_traceback, shared_file
 
 from confindex.search import index
+from confindex.search.documents import documents
 from confindex.store import transcript as store
 from confindex.store.ledger import Ledger
 from confindex.store.workspace import Workspace
@@ -119,7 +120,7 @@ def assert_consistent(ws: Workspace) -> None:
     """The index holds exactly the transcripts, each turn once (nothing lost, nothing twice)."""
     ids = set(ws.transcript_ids())
     assert index.indexed_ids(ws) == ids
-    expected = {rid: len(list(index.documents(store.load(ws, rid)))) for rid in ids}
+    expected = {rid: len(list(documents(store.load(ws, rid)))) for rid in ids}
     ix = index.open_index(ws)
     assert ix is not None
     with ix.searcher() as s:

@@ -6,24 +6,17 @@ import pytest
 from whoosh import query as wq
 
 from confindex.errors import QueryError
-from confindex.search.query import (
-    And,
-    Field,
+from confindex.search.compile import (
     MAll,
     MAny,
     MNot,
-    Not,
-    Or,
-    Phrase,
     SlotKind,
-    Word,
     _has_positive_unit,
     _ru_alpha2digit,
     compile,
-    parse,
-    parse_date_range,
     to_whoosh,
 )
+from confindex.search.grammar import And, Field, Not, Or, Phrase, Word, parse, parse_date_range
 
 
 def test_words_phrases_fields_and_operators() -> None:

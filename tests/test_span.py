@@ -10,8 +10,8 @@ import pytest
 from conftest import run, shared_file
 
 from confindex.errors import InputError
+from confindex.run.span import parse_span, splice
 from confindex.speech import quality
-from confindex.speech.span import parse_span, splice
 from confindex.speech.turns import build_turns, words_of
 from confindex.store.transcript import (
     Flag,

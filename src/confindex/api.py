@@ -388,7 +388,7 @@ class Archive:
         it in: the rest stays, the new words keep the recording's speakers and their names,
         flags, exports and index follow, the replaced version goes to the history (`undo`).
         The span and options are checked before the model loads. Returns an Outcome."""
-        from confindex.speech.span import parse_span, redecode
+        from confindex.run.span import parse_span, redecode
         from confindex.store import transcript as store
 
         opts = build_options(force=True, **options)

@@ -31,7 +31,7 @@ def _table(title: str, rows: list[tuple[str, str]]):
 
 
 def _read_text(path: Path) -> str:
-    from confindex.run.fetch import check_file
+    from confindex.store.workspace import check_file
 
     check_file(path)  # a FIFO or a device would be read for ever
     try:
@@ -145,7 +145,7 @@ def eval_diarization(
     )
     if threshold is not None:
         kwargs["threshold"] = threshold
-    from confindex.run.fetch import check_file
+    from confindex.store.workspace import check_file
 
     check_file(reference)
     with stderr_console().status(f"diarizing {rich(audio.name)}…"):
@@ -186,7 +186,7 @@ def eval_speakers(enroll_audio, enroll_rttm, test_audio, test_rttm, as_json) -> 
       confindex eval speakers ami_dev00.wav ami_dev00.rttm ami_dev01.wav ami_dev01.rttm
     """
     from confindex.evaluation.evaluate import evaluate_speakers
-    from confindex.run.fetch import check_file
+    from confindex.store.workspace import check_file
 
     for p in (enroll_audio, enroll_rttm, test_audio, test_rttm):
         check_file(p)

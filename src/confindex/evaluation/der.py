@@ -264,7 +264,7 @@ def parse_rttm(text: str, file_id: str | None = None) -> list[SpeakerSegment]:
 
 def read_rttm(path: str | Path, file_id: str | None = None) -> list[SpeakerSegment]:
     """Speaker segments of an RTTM file (see `parse_rttm`); a bad file is a one-line error."""
-    from confindex.run.fetch import check_file
+    from confindex.store.workspace import check_file
 
     p = Path(path)
     check_file(p)  # a FIFO or a device would be read for ever

@@ -421,7 +421,7 @@ class SearchEvaluation:
 
 
 def _read_json(p: Path) -> Any:
-    from confindex.run.fetch import check_file
+    from confindex.store.workspace import check_file
 
     check_file(p)  # a FIFO or a device would be read for ever
     try:
@@ -487,9 +487,10 @@ def said_at(query: str, words: Sequence[tuple[str, float]], lang: str | None) ->
     analysis and matching the search uses (locate.py), run on the reference's words."""
     from array import array
 
-    from confindex.search.index import STEM_LANGS
+    from confindex.search.analysis import STEM_LANGS
+    from confindex.search.compile import compile
+    from confindex.search.grammar import parse
     from confindex.search.locate import TurnTokens, passages
-    from confindex.search.query import compile, parse
 
     clean = [(" ".join(t.split()).replace(" ", "\u00a0"), s) for t, s in words]
     clean = [(t, s) for t, s in clean if t]

@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import shutil
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -30,7 +29,7 @@ from urllib.parse import unquote, urlparse, urlsplit
 from confindex.errors import DownloadError, InputError
 from confindex.log import suppressed
 from confindex.store.transcript import Recording
-from confindex.store.workspace import FILE_KINDS, Workspace, sha256_file, slugify
+from confindex.store.workspace import Workspace, check_file, sha256_file, slugify
 
 DownloadProgress = Callable[[int, int | None], None]  # (bytes done, bytes total or None)
 
@@ -77,30 +76,6 @@ def check_url(url: str) -> None:
         raise InputError(f"not a valid URL (no host): {url}")
     if re.search(r"[\x00-\x20\x7f]", url):
         raise InputError(f"not a valid URL (blank or control character in it): {url}")
-
-
-def check_file(path: Path, *, dirs: bool = False) -> os.stat_result:
-    """`path`'s stat, or an InputError unless it is a regular file (or, with `dirs`, a folder).
-
-    Only regular files are read: hashing a FIFO or /dev/zero (or a symlink to one) never ends.
-    """
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise InputError(f"no such file: {path}") from None
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
-            raise InputError(f"symlink loop: {path}") from None
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InputError(f"cannot read {path}: {reason}") from None
-    if stat.S_ISDIR(st.st_mode):
-        if dirs:
-            return st
-        raise InputError(f"{path} is a directory; pass media files or a URL")
-    if not stat.S_ISREG(st.st_mode):
-        kind = next((k for test, k in FILE_KINDS if test(st.st_mode)), "not a regular file")
-        raise InputError(f"{path} is {kind}, not a regular file")
-    return st
 
 
 @dataclass

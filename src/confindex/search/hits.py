@@ -15,21 +15,13 @@ from whoosh import sorting
 from whoosh.searching import Searcher
 
 from confindex.formats.links import link as make_link
+from confindex.search import analysis, ranking
 from confindex.search import index as ix_mod
+from confindex.search.compile import Compiled, MAll, MAny, MNode, Unit
+from confindex.search.compile import compile as compile_query
+from confindex.search.grammar import Field, Parsed, Phrase, Word, parse
 from confindex.search.locate import TurnTokens, char_spans, passages, satisfied
-from confindex.search.query import (
-    Compiled,
-    Field,
-    MAll,
-    MAny,
-    MNode,
-    Parsed,
-    Phrase,
-    Unit,
-    Word,
-    parse,
-)
-from confindex.search.query import compile as compile_query
+from confindex.search.ranking import Row
 from confindex.store.transcript import Recording, Transcript, load
 from confindex.store.workspace import Workspace
 
@@ -45,9 +37,6 @@ log_ = logging.getLogger("confindex")
 # Candidates checked per round for queries with phrases (x4 each round, then all of them).
 VERIFY_FIRST = 40
 VERIFY_CAP = 2560
-# A query of common words only with more candidates than this is "broad" (_broad).
-BROAD_DOCS = 10_000
-BROAD_SCAN = 5_000
 # Set by the test suite (tests/conftest.py): a hit whose time cannot be located raises
 # instead of being logged and reported at the turn start.
 STRICT_ENV = "CONFINDEX_STRICT_TIMES"
@@ -214,7 +203,7 @@ def searcher(ws: Workspace) -> Searcher | None:
         ix = ix_mod.open_index(ws)
         if ix is None:
             return None
-        s = ix.searcher()
+        s = ix.searcher(weighting=ranking.weighting())
         _SEARCHERS[st.generation] = s
         return s
 
@@ -236,8 +225,8 @@ def _archive_info(recs: dict[str, dict[str, Any]]) -> tuple[tuple[str, ...], flo
     """
     key = id(recs)
     if key not in _INFO:
-        present = {ix_mod.stem_lang(x) for r in recs.values() for x in r.get("languages") or ()}
-        langs = tuple(lang for lang in ix_mod.STEM_LANGS if lang in present)
+        present = {analysis.stem_lang(x) for r in recs.values() for x in r.get("languages") or ()}
+        langs = tuple(lang for lang in analysis.STEM_LANGS if lang in present)
         max_s = max((float(r.get("duration") or 0) for r in recs.values()), default=0.0)
         _INFO.clear()
         _INFO[key] = (langs, max_s)
@@ -275,7 +264,7 @@ def search(
 def _suggestions(ws: Workspace, parsed: Parsed) -> list[Suggestion]:
     """Queries near this one that find hits (search/suggest.py); none without an index."""
     from confindex.errors import QueryError
-    from confindex.search.query import FIELDS
+    from confindex.search.grammar import FIELDS
     from confindex.search.suggest import suggest
 
     s = searcher(ws)
@@ -312,7 +301,7 @@ def _search(
         # Filters only: every score ties, so order by date then time explicitly.
         kwargs["sortedby"] = [sorting.FieldFacet("date"), sorting.FieldFacet("start_col")]
     broad = None
-    if scored and not group and comp.all_common:
+    if ranking.may_be_broad(scored, group, comp.all_common):
         broad = _broad(s, q, comp, allow, want)
     if broad is not None:
         rows, total, exact, counts = broad, q.estimate_size(s.reader()), False, {}
@@ -346,9 +335,6 @@ def _search(
     return SearchResult(hits, total, parsed.text, exact)
 
 
-Row = tuple[float, dict[str, Any], int]
-
-
 def _rows(results: Any, scored: bool, cache: dict[int, dict[str, Any]] | None = None) -> list[Row]:
     """(score, stored fields, docnum) per result; `cache` keeps fields read in earlier rounds."""
     rows = []
@@ -361,7 +347,7 @@ def _rows(results: Any, scored: bool, cache: dict[int, dict[str, Any]] | None = 
         # With sortedby, Whoosh's hit.score is the sort key, not a relevance score.
         rows.append((float(h.score or 0.0) if scored else 0.0, f, h.docnum))
     if scored:
-        rows.sort(key=lambda r: (-round(r[0], 6), r[1].get("date") or "~", r[1]["start"]))
+        ranking.rank(rows)
     return rows
 
 
@@ -376,13 +362,13 @@ def _broad(
     Reading matches in order stops after the page (~2 ms). `total` is Whoosh's estimate.
     """
     reader = s.reader()
-    if q.estimate_size(reader) < BROAD_DOCS:
+    if q.estimate_size(reader) < ranking.BROAD_DOCS:
         return None
     n = want + 20
     m = q.matcher(s, s.context())
     rows: list[Row] = []
     scanned = 0
-    while m.is_active() and len(rows) < n and scanned < BROAD_SCAN:
+    while m.is_active() and len(rows) < n and scanned < ranking.BROAD_SCAN:
         d = m.id()
         scanned += 1
         if not reader.is_deleted(d) and (allow is None or d in allow):
@@ -394,7 +380,7 @@ def _broad(
         m.next()
     if len(rows) < n and m.is_active():
         return None  # the words are common but rarely in this order: rank them properly
-    rows.sort(key=lambda r: (-round(r[0], 6), r[1].get("date") or "~", r[1]["start"]))
+    ranking.rank(rows)
     return rows
 
 
@@ -456,7 +442,7 @@ def _count(results: Any, limit: int) -> tuple[int, bool]:
 
 
 def _has_scoring_terms(node: Any) -> bool:
-    from confindex.search.query import And, Not, Or
+    from confindex.search.grammar import And, Not, Or
 
     if isinstance(node, Word | Phrase):
         return True

@@ -2,7 +2,7 @@
 
 The index stores each turn's text and the start offset of each word; `index.analyse` gives the
 very tokens (stems, folding, elision, compounds) the index was built from. The query's match
-tree (query.compile) runs on those tokens, so a mention's time is the time of the tokens that
+tree (compile.compile) runs on those tokens, so a mention's time is the time of the tokens that
 made the turn match — never a differently analysed form, never a silent turn start.
 
 A mention is a passage: one occurrence of a word or phrase, or, for several words, the
@@ -19,8 +19,8 @@ from functools import lru_cache
 
 from rapidfuzz.distance import OSA
 
-from confindex.search.index import Token, analyse, compounds, stem_lang
-from confindex.search.query import Alt, MAll, MAny, MNode, MNot, Slot, SlotKind, Unit
+from confindex.search.analysis import Token, analyse, compounds, stem_lang
+from confindex.search.compile import Alt, MAll, MAny, MNode, MNot, Slot, SlotKind, Unit
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ def near_terms(reader: Any, word: str, limit: int = NEAR_PER_WORD) -> list[tuple
     [(term, turns holding it)]."""
     from rapidfuzz.distance import OSA
 
-    from confindex.search.index import fold
+    from confindex.search.analysis import fold
 
     folded = fold(word)
     found = []
@@ -144,6 +144,6 @@ def suggest(
 def _osa(a: str, b: str) -> int:
     from rapidfuzz.distance import OSA
 
-    from confindex.search.index import fold
+    from confindex.search.analysis import fold
 
     return int(OSA.distance(fold(a), b))

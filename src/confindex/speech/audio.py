@@ -70,7 +70,7 @@ def decode_with_info(path: str | Path) -> tuple[np.ndarray, DecodeInfo]:
     import av
 
     from confindex.errors import InputError
-    from confindex.run.fetch import check_file
+    from confindex.store.workspace import check_file
 
     p = Path(path)
     try:

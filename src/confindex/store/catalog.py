@@ -49,7 +49,7 @@ class Filters:
     until: str | None = None
 
     def match(self, e: Entry) -> bool:
-        from confindex.search.index import fold
+        from confindex.search.analysis import fold
 
         def has(needle: str | None, *hay: str | None) -> bool:
             return needle is None or any(fold(needle) in fold(h or "") for h in hay)
@@ -84,6 +84,7 @@ def _entry(meta: dict[str, Any], indexed: bool) -> Entry:
 def entries(ws: Workspace, filters: Filters | None = None) -> list[Entry]:
     """Recordings with a transcript, newest first (undated ones last, then by id)."""
     from confindex.search import index
+    from confindex.search.documents import recording_meta
     from confindex.store.transcript import load
 
     known = index.load_recordings(ws)
@@ -93,7 +94,7 @@ def entries(ws: Workspace, filters: Filters | None = None) -> list[Entry]:
             out.append(_entry(known[rid], True))
             continue
         try:
-            out.append(_entry(index.recording_meta(load(ws, rid)), False))
+            out.append(_entry(recording_meta(load(ws, rid)), False))
         except ConfindexError:
             continue  # a damaged transcript: `index` reports it
     if filters:

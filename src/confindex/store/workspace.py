@@ -209,3 +209,27 @@ def slugify(text: str, max_len: int = 48) -> str:
 
     slug = _slugify(text, max_length=max_len, word_boundary=False, save_order=True)
     return slug.strip("-") or "recording"
+
+
+def check_file(path: Path, *, dirs: bool = False) -> os.stat_result:
+    """`path`'s stat, or an InputError unless it is a regular file (or, with `dirs`, a folder).
+
+    Only regular files are read: hashing a FIFO or /dev/zero (or a symlink to one) never ends.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
+            raise InputError(f"symlink loop: {path}") from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"cannot read {path}: {reason}") from None
+    if stat.S_ISDIR(st.st_mode):
+        if dirs:
+            return st
+        raise InputError(f"{path} is a directory; pass media files or a URL")
+    if not stat.S_ISREG(st.st_mode):
+        kind = next((k for test, k in FILE_KINDS if test(st.st_mode)), "not a regular file")
+        raise InputError(f"{path} is {kind}, not a regular file")
+    return st

@@ -40,10 +40,10 @@ def page_words(t: Transcript) -> list[tuple[int, int]]:
 
 def matches(t: Transcript, query: str, turn_ids: set[int], langs: tuple[str, ...]) -> list[Match]:
     """The query's passages in the given turns of `t`, in spoken order."""
-    from confindex.search.index import turn_text
+    from confindex.search.compile import compile as compile_query
+    from confindex.search.documents import turn_text
+    from confindex.search.grammar import parse
     from confindex.search.locate import TurnTokens, passages
-    from confindex.search.query import compile as compile_query
-    from confindex.search.query import parse
 
     tree = compile_query(parse(query), langs).tree
     out: list[Match] = []

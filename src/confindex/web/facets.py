@@ -60,7 +60,7 @@ def refine(query: str, filt: str) -> str:
     `a OR (b AND speaker:X)`, so a query with OR is put in parentheses first — unless it holds
     a time filter, which the query language allows only at the top level."""
     from confindex.errors import QueryError
-    from confindex.search.query import parse
+    from confindex.search.grammar import parse
 
     q = query.strip()
     if re.search(r"(^|\s)OR(\s|$)", q):

@@ -45,7 +45,7 @@ class Row:
 
 
 def row_of(meta: dict[str, Any], indexed: bool = True) -> Row:
-    from confindex.search.index import fold
+    from confindex.search.analysis import fold
 
     speakers = meta.get("speakers") or {}
     langs = meta.get("languages") or ([meta["language"]] if meta.get("language") else [])
@@ -155,7 +155,7 @@ class View:
         return self.url(sort="" if key == "date" else key, order="", page="")
 
     def match(self, r: Row) -> bool:
-        from confindex.search.index import fold
+        from confindex.search.analysis import fold
 
         if self.title and fold(self.title) not in r._folded:
             return False
