@@ -256,28 +256,13 @@ def search(
     ix_mod.ensure(ws, log=log)
     with ix_mod.damage_named():
         result = _search(ws, parsed, limit, offset, group, context)
-        if result.total == 0:
-            result.suggestions = _suggestions(ws, parsed)
+        if result.total == 0:  # what would find hits (search/suggest.py)
+            from confindex.search.suggest import for_query
+
+            result.suggestions = for_query(
+                ws, parsed.text, lambda q: _search(ws, parse(q), 1, 0, False, 0).total
+            )
         return result
-
-
-def _suggestions(ws: Workspace, parsed: Parsed) -> list[Suggestion]:
-    """Queries near this one that find hits (search/suggest.py); none without an index."""
-    from confindex.errors import QueryError
-    from confindex.search.grammar import FIELDS
-    from confindex.search.suggest import suggest
-
-    s = searcher(ws)
-    if s is None:
-        return []
-
-    def count(text: str) -> int:
-        try:
-            return _search(ws, parse(text), 1, 0, False, 0).total
-        except QueryError:
-            return 0
-
-    return suggest(parsed.text, s.reader(), count, frozenset(FIELDS))
 
 
 def _search(
