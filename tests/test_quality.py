@@ -571,8 +571,9 @@ def test_hits_in_flagged_passages_carry_the_flag(tmp_path):
     rows = {(r["recording_id"], r["flags"]) for r in csv.DictReader(io.StringIO(out))}
     assert rows == {("rec-a", "loop"), ("rec-b", "nonspeech")}
     bad = run("search", "projet flag:maybe", ws=ws)
-    assert bad.exit_code == 2 and "flag: takes loop, nonspeech, lowconf, language or any" in (
-        bad.stderr
+    assert (
+        bad.exit_code == 2
+        and "flag: takes loop, nonspeech, lowconf, language, missed or any" in (bad.stderr)
     )
 
 

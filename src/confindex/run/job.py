@@ -254,27 +254,44 @@ class Transcriber:
         return segments, result.voiceprints, info
 
 
-def quality_flags(samples: Any, result: Any) -> list[Flag]:
-    """The quality flags of a transcription (quality.py), with the speech regions a VAD finds
-    in `samples` and the text-language classifier as evidence."""
-    from confindex.speech import quality
+@dataclass
+class FlagEvidence:
+    speech: list[tuple[float, float]] | None  # a strict VAD's speech regions (seconds)
+    heard: list[tuple[float, float]] | None  # the decoder's own VAD regions
+
+
+def flag_evidence(samples: Any, asr: Any = None) -> FlagEvidence:
+    """Both VAD opinions of `samples`: a strict one, and the decoder's (asr.vad_chunks with the
+    decoding's options), which `nonspeech` needs to agree and `missed` compares words with."""
+    from confindex.speech.asr import AsrOptions, vad_chunks
     from confindex.speech.audio import SAMPLE_RATE
+
+    if not len(samples):
+        return FlagEvidence(None, None)
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    # A second, stricter opinion than the decoding's VAD (threshold 0.35, chosen for
+    # recall): Silero at its default threshold 0.5 with short pads, so that text decoded
+    # from noise, music or a gap between sentences falls outside these regions.
+    vad = VadOptions(threshold=0.5, min_silence_duration_ms=500, speech_pad_ms=200)
+    speech = [
+        (c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE)
+        for c in get_speech_timestamps(samples, vad)
+    ]
+    opts = asr if asr is not None and asr.vad else AsrOptions()
+    return FlagEvidence(speech, vad_chunks(samples, opts))
+
+
+def quality_flags(samples: Any, result: Any, asr: Any = None) -> list[Flag]:
+    """The quality flags of a transcription (quality.py), with the speech regions both VADs
+    find in `samples` and the text-language classifier as evidence."""
+    from confindex.speech import quality
     from confindex.speech.language import classify_fn
 
-    speech = None
-    if len(samples):
-        from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-        # A second, stricter opinion than the decoding's VAD (threshold 0.35, chosen for
-        # recall): Silero at its default threshold 0.5 with short pads, so that text decoded
-        # from noise, music or a gap between sentences falls outside these regions.
-        vad = VadOptions(threshold=0.5, min_silence_duration_ms=500, speech_pad_ms=200)
-        speech = [
-            (c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE)
-            for c in get_speech_timestamps(samples, vad)
-        ]
+    ev = flag_evidence(samples, asr)
     signals = quality.Signals(
-        speech=speech,
+        speech=ev.speech,
+        heard=ev.heard,
         language=result.language,
         # The share of speech in the top language is no detection probability: not used.
         language_probability=None,

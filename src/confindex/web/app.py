@@ -48,7 +48,9 @@ from confindex.web.library import Row, View, choices, plural, row_of, select
 from confindex.web.media import Media, find_media, youtube_id
 from confindex.web.render import (
     marked,
+    redecode_request,
     safe_href,
+    shown_flags,
     speaker_classes,
     timeline,
     timeline_bars,
@@ -231,6 +233,26 @@ class Library:
         langs = _archive_info(index.load_recordings(self.ws))[0]
         return matches(t, q, turns, langs)
 
+    def redecode(self, rid: str, start: float, end: float, options: dict[str, Any]) -> dict:
+        """Decode [start, end] again (`transcribe --span`) and say what it now reads."""
+        span = f"{start:.3f}-{end:.3f}"
+        self.locked(self.archive.transcribe_span, rid, span, **options)
+        t = self.transcript(rid)
+        words = [
+            w.text.strip()
+            for turn in t.turns
+            for w in turn.words
+            if start <= (w.start + w.end) / 2 <= end and w.text.strip()
+        ]
+        flags = [f for f in t.flags if f.end > start and f.start < end]
+        return {
+            "recording": rid,
+            "start": start,
+            "end": end,
+            "text": " ".join(words),
+            "flags": [{"kind": f.kind, "reason": f.reason, "score": f.score} for f in flags],
+        }
+
     def people(self) -> tuple[list[Any], int]:
         return self.archive.archive_speakers()
 
@@ -371,6 +393,11 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             q=q,
             back=back,
             matches=[m.to_dict() for m in found],
+            flags=shown_flags(t),
+            flags_json=[
+                {"start": f.start, "end": f.end, "kind": f.kind, "reason": f.reason}
+                for f in t.flags
+            ],
         )
 
     async def speakers_page(request: Request) -> Response:
@@ -437,6 +464,23 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         done = await run_in_threadpool(lib.rename, rid, label, name)
         return json_response({**done.to_dict(), "name": done.name or done.label})
 
+    async def api_redecode(request: Request) -> Response:
+        # Changes the archive: only from our own page (same Origin, and the page's token).
+        if not security.origin_allowed(
+            request.headers.get("origin"), request.headers.get("host")
+        ) or not security.token_ok(request.headers.get("x-confindex-token"), token):
+            return json_response({"error": "forbidden: not from this server's own page"}, 403)
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        rid = request.path_params["rid"]
+        if not is_recording_id(rid) or not ws.transcript_path(rid).exists():
+            raise NotFoundError("no such recording")
+        start, end, options = redecode_request(body)
+        done = await run_in_threadpool(lib.redecode, rid, start, end, options)
+        return json_response(done)
+
     async def media(request: Request) -> Response:
         # The path comes from the transcript, never from the request: an id that is not a
         # recording (`..%2Fetc%2Fpasswd`) or names no local file is 404.
@@ -460,6 +504,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         Route("/api/cite", api_cite),
         Route("/api/facets", api_facets),
         Route("/api/recordings/{rid}/speakers/{label}", api_rename, methods=["POST"]),
+        Route("/api/recordings/{rid}/redecode", api_redecode, methods=["POST"]),
         Route("/api/recordings/{rid}", api_recording),
         Route("/media/{rid:path}", media, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),

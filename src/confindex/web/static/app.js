@@ -163,6 +163,10 @@
     }
 
     function say(text) { message.textContent = text; }
+    function fmtTime(t) {
+      const s = Math.floor(t), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+      return (h ? h + ":" + String(m).padStart(2, "0") : String(m)) + ":" + String(s % 60).padStart(2, "0");
+    }
 
     function highlight(t, follow) {
       const i = wordAt(t);
@@ -292,6 +296,70 @@
         if (isTyping(e) || e.ctrlKey || e.metaKey || e.altKey) return;
         if (e.key === "n") { e.preventDefault(); goMatch(atMatch + 1); }
         else if (e.key === "p" || e.key === "N") { e.preventDefault(); goMatch(atMatch - 1); }
+      });
+    }
+
+    // ---- quality flags where you read: flagged words marked, a wordless (missed) passage
+    // noted between turns; the list's times seek; "decode again" re-decodes the passage.
+    const flags = rec.dataset.flags ? JSON.parse(rec.dataset.flags) : [];
+    flags.forEach((f, k) => {
+      let i = Math.max(0, wordAt(f.start - 0.01));
+      let marked = 0;
+      for (; i < spans.length && times[i] <= f.end; i++) {
+        if (times[i] < f.start - 0.01) continue;
+        spans[i].classList.add("flagged", "flag-" + f.kind);
+        spans[i].dataset.flag = String(k);
+        spans[i].title = "⚑ " + f.kind + ": " + f.reason;
+        marked++;
+      }
+      if (!marked) { // no word there (a `missed` stretch): a note where it falls
+        const note = document.createElement("p");
+        note.className = "flagnote flag-" + f.kind;
+        note.dataset.t = f.start.toFixed(2);
+        note.dataset.flag = String(k);
+        note.textContent = "⚑ " + f.kind + " [" + fmtTime(f.start) + "–" + fmtTime(f.end) + "]: " + f.reason;
+        const after = Array.from(transcript.querySelectorAll("article.turn")).find(
+          (a) => parseFloat(a.querySelector("button.ts").dataset.t) >= f.start);
+        if (after) after.before(note); else transcript.append(note);
+      }
+    });
+    const flagBox = $("#flags");
+    if (flagBox) {
+      flagBox.addEventListener("click", (e) => {
+        const ts = e.target.closest("button.ts");
+        if (ts) seek(parseFloat(ts.dataset.t), false);
+      });
+      flagBox.addEventListener("submit", async (e) => {
+        const form = e.target.closest("form.redecode-form");
+        if (!form) return;
+        e.preventDefault();
+        const out = form.parentElement.querySelector("output.redecoded");
+        const button = form.querySelector("button[type=submit]");
+        const body = { start: parseFloat(form.dataset.start), end: parseFloat(form.dataset.end) };
+        for (const el of form.elements) if (el.name && el.value.trim()) body[el.name] = el.value.trim();
+        button.disabled = true;
+        out.className = "redecoded busy";
+        out.textContent = "Decoding again… (the model loads first: this takes a while)";
+        try {
+          const resp = await fetch("/api/recordings/" + encodeURIComponent(rid) + "/redecode", {
+            method: "POST",
+            headers: { "Content-Type": "application/json", "X-Confindex-Token": token() },
+            body: JSON.stringify(body),
+          });
+          const data = await resp.json();
+          if (!resp.ok) { out.className = "redecoded error"; out.textContent = data.error || "Decoding failed."; return; }
+          out.className = "redecoded done";
+          out.textContent = "";
+          const now = document.createElement("q");
+          now.textContent = data.text || "(no words)";
+          const left = data.flags.length ? " Still flagged: " + data.flags.map((x) => x.kind).join(", ") + "." : " No flag left here.";
+          const again = document.createElement("a");
+          again.href = window.location.pathname + "?t=" + body.start.toFixed(2);
+          again.textContent = "show it in the transcript";
+          out.append("Now reads: ", now, "." + left + " ", again);
+        } finally {
+          button.disabled = false;
+        }
       });
     }
 
