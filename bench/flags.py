@@ -112,9 +112,9 @@ def main() -> int:
         words = [(w.start, w.end) for s in t.segments for w in s.words]
         ref_s = sum(b - a for a, b in ref)
         wordless = sum(max(0.0, (b - a) - overlap(a, b, merge(words, 0.3))) for a, b in ref)
+        fetched = ", ".join(f"{f.kind} {f.start:.1f}-{f.end:.1f}" for f in t.flags) or "none"
         print(f"\n## {name}: {dur:.0f} s, reference speech {ref_s:.1f} s, of it without a word "
-              f"{wordless:.1f} s; flags at fetch: "
-              f"{', '.join(f'{f.kind} {f.start:.1f}-{f.end:.1f}' for f in t.flags) or 'none'}")  # fmt: skip
+              f"{wordless:.1f} s; flags at fetch: {fetched}")  # fmt: skip
         # The rule before issue 31: the strict VAD alone (as if the decoder's heard nothing).
         for h in quality.find_nonspeech(t.segments, ev.speech, []):
             share = overlap(h.start, h.end, ref) / max(h.end - h.start, 1e-3)
