@@ -17,7 +17,7 @@ from servekit import PANEL_ID, launch_chromium, make_workspace, script_words, st
 from servekit import stop_server as stop
 
 from confindex.api import Archive
-from confindex.store.transcript import Flag, Provenance, Recording, Transcript, Turn, save
+from confindex.store.transcript import Flag, Provenance, Recording, Transcript, Turn, load, save
 from confindex.web.library import PAGE_SIZE
 
 CHANNELS = ("ESA", "CNES", "NASA")
@@ -36,6 +36,8 @@ def synthetic(i: int) -> Transcript:
     flags = [Flag("loop", 1.0, 6.0, 0.9, "repeats")] * (i % 7 == 0) + [
         Flag("lowconf", 7.0, 9.0, 0.7, "low confidence")
     ] * (i % 14 == 0)
+    if i == 21:  # speech the decoder heard but wrote nothing for, after the last turn
+        flags.append(Flag("missed", 9.5, 12.0, 0.62, "2.5 s of speech to the decoder's VAD"))
     rec = Recording(
         id=f"talk-{i:03d}",
         title=f"Synthetic talk {i:03d}",
@@ -282,3 +284,77 @@ def test_pages_fit_a_390px_phone_without_horizontal_scrolling(browser, served, p
         assert width <= 390, f"{path or '/'} is {width} px wide"
     finally:
         context.close()
+
+
+def test_flags_are_shown_where_you_read(page, served) -> None:
+    _ws, server = served
+    t = next(x for x in SYNTHETIC if x.id == "talk-014")
+    page.goto(server.url + "r/talk-014")
+    items = page.locator("#flags li.flagitem")
+    assert items.evaluate_all("lis => lis.map(li => li.dataset.kind)") == ["loop", "lowconf"]
+    assert "“repeats”" not in items.first.inner_text() and "repeats" in items.first.inner_text()
+    # The flagged words are marked in the transcript, each saying why.
+    flagged = page.locator("#transcript span.flagged")
+    words = [w for turn in t.turns for w in turn.words]
+    assert flagged.count() == len(words)  # loop over turn 0's words, lowconf over turn 1's
+    assert flagged.first.get_attribute("title") == "⚑ loop: repeats"
+    # … and on the timeline.
+    zones = page.locator("svg.timeline rect.flagzone")
+    assert zones.evaluate_all("rs => rs.map(r => r.dataset.kind)") == ["loop", "lowconf"]
+    assert float(zones.nth(1).get_attribute("x")) == 7.0
+    # A missed stretch has no words: a note where it falls.
+    page.goto(server.url + "r/talk-021")
+    note = page.locator("#transcript p.flagnote")
+    assert note.inner_text().startswith("⚑ missed [0:09–0:12]")
+    form = page.locator("#flags li.flagitem[data-kind=missed] .redecode-form")
+    assert (form.get_attribute("data-start"), form.get_attribute("data-end")) == ("9.00", "12.50")
+    assert not page.errors
+
+
+def test_decode_again_refuses_requests_not_from_the_page(served) -> None:
+    _ws, server = served
+    body = b'{"start": 1, "end": 5}'
+    status, _h, data = server.request("/api/recordings/talk-014/redecode", method="POST", body=body)
+    assert status == 403 and b"not from this server's own page" in data
+
+
+@pytest.mark.slow
+def test_decode_again_changes_the_flagged_passage(browser, tmp_path) -> None:
+    """The real span re-decode (Whisper base on the sample's audio) from the page's form."""
+    ws = make_workspace(tmp_path / "ws")
+    t = load(ws, PANEL_ID)
+    t.flags = [Flag("lowconf", 18.0, 24.9, 0.8, "5 words with mean probability 0.20")]
+    save(ws, t)
+    before = next(x.text for x in t.turns if x.start == 17.99)
+    server = start_server(ws)
+    try:
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        pg = context.new_page()
+        pg.goto(server.url + f"r/{PANEL_ID}")
+        item = pg.locator("#flags li.flagitem")
+        assert item.locator(".kind").inner_text() == "⚑ lowconf"
+        item.locator("summary").click()
+        item.locator("input[name=hotwords]").fill("Jean-Loup Chrétien, Soyouz")
+        item.locator("input[name=language]").fill("fr")
+        item.locator("button[type=submit]").click()
+        out = item.locator("output.redecoded.done")
+        out.wait_for(timeout=240_000)
+        now = out.locator("q").inner_text()
+        assert now and now != before
+        _status, data = server.json(f"/api/recordings/{PANEL_ID}")
+        said = " ".join(
+            w["text"].strip()
+            for turn in data["turns"]
+            for w in turn["words"]
+            if 17.5 <= (w["start"] + w["end"]) / 2 <= 25.4
+        )
+        assert said == now
+        (span,) = data["provenance"]["options"]["spans"]
+        assert span["options"]["hotwords"] == "Jean-Loup Chrétien, Soyouz"
+        assert span["start"] == 17.5 and span["end"] == 25.4
+        pg.locator("output.redecoded a").click()
+        pg.wait_for_url("**?t=17.50")
+        assert now.split()[-1] in pg.locator("#transcript").inner_text()
+        context.close()
+    finally:
+        stop(server)
