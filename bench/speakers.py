@@ -112,7 +112,7 @@ def bench_similarities() -> dict:
 def bench_fetch(rounds: int) -> dict:
     from confindex.run import pipeline
     from confindex.speech import audio, diarize, voices
-    from confindex.store import publish as publish_mod
+    from confindex.store.store import Store
     from confindex.store.transcript import Voiceprint
     from confindex.store.workspace import Workspace
 
@@ -145,7 +145,7 @@ def bench_fetch(rounds: int) -> dict:
     _ = tr.model  # Whisper loaded once, outside the timings
     base = tr.diarize_options
     real_voiceprints = diarize.voiceprints
-    real_recognise = publish_mod.recognise
+    real_recognise = Store.recognise
     parts = {"wall": 0.0, "cpu": 0.0}  # voiceprints + recognise, in the current fetch
 
     def counted(fn):
@@ -165,12 +165,12 @@ def bench_fetch(rounds: int) -> dict:
             ws = Workspace(tmp / f"ws-{variant}-{r}")
             ws.root.mkdir()
             if variant == "recognition":
-                voices.save(ws, lib)
+                Store(ws).save_voices(lib)
                 diarize.voiceprints = counted(real_voiceprints)
-                publish_mod.recognise = counted(real_recognise)
+                Store.recognise = counted(real_recognise)
             else:
                 diarize.voiceprints = lambda *a, **k: {}
-                publish_mod.recognise = real_recognise
+                Store.recognise = real_recognise
             parts["wall"] = parts["cpu"] = 0.0
             tr.diarize_options = replace(base, refine=variant != "before")
             media = pipeline.local_media(clip)
@@ -192,7 +192,7 @@ def bench_fetch(rounds: int) -> dict:
                 f"round {r} {variant:12s} wall {wall:6.2f} s  cpu {cpu:6.2f} s{extra}", flush=True
             )
     diarize.voiceprints = real_voiceprints
-    publish_mod.recognise = real_recognise
+    Store.recognise = real_recognise
     shutil.rmtree(tmp, ignore_errors=True)
 
     def med(v, i):

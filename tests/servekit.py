@@ -19,6 +19,7 @@ from typing import Any
 
 from conftest import SAMPLES, assert_no_traceback
 
+from confindex.store.store import Store
 from confindex.store.transcript import Provenance, Recording, Transcript, Turn, Word, save
 from confindex.store.workspace import Workspace
 
@@ -115,6 +116,7 @@ def make_workspace(root: Path) -> Workspace:
     save(ws, panel_transcript())
     save(ws, hostile_transcript())
     save(ws, youtube_transcript())
+    Store(ws).rebuild_index()  # as `fetch` leaves it: serving never builds the index
     return ws
 
 

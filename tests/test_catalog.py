@@ -65,10 +65,11 @@ def test_index_notices_added_and_changed_transcripts(arch):
 
 
 def test_rm_removes_a_recording_everywhere(arch):
-    from confindex.formats.export import write_exports
+    from confindex.store.store import Store
 
-    write_exports(arch, EN)
-    write_exports(arch, EN, formats=["eaf", "maxqda", "docx"])  # analysis-tool exports beside it
+    Store(arch).write_exports(EN)
+    # analysis-tool exports beside it
+    Store(arch).write_exports(EN, formats=["eaf", "maxqda", "docx"])
     media = arch.media / "enpanel.opus"
     media.write_bytes(b"x")
     t = make("enpanel", EN.recording.title, [("SPEAKER_00", "Budget talks resume.", None)])

@@ -307,7 +307,9 @@ def test_readd_replaces_changed_text(tmp_path: Path) -> None:
     assert index.doc_count(ws) == 1
 
 
-def test_old_schema_is_rebuilt_with_a_message(tmp_path: Path) -> None:
+def test_old_schema_is_a_warning_naming_the_rebuild(tmp_path: Path) -> None:
+    """A read never writes: an index of another schema is a one-line warning naming
+    `confindex index --rebuild`, and `index --rebuild` brings the hits back."""
     ws = _build(tmp_path / "ws")
     cur = ws.index_dir / index.CURRENT
     d = json.loads(cur.read_text())
@@ -315,16 +317,22 @@ def test_old_schema_is_rebuilt_with_a_message(tmp_path: Path) -> None:
     assert index.needs_rebuild(ws) and not index.exists(ws)
     messages: list[str] = []
     res = search(ws, "soiouz", log=messages.append)
-    assert [h.recording_id for h in res.hits] == ["frpanel"]
-    assert len(messages) == 1 and "schema" in messages[0] and "rebuilding" in messages[0]
-    assert not index.needs_rebuild(ws)
-    # CLI: the message goes to stderr, hits to stdout.
+    assert res.hits == []
+    assert len(messages) == 1 and "schema" in messages[0]
+    assert "confindex index --rebuild" in messages[0]
+    assert index.needs_rebuild(ws)  # untouched
+    # CLI: the message goes to stderr; `index --rebuild` fixes it.
     cur.write_text(json.dumps({**json.loads(cur.read_text()), "schema": 0}))
     r = CliRunner().invoke(cli, ["search", "-w", str(ws.root), "soiouz"])
-    assert r.exit_code == 0 and "rebuilding" in r.stderr and "Soïouz" in r.stdout
+    assert r.exit_code == 0 and "confindex index --rebuild" in r.stderr
+    assert "Soïouz" not in r.stdout
+    r = CliRunner().invoke(cli, ["index", "-w", str(ws.root), "--rebuild"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["search", "-w", str(ws.root), "soiouz"])
+    assert r.exit_code == 0 and "Soïouz" in r.stdout and not r.stderr
 
 
-def test_bare_whoosh_index_of_an_older_layout_is_replaced(tmp_path: Path) -> None:
+def test_bare_whoosh_index_of_an_older_layout_is_replaced_by_index(tmp_path: Path) -> None:
     from whoosh import fields
     from whoosh import index as windex
 
@@ -333,7 +341,12 @@ def test_bare_whoosh_index_of_an_older_layout_is_replaced(tmp_path: Path) -> Non
     windex.create_in(str(ws.index_dir), fields.Schema(text=fields.TEXT(stored=True)))
     assert index.needs_rebuild(ws) and "schema 0" in index.stale_message(ws)
     r = CliRunner().invoke(cli, ["search", "-w", str(ws.root), "chretien"])
-    assert r.exit_code == 0 and "rebuilding" in r.stderr and "Chrétien" in r.stdout
+    assert r.exit_code == 0 and "index --rebuild" in r.stderr and "Chrétien" not in r.stdout
+    assert list(ws.index_dir.glob("*.toc"))  # a read leaves the old files alone
+    r = CliRunner().invoke(cli, ["index", "-w", str(ws.root), "--rebuild"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["search", "-w", str(ws.root), "chretien"])
+    assert r.exit_code == 0 and "Chrétien" in r.stdout
     assert not list(ws.index_dir.glob("*.toc"))  # the old files are gone
 
 

@@ -19,6 +19,7 @@ from pympi import Elan
 
 from confindex.formats import export, qda
 from confindex.speech.turns import build_turns
+from confindex.store.store import Store
 from confindex.store.transcript import Provenance, Recording, Transcript, Turn, Word, save
 from confindex.store.workspace import Workspace
 
@@ -320,7 +321,7 @@ def test_fetch_formats_accepts_the_qda_formats():
 
 def test_write_exports_writes_qda_files_beside_the_transcript(saved):
     ws, t = saved
-    paths = export.write_exports(ws, t, formats=["eaf", "docx", "maxqda"])
+    paths = Store(ws).write_exports(t, formats=["eaf", "docx", "maxqda"])
     assert [Path(p).name for p in paths] == [
         "pyannote-sample.eaf",
         "pyannote-sample.docx",

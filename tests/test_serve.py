@@ -23,6 +23,7 @@ from servekit import (
     stop_server,
 )
 
+from confindex.store.store import Store
 from confindex.store.workspace import Workspace
 from confindex.web import security
 from confindex.web.server import exposure_warning
@@ -323,6 +324,7 @@ def test_search_page_pages_through_hits(tmp_path: Path) -> None:
         turns.append(Turn(i, i * 5.0, i * 5.0 + 4.0, "SPEAKER_00", text, "en", words))
     rec = Recording(id="orbits", title="Orbits", source="https://example.org/o.mp4")
     save(ws, Transcript(rec, Provenance("test"), "en", 200.0, turns=turns))
+    Store(ws).rebuild_index()
     server = start_server(ws)
     try:
         total = cli_json(ws, "search", "orbit")["total"]

@@ -17,6 +17,7 @@ from confindex.speech import voices
 from confindex.speech.diarize import clean_pieces
 from confindex.store import speakers as sp
 from confindex.store import transcript as store
+from confindex.store.store import Store
 from confindex.store.transcript import (
     Provenance,
     Recording,
@@ -103,12 +104,15 @@ def test_library_file_is_json_atomic_and_rebuilt_when_damaged(ws):
     store.save(ws, t)
     lib = voices.rebuild(ws)
     assert [p.name for p in lib.people.values()] == ["Alice"]
-    voices.save(ws, lib)
+    Store(ws).save_voices(lib)
     data = json.loads(voices.path(ws).read_text())
     assert data["version"] == 1 and data["people"][0]["enrollments"][0]["recording"] == "r1"
     assert not list(ws.root.glob(".voices.json.*.tmp"))
     voices.path(ws).write_text("{not json")
+    # Reading never writes; the Store (the library's one writer) saves the repaired library.
     assert [p.name for p in voices.load(ws).people.values()] == ["Alice"]
+    assert voices.path(ws).read_text() == "{not json"
+    assert [p.name for p in Store(ws).voices().people.values()] == ["Alice"]
     assert json.loads(voices.path(ws).read_text())["people"][0]["name"] == "Alice"
 
 

@@ -401,18 +401,18 @@ class Archive:
         """Restore the version of a recording's transcript before its last overwrite
         (re-transcription, rename, `--force`); returns the restored Transcript."""
         from confindex.store import transcript as store
-        from confindex.store.publish import undo
+        from confindex.store.store import Store
 
         t = store.resolve_recording(self.ws, recording)
-        return undo(self.ws, t.id)
+        return Store(self.ws).undo(t.id)
 
     def history(self, recording: str) -> list[str]:
         """Paths of the kept earlier versions of a recording's transcript, oldest first."""
         from confindex.store import transcript as store
-        from confindex.store.publish import history
+        from confindex.store.store import Store
 
         t = store.resolve_recording(self.ws, recording)
-        return [str(p) for p in history(self.ws, t.id)]
+        return [str(p) for p in Store(self.ws).history(t.id)]
 
     def resume(
         self,
@@ -436,11 +436,11 @@ class Archive:
     ):
         """Queue failed recordings again and (unless `requeue_only`) run them; returns the
         RunSummary, or the requeued keys with `requeue_only` (or when none failed)."""
-        from confindex.store.ledger import Ledger
+        from confindex.store.store import Store
 
         if not self._has_ledger():
             raise ConfindexError(f"nothing to retry: no bulk run in {self.ws.root}")
-        with Ledger.of(self.ws) as led:
+        with Store(self.ws).ledger() as led:
             keys = led.retry_failed()
         if requeue_only or not keys:
             return keys
@@ -449,16 +449,16 @@ class Archive:
         )
 
     def _has_ledger(self) -> bool:
-        return (self.ws.state / "ledger.sqlite").exists()
+        return self.ws.ledger_path.exists()
 
     def last_run_options(self) -> tuple[FetchOptions, dict[str, Any]]:
         """The transcription options of the latest run and its scheduling options."""
         from confindex.run.bulk import options_from_dict
-        from confindex.store.ledger import Ledger
+        from confindex.store.store import Store
 
         if not self._has_ledger():
             raise ConfindexError(f"nothing to resume: no bulk run in {self.ws.root}")
-        with Ledger.of(self.ws) as led:
+        with Store(self.ws).ledger() as led:
             run = led.last_run()
         stored = (run or {}).get("options") or {}
         options = options_from_dict(stored)
@@ -483,9 +483,9 @@ class Archive:
         items = None
         if keys is not None:
             from confindex.run.inputs import WorkItem
-            from confindex.store.ledger import Ledger
+            from confindex.store.store import Store
 
-            with Ledger.of(self.ws) as led:
+            with Store(self.ws).ledger() as led:
                 items = [
                     WorkItem(r.key, r.source, r.kind, r.parent, r.recording_id, r.title)
                     for r in led.rows(keys)
@@ -704,24 +704,23 @@ class Archive:
         read are listed in the report's `skipped` (and the index goes on without them)."""
         import time
 
-        from confindex.search import index as ix
-        from confindex.store.workspace import make_dir
+        from confindex.store.store import Store
 
         t0 = time.monotonic()
         skipped: list[tuple[str, str]] = []
-        make_dir(self.ws.index_dir)
+        store = Store(self.ws)
         report = IndexReport(rebuilt=rebuild)
         if rebuild:
-            report.turns = ix.rebuild(self.ws, progress=progress, skipped=skipped)
+            report.turns = store.rebuild_index(progress, skipped=skipped)
         else:
-            r = ix.sync(self.ws, log=log_fn, skipped=skipped)
+            r = store.sync_index(log=log_fn, skipped=skipped)
             report.added, report.changed, report.removed = r.added, r.changed, r.removed
             report.turns = r.turns
         report.seconds = time.monotonic() - t0
         report.skipped = skipped
         if optimize and not skipped:
             t1 = time.monotonic()
-            ix.optimize(self.ws)
+            store.optimize_index()
             report.optimize_seconds = time.monotonic() - t1
         return report
 

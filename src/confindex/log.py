@@ -89,10 +89,12 @@ def setup(verbosity: int = 0, log_file: str | Path | None = None) -> logging.Log
 
 
 @contextlib.contextmanager
-def suppressed(logger: logging.Logger, what: str) -> Iterator[None]:
-    """Like `contextlib.suppress(Exception)` for best-effort housekeeping, but never silent:
-    the exception goes to the debug log (-vv, --log-file) with its traceback."""
+def suppressed(logger: logging.Logger, what: str, *kinds: type[BaseException]) -> Iterator[None]:
+    """Like `contextlib.suppress(*kinds)` (default: Exception) for best-effort housekeeping,
+    but never silent: the exception goes to the debug log (-vv, --log-file) with its
+    traceback."""
+    caught: tuple[type[BaseException], ...] = kinds or (Exception,)
     try:
         yield
-    except Exception:
+    except caught:
         logger.debug("%s failed (ignored)", what, exc_info=True)

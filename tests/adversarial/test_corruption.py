@@ -93,13 +93,17 @@ def test_a_missing_dependency_is_not_called_damage(adv: Workspace, monkeypatch) 
     assert_intact(adv)
 
 
-def test_a_damaged_pointer_to_the_index_rebuilds_it_with_a_message(adv: Workspace) -> None:
+def test_a_damaged_pointer_to_the_index_is_a_warning_naming_the_rebuild(adv: Workspace) -> None:
     (adv.index_dir / "CURRENT.json").write_text("{not json")
     r = run("search", "brown fox", ws=adv)
-    assert r.exit_code == 0 and "fox" in r.stdout
-    assert "rebuilding it from transcripts/" in r.stderr
+    assert r.exit_code == 0 and "fox" not in r.stdout
+    assert "confindex index --rebuild" in r.stderr
     # Named as damage, not as an index "built by another confindex (index schema 0)".
     assert "CURRENT.json is damaged" in r.stderr and "another confindex" not in r.stderr
+    assert (adv.index_dir / "CURRENT.json").read_text() == "{not json"  # a read never writes
+    assert run("index", "--rebuild", ws=adv).exit_code == 0
+    r = run("search", "brown fox", ws=adv)
+    assert r.exit_code == 0 and "fox" in r.stdout and not r.stderr
 
 
 JUNK = {
@@ -400,11 +404,17 @@ def test_recording_ids_never_reach_outside_transcripts(
     assert "Mallory" not in (outside / "secret.json").read_text()
 
 
-def test_an_implicit_rebuild_names_what_it_left_out(adv: Workspace) -> None:
-    """`search` rebuilding a missing index says which transcripts it could not read."""
+def test_a_missing_index_is_built_by_index_which_names_what_it_left_out(adv: Workspace) -> None:
+    """`search` on a missing index creates nothing and names the command; `index` builds it and
+    says which transcripts it could not read."""
     shutil.rmtree(adv.index_dir)
     (adv.transcripts / "broken.json").write_text('{"schema_version": 1, "recor')
     r = run("search", "brown fox", ws=adv)
-    assert r.exit_code == 0 and "fox" in r.stdout
+    assert r.exit_code == 0 and "fox" not in r.stdout
+    assert "confindex index --rebuild" in r.stderr
+    assert not adv.index_dir.exists()
+    r = run("index", ws=adv)
     assert "not indexed: broken: " in r.stderr
+    r = run("search", "brown fox", ws=adv)
+    assert r.exit_code == 0 and "fox" in r.stdout
     (adv.transcripts / "broken.json").unlink()

@@ -12,7 +12,6 @@ from confindex.errors import InputError
 from confindex.formats.qda import BINARY_FORMATS, EXTENSIONS, QDA_FORMATS
 from confindex.speech.turns import speaker_segments_from_turns
 from confindex.store.transcript import SpeakerSegment, Transcript, Turn, Word
-from confindex.store.workspace import Workspace, atomic_write_bytes
 from confindex.timefmt import clock, hms
 
 FORMATS = ("srt", "vtt", "txt", "md", "rttm", "json", *QDA_FORMATS)
@@ -385,28 +384,3 @@ def parse_formats(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
             f"unknown export format {bad[0]!r}: use all, none or some of {','.join(WRITABLE)}"
         )
     return list(dict.fromkeys(names))
-
-
-def write_exports(
-    ws: Workspace,
-    t: Transcript,
-    *,
-    formats: list[str] | None = None,
-    output_dir: str | None = None,
-) -> list[str]:
-    """Write the exports (atomically); returns their paths. By default every format beside the
-    transcript JSON; `formats`/`output_dir` (else the workspace config's [fetch] values)
-    choose which and where (a relative folder is under the workspace)."""
-    from confindex.config import cue_style, export_defaults
-
-    conf_formats, conf_dir = export_defaults(ws)
-    chosen = parse_formats(formats if formats is not None else conf_formats)
-    where = output_dir or conf_dir
-    folder = ws.transcripts if not where else ws.root / Path(where).expanduser()
-    style = cue_style(ws) if {"srt", "vtt"} & set(chosen) else DEFAULT_STYLE
-    paths = []
-    for fmt in chosen:
-        path = folder / file_name(t.id, fmt)
-        atomic_write_bytes(path, render_bytes(t, fmt, style, ws.root))
-        paths.append(str(path))
-    return paths

@@ -35,8 +35,9 @@ from confindex.run.inputs import WorkItem
 from confindex.run.job import FetchOptions, Reporter, Transcriber
 from confindex.run.pipeline import Outcome
 from confindex.store import transcript as transcript_store
-from confindex.store.ledger import STALE_AFTER, Ledger, LedgerError, NewItem, Row
+from confindex.store.ledger import STALE_AFTER, LedgerError, NewItem, Row
 from confindex.store.stages import Stage, Status
+from confindex.store.store import Store
 from confindex.store.transcript import Recording, Transcript
 from confindex.store.workspace import Workspace
 
@@ -186,7 +187,8 @@ class BulkRunner:
         self.bulk = bulk or BulkOptions()
         self.transcriber = transcriber or Transcriber(options)
         self.reporter = reporter
-        self.ledger = Ledger.of(ws, stale_after=self.bulk.stale_after)
+        self.store = Store(self.ws)
+        self.ledger = self.store.ledger(stale_after=self.bulk.stale_after)
         self.stop = threading.Event()
         self._delays = _stage_delays()
         self._handled: set[str] = set()  # keys this run finished or gave up (not re-claimed)
@@ -288,8 +290,9 @@ class BulkRunner:
             if r.key not in gone and r.recording_id and r.recording_id not in have
         ]
         if missing:
-            with contextlib.suppress(ConfindexError):  # a damaged transcript: `index` reports it
-                search_index.add(self.ws, search_index.iter_all_ids(self.ws, missing))
+            # A damaged transcript: `index` reports it.
+            with suppressed(log, "indexing transcripts missing from the index", ConfindexError):
+                self.store.reindex(missing)
 
     # -- scheduling --------------------------------------------------------------------------
 
@@ -418,8 +421,7 @@ class BulkRunner:
                 if row.kind == "file":
                     media_path = row.source
                 elif row.media_path:  # downloaded by an earlier local run
-                    p = Path(row.media_path)
-                    media_path = str(p if p.is_absolute() else self.ws.root / p)
+                    media_path = str(self.ws.media_file(row.media_path))
                 job = Job(
                     source=row.source,
                     recording=row.recording,
@@ -646,10 +648,8 @@ class BulkRunner:
         if not row.recording or not row.media_path:
             return None
         rec = Recording(**row.recording)
-        path = Path(row.media_path)
-        if not path.is_absolute():
-            path = self.ws.root / path
-        return Media(rec, path) if path.is_file() else None
+        path = self.ws.media_file(row.media_path)
+        return Media(rec, path) if path is not None and path.is_file() else None
 
     def _drop_media(self, media: Media, rid: str) -> None:
         """Delete a downloaded copy we do not need (never a user's own file)."""
@@ -673,27 +673,29 @@ class BulkRunner:
             ):
                 rid = p.media.recording.id if p.media else rid
                 t = transcript_store.load(self.ws, rid)
-                if row.stage in (Stage.QUEUED, Stage.DOWNLOADED):
-                    # Saved just before a crash, or by an earlier version: exports may be missing.
-                    from confindex.formats import export
+                # Saved just before a crash, or by an earlier version: exports may be missing.
+                missing_stage = row.stage in (Stage.QUEUED, Stage.DOWNLOADED)
+                stage = Stage.DIARIZED if self.options.diarize else Stage.TRANSCRIBED
 
-                    export.write_exports(
-                        self.ws, t, formats=self.options.formats, output_dir=self.options.output_dir
-                    )
-                    self._advance_transcribed(row, t)
-                if self.options.index:
-                    step = "index"
-                    reporter.stage(rid, "index")
-                    from confindex.search import index as search_index
+                def index_stage(s: str, rid: str = rid) -> None:
+                    nonlocal step
+                    step = s
+                    reporter.stage(rid, s)
 
-                    search_index.add(self.ws, [t])
-                    self.ledger.advance(
-                        row.key,
-                        Stage.INDEXED,
-                        audio_seconds=t.duration,
-                        work_seconds=round(time.perf_counter() - t0, 3),
-                    )
-                else:
+                self.store.settle(
+                    t,
+                    ledger=self.ledger,
+                    key=row.key,
+                    stage=stage if missing_stage else None,
+                    index=self.options.index,
+                    formats=self.options.formats,
+                    output_dir=self.options.output_dir,
+                    on_stage=index_stage,
+                    work_seconds=time.perf_counter() - t0,
+                )
+                if missing_stage:
+                    row.stage = stage
+                if not self.options.index:
                     self.ledger.release(row.key)
                 fresh = False
             else:
@@ -754,10 +756,7 @@ class BulkRunner:
         reporter: Reporter | None = None,
     ) -> None:
         """The one writer: transcript, exports, index and this row's ledger stages."""
-        from confindex.store.publish import publish
-
-        publish(
-            self.ws,
+        self.store.publish(
             t,
             index=self.options.index,
             ledger=self.ledger,
@@ -775,13 +774,6 @@ class BulkRunner:
         )
         if not self.options.index:
             self.ledger.release(row.key)
-
-    def _advance_transcribed(self, row: Row, t: Transcript) -> None:
-        stage = Stage.DIARIZED if self.options.diarize else Stage.TRANSCRIBED
-        self.ledger.advance(
-            row.key, stage, recording_id=t.id, audio_seconds=t.duration, title=t.recording.title
-        )
-        row.stage = stage
 
     def _bug(self, row: Row, step: str) -> None:
         """An unexpected exception (a bug, not the recording's fault): log its traceback and

@@ -13,14 +13,12 @@ import dataclasses
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from confindex.run.fetch import Media, is_url, local_media, local_path, url_recording_id
 from confindex.run.job import FetchOptions, Job, Reporter, Transcriber, diarize_options, run_job
 from confindex.store import transcript as transcript_store
-from confindex.store.publish import Published
-from confindex.store.publish import publish as _publish
+from confindex.store.store import Published, Store
 from confindex.store.transcript import Transcript
 from confindex.store.workspace import Workspace, check_writable
 
@@ -33,7 +31,6 @@ __all__ = [
     "diarize_options",
     "job_for",
     "obtain_media",
-    "process",
     "publish",
     "recording_id_of",
     "retranscribe",
@@ -91,34 +88,8 @@ def obtain_media(
 
 
 def publish(ws: Workspace, t: Transcript, *, index: bool = True, **kw: Any) -> Published:
-    """See `publish.publish`: the one writer of transcripts, exports, index and ledger."""
-    return _publish(ws, t, index=index, **kw)
-
-
-def ensure_indexed(ws: Workspace, t: Transcript) -> None:
-    """Repair a crash between saving a transcript and indexing it."""
-    from confindex.search import index as search_index
-
-    if t.id not in search_index.indexed_ids(ws):
-        search_index.add(ws, [t])
-
-
-def process(
-    ws: Workspace,
-    arg: str,
-    options: FetchOptions,
-    transcriber: Transcriber | None = None,
-    reporter: Reporter | None = None,
-) -> Outcome:
-    """One input through the ledger, the job and publish (`Archive.fetch` for one input)."""
-    from confindex.run.bulk import BulkOptions, BulkRunner
-    from confindex.run.inputs import expand
-
-    items = expand([arg], exclude=[ws.media, ws.state])
-    runner = BulkRunner(ws, options, BulkOptions(), transcriber=transcriber, reporter=reporter)
-    summary = runner.run(items)
-    r = summary.results[0]
-    return Outcome(**{k: v for k, v in r.items() if k in Outcome.__dataclass_fields__})
+    """See `Store.publish`: the one writer of transcripts, exports, index and ledger."""
+    return Store(ws).publish(t, index=index, **kw)
 
 
 @contextlib.contextmanager
@@ -127,10 +98,10 @@ def _ledger_row(ws: Workspace, old: Transcript) -> Iterator[tuple[Any, str | Non
     recording has none): `transcribe` is recorded like `fetch` — stages, audio time, work time
     — so `status` counts it. (None, None) when another run holds the row: publish then leaves
     the ledger to that run."""
-    from confindex.store.ledger import Ledger, NewItem
+    from confindex.store.ledger import NewItem
     from confindex.store.stages import Stage
 
-    with Ledger.of(ws) as led:
+    with Store(ws).ledger() as led:
         rows = [r for r in led.by_recording_id(old.id) if r.stage != Stage.DUPLICATE]
         if rows:
             key = rows[0].key
@@ -156,8 +127,7 @@ def job_for(ws: Workspace, old: Transcript, options: FetchOptions) -> Job:
     diarization when the options turn diarization off (the speakers and their names stay)."""
     media_path = None
     if old.recording.media_path:
-        p = Path(old.recording.media_path)
-        media_path = str(p if p.is_absolute() else ws.root / p)
+        media_path = str(ws.media_file(old.recording.media_path))
     elif old.recording.kind == "file":
         media_path = old.recording.source
     speakers = None
@@ -197,8 +167,7 @@ def retranscribe(
     if reporter:
         reporter.stage(t.id, "index")
     with _ledger_row(ws, old) as (ledger, key):
-        _publish(
-            ws,
+        Store(ws).publish(
             t,
             index=options.index,
             formats=options.formats,

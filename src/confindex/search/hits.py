@@ -246,14 +246,15 @@ def search(
     *,
     log: LogFn | None = None,
 ) -> SearchResult:
-    """Search the workspace's index (built or rebuilt first when missing or stale).
+    """Search the workspace's index (a missing or stale one is a warning naming the command
+    that rebuilds it: a read never writes).
 
     `group` keeps the best turn per recording (`Hit.matches` counts its matching turns);
     `context` adds that many transcript turns before and after each hit.
     """
     parsed = query if isinstance(query, Parsed) else parse(query)  # QueryError before any I/O
     limit, offset = max(0, int(limit)), max(0, int(offset))
-    ix_mod.ensure(ws, log=log)
+    ix_mod.warn_if_stale(ws, log)  # a read never (re)builds the index
     with ix_mod.damage_named():
         result = _search(ws, parsed, limit, offset, group, context)
         if result.total == 0:  # what would find hits (search/suggest.py)

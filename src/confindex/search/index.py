@@ -489,38 +489,50 @@ def sync(
     return SyncResult(added, changed, removed, n)
 
 
-def add_missing(
-    ws: Workspace, *, log: LogFn | None = None, skipped: list[tuple[str, str]] | None = None
-) -> int:
-    """Index transcripts not yet in the index (a stale index is rebuilt); returns turns added.
-
-    Transcripts that cannot be read are left out and listed in `skipped` as (id, why).
-    """
-    if not exists(ws):
-        if needs_rebuild(ws) and log:
-            log(stale_message(ws))
-        return rebuild(ws, skipped=skipped)
-    todo = missing(ws)
-    return add(ws, _iter_transcripts(ws, todo, {}, skipped), log=log) if todo else 0
+FIX_HINT = "run `confindex index --rebuild`"
 
 
-def iter_all_ids(ws: Workspace, ids: list[str]) -> Iterator[Transcript]:
-    for rid in ids:
-        yield load_path(ws.transcript_path(rid))
+def stale_warning(ws: Workspace) -> str | None:
+    """One line naming the command that fixes a missing or stale index when transcripts exist
+    (None when the index is current, or there is nothing to index). Readers (search, serve)
+    say this and go on: they never build nor modify the index."""
+    if ws.index_dir.exists() and not ws.index_dir.is_dir():
+        raise ConfindexError(
+            f"{ws.index_dir} is a file, but confindex needs a folder there: move the file away"
+        )
+    if exists(ws) or not ws.transcript_ids():
+        return None
+    s = state(ws)
+    if s.schema == DAMAGED:
+        what = f"the search index's pointer {ws.index_dir / CURRENT} is damaged"
+    elif s.schema is not None and s.schema != SCHEMA_VERSION:
+        what = (
+            f"the search index was built by another confindex (index schema {s.schema}, "
+            f"this version uses {SCHEMA_VERSION})"
+        )
+    elif s.schema is not None:
+        what = "the search index is damaged"
+    else:
+        what = "there is no search index yet"
+    return f"{what}: {FIX_HINT} (search finds nothing until then)"
 
 
-def ensure(ws: Workspace, *, log: LogFn | None = None) -> bool:
-    """Make sure a current index exists when transcripts do; True if it had to (re)build."""
-    if exists(ws):
+_WARNED: set[tuple[Path, str]] = set()
+
+
+def warn_if_stale(ws: Workspace, log: LogFn | None = None) -> bool:
+    """Say `stale_warning` once per process and workspace (to `log`, else the logger); True
+    when the index is missing or stale."""
+    msg = stale_warning(ws)
+    if msg is None:
         return False
-    if not ws.transcript_ids():
-        return False
-    make_dir(ws.index_dir)  # a file in its place: say so before announcing a build
-    if log:
-        log(stale_message(ws) if needs_rebuild(ws) else "building the search index")
-    skipped: list[tuple[str, str]] = []
-    rebuild(ws, skipped=skipped)
-    _warn_skipped(skipped)
+    if log is not None:
+        log(msg)
+    elif (ws.root, msg) not in _WARNED:
+        import logging
+
+        logging.getLogger("confindex").warning("%s", msg)
+    _WARNED.add((ws.root, msg))
     return True
 
 

@@ -11,22 +11,21 @@ person scores at least THRESHOLD and beats the second-best person by MARGIN.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from confindex.errors import ConfindexError
 from confindex.store.transcript import AutoName, Transcript, Voiceprint
-from confindex.store.workspace import Workspace, atomic_write_text
+from confindex.store.workspace import Workspace
 
 log = logging.getLogger("confindex")
 
-LIBRARY_FILE = "voices.json"
 LIBRARY_VERSION = 1
 # Calibrated on the real clips of ../shared/data (voiceprints as diarization makes them, from
 # the re-segmentation windows; bench/speakers.py, 2026-11-25): the same AMI participant in two
@@ -90,6 +89,17 @@ class Library:
             if not p.enrollments:
                 del self.people[key]
 
+    def drop_recordings(self, recording_ids: set[str]) -> None:
+        """Forget every voice enrolled from these recordings."""
+        for key in list(self.people):
+            p = self.people[key]
+            p.enrollments = [e for e in p.enrollments if e.recording not in recording_ids]
+            if not p.enrollments:
+                del self.people[key]
+
+    def enrollment_count(self) -> int:
+        return sum(len(p.enrollments) for p in self.people.values())
+
     def scores(
         self, vector: Iterable[float], exclude_recording: str | None = None
     ) -> dict[str, float]:
@@ -138,75 +148,33 @@ def best_match(
     return Match(ranked[0][1], round(ranked[0][0], 4), None if gap is None else round(gap, 4))
 
 
-# --- the library file ----------------------------------------------------------------------
+# --- the library file (written by store.Store: save_voices, editing_voices) ---------------
 
 
-def path(ws: Workspace):
-    return ws.root / LIBRARY_FILE
+def path(ws: Workspace) -> Path:
+    return ws.voices_path
 
 
 def load(ws: Workspace) -> Library:
-    """The workspace's library (empty when there is none; rebuilt when damaged)."""
-    p = path(ws)
+    """The workspace's library (empty when there is none; made again from the transcripts
+    when damaged — `Store.voices()` also writes the repaired one)."""
+    return read(ws)[0]
+
+
+def read(ws: Workspace) -> tuple[Library, bool]:
+    """The workspace's library, and whether it was damaged (then rebuilt, not saved)."""
+    p = ws.voices_path
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return Library()
+        return Library(), False
     except OSError as exc:
         raise ConfindexError(f"cannot read {p}: {exc.strerror or exc}") from None
     try:
-        return Library.from_dict(json.loads(text))
+        return Library.from_dict(json.loads(text)), False
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("voice library %s is damaged (%s): rebuilding it from transcripts", p, exc)
-        lib = rebuild(ws)
-        save(ws, lib)
-        return lib
-
-
-def save(ws: Workspace, lib: Library) -> None:
-    atomic_write_text(path(ws), lib.to_json() + "\n")
-
-
-@contextlib.contextmanager
-def editing(ws: Workspace) -> Iterator[Library]:
-    """The library, loaded and saved again under the workspace's `voices` lock (two renames
-    at once must not lose an enrollment)."""
-    with ws.lock("voices"):
-        lib = load(ws)
-        yield lib
-        save(ws, lib)
-
-
-def forget(ws: Workspace, recording_ids: Iterable[str]) -> int:
-    """Drop every enrollment made from these recordings (they are being removed); returns how
-    many were dropped."""
-    doomed = set(recording_ids)
-    if not path(ws).exists():
-        return 0
-    with editing(ws) as lib:
-        before = sum(len(p.enrollments) for p in lib.people.values())
-        for key in list(lib.people):
-            p = lib.people[key]
-            p.enrollments = [e for e in p.enrollments if e.recording not in doomed]
-            if not p.enrollments:
-                del lib.people[key]
-        return before - sum(len(p.enrollments) for p in lib.people.values())
-
-
-def sync(ws: Workspace, t: Transcript) -> None:
-    """Make the library hold exactly `t`'s enrollable voices for this recording (after `undo`
-    brought back an older version: a rename undone must not keep naming people)."""
-    wanted = enrollments_of(t)
-    if not wanted and not path(ws).exists():
-        return
-    with editing(ws) as lib:
-        for key in list(lib.people):
-            p = lib.people[key]
-            p.enrollments = [e for e in p.enrollments if e.recording != t.id]
-            if not p.enrollments:
-                del lib.people[key]
-        for name, label, vp in wanted:
-            lib.enroll(name, t.id, label, vp)
+        return rebuild(ws), True
 
 
 def enrollments_of(t: Transcript) -> list[tuple[str, str, Voiceprint]]:

@@ -9,13 +9,11 @@ asked, its media — transcripts are the source of truth, so they go last.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from confindex.errors import ConfindexError, InputError, NotFoundError
+from confindex.errors import ConfindexError, InputError
 from confindex.store.workspace import Workspace
 
 
@@ -131,58 +129,7 @@ def resolve_ids(ws: Workspace, refs: Iterable[str]) -> list[str]:
 
 
 def remove(ws: Workspace, recording_ids: list[str], *, media: bool = False) -> list[Removed]:
-    """Remove recordings everywhere: index documents, ledger rows, exports, media (if asked),
-    then the transcript. Missing pieces are skipped, so a half-done removal can be rerun."""
-    from confindex.search import index
-    from confindex.store.ledger import Ledger
-    from confindex.store.transcript import load
+    """Remove recordings everywhere (see `Store.remove`)."""
+    from confindex.store.store import Store
 
-    results = []
-    media_paths: dict[str, Path | None] = {}
-    for rid in recording_ids:
-        path = ws.transcript_path(rid)
-        if not path.exists():
-            raise NotFoundError(f"no recording {rid!r} in {ws.transcripts}")
-        mp = None
-        with contextlib.suppress(ConfindexError):
-            rel = load(ws, rid).recording.media_path
-            if rel:
-                mp = Path(rel) if Path(rel).is_absolute() else ws.root / rel
-        media_paths[rid] = mp
-    has_index = index.exists(ws)
-    ledger = Ledger.of(ws) if (ws.state / "ledger.sqlite").exists() else None
-    try:
-        for rid in recording_ids:
-            r = Removed(rid)
-            r.index_docs = index.remove(ws, [rid]) if has_index else 0
-            r.ledger_rows = ledger.forget([rid]) if ledger else 0
-            results.append(r)
-    finally:
-        if ledger:
-            ledger.close()
-    import shutil
-
-    from confindex.formats.export import WRITABLE, file_name
-    from confindex.speech import voices
-    from confindex.store.publish import history_dir
-
-    # Their voices leave the library too: a removed recording must not name people any more.
-    voices.forget(ws, [r.id for r in results])
-    for r in results:
-        rid = r.id
-        # every export fetch or `export` may have written beside it (the QDA formats too)
-        doomed = [ws.transcripts / file_name(rid, fmt) for fmt in WRITABLE]
-        old = history_dir(ws, rid)  # earlier versions: the recording's words, kept for undo
-        if old.is_dir():
-            r.files += [str(p) for p in sorted(old.iterdir())]
-            shutil.rmtree(old)
-        mp = media_paths[rid]
-        # Only media inside the workspace: a local file the user fetched stays theirs.
-        if media and mp is not None and mp.resolve().is_relative_to(ws.root.resolve()):
-            doomed.append(mp)
-        doomed.append(ws.transcript_path(rid))
-        for p in doomed:
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
-                r.files.append(str(p))
-    return results
+    return Store(ws).remove(recording_ids, media=media)

@@ -234,7 +234,7 @@ class Ledger:
     @classmethod
     def of(cls, ws: Any, **kw: Any) -> Ledger:
         """The ledger of a Workspace (a damaged one is set aside and rebuilt from transcripts/)."""
-        led = cls(ws.state / "ledger.sqlite", **kw)
+        led = cls(ws.ledger_path, **kw)
         if led.set_aside is not None:
             n = led.restore_from(ws)
             log.warning(
@@ -685,10 +685,6 @@ class Ledger:
                 activity=None,
                 **fields,
             )
-
-    def mark_indexed_elsewhere(self, key: str, recording_id: str, **fields: Any) -> bool:
-        """The recording was already transcribed and indexed (an earlier run, another input)."""
-        return self.advance(key, Stage.INDEXED, recording_id=recording_id, **fields)
 
     # -- runs --------------------------------------------------------------------------------
 

@@ -1,51 +1,22 @@
-"""The one writer of the workspace: a finished `Transcript` becomes transcript JSON, exports,
-index entries and ledger stages — in that order, so that a crash between two steps leaves the
-source of truth (the transcript) ahead of what is derived from it.
+"""Speaker names and voice marks carried from the transcript being replaced to the new one
+(pure functions the `Store` applies when it publishes), and the names older code imports.
 
-Every path that writes a transcript comes here (fetch, transcribe, speaker renaming, resume,
-retry-failed, the Dask client), so that two rules hold everywhere:
-
-- manual work is kept: speaker names users gave in the transcript being replaced are carried
-  to the new speaker labels by time overlap (with the names they rejected and the voices
-  they kept out of the voice library);
-- speakers nobody named are named by the voice library when it knows their voice (marked
-  automatic, with the score), here and only here: the library has one reader-writer;
-- nothing is overwritten without a copy: the previous version goes to
-  `transcripts/.history/ID/` first, and `undo` brings it back.
+Manual work is kept: speaker names users gave in the transcript being replaced are carried to
+the new speaker labels by time overlap, with the names they rejected and the voices they kept
+out of the voice library. The writing itself is `store.Store.publish`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from confindex.errors import NotFoundError
-from confindex.store import transcript as store
-from confindex.store.stages import Stage
+from confindex.store.store import Published, Store
 from confindex.store.transcript import SpeakerSegment, Transcript, Turn
-from confindex.store.workspace import Workspace, atomic_write_bytes
+from confindex.store.workspace import HISTORY, Workspace
 
-log = logging.getLogger("confindex.store.publish")
-
-HISTORY = ".history"
-
-
-@dataclass
-class Published:
-    """What `publish` did for one recording."""
-
-    recording_id: str
-    previous_kept: str | None  # path of the copy of the version it replaced
-    names_carried: dict[str, str]  # new label -> name, from the replaced version
-    indexed: bool
-    recognised: dict[str, str] = field(default_factory=dict)  # label -> name, by the library
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+__all__ = ["HISTORY", "Published", "carry_labels", "carry_names", "carry_voice_marks", "publish"]
 
 
 def _spans(turns: Sequence[Turn], segments: Sequence[SpeakerSegment], label: str):
@@ -120,135 +91,28 @@ def carry_voice_marks(old: Transcript, new: Transcript) -> None:
             new.not_enrolled.append(moved[lab])
 
 
-def recognise(ws: Workspace, t: Transcript) -> dict[str, str]:
-    """Name the speakers of `t` the voice library knows (voices.py), in place; label -> name
-    for the names given. An unreadable library costs the names, not the transcription."""
-    from confindex.errors import ConfindexError
-    from confindex.speech import voices
+# What older code and scripts import from here: the Store does the work.
 
-    if not t.voiceprints or not voices.path(ws).exists():
-        return {}
-    try:
-        library = voices.load(ws)
-    except ConfindexError as exc:
-        log.warning("voices not recognised in %s: %s", t.id, exc.message)
-        return {}
-    given = {}
-    for c in voices.identify(t, library):
-        if c.new:
-            given[c.label] = c.new
-            log.info("%s: %s recognised as %s (%.2f)", t.id, c.label, c.new, c.score or 0.0)
-    return given
+
+def recognise(ws: Workspace, t: Transcript) -> dict[str, str]:
+    """See `Store.recognise`."""
+    return Store(ws).recognise(t)
 
 
 def history_dir(ws: Workspace, recording_id: str) -> Path:
-    return ws.transcripts / HISTORY / recording_id
-
-
-def keep_previous(ws: Workspace, recording_id: str) -> Path | None:
-    """Copy the current transcript of `recording_id` into the history; its path (None if
-    there is no current transcript)."""
-    current = ws.transcript_path(recording_id)
-    try:
-        data = current.read_bytes()
-    except FileNotFoundError:
-        return None
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    dest = history_dir(ws, recording_id) / f"{stamp}.json"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(dest, data)
-    return dest
+    return ws.history_dir(recording_id)
 
 
 def history(ws: Workspace, recording_id: str) -> list[Path]:
     """Kept versions of a recording's transcript, oldest first."""
-    d = history_dir(ws, recording_id)
-    return sorted(d.glob("*.json")) if d.is_dir() else []
+    return Store(ws).history(recording_id)
 
 
-def publish(
-    ws: Workspace,
-    t: Transcript,
-    *,
-    index: bool = True,
-    keep_names: bool = True,
-    recognise_voices: bool = True,
-    ledger: Any = None,
-    key: str | None = None,
-    diarized: bool | None = None,
-    work_seconds: float | None = None,
-    on_stage: Callable[[str], None] | None = None,
-    formats: list[str] | None = None,
-    output_dir: str | None = None,
-) -> Published:
-    """Write `t` as the recording's transcript, its exports, its index entries and (with a
-    `ledger` and its row `key`) the ledger stages; keep the version it replaces.
-    `on_stage("index")` is called once the transcript is saved, before indexing. `formats`
-    and `output_dir`: which exports and where (None: the workspace config)."""
-    from confindex.formats import export
-
-    ws.ensure()
-    old: Transcript | None = None
-    kept: Path | None = None
-    carried: dict[str, str] = {}
-    if store.exists(ws, t.id):
-        kept = keep_previous(ws, t.id)
-        if keep_names:
-            try:
-                old = store.load(ws, t.id)
-            except NotFoundError:
-                old = None
-            if old is not None and old.speakers:
-                carried = carry_names(old, t)
-                for label, name in carried.items():
-                    t.speakers.setdefault(label, name)
-                log.debug("%s: names carried %s", t.id, carried)
-            if old is not None:
-                carry_voice_marks(old, t)
-    # After the users' names are carried: the library names only speakers nobody named.
-    recognised = recognise(ws, t) if recognise_voices else {}
-    store.save(ws, t)
-    export.write_exports(ws, t, formats=formats, output_dir=output_dir)
-    if ledger is not None and key is not None:
-        if diarized is None:
-            diarized = bool(t.diarization)
-        stage = Stage.DIARIZED if diarized else Stage.TRANSCRIBED
-        ledger.advance(
-            key, stage, recording_id=t.id, audio_seconds=t.duration, title=t.recording.title
-        )
-    if index:
-        from confindex.search import index as search_index
-
-        if on_stage:
-            on_stage("index")
-        search_index.add(ws, [t])
-        if ledger is not None and key is not None:
-            extra = {} if work_seconds is None else {"work_seconds": round(work_seconds, 3)}
-            ledger.advance(key, Stage.INDEXED, audio_seconds=t.duration, **extra)
-    return Published(t.id, str(kept) if kept else None, carried, index, recognised)
+def publish(ws: Workspace, t: Transcript, **kw: Any) -> Published:
+    """See `Store.publish`."""
+    return Store(ws).publish(t, **kw)
 
 
 def undo(ws: Workspace, recording_id: str, *, index: bool = True) -> Transcript:
-    """Bring back the latest kept version of a transcript. The version it replaces is kept as
-    `*.undone` beside the history (not part of it), so that repeated undos go further back."""
-    from confindex.formats import export
-
-    versions = history(ws, recording_id)
-    if not versions:
-        raise NotFoundError(f"no earlier version of {recording_id} to restore")
-    latest = versions[-1]
-    previous = store.load_path(latest)
-    undone = keep_previous(ws, recording_id)
-    if undone is not None:
-        undone.replace(undone.with_suffix(".undone"))
-    store.save(ws, previous)
-    latest.unlink()
-    export.write_exports(ws, previous)
-    from confindex.speech import voices
-
-    voices.sync(ws, previous)  # the library follows the names of the restored version
-    if index:
-        from confindex.search import index as search_index
-
-        search_index.add(ws, [previous])
-    return previous
+    """See `Store.undo`."""
+    return Store(ws).undo(recording_id, index=index)

@@ -15,7 +15,7 @@ def ledger_status(ws: Any) -> dict[str, Any]:
     """Counts per stage, failures, hours done, throughput and ETA, from the ledger alone."""
     from confindex.store.ledger import ALL_STAGES, TERMINAL, Ledger
 
-    if not (ws.state / "ledger.sqlite").exists():
+    if not ws.ledger_path.exists():
         return {
             "workspace": str(ws.root),
             "total": 0,

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from confindex.errors import ConfindexError, InputError, NotFoundError
+from confindex.errors import InputError, NotFoundError
 from confindex.store.transcript import Transcript, iter_all, resolve_recording
 from confindex.store.workspace import Workspace
 
@@ -147,17 +147,9 @@ def set_name(t: Transcript, speaker: str, name: str) -> str:
 def _publish(ws: Workspace, t: Transcript, what: str = "renamed") -> None:
     """Publish `t` as it is (transcript, exports, index; the version before is kept in the
     history, `confindex transcribe --undo`): no names carried, no recognition run."""
-    try:
-        from confindex.store.publish import publish
-    except ImportError as exc:  # a partial install: say what is missing rather than crash
-        raise ConfindexError(f"cannot update speakers: {exc}") from None
-    try:
-        publish(ws, t, keep_names=False, recognise_voices=False)
-    except ConfindexError as exc:
-        raise ConfindexError(
-            f"{what} in the transcript, but the index was not updated ({exc.message}); "
-            "run `confindex index --rebuild`"
-        ) from None
+    from confindex.store.store import Store
+
+    Store(ws).republish(t, what)
 
 
 def _enrollable(ws: Workspace, t: Transcript, label: str) -> bool:
@@ -177,13 +169,9 @@ def _update_library(ws: Workspace, t: Transcript, label: str, enroll: bool) -> N
     """Make the library agree with `label` of `t`: its voice enrolled under its name, or not
     in the library at all. Runs after the transcript is published (the source of truth first;
     the library can be rebuilt from transcripts)."""
-    from confindex.speech import voices
+    from confindex.store.store import Store
 
-    with voices.editing(ws) as lib:
-        if enroll:
-            lib.enroll(t.speakers[label], t.id, label, t.voiceprints[label])
-        else:
-            lib.unenroll(t.id, label)
+    Store(ws).enroll(t, label, enroll)
 
 
 def rename(
@@ -217,11 +205,8 @@ def ensure_voiceprints(ws: Workspace, t: Transcript) -> bool:
         return True
     if not t.diarization:
         return False
-    from pathlib import Path
-
-    candidates = [Path(p) for p in (t.recording.media_path, t.recording.source) if p]
-    found = [p if p.is_absolute() else ws.root / p for p in candidates]
-    media = next((p for p in found if p.is_file()), None)
+    found = [ws.media_file(p) for p in (t.recording.media_path, t.recording.source)]
+    media = next((p for p in found if p is not None and p.is_file()), None)
     if media is None:
         return False
     from confindex.speech import audio
@@ -309,8 +294,9 @@ def identify(ws: Workspace, recordings: Iterable[str] = ()) -> list[Identified]:
     """Recognise the library's voices again in the given recordings (all when none), computing
     missing voiceprints from media; a recording that changed is published again."""
     from confindex.speech import voices
+    from confindex.store.store import Store
 
-    lib = voices.load(ws)
+    lib = Store(ws).voices()
     ids = [resolve_recording(ws, r).id for r in recordings] if recordings else ws.transcript_ids()
     out = []
     for rid in ids:

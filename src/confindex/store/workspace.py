@@ -20,6 +20,15 @@ from confindex.errors import ConfindexError, InputError, LockedError, NotFoundEr
 
 ENV_HOME = "CONFINDEX_HOME"
 
+# One name per fact: every file the workspace holds is named here, and only here.
+TRANSCRIPTS = "transcripts"
+INDEX = "index"
+MEDIA = "media"
+STATE = ".confindex"
+LEDGER_FILE = "ledger.sqlite"  # under STATE
+VOICES_FILE = "voices.json"  # the voice library, at the root (users back it up by hand)
+HISTORY = ".history"  # under TRANSCRIPTS: earlier versions of each transcript, for undo
+
 
 @dataclass(frozen=True)
 class Workspace:
@@ -33,20 +42,43 @@ class Workspace:
 
     @property
     def transcripts(self) -> Path:
-        return self.root / "transcripts"
+        return self.root / TRANSCRIPTS
 
     @property
     def index_dir(self) -> Path:
-        return self.root / "index"
+        return self.root / INDEX
 
     @property
     def media(self) -> Path:
-        return self.root / "media"
+        return self.root / MEDIA
 
     @property
     def state(self) -> Path:
         """Private state: ledger, locks, temporary downloads."""
-        return self.root / ".confindex"
+        return self.root / STATE
+
+    @property
+    def ledger_path(self) -> Path:
+        """The job ledger (SQLite)."""
+        return self.state / LEDGER_FILE
+
+    @property
+    def voices_path(self) -> Path:
+        """The voice library (voices.json)."""
+        return self.root / VOICES_FILE
+
+    def history_dir(self, recording_id: str) -> Path:
+        """Earlier versions of a recording's transcript (`undo` brings them back)."""
+        self.transcript_path(recording_id)  # the same id check: never a path outside
+        return self.transcripts / HISTORY / recording_id
+
+    def media_file(self, path: str | os.PathLike[str] | None) -> Path | None:
+        """Where a transcript's or ledger row's `media_path` is: relative paths are under the
+        workspace root (the archive can move), absolute ones stay as they are."""
+        if not path:
+            return None
+        p = Path(path)
+        return p if p.is_absolute() else self.root / p
 
     @property
     def tmp(self) -> Path:

@@ -67,7 +67,7 @@ def serve(
     import uvicorn
 
     from confindex.search.hits import searcher
-    from confindex.search.index import ensure
+    from confindex.search.index import warn_if_stale
     from confindex.web.app import create_app
 
     message = exposure_warning(host)
@@ -87,8 +87,9 @@ def serve(
                     threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
 
     try:
-        # Build/open the index now: the first search should not pay for it.
-        ensure(ws, log=warn)
+        # Open the index now (the first search should not pay for it); serving never builds
+        # nor changes it: a missing or stale one is a warning naming `index --rebuild`.
+        warn_if_stale(ws, warn)
         searcher(ws)
         app = create_app(ws, bind_host=host.strip("[]"))
         config = uvicorn.Config(

@@ -1,0 +1,414 @@
+"""The one writer of a workspace.
+
+Every write to a workspace goes through a `Store`: a finished transcript (`publish`), the
+exports beside it, its earlier versions (`undo`, `history`), its index documents (`index`,
+`unindex`, `rebuild_index`, `sync_index`), the voice library (voices.json) and the removal of a
+recording everywhere. The job ledger is written by `store.ledger.Ledger`, which a Store opens
+(`ledger()`) for the run that drives it. Readers (search, serve, list, show) never write:
+a missing or stale index is a warning that names `confindex index --rebuild`.
+
+Publishing writes transcript JSON, exports, ledger stages and index entries, in that order, so
+that a crash between two steps leaves the source of truth (the transcript) ahead of what is
+derived from it. Two rules hold for every transcript written:
+
+- manual work is kept: speaker names users gave in the transcript being replaced are carried
+  to the new speaker labels by time overlap (with the names they rejected and the voices
+  they kept out of the voice library; publish.py has the pure functions);
+- speakers nobody named are named by the voice library when it knows their voice (marked
+  automatic, with the score), here and only here;
+- nothing is overwritten without a copy: the previous version goes to
+  `transcripts/.history/ID/` first, and `undo` brings it back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from confindex.errors import ConfindexError, NotFoundError
+from confindex.store import transcript as transcripts
+from confindex.store.stages import Stage
+from confindex.store.transcript import Transcript
+from confindex.store.workspace import Workspace, atomic_write_bytes, atomic_write_text, make_dir
+
+if TYPE_CHECKING:
+    from confindex.search.index import SyncResult
+    from confindex.speech.voices import Library
+    from confindex.store.catalog import Removed
+    from confindex.store.ledger import Ledger
+
+log = logging.getLogger("confindex.store.store")
+
+ProgressFn = Callable[[int, int], None]
+LogFn = Callable[[str], None]
+
+
+@dataclass
+class Published:
+    """What `publish` did for one recording."""
+
+    recording_id: str
+    previous_kept: str | None  # path of the copy of the version it replaced
+    names_carried: dict[str, str]  # new label -> name, from the replaced version
+    indexed: bool
+    recognised: dict[str, str] = field(default_factory=dict)  # label -> name, by the library
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Store:
+    """The writer of one workspace (cheap to make: it holds no open file)."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.ws.root)!r})"
+
+    # -- transcripts -----------------------------------------------------------------------
+
+    def publish(
+        self,
+        t: Transcript,
+        *,
+        index: bool = True,
+        keep_names: bool = True,
+        recognise_voices: bool = True,
+        ledger: Ledger | None = None,
+        key: str | None = None,
+        diarized: bool | None = None,
+        work_seconds: float | None = None,
+        on_stage: Callable[[str], None] | None = None,
+        formats: list[str] | None = None,
+        output_dir: str | None = None,
+    ) -> Published:
+        """Write `t` as the recording's transcript, its exports, its index entries and (with a
+        `ledger` and its row `key`) the ledger stages; keep the version it replaces.
+        `on_stage("index")` is called once the transcript is saved, before indexing. `formats`
+        and `output_dir`: which exports and where (None: the workspace config)."""
+        from confindex.store.publish import carry_names, carry_voice_marks
+
+        ws = self.ws.ensure()
+        kept: Path | None = None
+        carried: dict[str, str] = {}
+        if transcripts.exists(ws, t.id):
+            kept = self.keep_previous(t.id)
+            if keep_names:
+                old: Transcript | None
+                try:
+                    old = transcripts.load(ws, t.id)
+                except NotFoundError:
+                    old = None
+                if old is not None and old.speakers:
+                    carried = carry_names(old, t)
+                    for label, name in carried.items():
+                        t.speakers.setdefault(label, name)
+                    log.debug("%s: names carried %s", t.id, carried)
+                if old is not None:
+                    carry_voice_marks(old, t)
+        # After the users' names are carried: the library names only speakers nobody named.
+        recognised = self.recognise(t) if recognise_voices else {}
+        transcripts.save(ws, t)
+        if diarized is None:
+            diarized = bool(t.diarization)
+        self.settle(
+            t,
+            ledger=ledger,
+            key=key,
+            stage=Stage.DIARIZED if diarized else Stage.TRANSCRIBED,
+            index=index,
+            formats=formats,
+            output_dir=output_dir,
+            on_stage=on_stage,
+            work_seconds=work_seconds,
+        )
+        return Published(t.id, str(kept) if kept else None, carried, index, recognised)
+
+    def settle(
+        self,
+        t: Transcript,
+        *,
+        ledger: Ledger | None = None,
+        key: str | None = None,
+        stage: Stage | None = Stage.TRANSCRIBED,
+        index: bool = True,
+        formats: list[str] | None = None,
+        output_dir: str | None = None,
+        on_stage: Callable[[str], None] | None = None,
+        work_seconds: float | None = None,
+    ) -> None:
+        """Everything derived from a saved transcript, in publish's order: its exports and the
+        ledger's `stage` (both skipped when `stage` is None: they were written before), then
+        its index documents and the ledger's `indexed`. A run that finds a transcript saved
+        just before a crash finishes it here."""
+        recorded = ledger is not None and key is not None
+        if stage is not None:
+            self.write_exports(t, formats=formats, output_dir=output_dir)
+            if recorded:
+                assert ledger is not None and key is not None
+                ledger.advance(
+                    key, stage, recording_id=t.id, audio_seconds=t.duration, title=t.recording.title
+                )
+        if index:
+            if on_stage:
+                on_stage("index")
+            self.index([t])
+            if recorded:
+                assert ledger is not None and key is not None
+                extra = {} if work_seconds is None else {"work_seconds": round(work_seconds, 3)}
+                ledger.advance(key, Stage.INDEXED, audio_seconds=t.duration, **extra)
+
+    def republish(self, t: Transcript, what: str = "renamed") -> None:
+        """Publish `t` as it is (transcript, exports, index; the version before is kept in the
+        history): no names carried, no recognition run — a user's edit of speakers."""
+        try:
+            self.publish(t, keep_names=False, recognise_voices=False)
+        except ConfindexError as exc:
+            raise ConfindexError(
+                f"{what} in the transcript, but the index was not updated ({exc.message}); "
+                "run `confindex index --rebuild`"
+            ) from None
+
+    def write_exports(
+        self, t: Transcript, *, formats: list[str] | None = None, output_dir: str | None = None
+    ) -> list[str]:
+        """Write the exports of `t` (atomically); returns their paths. By default every format
+        beside the transcript JSON; `formats`/`output_dir` (else the workspace config's [fetch]
+        values) choose which and where (a relative folder is under the workspace)."""
+        from confindex.config import cue_style, export_defaults
+        from confindex.formats.export import DEFAULT_STYLE, file_name, parse_formats, render_bytes
+
+        ws = self.ws
+        conf_formats, conf_dir = export_defaults(ws)
+        chosen = parse_formats(formats if formats is not None else conf_formats)
+        where = output_dir or conf_dir
+        folder = ws.transcripts if not where else ws.root / Path(where).expanduser()
+        style = cue_style(ws) if {"srt", "vtt"} & set(chosen) else DEFAULT_STYLE
+        paths = []
+        for fmt in chosen:
+            path = folder / file_name(t.id, fmt)
+            atomic_write_bytes(path, render_bytes(t, fmt, style, ws.root))
+            paths.append(str(path))
+        return paths
+
+    def keep_previous(self, recording_id: str) -> Path | None:
+        """Copy the current transcript of `recording_id` into the history; its path (None if
+        there is no current transcript)."""
+        current = self.ws.transcript_path(recording_id)
+        try:
+            data = current.read_bytes()
+        except FileNotFoundError:
+            return None
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        dest = self.ws.history_dir(recording_id) / f"{stamp}.json"
+        make_dir(dest.parent)
+        atomic_write_bytes(dest, data)
+        return dest
+
+    def history(self, recording_id: str) -> list[Path]:
+        """Kept versions of a recording's transcript, oldest first."""
+        d = self.ws.history_dir(recording_id)
+        return sorted(d.glob("*.json")) if d.is_dir() else []
+
+    def undo(self, recording_id: str, *, index: bool = True) -> Transcript:
+        """Bring back the latest kept version of a transcript. The version it replaces is kept
+        as `*.undone` beside the history (not part of it), so that repeated undos go further
+        back."""
+        versions = self.history(recording_id)
+        if not versions:
+            raise NotFoundError(f"no earlier version of {recording_id} to restore")
+        latest = versions[-1]
+        previous = transcripts.load_path(latest)
+        undone = self.keep_previous(recording_id)
+        if undone is not None:
+            undone.replace(undone.with_suffix(".undone"))
+        transcripts.save(self.ws, previous)
+        latest.unlink()
+        self.write_exports(previous)
+        self.sync_voices(previous)  # the library follows the names of the restored version
+        if index:
+            self.index([previous])
+        return previous
+
+    def remove(self, recording_ids: list[str], *, media: bool = False) -> list[Removed]:
+        """Remove recordings everywhere: index documents, ledger rows, voices, history,
+        exports, media (if asked), then the transcript. Missing pieces are skipped, so a
+        half-done removal can be rerun."""
+        from confindex.formats.export import WRITABLE, file_name
+        from confindex.search import index as search_index
+        from confindex.store.catalog import Removed
+
+        ws = self.ws
+        media_paths: dict[str, Path | None] = {}
+        for rid in recording_ids:
+            if not ws.transcript_path(rid).exists():
+                raise NotFoundError(f"no recording {rid!r} in {ws.transcripts}")
+            mp = None
+            with contextlib.suppress(ConfindexError):
+                mp = ws.media_file(transcripts.load(ws, rid).recording.media_path)
+            media_paths[rid] = mp
+        has_index = search_index.exists(ws)
+        results = []
+        with contextlib.ExitStack() as stack:
+            ledger = stack.enter_context(self.ledger()) if ws.ledger_path.exists() else None
+            for rid in recording_ids:
+                r = Removed(rid)
+                r.index_docs = self.unindex([rid]) if has_index else 0
+                r.ledger_rows = ledger.forget([rid]) if ledger else 0
+                results.append(r)
+        # Their voices leave the library too: a removed recording must not name people any more.
+        self.forget_voices([r.id for r in results])
+        for r in results:
+            rid = r.id
+            # every export fetch or `export` may have written beside it (the QDA formats too)
+            doomed = [ws.transcripts / file_name(rid, fmt) for fmt in WRITABLE]
+            old = ws.history_dir(rid)  # earlier versions: the recording's words, kept for undo
+            if old.is_dir():
+                r.files += [str(p) for p in sorted(old.iterdir())]
+                shutil.rmtree(old)
+            mp = media_paths[rid]
+            # Only media inside the workspace: a local file the user fetched stays theirs.
+            if media and mp is not None and mp.resolve().is_relative_to(ws.root.resolve()):
+                doomed.append(mp)
+            doomed.append(ws.transcript_path(rid))
+            for p in doomed:
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+                    r.files.append(str(p))
+        return results
+
+    # -- the index -------------------------------------------------------------------------
+
+    def index(self, items: Iterable[Transcript], *, log: LogFn | None = None) -> int:
+        """Index these transcripts, replacing their recordings' documents; returns turns."""
+        from confindex.search import index as search_index
+
+        return search_index.add(self.ws, items, log=log)
+
+    def reindex(self, recording_ids: Iterable[str]) -> int:
+        """Index these recordings again from their transcripts on disk; returns turns."""
+        ids = list(recording_ids)
+        if not ids:
+            return 0
+        return self.index(transcripts.load_path(self.ws.transcript_path(i)) for i in ids)
+
+    def unindex(self, recording_ids: Iterable[str]) -> int:
+        """Delete every index document of these recordings; returns how many went."""
+        from confindex.search import index as search_index
+
+        return search_index.remove(self.ws, recording_ids)
+
+    def rebuild_index(
+        self, progress: ProgressFn | None = None, *, skipped: list[tuple[str, str]] | None = None
+    ) -> int:
+        """Rebuild the whole index from transcripts/ (atomically); returns turns indexed."""
+        from confindex.search import index as search_index
+
+        make_dir(self.ws.index_dir)
+        return search_index.rebuild(self.ws, progress, skipped=skipped)
+
+    def sync_index(
+        self, *, log: LogFn | None = None, skipped: list[tuple[str, str]] | None = None
+    ) -> SyncResult:
+        """Make the index match transcripts/ (new, changed, deleted transcripts)."""
+        from confindex.search import index as search_index
+
+        make_dir(self.ws.index_dir)
+        return search_index.sync(self.ws, log=log, skipped=skipped)
+
+    def optimize_index(self) -> None:
+        """Merge the index's segments into one (minutes on a big index)."""
+        from confindex.search import index as search_index
+
+        search_index.optimize(self.ws)
+
+    # -- the voice library -----------------------------------------------------------------
+
+    def voices(self) -> Library:
+        """The voice library (empty when there is none); a damaged one is rebuilt from the
+        transcripts and written again."""
+        from confindex.speech import voices
+
+        lib, damaged = voices.read(self.ws)
+        if damaged:
+            self.save_voices(lib)
+        return lib
+
+    def save_voices(self, lib: Library) -> None:
+        atomic_write_text(self.ws.voices_path, lib.to_json() + "\n")
+
+    @contextlib.contextmanager
+    def editing_voices(self) -> Iterator[Library]:
+        """The library, loaded and saved again under the workspace's `voices` lock (two
+        renames at once must not lose an enrollment)."""
+        with self.ws.lock("voices"):
+            lib = self.voices()
+            yield lib
+            self.save_voices(lib)
+
+    def enroll(self, t: Transcript, label: str, enroll: bool) -> None:
+        """Make the library agree with `label` of `t`: its voice enrolled under its name, or
+        not in the library at all."""
+        with self.editing_voices() as lib:
+            if enroll:
+                lib.enroll(t.speakers[label], t.id, label, t.voiceprints[label])
+            else:
+                lib.unenroll(t.id, label)
+
+    def forget_voices(self, recording_ids: Iterable[str]) -> int:
+        """Drop every enrollment made from these recordings; returns how many were dropped."""
+        doomed = set(recording_ids)
+        if not self.ws.voices_path.exists():
+            return 0
+        with self.editing_voices() as lib:
+            before = lib.enrollment_count()
+            lib.drop_recordings(doomed)
+            return before - lib.enrollment_count()
+
+    def sync_voices(self, t: Transcript) -> None:
+        """Make the library hold exactly `t`'s enrollable voices for this recording (after
+        `undo` brought back an older version: a rename undone must not keep naming people)."""
+        from confindex.speech.voices import enrollments_of
+
+        wanted = enrollments_of(t)
+        if not wanted and not self.ws.voices_path.exists():
+            return
+        with self.editing_voices() as lib:
+            lib.drop_recordings({t.id})
+            for name, label, vp in wanted:
+                lib.enroll(name, t.id, label, vp)
+
+    def recognise(self, t: Transcript) -> dict[str, str]:
+        """Name the speakers of `t` the voice library knows, in place; label -> name for the
+        names given. An unreadable library costs the names, not the transcription."""
+        from confindex.speech import voices
+
+        if not t.voiceprints or not self.ws.voices_path.exists():
+            return {}
+        try:
+            library = self.voices()
+        except ConfindexError as exc:
+            log.warning("voices not recognised in %s: %s", t.id, exc.message)
+            return {}
+        given = {}
+        for c in voices.identify(t, library):
+            if c.new:
+                given[c.label] = c.new
+                log.info("%s: %s recognised as %s (%.2f)", t.id, c.label, c.new, c.score or 0.0)
+        return given
+
+    # -- the ledger ------------------------------------------------------------------------
+
+    def ledger(self, **kw: Any) -> Ledger:
+        """The job ledger of this workspace (a damaged one is set aside and rebuilt from the
+        transcripts); `read_only=True` for readers."""
+        from confindex.store.ledger import Ledger
+
+        return Ledger.of(self.ws, **kw)
