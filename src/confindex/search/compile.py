@@ -360,7 +360,8 @@ def _tree(node: Node, langs: tuple[str, ...]) -> MNode:
             variant = _and_variant(node, langs)
             if variant is not None:
                 return MAny((MAll(kids), variant))
-            return MAll(kids)
+            spaced = _spaced_pairs(node, kids, langs)
+            return MAny((MAll(kids), *spaced)) if spaced else MAll(kids)
         return MAny(kids)
     if isinstance(node, Field):
         return None
@@ -388,16 +389,39 @@ def _number_run_alts(node: And, langs: tuple[str, ...]) -> list[Alt]:
     return [a for a in _phrase_number_alts(text, langs) if len(a) < n]
 
 
-def _spacing_variant(node: And, langs: tuple[str, ...]) -> Unit | None:
-    """`BFM TV` (two plain words) also finds BFMTV written as one word."""
-    words = [n for n in node.nodes if isinstance(n, Word)]
-    if len(node.nodes) != 2 or len(words) != 2 or any(w.prefix or w.fuzzy for w in words):
+MAX_SPACED_PAIRS = 3  # variants of one AND: each joins one pair of adjacent words
+
+
+def _joined(a: Node, b: Node, langs: tuple[str, ...]) -> Unit | None:
+    """Two plain one-token words written as one (`BFM` `TV` → bfmtv), as index.compounds
+    indexes them; None for anything else (prefixes, fuzzy words, common words)."""
+    if not (isinstance(a, Word) and isinstance(b, Word)) or a.prefix or a.fuzzy or b.prefix:
         return None
-    a, b = (tokens(w.text) for w in words)
-    if len(a) != 1 or len(b) != 1 or has_common(a[0][0], b[0][0]):
+    if b.fuzzy:
         return None
-    joined = a[0][0] + b[0][0]  # folded, as index.compounds writes it; stems for one-word text
+    ta, tb = tokens(a.text), tokens(b.text)
+    if len(ta) != 1 or len(tb) != 1 or has_common(ta[0][0], tb[0][0]):
+        return None
+    joined = ta[0][0] + tb[0][0]  # folded, as index.compounds writes it; stems for one-word text
     return Unit(((Slot(SlotKind.STEM, joined, _stem_forms(joined, langs)),),))
+
+
+def _spacing_variant(node: And, langs: tuple[str, ...]) -> Unit | None:
+    """`BFM TV` (two plain words, nothing else) also finds BFMTV written as one word."""
+    if len(node.nodes) != 2:
+        return None
+    return _joined(node.nodes[0], node.nodes[1], langs)
+
+
+def _spaced_pairs(node: And, kids: tuple[MNode, ...], langs: tuple[str, ...]) -> list[MAll]:
+    """The same AND with two adjacent plain words joined (`BFM TV recording:x lang:fr -poker`
+    also finds BFMTV with the same filters and exclusions): one alternative per such pair."""
+    out: list[MAll] = []
+    for i in range(len(node.nodes) - 1):
+        u = _joined(node.nodes[i], node.nodes[i + 1], langs)
+        if u is not None and len(out) < MAX_SPACED_PAIRS:
+            out.append(MAll((*kids[:i], u, *kids[i + 2 :])))
+    return out
 
 
 def _positional(m: MNode) -> bool:
@@ -426,9 +450,9 @@ def _translate(
         return None if inner is None else wq.Not(inner)
     if isinstance(node, And | Or):
         kids_m: tuple[MNode, ...]
-        variant: Unit | None = None
-        if isinstance(m, MAny) and isinstance(node, And):  # an And with its spacing variant
-            kids_m, variant = m.nodes[0].nodes, m.nodes[1]  # type: ignore[union-attr,assignment]
+        variants: tuple[MNode, ...] = ()
+        if isinstance(m, MAny) and isinstance(node, And):  # an And with its spacing variants
+            kids_m, variants = m.nodes[0].nodes, m.nodes[1:]  # type: ignore[union-attr]
         else:
             kids_m = m.nodes if isinstance(m, MAll | MAny) else (None,) * len(node.nodes)
         parts = [
@@ -439,9 +463,13 @@ def _translate(
         if not kept:
             return None
         q = kept[0] if len(kept) == 1 else (wq.And(kept) if isinstance(node, And) else wq.Or(kept))
-        if variant is not None:
-            q = wq.Or([q, _unit_query(variant, langs)])
-        return q
+        alts = [q]
+        for v in variants:
+            if isinstance(v, Unit):  # the whole AND written otherwise
+                alts.append(_unit_query(v, langs))
+            elif isinstance(v, MAll):  # one pair joined, every other part as it is
+                alts.append(_joined_query(node, kids_m, v, max_s, negated, langs))
+        return alts[0] if len(alts) == 1 else wq.Or(alts)
     if isinstance(node, Field):
         return _field(node, max_s)
     if not isinstance(m, Unit):
@@ -449,6 +477,25 @@ def _translate(
     if not negated:
         boost_terms([t for t, _, _ in tokens(node.text)], boost)
     return _unit_query(m, langs)
+
+
+def _joined_query(
+    node: And,
+    kids: tuple[MNode, ...],
+    v: MAll,
+    max_s: float,
+    negated: bool,
+    langs: tuple[str, ...],
+) -> wq.Query:
+    """The query of a `_spaced_pairs` alternative: the joined unit where the pair was."""
+    i = next(k for k, n in enumerate(v.nodes) if n is not kids[k])
+    parts = [_unit_query(v.nodes[i], langs)]  # type: ignore[arg-type]
+    for k, (n, km) in enumerate(zip(node.nodes, kids, strict=True)):
+        if k not in (i, i + 1):
+            part = _translate(n, km, max_s, [], negated, langs)  # boosts: the original's
+            if part is not None:
+                parts.append(part)
+    return wq.And(parts)
 
 
 def _unit_query(u: Unit, langs: tuple[str, ...]) -> wq.Query:
