@@ -393,11 +393,8 @@ MAX_SPACED_PAIRS = 3  # variants of one AND: each joins one pair of adjacent wor
 
 
 def _joined(a: Node, b: Node, langs: tuple[str, ...]) -> Unit | None:
-    """Two plain one-token words written as one (`BFM` `TV` → bfmtv), as index.compounds
-    indexes them; None for anything else (prefixes, fuzzy words, common words)."""
-    if not (isinstance(a, Word) and isinstance(b, Word)) or a.prefix or a.fuzzy or b.prefix:
-        return None
-    if b.fuzzy:
+    """Two plain one-token words as one (`BFM` `TV` → bfmtv, as index.compounds indexes)."""
+    if not all(isinstance(w, Word) and not (w.prefix or w.fuzzy) for w in (a, b)):
         return None
     ta, tb = tokens(a.text), tokens(b.text)
     if len(ta) != 1 or len(tb) != 1 or has_common(ta[0][0], tb[0][0]):
@@ -408,20 +405,15 @@ def _joined(a: Node, b: Node, langs: tuple[str, ...]) -> Unit | None:
 
 def _spacing_variant(node: And, langs: tuple[str, ...]) -> Unit | None:
     """`BFM TV` (two plain words, nothing else) also finds BFMTV written as one word."""
-    if len(node.nodes) != 2:
-        return None
-    return _joined(node.nodes[0], node.nodes[1], langs)
+    return _joined(*node.nodes, langs) if len(node.nodes) == 2 else None
 
 
 def _spaced_pairs(node: And, kids: tuple[MNode, ...], langs: tuple[str, ...]) -> list[MAll]:
     """The same AND with two adjacent plain words joined (`BFM TV recording:x lang:fr -poker`
     also finds BFMTV with the same filters and exclusions): one alternative per such pair."""
-    out: list[MAll] = []
-    for i in range(len(node.nodes) - 1):
-        u = _joined(node.nodes[i], node.nodes[i + 1], langs)
-        if u is not None and len(out) < MAX_SPACED_PAIRS:
-            out.append(MAll((*kids[:i], u, *kids[i + 2 :])))
-    return out
+    pairs = enumerate(zip(node.nodes, node.nodes[1:], strict=False))
+    joined = [(i, u) for i, (a, b) in pairs if (u := _joined(a, b, langs)) is not None]
+    return [MAll((*kids[:i], u, *kids[i + 2 :])) for i, u in joined[:MAX_SPACED_PAIRS]]
 
 
 def _positional(m: MNode) -> bool:
@@ -467,8 +459,11 @@ def _translate(
         for v in variants:
             if isinstance(v, Unit):  # the whole AND written otherwise
                 alts.append(_unit_query(v, langs))
-            elif isinstance(v, MAll):  # one pair joined, every other part as it is
-                alts.append(_joined_query(node, kids_m, v, max_s, negated, langs))
+            elif isinstance(v, MAll):  # one pair joined (at i), every other part as it is
+                i = next(k for k, n in enumerate(v.nodes) if n is not kids_m[k])
+                rest = [p for k, p in enumerate(parts) if k not in (i, i + 1) and p is not None]
+                joined = _unit_query(v.nodes[i], langs)  # type: ignore[arg-type]
+                alts.append(wq.And([joined, *rest]))
         return alts[0] if len(alts) == 1 else wq.Or(alts)
     if isinstance(node, Field):
         return _field(node, max_s)
@@ -477,25 +472,6 @@ def _translate(
     if not negated:
         boost_terms([t for t, _, _ in tokens(node.text)], boost)
     return _unit_query(m, langs)
-
-
-def _joined_query(
-    node: And,
-    kids: tuple[MNode, ...],
-    v: MAll,
-    max_s: float,
-    negated: bool,
-    langs: tuple[str, ...],
-) -> wq.Query:
-    """The query of a `_spaced_pairs` alternative: the joined unit where the pair was."""
-    i = next(k for k, n in enumerate(v.nodes) if n is not kids[k])
-    parts = [_unit_query(v.nodes[i], langs)]  # type: ignore[arg-type]
-    for k, (n, km) in enumerate(zip(node.nodes, kids, strict=True)):
-        if k not in (i, i + 1):
-            part = _translate(n, km, max_s, [], negated, langs)  # boosts: the original's
-            if part is not None:
-                parts.append(part)
-    return wq.And(parts)
 
 
 def _unit_query(u: Unit, langs: tuple[str, ...]) -> wq.Query:
