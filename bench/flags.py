@@ -108,7 +108,8 @@ def main() -> int:
         samples = audio.decode(path)
         dur = len(samples) / SAMPLE_RATE
         ev = job.flag_evidence(samples)
-        flags = quality.assess(t.segments, quality.Signals(speech=ev.speech, heard=ev.heard))
+        signals = quality.Signals(speech=ev.speech, heard=ev.heard, listened=ev.listened)
+        flags = quality.assess(t.segments, signals)
         words = [(w.start, w.end) for s in t.segments for w in s.words]
         ref_s = sum(b - a for a, b in ref)
         wordless = sum(max(0.0, (b - a) - overlap(a, b, merge(words, 0.3))) for a, b in ref)
@@ -116,7 +117,7 @@ def main() -> int:
         print(f"\n## {name}: {dur:.0f} s, reference speech {ref_s:.1f} s, of it without a word "
               f"{wordless:.1f} s; flags at fetch: {fetched}")  # fmt: skip
         # The rule before issue 31: the strict VAD alone (as if the decoder's heard nothing).
-        for h in quality.find_nonspeech(t.segments, ev.speech, []):
+        for h in quality.find_nonspeech(t.segments, ev.speech, None):
             share = overlap(h.start, h.end, ref) / max(h.end - h.start, 1e-3)
             old_ns += 1
             old_on += share > 0.5

@@ -35,7 +35,7 @@ def pyannote():
 
 def test_missed_flag_catches_a_stretch_of_speech_removed_from_a_transcript(pyannote) -> None:
     segs, ev = pyannote
-    signals = Signals(speech=ev.speech, heard=ev.heard)
+    signals = Signals(speech=ev.speech, heard=ev.heard, listened=ev.listened)
     # The reference transcript itself: nothing is missing, nothing is flagged missed.
     assert not [f for f in quality.assess(segs, signals) if f.kind == "missed"]
     # Sheila's 4.4-s line at 24.06–28.43 s removed: exactly that stretch is flagged.
@@ -44,7 +44,7 @@ def test_missed_flag_catches_a_stretch_of_speech_removed_from_a_transcript(pyann
     (missed,) = [f for f in quality.assess(cut, signals) if f.kind == "missed"]
     assert missed.start == pytest.approx(24.06, abs=0.3)
     assert missed.end == pytest.approx(28.43, abs=0.3)
-    assert "of speech to the decoder's VAD with no word" in missed.reason
+    assert missed.reason == f"{missed.end - missed.start:.1f} s of speech to the VAD with no word"
     # A short pause (a removed 1.8-s line) is no missed speech: under MISSED_MIN.
     short = [s for s in segs if not (s.start >= 10.7 and s.end <= 12.6)]
     assert not [f for f in quality.assess(short, signals) if f.kind == "missed"]
@@ -63,3 +63,36 @@ def test_nonspeech_only_when_both_vads_agree(pyannote) -> None:
     s0 = Segment(1, 1.0, 3.0, " thanks", [Word(1.0, 3.0, " thanks", 0.9)], -0.3, 0.05)
     (f,) = quality.find_nonspeech([s0], ev.speech, ev.heard)
     assert f.reason == "0% of it is speech to either VAD" and f.score == 1.0
+
+
+def rttm_speech(path) -> list[tuple[float, float]]:
+    spans = []
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if len(f) > 4 and f[0] == "SPEAKER":
+            spans.append((float(f[3]), float(f[3]) + float(f[4])))
+    return spans
+
+
+def on_speech(f, ref: list[tuple[float, float]]) -> float:
+    inside = sum(max(0.0, min(b, f.end) - max(a, f.start)) for a, b in ref)
+    return inside / max(f.end - f.start, 1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ami_trn04", "ami_trn07", "ami_trn08"])
+def test_real_meetings_no_nonspeech_flag_on_reference_speech(name) -> None:
+    """The real job (Whisper base, diarization, flags) on AMI excerpts where the strict VAD
+    alone put `nonspeech` on speech (trn04 twice, trn08 once; bench/flags.py runs every shared
+    recording); in trn07, quiet speech at 23–25 s comes out without words: `missed` says so."""
+    from confindex.run.fetch import local_media
+    from confindex.run.pipeline import FetchOptions, Transcriber
+
+    wav = shared_file(f"diar/{name}.wav")
+    ref = rttm_speech(wav.with_suffix(".rttm"))
+    t = Transcriber(FetchOptions()).transcribe(local_media(wav))
+    assert not [f for f in t.flags if f.kind == "nonspeech" and on_speech(f, ref) > 0.5]
+    missed = [f for f in t.flags if f.kind == "missed"]
+    assert all(on_speech(f, ref) > 0.5 for f in missed), missed
+    if name == "ami_trn07":
+        assert [f for f in missed if f.start < 24.5 and f.end > 24.5]

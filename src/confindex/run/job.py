@@ -258,6 +258,7 @@ class Transcriber:
 class FlagEvidence:
     speech: list[tuple[float, float]] | None  # a strict VAD's speech regions (seconds)
     heard: list[tuple[float, float]] | None  # the decoder's own VAD regions
+    listened: list[tuple[float, float]] | None = None  # a sensitive VAD's, for `missed`
 
 
 def flag_evidence(samples: Any, asr: Any = None) -> FlagEvidence:
@@ -278,8 +279,13 @@ def flag_evidence(samples: Any, asr: Any = None) -> FlagEvidence:
         (c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE)
         for c in get_speech_timestamps(samples, vad)
     ]
+    from dataclasses import replace
+
+    from confindex.speech.quality import MISSED_VAD_THRESHOLD
+
     opts = asr if asr is not None and asr.vad else AsrOptions()
-    return FlagEvidence(speech, vad_chunks(samples, opts))
+    sensitive = replace(opts, vad_threshold=min(opts.vad_threshold, MISSED_VAD_THRESHOLD))
+    return FlagEvidence(speech, vad_chunks(samples, opts), vad_chunks(samples, sensitive))
 
 
 def quality_flags(samples: Any, result: Any, asr: Any = None) -> list[Flag]:
@@ -292,6 +298,7 @@ def quality_flags(samples: Any, result: Any, asr: Any = None) -> list[Flag]:
     signals = quality.Signals(
         speech=ev.speech,
         heard=ev.heard,
+        listened=ev.listened,
         language=result.language,
         # The share of speech in the top language is no detection probability: not used.
         language_probability=None,
