@@ -116,7 +116,6 @@ class Guard:
 class _Cached:
     stamp: str | None
     transcript: Transcript
-    media: Media | None
     html: Markup | None = None  # the rendered transcript, made on first view
 
 
@@ -159,17 +158,20 @@ class Library:
         t = load(self.ws, rid)
         if len(self._cache) > 64:
             self._cache.clear()
-        hit = self._cache[rid] = _Cached(stamp, t, find_media(self.ws.root, t.recording))
+        hit = self._cache[rid] = _Cached(stamp, t)
         return hit
 
     def transcript(self, rid: str) -> Transcript:
         return self.entry(rid).transcript
 
     def media(self, rid: str) -> Media | None:
+        """Looked for on every request (a few stats): a file put back, or fetched again at a
+        new path, plays without a restart."""
         try:
-            return self.entry(rid).media
+            t = self.entry(rid).transcript
         except ConfindexError:
             return None
+        return find_media(self.ws.root, t.recording)
 
     def search(
         self, q: str, limit: int, offset: int, group: bool = False, context: int = 0
@@ -358,6 +360,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             code = 404 if isinstance(exc, NotFoundError) else 400
             return page("error.html", code=code, error=exc)
         t = entry.transcript
+        media = await run_in_threadpool(lib.media, rid)
         classes = speaker_classes(t)
         from confindex.formats.links import link
         from confindex.store.speakers import list_speakers
@@ -383,8 +386,8 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             t=t,
             rec=t.recording,
             at=max(0.0, at),
-            media=entry.media,
-            youtube=youtube_id(t.recording) if entry.media is None else None,
+            media=media,
+            youtube=youtube_id(t.recording) if media is None else None,
             source_link=safe_href(link(t.recording, at)),
             speakers=speakers,
             transcript=entry.html,
