@@ -228,9 +228,11 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
         head.append_text(text(h.speaker_name or "?", "bold"))
         head.append(" · ", style="bold")
         more = Text(f" ({h.matches} turns)" if h.matches > 1 else "")
-        source = text(" · ".join(x for x in (h.title, h.channel, h.date) if x))
-        source.truncate(max(10, width - len(head) - len(more)), overflow="ellipsis")
-        _line(out, head + source + more, width)
+        # The title is cut first: channel and date stay readable on an 80-column terminal.
+        tail = text("".join(f" · {x}" for x in (h.channel, h.date) if x))
+        source = text(h.title)
+        source.truncate(max(10, width - len(head) - len(more) - len(tail)), overflow="ellipsis")
+        _line(out, head + source + tail + more, width)
         for ctx in h.before:
             _print_ctx(out, ctx, width)
         _para(out, _marked(h.snippet, h.spans, styled), width)
