@@ -39,7 +39,7 @@ from confindex.store.transcript import (
     save,
 )
 from confindex.store.workspace import Workspace
-from confindex.web.library import View, row_of, select
+from confindex.web.library import Catalog, View, row_of, select
 
 CHANNELS = ("ESA", "CNES", "NASA", "JAXA", "ISRO")
 PEOPLE = ("Ada Lovelace", "Hedy Lamarr", "Katherine Johnson", "Valentina Terechkova")
@@ -105,7 +105,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=10)
     args = ap.parse_args()
     ws = build(Path(f"/tmp/confindex-bench-library-{args.recordings}"), args.recordings)
-    rows = [row_of(m) for m in index.load_recordings(ws).values()]
+    rows = Catalog([row_of(m) for m in index.load_recordings(ws).values()])
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "confindex", "serve", "-w", str(ws.root), "--port", "0"],

@@ -44,7 +44,7 @@ from confindex.store.transcript import Transcript
 from confindex.store.workspace import Workspace, is_recording_id
 from confindex.timefmt import hms
 from confindex.web import security
-from confindex.web.library import Row, View, choices, plural, row_of, select
+from confindex.web.library import Catalog, View, plural, row_of, select
 from confindex.web.media import Media, find_media, youtube_id
 from confindex.web.render import (
     marked,
@@ -132,7 +132,7 @@ class Library:
         self.archive = Archive(ws)
         self._lock = threading.Lock()  # one search or rename at a time (one shared searcher)
         self._cache: dict[str, _Cached] = {}
-        self._rows: tuple[Any, list[Row]] | None = None
+        self._rows: tuple[Any, Catalog] | None = None
         self._metas: dict[str, tuple[str | None, dict[str, Any]]] = {}
 
     def locked(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
@@ -189,7 +189,7 @@ class Library:
             raise NotFoundError("no such recording")
         return self.locked(self.archive.rename_speaker, rid, label, name)
 
-    def rows(self) -> list[Row]:
+    def rows(self) -> Catalog:
         """Every recording as the library shows it, rebuilt only when the index's metadata
         or the transcripts folder changed (a page of 10,000 recordings then costs a sort)."""
         from confindex.search import index
@@ -218,8 +218,8 @@ class Library:
                     self._metas[rid] = cached
                 meta = cached[1]
             rows.append(row_of(meta, rid in known))
-        self._rows = (key, rows)
-        return rows
+        self._rows = (key, Catalog(rows))
+        return self._rows[1]
 
     def in_context(self, t: Transcript, q: str) -> list[Match]:
         """The passages of `q` on this recording's page (the turns its search finds here)."""
@@ -349,7 +349,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             return page("error.html", code=400, error=exc)
         rows = await run_in_threadpool(lib.rows)
         shown = select(rows, view)
-        return page("library.html", view=view, shown=shown, choices=choices(rows))
+        return page("library.html", view=view, shown=shown, choices=rows.choices())
 
     async def recording_page(request: Request) -> Response:
         rid = request.path_params["rid"]
@@ -405,7 +405,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
 
     async def speakers_page(request: Request) -> Response:
         people, unnamed = await run_in_threadpool(lib.people)
-        titles = {r.id: r.title for r in await run_in_threadpool(lib.rows)}
+        titles = {r.id: r.title for r in (await run_in_threadpool(lib.rows)).rows}
         return page(
             "speakers.html", people=people, unnamed=unnamed, titles=titles, library=View().url
         )
