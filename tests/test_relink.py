@@ -78,3 +78,16 @@ def test_a_moved_file_fetched_again_relinks_its_recording(tmp_path) -> None:
         assert r.exit_code == 0 and load(ws, rid).recording.media_path == str(moved)
     finally:
         stop_server(server)
+
+
+def test_cite_in_a_silence_says_it_cites_the_nearest_sentence(tmp_path) -> None:
+    ws = Workspace(tmp_path / "ws").ensure()
+    save(ws, panel_transcript())
+    r = run("cite", PANEL_ID, "--at", "31.5", ws=ws)  # between 30.75 and 33.35: a pause
+    assert r.exit_code == 0
+    assert r.stderr.strip().splitlines() == [
+        "note: nothing is said at 00:00:31; citing the nearest sentence (00:00:25–00:00:30)"
+    ]
+    assert "That famous handshake in space" in r.stdout
+    r = run("cite", PANEL_ID, "--at", "34", ws=ws)  # said then: no note
+    assert r.exit_code == 0 and r.stderr == ""

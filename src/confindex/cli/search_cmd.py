@@ -413,7 +413,15 @@ def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
     from confindex.api import Archive
     from confindex.formats.cite import STYLES
 
-    c = Archive(ws).cite(recording, _at(at) or 0.0)
+    moment = _at(at) or 0.0
+    c = Archive(ws).cite(recording, moment)
+    if not c.start - 0.5 <= moment <= c.end + 0.5:
+        # A moment in a silence: the nearest sentence is cited — say so, not silently.
+        click.echo(
+            f"note: nothing is said at {hms(moment)}; citing the nearest sentence "
+            f"({hms(c.start)}–{hms(c.end)})",
+            err=True,
+        )
     if as_json:
         print_json(c.to_dict())
         return
