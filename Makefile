@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo
 
-.PHONY: demo test lint fast install
+.PHONY: demo test lint fast test-fast install
 
 $(BIN)/confindex: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,11 @@ lint: install
 test: lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
-# Everything but the slow end-to-end tests.
-fast: lint
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not slow"
+# Everything that does not need the real Whisper model: no `slow` test (those load it or run
+# long end-to-end work); pipeline tests use the scripted FakeDecoder (speech/fake.py), and
+# CONFINDEX_NO_MODEL makes any other model load an error (a test missing its `slow` mark).
+test-fast: install
+	HF_HUB_OFFLINE=1 CONFINDEX_NO_MODEL=1 $(BIN)/python -m pytest -q -m "not slow"
+
+# Lint, then test-fast.
+fast: lint test-fast

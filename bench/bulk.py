@@ -115,7 +115,8 @@ def main() -> None:
         transcriber = Transcriber(options)
         t0 = time.perf_counter()
         model = transcriber.model  # loaded once, outside both timings
-        print(f"model {model.spec.name} loaded in {time.perf_counter() - t0:.1f} s", flush=True)
+        name = model.describe().model
+        print(f"model {name} loaded in {time.perf_counter() - t0:.1f} s", flush=True)
         rate = parse_bytes(args.limit_rate) if args.limit_rate not in ("0", "") else None
         extra = {"ratelimit": rate} if rate else {}
         results = {}

@@ -109,7 +109,7 @@ def measure_share(clip: str, min_seconds: float) -> dict:
         "asr_s": round(asr_wall, 2),
         "asr_cpu_s": round(asr_cpu, 2),
         "asr_cpu_per_audio_s": round(asr_cpu / duration, 3),
-        "asr_model": loaded.spec.name,
+        "asr_model": loaded.describe().model,
         "asr_segments": len(result.segments),
         "diarize_load_s": round(d_load, 2),
         "diarize_s": round(d_proc, 2),

@@ -110,7 +110,7 @@ def bare_worker(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-    from confindex.speech.asr import resolve_model
+    from confindex.speech.model_files import resolve_model
 
     model = WhisperModel(resolve_model(None).path, device="cpu", compute_type="int8")
     audio = _decode(Path(args.audio))
@@ -413,7 +413,8 @@ def detect_sweep(minutes: float, rounds: int = 2) -> list[dict[str, Any]]:
     seconds of speech given the language of their clip, the pieces encoded and the CPU seconds
     of detection (values interleaved, median of rounds; wall s of the last round)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from confindex.speech import asr, language
+    from confindex.speech import asr, decoder, language
+    from confindex.speech import units as speech_units
     from confindex.speech.diarize import diarize_with_voices
 
     layout: list[tuple[float, float, str]] = []
@@ -422,11 +423,11 @@ def detect_sweep(minutes: float, rounds: int = 2) -> list[dict[str, Any]]:
         build_audio(wav, minutes * 60, layout)
         audio = _decode(wav)
     loaded = asr.load_model()
-    units = asr.speech_units(
-        asr.vad_chunks(audio, asr.AsrOptions()), diarize_with_voices(audio).segments
+    units = speech_units.speech_units(
+        asr.vad_chunks(audio, asr.AsrOptions(), loaded), diarize_with_voices(audio).segments
     )
 
-    def truth(u: asr.Unit) -> str | None:
+    def truth(u: speech_units.Unit) -> str | None:
         mid = (u.start + u.end) / 2
         return next((CLIP_LANGUAGE[c] for a, b, c in layout if a <= mid <= b), None)
 
@@ -435,14 +436,14 @@ def detect_sweep(minutes: float, rounds: int = 2) -> list[dict[str, Any]]:
     units = [u for u, _ in judged]
     # (MIN_DETECT, DETECT_BATCH): the thresholds at the default batch, and the default
     # threshold one piece per encoder pass (as before pieces of one length were batched)
-    values = [(v, language.DETECT_BATCH) for v in (1.0, 1.5, 2.0)] + [(language.MIN_DETECT, 1)]
+    values = [(v, decoder.DETECT_BATCH) for v in (1.0, 1.5, 2.0)] + [(language.MIN_DETECT, 1)]
     cpu: dict[tuple[float, int], list[float]] = {v: [] for v in values}
     rows: dict[tuple[float, int], dict[str, Any]] = {}
-    default = language.MIN_DETECT, language.DETECT_BATCH
+    default = language.MIN_DETECT, decoder.DETECT_BATCH
     try:
         for _ in range(rounds):
             for v in values:
-                language.MIN_DETECT, language.DETECT_BATCH = v
+                language.MIN_DETECT, decoder.DETECT_BATCH = v
                 t0 = time.process_time()
                 w0 = time.perf_counter()
                 probs = language.detect_languages(loaded, audio, units)
@@ -463,7 +464,7 @@ def detect_sweep(minutes: float, rounds: int = 2) -> list[dict[str, Any]]:
                     "wall_s": round(wall, 2),
                 }
     finally:
-        language.MIN_DETECT, language.DETECT_BATCH = default
+        language.MIN_DETECT, decoder.DETECT_BATCH = default
     for v in values:
         rows[v]["cpu_s"] = round(float(np.median(cpu[v])), 2)
     return list(rows.values())
@@ -471,7 +472,7 @@ def detect_sweep(minutes: float, rounds: int = 2) -> list[dict[str, Any]]:
 
 def token_cap_bench(rounds: int = 3) -> list[dict[str, Any]]:
     """A short stretch that loops, decoded alone as `fetch` decodes a lost stretch, with
-    `asr.token_cap`'s budget and without it (Whisper's 448 tokens): CPU s (median of rounds,
+    `decoder.token_cap`'s budget and without it (Whisper's 448 tokens): CPU s (median of rounds,
     variants interleaved), words and compression ratio. The stretch is the 6.5 s of the French
     radio clip that a batched chunk once lost (tests/test_asr_languages.py): decoded alone at
     temperature 0 it loops on the AMD EPYC measured; another CPU's int8 kernels may not loop

@@ -20,7 +20,7 @@ from typing import Any
 from conftest import SAMPLES, assert_no_traceback
 
 from confindex.store.store import Store
-from confindex.store.transcript import Provenance, Recording, Transcript, Turn, Word, save
+from confindex.store.transcript import Engine, Provenance, Recording, Transcript, Turn, Word, save
 from confindex.store.workspace import Workspace
 
 PANEL_ID = "panel-script"
@@ -64,7 +64,9 @@ def panel_transcript() -> Transcript:
     )
     return Transcript(
         recording=rec,
-        provenance=Provenance(confindex_version="test", model="the sample's script"),
+        provenance=Provenance(
+            confindex_version="test", engine=Engine("script", model="the sample's script")
+        ),
         language="fr",
         duration=script["duration"],
         turns=turns,

@@ -15,16 +15,20 @@ import pytest
 from conftest import run, shared_file
 
 from confindex.speech import asr
-from confindex.speech.asr import (
+from confindex.speech.decoder import token_cap
+from confindex.speech.language import choose_languages, recording_prior
+from confindex.speech.units import (
     Segment,
+    Span,
     Unit,
-    _Span,
+    inside,
+    lost_stretches,
     pack_chunks,
     restore_times,
+    segments_by_unit,
     speaker_timeline,
     speech_units,
 )
-from confindex.speech.language import choose_languages, recording_prior
 from confindex.store import transcript as store
 from confindex.store.transcript import SpeakerSegment, Word
 from confindex.store.workspace import Workspace
@@ -63,7 +67,7 @@ def test_chunks_pack_units_up_to_30_seconds():
 
 def test_packed_times_map_back_to_the_recording():
     # Two pieces of speech, 100-103 s and 200-204 s, packed end to end: 0-3 s and 3-7 s.
-    spans = [_Span(0.0, 100.0, 103.0), _Span(3.0, 200.0, 204.0)]
+    spans = [Span(0.0, 100.0, 103.0), Span(3.0, 200.0, 204.0)]
     seg = Segment(
         0, 0.0, 7.0, "a b c", words=[Word(0.5, 1.0, "a"), Word(2.8, 3.4, "b"), Word(5.0, 6.0, "c")]
     )
@@ -77,7 +81,7 @@ def test_packed_times_map_back_to_the_recording():
         (202.0, 203.0),
     ]
     # Pieces that touch (one speaker's units cut by a speaker change elsewhere) stay one segment.
-    touching = [_Span(0.0, 10.0, 13.0), _Span(3.0, 13.1, 15.0)]
+    touching = [Span(0.0, 10.0, 13.0), Span(3.0, 13.1, 15.0)]
     seg = Segment(0, 0.0, 5.0, "a c", words=[Word(0.5, 1.0, "a"), Word(4.0, 4.5, "c")])
     assert [(s.start, s.end) for s in restore_times(seg, touching)] == [(10.5, 14.6)]
 
@@ -89,9 +93,9 @@ def test_segments_go_to_the_unit_holding_their_middle():
     segs = [Segment(0, 0.0, 10.4, "jfk"), Segment(1, 17.38, 20.0, "edge"),
             Segment(2, 20.0, 34.9, "loop"), Segment(3, 35.0, 36.0, "gap"),
             Segment(4, 251.9, 258.0, "ru")]  # fmt: skip
-    got = [[s.text for s in x] for x in asr.segments_by_unit(units, segs)]
+    got = [[s.text for s in x] for x in segments_by_unit(units, segs)]
     assert got == [["jfk"], ["edge", "loop", "gap"], ["ru"]]
-    assert asr.segments_by_unit(units, []) == [[], [], []]
+    assert segments_by_unit(units, []) == [[], [], []]
 
 
 def test_speech_the_decoder_skipped_is_found_and_only_new_words_are_kept():
@@ -102,28 +106,28 @@ def test_speech_the_decoder_skipped_is_found_and_only_new_words_are_kept():
         Segment(0, 110.0, 123.0, "x", words=[Word(110.0, 115.0, "a"), Word(115.5, 123.0, "b")]),
         Segment(1, 123.7, 125.9, "y", words=[Word(123.7, 125.9, "c")]),
     ]
-    lost = asr.lost_stretches(units, first)
+    lost = lost_stretches(units, first)
     assert lost == [
         (Unit(125.6, 130.8, "A"), (125.9, 130.8)),  # the tail, with 0.3 s of context before it
         (Unit(131.0, 133.0, "B"), (131.0, 133.0)),  # a whole unit
     ]
     # A pause under 2 s between words is no loss; neither is a short empty unit.
-    assert asr.lost_stretches([Unit(0, 5), Unit(6, 6.8)], [Segment(0, 0, 5, "z", words=[
+    assert lost_stretches([Unit(0, 5), Unit(6, 6.8)], [Segment(0, 0, 5, "z", words=[
         Word(0.2, 1.5, "a"), Word(3.2, 4.8, "b")])]) == []  # fmt: skip
     # At a unit's end only VAD's pad is silence: 1.8 s without a word there is speech lost (the
     # radio clip's last words, 175.9-177.7 s); 1.4 s is not decoded again.
     end = [Segment(0, 166.7, 175.9, "w", words=[Word(166.7, 175.9, "bornes")])]
-    assert asr.lost_stretches([Unit(166.5, 177.7, "B")], end) == [
+    assert lost_stretches([Unit(166.5, 177.7, "B")], end) == [
         (Unit(175.6, 177.7, "B"), (175.9, 177.7))
     ]
-    assert asr.lost_stretches([Unit(166.5, 177.3, "B")], end) == []
+    assert lost_stretches([Unit(166.5, 177.3, "B")], end) == []
     # Decoded again, only the words inside the skipped stretch are kept (not the margin's "c").
     again = [
         Segment(0, 125.6, 130.5, "c d e", words=[Word(125.6, 125.9, "c"), Word(126.0, 127.0, "d"),
                 Word(127.5, 130.5, "e")], avg_logprob=-0.3, no_speech_prob=0.1),
         Segment(1, 131.0, 133.0, "hm", avg_logprob=-1.5, no_speech_prob=0.9),  # silence-like
     ]  # fmt: skip
-    kept = asr._inside(again, [core for _, core in lost])
+    kept = inside(again, [core for _, core in lost])
     assert [(s.start, s.end, s.text) for s in kept] == [(126.0, 130.5, "d e")]
 
 
@@ -243,6 +247,7 @@ def _fetch(path: Path, ws: Workspace) -> store.Transcript:
     return store.load(ws, json.loads(r.stdout)["recordings"][0]["recording_id"])
 
 
+@pytest.mark.slow  # loads the Whisper model
 def test_one_second_of_french_radio_takes_its_neighbours_language_not_its_own_guess():
     """A 1-s piece of a French radio clip heard alone is Latin (0.65), then English, the other
     language of this recording: units under MIN_DETECT (1.5 s) take their neighbour's language
@@ -260,18 +265,23 @@ def test_one_second_of_french_radio_takes_its_neighbours_language_not_its_own_gu
     assert choose_languages(probs, units) == ["fr", "fr", "fr", "en", "en"]
 
 
+@pytest.mark.slow  # loads the Whisper model
 def test_pieces_judged_together_get_the_languages_and_probabilities_they_get_alone():
     """Detection encodes pieces of one length together (DETECT_BATCH at a time, a last batch
     short): each piece keeps the probabilities it gets alone, so no unit changes language."""
-    from confindex.speech.language import DETECT_BATCH, _probs_many
+    from confindex.speech.decoder import DETECT_BATCH
 
     fr, en = _load("fr/radiofrance_smartphone.mp3"), _load("en/jfk.flac")
     ru = _load("ru/pisets_mono_sound_ru.wav")
+    # The pieces laid end to end, each a stretch (s) of that one array.
     pieces = [fr[i * 6 * SR : (i + 1) * 6 * SR] for i in range(DETECT_BATCH + 2)]
     pieces += [en[: 6 * SR], ru[: 6 * SR], en[SR : 4 * SR]]
+    audio = np.concatenate(pieces)
+    ends = np.cumsum([len(p) for p in pieces]) / SR
+    spans = [(float(b - len(p) / SR), float(b)) for p, b in zip(pieces, ends, strict=True)]
     loaded = asr.load_model()
-    together = _probs_many(loaded, pieces)
-    alone = [_probs_many(loaded, [p])[0] for p in pieces]
+    together = loaded.detect(audio, spans)
+    alone = [loaded.detect(audio, [s])[0] for s in spans]
     top = [max(p, key=p.__getitem__) for p in together]
     assert top == ["fr"] * (DETECT_BATCH + 2) + ["en", "ru", "en"]
     assert top == [max(p, key=p.__getitem__) for p in alone]
@@ -304,17 +314,17 @@ def test_a_clip_that_loops_is_decoded_again_and_reads_once():
     raw_text = " ".join(s.text for s in raw)
     assert repairs == ([64.808] if compression_ratio(raw_text) > 2.4 else []), raw_text
     # A loop no longer runs on to Whisper's 448 tokens: at most twice the fastest speech.
-    assert len(raw_text.split()) <= asr.token_cap(71.371 - 64.808), raw_text
+    assert len(raw_text.split()) <= token_cap(71.371 - 64.808), raw_text
 
 
 def test_short_clips_get_a_token_budget_and_full_chunks_keep_whispers():
     # 10 tokens/s is the fastest real turn measured (bench file: French, English, Russian).
-    assert asr.token_cap(1.0) >= 2 * 10 + 20
-    assert asr.token_cap(2.9) == 32 + 58
-    assert asr.token_cap(8.0) >= 2 * 10 * 8.0
-    assert asr.token_cap(30.0) is None  # a whole chunk: Whisper's own limit
-    assert all(asr.token_cap(s / 10) is None or asr.token_cap(s / 10) <= 200 for s in range(300))
-    assert asr.token_cap(2.9, room=80) is None  # a long prompt leaves no room: no cap
+    assert token_cap(1.0) >= 2 * 10 + 20
+    assert token_cap(2.9) == 32 + 58
+    assert token_cap(8.0) >= 2 * 10 * 8.0
+    assert token_cap(30.0) is None  # a whole chunk: Whisper's own limit
+    assert all(token_cap(s / 10) is None or token_cap(s / 10) <= 200 for s in range(300))
+    assert token_cap(2.9, room=80) is None  # a long prompt leaves no room: no cap
 
 
 @pytest.mark.slow
@@ -344,7 +354,7 @@ def test_the_same_sentences_said_twice_far_apart_are_not_a_loop():
     text = " ".join(s.text for s in segs)
     assert compression_ratio(text) > 2.4, text  # as one text, it reads like a loop
     assert repairs == [], text
-    first, second = (" ".join(s.text for s in x) for x in asr.segments_by_unit(units, segs))
+    first, second = (" ".join(s.text for s in x) for x in segments_by_unit(units, segs))
     assert first == second and "советовала" in first, text
 
 

@@ -395,7 +395,7 @@ def test_rate_limits_are_retried_with_back_off_and_404_is_not(tmp_path: Path, mo
     summary = summary.run([busy, gone])
     assert calls == {busy.key: 3, gone.key: 1}
     assert time.monotonic() - t0 >= 0.2 + 0.4  # 0.2 s, then twice that
-    assert [r["error"].endswith(("Too Many Requests", "Not Found")) for r in summary.failed] == [
+    assert [r.error.endswith(("Too Many Requests", "Not Found")) for r in summary.failed] == [
         True,
         True,
     ]

@@ -4,7 +4,7 @@
 def test_word_pieces_without_a_space_join_the_previous_word():
     from types import SimpleNamespace as W
 
-    from confindex.speech.asr import merge_word_pieces
+    from confindex.speech.decoder import merge_word_pieces
 
     pieces = [
         W(word=" l", start=1.0, end=1.1, probability=0.9),

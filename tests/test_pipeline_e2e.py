@@ -56,7 +56,11 @@ def test_fetch_url_writes_transcript_turns_and_exports(fetched, panel):
     assert t.recording.source == url
     assert t.recording.extractor == "Generic"
     assert t.recording.media_sha256 and (ws.root / t.recording.media_path).exists()
-    assert t.provenance.model_sha256.startswith("905e5bf8")
+    engine = t.provenance.engine
+    assert (
+        engine.name == "faster-whisper" and engine.version and engine.sha256.startswith("905e5bf8")
+    )
+    assert engine.runtime.startswith("ctranslate2 ")
     assert t.provenance.device == "cpu" and t.provenance.compute_type == "int8"
 
     # Words of the known English speech
@@ -66,7 +70,7 @@ def test_fetch_url_writes_transcript_turns_and_exports(fetched, panel):
 
     # Turn JSON fields, two speakers, French and English turns
     raw = json.loads(ws.transcript_path(t.id).read_text())
-    assert raw["schema_version"] == 2
+    assert raw["schema_version"] == 3
     for turn in raw["turns"]:
         assert set(turn) >= TURN_FIELDS
         assert turn["start"] <= turn["end"]

@@ -18,6 +18,7 @@ from lxml import etree
 from pympi import Elan
 
 from confindex.formats import export, qda
+from confindex.speech.decoder import FAKE_ENV
 from confindex.speech.turns import build_turns
 from confindex.store.store import Store
 from confindex.store.transcript import Provenance, Recording, Transcript, Turn, Word, save
@@ -330,11 +331,12 @@ def test_write_exports_writes_qda_files_beside_the_transcript(saved):
     assert all(Path(p).stat().st_size > 0 for p in paths)
 
 
-@pytest.mark.slow
-def test_real_fetched_recording_exports_read_back(tmp_path):
-    """The pyannote sample through the whole pipeline (real Whisper, real diarization), then
-    `fetch --formats eaf,exb,maxqda,nvivo,docx`: every file reads back with the transcript's
-    speakers and turn times."""
+def test_real_fetched_recording_exports_read_back(tmp_path, monkeypatch):
+    """The pyannote sample through the whole pipeline (real diarization; the words and times
+    the Whisper base model gives it, from a FakeDecoder script: exports are checked, not
+    recognition), then `fetch --formats eaf,exb,maxqda,nvivo,docx`: every file reads back with
+    the transcript's speakers and turn times."""
+    monkeypatch.setenv(FAKE_ENV, str(Path(__file__).parent / "data" / "pyannote_sample.fake.json"))
     wav = shared_file("diar/pyannote_sample.wav")
     ws = Workspace(tmp_path / "ws")
     r = run("fetch", str(wav), "--formats", "eaf,exb,maxqda,nvivo,docx", "--json", ws=ws)

@@ -181,8 +181,8 @@ def test_flags_survive_a_json_round_trip_and_old_transcripts_have_none():
     del old["flags"]
     old["schema_version"] = 1  # as confindex wrote transcripts before flags
     migrated = Transcript.from_dict(old)
-    assert migrated.flags == [] and migrated.schema_version == 2
-    assert json.loads(migrated.to_json())["schema_version"] == 2
+    assert migrated.flags == [] and migrated.schema_version == 3
+    assert json.loads(migrated.to_json())["schema_version"] == 3
     assert old["schema_version"] == 1 and "flags" not in old  # the input is not modified
 
 
@@ -211,7 +211,7 @@ def test_a_version_1_transcript_in_a_workspace_loads_searches_exports_and_review
     assert r.exit_code == 0 and r.stdout.strip() == "Talk: nothing flagged."
     assert run("speakers", "rec-1", "rename", "SPEAKER_00", "Diane", ws=ws).exit_code == 0
     saved = json.loads(ws.transcript_path("rec-1").read_text(encoding="utf-8"))
-    assert saved["schema_version"] == 2 and saved["flags"] == []
+    assert saved["schema_version"] == 3 and saved["flags"] == []
     assert saved["speakers"] == {"SPEAKER_00": "Diane"}
 
 

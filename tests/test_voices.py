@@ -301,10 +301,10 @@ def test_version_1_transcript_migrates_and_saves_as_2(ws):
         del d[key]
     d["schema_version"] = 1
     loaded = store.Transcript.from_dict(d)
-    assert loaded.schema_version == 2 and loaded.voiceprints == {} and loaded.auto_names == {}
+    assert loaded.schema_version == 3 and loaded.voiceprints == {} and loaded.auto_names == {}
     assert loaded.speakers == {"SPEAKER_00": "Alice"}
     text = make("new", {"SPEAKER_00": ALICE}).to_json()
-    assert json.loads(text)["schema_version"] == 2
+    assert json.loads(text)["schema_version"] == 3
     # a voiceprint is one line, not 192
     assert any(line.strip().startswith('"vector": [') for line in text.splitlines())
     assert store.Transcript.from_json(text).voiceprints["SPEAKER_00"].vector == ALICE

@@ -106,7 +106,7 @@ def test_old_transcript_loads_searches_exports_and_gets_voiceprints(archive, tmp
     assert json.loads(r.stdout)["recordings"][0]["voiceprints"] is True
     t = store.load(old, t0.id)
     assert set(t.voiceprints) == set(t0.voiceprints)
-    assert json.loads(old.transcript_path(t0.id).read_text())["schema_version"] == 2
+    assert json.loads(old.transcript_path(t0.id).read_text())["schema_version"] == 3
     # and its user-given names make the library again
     assert {p.name for p in voices.rebuild(old).people.values()} == set(names.values())
 

@@ -18,13 +18,14 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confindex.errors import ConfindexError, InputError, ModelError
+from confindex.errors import ConfindexError, InputError
+from confindex.results import ArchiveStats, IndexReport, LedgerStatus, RenameResult
 from confindex.run.executors import ExecutorOptions
 from confindex.run.job import FetchOptions, Reporter
+from confindex.run.options import build_options, validate_options
 from confindex.store.workspace import Workspace
 
 log = logging.getLogger("confindex")
@@ -38,197 +39,6 @@ __all__ = [
     "build_options",
     "validate_options",
 ]
-
-# Options of `fetch`/`transcribe` that decide how a recording is transcribed (FetchOptions and
-# AsrOptions fields), accepted as keyword arguments by the Archive methods.
-ASR_KEYS = (
-    "language",
-    "languages",
-    "beam_size",
-    "vad",
-    "vad_threshold",
-    "vad_min_silence_ms",
-    "vad_pad_ms",
-    "batch_size",
-    "initial_prompt",
-    "hotwords",
-)
-MODEL_KEYS = (
-    "model",
-    "device",
-    "compute_type",
-    "cpu_threads",
-    "diarize",
-    "num_speakers",
-    "min_speakers",
-    "max_speakers",
-    "diarization_model",
-)
-
-
-def build_options(*, force: bool = False, index: bool = True, **kw: Any) -> FetchOptions:
-    """FetchOptions from keyword arguments (`language="fr"`, `diarize=False`, …); an unknown
-    keyword is an InputError, so that a typo is not silently ignored."""
-    from confindex.speech.asr import AsrOptions
-
-    unknown = set(kw) - set(ASR_KEYS) - set(MODEL_KEYS)
-    if unknown:
-        raise InputError(f"unknown transcription option(s): {', '.join(sorted(unknown))}")
-    min_s, max_s = kw.get("min_speakers"), kw.get("max_speakers")
-    if min_s and max_s and min_s > max_s:
-        raise InputError(f"--min-speakers {min_s} is more than --max-speakers {max_s}")
-    languages = kw.get("languages")
-    if isinstance(languages, str):
-        languages = kw["languages"] = tuple(x.strip() for x in languages.split(",") if x.strip())
-    if languages:
-        kw["languages"] = tuple(languages)
-        if kw.get("language") and kw["language"] not in languages:
-            raise InputError(f"--language {kw['language']} is not among --languages")
-    asr = AsrOptions(**{k: kw[k] for k in ASR_KEYS if kw.get(k) is not None})
-    model_kw = {k: kw[k] for k in MODEL_KEYS if kw.get(k) is not None}
-    return FetchOptions(**model_kw, asr=asr, force=force, index=index)
-
-
-def whisper_languages() -> frozenset[str]:
-    """The language codes Whisper knows."""
-    from confindex.speech.asr import openmp_policy
-
-    openmp_policy()  # importing faster_whisper loads CTranslate2 (and OpenMP)
-    from faster_whisper.tokenizer import _LANGUAGE_CODES
-
-    return frozenset(_LANGUAGE_CODES)
-
-
-def validate_options(options: FetchOptions) -> None:
-    """Check everything that can be checked before any download or decoding: the language
-    code, the model (a directory must hold a model; a hub name must be cached when the hub is
-    offline), the device and the diarization settings. Raises a ConfindexError; nothing is
-    recorded, so a run that fails on its options marks no recording failed."""
-    from confindex.run.job import diarize_options
-    from confindex.speech.asr import choose_device, resolve_model
-
-    asked = [options.asr.language] if options.asr.language is not None else []
-    asked += list(options.asr.languages or ())
-    if asked:
-        known = whisper_languages()
-        for lang in asked:
-            if lang not in known:
-                raise InputError(
-                    f"unknown language code {lang!r}: use a Whisper code such as en, fr, de, ru"
-                )
-    spec = resolve_model(options.model)
-    if not spec.offline:
-        _fetch_hub_model(spec.name)
-    choose_device(options.device, options.compute_type)
-    if options.diarize:
-        diarize_options(options)
-
-
-def _fetch_hub_model(name: str) -> None:
-    """A hub model is in the local cache, or downloaded now: before any decoding, so that a
-    machine without network fails in a second, not after decoding a whole recording."""
-    from faster_whisper.utils import download_model
-
-    try:
-        download_model(name, local_files_only=True)
-        return
-    except Exception:  # huggingface_hub raises several types for "not in the cache"
-        if _hub_offline():
-            raise ModelError(
-                f"cannot get model {name!r}: not in the local cache and the Hugging Face "
-                "Hub is offline (HF_HUB_OFFLINE=1); pass --model DIR or use the embedded model"
-            ) from None
-    log.info("downloading model %s from the Hugging Face Hub", name)
-    try:
-        download_model(name)
-    except Exception as exc:  # network, repository or disk errors, in many types
-        raise ModelError(
-            f"cannot get model {name!r} from the Hugging Face Hub ({type(exc).__name__}); "
-            "offline, pass --model DIR or use the embedded model"
-        ) from None
-
-
-def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-
-
-@dataclass
-class LedgerStatus:
-    """Progress of bulk runs, from the ledger (see `confindex status`)."""
-
-    workspace: str
-    total: int
-    counts: dict[str, int]
-    failed: list[dict[str, Any]] = field(default_factory=list)
-    duplicates: list[dict[str, Any]] = field(default_factory=list)
-    active: list[dict[str, Any]] = field(default_factory=list)
-    audio_hours_done: float = 0.0
-    audio_seconds_done: float = 0.0
-    throughput_realtime: float | None = None
-    eta_seconds: float | None = None
-    last_run: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class ArchiveStats:
-    """Figures of the indexed archive (see `confindex stats`)."""
-
-    workspace: str
-    recordings: int
-    transcripts: int
-    hours: float
-    turns: int
-    speakers: int
-    languages: dict[str, int]
-    index_bytes: int
-    index_stale: bool
-    audio_seconds: float = 0.0  # the same total as `hours`, unrounded to 0.01 h
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class IndexReport:
-    """What `Archive.index` did: recordings added/changed/removed (or a full rebuild), turns
-    written, transcripts that could not be read (id, why) and the time taken."""
-
-    rebuilt: bool = False
-    added: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    turns: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-    optimize_seconds: float | None = None
-
-    @property
-    def up_to_date(self) -> bool:
-        return not (self.rebuilt or self.added or self.changed or self.removed)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class RenameResult:
-    """A speaker renamed: the recording, the label, its name now (None: back to the label)."""
-
-    recording_id: str
-    label: str
-    name: str | None
-    speakers: list[Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "recording": self.recording_id,
-            "label": self.label,
-            "name": self.name,
-            "speakers": [s.to_dict() for s in self.speakers],
-        }
 
 
 class Archive:
@@ -283,8 +93,8 @@ class Archive:
         `executor="dask"` runs the jobs on Dask workers: `workers=N` starts a LocalCluster of
         N processes here, `scheduler="tcp://HOST:PORT"` uses a running cluster; this process
         stays the only writer of the archive."""
-        from confindex.run.bulk import BulkOptions
         from confindex.run.inputs import Filters, expand
+        from confindex.run.scheduler import BulkOptions
 
         if not inputs and not batch_files:
             raise InputError("give URLs, files or folders, or a batch file")
@@ -339,7 +149,7 @@ class Archive:
         """Run work items (None: every unfinished row of the ledger) through the bulk runner,
         on `executor` (default: this process). A cluster that cannot be started or reached
         is an ExecutorError before anything is written."""
-        from confindex.run.bulk import BulkRunner
+        from confindex.run.scheduler import BulkRunner
 
         cluster = None
         if executor is not None and executor.is_dask:
@@ -361,7 +171,8 @@ class Archive:
         from) with new options; a file or URL not in the archive yet is fetched. Speaker names
         are kept and the replaced version goes to the history (`undo`). Returns an Outcome."""
         from confindex.errors import NotFoundError
-        from confindex.run.pipeline import Outcome, retranscribe
+        from confindex.run.outcome import Outcome
+        from confindex.run.pipeline import retranscribe
         from confindex.store import transcript as store
 
         opts = build_options(force=True, **options)
@@ -375,9 +186,9 @@ class Archive:
                 # A mistyped id: not "no such file" (and no failed row in the ledger).
                 raise NotFoundError(f"{exc.message}, nor a file or URL of that name") from None
             summary = self.fetch(recording, force=True, reporter=reporter, **options)
-            r = summary.results[0] if summary.results else {"status": "failed", "source": recording}
-            out = Outcome(**{k: v for k, v in r.items() if k in Outcome.__dataclass_fields__})
-            return out
+            if not summary.results:
+                return Outcome(recording, "failed")
+            return summary.results[0].outcome()
         return retranscribe(self.ws, recording, opts, reporter)
 
     def transcribe_span(
@@ -453,7 +264,6 @@ class Archive:
 
     def last_run_options(self) -> tuple[FetchOptions, dict[str, Any]]:
         """The transcription options of the latest run and its scheduling options."""
-        from confindex.run.bulk import options_from_dict
         from confindex.store.store import Store
 
         if not self._has_ledger():
@@ -461,7 +271,7 @@ class Archive:
         with Store(self.ws).ledger() as led:
             run = led.last_run()
         stored = (run or {}).get("options") or {}
-        options = options_from_dict(stored)
+        options = FetchOptions.from_dict(stored)
         options.force = False
         return options, stored
 
@@ -474,7 +284,7 @@ class Archive:
         reporter: Reporter | None = None,
     ):
         """Run ledger rows (`keys`; None: every unfinished one) with the last run's options."""
-        from confindex.run.bulk import BulkOptions
+        from confindex.run.scheduler import BulkOptions
 
         options, stored = self.last_run_options()
         validate_options(options)
@@ -606,16 +416,14 @@ class Archive:
         """A recording's transcript rendered as text: srt, vtt, txt, md, rttm, json, or the
         QDA formats eaf, exb, maxqda, atlasti, nvivo (subtitle line limits: the arguments,
         else the workspace config, else 42 × 2). Binary formats (docx): `export_bytes`."""
-        from confindex.config import cue_style
-        from confindex.formats.export import render
+        from confindex.formats.export import cue_style, render
 
         style = cue_style(self.ws, max_line_width=max_line_width, max_line_count=max_line_count)
         return render(self.recording(recording), fmt, style, self.ws.root)
 
     def export_bytes(self, recording: Any, fmt: str = "srt", **limits: Any) -> bytes:
         """Any export format as the bytes of its file (UTF-8 for the text ones)."""
-        from confindex.config import cue_style
-        from confindex.formats.export import render_bytes
+        from confindex.formats.export import cue_style, render_bytes
 
         style = cue_style(self.ws, **limits)
         return render_bytes(self.recording(recording), fmt, style, self.ws.root)

@@ -96,25 +96,13 @@ def default_map(ws: Workspace | None) -> dict[str, dict[str, Any]]:
     return {k.replace("_", "-") if k == "retry_failed" else k: v for k, v in out.items()}
 
 
-def cue_style(ws: Workspace | None, **overrides: Any):
-    """The subtitle CueStyle: built-in defaults < config [subtitles] < explicit overrides."""
-    from confindex.formats.export import CueStyle
-
-    conf = dict(load(ws).get("subtitles", {}))
-    allowed = {"max_line_width", "max_line_count", "min_duration", "max_duration", "pause"}
-    bad = sorted(set(conf) - allowed)
-    if bad:
-        raise InputError(f"[subtitles] has unknown keys {bad}: use {sorted(allowed)}")
-    conf.update({k: v for k, v in overrides.items() if v is not None})
-    return CueStyle(**conf)
+def section(ws: Workspace | None, table: str) -> dict[str, Any]:
+    """One table of the merged configuration (a copy; empty when absent)."""
+    return dict(load(ws).get(table, {}))
 
 
-def export_defaults(ws: Workspace | None) -> tuple[list[str] | None, str | None]:
-    """(formats, output_dir) that `fetch` writes by default, from the [fetch] table."""
+def export_defaults(ws: Workspace | None) -> tuple[str | list[str] | None, str | None]:
+    """(formats, output_dir) that `fetch` writes by default, from the [fetch] table (the
+    formats as written there: formats.export.parse_formats reads them)."""
     fetch = load(ws).get("fetch", {})
-    formats = fetch.get("formats")
-    if isinstance(formats, str):
-        from confindex.formats.export import parse_formats
-
-        formats = parse_formats(formats)
-    return formats, fetch.get("output_dir")
+    return fetch.get("formats"), fetch.get("output_dir")

@@ -81,7 +81,7 @@ def eval_asr(audio, reference, normaliser_name, show_text, as_json, **kw) -> Non
       confindex eval asr talk.wav talk.txt --language fr --model ./whisper-small --json
     """
     from confindex.evaluation.evaluate import evaluate_asr
-    from confindex.speech.asr import load_model
+    from confindex.speech.decoder import load_model
 
     ref_text = _read_text(reference)
     opts = build_options(kw)

@@ -9,7 +9,7 @@ from confindex.cli.output import plural
 from confindex.cli.progress import ConsoleReporter
 from confindex.errors import ConfindexError
 from confindex.run.job import FetchOptions
-from confindex.speech.asr import VAD_MIN_SILENCE_MS, VAD_PAD_MS, VAD_THRESHOLD, known_language
+from confindex.speech.asr import VAD_MIN_SILENCE_MS, VAD_PAD_MS, VAD_THRESHOLD
 from confindex.timefmt import hms
 
 
@@ -129,8 +129,10 @@ def _parse_languages(ctx, param, value: str | None) -> tuple[str, ...] | None:
     codes = tuple(dict.fromkeys(c.strip().lower() for c in value.split(",") if c.strip()))
     if not codes:
         raise click.BadParameter("give language codes such as fr,ru,en")
+    from confindex.speech.decoder import known_languages
+
     for code in codes:
-        if not known_language(code):
+        if code not in known_languages():
             raise click.BadParameter(f"unknown language code {code!r} (Whisper codes: en, fr, ru…)")
     return codes
 
@@ -166,14 +168,19 @@ def diarization_options(f):
 def option_kwargs(kw: dict) -> dict:
     """The transcription keyword arguments of `Archive.fetch`/`transcribe` in click's `kw`
     (popped from it)."""
-    from confindex.api import ASR_KEYS, MODEL_KEYS
+    from confindex.errors import InputError
+    from confindex.run.job import FetchOptions
+    from confindex.run.options import ASR_KEYS, MODEL_KEYS
 
-    min_s, max_s = kw.get("min_speakers"), kw.get("max_speakers")
-    if min_s and max_s and min_s > max_s:
-        raise click.UsageError(f"--min-speakers {min_s} is more than --max-speakers {max_s}")
-    language, languages = kw.get("language"), kw.get("languages")
-    if language and languages and language not in languages:
-        raise click.UsageError(f"--language {language} is not among --languages")
+    try:
+        FetchOptions.check(
+            min_speakers=kw.get("min_speakers"),
+            max_speakers=kw.get("max_speakers"),
+            language=kw.get("language"),
+            languages=kw.get("languages"),
+        )
+    except InputError as exc:
+        raise click.UsageError(exc.message) from None
     kw.pop("multilingual", None)  # kept for old scripts: every speaker turn is detected now
     return {k: kw.pop(k) for k in (*ASR_KEYS, *MODEL_KEYS) if k in kw}
 
@@ -206,13 +213,13 @@ def print_summary(console, summary) -> None:
     # Why each skip and failure happened, not only in --json; a long one wraps with a hanging
     # indent (it once broke "`confindex" / "retry-failed`" back at column 0).
     for r in summary.results:
-        if r["status"] == "skipped":
-            why = r.get("reason") or "already done"
-            said = text(f"skipped {r.get('recording_id') or r['source']}: {why}", "yellow")
+        if r.status == "skipped":
+            why = r.reason or "already done"
+            said = text(f"skipped {r.recording_id or r.source}: {why}", "yellow")
             hanging(said, indent=0, out=console)
     for r in summary.failed:
-        why = f"{r['source']}: {r['error'] or ''}"
-        why += f" ({r['reason']})" if r.get("reason") else ""
+        why = f"{r.source}: {r.error or ''}"
+        why += f" ({r.reason})" if r.reason else ""
         line = Text()
         line.append("failed ", style="red")  # a span: a red base style would colour it all
         hanging(line.append_text(text(why)), indent=0, out=console)
@@ -348,13 +355,13 @@ def run_bulk(ws, run, *, quiet: bool, as_json: bool, single_error: bool):
                 "workspace": str(ws.root),
                 "wall_seconds": round(summary.wall_seconds, 3),
                 "summary": summary.to_dict(),
-                "recordings": summary.results,
+                "recordings": [r.to_dict() for r in summary.results],
             }
         )
     elif single_error and len(summary.results) == 1 and summary.failed:
         failed = summary.failed[0]
-        hint = f" ({failed['reason']})" if failed.get("reason") else ""
-        raise ConfindexError((failed["error"] or "failed") + hint)
+        hint = f" ({failed.reason})" if failed.reason else ""
+        raise ConfindexError((failed.error or "failed") + hint)
     elif not quiet:
         print_summary(console, summary)
     if summary.failed:

@@ -13,6 +13,7 @@ import click
 
 from confindex import sanitize
 from confindex.cli.common import json_option, print_json, workspace_option
+from confindex.formats.registry import CITATION_STYLES, EXPORT_FORMATS
 from confindex.sanitize import terminal
 from confindex.timefmt import hms
 
@@ -394,7 +395,7 @@ def show(recording: str, at: str | None, around_text: str, as_json: bool, ws: An
 )
 @click.option(
     "--style",
-    type=click.Choice(["apa", "chicago", "bibtex", "ris", "csl", "all"]),
+    type=click.Choice([*CITATION_STYLES, "all"]),
     default="apa",
     show_default=True,
 )
@@ -411,7 +412,6 @@ def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
       confindex cite 3f2a --at 12:34 --style csl > moment.json     # CSL-JSON (Pandoc)
     """
     from confindex.api import Archive
-    from confindex.formats.cite import STYLES
 
     moment = _at(at) or 0.0
     c = Archive(ws).cite(recording, moment)
@@ -425,7 +425,7 @@ def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
     if as_json:
         print_json(c.to_dict())
         return
-    styles = STYLES if style == "all" else (style,)
+    styles = CITATION_STYLES if style == "all" else (style,)
     click.echo("\n\n".join(terminal(c.render(s), multiline=True) for s in styles))
 
 
@@ -435,22 +435,7 @@ def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(
-        [
-            "srt",
-            "vtt",
-            "txt",
-            "md",
-            "json",
-            "rttm",
-            "eaf",
-            "exb",
-            "maxqda",
-            "atlasti",
-            "nvivo",
-            "docx",
-        ]
-    ),
+    type=click.Choice(EXPORT_FORMATS),
     default="txt",
     show_default=True,
     help="Subtitles, text, Markdown, JSON, RTTM, or for analysis tools: ELAN (eaf), EXMARaLDA "

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from confindex.errors import InputError
 
 if TYPE_CHECKING:
-    from confindex.speech.asr import AsrOptions, AsrResult, LoadedModel
+    from confindex.speech.asr import AsrOptions, AsrResult
+    from confindex.speech.decoder import Decoder
     from confindex.store.workspace import Workspace
 
 NORMALISERS = ("auto", "whisper-english", "whisper-basic", "none")
@@ -149,7 +150,7 @@ class AsrEvaluation:
 def evaluate_asr(
     audio_path: str | Path,
     reference: str,
-    loaded: LoadedModel,
+    loaded: Decoder,
     options: AsrOptions | None = None,
     normaliser_name: str = "auto",
 ) -> AsrEvaluation:
@@ -166,7 +167,7 @@ def score_asr(
     audio_name: str,
     reference: str,
     result: AsrResult,
-    loaded: LoadedModel,
+    loaded: Decoder,
     normaliser_name: str = "auto",
 ) -> AsrEvaluation:
     """Score an ASR result; the normaliser follows the detected (or forced) language.
@@ -182,7 +183,7 @@ def score_asr(
         audio=audio_name,
         duration=round(result.duration, 3),
         language=result.language,
-        model=loaded.spec.name,
+        model=loaded.describe().model,
         device=loaded.device,
         compute_type=loaded.compute_type,
         seconds=round(result.seconds, 3),

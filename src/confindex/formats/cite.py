@@ -18,10 +18,11 @@ from typing import Any
 
 from confindex.errors import InputError
 from confindex.formats.links import link, media_kind
+from confindex.formats.registry import CITATION_STYLES
 from confindex.store.transcript import Transcript, Turn, Word
 from confindex.timefmt import hms
 
-STYLES = ("apa", "chicago", "bibtex", "ris", "csl")
+STYLES = CITATION_STYLES  # formats/registry.py: the one list of styles
 MAX_QUOTE_WORDS = 60
 _MONTHS = (
     *("January", "February", "March", "April", "May", "June"),

@@ -6,18 +6,39 @@ import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from confindex import sanitize
 from confindex.errors import InputError
-from confindex.formats.qda import BINARY_FORMATS, EXTENSIONS, QDA_FORMATS
+from confindex.formats.registry import (
+    BINARY_FORMATS,
+    EXPORT_FORMATS,
+    QDA_FORMATS,
+    WRITABLE,
+    WRITTEN_BESIDE,
+    file_name,
+)
 from confindex.speech.turns import speaker_segments_from_turns
 from confindex.store.transcript import SpeakerSegment, Transcript, Turn, Word
+from confindex.store.workspace import Workspace
 from confindex.timefmt import clock, hms
 
-FORMATS = ("srt", "vtt", "txt", "md", "rttm", "json", *QDA_FORMATS)
-WRITTEN_BESIDE = ("srt", "vtt", "txt", "md", "rttm")  # json is the transcript itself
-# What `--formats` may name: the default set, and the analysis tools' formats on request.
-WRITABLE = (*WRITTEN_BESIDE, *QDA_FORMATS)
+# Every format's name, extension and kind: formats/registry.py (one list for CLI, web, Store).
+FORMATS = EXPORT_FORMATS
+__all__ = [
+    "BINARY_FORMATS",
+    "DEFAULT_STYLE",
+    "FORMATS",
+    "QDA_FORMATS",
+    "WRITABLE",
+    "WRITTEN_BESIDE",
+    "CueStyle",
+    "cue_style",
+    "file_name",
+    "parse_formats",
+    "render",
+    "render_bytes",
+]
 
 
 @dataclass(frozen=True)
@@ -39,6 +60,19 @@ class CueStyle:
 
 
 DEFAULT_STYLE = CueStyle()
+CUE_KEYS = ("max_line_width", "max_line_count", "min_duration", "max_duration", "pause")
+
+
+def cue_style(ws: Workspace | None, **overrides: Any) -> CueStyle:
+    """The subtitle CueStyle: built-in defaults < config [subtitles] < explicit overrides."""
+    from confindex.config import section
+
+    conf = section(ws, "subtitles")
+    bad = sorted(set(conf) - set(CUE_KEYS))
+    if bad:
+        raise InputError(f"[subtitles] has unknown keys {bad}: use {sorted(CUE_KEYS)}")
+    conf.update({k: v for k, v in overrides.items() if v is not None})
+    return CueStyle(**conf)
 
 
 @dataclass
@@ -361,11 +395,6 @@ def render_bytes(
         assert isinstance(out, bytes)
         return out
     return render(t, fmt, style, root).encode("utf-8")
-
-
-def file_name(recording_id: str, fmt: str) -> str:
-    """`ID.srt`, `ID.eaf`, `ID.maxqda.txt`: the file an export is written to."""
-    return f"{recording_id}.{EXTENSIONS.get(fmt, fmt)}"
 
 
 def parse_formats(value: str | list[str] | tuple[str, ...] | None) -> list[str]:

@@ -31,20 +31,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 from confindex import sanitize
+from confindex.formats import registry
 from confindex.store.transcript import Transcript, Turn, Word
 
-QDA_FORMATS = ("eaf", "exb", "maxqda", "atlasti", "nvivo", "docx")
-BINARY_FORMATS = ("docx",)
-# The file extension each format is written with (the text formats are .txt for the tools'
-# import dialogs; a suffix keeps them apart from the plain `txt` export).
-EXTENSIONS = {
-    "eaf": "eaf",
-    "exb": "exb",
-    "maxqda": "maxqda.txt",
-    "atlasti": "atlasti.txt",
-    "nvivo": "nvivo.txt",
-    "docx": "docx",
-}
+# The formats, their file extensions and which are binary: formats/registry.py.
+QDA_FORMATS = registry.QDA_FORMATS
+BINARY_FORMATS = registry.BINARY_FORMATS
+EXTENSIONS = {f: registry.FORMATS[f].extension for f in QDA_FORMATS}
 EAF_SCHEMA = "http://www.mpi.nl/tools/elan/EAFv3.0.xsd"
 _XSI = "http://www.w3.org/2001/XMLSchema-instance"
 

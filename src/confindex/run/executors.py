@@ -1,5 +1,10 @@
 """Where jobs run: in this process (`local`, the default) or on a Dask cluster (`dask`).
 
+A bulk run's scheduler (scheduler.py: claims ledger rows, records results, publishes) hands its
+rows to one of three executors behind one interface (`Executor.run(runner, keys)`): inline
+(download, then transcribe, one row at a time), pipelined (download threads feed the main
+thread, which holds the model) and Dask (jobs on workers, published here as they complete).
+
 With Dask, each recording is one task running the job function (job.run_job) on a worker:
 the worker downloads the media into a temporary folder, transcribes it with the model it keeps
 loaded (one per worker process), and returns the transcript. The client — the process that
@@ -17,21 +22,33 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
+import queue
+import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from confindex.errors import ConfindexError, DeviceError, ModelError, os_error_message
 from confindex.log import suppressed
+from confindex.run.job import Reporter
+
+if TYPE_CHECKING:
+    from confindex.run.fetch import Media
+    from confindex.run.job import FetchOptions
+    from confindex.store.ledger import Ledger, Row
+    from confindex.store.workspace import Workspace
 
 log = logging.getLogger("confindex.run.executors")
+_bulk_log = logging.getLogger("confindex.run.bulk")  # a row's stages, as the run's own lines
 
 # Retries of a task whose worker died (Dask's `distributed.scheduler.allowed-failures`).
 ALLOWED_FAILURES = 2
 CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before giving up
 # Dask event topic on which a worker says it started a job (see remote_job).
 ATTEMPT_TOPIC = "confindex-job-started"
+# Test hook: "indexing=2,transcribing=1" sleeps that long once a stage starts, so that a test
+# can kill the process at a known point. Never set in normal use.
+ENV_STAGE_DELAY = "CONFINDEX_TEST_STAGE_DELAY"
 
 
 class ExecutorError(ConfindexError):
@@ -168,13 +185,12 @@ def remote_job(
     Expected failures (a bad file, a dead link) come back as `{"failed": message}`, so that the
     client records them; anything else is a bug and propagates.
     """
-    from confindex.run.bulk import ENV_STAGE_DELAY, options_from_dict
-    from confindex.run.job import cached_transcriber, run_job
+    from confindex.run.job import FetchOptions, cached_transcriber, run_job
 
     where = _worker_address()
     if announce is not None:
         _announce(announce, where)
-    opts = options_from_dict(options)
+    opts = FetchOptions.from_dict(options)
     _undo_nanny_thread_limits()
     delay = _stage_delay(os.environ.get(ENV_STAGE_DELAY, ""), "transcribing")
     if delay:  # test hook: lets a test kill this worker at a known moment
@@ -217,7 +233,9 @@ def _undo_nanny_thread_limits() -> None:
     """Before the model's libraries load in this worker, drop the thread limits a Dask nanny
     set (OMP_NUM_THREADS=1, …): they change CTranslate2's numerics (other words than a local
     run) and slow it down. A value the user set differently is kept."""
-    if "ctranslate2" in sys.modules:
+    from confindex.speech.decoder import runtime_loaded
+
+    if runtime_loaded():
         return  # too late: OpenMP read them already
     import dask
 
@@ -234,3 +252,270 @@ def _stage_delay(spec: str, name: str) -> float:
             with contextlib.suppress(ValueError):
                 return float(v)
     return 0.0
+
+
+# ------------------------------------------------------------------------ a bulk run's executors
+
+
+@dataclass
+class Prepared:
+    """A claimed row, ready for the main thread: media to transcribe, or a saved transcript."""
+
+    row: Row
+    media: Media | None = None
+
+
+class Runner(Protocol):
+    """What an executor uses of the scheduler (scheduler.BulkRunner)."""
+
+    ws: Workspace
+    options: FetchOptions
+    ledger: Ledger
+    reporter: Reporter | None
+    stop: threading.Event
+    ydl_extra: dict[str, Any]
+
+    def next_row(self, keys: list[str]) -> Row | None: ...
+    def prepare(self, row: Row, reporter: Reporter | None) -> Prepared | None: ...
+    def finish(self, p: Prepared) -> None: ...
+    def local_only(self, row: Row) -> Prepared | None: ...
+    def finish_remote(self, row: Row, out: dict[str, Any]) -> None: ...
+    def failed(self, row: Row, exc: BaseException, step: str, seconds: float) -> None: ...
+    def bug(self, row: Row, step: str) -> None: ...
+    def activity(self, key: str, activity: str | None) -> None: ...
+
+
+_ACTIVITY = {
+    "download": "downloading",
+    "decode": "decoding",
+    "transcribe": "transcribing",
+    "diarize": "diarizing",
+    "index": "indexing",
+}
+
+
+def stage_delays() -> dict[str, float]:
+    out: dict[str, float] = {}
+    for part in os.environ.get(ENV_STAGE_DELAY, "").split(","):
+        name, _, secs = part.partition("=")
+        with contextlib.suppress(ValueError):
+            out[name.strip()] = float(secs)
+    return out
+
+
+class LedgerReporter(Reporter):
+    """Records the current activity of a row in the ledger and forwards to the user's reporter."""
+
+    def __init__(self, runner: Runner, key: str, inner: Reporter | None) -> None:
+        self.runner, self.key, self.inner = runner, key, inner
+
+    def stage(self, recording_id: str, stage: str, total: float | None = None) -> None:
+        self.runner.activity(self.key, _ACTIVITY.get(stage, stage))
+        _bulk_log.info("%s: %s", recording_id or self.key, stage)
+        if self.inner:
+            self.inner.stage(recording_id, stage, total)
+
+    def advance(self, done: float, total: float | None = None) -> None:
+        if self.inner:
+            self.inner.advance(done, total)
+
+    def done(self, recording_id: str, status: str, message: str = "") -> None:
+        if self.inner:
+            self.inner.done(recording_id, status, message)
+
+
+class Executor(Protocol):
+    name: str
+
+    def run(self, runner: Runner, keys: list[str]) -> None:
+        """Take rows of `keys` from the runner until none is left (or it stops)."""
+
+
+class InlineExecutor:
+    """Download (or hash), then transcribe, one row at a time, in this thread."""
+
+    name = "local"
+
+    def run(self, runner: Runner, keys: list[str]) -> None:
+        while (row := runner.next_row(keys)) is not None:
+            prepared = runner.prepare(row, runner.reporter)
+            if prepared is not None:
+                runner.finish(prepared)
+
+
+class PipelinedExecutor:
+    """`workers` download threads claim rows and feed a bounded queue; this thread holds the
+    model and transcribes, saves and indexes what they hand it."""
+
+    name = "local"
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+
+    def run(self, runner: Runner, keys: list[str]) -> None:
+        n = self.workers
+        q: queue.Queue[Prepared | None] = queue.Queue(maxsize=n)
+        errors: list[BaseException] = []
+
+        def worker() -> None:
+            # A reporter written before `side` existed (duck-typed) shows no downloads.
+            make_side = getattr(runner.reporter, "side", None)
+            side = make_side() if make_side is not None else None
+            try:
+                while (row := runner.next_row(keys)) is not None:
+                    try:
+                        prepared = runner.prepare(row, side)
+                    finally:
+                        if side is not None:
+                            side.done(row.recording_id or row.source, "")
+                    if prepared is None:
+                        continue
+                    while not runner.stop.is_set():
+                        try:
+                            q.put(prepared, timeout=0.5)
+                            break
+                        except queue.Full:
+                            continue
+            except BaseException as exc:  # a bug, or the ledger unusable (disk full)
+                errors.append(exc)
+            finally:
+                q.put(None)  # the main thread drains until it has one sentinel per worker
+
+        threads = [
+            threading.Thread(target=worker, name=f"download-{i}", daemon=True) for i in range(n)
+        ]
+        for t in threads:
+            t.start()
+        live = n
+        while live:
+            item = q.get()
+            if item is None:
+                live -= 1
+                continue
+            runner.finish(item)
+        if errors:
+            raise errors[0]
+
+
+class DaskExecutor:
+    """Jobs on Dask workers, results published here as they complete (the only writer).
+
+    At most two tasks per worker are queued, so that Ctrl-C or a crash leaves little to cancel
+    and the ledger shows which recordings are really in progress.
+    """
+
+    name = "dask"
+
+    def __init__(self, cluster: DaskCluster) -> None:
+        self.cluster = cluster
+
+    def run(self, runner: Runner, keys: list[str]) -> None:
+        from distributed import as_completed
+
+        from confindex.run.job import Job
+
+        cluster = self.cluster
+        client = cluster.client
+        options = runner.options.to_dict()
+        in_flight: dict[Any, Row] = {}
+        done = as_completed(loop=client.loop)
+        run = runner.ledger.owner  # tells this run's jobs from other clients' on the scheduler
+        starts: dict[str, int] = {}
+        names: dict[str, str] = {}  # ledger key → what the log calls it
+
+        def started(event: tuple[float, Any]) -> None:
+            """A worker started one of our jobs (called in the Dask client's thread)."""
+            msg = event[1]
+            if not isinstance(msg, dict) or msg.get("run") != run:
+                return
+            key = str(msg.get("key"))
+            starts[key] = starts.get(key, 0) + 1
+            with suppressed(log, "recording a job's start"):
+                if starts[key] > 1:
+                    # Dask restarted it: the worker that ran it died (killed, out of memory).
+                    log.warning(
+                        "%s: started again on Dask worker %s (attempt %d): the worker "
+                        "running it died",
+                        names.get(key, key),
+                        msg.get("worker"),
+                        starts[key],
+                    )
+                    runner.ledger.count_attempt(key)
+                runner.ledger.set_activity(key, "transcribing")
+
+        client.subscribe_topic(ATTEMPT_TOPIC, started)
+
+        def submit_more() -> None:
+            limit = max(2, 2 * max(1, cluster.worker_count()))
+            while len(in_flight) < limit and (row := runner.next_row(keys)) is not None:
+                local = runner.local_only(row)
+                if local is not None:  # already transcribed: index it here, no task
+                    runner.finish(local)
+                    continue
+                media_path = None
+                if row.kind == "file":
+                    media_path = row.source
+                elif row.media_path:  # downloaded by an earlier local run
+                    media_path = str(runner.ws.media_file(row.media_path))
+                job = Job(
+                    source=row.source,
+                    recording=row.recording,
+                    media_path=media_path,
+                    ydl_extra=dict(runner.ydl_extra),
+                )
+                announce = {"run": run, "key": row.key}
+                names[row.key] = row.recording_id or row.source
+                fut = client.submit(remote_job, job, options, announce, pure=False, retries=0)
+                in_flight[fut] = row
+                done.add(fut)
+                log.info("%s: sent to the Dask cluster", row.recording_id or row.source)
+                # "transcribing" once a worker says it started (see `started`).
+                runner.activity(row.key, "queued on the cluster")
+                if runner.reporter:
+                    runner.reporter.stage(row.recording_id or row.source, "transcribe")
+
+        try:
+            submit_more()
+            for fut in done:
+                row = in_flight.pop(fut)
+                self._collect(runner, fut, row)
+                submit_more()
+        except BaseException:
+            client.cancel(list(in_flight))  # queued work is dropped; finished work is kept
+            raise
+        finally:
+            with suppressed(log, "unsubscribing from the job starts"):
+                client.unsubscribe_topic(ATTEMPT_TOPIC)
+
+    @staticmethod
+    def _collect(runner: Runner, fut: Any, row: Row) -> None:
+        """One finished task: a failure recorded, or the transcript handed to the runner."""
+        from distributed import KilledWorker
+
+        try:
+            out = fut.result()
+        except KilledWorker:
+            msg = "Dask workers died running it, more often than the scheduler allows"
+            runner.failed(row, ConfindexError(f"{msg} (out of memory? a crash?)"), "transcribe", 0)
+            return
+        except (ModelError, DeviceError):
+            runner.ledger.release(row.key)
+            raise
+        except Exception:
+            # A bug in the job (expected failures come back as values): stop the run.
+            runner.bug(row, "transcribe")
+            raise
+        if "failed" in out:
+            runner.failed(row, ConfindexError(out["failed"]), "transcribe", 0.0)
+            return
+        runner.finish_remote(row, out)
+
+
+def executor_for(download_workers: int, cluster: DaskCluster | None) -> Executor:
+    """The executor of a bulk run: Dask with a cluster, else pipelined downloads with
+    `download_workers` > 0, else inline."""
+    if cluster is not None:
+        return DaskExecutor(cluster)
+    if download_workers > 0:
+        return PipelinedExecutor(download_workers)
+    return InlineExecutor()

@@ -15,14 +15,16 @@ import datetime as dt
 import logging
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from confindex import __version__
+from confindex.errors import InputError
 from confindex.run.fetch import Media, is_url, local_media, local_path
-from confindex.speech.asr import AsrOptions, LoadedModel
+from confindex.speech.asr import AsrOptions
+from confindex.speech.decoder import Decoder
 from confindex.store.transcript import (
     Flag,
     Provenance,
@@ -53,6 +55,37 @@ class FetchOptions:
     index: bool = True
     formats: list[str] | None = None  # exports to write; None: the workspace config, else all
     output_dir: str | None = None  # where exports go; None: beside the transcript JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: what the ledger records of a run, what a Dask task receives."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FetchOptions:
+        """Options `to_dict` wrote (an earlier run for `resume`, a Dask task); keys this version
+        does not know are ignored."""
+        names = {f.name for f in fields(cls)}
+        asr_names = {f.name for f in fields(AsrOptions)}
+        kw = {k: v for k, v in d.items() if k in names and k != "asr"}
+        asr = AsrOptions(**{k: v for k, v in (d.get("asr") or {}).items() if k in asr_names})
+        return cls(**kw, asr=asr)
+
+    @staticmethod
+    def check(
+        *,
+        min_speakers: int | None = None,
+        max_speakers: int | None = None,
+        language: str | None = None,
+        languages: tuple[str, ...] | list[str] | None = None,
+    ) -> None:
+        """The checks of option values against each other (one place: the CLI shows them as
+        usage errors, `Archive` as InputErrors)."""
+        if min_speakers and max_speakers and min_speakers > max_speakers:
+            raise InputError(
+                f"--min-speakers {min_speakers} is more than --max-speakers {max_speakers}"
+            )
+        if language and languages and language not in languages:
+            raise InputError(f"--language {language} is not among --languages")
 
 
 class Reporter:
@@ -114,21 +147,21 @@ def diarize_options(options: FetchOptions) -> Any:
 
 
 class Transcriber:
-    """Holds the loaded model so that a batch of recordings (or a Dask worker) loads it once."""
+    """Holds the loaded decoder so that a batch of recordings (or a Dask worker) loads it once."""
 
     def __init__(self, options: FetchOptions) -> None:
         self.options = options
-        self._model: LoadedModel | None = None
+        self._model: Decoder | None = None
         self.diarize_options = diarize_options(options) if options.diarize else None
 
     @property
-    def model(self) -> LoadedModel:
+    def model(self) -> Decoder:
         if self._model is None:
-            from confindex.speech.asr import load_model
+            from confindex.speech.decoder import load_model
 
             o = self.options
             self._model = m = load_model(o.model, o.device, o.compute_type, o.cpu_threads)
-            log.info("model %s on %s (%s)", m.spec.name, m.device, m.compute_type)
+            log.info("model %s on %s (%s)", m.describe().model, m.device, m.compute_type)
         return self._model
 
     def transcribe(
@@ -199,18 +232,15 @@ class Transcriber:
             words, result.language, word_languages=turns.word_languages(words, result.segments)
         )
         t_flags = time.perf_counter()
-        flags = quality_flags(samples, result)
+        flags = quality_flags(samples, result, loaded)
         flag_seconds = round(time.perf_counter() - t_flags, 3)
         del samples
         if media.recording.duration is None:
             media.recording.duration = round(total, 3)
         provenance = Provenance(
             confindex_version=__version__,
-            faster_whisper_version=_version("faster-whisper"),
-            ctranslate2_version=_version("ctranslate2"),
+            engine=loaded.describe(),
             yt_dlp_version=_version("yt-dlp") if media.recording.kind != "file" else None,
-            model=loaded.spec.name,
-            model_sha256=loaded.spec.sha256,
             device=loaded.device,
             compute_type=loaded.compute_type,
             options={
@@ -261,40 +291,45 @@ class FlagEvidence:
     listened: list[tuple[float, float]] | None = None  # a sensitive VAD's, for `missed`
 
 
-def flag_evidence(samples: Any, asr: Any = None) -> FlagEvidence:
-    """Both VAD opinions of `samples`: a strict one, and the decoder's (asr.vad_chunks with the
-    decoding's options), which `nonspeech` needs to agree and `missed` compares words with."""
+class SileroVad:
+    """Silero VAD alone, run as the decoder runs it: evidence without a loaded model."""
+
+    def speech(self, audio: Any, vad: Any) -> list[tuple[float, float]]:
+        from confindex.speech.decoder import FasterWhisperDecoder
+
+        return FasterWhisperDecoder.speech(self, audio, vad)  # type: ignore[arg-type]
+
+
+def flag_evidence(samples: Any, decoder: Any = None, asr: Any = None) -> FlagEvidence:
+    """The VAD opinions of `samples`: a strict one; the decoder's own (asr.vad_chunks with the
+    decoding's options), which `nonspeech` needs to agree; a sensitive one for `missed`."""
+    from dataclasses import replace
+
     from confindex.speech.asr import AsrOptions, vad_chunks
-    from confindex.speech.audio import SAMPLE_RATE
+    from confindex.speech.decoder import VadSettings
+    from confindex.speech.quality import MISSED_VAD_THRESHOLD
 
     if not len(samples):
         return FlagEvidence(None, None)
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
+    decoder = decoder or SileroVad()
     # A second, stricter opinion than the decoding's VAD (threshold 0.35, chosen for
     # recall): Silero at its default threshold 0.5 with short pads, so that text decoded
     # from noise, music or a gap between sentences falls outside these regions.
-    vad = VadOptions(threshold=0.5, min_silence_duration_ms=500, speech_pad_ms=200)
-    speech = [
-        (c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE)
-        for c in get_speech_timestamps(samples, vad)
-    ]
-    from dataclasses import replace
-
-    from confindex.speech.quality import MISSED_VAD_THRESHOLD
-
+    speech = decoder.speech(samples, VadSettings(threshold=0.5, min_silence_ms=500, pad_ms=200))
     opts = asr if asr is not None and asr.vad else AsrOptions()
     sensitive = replace(opts, vad_threshold=min(opts.vad_threshold, MISSED_VAD_THRESHOLD))
-    return FlagEvidence(speech, vad_chunks(samples, opts), vad_chunks(samples, sensitive))
+    return FlagEvidence(
+        speech, vad_chunks(samples, opts, decoder), vad_chunks(samples, sensitive, decoder)
+    )
 
 
-def quality_flags(samples: Any, result: Any, asr: Any = None) -> list[Flag]:
-    """The quality flags of a transcription (quality.py), with the speech regions both VADs
+def quality_flags(samples: Any, result: Any, decoder: Decoder, asr: Any = None) -> list[Flag]:
+    """The quality flags of a transcription (quality.py), with the speech regions the VADs
     find in `samples` and the text-language classifier as evidence."""
     from confindex.speech import quality
     from confindex.speech.language import classify_fn
 
-    ev = flag_evidence(samples, asr)
+    ev = flag_evidence(samples, decoder, asr)
     signals = quality.Signals(
         speech=ev.speech,
         heard=ev.heard,

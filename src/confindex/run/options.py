@@ -1,0 +1,88 @@
+"""Transcription options from keyword arguments (the Archive API and the CLI share them), and
+the checks made before any download or decoding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from confindex.errors import InputError
+from confindex.run.job import FetchOptions
+
+# Options of `fetch`/`transcribe` that decide how a recording is transcribed (FetchOptions and
+# AsrOptions fields), accepted as keyword arguments by the Archive methods.
+ASR_KEYS = (
+    "language",
+    "languages",
+    "beam_size",
+    "vad",
+    "vad_threshold",
+    "vad_min_silence_ms",
+    "vad_pad_ms",
+    "batch_size",
+    "initial_prompt",
+    "hotwords",
+)
+MODEL_KEYS = (
+    "model",
+    "device",
+    "compute_type",
+    "cpu_threads",
+    "diarize",
+    "num_speakers",
+    "min_speakers",
+    "max_speakers",
+    "diarization_model",
+)
+
+
+def build_options(*, force: bool = False, index: bool = True, **kw: Any) -> FetchOptions:
+    """FetchOptions from keyword arguments (`language="fr"`, `diarize=False`, …); an unknown
+    keyword is an InputError, so that a typo is not silently ignored."""
+    from confindex.speech.asr import AsrOptions
+
+    unknown = set(kw) - set(ASR_KEYS) - set(MODEL_KEYS)
+    if unknown:
+        raise InputError(f"unknown transcription option(s): {', '.join(sorted(unknown))}")
+    languages = kw.get("languages")
+    if isinstance(languages, str):
+        languages = kw["languages"] = tuple(x.strip() for x in languages.split(",") if x.strip())
+    if languages:
+        kw["languages"] = tuple(languages)
+    FetchOptions.check(
+        min_speakers=kw.get("min_speakers"),
+        max_speakers=kw.get("max_speakers"),
+        language=kw.get("language"),
+        languages=languages,
+    )
+    asr = AsrOptions(**{k: kw[k] for k in ASR_KEYS if kw.get(k) is not None})
+    model_kw = {k: kw[k] for k in MODEL_KEYS if kw.get(k) is not None}
+    return FetchOptions(**model_kw, asr=asr, force=force, index=index)
+
+
+def whisper_languages() -> frozenset[str]:
+    """The language codes Whisper knows (no model is loaded)."""
+    from confindex.speech.decoder import known_languages
+
+    return known_languages()
+
+
+def validate_options(options: FetchOptions) -> None:
+    """Check everything that can be checked before any download or decoding: the language
+    code, the model (a directory must hold a model; a hub name must be cached when the hub is
+    offline), the device and the diarization settings. Raises a ConfindexError; nothing is
+    recorded, so a run that fails on its options marks no recording failed."""
+    from confindex.run.job import diarize_options
+    from confindex.speech.decoder import check_model
+
+    asked = [options.asr.language] if options.asr.language is not None else []
+    asked += list(options.asr.languages or ())
+    if asked:
+        known = whisper_languages()
+        for lang in asked:
+            if lang not in known:
+                raise InputError(
+                    f"unknown language code {lang!r}: use a Whisper code such as en, fr, de, ru"
+                )
+    check_model(options.model, options.device, options.compute_type)
+    if options.diarize:
+        diarize_options(options)
