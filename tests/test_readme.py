@@ -189,7 +189,9 @@ def check_serve(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
     try:
         line = proc.stdout.readline().decode() if proc.stdout else ""
         m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-        assert m, f"serve printed {line!r}"
+        if not m:  # say why: what it wrote on stderr before it stopped
+            proc.kill()
+            raise AssertionError(f"serve printed {line!r}: {proc.communicate()[1].decode()}")
         with urlopen(m.group(1) + "search?q=" + quote("cold war"), timeout=30) as r:
             page = r.read().decode()
         assert "<mark>Cold War</mark>" in page and "[00:00:53]" in page
