@@ -18,6 +18,8 @@ from servekit import stop_server as stop
 
 from confindex.api import Archive
 from confindex.store.transcript import Flag, Provenance, Recording, Transcript, Turn, load, save
+from confindex.store.workspace import Workspace
+from confindex.timefmt import hms
 from confindex.web.library import PAGE_SIZE
 
 CHANNELS = ("ESA", "CNES", "NASA")
@@ -355,6 +357,38 @@ def test_decode_again_changes_the_flagged_passage(browser, tmp_path) -> None:
         pg.locator("output.redecoded a").click()
         pg.wait_for_url("**?t=17.50")
         assert now.split()[-1] in pg.locator("#transcript").inner_text()
+        context.close()
+    finally:
+        stop(server)
+
+
+@pytest.mark.slow
+def test_library_lists_real_recordings_with_their_facts(browser, tmp_path) -> None:
+    """Two shared real recordings fetched by the real CLI (Whisper base, diarization): the
+    library shows each one's duration, speakers, language and flag count as transcribed."""
+    from conftest import shared_file
+
+    ws = Workspace(tmp_path / "ws")
+    for rel in ("en/jfk.flac", "diar/pyannote_sample.wav"):
+        r = run("fetch", str(shared_file(rel)), ws=ws)
+        assert r.exit_code == 0, r.stderr
+    server = start_server(ws)
+    try:
+        context = browser.new_context(viewport={"width": 1200, "height": 900})
+        pg = context.new_page()
+        pg.goto(server.url)
+        assert pg.locator("#count").inner_text() == "2 recordings (showing 1–2)"
+        for rid in ws.transcript_ids():
+            t = load(ws, rid)
+            row = pg.locator(f'tr[data-recording="{rid}"]')
+            assert row.locator("td.duration").inner_text() == hms(t.duration)
+            names = sorted({t.speaker_name(x.speaker) for x in t.turns if x.speaker})
+            assert row.locator("td.speakers").inner_text() == ", ".join(names)
+            assert row.locator("td.langs").inner_text() == "en"
+            assert int(row.locator("td.flags").get_attribute("data-flags")) == len(t.flags)
+        jfk = next(r for r in ws.transcript_ids() if r.startswith("jfk"))
+        pg.locator('th.duration a[data-sort="duration"]').click()  # longest first
+        assert pg.locator("#library tr.recording").last.get_attribute("data-recording") == jfk
         context.close()
     finally:
         stop(server)
