@@ -1,4 +1,9 @@
-"""`confindex speakers`: list the speakers of a recording, name them, list names archive-wide."""
+"""`confindex speakers`: list the speakers of a recording, name them, list names archive-wide.
+
+A click group: `speakers REC rename SPEAKER NAME` (the recording first, as users type it) is
+read as the subcommand `rename REC SPEAKER NAME`; `speakers REC` is `show REC`; `speakers --all`
+is `all`. Adding an action is one subcommand here.
+"""
 
 from __future__ import annotations
 
@@ -12,29 +17,68 @@ from confindex.timefmt import hms
 
 COMMANDS = ("review", "identify")
 ACTIONS = ("rename", "confirm", "reject")
+_VALUED = ("-w", "--workspace")  # options that take a value (the next argument)
 
 
-@click.command()
-@click.argument("recording", required=False)
-@click.argument("action", required=False)
-@click.argument("rename_args", nargs=-1, metavar="[SPEAKER [NAME]]")
-@click.option("--all", "all_", is_flag=True, help="List the people of the whole archive.")
-@click.option(
-    "--no-enroll",
-    is_flag=True,
-    help="rename: do not add this voice to the voice library (the name stays in this recording).",
-)
-@json_option
-@workspace_option
-def speakers(
-    recording: str | None,
-    action: str | None,
-    rename_args: tuple[str, ...],
-    all_: bool,
-    no_enroll: bool,
-    as_json: bool,
-    ws: Any,
-) -> None:
+class SpeakersGroup(click.Group):
+    """Reads `speakers REC ACTION ARGS…` as `speakers ACTION REC ARGS…` (and `speakers REC` as
+    `show REC`, `speakers --all` as `all`), with the one-line usage errors of before."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if any(a in ("--help", "-h") for a in args[:1]):
+            return super().parse_args(ctx, args)
+        pos = _positions(args)
+        words = [args[i] for i in pos]
+        has_all = "--all" in args
+        if words and words[0] in (*COMMANDS, "all", "show", *ACTIONS):
+            if has_all and words[0] in COMMANDS:
+                raise click.UsageError(f"--all does not go with {words[0]}", ctx=ctx)
+            return super().parse_args(ctx, args)
+        if has_all:
+            if words:
+                raise click.UsageError(
+                    "--all lists the whole archive: give no RECORDING with it", ctx=ctx
+                )
+            return super().parse_args(ctx, ["all", *(a for a in args if a != "--all")])
+        if not words:
+            if any(a in ("--help", "-h") for a in args):
+                return super().parse_args(ctx, args)
+            raise click.UsageError("give a RECORDING, or --all", ctx=ctx)
+        action = words[1] if len(words) > 1 else None
+        if action is None:
+            if "--no-enroll" in args:
+                raise click.UsageError("--no-enroll goes with rename", ctx=ctx)
+            return super().parse_args(ctx, ["show", *args])
+        if action not in ACTIONS:
+            raise click.UsageError(
+                f"unknown action {action!r}: use one of {', '.join(ACTIONS)} "
+                f"(or `confindex speakers {'|'.join(COMMANDS)}`)",
+                ctx=ctx,
+            )
+        if "--no-enroll" in args and action != "rename":
+            raise click.UsageError("--no-enroll goes with rename", ctx=ctx)
+        rest = [a for i, a in enumerate(args) if i != pos[1]]
+        return super().parse_args(ctx, [action, *rest])
+
+
+def _positions(args: list[str]) -> list[int]:
+    """Indexes of the positional arguments (options and their values skipped)."""
+    out, skip = [], False
+    for i, a in enumerate(args):
+        if skip:
+            skip = False
+        elif a == "--":
+            out += range(i + 1, len(args))
+            break
+        elif a.startswith("-") and a != "-":
+            skip = a in _VALUED
+        else:
+            out.append(i)
+    return out
+
+
+@click.group(cls=SpeakersGroup, invoke_without_command=False)
+def speakers() -> None:
     """List, name and recognise the speakers of recordings.
 
     RECORDING is a recording id (or a unique prefix of one), or the URL or file it came from.
@@ -57,84 +101,56 @@ def speakers(
       confindex speakers identify
       confindex speakers --all --json
     """
+
+
+def _archive(ws: Any) -> Any:
     from confindex.api import Archive
+
+    return Archive(ws)
+
+
+def _print_speakers(r: Any) -> None:
+    print_json({"recording": r.recording_id, "speakers": [s.to_dict() for s in r.speakers]})
+
+
+@speakers.command("all")
+@json_option
+@workspace_option
+def all_(as_json: bool, ws: Any) -> None:
+    """The people of the whole archive (`speakers --all`)."""
+    from confindex.cli.output import echo
+    from confindex.sanitize import terminal
+
+    named, unnamed = _archive(ws).archive_speakers()
+    if as_json:
+        print_json({"speakers": [a.to_dict() for a in named], "unnamed": unnamed})
+        return
+    if not named:
+        echo("No named speakers yet: name one with `confindex speakers ID rename ...`.")
+    width = max((len(terminal(a.name)) for a in named), default=0)
+    for a in named:
+        n = len(a.recordings)
+        when = f"  {a.first}..{a.last}" if a.first else ""
+        auto = f" ({a.automatic} automatic)" if a.automatic else ""
+        echo(  # rich wraps a long list of recordings at the terminal's width
+            f"{terminal(a.name):<{width}}  {hms(a.talk_time)}  "
+            f"{plural(a.turns, 'turn'):>10}{when}  "
+            f"{n} recording{'s' if n != 1 else ''}{auto}: {', '.join(a.recordings)}"
+        )
+    if unnamed:
+        echo(f"({unnamed} speaker{'s' if unnamed != 1 else ''} not named yet)")
+
+
+@speakers.command("show")
+@click.argument("recording")
+@json_option
+@workspace_option
+def show(recording: str, as_json: bool, ws: Any) -> None:
+    """The speakers of RECORDING: talk time, turns, a first quote (`speakers RECORDING`)."""
     from confindex.cli.output import console, echo
     from confindex.sanitize import terminal
 
-    archive = Archive(ws)
-    if recording in COMMANDS:
-        if all_:
-            raise click.UsageError(f"--all does not go with {recording}")
-        refs = [r for r in (action, *rename_args) if r]
-        if recording == "review":
-            _review(archive, refs, as_json)
-        else:
-            _identify(archive, refs, as_json)
-        return
-    if action is not None and action not in ACTIONS:
-        raise click.UsageError(
-            f"unknown action {action!r}: use one of {', '.join(ACTIONS)} "
-            f"(or `confindex speakers {'|'.join(COMMANDS)}`)"
-        )
-
-    if all_:
-        if recording or action:
-            raise click.UsageError("--all lists the whole archive: give no RECORDING with it")
-        named, unnamed = archive.archive_speakers()
-        if as_json:
-            print_json({"speakers": [a.to_dict() for a in named], "unnamed": unnamed})
-            return
-        if not named:
-            echo("No named speakers yet: name one with `confindex speakers ID rename ...`.")
-        width = max((len(terminal(a.name)) for a in named), default=0)
-        for a in named:
-            n = len(a.recordings)
-            when = f"  {a.first}..{a.last}" if a.first else ""
-            auto = f" ({a.automatic} automatic)" if a.automatic else ""
-            echo(  # rich wraps a long list of recordings at the terminal's width
-                f"{terminal(a.name):<{width}}  {hms(a.talk_time)}  "
-                f"{plural(a.turns, 'turn'):>10}{when}  "
-                f"{n} recording{'s' if n != 1 else ''}{auto}: {', '.join(a.recordings)}"
-            )
-        if unnamed:
-            echo(f"({unnamed} speaker{'s' if unnamed != 1 else ''} not named yet)")
-        return
-
-    if not recording:
-        raise click.UsageError("give a RECORDING, or --all")
-    if no_enroll and action != "rename":
-        raise click.UsageError("--no-enroll goes with rename")
-    if action in ("confirm", "reject"):
-        if len(rename_args) != 1:
-            raise click.UsageError(f"{action} takes a SPEAKER: {action} SPEAKER_01")
-        if action == "confirm":
-            r = archive.confirm_speaker(recording, rename_args[0])
-        else:
-            r = archive.reject_speaker(recording, rename_args[0])
-        if as_json:
-            print_json({"recording": r.recording_id, "speakers": [s.to_dict() for s in r.speakers]})
-        elif action == "confirm":
-            name = terminal(r.name or "")
-            echo(f"{r.label} of {r.recording_id} is {name!r}, confirmed and enrolled.")
-        else:
-            echo(
-                f"{r.label} of {r.recording_id} is no longer {terminal(r.name or '')!r} "
-                "(not suggested again for this recording); exports and index updated."
-            )
-        return
-    if action == "rename":
-        if len(rename_args) != 2:
-            raise click.UsageError('rename takes a SPEAKER and a NAME: rename SPEAKER_01 "Name"')
-        r = archive.rename_speaker(recording, *rename_args, enroll=not no_enroll)
-        if as_json:
-            print_json({"recording": r.recording_id, "speakers": [s.to_dict() for s in r.speakers]})
-        else:
-            what = f"named {terminal(r.name)!r}" if r.name else "back to its label"
-            echo(f"{r.label} of {r.recording_id} is {what}; exports and index updated.")
-        return
-    if rename_args:
-        raise click.UsageError(f"unexpected arguments: {' '.join(rename_args)}")
-
+    archive = _archive(ws)
     t = archive.recording(recording)
     infos = archive.speakers(t)
     if as_json:
@@ -169,6 +185,94 @@ def speakers(
             if room >= 8:
                 line += f'  "{_cut(quote, room)}"'
         echo(line)
+
+
+@speakers.command("rename")
+@click.argument("recording")
+@click.argument("args", nargs=-1, metavar="SPEAKER NAME")
+@click.option(
+    "--no-enroll",
+    is_flag=True,
+    help="Do not add this voice to the voice library (the name stays in this recording).",
+)
+@json_option
+@workspace_option
+def rename(recording: str, args: tuple[str, ...], no_enroll: bool, as_json: bool, ws: Any) -> None:
+    """Name SPEAKER of RECORDING (`speakers RECORDING rename SPEAKER NAME`)."""
+    from confindex.cli.output import echo
+    from confindex.sanitize import terminal
+
+    if len(args) != 2:
+        raise click.UsageError('rename takes a SPEAKER and a NAME: rename SPEAKER_01 "Name"')
+    r = _archive(ws).rename_speaker(recording, *args, enroll=not no_enroll)
+    if as_json:
+        _print_speakers(r)
+    else:
+        what = f"named {terminal(r.name)!r}" if r.name else "back to its label"
+        echo(f"{r.label} of {r.recording_id} is {what}; exports and index updated.")
+
+
+def _one_speaker(action: str, args: tuple[str, ...]) -> str:
+    if len(args) != 1:
+        raise click.UsageError(f"{action} takes a SPEAKER: {action} SPEAKER_01")
+    return args[0]
+
+
+@speakers.command("confirm")
+@click.argument("recording")
+@click.argument("args", nargs=-1, metavar="SPEAKER")
+@json_option
+@workspace_option
+def confirm(recording: str, args: tuple[str, ...], as_json: bool, ws: Any) -> None:
+    """Keep the automatic name of SPEAKER (it becomes a user's and is enrolled)."""
+    from confindex.cli.output import echo
+    from confindex.sanitize import terminal
+
+    r = _archive(ws).confirm_speaker(recording, _one_speaker("confirm", args))
+    if as_json:
+        _print_speakers(r)
+    else:
+        echo(
+            f"{r.label} of {r.recording_id} is {terminal(r.name or '')!r}, confirmed and enrolled."
+        )
+
+
+@speakers.command("reject")
+@click.argument("recording")
+@click.argument("args", nargs=-1, metavar="SPEAKER")
+@json_option
+@workspace_option
+def reject(recording: str, args: tuple[str, ...], as_json: bool, ws: Any) -> None:
+    """Take back the automatic name of SPEAKER (never suggested again for RECORDING)."""
+    from confindex.cli.output import echo
+    from confindex.sanitize import terminal
+
+    r = _archive(ws).reject_speaker(recording, _one_speaker("reject", args))
+    if as_json:
+        _print_speakers(r)
+    else:
+        echo(
+            f"{r.label} of {r.recording_id} is no longer {terminal(r.name or '')!r} "
+            "(not suggested again for this recording); exports and index updated."
+        )
+
+
+@speakers.command("review")
+@click.argument("recordings", nargs=-1)
+@json_option
+@workspace_option
+def review(recordings: tuple[str, ...], as_json: bool, ws: Any) -> None:
+    """Automatic names waiting for a confirmation (of these recordings, else all)."""
+    _review(_archive(ws), list(recordings), as_json)
+
+
+@speakers.command("identify")
+@click.argument("recordings", nargs=-1)
+@json_option
+@workspace_option
+def identify(recordings: tuple[str, ...], as_json: bool, ws: Any) -> None:
+    """Recognise the library's voices again (in these recordings, else all)."""
+    _identify(_archive(ws), list(recordings), as_json)
 
 
 def _cut(text: str, room: int) -> str:

@@ -97,7 +97,7 @@ def site_id(url: str) -> tuple[str, str] | None:
     """(extractor key, site id) when a specific yt-dlp extractor claims the URL, offline."""
     for ie in _extractors():
         if ie.suitable(url):
-            with contextlib.suppress(Exception):
+            with suppressed(log, f"reading a temporary id of {url} ({ie.ie_key()})"):
                 temp_id = ie.get_temp_id(url)
                 if temp_id:
                     return ie.ie_key(), str(temp_id)
@@ -239,7 +239,7 @@ def politeness_options(
 
 def deno_exe() -> str | None:
     """The Deno binary yt-dlp runs YouTube's player scripts with (PyPI `deno`, else PATH)."""
-    with contextlib.suppress(Exception):
+    with suppressed(log, "finding the deno binary of the `deno` package"):
         import deno
 
         return str(deno.find_deno_bin())
@@ -252,7 +252,7 @@ def ffmpeg_exe() -> str | None:
     found = shutil.which("ffmpeg")
     if found:
         return found
-    with contextlib.suppress(Exception):
+    with suppressed(log, "finding imageio-ffmpeg's ffmpeg"):
         import imageio_ffmpeg
 
         return imageio_ffmpeg.get_ffmpeg_exe()

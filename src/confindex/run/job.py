@@ -3,7 +3,7 @@
 The job touches no workspace state, so it can run in this process, in a Dask worker on this
 machine or on another machine: a URL is downloaded into a private temporary folder (removed
 afterwards), a local file is read where it is, and the result is returned, not saved. Saving,
-exports, the index and the ledger are `publish.publish`'s job, run by the one writer.
+exports, the index and the ledger are the Store's job (store/store.py), the one writer.
 
 Order inside the job: decode → diarize → asr → turns. Diarization comes first so that speech
 recognition can be given the speaker segments (per-speaker language detection).

@@ -1,5 +1,5 @@
 """One recording through every stage: the job (job.py: fetch → decode → diarize → asr → turns)
-then the one writer (publish.py: transcript → exports → index → ledger).
+then the one writer (store/store.py, the Store: transcript → exports → ledger → index).
 
 This module keeps the names older code and scripts import (`FetchOptions`, `Transcriber`,
 `Reporter`, `publish`) and the two single-recording entry points: `obtain_media` (download into
@@ -32,17 +32,11 @@ __all__ = [
     "job_for",
     "obtain_media",
     "publish",
-    "recording_id_of",
     "retranscribe",
     "run_job",
 ]
 
 log = logging.getLogger("confindex.run.pipeline")
-
-
-def recording_id_of(arg: str) -> str | None:
-    """The id a URL will get, without network (None for a local file until it is hashed)."""
-    return url_recording_id(arg) if is_url(arg) else None
 
 
 def obtain_media(

@@ -435,7 +435,7 @@ class BulkRunner:
                     formats=self.options.formats,
                     output_dir=self.options.output_dir,
                     on_stage=index_stage,
-                    work_seconds=time.perf_counter() - t0,
+                    started=t0,
                 )
                 if missing_stage:
                     row.stage = stage

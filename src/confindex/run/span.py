@@ -81,7 +81,7 @@ def splice(
 
 def redecode(ws: Any, ref: str, span: str, options: Any, reporter: Any = None) -> Any:
     """Decode [start, end] of a workspace recording again with `options` and publish it
-    through the one writer (publish.py: the replaced version kept, speaker names carried)."""
+    through the one writer (the Store: the replaced version kept, speaker names carried)."""
     import time
 
     import numpy as np

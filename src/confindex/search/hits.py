@@ -260,8 +260,11 @@ def search(
         if result.total == 0:  # what would find hits (search/suggest.py)
             from confindex.search.suggest import for_query
 
+            s = searcher(ws)
             result.suggestions = for_query(
-                ws, parsed.text, lambda q: _search(ws, parse(q), 1, 0, False, 0).total
+                s.reader() if s else None,
+                parsed.text,
+                lambda q: _search(ws, parse(q), 1, 0, False, 0).total,
             )
         return result
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import os
 import shutil
 import time
@@ -25,9 +26,12 @@ from typing import Any
 from whoosh import index
 
 from confindex.errors import ConfindexError, IndexDamagedError
+from confindex.log import suppressed
 from confindex.search.documents import documents, make_schema, recording_meta
 from confindex.store.transcript import Transcript, load_path
 from confindex.store.workspace import Workspace, atomic_write_text, make_dir
+
+_log = logging.getLogger("confindex.search.index")
 
 REBUILD_HINT = "run confindex index --rebuild (it rebuilds the index from transcripts/)"
 
@@ -287,7 +291,7 @@ def add(ws: Workspace, transcripts: Iterable[Transcript], *, log: LogFn | None =
                     recs[t.id] = {**recording_meta(t), "stamp": transcript_stamp(ws, t.id)}
                 w.commit()  # the default merge policy merges small segments; never optimize
         except BaseException:
-            with contextlib.suppress(Exception):
+            with suppressed(_log, "cancelling the index writer"):
                 w.cancel()
             raise
         _write_recordings(s.generation, recs)
@@ -311,7 +315,7 @@ def remove(ws: Workspace, recording_ids: Iterable[str]) -> int:
                     removed += w.delete_by_term("recording", rid) or 0
                 w.commit()
         except BaseException:
-            with contextlib.suppress(Exception):
+            with suppressed(_log, "cancelling the index writer"):
                 w.cancel()
             raise
         recs = {k: v for k, v in _read_recordings(s.generation).items() if k not in ids}
@@ -379,7 +383,7 @@ def _build_locked(
         except BaseException:
             # After a failed commit (disk full) Whoosh says "This writer is closed": the
             # original error is the one to report.
-            with contextlib.suppress(Exception):
+            with suppressed(_log, "cancelling the index writer"):
                 w.cancel()
             raise
         _write_recordings(gen, recs)

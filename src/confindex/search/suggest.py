@@ -141,14 +141,12 @@ def suggest(
     return out
 
 
-def for_query(ws: Any, query: str, count: Callable[[str], int]) -> list[Suggestion]:
-    """Suggestions for `query` on the workspace's live index (none without an index)."""
+def for_query(reader: Any, query: str, count: Callable[[str], int]) -> list[Suggestion]:
+    """Suggestions for `query` from the live index's reader (none without an index)."""
     from confindex.errors import QueryError
     from confindex.search.grammar import FIELDS
-    from confindex.search.hits import searcher
 
-    s = searcher(ws)
-    if s is None:
+    if reader is None:
         return []
 
     def safe_count(text: str) -> int:
@@ -157,7 +155,7 @@ def for_query(ws: Any, query: str, count: Callable[[str], int]) -> list[Suggesti
         except QueryError:  # an edit that does not parse is no suggestion
             return 0
 
-    return suggest(query, s.reader(), safe_count, frozenset(FIELDS))
+    return suggest(query, reader, safe_count, frozenset(FIELDS))
 
 
 def _osa(a: str, b: str) -> int:

@@ -12,7 +12,6 @@ for tests, chosen by setting CONFINDEX_FAKE_DECODER to its script.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import logging
 import math
@@ -177,7 +176,7 @@ def _preload_cuda_libraries() -> None:
         libdir = Path(next(iter(spec.submodule_search_locations))) / "lib"
         for pattern in patterns:
             for lib in sorted(libdir.glob(pattern)):
-                with contextlib.suppress(OSError):
+                with suppressed(log, f"loading {lib.name}", OSError):
                     ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
 
 

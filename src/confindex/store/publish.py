@@ -20,17 +20,11 @@ __all__ = [
     "history",
     "history_dir",
     "publish",
-    "recognise",
     "undo",
 ]
 
 
 # What older code and scripts import from here: the Store does the work.
-
-
-def recognise(ws: Workspace, t: Transcript) -> dict[str, str]:
-    """See `Store.recognise`."""
-    return Store(ws).recognise(t)
 
 
 def history_dir(ws: Workspace, recording_id: str) -> Path:

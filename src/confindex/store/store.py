@@ -156,11 +156,13 @@ class Store:
         output_dir: str | None = None,
         on_stage: Callable[[str], None] | None = None,
         work_seconds: float | None = None,
+        started: float | None = None,
     ) -> None:
         """Everything derived from a saved transcript, in publish's order: its exports and the
         ledger's `stage` (both skipped when `stage` is None: they were written before), then
-        its index documents and the ledger's `indexed`. A run that finds a transcript saved
-        just before a crash finishes it here."""
+        its index documents and the ledger's `indexed` (with `work_seconds`, or the seconds
+        since `started`, a perf_counter value). A run that finds a transcript saved just before
+        a crash finishes it here."""
         recorded = ledger is not None and key is not None
         if stage is not None:
             self.write_exports(t, formats=formats, output_dir=output_dir)
@@ -175,6 +177,8 @@ class Store:
             self.index([t])
             if recorded:
                 assert ledger is not None and key is not None
+                if started is not None:
+                    work_seconds = time.perf_counter() - started
                 extra = {} if work_seconds is None else {"work_seconds": round(work_seconds, 3)}
                 ledger.advance(key, Stage.INDEXED, audio_seconds=t.duration, **extra)
 
