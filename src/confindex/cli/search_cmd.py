@@ -229,8 +229,12 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
         head.append_text(text(h.speaker_name or "?", "bold"))
         head.append(" · ", style="bold")
         more = Text(f" ({h.matches} turns)" if h.matches > 1 else "")
-        # The title is cut first: channel and date stay readable on an 80-column terminal.
-        tail = text("".join(f" · {x}" for x in (h.channel, h.date) if x))
+        # The title is cut first, so channel and date stay readable at 80 columns; on a
+        # narrower terminal the date, then the channel, give way before the title gets short.
+        extra = [x for x in (h.channel, h.date) if x]
+        while extra and width - len(head) - len(more) - sum(len(x) + 3 for x in extra) < 16:
+            extra.pop()
+        tail = text("".join(f" · {x}" for x in extra))
         source = text(h.title)
         source.truncate(max(10, width - len(head) - len(more) - len(tail)), overflow="ellipsis")
         _line(out, head + source + tail + more, width)
