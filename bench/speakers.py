@@ -58,6 +58,75 @@ CLIPS = [
 ]
 
 
+# Every shared meeting with a reference (issue 29): tune on all of them at once.
+MEETINGS = [
+    "ami_dev00",
+    "ami_dev01",
+    "ami_trn00-03",
+    "ami_trn04",
+    "ami_trn05",
+    "ami_trn07-08",
+    "ami_trn07",
+    "ami_trn08",
+    "pyannote_sample",
+]
+
+
+def true_speakers(reference: list, min_speech: float = 2.0) -> int:
+    """People who speak at least `min_speech` s (their segments' union) in `reference`."""
+    from confindex.evaluation import der
+
+    talk: dict[str, float] = {}
+    for label, ivs in der._by_speaker(der._as_segments(reference)).items():
+        talk[label] = sum(b - a for a, b in ivs)
+    return sum(1 for t in talk.values() if t >= min_speech)
+
+
+def bench_meetings(variants: dict[str, dict], rounds: int = 1) -> dict:
+    """Per meeting and variant: DER (collar 0.25, overlap counted), its three parts, overlap-only
+    DER, speakers found vs people speaking >= 2 s, CPU/wall s; then the mean over AMI clips."""
+    from confindex.evaluation import der
+    from confindex.speech import audio, diarize
+
+    clips = [(n, DIAR / f"{n}.wav", DIAR / f"{n}.rttm") for n in MEETINGS]
+    clips = [c for c in clips if c[1].exists()]
+    data = {n: (audio.decode(w), der.read_rttm(r)) for n, w, r in clips}
+    rows: dict[str, dict[str, dict]] = {v: {} for v in variants}
+    for _ in range(rounds):
+        for name, (samples, ref) in data.items():
+            for variant, kw in variants.items():
+                res, wall, cpu = timed(
+                    diarize.diarize_with_voices, samples, diarize.DiarizeOptions(**kw)
+                )
+                r = der.der(ref, res.segments)
+                rows[variant][name] = {
+                    "der": round(r.der, 3),
+                    "missed": round(r.missed, 2),
+                    "false_alarm": round(r.false_alarm, 2),
+                    "confusion": round(r.confusion, 2),
+                    "total": round(r.total, 2),
+                    "overlap_der": round(r.overlap_der, 3),
+                    "found": len({s.speaker for s in res.segments}),
+                    "true": true_speakers(ref),
+                    "cpu_s": round(cpu, 2),
+                    "wall_s": round(wall, 2),
+                }
+    summary = {}
+    for variant, per in rows.items():
+        for name, row in per.items():
+            print(f"{variant:<14} {name:<16} {json.dumps(row)}", flush=True)
+        ami = [row for name, row in per.items() if name.startswith("ami")]
+        summary[variant] = {
+            "mean_der_ami": round(statistics.mean(r["der"] for r in ami), 3),
+            "mean_der_all": round(statistics.mean(r["der"] for r in per.values()), 3),
+            "counts_within_1": sum(abs(r["found"] - r["true"]) <= 1 for r in per.values()),
+            "clips": len(per),
+            "cpu_s": round(sum(r["cpu_s"] for r in per.values()), 2),
+        }
+        print(f"{variant:<14} {'mean':<16} {json.dumps(summary[variant])}", flush=True)
+    return {"clips": rows, "summary": summary}
+
+
 def timed(fn, *args, **kw):
     w, c = time.perf_counter(), time.process_time()
     out = fn(*args, **kw)
@@ -248,6 +317,8 @@ COMPOSITE_VARIANTS = {
     # the windows of re-reading and voiceprints embedded one at a time (as before 2026-12-06)
     "one-worker": {"embed_workers": 1},
     "refine-off": {"refine": False},
+    # one speaker per moment, small distinct clusters folded (as before issue 29)
+    "before-29": {"overlap": False, "keep_speech": 1e9},
     "reseg-2/2": {"reseg_window": 2.0, "reseg_step": 2.0},
     "reseg-1.5/0.75": {"reseg_step": 0.75},
     "shift-0.6-thr-0.4": {"window_shift": 0.6, "threshold": 0.4},
@@ -404,9 +475,30 @@ def main() -> None:
         + ", ".join(COMPOSITE_VARIANTS)
         + ")",
     )
+    ap.add_argument(
+        "--meetings",
+        action="store_true",
+        help="only: every shared meeting with a reference, per clip and mean (issue 29)",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="VARIANT:KEY=VALUE[,KEY=VALUE]",
+        help="for --meetings: a variant of DiarizeOptions (repeatable; 'default' always runs)",
+    )
     args = ap.parse_args()
     if not DIAR.exists():
         sys.exit(f"{DIAR} is not available")
+    if args.meetings:
+        variants: dict[str, dict] = {"default": {}}
+        for spec in args.set:
+            name, _, kvs = spec.partition(":")
+            variants[name] = {
+                k: json.loads(v) for k, v in (kv.split("=", 1) for kv in kvs.split(",") if kv)
+            }
+        print(json.dumps(bench_meetings(variants, args.rounds)))
+        return
     if args.composite or args.shuffled:
         variants = args.variants.split(",") if args.variants else list(COMPOSITE_VARIANTS)
         if unknown := [v for v in variants if v not in COMPOSITE_VARIANTS]:

@@ -193,6 +193,22 @@ def test_eval_diarization_on_bundled_sample() -> None:
     assert data["der"] < 0.05
 
 
+def test_eval_diarization_reports_overlap_der_on_a_real_meeting() -> None:
+    """ami_trn04: 2.1 s of its speech is two people at once; the table shows the three parts
+    and the overlap-only DER, and --json gives the same figures."""
+    wav = shared("diar/ami_trn04.wav")
+    args = ["eval", "diarization", str(wav), str(wav.with_suffix(".rttm"))]
+    data = json.loads(CliRunner().invoke(cli, [*args, "--json"]).stdout)
+    assert data["overlap_total"] > 1.0 and 0 <= data["overlap_der"] <= 1
+    total = data["missed"] + data["false_alarm"] + data["confusion"]
+    assert abs(total / data["total"] - data["der"]) < 1e-9
+    table = CliRunner().invoke(cli, args)
+    assert table.exit_code == 0, table.output
+    for line in ("missed", "false alarm", "confusion", "overlap DER"):
+        assert line in table.stdout
+    assert f"{data['overlap_der']:.3f}" in table.stdout
+
+
 def test_timing_mode_scores_every_mention_against_a_word_timed_reference(
     tmp_path: Path, monkeypatch
 ) -> None:

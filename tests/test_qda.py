@@ -353,13 +353,23 @@ def test_real_fetched_recording_exports_read_back(tmp_path, monkeypatch):
     got = sorted(
         (n, a / 1000, b / 1000, v)
         for n in eaf.get_tier_names()
-        if not n.endswith(" words")
+        if not n.endswith(" words") and n != "confindex overlapped speech"
         for a, b, v in eaf.get_annotation_data_for_tier(n)
     )
     assert sorted((n, a, b, v) for n, a, b, v in got) == sorted(
         (t.speaker_name(x.speaker), round(x.start, 3), round(x.end, 3), x.text.strip())
         for x in t.turns
     )
+    # Two people at once (issue 29): the diarization's overlapped stretches, in their own tier.
+    from confindex.speech.turns import overlapped
+
+    assert [
+        (a / 1000, b / 1000, v)
+        for a, b, v in eaf.get_annotation_data_for_tier("confindex overlapped speech")
+    ] == [
+        (round(a, 3), round(b, 3), " + ".join(t.speaker_name(w) for w in who))
+        for a, b, who in overlapped(t.diarization)
+    ]
     # The media link points at the real file ELAN should open.
     assert eaf.media_descriptors[0]["MEDIA_URL"] == wav.resolve().as_uri()
     assert_turns(read_maxqda(Path(str(base) + ".maxqda.txt").read_text()), t, 0.05)

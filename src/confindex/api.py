@@ -130,9 +130,13 @@ class Archive:
         )
         if not items:
             raise ConfindexError("nothing to fetch: no media files or recordings in the inputs")
+        from confindex.run.credentials import CREDENTIALS_KEY, remembered_credentials
+
+        # Credentials taken out of URLs (`expand`) travel to Dask workers with the job only.
+        creds = {CREDENTIALS_KEY: remembered_credentials()} if remembered_credentials() else {}
         bulk = BulkOptions(
             download_workers=download_workers,
-            ydl_extra={**ydl, **(ydl_extra or {})},
+            ydl_extra={**ydl, **(ydl_extra or {}), **creds},
             retries=retries,
         )
         return self.run(items, opts, bulk, executor=ex, reporter=reporter)
@@ -210,7 +214,8 @@ class Archive:
 
     def undo(self, recording: str):
         """Restore the version of a recording's transcript before its last overwrite
-        (re-transcription, rename, `--force`); returns the restored Transcript."""
+        (an edit, merge, meta, re-transcription, rename, `--force`); returns the restored
+        Transcript."""
         from confindex.store import transcript as store
         from confindex.store.store import Store
 
@@ -224,6 +229,57 @@ class Archive:
 
         t = store.resolve_recording(self.ws, recording)
         return [str(p) for p in Store(self.ws).history(t.id)]
+
+    # Corrections (issue 27): each returns a store.history.Saved (transcript, change, version);
+    # `expect` is the version the change was made from (ConflictError when it moved on).
+
+    def version(self, recording: str) -> str:
+        """The version (etag) of a recording's transcript as saved now."""
+        from confindex.store import history
+
+        return history.load_versioned(self.ws, recording)[1]
+
+    def edit(self, recording: str, span: str, text: str, *, expect: str | None = None, **kw: Any):
+        """Replace the words starting in `span` ("57.2-59", "0:57.2-0:59") by `text`, timed
+        by forced alignment on the audio (`model=`, `align=False`: spread, estimated)."""
+        from confindex.store import corrections
+
+        where = self._span(recording, span)
+        return corrections.edit(self.ws, recording, where, text, expect=expect, **kw)
+
+    def _span(self, recording: str, span: str) -> tuple[float, float]:
+        from confindex.run.span import parse_span
+
+        return parse_span(span, self.recording(recording).duration or None)
+
+    def changes(self, recording: str) -> list[Any]:
+        """The change log of a recording (store.transcript.Change), oldest first."""
+        return list(self.recording(recording).changes)
+
+    def merge_speakers(self, recording: str, label: str, *others: str, expect: str | None = None):
+        """The speakers `others` become `label` everywhere (turns, exports, voice library)."""
+        from confindex.store import corrections
+
+        return corrections.merge(self.ws, recording, label, list(others), expect=expect)
+
+    def assign_speaker(self, recording: str, span: str, label: str, *, expect: str | None = None):
+        """The words starting in `span` are said by `label` (new if unknown): turns split."""
+        from confindex.store import corrections
+
+        where = self._span(recording, span)
+        return corrections.assign(self.ws, recording, where, label, expect=expect)
+
+    def set_meta(self, recording: str, *, expect: str | None = None, **values: Any):
+        """Set title, date (YYYY[-MM[-DD]]), channel, url, doi, authors ('' clears one)."""
+        from confindex.store import corrections
+
+        return corrections.set_meta(self.ws, recording, values, expect=expect)
+
+    def meta(self, recording: str) -> dict[str, Any]:
+        """What citations use: title, date, channel, url, doi, authors."""
+        from confindex.store.edits import effective_meta
+
+        return effective_meta(self.recording(recording))
 
     def resume(
         self,
@@ -348,13 +404,20 @@ class Archive:
         group: bool = False,
         context: int = 0,
         log_fn: Any = None,
+        semantic: bool = False,
     ):
         """Search the archive (the query language of `confindex search`); a SearchResult.
 
         Each hit is a turn; `hit.mentions` are the places in it where the query is said, each
         with its own second and link (`result.mentions`: all of them, as (hit, mention)).
+        `semantic=True`: lexical and meaning hits fused, in any language; each hit a passage
+        cited at its first word, `hit.match` "lexical" | "semantic" | "both" and, for meaning
+        hits, `hit.similarity`.
         """
-        from confindex.search.hits import search
+        if semantic:
+            from confindex.search.fusion import hybrid_search as search
+        else:
+            from confindex.search.hits import search
 
         began = time.perf_counter()
         result = search(
@@ -371,13 +434,21 @@ class Archive:
         )
         return result
 
+    def related(self, recording: Any, at: float, *, limit: int = 10, log_fn: Any = None):
+        """The passages across the archive closest in meaning to the one spoken at second `at`
+        of `recording`: (that passage, related passages best first), each a Hit."""
+        from confindex.search.fusion import related
+
+        t = self.recording(recording)
+        return related(self.ws, t.id, float(at), limit=limit, log=log_fn)
+
     def review(
         self, recording: Any, *, kinds: Sequence[str] | None = None, min_score: float = 0.0
     ) -> list[Any]:
         """The passages of a recording flagged as likely wrong (quality.py's Passage: kind,
         start, end, score, reason, speaker, text, link), in time order; `kinds` keeps only
-        those kinds (loop, nonspeech, lowconf, language, missed), `min_score` (0–1) the surer
-        ones."""
+        those kinds (loop, nonspeech, lowconf, language, undecoded, missed), `min_score` (0–1)
+        the surer ones."""
         from confindex.speech.quality import KINDS, review
 
         unknown = sorted(set(kinds or ()) - set(KINDS))
@@ -398,12 +469,18 @@ class Archive:
         check_moment(t, at)
         return [x for x in t.turns if x.end >= at - around and x.start <= at + around]
 
-    def cite(self, recording: Any, at: float):
-        """A Citation of what was said at `at` seconds: `.render(style)` with style apa,
-        chicago, bibtex, ris or csl; an InputError when `at` lies outside the recording."""
-        from confindex.formats.cite import cite
+    def cite(self, recording: Any, at: float | None = None, *, span: str | None = None):
+        """A Citation of what was said at `at` seconds (its sentence), or of exactly the words
+        starting in `span` ("57.2-61"): `.render(style)` with style apa, chicago, bibtex,
+        ris or csl; an InputError when the moment lies outside the recording."""
+        from confindex.formats.cite import cite, cite_span
 
-        return cite(self.recording(recording), at)
+        t = self.recording(recording)
+        if span is not None:
+            from confindex.run.span import parse_span
+
+            return cite_span(t, *parse_span(span, t.duration or None))
+        return cite(t, at or 0.0)
 
     def export(
         self,
@@ -524,6 +601,15 @@ class Archive:
             r = store.sync_index(log=log_fn, skipped=skipped)
             report.added, report.changed, report.removed = r.added, r.changed, r.removed
             report.turns = r.turns
+        # Exports older than their transcript (a crash between the two) are written again.
+        report.exports_repaired = store.repair_exports()
+        from confindex.search import vector_build
+
+        # Semantic search's vectors follow the same transcripts (and repair themselves here:
+        # a killed embedding, a damaged or stale store is rebuilt, reusing what it can).
+        report.vectors = vector_build.sync(
+            self.ws, rebuild=rebuild, log_fn=log_fn, skipped=skipped
+        ).to_dict()
         report.seconds = time.monotonic() - t0
         report.skipped = skipped
         if optimize and not skipped:

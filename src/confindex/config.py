@@ -49,11 +49,21 @@ def user_config_path() -> Path | None:
 
 @lru_cache(maxsize=16)
 def _read(path: Path, mtime_ns: int) -> dict[str, Any]:
+    from confindex.safeio import MAX_CONFIG_BYTES, UnreadableFile, read_regular
+
     try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
+        # A regular file of at most 1 MiB: a FIFO named confindex.toml hung every command, a
+        # symlink to /dev/zero was read until memory ran out.
+        raw = read_regular(path, MAX_CONFIG_BYTES, "config file")
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnreadableFile as exc:
+        raise InputError(str(exc)) from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"config file {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"config file {path} is not valid TOML: not UTF-8 text") from None
+    except RecursionError:
+        raise InputError(f"config file {path} is not valid TOML: it nests too deep") from None
     except OSError as exc:
         raise InputError(f"cannot read config file {path}: {exc.strerror}") from None
     for key, value in data.items():
@@ -61,6 +71,14 @@ def _read(path: Path, mtime_ns: int) -> dict[str, Any]:
             raise InputError(
                 f"config file {path}: {key!r} must be a table like [fetch] or [subtitles]"
             )
+        for name, v in value.items():
+            # Options are scalars or lists of scalars: a nested table ([fetch.x]) or array
+            # reached click as a default and ended in a traceback.
+            items = v if isinstance(v, list) else [v]
+            if any(isinstance(x, (dict, list)) for x in items):
+                raise InputError(
+                    f"config file {path}: [{key}] {name} must be a value or a list of values"
+                )
     return data
 
 

@@ -78,6 +78,12 @@ class LockedError(ConfindexError):
     exit_code = 75  # EX_TEMPFAIL: try again later
 
 
+class ConflictError(ConfindexError):
+    """A save based on a version of a transcript that someone else has changed since."""
+
+    exit_code = 75  # try again (after reloading)
+
+
 def os_error_message(exc: OSError) -> str:
     """One line for an OSError met while working on a recording. A full disk says so: its
     bare strerror ("No space left on device", no file named) was all a fetch printed when the

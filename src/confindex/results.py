@@ -59,9 +59,13 @@ class IndexReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     optimize_seconds: float | None = None
+    exports_repaired: list[str] = field(default_factory=list)  # stale exports written again
+    # The vector store (semantic search): recordings embedded/removed, passages embedded.
+    vectors: dict[str, Any] = field(default_factory=dict)
 
     @property
     def up_to_date(self) -> bool:
+        # The lexical index only: `vectors` says what the semantic store did beside it.
         return not (self.rebuilt or self.added or self.changed or self.removed)
 
     def to_dict(self) -> dict[str, Any]:

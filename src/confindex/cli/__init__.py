@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "show": "search_cmd:show",
     "cite": "search_cmd:cite",
     "export": "search_cmd:export",
+    "related": "related_cmd:related",
     "review": "review_cmd:review",
     "index": "index_cmd:index",
     "stats": "index_cmd:stats",
@@ -35,6 +36,10 @@ COMMANDS: dict[str, str] = {
     "list": "catalog_cmd:list_recordings",
     "rm": "catalog_cmd:rm",
     "serve": "serve_cmd:serve",
+    "edit": "edit_cmd:edit",
+    "history": "edit_cmd:history",
+    "undo": "edit_cmd:undo",
+    "meta": "edit_cmd:meta",
 }
 
 

@@ -159,6 +159,10 @@ def eval_diarization(
         ("missed", f"{ev.missed:.2f} s ({ev.missed / tot:.1%})"),
         ("false alarm", f"{ev.false_alarm:.2f} s ({ev.false_alarm / tot:.1%})"),
         ("confusion", f"{ev.confusion:.2f} s ({ev.confusion / tot:.1%})"),
+        (
+            "overlap DER",
+            f"{ev.overlap_der:.3f}  (over {ev.overlap_total:.2f} s of overlapped speech)",
+        ),
         ("speakers", f"{ev.hyp_speakers} found, {ev.ref_speakers} in the reference"),
         ("mapping", ", ".join(f"{h}→{r}" for h, r in ev.mapping.items()) or "-"),
         ("time", f"{ev.seconds:.1f} s to diarize"),
@@ -225,9 +229,12 @@ def eval_speakers(enroll_audio, enroll_rttm, test_audio, test_rttm, as_json) -> 
               help="Word-timed reference [{text, start}]: entries without a time expect every "
                    "moment it says the query (implies --timing).")  # fmt: skip
 @click.option("--lang", default=None, help="Language of the --words reference (stems).")
+@click.option("--semantic", is_flag=True,
+              help="Score `search --semantic` (hybrid, any language): the time of a hit is "
+                   "its passage's first word.")  # fmt: skip
 @workspace_option
 @json_option
-def eval_search(refs, k, tolerance, timing, words_path, lang, ws, as_json) -> None:
+def eval_search(refs, k, tolerance, timing, words_path, lang, semantic, ws, as_json) -> None:
     """Run the queries in REFS.json against the workspace index: recall@K and time errors.
 
     REFS.json is a list of {"query": ..., "recording": ID|URL|prefix, "time": "0:26" | 26.0}.
@@ -239,6 +246,7 @@ def eval_search(refs, k, tolerance, timing, words_path, lang, ws, as_json) -> No
       confindex eval search q.json
       confindex eval search q.json --timing --json     # recall within 2 s, mean/max error
       confindex eval search names.json --words talk.words.json --lang fr
+      confindex eval search cross-language.json --semantic --k 5 --json
     """
     from confindex.evaluation.evaluate import evaluate_search, read_search_refs, read_word_timings
     from confindex.timefmt import hms
@@ -248,9 +256,17 @@ def eval_search(refs, k, tolerance, timing, words_path, lang, ws, as_json) -> No
     if timing:
         tolerance = 2.0 if tolerance is None else tolerance
         k = max(k, 100)  # every mention in the recording, not only the first page
-    ev = evaluate_search(ws, read_search_refs(refs, words, lang), k=k, tolerance=tolerance)
+    search_fn = None
+    if semantic:
+        from confindex.search.fusion import cited_passages
+
+        search_fn = cited_passages
+    ev = evaluate_search(
+        ws, read_search_refs(refs, words, lang), k=k, tolerance=tolerance, search_fn=search_fn
+    )
     if as_json:
-        print_json({"mode": "timing" if timing else "rank", **ev.as_dict()})
+        mode = "timing" if timing else "rank"
+        print_json({"mode": mode, "semantic": semantic, **ev.as_dict()})
         return
     from rich.table import Table
 

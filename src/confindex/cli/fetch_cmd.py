@@ -159,6 +159,13 @@ def diarization_options(f):
             metavar="DIR",
             help="Folder with other sherpa-onnx models (segmentation.onnx, embedding.onnx).",
         ),
+        click.option(
+            "--keep-edits/--discard-edits",
+            "keep_edits",
+            default=True,
+            show_default=True,
+            help="Keep the words users corrected (`confindex edit`) over a new transcription.",
+        ),
     ]
     for opt in reversed(opts):
         f = opt(f)
@@ -238,6 +245,16 @@ def _formats(value: str | None) -> list[str] | None:
         raise click.BadParameter(exc.message) from None
 
 
+def login_options(username: str | None, password: str | None, use_netrc: bool) -> dict:
+    """yt-dlp's login options for `--username/--password/--netrc` (kept in memory only)."""
+    if password is not None and username is None:
+        raise click.BadParameter("--password needs --username", param_hint="--password")
+    out: dict = {"usenetrc": True} if use_netrc else {}
+    if username is not None:
+        out.update(username=username, password=password or "")
+    return out
+
+
 def bulk_options(f):
     """Options of bulk runs: playlist filters, batch files, pipelining, yt-dlp politeness."""
     opts = [
@@ -290,6 +307,22 @@ def bulk_options(f):
             default=None,
             metavar="BROWSER[:PROFILE]",
             help="Take cookies from a browser (firefox, chrome, …).",
+        ),
+        click.option(
+            "--username",
+            default=None,
+            help="Login for sites that need one (HTTP basic auth or the site's own); not stored.",
+        ),
+        click.option(
+            "--password",
+            default=None,
+            help="Password for --username (a password in the URL is taken out the same way).",
+        ),
+        click.option(
+            "--netrc",
+            "use_netrc",
+            is_flag=True,
+            help="Take logins from ~/.netrc (the machine line of the URL's host).",
         ),
         click.option(
             "--retries",
@@ -440,6 +473,7 @@ def fetch(inputs, ws, as_json, force, no_index, quiet, batch_files, formats, out
             limit_rate=kw.pop("limit_rate"),
             cookies=kw.pop("cookies"),
             cookies_from_browser=kw.pop("cookies_from_browser"),
+            ydl_extra=login_options(kw.pop("username"), kw.pop("password"), kw.pop("use_netrc")),
             executor=ex.kind,
             workers=ex.workers,
             scheduler=ex.scheduler,

@@ -61,6 +61,15 @@ def index(rebuild: bool, optimize: bool, as_json: bool, ws: Any) -> None:
             n = sum(len(ids) for ids, _ in kinds)
             rec = "recording" if n == 1 else "recordings"
             click.echo(f"indexed: {', '.join(parts)} {rec}, {plural(r.turns, 'turn')} written")
+    if r.exports_repaired and not as_json:
+        click.echo(f"rewrote {len(r.exports_repaired)} export(s) older than their transcript")
+    v = r.vectors
+    if not as_json and (v.get("added") or v.get("removed") or (rebuild and v)):
+        click.echo(
+            f"semantic vectors: {v['passages']} passages of {len(v['added'])} recording(s), "
+            f"{v['embedded']} embedded ({v['embed_seconds']:.1f} CPU s), {v['reused']} reused"
+            + (f", {len(v['removed'])} recording(s) removed" if v.get("removed") else "")
+        )
     if r.skipped:
         # Never silently: a recording left out of the index would vanish from search.
         for rid, why in r.skipped:

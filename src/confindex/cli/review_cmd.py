@@ -10,7 +10,7 @@ from confindex.cli.common import json_option, print_json, workspace_option
 from confindex.sanitize import terminal, url
 from confindex.timefmt import hms
 
-KIND_CHOICES = ["loop", "nonspeech", "lowconf", "language", "missed"]
+KIND_CHOICES = ["loop", "nonspeech", "lowconf", "language", "undecoded", "missed"]
 
 
 @click.command()
@@ -48,11 +48,16 @@ def review(
     archive = Archive(ws)
     t = archive.recording(recording)
     rows = archive.review(t, kinds=kinds, min_score=min_score)
+    from confindex.store.edits import verified_fraction
+
+    verified = verified_fraction(t)  # words a user corrected (`confindex edit`)
     if as_json:
-        print_json({"recording_id": t.id, "title": t.recording.title,
+        print_json({"recording_id": t.id, "title": t.recording.title, "verified": verified,
                     "flags": len(t.flags), "passages": [p.to_dict() for p in rows]})  # fmt: skip
         return
     title = terminal(t.recording.title)
+    if verified:
+        click.echo(f"{title}: {verified:.0%} of the words verified by a user")
     if not rows:
         click.echo(f"{title}: nothing flagged" + (" with these filters" if t.flags else "") + ".")
         return

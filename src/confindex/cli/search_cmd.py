@@ -91,6 +91,7 @@ Examples:
   confindex search '"space diplomacy" speaker:Dupont date:2023..'
   confindex search soiouz --context 1 --limit 5
   confindex search budget --group --format md > hits.md
+  confindex search --semantic "pension reform" lang:fr
 """
 
 
@@ -126,6 +127,12 @@ class _SearchCommand(click.Command):
     show_default=True,
 )
 @click.option("--cite", "with_cite", is_flag=True, help="Add an APA citation to each hit.")
+@click.option(
+    "--semantic",
+    is_flag=True,
+    help="Also find passages by meaning, in any language (hybrid: lexical and meaning hits "
+    "fused; each hit a passage cited at its first word, marked lexical/semantic/both).",
+)
 @click.option("--jsonl", is_flag=True, help="One JSON object per hit and line (for jq, pipes).")
 @json_option
 @workspace_option
@@ -137,6 +144,7 @@ def search(
     group: bool,
     fmt: str,
     with_cite: bool,
+    semantic: bool,
     jsonl: bool,
     as_json: bool,
     ws: Any,
@@ -149,7 +157,13 @@ def search(
         fmt = "jsonl"
     archive = Archive(ws)
     result = archive.search(
-        " ".join(query), limit=limit, offset=offset, group=group, context=context, log_fn=_log
+        " ".join(query),
+        limit=limit,
+        offset=offset,
+        group=group,
+        context=context,
+        log_fn=_log,
+        semantic=semantic,
     )
     cites: dict[int, Any] = _citations(archive, result.hits) if with_cite else {}
     if fmt in ("json", "jsonl"):
@@ -227,8 +241,13 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
         head = Text()  # bold spans, not a bold base style: that would make the title bold too
         head.append(f"{h.rank:>2}. [{hms(h.time)}] ", style="bold")
         head.append_text(text(h.speaker_name or "?", "bold"))
+        if h.speaker_automatic:
+            head.append(" (automatic)")
         head.append(" · ", style="bold")
         more = Text(f" ({h.matches} turns)" if h.matches > 1 else "")
+        if h.match is not None:  # --semantic: how it matched, and how close in meaning
+            sim = f" {h.similarity:.2f}" if h.similarity is not None else ""
+            more += Text(f" [{h.match}{sim}]", style="dim")
         # The title is cut first, so channel and date stay readable at 80 columns; on a
         # narrower terminal the date, then the channel, give way before the title gets short.
         extra = [x for x in (h.channel, h.date) if x]
@@ -291,7 +310,8 @@ def _print_md(result: Any, cites: dict[int, Any]) -> None:
     for h in result.hits:
         fragment = sanitize.mark_spans(h.snippet, h.spans, "**", "**", _md)
         click.echo(
-            f"{h.rank}. **{_md(h.title)}** — {_md(h.speaker_name or '?')} "
+            f"{h.rank}. **{_md(h.title)}** — {_md(h.speaker_name or '?')}"
+            f"{' (automatic)' if h.speaker_automatic else ''} "
             f"[{hms(h.time)}]({_md_url(h.link)})  \n   {fragment}"
             + "".join(f" ⚑ *{_md(f.kind)}: {_md(f.reason)}*" for f in h.flags)
         )
@@ -394,9 +414,8 @@ def show(recording: str, at: str | None, around_text: str, as_json: bool, ws: An
 
 @click.command()
 @click.argument("recording")
-@click.option(
-    "--at", "at", required=True, metavar="TIME", help="The moment (12:34, 754, 12m34s, 12m34)."
-)
+@click.option("--at", "at", metavar="TIME", help="The moment (12:34, 754, 12m34s, 12m34).")
+@click.option("--span", metavar="START-END", help="Quote exactly the words starting in this span.")
 @click.option(
     "--style",
     type=click.Choice([*CITATION_STYLES, "all"]),
@@ -405,8 +424,12 @@ def show(recording: str, at: str | None, around_text: str, as_json: bool, ws: An
 )
 @json_option
 @workspace_option
-def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
-    """Cite what was said at a moment: speaker, title, date, link with t=, exact quote.
+def cite(
+    recording: str, at: str | None, span: str | None, style: str, as_json: bool, ws: Any
+) -> None:
+    """Cite what was said at a moment (its sentence) or exactly the words of a span: speaker,
+    title, date, link with t= (#t=A,B on a media file), exact quote. Names the voice library
+    gave are not authors until confirmed (`confindex speakers ID confirm`) or renamed.
 
     \b
     Examples:
@@ -414,12 +437,16 @@ def cite(recording: str, at: str, style: str, as_json: bool, ws: Any) -> None:
       confindex cite 3f2a --at 754 --style bibtex >> refs.bib
       confindex cite 3f2a --at 12:34 --style ris >> refs.ris       # Zotero, Mendeley
       confindex cite 3f2a --at 12:34 --style csl > moment.json     # CSL-JSON (Pandoc)
+      confindex cite 3f2a --span 12:34.2-12:41 --style chicago     # exactly these words
     """
     from confindex.api import Archive
 
+    if (at is None) == (span is None):
+        raise click.UsageError("give --at TIME or --span START-END")
+    archive = Archive(ws)
     moment = _at(at) or 0.0
-    c = Archive(ws).cite(recording, moment)
-    if not c.start - 0.5 <= moment <= c.end + 0.5:
+    c = archive.cite(recording, span=span) if span else archive.cite(recording, moment)
+    if not span and not c.start - 0.5 <= moment <= c.end + 0.5:
         # A moment in a silence: the nearest sentence is cited — say so, not silently.
         click.echo(
             f"note: nothing is said at {hms(moment)}; citing the nearest sentence "

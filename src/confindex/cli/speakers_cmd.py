@@ -16,8 +16,8 @@ from confindex.cli.output import plural
 from confindex.timefmt import hms
 
 COMMANDS = ("review", "identify")
-ACTIONS = ("rename", "confirm", "reject")
-_VALUED = ("-w", "--workspace")  # options that take a value (the next argument)
+ACTIONS = ("rename", "confirm", "reject", "merge", "assign")
+_VALUED = ("-w", "--workspace", "--span")  # options that take a value (the next argument)
 
 
 class SpeakersGroup(click.Group):
@@ -91,6 +91,10 @@ def speakers() -> None:
     keeps one, `reject` reverts it for good in that recording. `identify` recognises voices
     again in existing recordings (all when none given) after the library grew.
 
+    `merge LABEL OTHER…` makes the other labels LABEL everywhere (one person given two
+    labels); `assign --span A-B LABEL` gives the words starting in A-B to LABEL (a new label
+    if it does not exist), splitting turns at word boundaries. `confindex undo` undoes either.
+
     \b
     Examples:
       confindex speakers panel-2024
@@ -100,6 +104,8 @@ def speakers() -> None:
       confindex speakers panel-2025 reject SPEAKER_02
       confindex speakers identify
       confindex speakers --all --json
+      confindex speakers panel-2024 merge SPEAKER_00 SPEAKER_03
+      confindex speakers panel-2024 assign --span 57.9-61.2 SPEAKER_01
     """
 
 
@@ -255,6 +261,48 @@ def reject(recording: str, args: tuple[str, ...], as_json: bool, ws: Any) -> Non
             f"{r.label} of {r.recording_id} is no longer {terminal(r.name or '')!r} "
             "(not suggested again for this recording); exports and index updated."
         )
+
+
+def _changed(saved: Any, archive: Any, as_json: bool) -> None:
+    from confindex.cli.output import echo
+    from confindex.sanitize import terminal
+
+    t = saved.transcript
+    if as_json:
+        speakers_ = [s.to_dict() for s in archive.speakers(t)]
+        print_json({"recording": t.id, "version": saved.version,
+                    "change": saved.change.summary, "speakers": speakers_})  # fmt: skip
+    else:
+        echo(f"{t.id}: {terminal(saved.change.summary)}; exports and index updated.")
+
+
+@speakers.command("merge")
+@click.argument("recording")
+@click.argument("labels", nargs=-1, metavar="LABEL OTHER…")
+@json_option
+@workspace_option
+def merge(recording: str, labels: tuple[str, ...], as_json: bool, ws: Any) -> None:
+    """The OTHER speakers become LABEL everywhere: turns, colours, exports (RTTM, ELAN tiers,
+    subtitles), voiceprint and voice library (one person given several labels)."""
+    if len(labels) < 2:
+        raise click.UsageError("merge takes a LABEL and the labels to merge into it")
+    archive = _archive(ws)
+    _changed(archive.merge_speakers(recording, *labels), archive, as_json)
+
+
+@speakers.command("assign")
+@click.argument("recording")
+@click.argument("labels", nargs=-1, metavar="LABEL")
+@click.option("--span", required=True, metavar="START-END", help="The words starting here.")
+@json_option
+@workspace_option
+def assign(recording: str, labels: tuple[str, ...], span: str, as_json: bool, ws: Any) -> None:
+    """The words starting in --span are said by LABEL (a new label if it does not exist):
+    turns are split at those word boundaries."""
+    if len(labels) != 1:
+        raise click.UsageError("assign takes --span START-END and one LABEL")
+    archive = _archive(ws)
+    _changed(archive.assign_speaker(recording, span, labels[0]), archive, as_json)
 
 
 @speakers.command("review")

@@ -44,10 +44,19 @@ class DerResult:
     confusion: float
     total: float  # reference speech scored (overlap counted per speaker)
     mapping: dict[str, str] = field(default_factory=dict)  # hypothesis label -> reference label
+    # The same errors counted only where two or more reference speakers talk at once (with the
+    # mapping of the whole recording): where a one-speaker-per-moment diarizer must fail.
+    overlap_errors: float = 0.0
+    overlap_total: float = 0.0
 
     @property
     def correct(self) -> float:
         return self.total - self.missed - self.confusion
+
+    @property
+    def overlap_der(self) -> float:
+        """DER of the overlapped reference speech alone (0.0 when there is none)."""
+        return self.overlap_errors / self.overlap_total if self.overlap_total > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +65,8 @@ class DerResult:
             "false_alarm": self.false_alarm,
             "confusion": self.confusion,
             "total": self.total,
+            "overlap_der": self.overlap_der,
+            "overlap_total": self.overlap_total,
             "mapping": dict(self.mapping),
         }
 
@@ -207,18 +218,25 @@ def der(
     ref_of_hyp = dict(enumerate(cols))
 
     missed = false_alarm = confusion = total = 0.0
+    ov_errors = ov_total = 0.0
     for dur, r, h in regions:
         n_ref, n_hyp = len(r), len(h)
         rs = set(r)
         correct = sum(1 for j in h if ref_of_hyp[j] in rs)
+        m = dur * max(0, n_ref - n_hyp)
+        fa = dur * max(0, n_hyp - n_ref)
+        c = dur * (min(n_ref, n_hyp) - correct)
         total += dur * n_ref
-        missed += dur * max(0, n_ref - n_hyp)
-        false_alarm += dur * max(0, n_hyp - n_ref)
-        confusion += dur * (min(n_ref, n_hyp) - correct)
+        missed += m
+        false_alarm += fa
+        confusion += c
+        if n_ref >= 2:
+            ov_total += dur * n_ref
+            ov_errors += m + fa + c
     errors = missed + false_alarm + confusion
     # No reference speech: perfect if the hypothesis is silent too, else undefined (inf).
     rate = errors / total if total > 0 else (0.0 if errors == 0 else math.inf)
-    return DerResult(rate, missed, false_alarm, confusion, total, mapping)
+    return DerResult(rate, missed, false_alarm, confusion, total, mapping, ov_errors, ov_total)
 
 
 def _rttm_token(text: str) -> str:

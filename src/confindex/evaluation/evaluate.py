@@ -208,6 +208,10 @@ class DiarizationEvaluation:
     hyp_speakers: int
     mapping: dict[str, str]
     seconds: float
+    # DER of the stretches where two or more reference speakers talk at once, and their length
+    # (reference seconds, each speaker counted).
+    overlap_der: float = 0.0
+    overlap_total: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -246,6 +250,8 @@ def evaluate_diarization(
         hyp_speakers=len({s.speaker for s in hypothesis}),
         mapping=dict(r.mapping),
         seconds=round(seconds, 3),
+        overlap_der=r.overlap_der,
+        overlap_total=r.overlap_total,
     )
 
 

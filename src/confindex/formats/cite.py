@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from confindex.errors import InputError
@@ -44,6 +44,12 @@ class Citation:
     recording_id: str
     medium: str = "video"  # "video" | "audio" (links.media_kind)
     speaker_label: str | None = None  # SPEAKER_00 …: who said it, when unnamed
+    # Issue 27: authors and DOI a user set (`confindex meta`); the authors come before any
+    # speaker or channel. `media_url`: the span as a media fragment (#t=A,B) when the link
+    # is to a media file.
+    authors: list[str] = field(default_factory=list)
+    doi: str | None = None
+    media_url: str | None = None
 
     @property
     def time_range(self) -> str:
@@ -51,13 +57,23 @@ class Citation:
 
     @property
     def author(self) -> str | None:
-        """The named speaker, else the channel (a corporate author), else nobody."""
-        return self.speaker or self.channel
+        """The first author set by a user, else the named speaker, else the channel (a
+        corporate author), else nobody."""
+        return (self.authors[0] if self.authors else None) or self.speaker or self.channel
 
     @property
     def person(self) -> bool:
         """Whether the author is a person: a named speaker, never a channel ("Radio France")."""
-        return bool(self.speaker) and _is_person(self.speaker)
+        return bool(self.authors or self.speaker) and _is_person(self.author)
+
+    @property
+    def people(self) -> list[str]:
+        """The authors as a list: the user's, else the named speaker."""
+        return list(self.authors) or ([self.speaker] if self.speaker else [])
+
+    @property
+    def doi_url(self) -> str | None:
+        return f"https://doi.org/{self.doi}" if self.doi else None
 
     @property
     def key(self) -> str:
@@ -91,10 +107,19 @@ class Citation:
         return d
 
 
+def _flat(text: str | None) -> str | None:
+    return " ".join(str(text).split()) if text is not None else None
+
+
 def check_moment(transcript: Transcript, at: float) -> None:
     """InputError when `at` lies outside the recording (a typo must not cite its last words)."""
+    import math
+
     from confindex.timefmt import hms
 
+    if not isinstance(at, (int, float)) or not math.isfinite(at):
+        # inf raised OverflowError in hms(); nan compared false everywhere and cited t=0.
+        raise InputError(f"{at!r} is not a moment of {transcript.id} (give seconds, e.g. 754.2)")
     end = max([transcript.duration or 0.0, *(t.end for t in transcript.turns)])
     if at < 0 or (end > 0 and at > end + 1.0):  # 1 s of slack for rounding in links
         raise InputError(
@@ -120,21 +145,57 @@ def cite(transcript: Transcript, at: float) -> Citation:
         start, end = chosen[0].start, chosen[-1].end
     else:
         quote, start, end = " ".join(turn.text.split()), turn.start, turn.end
+    return _citation(transcript, turn.speaker, start, end, quote)
+
+
+def confirmed_name(transcript: Transcript, label: str | None) -> str | None:
+    """A speaker's name when a user gave or confirmed it; an automatic (voice library) name
+    is never an author."""
+    if not label or label in transcript.auto_names:
+        return None
+    return transcript.speakers.get(label) or None
+
+
+def _citation(
+    transcript: Transcript, label: str | None, start: float, end: float, quote: str,
+    fragment: bool = False,
+) -> Citation:  # fmt: skip
+    from confindex.formats.links import media_fragment
+
     rec = transcript.recording
-    named = transcript.speakers.get(turn.speaker) if turn.speaker else None
+    media_url = media_fragment(rec, start, end) if fragment else None
     return Citation(
-        speaker=named or None,
-        title=rec.title,
-        channel=rec.channel or rec.uploader,
+        # One line each: a line break in a title, name or channel spoofed lines of APA and
+        # Chicago citations on the terminal.
+        speaker=_flat(confirmed_name(transcript, label)) or None,
+        title=_flat(rec.title) or rec.id,
+        channel=_flat(rec.channel or rec.uploader) or None,
         date=rec.upload_date,
-        url=link(rec, start),
+        # A span of a media file: the link opens it at the start and plays to the end.
+        url=media_url or link(rec, start),
         start=start,
         end=end,
         quote=quote,
         recording_id=rec.id,
         medium=media_kind(rec),
-        speaker_label=turn.speaker,
+        speaker_label=label,
+        authors=list(transcript.meta.get("authors") or []),
+        doi=transcript.meta.get("doi") or None,
+        media_url=media_url,
     )
+
+
+def cite_span(transcript: Transcript, start: float, end: float) -> Citation:
+    """Cite exactly the words that start in [start, end] (as `edit` chooses them): the
+    quote, their start–end times, a link to the start and, for a media file, `#t=A,B`."""
+    words = [w for tn in transcript.turns for w in tn.words if start <= w.start <= end]
+    words = [w for w in words if w.text.strip()]
+    if not words:
+        raise InputError(f"no words start in {start:g}–{end:g} s of {transcript.id}")
+    quote = " ".join(" ".join(w.text.split()) for w in words)
+    labels = {w.speaker for w in words}
+    label = labels.pop() if len(labels) == 1 else None  # several speakers: nobody's words
+    return _citation(transcript, label, words[0].start, max(w.end for w in words), quote, True)
 
 
 def _turn_at(turns: list[Turn], at: float) -> Turn:
@@ -204,9 +265,14 @@ def apa(c: Citation) -> str:
         else ", ".join(p for p in (year, f"{month} {day}" if day else month) if p)
     )
     label = "[Video]" if c.medium == "video" else "[Audio]"
-    author = _apa_author(c.speaker) if c.speaker else c.channel
+    people = [_apa_author(p) for p in c.people]
+    if len(people) > 1:
+        author: str | None = ", ".join(people[:-1]) + ", & " + people[-1]
+    else:
+        author = people[0] if people else c.channel
     publisher = f" {c.channel}." if c.channel and c.channel != author else ""
-    where = f'{c.url} [{c.time_range}]: "{c.quote}"'
+    doi = f" {c.doi_url}" if c.doi_url else ""
+    where = f'{c.url}{doi} [{c.time_range}]: "{c.quote}"'
     if not author:
         return f"{c.title} {label}. ({when}).{publisher} {where}"
     author = author if author.endswith(".") else author + "."
@@ -219,10 +285,12 @@ def chicago(c: Citation) -> str:
     when = (
         "n.d." if not year else " ".join(p for p in (month, f"{day}," if day else None, year) if p)
     )
-    who = f"{c.speaker}, " if c.speaker else ""
+    who = f"{' and '.join(c.people)}, " if c.people else ""
     channel = f"{c.channel}, " if c.channel else ""
     medium = "video" if c.medium == "video" else "audio"
-    return f'{who}"{c.title}," {channel}{when}, {medium}, {c.time_range}, {c.url}. "{c.quote}"'
+    url = c.doi_url or c.url
+    at = f" ({c.url})" if c.doi_url else ""
+    return f'{who}"{c.title}," {channel}{when}, {medium}, {c.time_range}, {url}{at}. "{c.quote}"'
 
 
 _BIB_ESCAPE = {c: "\\" + c for c in "&%$#_{}"}
@@ -242,7 +310,10 @@ def bibtex(c: Citation) -> str:
     year, month, _ = _date_parts(c.date)
     who = c.author or ""
     fields = []
-    if who:
+    if len(c.people) > 1:
+        fields.append(("author", " and ".join(_bib(p) if _is_person(p) else "{" + _bib(p) + "}"
+                                              for p in c.people)))  # fmt: skip
+    elif who:
         # A corporate author is braced whole, or BibTeX reads "Radio France" as "France, R.".
         fields.append(("author", _bib(who) if c.person else "{" + _bib(who) + "}"))
     fields.append(("title", _bib(c.title)))
@@ -255,6 +326,8 @@ def bibtex(c: Citation) -> str:
     if c.date:
         fields.append(("date", c.date))
     fields.append(("url", c.url))
+    if c.doi:
+        fields.append(("doi", _bib(c.doi)))
     medium = "Video" if c.medium == "video" else "Audio"
     note = f"{medium}, {hms(c.start)}--{hms(c.end)}. Quote: ``{_bib(c.quote)}''"
     fields.append(("note", note))
@@ -270,9 +343,10 @@ def ris(c: Citation) -> str:
     """An RIS record (Zotero, Mendeley, EndNote): VIDEO or SOUND, the quote in N1."""
     year, _, _ = _date_parts(c.date)
     lines = [("TY", "VIDEO" if c.medium == "video" else "SOUND"), ("ID", c.key)]
-    if c.speaker:
-        *given, last = c.speaker.split()
-        lines.append(("AU", f"{last}, {' '.join(given)}" if given else last))
+    if c.people:
+        for p in c.people:
+            *given, last = p.split()
+            lines.append(("AU", f"{last}, {' '.join(given)}" if given else last))
     elif c.channel:
         lines.append(("AU", c.channel))
     lines.append(("TI", c.title))
@@ -284,6 +358,8 @@ def ris(c: Citation) -> str:
     if c.channel:
         lines.append(("PB", c.channel))
     lines.append(("UR", c.url))
+    if c.doi:
+        lines.append(("DO", c.doi))
     lines.append(("N1", f'{c.time_range}: "{c.quote}"'))
     out = [f"{tag}  - {_one_line(value)}" for tag, value in lines]
     return "\n".join([*out, "ER  - "]) + "\n"
@@ -299,13 +375,19 @@ def csl(c: Citation) -> dict[str, Any]:
         "medium": "Video" if c.medium == "video" else "Audio",
         "note": f'{c.time_range}: "{c.quote}"',
     }
-    if c.speaker and c.person:
-        *given, last = c.speaker.split()
-        item["author"] = [{"family": last, "given": " ".join(given)}]
+    if c.people:
+        item["author"] = [
+            {"family": p.split()[-1], "given": " ".join(p.split()[:-1])}
+            if _is_person(p)
+            else {"literal": p}
+            for p in c.people
+        ]
     elif c.author:
         item["author"] = [{"literal": c.author}]
     if c.channel:
         item["publisher"] = c.channel
+    if c.doi:
+        item["DOI"] = c.doi
     if c.date:
         item["issued"] = {"date-parts": [[int(p) for p in c.date.split("-")[:3]]]}
     return item

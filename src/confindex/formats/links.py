@@ -58,7 +58,7 @@ def link(rec: Recording, at: float) -> str:
     s = seconds(at)
     if is_youtube(rec) and rec.extractor_id:
         return f"https://youtu.be/{rec.extractor_id}?t={s}"
-    if rec.kind == "file" or not _is_url(rec.source):
+    if (rec.kind == "file" or not _is_url(rec.source)) and not _public(rec):
         return f"{_local_path(rec.source).as_uri()}#t={s}"
     url = rec.webpage_url or rec.source
     parts = urlsplit(url)
@@ -66,11 +66,39 @@ def link(rec: Recording, at: float) -> str:
     return urlunsplit(parts._replace(fragment=f"t={s}"))
 
 
+def is_media_file(rec: Recording) -> bool:
+    """Whether `link` opens the media file itself (a local file, a URL to a .mp3/.mp4…),
+    where a player understands a `#t=A,B` media fragment."""
+    if (rec.kind == "file" or not _is_url(rec.source)) and not _public(rec):
+        return True
+    if is_youtube(rec):
+        return False
+    path = urlsplit(rec.webpage_url or rec.source).path
+    return Path(unquote(path)).suffix.lower() in (*_AUDIO, *_VIDEO)
+
+
+_VIDEO = frozenset([".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ogv", ".mpg", ".mpeg"])
+
+
+def media_fragment(rec: Recording, start: float, end: float) -> str | None:
+    """The span as a W3C media fragment on the media file (`…/talk.mp3#t=57.2,61.4`); None
+    when the link is to a page (YouTube, a podcast page) that does not read one."""
+    if not is_media_file(rec):
+        return None
+    base = link(rec, start).split("#", 1)[0]
+    return f"{base}#t={start:.1f},{math.ceil(end * 10) / 10:.1f}"
+
+
 def human(rec: Recording, at: float) -> str:
     """What a person reads: `/talks/panel.mp4 [00:12:34]` or `<link> [00:12:34]`."""
     if rec.kind == "file" or not _is_url(rec.source):
         return f"{_local_path(rec.source)} [{hms(at)}]"
     return f"{link(rec, at)} [{hms(at)}]"
+
+
+def _public(rec: Recording) -> bool:
+    """A local file with a public URL (`confindex meta --url`): links go to that URL."""
+    return _is_url(rec.webpage_url or "")
 
 
 def _is_url(s: str) -> bool:

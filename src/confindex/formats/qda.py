@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 from confindex import sanitize
 from confindex.formats import registry
+from confindex.speech.turns import overlapped
 from confindex.store.transcript import Transcript, Turn, Word
 
 # The formats, their file extensions and which are binary: formats/registry.py.
@@ -242,6 +243,22 @@ def to_eaf(t: Transcript, root: Path | None = None, *, words: bool = True) -> st
             fa.set("TIME_SLOT_REF2", slot(max(_ms(f.end), f0 + 1)))
             value = f"{f.kind} ({f.score:.2f}): {f.reason}"
             etree.SubElement(fa, "ANNOTATION_VALUE").text = sanitize.xml_text(value)
+    stretches = overlapped(t.diarization)
+    if stretches:
+        # Two people at once (issue 29): the speakers' tiers hold each word once, under the
+        # speaker the recogniser heard; this tier shows who else was talking.
+        otier = etree.SubElement(
+            doc, "TIER", LINGUISTIC_TYPE_REF="utterance", TIER_ID="confindex overlapped speech"
+        )
+        for o0, o1, who in stretches:
+            s0 = _ms(o0)
+            ann += 1
+            oa = etree.SubElement(etree.SubElement(otier, "ANNOTATION"), "ALIGNABLE_ANNOTATION")
+            oa.set("ANNOTATION_ID", f"a{ann}")
+            oa.set("TIME_SLOT_REF1", slot(s0))
+            oa.set("TIME_SLOT_REF2", slot(max(_ms(o1), s0 + 1)))
+            value = " + ".join(t.speaker_name(w) or w for w in who)
+            etree.SubElement(oa, "ANNOTATION_VALUE").text = sanitize.xml_text(value)
     prop2 = etree.SubElement(header, "PROPERTY", NAME="lastUsedAnnotationId")
     prop2.text = str(ann)
     # Time slots in time order (as ELAN writes them), renumbered so ts1 is the earliest.

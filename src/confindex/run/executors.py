@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -78,12 +79,24 @@ class ExecutorOptions:
             )
         if self.workers is not None and self.workers < 1:
             raise ExecutorError("--workers must be at least 1")
+        most = max_local_workers()
+        if self.workers is not None and self.workers > most:
+            # 1,000,000 started worker processes until memory ran out, nothing done.
+            raise ExecutorError(
+                f"--workers {self.workers} is more than this machine can run: at most {most} "
+                f"({os.cpu_count() or 1} cores; each worker loads its own model)"
+            )
         if self.scheduler and "://" not in self.scheduler:
             self.scheduler = f"tcp://{self.scheduler}"
 
     @property
     def is_dask(self) -> bool:
         return self.kind == "dask"
+
+
+def max_local_workers() -> int:
+    """The most LocalCluster workers `--workers` may start: 4 per core."""
+    return 4 * (os.cpu_count() or 1)
 
 
 def _import_distributed() -> Any:
@@ -123,9 +136,7 @@ class DaskCluster:
         )
         if o.scheduler:
             try:
-                self.client = distributed.Client(
-                    o.scheduler, timeout=f"{o.connect_timeout}s", set_as_default=False
-                )
+                self.client = _connect(distributed, o.scheduler, o.connect_timeout)
             except (OSError, TimeoutError) as exc:
                 raise ExecutorError(
                     f"cannot reach the Dask scheduler at {o.scheduler} "
@@ -167,6 +178,53 @@ class DaskCluster:
             if thing is not None:
                 with suppressed(log, f"closing {type(thing).__name__}"):
                     thing.close()
+
+
+def _connect(distributed: Any, address: str, timeout: float) -> Any:
+    """A Client of the scheduler at `address`, within `timeout` seconds or a
+    TimeoutError. Dask's own timeout covers the TCP connect, not the handshake: a port that
+    accepts and never answers (not a scheduler) hung `fetch --scheduler` silently. The
+    attempt runs in a daemon thread; one past its deadline is left behind, and Client
+    destructors of failed attempts are kept off stderr (`_quiet_client_del`)."""
+    import threading
+
+    _quiet_client_del()
+    log.info("connecting to the Dask scheduler at %s (at most %.0f s)", address, timeout)
+    box: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            box["client"] = distributed.Client(address, timeout=f"{timeout}s", set_as_default=False)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=attempt, name="confindex-dask-connect", daemon=True)
+    t.start()
+    t.join(timeout)
+    if t.is_alive():
+        raise TimeoutError(f"no answer within {timeout:.0f} s (is it a Dask scheduler?)")
+    if "error" in box:
+        raise box["error"]
+    return box["client"]
+
+
+def _quiet_client_del() -> None:
+    """Keep "Exception ignored in Client.__del__" off stderr: a Client whose connection failed
+    is collected ~20 s later and its destructor raised, printing a traceback after our one-line
+    error (`--scheduler` malformed or unreachable). Logged at DEBUG instead."""
+    previous = sys.unraisablehook
+    if getattr(previous, "_confindex", False):
+        return
+
+    def hook(u: Any) -> None:
+        where = f"{getattr(u.object, '__qualname__', '')} {getattr(u.object, '__module__', '')}"
+        if "Client.__del__" in where or "distributed" in where:
+            log.debug("ignored in %s: %r", where, u.exc_value)
+            return
+        previous(u)
+
+    hook._confindex = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
 
 
 # --------------------------------------------------------------------------------- worker side
@@ -291,6 +349,7 @@ _ACTIVITY = {
     "transcribe": "transcribing",
     "diarize": "diarizing",
     "index": "indexing",
+    "embed": "embedding",
 }
 
 

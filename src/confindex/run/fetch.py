@@ -28,6 +28,14 @@ from urllib.parse import unquote, urlparse, urlsplit
 
 from confindex.errors import DownloadError, InputError
 from confindex.log import suppressed
+from confindex.run.credentials import (
+    CREDENTIALS_KEY,
+    _RateGuard,
+    _with_credentials,
+    redact_url,
+    short,
+    strip_credentials,
+)
 from confindex.store.transcript import Recording
 from confindex.store.workspace import Workspace, check_file, sha256_file, slugify
 
@@ -59,23 +67,36 @@ def local_path(arg: str) -> Path:
 # yt-dlp's own handlers (urllib, requests) speak these; anything else is refused up front
 # rather than failing inside yt-dlp with a traceback (gopher://, sftp://, ws://).
 URL_SCHEMES = ("http", "https", "ftp")
+MAX_URL = 8192  # longer is no URL a site serves (browsers and servers stop near 8 KB)
 
 
 def check_url(url: str) -> None:
     """Raise InputError unless `url` is a well-formed http(s)/ftp URL with a host."""
+    if len(url) > MAX_URL:
+        # A 100-KB URL made a 100-KB error line with its reason cut off.
+        raise InputError(
+            f"URL too long ({len(url):,} characters; at most {MAX_URL:,}): {url[:80]}…"
+        )
     try:
         parts = urlsplit(url)
         host = parts.hostname
         _ = parts.port  # raises on a bad port
     except ValueError as exc:
-        raise InputError(f"not a valid URL ({exc}): {url}") from None
+        raise InputError(f"not a valid URL ({exc}): {short(url)}") from None
     scheme = parts.scheme.lower()
     if scheme not in URL_SCHEMES:
-        raise InputError(f"unsupported URL scheme {scheme}:// (use http or https): {url}")
+        raise InputError(f"unsupported URL scheme {scheme}:// (use http or https): {short(url)}")
     if not host:
-        raise InputError(f"not a valid URL (no host): {url}")
+        raise InputError(f"not a valid URL (no host): {short(url)}")
     if re.search(r"[\x00-\x20\x7f]", url):
-        raise InputError(f"not a valid URL (blank or control character in it): {url}")
+        raise InputError(f"not a valid URL (blank or control character in it): {short(url)}")
+    try:
+        # What the HTTP client will do with the host: U+202E in it raised an idna codec error.
+        host.encode("idna")
+    except UnicodeError:
+        raise InputError(
+            f"not a valid URL (a host name cannot hold {host!a}): {short(url)!a}"
+        ) from None
 
 
 @dataclass
@@ -225,6 +246,7 @@ def politeness_options(
             raise InputError(f"--limit-rate: not a rate: {limit_rate!r} (e.g. 500K, 2M)")
         extra["ratelimit"] = rate
     if cookies:
+        check_cookies_file(cookies)
         extra["cookiefile"] = cookies
     if cookies_from_browser:
         browser, _, profile = cookies_from_browser.partition(":")
@@ -235,6 +257,23 @@ def politeness_options(
         "fragment": lambda n: min(2.0**n, 60.0),
     }
     return extra
+
+
+def check_cookies_file(path: str) -> None:
+    """A one-line InputError unless `path` is a regular text file of at most 16 MiB: a FIFO
+    hung the fetch, and a binary file was blamed on the URL (yt-dlp's own error)."""
+    from confindex.safeio import MiB, UnreadableFile, read_regular
+
+    try:
+        data = read_regular(Path(path).expanduser(), 16 * MiB, "cookies file")
+    except FileNotFoundError:
+        return  # yt-dlp starts an empty jar there and saves the site's cookies in it
+    except UnreadableFile as exc:
+        raise InputError(f"--cookies: {exc.message}") from None
+    if b"\0" in data:
+        raise InputError(
+            f"--cookies: {path} is not a cookies file (binary; export one in Netscape format)"
+        )
 
 
 def deno_exe() -> str | None:
@@ -281,13 +320,21 @@ def download(
     """
     import yt_dlp
 
+    url = strip_credentials(url)
+    extra = dict(ydl_extra or {})
+    fetch_url = _with_credentials(url, extra)
+    extra.pop(CREDENTIALS_KEY, None)
     rid = url_recording_id(url)
     ws.ensure()
     existing = sorted(ws.media.glob(f"{glob_escape(rid)}.*"))
     staging = ws.tmp / f"dl-{rid}"
     staging.mkdir(parents=True, exist_ok=True)
 
+    slow = _RateGuard(url)
+
     def hook(d: dict[str, Any]) -> None:
+        if d.get("status") == "downloading":
+            slow.check(int(d.get("downloaded_bytes") or 0))
         if progress and d.get("status") in ("downloading", "finished"):
             total = d.get("total_bytes") or d.get("total_bytes_estimate")
             progress(int(d.get("downloaded_bytes") or 0), int(total) if total else None)
@@ -299,30 +346,30 @@ def download(
         continuedl=True,
         progress_hooks=[hook],
         logger=_SilentLogger(url),
-        **(ydl_extra or {}),
+        **extra,
     )
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
             if existing:  # downloaded by an earlier run: metadata only
-                info = ydl.extract_info(url, download=False)
+                info = ydl.extract_info(fetch_url, download=False)
             else:
-                info = ydl.extract_info(url, download=True)
+                info = ydl.extract_info(fetch_url, download=True)
     except yt_dlp.utils.YoutubeDLError as exc:  # DownloadError, and RequestErrors it lets out
         if any(getattr(e, "errno", None) == errno.ENOSPC for e in _causes(exc)):
             # Disk full: the partial file goes, so that the failure can be recorded (a
             # ledger that cannot grow would leave the recording "queued" for ever).
             shutil.rmtree(staging, ignore_errors=True)
-            raise DownloadError(f"cannot download {url}: disk full") from None
+            raise DownloadError(f"cannot download {short(url)}: disk full") from None
         _drop_if_empty(staging)
-        raise download_error(f"cannot download {url}", exc) from None
+        raise download_error(f"cannot download {short(url)}", exc) from None
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             shutil.rmtree(staging, ignore_errors=True)
-            raise DownloadError(f"cannot download {url}: disk full") from None
+            raise DownloadError(f"cannot download {short(url)}: disk full") from None
         _drop_if_empty(staging)
-        raise DownloadError(f"cannot download {url}: {exc.strerror or exc}") from None
+        raise DownloadError(f"cannot download {short(url)}: {exc.strerror or exc}") from None
     if info is None:
-        raise DownloadError(f"cannot download {url}: yt-dlp returned nothing")
+        raise DownloadError(f"cannot download {short(url)}: yt-dlp returned nothing")
     if info.get("_type") in ("playlist", "multi_video"):
         raise InputError(f"{url} is a playlist; fetch expands playlists, download takes one item")
 
@@ -336,10 +383,13 @@ def download(
             p for p in staging.iterdir() if p.is_file() and not p.name.endswith((".part", ".ytdl"))
         )
         if not files:
-            raise DownloadError(f"cannot download {url}: no media file was written")
+            raise DownloadError(f"cannot download {short(url)}: no media file was written")
         final = ws.media / f"{rid}{files[0].suffix or '.media'}"
         files[0].replace(final)
     shutil.rmtree(staging, ignore_errors=True)
+    for key in ("url", "webpage_url", "original_url"):
+        if isinstance(info.get(key), str):
+            info[key] = strip_credentials(info[key])
     rec = recording_from_info(rid, url, info)
     rec.media_path = str(final.relative_to(ws.root))
     # Container tags (title, artist, date) count for downloads as for local files; for a site
@@ -399,7 +449,7 @@ def is_transient(exc: BaseException, status: int | None) -> bool:
 
 def download_error(prefix: str, exc: BaseException) -> DownloadError:
     status = http_status(exc)
-    msg = clean_ytdlp_error(exc)
+    msg = redact_url(clean_ytdlp_error(exc))
     return DownloadError(f"{prefix}: {msg}", status=status, transient=is_transient(exc, status))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 import stat
 from collections.abc import Iterable, Sequence
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from confindex.errors import DownloadError, InputError
+from confindex.run.credentials import redact_url, short, strip_credentials
 from confindex.run.fetch import (
     MEDIA_EXTENSIONS,
     check_file,
@@ -195,6 +197,8 @@ def _expand_one(
         # An unset variable ($URL) must not become "the current folder", fetched recursively.
         raise InputError("an empty argument is neither a file nor a URL", exit_code=2)
     if is_url(arg):
+        # user:password@ never goes further than here (the download gets it by host).
+        arg = strip_credentials(arg)
         try:
             check_url(arg)
         except InputError as exc:
@@ -206,6 +210,14 @@ def _expand_one(
         except DownloadError as exc:
             return [WorkItem(arg, arg, "url", parent, error=exc.message)]
     path = local_path(arg)
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        # A name that is not UTF-8 cannot be stored in the ledger or a transcript (it raised
+        # UnicodeEncodeError at the ledger insert, exit 70).
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        return [WorkItem(shown, shown, "file", parent, error=f"{shown}: the file name is not "
+                         "UTF-8; rename the file")]  # fmt: skip
     try:
         st = check_file(path, dirs=True)
     except InputError as exc:
@@ -228,20 +240,23 @@ def expand_playlist(url: str, filters: Filters) -> list[WorkItem]:
     """A playlist or channel → its entries (flat listing: one request, not one per video)."""
     import yt_dlp
 
+    from confindex.run.credentials import _with_credentials
     from confindex.run.fetch import _ydl_options
 
     opts = _ydl_options(extract_flat="in_playlist")
+    listing_url = _with_credentials(url, {})
     unfiltered = not filters.match_title and not filters.dated
     if filters.max_recordings and unfiltered:
         opts["playlistend"] = filters.max_recordings
     try:
         with yt_dlp.YoutubeDL(opts) as ydl:
-            info = ydl.extract_info(url, download=False)
+            info = ydl.extract_info(listing_url, download=False)
             if not info or info.get("_type") not in ("playlist", "multi_video"):
                 return [url_item(url)]
             out: list[WorkItem] = []
             for entry in _flatten(info.get("entries") or []):
                 u = entry_url(entry)
+                u = strip_credentials(u) if u else u
                 if not u:
                     continue
                 title = entry.get("title")
@@ -261,7 +276,7 @@ def expand_playlist(url: str, filters: Filters) -> list[WorkItem]:
                     break
             return out
     except yt_dlp.utils.DownloadError as exc:
-        raise DownloadError(f"{url}: {clean_ytdlp_error(exc)}") from None
+        raise DownloadError(redact_url(f"{short(url)}: {clean_ytdlp_error(exc)}")) from None
 
 
 def entry_url(entry: dict[str, Any]) -> str | None:

@@ -55,6 +55,7 @@ class FetchOptions:
     index: bool = True
     formats: list[str] | None = None  # exports to write; None: the workspace config, else all
     output_dir: str | None = None  # where exports go; None: beside the transcript JSON
+    keep_edits: bool = True  # a new transcription keeps users' corrected words (issue 27)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data: what the ledger records of a run, what a Dask task receives."""
@@ -231,6 +232,8 @@ class Transcriber:
         built = turns.build_turns(
             words, result.language, word_languages=turns.word_languages(words, result.segments)
         )
+        if speaker_segments:
+            built = turns.mark_overlaps(built, speaker_segments)
         t_flags = time.perf_counter()
         flags = quality_flags(samples, result, loaded)
         flag_seconds = round(time.perf_counter() - t_flags, 3)
@@ -339,7 +342,9 @@ def quality_flags(samples: Any, result: Any, decoder: Decoder, asr: Any = None) 
         language_probability=None,
         language_of=classify_fn(result.language),
     )
-    return quality.assess(result.segments, signals)
+    flags = quality.assess(result.segments, signals)
+    flags += quality.undecoded_flags(getattr(result, "failed", None) or [])
+    return sorted(flags, key=lambda f: (f.start, f.kind))
 
 
 def run_job(

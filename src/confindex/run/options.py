@@ -32,6 +32,7 @@ MODEL_KEYS = (
     "min_speakers",
     "max_speakers",
     "diarization_model",
+    "keep_edits",
 )
 
 

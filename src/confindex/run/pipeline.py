@@ -153,6 +153,7 @@ def retranscribe(
             key=key,
             diarized=bool(t.diarization),
             work_seconds=time.perf_counter() - t0,
+            keep_edits=options.keep_edits,
         )
         if ledger is not None and not options.index:
             ledger.release(key)

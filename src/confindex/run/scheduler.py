@@ -510,6 +510,7 @@ class BulkRunner:
             on_stage=(lambda s: reporter.stage(t.id, s)) if reporter else None,
             formats=self.options.formats,
             output_dir=self.options.output_dir,
+            keep_edits=self.options.keep_edits,
         )
         row.stage = (
             Stage.INDEXED

@@ -146,7 +146,9 @@ def redecode(ws: Any, ref: str, span: str, options: Any, reporter: Any = None) -
     t.provenance.options = {**t.provenance.options, "spans": spans}
     if reporter:
         reporter.stage(old.id, "index")
-    Store(ws).publish(t, index=o.index, formats=o.formats, output_dir=o.output_dir)
+    Store(ws).publish(
+        t, index=o.index, formats=o.formats, output_dir=o.output_dir, keep_edits=o.keep_edits
+    )
     if reporter:
         reporter.done(t.id, "done", f"span {start:.1f}-{end:.1f} s")
     return Outcome(ref, "done", t.id, t.recording.title, audio_seconds=end - start,

@@ -584,6 +584,12 @@ def _field(f: Field, max_s: float) -> wq.Query | None:
         if v not in (*KINDS, "any"):
             raise _fail(f"flag: takes {', '.join(KINDS)} or any (got {value!r})")
         return wq.Term("flag", v)
+    if name == "verified":
+        v = value.lower()
+        if v not in ("yes", "no"):
+            raise _fail(f"verified: takes yes or no (got {value!r})")
+        yes = wq.Term("verified", "yes")
+        return yes if v == "yes" else wq.And([wq.Every(), wq.Not(yes)])
     if name == "date":
         lo, hi = parse_date_range(value)
         if lo is not None and hi is not None and hi == lo:

@@ -60,6 +60,8 @@ def make_schema() -> fields.Schema:
         # `flags` keeps each passage (kind, start, end, score, reason) to show on hits.
         flag=fields.KEYWORD(scorable=False),
         flags=fields.STORED(),
+        # `verified:yes`: the turn holds words a user corrected (`confindex edit`, issue 27).
+        verified=fields.KEYWORD(scorable=False),
     )
 
 
@@ -135,6 +137,8 @@ def documents(t: Transcript) -> Iterator[dict[str, Any]]:
         toks = analyse(text, sl)
         doc["stem"] = stem_text(text, sl, toks)
         doc["pairs"] = pairs_text(text, sl, toks)
+        if any(w.verified for w in turn.words):
+            doc["verified"] = "yes"
         fl = flagged.get(turn.id)
         if fl:
             doc["flag"] = " ".join(["any", *sorted({f.kind for f in fl})])
@@ -163,6 +167,8 @@ def recording_meta(t: Transcript) -> dict[str, Any]:
             s: t.speaker_name(s) for s in sorted({tn.speaker for tn in t.turns if tn.speaker})
         },
         "languages": sorted({(tn.language or t.language or "") for tn in t.turns} - {""}),
+        # Speakers named by the voice library, not (yet) by a user: hits say "(automatic)".
+        "automatic": sorted(t.auto_names),
         # For the library page (web/library.py): flag counts by kind, share of verified words.
         "flags": dict(Counter(f.kind for f in t.flags)),
         "verified": verified_share(t),

@@ -8,7 +8,7 @@ and fail with one precise line instead. Grammar:
     unary   := ("NOT" | "-") unary | "(" query ")" | field ":" value | "phrase" | ="phrase"
              | word[~N] | word*
 
-Fields: speaker: title: channel: lang: recording: date: at: after: before: flag:.
+Fields: speaker: title: channel: lang: recording: date: at: after: before: flag: verified:.
 
 Words and "phrases" match inflected forms (stems, accents, elision), phrases in order and
 adjacent; ="…" keeps the exact written form. What a word matches is decided in compile.py
@@ -39,6 +39,7 @@ FIELDS = (
     "after",
     "before",
     "flag",
+    "verified",
 )
 TIME_FIELDS = ("at", "after", "before")
 
@@ -193,6 +194,7 @@ _FIELD_EXAMPLES = {
     "after": "after:1h",
     "before": "before:30m",
     "flag": "flag:loop, flag:lowconf, flag:nonspeech, flag:missed or -flag:any",
+    "verified": "verified:yes (turns with words a user corrected) or verified:no",
 }
 
 

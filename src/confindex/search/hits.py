@@ -105,12 +105,17 @@ class Hit:
     link: str
     score: float
     matches: int = 1  # with group=True: matching turns in this recording
+    speaker_automatic: bool = False  # the name is the voice library's guess, unconfirmed
     before: list[ContextTurn] = field(default_factory=list)
     after: list[ContextTurn] = field(default_factory=list)
     mentions: list[Mention] = field(default_factory=list)  # every passage, in spoken order
     located: bool = True  # False: `time` is the turn start (fields-only match, no word times)
     # Quality flags of the passages in this turn (quality.py): kind, start, end, score, reason.
     flags: list[HitFlag] = field(default_factory=list)
+    # Semantic search only (fusion.py): "lexical" | "semantic" | "both", and the cosine
+    # similarity of the passage to the query; absent from a plain search's JSON.
+    match: str | None = None
+    similarity: float | None = None
 
     def styled(self, open_mark: str, close_mark: str) -> str:
         """The snippet with each match wrapped in the given marks (ANSI codes on a TTY)."""
@@ -127,6 +132,9 @@ class Hit:
         d["fragment"] = self.fragment
         d["spans"] = [list(s) for s in self.spans]
         d["mentions"] = [m.to_dict() for m in self.mentions]
+        for key in ("match", "similarity"):
+            if d[key] is None:
+                del d[key]
         return d
 
 
@@ -524,6 +532,7 @@ def _make_hit(
         mentions=mentions,
         located=located,
         flags=[HitFlag(*x) for x in f.get("flags") or []],
+        speaker_automatic=f.get("speaker_label") in ((recs.get(rid) or {}).get("automatic") or ()),
     )
 
 

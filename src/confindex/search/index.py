@@ -27,6 +27,7 @@ from whoosh import index
 
 from confindex.errors import ConfindexError, IndexDamagedError
 from confindex.log import suppressed
+from confindex.safeio import MiB, read_json
 from confindex.search.documents import documents, make_schema, recording_meta
 from confindex.store.transcript import Transcript, load_path
 from confindex.store.workspace import Workspace, atomic_write_text, make_dir
@@ -75,7 +76,8 @@ def damage_named() -> Iterator[None]:
 #    with a common word (CommonGrams), not only pairs of two common words.
 # 7: quality flags per turn (`flag`, `flags`).
 # 8: each `_` segment of a title also whole (`doklad_part1` → doklad, part1, part, 1).
-SCHEMA_VERSION = 8
+# 9: `verified` per turn (words a user corrected, issue 27).
+SCHEMA_VERSION = 9
 
 ProgressFn = Callable[[int, int], None]
 LogFn = Callable[[str], None]
@@ -99,7 +101,7 @@ class IndexState:
 
 def state(ws: Workspace) -> IndexState:
     try:
-        d = json.loads((ws.index_dir / CURRENT).read_text(encoding="utf-8"))
+        d = read_json(ws.index_dir / CURRENT, "index state", limit=MiB)
         gen = ws.index_dir / str(d["generation"])
         return IndexState(int(d["schema"]), gen if gen.is_dir() else None)
     except NotADirectoryError:  # a file where index/ should be: writing will say so
@@ -108,7 +110,7 @@ def state(ws: Workspace) -> IndexState:
         # A bare Whoosh index in index/ (no CURRENT.json) was made by an older layout.
         old = any(ws.index_dir.glob("*.toc")) if ws.index_dir.is_dir() else False
         return IndexState(0 if old else None, None)
-    except (ValueError, KeyError, TypeError, OSError):
+    except (ValueError, KeyError, TypeError, OSError, ConfindexError):
         return IndexState(DAMAGED, None)
 
 
@@ -190,8 +192,8 @@ def _read_recordings(gen: Path) -> dict[str, dict[str, Any]]:
     if cached and cached[0] == mtime:
         return cached[1]
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        data = read_json(path, "index recordings")
+    except (ValueError, ConfindexError) as exc:  # JSONDecodeError, unreadable, too deep
         raise IndexDamagedError(f"{path} is damaged ({exc}); {REBUILD_HINT}") from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise IndexDamagedError(f"{path} is damaged (not a table of recordings); {REBUILD_HINT}")

@@ -85,6 +85,8 @@ class AsrResult:
     batch_size: int = 0  # what decoding used (0/1: sequential)
     detect_seconds: float = 0.0  # wall time of the per-unit language detection
     loops_redecoded: int = 0  # clips decoded again because their text looped (_decode_unlooped)
+    # Speech the decoder failed on even alone: (start, end, reason); flagged, never text.
+    failed: list[tuple[float, float, str]] = field(default_factory=list)
 
 
 # Batch size when the user gives none, per device (bench/transcription.py, 2026-11-25: on 2 CPU
@@ -141,18 +143,19 @@ def transcribe(
     segments: list[Segment] = []
     seconds: dict[str, float] = {}
     repairs: list[float] = []  # where a looping clip was decoded again (its start, s)
+    failed: list[tuple[float, float, str]] = []  # speech the decoder failed on (flagged)
     for lang in sorted(set(langs)):
         mine = [u for u, lg in zip(units, langs, strict=True) if lg == lang]
         seconds[lang] = round(sum(u.duration for u in mine), 2)
         for call in calls(pack_chunks(mine)):
-            decoded = _decode_unlooped(decoder, audio, call, lang, opts, repairs)
+            decoded = _decode_unlooped(decoder, audio, call, lang, opts, repairs, failed)
             # Batched decoding sometimes ends a chunk early and loses its tail (the bundled
             # panel lost a 5-s English line; the French radio clip a 4-s sentence at a chunk's
             # end): decode such stretches again, each alone, and keep what falls inside them.
             lost = lost_stretches([u for chunk in call for u in chunk], decoded)
             if lost:
                 again = _decode_unlooped(
-                    decoder, audio, [[u] for u, _ in lost], lang, opts, repairs
+                    decoder, audio, [[u] for u, _ in lost], lang, opts, repairs, failed
                 )
                 decoded += inside(again, [core for _, core in lost])
             for seg in decoded:
@@ -177,6 +180,7 @@ def transcribe(
         batch_size=effective_batch_size(decoder, opts),
         detect_seconds=round(detect_seconds, 3),
         loops_redecoded=len(repairs),
+        failed=sorted(set(failed)),
     )
 
 
@@ -206,6 +210,7 @@ def _decode_unlooped(
     lang: str,
     opts: AsrOptions,
     repairs: list[float] | None = None,
+    failed: list[tuple[float, float, str]] | None = None,
 ) -> list[Segment]:
     """`_decode`, then each unit whose text compresses like a loop decoded again alone with
     repeats forbidden; the less repetitive reading is kept (its start goes to `repairs`).
@@ -214,7 +219,7 @@ def _decode_unlooped(
     faster-whisper's fallback."""
     from confindex.speech.quality import COMPRESSION_RATIO, compression_ratio
 
-    segments = _decode(decoder, audio, chunks, lang, opts)
+    segments = _decode(decoder, audio, chunks, lang, opts, failed)
     limit = opts.decode_options.get("compression_ratio_threshold", COMPRESSION_RATIO)
     if limit is None or effective_batch_size(decoder, opts) <= 1:
         return segments
@@ -231,7 +236,7 @@ def _decode_unlooped(
     strict = replace(
         opts, decode_options={**opts.decode_options, "no_repeat_ngram_size": LOOP_NGRAM}
     )
-    again = _decode(decoder, audio, [[units[i]] for i in looping], lang, strict)
+    again = _decode(decoder, audio, [[units[i]] for i in looping], lang, strict, failed)
     for i, segs in zip(looping, segments_by_unit([units[i] for i in looping], again), strict=True):
         before, after = ratios[i], ratio(segs)
         log.info(
@@ -245,7 +250,55 @@ def _decode_unlooped(
     return [s for segs in per_unit for s in segs]
 
 
+class DecodeFailed(RuntimeError):
+    """A stretch of speech the decoder failed on, alone, after its batched call failed."""
+
+
 def _decode(
+    decoder: Decoder,
+    audio: np.ndarray,
+    chunks: list[list[Unit]],
+    lang: str,
+    opts: AsrOptions,
+    failed: list[tuple[float, float, str]] | None = None,
+) -> list[Segment]:
+    """`_decode_call`, and if that fails (a decoder error, not the user's interrupt or a lack
+    of memory), each unit decoded again alone: one bad call must not abort a recording. A unit
+    that still fails is appended to `failed` as (start, end, reason) — an `undecoded` flag in
+    the transcript — and has no text; without a `failed` list it raises DecodeFailed."""
+    try:
+        return _decode_call(decoder, audio, chunks, lang, opts)
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # any decoder failure: retried unit by unit
+        units = [u for chunk in chunks for u in chunk]
+        log.warning(
+            "decoding %d stretch(es) of speech (%s) failed: %s; decoding each alone",
+            len(units), lang, _reason(e),
+        )  # fmt: skip
+        if len(units) == 1 and failed is None:
+            raise DecodeFailed(_reason(e)) from e
+    out: list[Segment] = []
+    for u in units:
+        try:
+            out += _decode_call(decoder, audio, [[u]], lang, opts)
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as e:
+            if failed is None:
+                raise DecodeFailed(_reason(e)) from e
+            why = _reason(e)
+            log.warning("speech at %.1f-%.1f s could not be decoded: %s", u.start, u.end, why)
+            failed.append((round(u.start, 3), round(u.end, 3), why))
+    return out
+
+
+def _reason(e: BaseException) -> str:
+    text = f"{type(e).__name__}: {e}".strip().splitlines()[0][:200]
+    return text if str(e) else type(e).__name__
+
+
+def _decode_call(
     decoder: Decoder, audio: np.ndarray, chunks: list[list[Unit]], lang: str, opts: AsrOptions
 ) -> list[Segment]:
     """Decode chunks of units of one language (each chunk one clip, ≤ 30 s of speech)."""

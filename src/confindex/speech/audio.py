@@ -17,6 +17,7 @@ SILENCE_PEAK = 1e-4
 # (an interrupted copy, a truncated FLAC): transcribed as far as it goes, with a warning.
 TRUNCATED_RATIO = 0.9
 TRUNCATED_MIN_SECONDS = 2.0
+PREALLOC_SECONDS = 3600.0  # at most this much audio (230 MB) is allocated before it arrives
 
 
 @dataclass
@@ -110,9 +111,10 @@ def _decode_samples(path: Path) -> tuple[np.ndarray, float | None]:
         seconds = (container.duration or 0) / 1_000_000
         if stream.duration and stream.time_base:  # the stream's own figure is more precise
             seconds = float(stream.duration * stream.time_base)
-        out = np.empty(
-            max(int(seconds * SAMPLE_RATE * 1.01) + SAMPLE_RATE, SAMPLE_RATE), np.float32
-        )
+        # The header's duration sizes the array, up to PREALLOC_SECONDS (it grows past that
+        # as audio really arrives): a FLAC header claiming 2^36 samples allocated 188 GiB.
+        first = min(seconds, PREALLOC_SECONDS)
+        out = np.empty(max(int(first * SAMPLE_RATE * 1.01) + SAMPLE_RATE, SAMPLE_RATE), np.float32)
         n = 0
 
         def put(frames: list) -> None:
@@ -143,7 +145,35 @@ def _decode_samples(path: Path) -> tuple[np.ndarray, float | None]:
         put(resampler.resample(None))  # flush
     del resampler
     gc.collect()  # PyAV's resampler objects are only freed by a collection
+    # FFmpeg takes a WAV's duration from the bytes present, so a cut copy looked whole: the
+    # data chunk's own size says what was meant (a header for 4.33 s, 1.56 s present).
+    seconds = max(seconds, wav_announced_seconds(path) or 0.0)
     return out[:n], (seconds or None)
+
+
+def wav_announced_seconds(path: Path) -> float | None:
+    """The duration a RIFF/WAVE header announces (data chunk size / byte rate), or None."""
+    import struct
+
+    try:
+        with path.open("rb") as f:
+            head = f.read(1 << 16)
+    except OSError:
+        return None
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    at, byte_rate = 12, 0
+    while at + 8 <= len(head):
+        cid, size = head[at : at + 4], struct.unpack("<I", head[at + 4 : at + 8])[0]
+        if cid == b"fmt " and size >= 12 and at + 20 <= len(head):
+            byte_rate = struct.unpack("<I", head[at + 16 : at + 20])[0]
+        elif cid == b"data":
+            # 0 and 0xFFFFFFFF: a header written before the length was known (streaming).
+            if not byte_rate or size in (0, 0xFFFFFFFF):
+                return None
+            return size / byte_rate
+        at += 8 + size + (size & 1)
+    return None
 
 
 def duration(samples: np.ndarray) -> float:

@@ -28,7 +28,7 @@ from confindex.errors import DeviceError, ModelError
 from confindex.log import suppressed
 from confindex.speech.audio import SAMPLE_RATE
 from confindex.speech.model_files import ModelSpec, dir_sha256, resolve_model
-from confindex.speech.units import Unit, as_float, pack, restore_times
+from confindex.speech.units import Unit, as_float, clip_seconds, pack, restore_times
 from confindex.store.transcript import Engine, Segment, Word
 
 if TYPE_CHECKING:
@@ -376,7 +376,9 @@ class FasterWhisperDecoder:
         chunk one clip, decoded, and mapped back to `audio`'s clock (units.restore_times)."""
         import numpy as np
 
-        packing = pack(chunks)
+        packing = pack(chunks, total=len(audio))
+        if not packing.clips:
+            return []
         pieces = [audio[a:b] for a, b in packing.pieces]
         packed = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
         options = dict(settings.options)
@@ -399,7 +401,9 @@ class FasterWhisperDecoder:
                 packed,
                 batch_size=settings.batch_size,
                 without_timestamps=False,
-                clip_timestamps=[{"start": a, "end": b} for a, b in packing.clips],
+                clip_timestamps=[
+                    {"start": clip_seconds(a), "end": clip_seconds(b)} for a, b in packing.clips
+                ],
                 **kwargs,
             )
         else:
@@ -421,6 +425,45 @@ class FasterWhisperDecoder:
                 no_speech_prob=as_float(s.no_speech_prob, 4),
             )
             out.extend(restore_times(seg, packing.spans))
+        return out
+
+    def align(
+        self, samples: np.ndarray, words: Sequence[str], language: str | None
+    ) -> list[tuple[float, float, float]]:
+        """(start, end, probability) of each of `words` spoken in `samples` (≤ 30 s, seconds
+        from its start): forced alignment of the given text with this model's cross-attention
+        (`WhisperModel.find_alignment`, how faster-whisper times its own words). For edits
+        (issue 27); speech/align.py does the windowing. Not part of the Decoder protocol: an
+        engine without it leaves edited words estimated."""
+        import numpy as np
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+
+        model = self.model
+        if not words:
+            return []
+        tokenizer = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task="transcribe",
+            language=language or "en",
+        )  # fmt: skip
+        features = model.feature_extractor(samples)
+        num_frames = min(features.shape[-1], model.feature_extractor.nb_max_frames)
+        encoder_output = model.encode(pad_or_trim(features[:, :num_frames]))
+        # Tokens per word, so that the aligner's own word split maps back to the given words.
+        pieces = [tokenizer.encode(" " + w) for w in words]
+        tokens = [tok for p in pieces for tok in p]
+        (aligned,) = model.find_alignment(tokenizer, [tokens], encoder_output, num_frames)
+        per_token: list[tuple[float, float, float]] = []
+        for a in aligned:
+            timing = (float(a["start"]), float(a["end"]), float(a["probability"]))
+            per_token.extend([timing] * len(a["tokens"]))
+        if not per_token:  # nothing aligned (a window of silence)
+            return [(0.0, 0.0, 0.0) for _ in words]
+        out, k = [], 0
+        for p in pieces:
+            span = per_token[k : k + len(p)] or per_token[-1:]
+            k += len(p)
+            out.append((span[0][0], span[-1][1], float(np.mean([x[2] for x in span]))))
         return out
 
     def _batched_pipeline(self) -> Any:

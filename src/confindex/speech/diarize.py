@@ -11,8 +11,6 @@ sherpa_onnx is imported inside functions only: `confindex search` must not pay f
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -92,9 +90,20 @@ class DiarizeOptions:
     # cluster: too short for a reliable voice, so the bar is low; a real second voice of
     # >= 2 s is never folded.
     fold_similarity: float = 0.3
+    # Counts (issue 29): a small cluster of >= `keep_speech` s less than `keep_distinct` alike
+    # to every large one is a person who speaks little, kept: trn00-03 finds its 3rd person;
+    # 1.0 s gave trn07 a fragment (bench/README.md, "Speakers on every shared meeting").
+    keep_speech: float = 1.4
+    keep_distinct: float = 0.6
     reseg_window: float = 1.5
     reseg_step: float = 0.5
     reseg_margin: float = 0.03
+    # Two speakers at once (issue 29, speech/overlap.py; None: speech_threshold off, it added
+    # false alarm). overlap=False: one speaker per moment, as before.
+    overlap: bool = True
+    overlap_step: float = 0.5
+    overlap_threshold: float = 0.2
+    speech_threshold: float | None = None
 
     def validate(self) -> None:
         """Raise DiarizationError with a one-line message for impossible options."""
@@ -304,6 +313,10 @@ def diarize_with_voices(
         windows: list[Window] = []
         if options.refine and options.num_speakers is None and segments:
             segments = refine(segments, audio, extractor, options, windows)
+        if options.overlap and segments:
+            from confindex.speech import overlap
+
+            segments = overlap.add_overlap(segments, audio, options)
         segments = relabel(segments)
         prints = voiceprints(segments, audio, extractor, windows, options.workers())
     return Diarization(segments, prints)
@@ -519,6 +532,8 @@ def refine(
             for c, v in centre.items()
         }
         best = max(sims, key=sims.__getitem__)
+        if talk[k] >= options.keep_speech and sims[best] < options.keep_distinct:
+            continue  # a distinct voice that speaks little
         if sims[best] >= options.fold_similarity:
             fold[k] = best
             count -= 1
@@ -566,31 +581,8 @@ def refine(
     return out
 
 
-@functools.lru_cache(maxsize=8)
-def _sha256(path: str, mtime_ns: int) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def describe(options: DiarizeOptions | None = None) -> dict[str, Any]:
     """What produced a diarization, for the transcript's provenance (no model is loaded)."""
-    from importlib.metadata import PackageNotFoundError, version
+    from confindex.speech.diarize_info import describe as info
 
-    options = options or DiarizeOptions()
-    seg, emb = options.model_paths()
-    try:
-        engine_version = version("sherpa-onnx")
-    except PackageNotFoundError:
-        engine_version = None
-    return {
-        "engine": "sherpa-onnx",
-        "engine_version": engine_version,
-        "segmentation": seg.name if options.model_dir is None else str(seg),
-        "embedding": emb.name if options.model_dir is None else str(emb),
-        "segmentation_sha256": _sha256(str(seg), seg.stat().st_mtime_ns),
-        "embedding_sha256": _sha256(str(emb), emb.stat().st_mtime_ns),
-        "num_speakers": options.num_speakers,
-        "min_speakers": options.min_speakers,
-        "max_speakers": options.max_speakers,
-        "threshold": options.threshold,
-        "window_shift": options.window_shift,
-    }
+    return info(options or DiarizeOptions())

@@ -15,6 +15,8 @@ Four kinds, one passage per stretch of trouble (not one red word per doubt):
   0.35, at least 3 words): invented text over babble or noise, garbled names.
 - `language`: the text reads as another language than the one it was decoded in (a confident
   text classifier disagrees), or the language was detected with low confidence.
+- `undecoded`: speech the decoder failed on even when decoded alone (`undecoded_flags`): the
+  recording is kept, this stretch has no text.
 
 A transcript keeps every word: exports collapse a loop to its first repetition and a marker
 (`collapse_loops`); the JSON keeps them all.
@@ -37,6 +39,7 @@ class Kind(str, Enum):
     NONSPEECH = "nonspeech"
     LOWCONF = "lowconf"
     LANGUAGE = "language"
+    UNDECODED = "undecoded"  # speech the decoder failed on (asr.AsrResult.failed): no text
     MISSED = "missed"
 
 
@@ -377,6 +380,20 @@ def assess(segments: Sequence[Segment], signals: Signals | None = None) -> list[
             **({"unit": h.unit, "repeats": h.repeats} if h.unit else {}),
         )
         for h in _merge(hits)
+    ]
+
+
+def undecoded_flags(failed: Iterable[tuple[float, float, str]]) -> list[Flag]:
+    """One flag per stretch of speech the decoder failed on (start, end, why)."""
+    return [
+        Flag(
+            kind=Kind.UNDECODED.value,
+            start=round(a, 3),
+            end=round(b, 3),
+            score=1.0,
+            reason=f"not transcribed: decoding failed ({why})",
+        )
+        for a, b, why in failed
     ]
 
 

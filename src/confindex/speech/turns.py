@@ -203,3 +203,59 @@ def carry_names(old: Sequence[Turn], new: Sequence[Turn], names: dict[str, str])
             best = max(talk, key=talk.__getitem__)
             carried.setdefault(best, name)
     return carried
+
+
+# Shorter shared stretches are boundary jitter between two turns, not two people at once.
+MIN_OVERLAP = 0.2
+
+
+def mark_overlaps(
+    turns: Sequence[Turn], speakers: Sequence[SpeakerSegment], min_overlap: float = MIN_OVERLAP
+) -> list[Turn]:
+    """Each turn with `overlap` set to the other speakers whose diarization segments run at the
+    same time as its own speaker's, inside the turn, for at least `min_overlap` s in all."""
+    by: dict[str, list[tuple[float, float]]] = {}
+    for s in speakers:
+        by.setdefault(s.speaker, []).append((s.start, s.end))
+    out = []
+    for t in turns:
+        own = [
+            (max(a, t.start), min(b, t.end))
+            for a, b in by.get(t.speaker or "", [])
+            if a < t.end and t.start < b
+        ]
+        heard = []
+        for label, spans in by.items():
+            if label == t.speaker or not own:
+                continue
+            shared = sum(overlap(a, b, c, d) for a, b in own for c, d in spans)
+            if shared >= min_overlap:
+                heard.append(label)
+        out.append(replace(t, overlap=sorted(heard)))
+    return out
+
+
+def overlapped(
+    speakers: Sequence[SpeakerSegment], min_overlap: float = MIN_OVERLAP
+) -> list[tuple[float, float, list[str]]]:
+    """The stretches (at least `min_overlap` s) where two or more speakers talk at once, with
+    who (sorted labels): for exports that show overlapped speech."""
+    events = sorted(
+        [(s.start, 1, s.speaker) for s in speakers if s.end > s.start]
+        + [(s.end, -1, s.speaker) for s in speakers if s.end > s.start],
+        key=lambda e: (e[0], e[1]),
+    )
+    active: dict[str, int] = {}
+    out: list[tuple[float, float, list[str]]] = []
+    prev = None
+    for t, kind, label in events:
+        if prev is not None and t > prev:
+            who = sorted(k for k, n in active.items() if n > 0)
+            if len(who) >= 2:
+                if out and abs(out[-1][1] - prev) < 1e-9 and out[-1][2] == who:
+                    out[-1] = (out[-1][0], t, who)
+                else:
+                    out.append((prev, t, who))
+        active[label] = active.get(label, 0) + kind
+        prev = t
+    return [o for o in out if o[1] - o[0] >= min_overlap]

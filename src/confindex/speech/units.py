@@ -176,9 +176,16 @@ class Packing:
     clips: list[tuple[float, float]]  # (start, end) seconds of each chunk in the packed audio
 
 
-def pack(chunks: Sequence[Sequence[Unit]], rate: int = SAMPLE_RATE) -> Packing:
+def pack(
+    chunks: Sequence[Sequence[Unit]], rate: int = SAMPLE_RATE, total: int | None = None
+) -> Packing:
     """Where each unit of `chunks` goes when their speech is packed end to end (as
-    faster-whisper's own VAD path does), each chunk one clip."""
+    faster-whisper's own VAD path does), each chunk one clip. With `total` (the audio's length
+    in samples) units are clamped to the audio and each clip counts the samples really packed:
+    a lost stretch at a recording's end, rounded to the millisecond, reached one sample past
+    the audio, the packed audio fell one sample short of its clips, and faster-whisper's
+    batched pipeline asserted "non-negative timestamp expected" (a 6.8-min AMI concatenation
+    aborted its whole `fetch`: 386,063 samples, clips summing to 386,064)."""
     pieces: list[tuple[int, int]] = []
     spans: list[Span] = []
     clips: list[tuple[float, float]] = []
@@ -187,11 +194,23 @@ def pack(chunks: Sequence[Sequence[Unit]], rate: int = SAMPLE_RATE) -> Packing:
         clip_start = at
         for u in chunk:
             a, b = round(u.start * rate), round(u.end * rate)
+            if total is not None:
+                a, b = min(max(a, 0), total), min(max(b, 0), total)
+                if b <= a:
+                    continue
             pieces.append((a, b))
             spans.append(Span(at / rate, a / rate, b / rate))
             at += b - a
-        clips.append((clip_start / rate, at / rate))
+        if total is None or at > clip_start:
+            clips.append((clip_start / rate, at / rate))
     return Packing(pieces, spans, clips)
+
+
+def clip_seconds(seconds: float, rate: int = SAMPLE_RATE) -> float:
+    """A clip bound (a whole number of samples, in seconds) that faster-whisper's
+    `int(v * 16000)` turns back into exactly that sample: n / 16000 alone may come back one
+    sample short (int(16383.999…) = 16383)."""
+    return (round(seconds * rate) + 0.5) / rate
 
 
 MIN_RETRY = 1.0  # a unit this long (s) that comes out without a word is decoded again

@@ -162,16 +162,25 @@ def load(ws: Workspace) -> Library:
 
 
 def read(ws: Workspace) -> tuple[Library, bool]:
-    """The workspace's library, and whether it was damaged (then rebuilt, not saved)."""
+    """The workspace's library, and whether it was damaged (then rebuilt, not saved). Read as
+    a regular file with size and depth limits (safeio): a FIFO or a deep file is damage."""
+    from confindex.safeio import UnreadableFile, read_json
+
     p = ws.voices_path
     try:
-        text = p.read_text(encoding="utf-8")
+        data = read_json(p, "voice library")
     except FileNotFoundError:
         return Library(), False
-    except OSError as exc:
-        raise ConfindexError(f"cannot read {p}: {exc.strerror or exc}") from None
+    except UnreadableFile as exc:
+        if not exc.damaged:  # permission, I/O: say so, never overwrite it
+            raise
+        data = exc
+    except (ValueError, ConfindexError) as exc:  # not JSON, too deep
+        data = exc
     try:
-        return Library.from_dict(json.loads(text)), False
+        if isinstance(data, Exception):
+            raise ValueError(str(data))
+        return Library.from_dict(data), False
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("voice library %s is damaged (%s): rebuilding it from transcripts", p, exc)
         return rebuild(ws), True

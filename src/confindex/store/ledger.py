@@ -541,7 +541,7 @@ class Ledger:
 
     def fail(self, key: str, error: str, failed_stage: str, **fields: Any) -> bool:
         with self._tx() as c:
-            return self._update(
+            done = self._update(
                 c,
                 key,
                 stage=Stage.FAILED,
@@ -552,6 +552,15 @@ class Ledger:
                 activity=None,
                 **fields,
             )
+            row = c.execute("SELECT recording_id FROM jobs WHERE key=?", (key,)).fetchone()
+            if done and row and row[0]:  # its duplicates fail too (`retry-failed` sees them)
+                c.execute(
+                    "UPDATE jobs SET stage=?, error=?, failed_stage=?, duplicate_of=NULL,"
+                    " updated_at=? WHERE duplicate_of=? AND stage=?",
+                    (Stage.FAILED, f"same media as {row[0]}, which failed: {error}"[:2000],
+                     failed_stage, time.time(), row[0], Stage.DUPLICATE),
+                )  # fmt: skip
+            return done
 
     # -- runs --------------------------------------------------------------------------------
 

@@ -167,6 +167,12 @@ def _is_zombie(pid: int) -> bool:
 def _write_error(path: Path, exc: sqlite3.OperationalError) -> Exception:
     """A one-line LedgerError for a full disk or a read-only workspace; else the error."""
     msg = str(exc)
+    if "locked" in msg or "busy" in msg:
+        # Another process held it past busy_timeout (60 s): it raised OperationalError, exit 70.
+        return LedgerError(
+            f"the job ledger {path} is locked by another process (waited 60 s); "
+            "try again when it has finished: finished work is kept"
+        )
     if "full" in msg or "readonly" in msg or "disk I/O" in msg or "unable to open" in msg:
         return LedgerError(
             f"cannot write the job ledger {path} ({msg}); free space (or make the folder "

@@ -144,6 +144,14 @@ def set_name(t: Transcript, speaker: str, name: str) -> str:
     return label
 
 
+def _log_change(t: Transcript, kind: str, summary: str) -> None:
+    """An entry of the recording's change log (`confindex history`, issue 27)."""
+    from confindex.store.edits import now
+    from confindex.store.transcript import Change
+
+    t.changes.append(Change(now(), kind, summary))
+
+
 def _publish(ws: Workspace, t: Transcript, what: str = "renamed") -> None:
     """Publish `t` as it is (transcript, exports, index; the version before is kept in the
     history, `confindex transcribe --undo`): no names carried, no recognition run."""
@@ -184,7 +192,9 @@ def rename(
     name the library gave becomes the user's (any other automatic name is a suggestion only).
     """
     t = resolve_recording(ws, recording)
+    was = t.speaker_name(find_label(t, speaker)) or speaker
     label = set_name(t, speaker, name)
+    _log_change(t, "rename", f"{label}: {was!r} → {t.speaker_name(label)!r}")
     t.auto_names.pop(label, None)
     if enroll:
         if label in t.not_enrolled:
@@ -267,6 +277,7 @@ def review(
     t = resolve_recording(ws, recording)
     label = find_label(t, speaker)
     name = voices.confirm(t, label) if accept else voices.reject(t, label)
+    _log_change(t, "confirm" if accept else "reject", f"{label}: {name!r}")
     enroll = _enrollable(ws, t, label)
     _publish(ws, t, "confirmed" if accept else "rejected")
     _update_library(ws, t, label, enroll)

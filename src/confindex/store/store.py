@@ -101,11 +101,14 @@ class Store:
         on_stage: Callable[[str], None] | None = None,
         formats: list[str] | None = None,
         output_dir: str | None = None,
+        keep_edits: bool = True,
     ) -> Published:
         """Write `t` as the recording's transcript, its exports, its index entries and (with a
         `ledger` and its row `key`) the ledger stages; keep the version it replaces.
         `on_stage("index")` is called once the transcript is saved, before indexing. `formats`
-        and `output_dir`: which exports and where (None: the workspace config)."""
+        and `output_dir`: which exports and where (None: the workspace config). With
+        `keep_names` (a new transcription), users' corrected words (unless not `keep_edits`),
+        metadata and change log are carried over (store/edits.carry_edits)."""
         from confindex.store.carry import carry_names, carry_voice_marks
 
         ws = self.ws.ensure()
@@ -126,6 +129,11 @@ class Store:
                     log.debug("%s: names carried %s", t.id, carried)
                 if old is not None:
                     carry_voice_marks(old, t)
+                    # Issue 27: corrected words (edited spans are not decoded over), user
+                    # metadata and the change log stay; `--discard-edits` drops the words.
+                    from confindex.store.edits import carry_edits
+
+                    carry_edits(old, t, words=keep_edits)
         # After the users' names are carried: the library names only speakers nobody named.
         recognised = self.recognise(t) if recognise_voices else {}
         transcripts.save(ws, t)
@@ -181,6 +189,9 @@ class Store:
                     work_seconds = time.perf_counter() - started
                 extra = {} if work_seconds is None else {"work_seconds": round(work_seconds, 3)}
                 ledger.advance(key, Stage.INDEXED, audio_seconds=t.duration, **extra)
+            if on_stage:
+                on_stage("embed")
+            self.embed(t)
 
     def republish(self, t: Transcript, what: str = "renamed") -> None:
         """Publish `t` as it is (transcript, exports, index; the version before is kept in the
@@ -188,10 +199,64 @@ class Store:
         try:
             self.publish(t, keep_names=False, recognise_voices=False)
         except ConfindexError as exc:
+            if not _saved(self.ws, t):
+                # A full disk failed the history copy or the transcript itself: say that
+                # nothing was saved (it said "renamed in the transcript" with the old name
+                # still there, and left an empty history folder).
+                _drop_empty_history(self.ws, t.id)
+                raise ConfindexError(f"nothing was saved: {exc.message}") from None
             raise ConfindexError(
                 f"{what} in the transcript, but the index was not updated ({exc.message}); "
                 "run `confindex index --rebuild`"
             ) from None
+
+    def repair_exports(self) -> list[str]:
+        """Rewrite the exports beside transcripts/ that are older than their transcript; the
+        paths rewritten. A crash between saving a transcript and writing its exports (kill -9
+        during `speakers rename`, 1 of 15 seeded kills) left a .vtt with the old name, and
+        `index` did not repair it. Unreadable transcripts are left to the index's report."""
+        from confindex.formats.export import (
+            DEFAULT_STYLE,
+            FORMATS,
+            cue_style,
+            file_name,
+            render_bytes,
+        )
+
+        ws = self.ws
+        fixed: list[str] = []
+        for rid in ws.transcript_ids():
+            try:
+                mtime = ws.transcript_path(rid).stat().st_mtime_ns
+            except (OSError, ConfindexError):
+                continue
+            stale = []
+            for fmt in FORMATS:
+                if fmt == "json":  # the transcript itself
+                    continue
+                path = ws.transcripts / file_name(rid, fmt)
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mtime_ns < mtime:
+                        stale.append((fmt, path))
+            if not stale:
+                continue
+            try:
+                t = transcripts.load(ws, rid)
+            except ConfindexError:
+                continue
+            style = cue_style(ws) if any(f in ("srt", "vtt") for f, _ in stale) else DEFAULT_STYLE
+            for fmt, path in stale:
+                atomic_write_bytes(path, render_bytes(t, fmt, style, ws.root))
+                fixed.append(str(path))
+        return fixed
+
+    def save_change(self, t: Transcript, *, expect: str, index: bool = True) -> str:
+        """Write `t`, a user's change (store/edits.py) made from version `expect` of its
+        transcript, as the new version; its new version. A ConflictError, and nothing
+        written, when the saved version is no longer `expect` (store/history.py)."""
+        from confindex.store.history import commit
+
+        return commit(self, t, expect=expect, index=index)
 
     def write_exports(
         self, t: Transcript, *, formats: list[str] | None = None, output_dir: str | None = None
@@ -258,6 +323,7 @@ class Store:
         self.sync_voices(previous)  # the library follows the names of the restored version
         if index:
             self.index([previous])
+            self.embed(previous)
         return previous
 
     def remove(self, recording_ids: list[str], *, media: bool = False) -> list[Removed]:
@@ -283,6 +349,7 @@ class Store:
             for rid in recording_ids:
                 r = Removed(rid)
                 r.index_docs = self.unindex([rid]) if has_index else 0
+                self.unembed([rid])
                 r.ledger_rows = ledger.forget([rid]) if ledger else 0
                 results.append(r)
         # Their voices leave the library too: a removed recording must not name people any more.
@@ -320,6 +387,19 @@ class Store:
         if not ids:
             return 0
         return self.index(transcripts.load_path(self.ws.transcript_path(i)) for i in ids)
+
+    def embed(self, t: Transcript) -> None:
+        """Semantic search: embed the passages of a published transcript once (a failure is
+        logged, never fatal: `confindex index` embeds what is missing)."""
+        from confindex.search import vector_build
+
+        vector_build.after_publish(self.ws, t)
+
+    def unembed(self, recording_ids: Iterable[str]) -> int:
+        """Drop these recordings' passage vectors; returns how many went."""
+        from confindex.search import vector_build
+
+        return vector_build.remove(self.ws, recording_ids)
 
     def unindex(self, recording_ids: Iterable[str]) -> int:
         """Delete every index document of these recordings; returns how many went."""
@@ -493,6 +573,19 @@ class Store:
         from confindex.store.ledger import Ledger
 
         return Ledger.of(self.ws, **kw)
+
+
+def _saved(ws: Workspace, t: Transcript) -> bool:
+    """Whether the transcript on disk has `t`'s speaker names (what a rename writes)."""
+    try:
+        return transcripts.load(ws, t.id).speakers == t.speakers
+    except ConfindexError:
+        return False
+
+
+def _drop_empty_history(ws: Workspace, rid: str) -> None:
+    with contextlib.suppress(OSError):
+        ws.history_dir(rid).rmdir()  # only when empty
 
 
 def _age(path: Path) -> float:

@@ -7,13 +7,17 @@ search index are derived from it and can always be rebuilt.
 from __future__ import annotations
 
 import json
+import logging
+import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from confindex.errors import ConfindexError, NotFoundError
 from confindex.store.workspace import Workspace, atomic_write_text
+
+log = logging.getLogger(__name__)
 
 # 2: quality flags (issue 14; `flags`, quality.py); voiceprints, automatic names, rejected
 # names and opt-outs of the voice library (issue 13; voices.py). Version 1 files are migrated
@@ -37,6 +41,11 @@ class Word:
     text: str
     probability: float = 1.0
     speaker: str | None = None
+    # Edits (issue 27): a user typed this word (`verified`); its times were spread over the
+    # edited span because no media was there to align it to (`estimated`). Written only
+    # when true, so that transcripts without edits keep their size.
+    verified: bool = False
+    estimated: bool = False
 
 
 @dataclass
@@ -78,6 +87,9 @@ class Turn:
     text: str
     language: str | None = None
     words: list[Word] = field(default_factory=list)
+    # Other speakers heard at the same time as this one for a while (issue 29, optional in
+    # version 3: absent in older files, which load with []). Each word keeps one speaker.
+    overlap: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -157,6 +169,22 @@ class Provenance:
 
 
 @dataclass
+class Change:
+    """One entry of a recording's change log (`confindex history`): when, what kind
+    (edit, merge, assign, rename, meta, transcribe), a one-line diff, and where."""
+
+    at: str  # ISO 8601 UTC
+    kind: str
+    summary: str
+    start: float | None = None
+    end: float | None = None
+
+
+# Metadata a user set (`confindex meta`): kept across re-transcription and re-fetch.
+META_KEYS = ("title", "date", "channel", "url", "doi", "authors")
+
+
+@dataclass
 class Transcript:
     recording: Recording
     provenance: Provenance
@@ -175,6 +203,9 @@ class Transcript:
     rejected_names: dict[str, list[str]] = field(default_factory=dict)
     # labels a user named with --no-enroll: their voices stay out of the library (and rebuilds).
     not_enrolled: list[str] = field(default_factory=list)
+    # Issue 27: metadata a user set (META_KEYS; `authors` a list) and the change log.
+    meta: dict[str, Any] = field(default_factory=dict)
+    changes: list[Change] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -193,6 +224,11 @@ class Transcript:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        for part in (*d["segments"], *d["turns"]):
+            for w in part["words"]:
+                for key in ("verified", "estimated"):
+                    if not w.get(key):
+                        w.pop(key, None)
         # schema_version first: a reader sees it before anything else.
         return {"schema_version": d.pop("schema_version"), **d}
 
@@ -218,7 +254,7 @@ class Transcript:
         def words(items: list[dict[str, Any]]) -> list[Word]:
             return [Word(**w) for w in items]
 
-        return cls(
+        t = cls(
             schema_version=SCHEMA_VERSION,
             recording=Recording(**d["recording"]),
             provenance=_provenance(d["provenance"]),
@@ -235,11 +271,70 @@ class Transcript:
             auto_names={k: AutoName(**v) for k, v in d["auto_names"].items()},
             rejected_names={k: [str(n) for n in v] for k, v in d["rejected_names"].items()},
             not_enrolled=[str(x) for x in d["not_enrolled"]],
+            meta={k: v for k, v in d["meta"].items() if k in META_KEYS},
+            changes=[Change(**c) for c in d["changes"]],
         )
+        check_types(t)
+        return t
 
     @classmethod
     def from_json(cls, text: str) -> Transcript:
         return cls.from_dict(json.loads(text))
+
+
+_NONE = type(None)
+_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "str | None": (str, _NONE),
+    "float": (int, float),
+    "float | None": (int, float, _NONE),
+    "int": (int,),
+    "int | None": (int, _NONE),
+}
+_TIMES = ("start", "end", "duration")
+
+
+def _check_fields(obj: Any, where: str) -> None:
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        ann = str(f.type)
+        allowed = _TYPES.get(ann)
+        if allowed is None:
+            base = {"list": (list,), "dict": (dict,)}.get(ann.split("[")[0])
+            if base is None:
+                continue
+            allowed = (*base, _NONE) if ann.endswith("| None") else base
+        if not isinstance(v, allowed) or (isinstance(v, bool) and bool not in allowed):
+            raise ValueError(f"{where}.{f.name} is {type(v).__name__}, not {ann}")
+        if f.name in _TIMES and isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"{where}.{f.name} is {v}")
+
+
+def check_types(t: Transcript) -> None:
+    """ValueError unless every field of `t` has its declared type, and times are finite: a
+    title that was a number, a word that was a bool, a NaN time were read as a transcript and
+    failed later (AttributeError, "cannot convert float NaN to integer": exit 70, HTTP 500)."""
+    _check_fields(t.recording, "recording")
+    _check_fields(t.provenance, "provenance")
+    if not isinstance(t.language, (str, _NONE)) or not isinstance(t.duration, (int, float)):
+        raise ValueError("language or duration has the wrong type")
+    for name in ("segments", "turns", "diarization", "flags"):
+        for i, x in enumerate(getattr(t, name)):
+            _check_fields(x, f"{name}[{i}]")
+            for j, w in enumerate(getattr(x, "words", ())):
+                if not (
+                    isinstance(w.text, str)
+                    and type(w.start) in (int, float)
+                    and type(w.end) in (int, float)
+                    and math.isfinite(w.start)
+                    and math.isfinite(w.end)
+                    and type(w.probability) in (int, float)
+                    and isinstance(w.speaker, (str, _NONE))
+                ):
+                    raise ValueError(f"{name}[{i}].words[{j}] has a field of the wrong type")
+    for k, v in t.speakers.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise ValueError("speakers: names must be text")
 
 
 def _provenance(d: dict[str, Any]) -> Provenance:
@@ -263,6 +358,12 @@ def _migrate(d: dict[str, Any]) -> dict[str, Any]:
     for key in ("voiceprints", "auto_names", "rejected_names"):
         d[key] = dict(d.get(key) or {})
     d["not_enrolled"] = list(d.get("not_enrolled") or [])
+    # Issue 27 (optional in 2): no user metadata, no change log, no verified words.
+    d["meta"] = dict(d.get("meta") or {})
+    d["changes"] = list(d.get("changes") or [])
+    # Turns' `overlap` (issue 29) is optional in version 3: files without it (every version 2
+    # file, and version 3 files written before it) have no overlap recorded.
+    d["turns"] = [{**t, "overlap": list(t.get("overlap") or [])} for t in d.get("turns") or []]
     return d
 
 
@@ -295,15 +396,29 @@ _JSON_KINDS = {list: "a JSON array", str: "a JSON string", int: "a number", floa
 
 
 def load_path(path: Path) -> Transcript:
+    from confindex.safeio import UnreadableFile, read_json
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, "transcript")
         if not isinstance(data, dict):
             # Said plainly: the AttributeError it raised read "'list' object has no attribute".
             kind = _JSON_KINDS.get(type(data), "not a JSON object")
             raise ConfindexError(f"transcript {path} is damaged ({kind}, not a transcript)")
-        return Transcript.from_dict(data)
+        try:
+            t = Transcript.from_dict(data)
+        except ConfindexError as exc:  # say which file
+            raise ConfindexError(f"transcript {path}: {exc}") from None
+        if path.parent.name == "transcripts" and t.id != path.stem:
+            # A copy saved under another name (or an id like ../../etc/passwd) replaced the
+            # other recording's turns in the index, or stopped the whole rebuild.
+            raise ConfindexError(
+                f"transcript {path} is damaged (it holds recording {t.id!r}, not {path.stem!r})"
+            )
+        return t
     except FileNotFoundError:
         raise NotFoundError(f"no transcript at {path}") from None
+    except UnreadableFile:
+        raise
     except UnicodeDecodeError:
         raise ConfindexError(f"transcript {path} is damaged (not UTF-8 text)") from None
     # Bad JSON and bad values raise ValueError; missing or mistyped fields the others.
@@ -327,10 +442,21 @@ def exists(ws: Workspace, recording_id: str) -> bool:
     return is_recording_id(recording_id) and ws.transcript_path(recording_id).exists()
 
 
-def iter_all(ws: Workspace):
-    """Every transcript in the workspace, in id order."""
+def iter_all(ws: Workspace, skipped: list[str] | None = None):
+    """Every readable transcript in the workspace, in id order. A damaged or unreadable file
+    (a stray `*.json`, a FIFO, a symlink to a device) is skipped with a warning (its message
+    appended to `skipped` instead, where given): one bad file must not take over lookups of
+    the others."""
     for rid in ws.transcript_ids():
-        yield load(ws, rid)
+        try:
+            yield load(ws, rid)
+        except NotFoundError:
+            continue  # removed meanwhile, or a file name that is no recording id
+        except ConfindexError as exc:
+            if skipped is None:
+                log.warning("skipped: %s", exc)
+            else:
+                skipped.append(str(exc))
 
 
 def resolve_recording(ws: Workspace, ref: str) -> Transcript:
@@ -343,11 +469,16 @@ def resolve_recording(ws: Workspace, ref: str) -> Transcript:
         return load(ws, matches[0])
     if len(matches) > 1:
         raise NotFoundError(f"{ref!r} matches {len(matches)} recordings: {', '.join(matches[:5])}")
-    ref_path = str(Path(ref).expanduser().resolve()) if not _looks_like_url(ref) else ref
-    for t in iter_all(ws):
+    try:
+        ref_path = str(Path(ref).expanduser().resolve()) if not _looks_like_url(ref) else ref
+    except (OSError, RuntimeError, ValueError):
+        ref_path = ref
+    skipped: list[str] = []
+    for t in iter_all(ws, skipped):
         if t.recording.source in (ref, ref_path) or t.recording.webpage_url == ref:
             return t
-    raise NotFoundError(f"no recording {ref!r} in {ws.transcripts}")
+    unread = f" ({len(skipped)} damaged transcript(s) not searched)" if skipped else ""
+    raise NotFoundError(f"no recording {ref!r} in {ws.transcripts}{unread}")
 
 
 def _looks_like_url(s: str) -> bool:

@@ -19,6 +19,8 @@ from pathlib import Path
 from confindex.errors import ConfindexError, InputError, LockedError, NotFoundError
 
 ENV_HOME = "CONFINDEX_HOME"
+LOCK_TIMEOUT_ENV = "CONFINDEX_LOCK_TIMEOUT"
+LOCK_TIMEOUT = 600.0  # seconds a workspace lock (index, …) is waited for, saying so, at most
 
 # One name per fact: every file the workspace holds is named here, and only here.
 TRANSCRIPTS = "transcripts"
@@ -102,13 +104,27 @@ class Workspace:
 
     @contextlib.contextmanager
     def lock(self, name: str, *, timeout: float = -1) -> Iterator[None]:
-        """An inter-process lock under .confindex/ (blocks by default; `timeout` in seconds)."""
+        """An inter-process lock under .confindex/ (`timeout` in seconds; by default
+        LOCK_TIMEOUT, with a warning after the first second of waiting)."""
         from filelock import FileLock, Timeout
 
         self.state.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.state / f"{name}.lock"))
+        if timeout < 0:  # bounded all the same, and said: a silent, endless wait looked hung
+            timeout = float(os.environ.get(LOCK_TIMEOUT_ENV) or LOCK_TIMEOUT)
         try:
-            lock.acquire(timeout=timeout)
+            try:
+                lock.acquire(timeout=min(1.0, timeout))
+            except Timeout:
+                if timeout <= 1.0:
+                    raise
+                import logging
+
+                logging.getLogger("confindex").warning(
+                    "waiting for another confindex process to finish writing the %s "
+                    "(at most %.0f s)", name, timeout,
+                )  # fmt: skip
+                lock.acquire(timeout=timeout - 1.0)
         except Timeout:
             raise LockedError(
                 f"another confindex process is writing the {name} in {self.root}; try again later"

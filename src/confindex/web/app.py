@@ -5,9 +5,11 @@ Stable URLs (users bookmark them, tests rely on them):
     /  /search?q=&offset=        search page          /r/ID?t=SECONDS   recording page
     /speakers                    people               /status           the job ledger
     /api/search?q=&limit=&offset=&group=&context=     the JSON of `confindex search --json`
+    /api/search?…&semantic=1                          … of `confindex search --semantic --json`
     /api/recordings/ID           the transcript JSON  /api/cite?recording=ID&at=S&style=apa
     /api/facets?q=               hits per speaker, recording, language, channel, year
     POST /api/recordings/ID/speakers/LABEL {"name"}   rename (Origin + token checked)
+    POST /api/recordings/ID/edit|assign|merge|meta    corrections (web/edit.py; versioned)
     /media/ID                    the recording's local media, with Range (206)
 
 Every page is rendered with Jinja2 autoescaping; transcripts, titles and names are never
@@ -39,7 +41,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from confindex import sanitize
 from confindex.api import Archive
-from confindex.errors import ConfindexError, InputError, NotFoundError, QueryError
+from confindex.errors import (
+    ConfindexError,
+    ConflictError,
+    InputError,
+    LockedError,
+    NotFoundError,
+    QueryError,
+)
 from confindex.results import LedgerStatus, RenameResult
 from confindex.store.transcript import Transcript
 from confindex.store.workspace import Workspace, is_recording_id
@@ -77,9 +86,15 @@ def json_response(data: Any, status: int = 200) -> Response:
 
 
 def error_response(request: Request, exc: ConfindexError) -> Response:
-    status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, InputError) else 500
+    # A known failure is never a 500 (that is for bugs): a damaged transcript in the archive
+    # is 422, a lock held by another process 503.
+    status = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, InputError) else 422
     if isinstance(exc, QueryError):
         status = 400
+    if isinstance(exc, LockedError):
+        status = 503
+    if isinstance(exc, ConflictError):  # a save from a version another tab changed (issue 27)
+        status = 409
     if request.url.path.startswith("/api/"):
         return json_response({"error": exc.message}, status)
     return PlainTextResponse(exc.message, status)
@@ -175,11 +190,26 @@ class Library:
         return find_media(self.ws.root, t.recording)
 
     def search(
-        self, q: str, limit: int, offset: int, group: bool = False, context: int = 0
+        self,
+        q: str,
+        limit: int,
+        offset: int,
+        group: bool = False,
+        context: int = 0,
+        semantic: bool = False,
     ) -> SearchResult:
         return self.locked(
-            self.archive.search, q, limit=limit, offset=offset, group=group, context=context
+            self.archive.search,
+            q,
+            limit=limit,
+            offset=offset,
+            group=group,
+            context=context,
+            semantic=semantic,
         )
+
+    def related(self, rid: str, at: float, limit: int = 10) -> tuple[Any, list[Any]]:
+        return self.locked(self.archive.related, rid, at, limit=limit)
 
     def cite(self, rid: str, at: float) -> Citation:
         return self.archive.cite(self.transcript(rid), at)
@@ -280,6 +310,10 @@ def _int_param(request: Request, name: str, default: int, lo: int, hi: int) -> i
     return value
 
 
+def _flag_param(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "") in ("1", "true", "yes", "on")
+
+
 def _float_param(raw: str | None, name: str) -> float | None:
     if raw is None or raw == "":
         return None
@@ -300,6 +334,8 @@ def _float_param(raw: str | None, name: str) -> float | None:
 def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+    from confindex.web.edit import routes as edit_routes
+
     lib = Library(ws)
     token = secrets.token_urlsafe(32)
     env = Environment(
@@ -310,26 +346,41 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
     )
     env.globals.update(hms=hms, token=token, workspace=str(ws.root), plural=plural)
 
+    def hit_url(rid: str, at: float, q: str = "", offset: int = 0, semantic: bool = False) -> str:
+        """A hit's page: the exact second (78.28, not 78), and the search to come back to."""
+        params = {"t": f"{at:.2f}"}
+        if q:
+            params["q"] = q
+            if offset:
+                params["offset"] = str(offset)
+            if semantic:
+                params["semantic"] = "1"
+        return f"/r/{rid}?{urlencode(params)}"
+
+    env.globals["hit_url"] = hit_url
+
     def page(template: str, code: int = 200, **ctx: Any) -> HTMLResponse:
         return HTMLResponse(env.get_template(template).render(**ctx), code)
 
     async def search_page(request: Request) -> Response:
         q = request.query_params.get("q", "").strip()
-        ctx: dict[str, Any] = {"q": q, "error": None, "result": None, "offset": 0}
+        semantic = _flag_param(request, "semantic")
+        ctx: dict[str, Any] = {
+            "q": q,
+            "error": None,
+            "result": None,
+            "offset": 0,
+            "semantic": semantic,
+        }
         if not q:
             return page("search.html", **ctx)
         try:
             offset = _int_param(request, "offset", 0, 0, 10**6)
-            result = await run_in_threadpool(lib.search, q, PAGE_SIZE, offset, False, 1)
+            result = await run_in_threadpool(lib.search, q, PAGE_SIZE, offset, False, 1, semantic)
         except ConfindexError as exc:  # a malformed query: the CLI's one-line hint
             ctx["error"] = exc.message
             return page("search.html", code=400, **ctx)
         media = {h.recording_id: lib.media(h.recording_id) is not None for h in result.hits}
-
-        def open_url(rid: str, at: float) -> str:
-            # The exact second (78.28, not 78), and the query and page to come back to.
-            params = {"t": f"{at:.2f}", "q": q, **({"offset": str(offset)} if offset else {})}
-            return f"/r/{rid}?{urlencode(params)}"
 
         ctx.update(
             result=result,
@@ -337,7 +388,6 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             page_size=PAGE_SIZE,
             media=media,
             marked=marked,
-            open_url=open_url,
         )
         return page("search.html", **ctx)
 
@@ -370,6 +420,9 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         if entry.html is None:
             entry.html = await run_in_threadpool(transcript_html, t, classes)
         tl = timeline(t, classes)
+        from confindex.store.edits import effective_meta, verified_fraction
+        from confindex.web.edit import version
+
         q = request.query_params.get("q", "").strip()
         found: list[Match] = []
         back = None
@@ -377,6 +430,8 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             back_params = {"q": q}
             if request.query_params.get("offset", "").isdigit():
                 back_params["offset"] = request.query_params["offset"]
+            if _flag_param(request, "semantic"):
+                back_params["semantic"] = "1"
             back = "/search?" + urlencode(back_params)
             try:
                 found = await run_in_threadpool(lib.in_context, t, q)
@@ -402,6 +457,10 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
                 {"start": f.start, "end": f.end, "kind": f.kind, "reason": f.reason}
                 for f in t.flags
             ],
+            version=await run_in_threadpool(version, lib, t.id),
+            meta=effective_meta(t),
+            verified=verified_fraction(t),
+            auto_labels=set(t.auto_names),
         )
 
     async def speakers_page(request: Request) -> Response:
@@ -422,8 +481,46 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         offset = _int_param(request, "offset", 0, 0, 10**9)
         group = request.query_params.get("group", "") in ("1", "true", "yes")
         context = _int_param(request, "context", 0, 0, 20)
-        result = await run_in_threadpool(lib.search, q, limit, offset, group, context)
+        semantic = _flag_param(request, "semantic")
+        result = await run_in_threadpool(lib.search, q, limit, offset, group, context, semantic)
         return json_response(result.to_dict(offset))
+
+    async def _related(request: Request, limit: int) -> tuple[str, Any, list[Any]]:
+        rid = request.query_params.get("recording", "")
+        at = _float_param(request.query_params.get("t"), "t") or 0.0
+        if not rid:
+            raise QueryError("give a passage: /related?recording=ID&t=SECONDS")
+        here, hits = await run_in_threadpool(lib.related, rid, max(0.0, at), limit)
+        return rid, here, hits
+
+    async def related_page(request: Request) -> Response:
+        """More like this: the passages of other recordings closest in meaning to one."""
+        from confindex.search.hits import SearchResult
+
+        try:
+            _rid, here, hits = await _related(request, PAGE_SIZE)
+        except ConfindexError as exc:
+            code = 404 if isinstance(exc, NotFoundError) else 400
+            return page("error.html", code=code, error=exc)
+        label = f"more like “{here.snippet}” ({here.title}, {hms(here.time)})"
+        result = SearchResult(hits, len(hits), label)
+        media = {h.recording_id: lib.media(h.recording_id) is not None for h in hits}
+        return page(
+            "search.html",
+            q=label,
+            result=result,
+            offset=0,
+            page_size=PAGE_SIZE,
+            media=media,
+            marked=marked,
+            related=True,
+            semantic=True,
+        )
+
+    async def api_related(request: Request) -> Response:
+        limit = _int_param(request, "limit", 10, 1, 200)
+        _rid, here, hits = await _related(request, limit)
+        return json_response({"passage": here.to_dict(), "related": [h.to_dict() for h in hits]})
 
     async def api_facets(request: Request) -> Response:
         from confindex.web.facets import FACET_HITS, as_json
@@ -442,13 +539,17 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         from confindex.formats.cite import STYLES
 
         rid = request.query_params.get("recording", "")
+        span = request.query_params.get("span")
         at = _float_param(request.query_params.get("at"), "at")
-        if at is None:
-            raise InputError("give the moment: /api/cite?recording=ID&at=SECONDS")
+        if at is None and not span:
+            raise InputError("give the moment: /api/cite?recording=ID&at=SECONDS (or span=A-B)")
         style = request.query_params.get("style", "apa")
         if style not in STYLES:
             raise InputError(f"unknown citation style {style!r}: use {', '.join(STYLES)}")
-        c = await run_in_threadpool(lib.cite, rid, at)
+        if span:  # exactly the words selected (issue 27)
+            c = await run_in_threadpool(lambda: lib.archive.cite(lib.transcript(rid), span=span))
+        else:
+            c = await run_in_threadpool(lib.cite, rid, at)
         return json_response({"style": style, "text": c.render(style), "citation": c.to_dict()})
 
     async def api_rename(request: Request) -> Response:
@@ -457,9 +558,15 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             request.headers.get("origin"), request.headers.get("host")
         ) or not security.token_ok(request.headers.get("x-confindex-token"), token):
             return json_response({"error": "forbidden: not from this server's own page"}, 403)
+        from confindex.safeio import loads_json
+
+        raw = await request.body()
         try:
-            body = await request.json()
-        except ValueError:
+            # Size and depth limits: a deeply nested body raised RecursionError (HTTP 500).
+            if len(raw) > 65536:
+                raise ValueError("too large")
+            body = loads_json(raw, "request body", max_depth=8)
+        except (ValueError, ConfindexError):
             raise InputError('send JSON: {"name": "New Name"}') from None
         name = body.get("name") if isinstance(body, dict) else None
         if not isinstance(name, str):
@@ -474,9 +581,12 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             request.headers.get("origin"), request.headers.get("host")
         ) or not security.token_ok(request.headers.get("x-confindex-token"), token):
             return json_response({"error": "forbidden: not from this server's own page"}, 403)
-        try:
-            body = await request.json()
-        except ValueError:
+        from confindex.safeio import loads_json
+
+        raw = await request.body()
+        try:  # size and depth limits, as for a rename
+            body = loads_json(raw, "request body", max_depth=8) if len(raw) <= 65536 else None
+        except (ValueError, ConfindexError):
             body = None
         rid = request.path_params["rid"]
         if not is_recording_id(rid) or not ws.transcript_path(rid).exists():
@@ -505,10 +615,13 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         Route("/speakers", speakers_page),
         Route("/status", status_page),
         Route("/api/search", api_search),
+        Route("/related", related_page),
+        Route("/api/related", api_related),
         Route("/api/cite", api_cite),
         Route("/api/facets", api_facets),
         Route("/api/recordings/{rid}/speakers/{label}", api_rename, methods=["POST"]),
         Route("/api/recordings/{rid}/redecode", api_redecode, methods=["POST"]),
+        *edit_routes(lib, token, json_response),
         Route("/api/recordings/{rid}", api_recording),
         Route("/media/{rid:path}", media, methods=["GET", "HEAD"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),

@@ -65,7 +65,8 @@ def transcript_html(t: Transcript, classes: dict[str | None, int]) -> Markup:
         name = _esc(t.speaker_name(turn.speaker) or "?")
         lang = f' <span class="lang">{_esc(turn.language)}</span>' if turn.language else ""
         out.append(
-            f'<article class="turn spk{classes.get(turn.speaker, 0)}" data-label="{label}">'
+            f'<article class="turn spk{classes.get(turn.speaker, 0)}" data-label="{label}"'
+            f' data-turn="{turn.id}" data-start="{turn.start:.3f}" data-end="{turn.end:.3f}">'
             f'<header><button type="button" class="ts" data-t="{turn.start:.2f}">'
             f"[{hms(turn.start)}]</button> "
             f'<span class="who" data-label="{label}">{name}</span>{lang}</header>'

@@ -416,16 +416,32 @@
       if (!w) w = Array.from(spans).find((s) => range.intersectsNode(s)); // starts between words
       return w ? parseFloat(w.dataset.t) : null;
     }
+    function selectedSpan() { // "A-B": the starts of the first and last selected words, or null
+      const sel = window.getSelection();
+      if (!sel || !sel.rangeCount || sel.isCollapsed || !transcript.contains(sel.anchorNode)) return null;
+      const range = sel.getRangeAt(0);
+      const picked = Array.from(spans).filter((s) => range.intersectsNode(s));
+      if (!picked.length) return null;
+      // The page shows times to 0.01 s: widen by half of that so the words are inside.
+      const a = Math.max(0, parseFloat(picked[0].dataset.t) - 0.006);
+      const b = parseFloat(picked[picked.length - 1].dataset.t) + 0.006;
+      return a.toFixed(3) + "-" + b.toFixed(3);
+    }
     const citeButton = $("#cite");
     let pressedAt = null;
     // Read the selection before the click's mousedown may collapse it.
-    citeButton.addEventListener("mousedown", () => { pressedAt = selectedTime(); });
+    let pressedSpan = null;
+    citeButton.addEventListener("mousedown", () => { pressedAt = selectedTime(); pressedSpan = selectedSpan(); });
     citeButton.addEventListener("click", async () => {
       let t = pressedAt !== null ? pressedAt : selectedTime();
+      const span = pressedSpan !== null ? pressedSpan : selectedSpan();
       pressedAt = null;
+      pressedSpan = null;
       if (t === null) t = current >= 0 ? times[current] : (player ? player.currentTime : t0);
       const style = $("#cite-style").value;
-      const resp = await fetch("/api/cite?recording=" + encodeURIComponent(rid) + "&at=" + t + "&style=" + style);
+      // Selected words: exactly those are quoted; otherwise the sentence at the moment.
+      const where = span ? "&span=" + encodeURIComponent(span) : "&at=" + t;
+      const resp = await fetch("/api/cite?recording=" + encodeURIComponent(rid) + where + "&style=" + style);
       const data = await resp.json();
       const out = $("#citation");
       if (!resp.ok) { say(data.error || "Cannot cite."); return; }
