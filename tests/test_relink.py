@@ -70,7 +70,8 @@ def test_a_moved_file_fetched_again_relinks_its_recording(tmp_path) -> None:
         assert r.exit_code == 0, r.stderr
         out = json.dumps(json.loads(r.stdout))
         assert f"same content as {rid}, moved: its media path is now {moved}" in out
-        assert load(ws, rid).recording.media_path == str(moved)
+        rec = load(ws, rid).recording
+        assert rec.media_path == str(moved) and rec.source == str(moved)
         assert ws.transcript_ids() == [rid]  # no second recording
         assert server.request(f"/media/{rid}")[0] == 200  # the running server plays it again
         # Fetched again where it is now: a plain duplicate, nothing changes.

@@ -372,9 +372,8 @@ class BulkRunner:
         return Media(rec, path) if path is not None and path.is_file() else None
 
     def _relink(self, rid: str, media: Media) -> str | None:
-        """The same content fetched again from a new local path (a moved file): when the
-        recording's own media is gone, its media path follows the file (issue 31: it kept the
-        dead path and called the file a duplicate of itself). Returns what to report."""
+        """Same content fetched from a new local path (a moved file): when the recording's media
+        is gone, it follows the file (it was called a duplicate of itself). What to report."""
         from pathlib import Path
 
         try:
@@ -392,6 +391,8 @@ class BulkRunner:
             if p.is_file():
                 return None  # its media is where it was: a true duplicate
         rec.media_path = str(new)
+        if rec.kind == "file":  # fetched from here now: the source the web may serve (#30)
+            rec.source = str(new)
         self.store.republish(t, "media path updated")
         return f"same content as {rid}, moved: its media path is now {new}"
 
