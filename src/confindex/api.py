@@ -603,13 +603,8 @@ class Archive:
             report.turns = r.turns
         # Exports older than their transcript (a crash between the two) are written again.
         report.exports_repaired = store.repair_exports()
-        from confindex.search import vector_build
-
-        # Semantic search's vectors follow the same transcripts (and repair themselves here:
-        # a killed embedding, a damaged or stale store is rebuilt, reusing what it can).
-        report.vectors = vector_build.sync(
-            self.ws, rebuild=rebuild, log_fn=log_fn, skipped=skipped
-        ).to_dict()
+        # Semantic search's vectors follow the same transcripts.
+        report.vectors = store.sync_vectors(rebuild=rebuild, log=log_fn, skipped=skipped)
         report.seconds = time.monotonic() - t0
         report.skipped = skipped
         if optimize and not skipped:

@@ -395,6 +395,19 @@ class Store:
 
         vector_build.after_publish(self.ws, t)
 
+    def sync_vectors(
+        self,
+        *,
+        rebuild: bool = False,
+        log: LogFn | None = None,
+        skipped: list[tuple[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        """Make the semantic vectors match transcripts/ (and repair them: a killed embedding,
+        a damaged or stale store is rebuilt, reusing what it can); what was done."""
+        from confindex.search import vector_build
+
+        return vector_build.sync(self.ws, rebuild=rebuild, log_fn=log, skipped=skipped).to_dict()
+
     def unembed(self, recording_ids: Iterable[str]) -> int:
         """Drop these recordings' passage vectors; returns how many went."""
         from confindex.search import vector_build
