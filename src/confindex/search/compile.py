@@ -371,7 +371,7 @@ def _tree(node: Node, langs: tuple[str, ...]) -> MNode:
 def _and_variant(node: And, langs: tuple[str, ...]) -> Unit | None:
     """Other ways of writing plain words typed side by side: as one word, or as one number."""
     alts: list[Alt] = []
-    spaced = _spacing_variant(node, langs)
+    spaced = _joined(*node.nodes, langs) if len(node.nodes) == 2 else None  # BFM TV
     if spaced is not None:
         alts += spaced.alts
     alts += _number_run_alts(node, langs)
@@ -389,9 +389,6 @@ def _number_run_alts(node: And, langs: tuple[str, ...]) -> list[Alt]:
     return [a for a in _phrase_number_alts(text, langs) if len(a) < n]
 
 
-MAX_SPACED_PAIRS = 3  # variants of one AND: each joins one pair of adjacent words
-
-
 def _joined(a: Node, b: Node, langs: tuple[str, ...]) -> Unit | None:
     """Two plain one-token words as one (`BFM` `TV` → bfmtv, as index.compounds indexes)."""
     if not all(isinstance(w, Word) and not (w.prefix or w.fuzzy) for w in (a, b)):
@@ -403,17 +400,12 @@ def _joined(a: Node, b: Node, langs: tuple[str, ...]) -> Unit | None:
     return Unit(((Slot(SlotKind.STEM, joined, _stem_forms(joined, langs)),),))
 
 
-def _spacing_variant(node: And, langs: tuple[str, ...]) -> Unit | None:
-    """`BFM TV` (two plain words, nothing else) also finds BFMTV written as one word."""
-    return _joined(*node.nodes, langs) if len(node.nodes) == 2 else None
-
-
 def _spaced_pairs(node: And, kids: tuple[MNode, ...], langs: tuple[str, ...]) -> list[MAll]:
     """The same AND with two adjacent plain words joined (`BFM TV recording:x lang:fr -poker`
     also finds BFMTV with the same filters and exclusions): one alternative per such pair."""
     pairs = enumerate(zip(node.nodes, node.nodes[1:], strict=False))
     joined = [(i, u) for i, (a, b) in pairs if (u := _joined(a, b, langs)) is not None]
-    return [MAll((*kids[:i], u, *kids[i + 2 :])) for i, u in joined[:MAX_SPACED_PAIRS]]
+    return [MAll((*kids[:i], u, *kids[i + 2 :])) for i, u in joined[:3]]  # 3 pairs at most
 
 
 def _positional(m: MNode) -> bool:

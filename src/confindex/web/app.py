@@ -58,7 +58,6 @@ from confindex.web.library import Catalog, View, plural, row_of, select
 from confindex.web.media import Media, find_media, youtube_id
 from confindex.web.render import (
     marked,
-    redecode_request,
     safe_href,
     shown_flags,
     speaker_classes,
@@ -266,26 +265,6 @@ class Library:
         langs = _archive_info(index.load_recordings(self.ws))[0]
         return matches(t, q, turns, langs)
 
-    def redecode(self, rid: str, start: float, end: float, options: dict[str, Any]) -> dict:
-        """Decode [start, end] again (`transcribe --span`) and say what it now reads."""
-        span = f"{start:.3f}-{end:.3f}"
-        self.locked(self.archive.transcribe_span, rid, span, **options)
-        t = self.transcript(rid)
-        words = [
-            w.text.strip()
-            for turn in t.turns
-            for w in turn.words
-            if start <= (w.start + w.end) / 2 <= end and w.text.strip()
-        ]
-        flags = [f for f in t.flags if f.end > start and f.start < end]
-        return {
-            "recording": rid,
-            "start": start,
-            "end": end,
-            "text": " ".join(words),
-            "flags": [{"kind": f.kind, "reason": f.reason, "score": f.score} for f in flags],
-        }
-
     def people(self) -> tuple[list[Any], int]:
         return self.archive.archive_speakers()
 
@@ -335,6 +314,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     from confindex.web.edit import routes as edit_routes
+    from confindex.web.redecode import routes as redecode_routes
 
     lib = Library(ws)
     token = secrets.token_urlsafe(32)
@@ -575,26 +555,6 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         done = await run_in_threadpool(lib.rename, rid, label, name)
         return json_response({**done.to_dict(), "name": done.name or done.label})
 
-    async def api_redecode(request: Request) -> Response:
-        # Changes the archive: only from our own page (same Origin, and the page's token).
-        if not security.origin_allowed(
-            request.headers.get("origin"), request.headers.get("host")
-        ) or not security.token_ok(request.headers.get("x-confindex-token"), token):
-            return json_response({"error": "forbidden: not from this server's own page"}, 403)
-        from confindex.safeio import loads_json
-
-        raw = await request.body()
-        try:  # size and depth limits, as for a rename
-            body = loads_json(raw, "request body", max_depth=8) if len(raw) <= 65536 else None
-        except (ValueError, ConfindexError):
-            body = None
-        rid = request.path_params["rid"]
-        if not is_recording_id(rid) or not ws.transcript_path(rid).exists():
-            raise NotFoundError("no such recording")
-        start, end, options = redecode_request(body)
-        done = await run_in_threadpool(lib.redecode, rid, start, end, options)
-        return json_response(done)
-
     async def media(request: Request) -> Response:
         # The path comes from the transcript, never from the request: an id that is not a
         # recording (`..%2Fetc%2Fpasswd`) or names no local file is 404.
@@ -620,7 +580,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         Route("/api/cite", api_cite),
         Route("/api/facets", api_facets),
         Route("/api/recordings/{rid}/speakers/{label}", api_rename, methods=["POST"]),
-        Route("/api/recordings/{rid}/redecode", api_redecode, methods=["POST"]),
+        *redecode_routes(lib, token, json_response),
         *edit_routes(lib, token, json_response),
         Route("/api/recordings/{rid}", api_recording),
         Route("/media/{rid:path}", media, methods=["GET", "HEAD"]),

@@ -104,7 +104,6 @@ def timeline(t: Transcript, classes: dict[str | None, int]) -> dict[str, Any]:
 
 
 FLAG_PAD = 0.5  # s decoded on each side of a flagged passage (a word cut at its edge is redone)
-MAX_SPAN = 300.0  # s: one re-decode from the page (the CLI takes any span)
 
 
 @dataclass
@@ -132,42 +131,3 @@ def shown_flags(t: Transcript) -> list[ShownFlag]:
         )
         for f in t.flags
     ]
-
-
-def redecode_request(body: Any) -> tuple[float, float, dict[str, Any]]:
-    """(start, end, options) of a "decode again" request, checked (InputError otherwise)."""
-    import math
-
-    from confindex.errors import InputError
-
-    if not isinstance(body, dict):
-        raise InputError('send JSON: {"start": S, "end": S, "hotwords": "…", "beam_size": 5}')
-    try:
-        start, end = float(body.get("start")), float(body.get("end"))
-    except (TypeError, ValueError):
-        raise InputError("start and end must be seconds") from None
-    if not (math.isfinite(start) and math.isfinite(end)) or not 0 <= start < end:
-        raise InputError("give a span: 0 <= start < end")
-    if end - start > MAX_SPAN:
-        raise InputError(f"decode at most {MAX_SPAN:.0f} s at once from the page")
-    options: dict[str, Any] = {}
-    hot = body.get("hotwords")
-    if hot not in (None, ""):
-        if not isinstance(hot, str) or len(hot) > 500:
-            raise InputError("hotwords must be text (at most 500 characters)")
-        options["hotwords"] = " ".join(sanitize.terminal(hot).split())
-    beam = body.get("beam_size")
-    if beam not in (None, ""):
-        try:
-            beam = int(beam)
-        except (TypeError, ValueError):
-            raise InputError("beam_size must be a whole number") from None
-        if not 1 <= beam <= 20:
-            raise InputError("beam_size must be between 1 and 20")
-        options["beam_size"] = beam
-    lang = body.get("language")
-    if lang not in (None, "", "auto"):
-        if not isinstance(lang, str) or not lang.isalpha() or len(lang) > 3:
-            raise InputError("language must be a code such as fr or en")
-        options["language"] = lang.lower()
-    return start, end, options
