@@ -224,13 +224,17 @@ def test_also_at_mentions_play_with_a_visible_playing_state(page, served) -> Non
     page.wait_for_timeout(300)
     now = page.evaluate("document.querySelector('#player').currentTime")
     assert t - 0.1 <= now <= t + 1.5, (now, t)
+    page.wait_for_function(
+        "() => document.querySelector('#now-playing').textContent.startsWith('▶ Playing')"
+    )
     assert "playing" in card.get_attribute("class")
     assert also.get_attribute("aria-pressed") == "true" and also.inner_text().startswith("❚❚")
-    status = page.locator("#now-playing")
-    assert status.is_visible() and status.inner_text().startswith("▶ Playing")
-    also.click()  # pressed again: paused, and the page says so
+    assert page.locator("#now-playing").is_visible()
+    also.click()  # pressed again: paused, and the page says so (on the pause event)
     page.wait_for_function("() => document.querySelector('#player').paused")
-    assert status.inner_text().startswith("❚❚ Paused")
+    page.wait_for_function(
+        "() => document.querySelector('#now-playing').textContent.startsWith('❚❚ Paused')"
+    )
     assert "playing" not in (card.get_attribute("class") or "")
 
 
