@@ -397,8 +397,8 @@ class Archive(Corrections):
     ) -> list[Any]:
         """The passages of a recording flagged as likely wrong (quality.py's Passage: kind,
         start, end, score, reason, speaker, text, link), in time order; `kinds` keeps only
-        those kinds (loop, nonspeech, lowconf, language, undecoded), `min_score` (0–1) the
-        surer ones."""
+        those kinds (loop, nonspeech, lowconf, language, undecoded, missed), `min_score` (0–1)
+        the surer ones."""
         from confindex.speech.quality import KINDS, review
 
         unknown = sorted(set(kinds or ()) - set(KINDS))

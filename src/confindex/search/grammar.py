@@ -193,7 +193,7 @@ _FIELD_EXAMPLES = {
     "at": "at:10m..20m",
     "after": "after:1h",
     "before": "before:30m",
-    "flag": "flag:loop, flag:lowconf, flag:nonspeech, flag:language or -flag:any",
+    "flag": "flag:loop, flag:lowconf, flag:nonspeech, flag:missed or -flag:any",
     "verified": "verified:yes (turns with words a user corrected) or verified:no",
 }
 
