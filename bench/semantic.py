@@ -98,6 +98,7 @@ def _write_store(root: Path, vecs: np.ndarray) -> Path:
     rows["turn"] = (np.arange(n) % per) // 3
     rows["start"] = (np.arange(n) % per) * 6.0
     rows["end"] = rows["start"] + 5.5
+    rows["w1"] = 12  # 12 words each: searchable (vectors.Store.searchable)
     rows["lang"] = 0
     rows["speaker"] = 0
     text = b"x" * 100  # the mean passage text of the shared recordings is ~100 bytes

@@ -3,6 +3,7 @@ model needed: its words and times are the script's), and the real server as a su
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -11,8 +12,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from conftest import SAMPLES, assert_no_traceback
 
@@ -192,3 +195,32 @@ def stop_server(server: Server) -> None:
     code, err = server.stop()
     assert_no_traceback(err, "confindex serve")
     assert code == 0, f"serve exited {code}: {err[-2000:]}"
+
+
+CHROMIUM = os.environ.get("CONFINDEX_CHROMIUM") or "/usr/bin/chromium"
+
+
+@contextlib.contextmanager
+def launch_chromium() -> Iterator[Any]:
+    """Debian's Chromium under Playwright (it cannot download its own here); skips, saying
+    why, when either is missing."""
+    import shutil
+
+    import pytest
+
+    path = os.environ.get("CONFINDEX_CHROMIUM") or shutil.which("chromium") or CHROMIUM
+    if not Path(path).exists():
+        pytest.skip(f"no Chromium at {path}: apt-get install chromium (.ci/run does)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed: pip install -e '.[dev]'")
+    args = ["--autoplay-policy=no-user-gesture-required", "--mute-audio"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=args)
+        try:
+            yield b
+        finally:
+            b.close()

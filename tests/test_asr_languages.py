@@ -613,3 +613,13 @@ def test_unknown_language_codes_are_a_one_line_error_before_any_work(tmp_path):
     assert "Traceback" not in r.output
     r = run("fetch", str(tmp_path / "missing.wav"), "--language", "en", "--languages", "fr,ru")
     assert r.exit_code == 2 and "--language en is not among --languages" in r.output
+
+
+@pytest.mark.slow  # loads the Whisper model
+def test_the_language_list_read_without_a_model_is_the_models():
+    """`--language` is checked against decoder.known_languages (no model load): the loaded
+    model's own list (WhisperModel.supported_languages) is the same."""
+    from confindex.speech.decoder import known_languages
+
+    assert set(asr.load_model().languages()) == known_languages()
+    assert {"en", "fr", "ru", "de"} <= known_languages() and "xx" not in known_languages()

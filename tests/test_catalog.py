@@ -218,7 +218,7 @@ def test_speakers_of_a_recording_one_line_each_with_a_long_name(arch, monkeypatc
     lines = out.splitlines()
     assert len(lines) == 3 and all(len(x) <= 72 for x in lines), out  # title + one per speaker
     assert lines[1].startswith("SPEAKER_00  Prof. Dr. Jean-Loup Chr…  0"), out  # 72 // 3 = 24
-    assert " 1 turns" in lines[1] and "Maya Brooks" in lines[2], out
+    assert "  1 turn  " in lines[1] and "Maya Brooks" in lines[2], out  # "1 turn", not "1 turns"
     got = json.loads(run("speakers", "longnames", "--json", ws=arch).stdout)
     assert [s["name"] for s in got["speakers"]] == [long, "Maya Brooks"]
 

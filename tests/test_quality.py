@@ -573,7 +573,8 @@ def test_hits_in_flagged_passages_carry_the_flag(tmp_path):
     bad = run("search", "projet flag:maybe", ws=ws)
     assert (
         bad.exit_code == 2
-        and "flag: takes loop, nonspeech, lowconf, language, undecoded or any" in (bad.stderr)
+        and "flag: takes loop, nonspeech, lowconf, language, undecoded, missed or any"
+        in (bad.stderr)
     )
 
 

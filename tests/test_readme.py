@@ -169,7 +169,7 @@ def test_every_usage_line_runs_as_printed(demo_dir: Path):
     assert not failed, "README Usage lines that fail as printed:\n\n" + "\n\n".join(failed)
     assert ran >= 15
     assert (
-        (demo_dir / "subs" / next((demo_dir / "subs").iterdir()).name)
+        (demo_dir / "demo" / "subs" / next((demo_dir / "demo" / "subs").iterdir()).name)
         .read_text()
         .startswith("WEBVTT")
     )
@@ -189,7 +189,9 @@ def check_serve(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
     try:
         line = proc.stdout.readline().decode() if proc.stdout else ""
         m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-        assert m, f"serve printed {line!r}"
+        if not m:  # say why: what it wrote on stderr before it stopped
+            proc.kill()
+            raise AssertionError(f"serve printed {line!r}: {proc.communicate()[1].decode()}")
         with urlopen(m.group(1) + "search?q=" + quote("cold war"), timeout=30) as r:
             page = r.read().decode()
         assert "<mark>Cold War</mark>" in page and "[00:00:53]" in page
@@ -229,3 +231,29 @@ def test_shell_completion_as_documented():
 
     assert complete("confindex sea") == ["search"]
     assert "--max-line-width" in complete("confindex export --max-")
+
+
+@pytest.mark.slow
+def test_samples_readme_search_figures_are_what_a_fresh_run_gives(demo_dir: Path):
+    """samples/README.md's `eval search` figures (recall@10, time error mean and max) are what
+    `confindex eval search` gives on the fresh `make demo` workspace (to their printed digits)."""
+    import json
+
+    text = (REPO / "samples" / "README.md").read_text(encoding="utf-8")
+    said = re.search(
+        r"recall@10 (\d)/(\d) .*?time error mean ([\d.]+) s, max ([\d.]+) s", text, re.S
+    )
+    assert said, "samples/README.md's eval search figures moved: update this test"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    p = subprocess.run(
+        [BIN / "confindex", "-w", "demo", "--json", "eval", "search",
+         "samples/panel.queries.json"],
+        cwd=demo_dir, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    got = json.loads(p.stdout)
+    found, total = int(said.group(1)), int(said.group(2))
+    assert (round(got["recall"] * total), got["queries"]) == (found, total)
+    for key, printed in (("mean_time_error", said.group(3)), ("max_time_error", said.group(4))):
+        digits = len(printed.split(".")[1])
+        assert f"{got[key]:.{digits}f}" == printed, (key, got[key], printed)

@@ -5,6 +5,7 @@ server on 127.0.0.1 (Playwright cannot download its own browser here; `.ci/run` 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import quote
@@ -85,7 +86,8 @@ def test_search_open_hit_press_play_plays_at_the_hit(page, served) -> None:
     assert 53 <= hit_time <= 57
     assert "Cold War" in hits.first.locator("mark").inner_text()
     hits.first.locator("a.open").click()
-    page.wait_for_url(f"**/r/{PANEL_ID}?t={int(hit_time)}")
+    # The exact second of the first matched word (55.12, not 55), and the query to come back to.
+    page.wait_for_url(re.compile(rf"/r/{PANEL_ID}\?t={hit_time:.2f}&q="))
     ready(page)
     page.keyboard.press("Space")  # press play
     page.wait_for_function("() => !document.querySelector('#player').paused", timeout=10000)
@@ -193,11 +195,14 @@ def test_cite_button_equals_confindex_cite(page, served, style: str) -> None:
     out.wait_for(state="visible")
     at = out.get_attribute("data-at")
     assert 25.9 <= float(at) <= 28
-    r = run("cite", PANEL_ID, "--at", at, "--style", style, ws=ws)
+    # Issue 27: selected words are cited exactly, as `confindex cite --span` cites them.
+    span = out.get_attribute("data-span")
+    r = run("cite", PANEL_ID, "--span", span, "--style", style, ws=ws)
     assert r.exit_code == 0
     # The exact text, to the character (click.echo adds one newline).
     assert out.text_content() == r.stdout.removesuffix("\n")
-    assert "That famous handshake in space" in out.text_content()
+    assert "handshake in space" in out.text_content()
+    assert "That famous handshake" not in out.text_content()
 
 
 def test_hostile_title_and_words_render_as_text_and_run_no_script(page, served) -> None:

@@ -26,6 +26,7 @@ from confindex.results import ArchiveStats, IndexReport, LedgerStatus, RenameRes
 from confindex.run.executors import ExecutorOptions
 from confindex.run.job import FetchOptions, Reporter
 from confindex.run.options import build_options, validate_options
+from confindex.store.corrections import Corrections
 from confindex.store.workspace import Workspace
 
 log = logging.getLogger("confindex")
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 
-class Archive:
+class Archive(Corrections):
     """A workspace folder (transcripts/, index/, media/, .confindex/) and what can be done
     with it. `path` None: $CONFINDEX_HOME, else the current directory."""
 
@@ -230,57 +231,6 @@ class Archive:
         t = store.resolve_recording(self.ws, recording)
         return [str(p) for p in Store(self.ws).history(t.id)]
 
-    # Corrections (issue 27): each returns a store.history.Saved (transcript, change, version);
-    # `expect` is the version the change was made from (ConflictError when it moved on).
-
-    def version(self, recording: str) -> str:
-        """The version (etag) of a recording's transcript as saved now."""
-        from confindex.store import history
-
-        return history.load_versioned(self.ws, recording)[1]
-
-    def edit(self, recording: str, span: str, text: str, *, expect: str | None = None, **kw: Any):
-        """Replace the words starting in `span` ("57.2-59", "0:57.2-0:59") by `text`, timed
-        by forced alignment on the audio (`model=`, `align=False`: spread, estimated)."""
-        from confindex.store import corrections
-
-        where = self._span(recording, span)
-        return corrections.edit(self.ws, recording, where, text, expect=expect, **kw)
-
-    def _span(self, recording: str, span: str) -> tuple[float, float]:
-        from confindex.run.span import parse_span
-
-        return parse_span(span, self.recording(recording).duration or None)
-
-    def changes(self, recording: str) -> list[Any]:
-        """The change log of a recording (store.transcript.Change), oldest first."""
-        return list(self.recording(recording).changes)
-
-    def merge_speakers(self, recording: str, label: str, *others: str, expect: str | None = None):
-        """The speakers `others` become `label` everywhere (turns, exports, voice library)."""
-        from confindex.store import corrections
-
-        return corrections.merge(self.ws, recording, label, list(others), expect=expect)
-
-    def assign_speaker(self, recording: str, span: str, label: str, *, expect: str | None = None):
-        """The words starting in `span` are said by `label` (new if unknown): turns split."""
-        from confindex.store import corrections
-
-        where = self._span(recording, span)
-        return corrections.assign(self.ws, recording, where, label, expect=expect)
-
-    def set_meta(self, recording: str, *, expect: str | None = None, **values: Any):
-        """Set title, date (YYYY[-MM[-DD]]), channel, url, doi, authors ('' clears one)."""
-        from confindex.store import corrections
-
-        return corrections.set_meta(self.ws, recording, values, expect=expect)
-
-    def meta(self, recording: str) -> dict[str, Any]:
-        """What citations use: title, date, channel, url, doi, authors."""
-        from confindex.store.edits import effective_meta
-
-        return effective_meta(self.recording(recording))
-
     def resume(
         self,
         *,
@@ -447,8 +397,8 @@ class Archive:
     ) -> list[Any]:
         """The passages of a recording flagged as likely wrong (quality.py's Passage: kind,
         start, end, score, reason, speaker, text, link), in time order; `kinds` keeps only
-        those kinds (loop, nonspeech, lowconf, language, undecoded), `min_score` (0–1) the
-        surer ones."""
+        those kinds (loop, nonspeech, lowconf, language, undecoded, missed), `min_score` (0–1)
+        the surer ones."""
         from confindex.speech.quality import KINDS, review
 
         unknown = sorted(set(kinds or ()) - set(KINDS))
@@ -477,9 +427,7 @@ class Archive:
 
         t = self.recording(recording)
         if span is not None:
-            from confindex.run.span import parse_span
-
-            return cite_span(t, *parse_span(span, t.duration or None))
+            return cite_span(t, *self._span(t, span))
         return cite(t, at or 0.0)
 
     def export(

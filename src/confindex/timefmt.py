@@ -70,3 +70,18 @@ def parse_time(text: str) -> float:
         raise InputError(
             f"cannot read {text!r} as a time (try 754, 12:34, 1:02:03, 12m30s or 12m30)"
         ) from None
+
+
+def parse_span(text: str, duration: float | None = None) -> tuple[float, float]:
+    """`12:30-14:00`, `750-840`, `12m30s..14m` → (start, end) seconds, checked."""
+    m = re.fullmatch(r"\s*(.+?)\s*(?:\.\.|(?<![:\s])-(?=[\d\s]))\s*(.+?)\s*", text or "")
+    if not m:
+        raise InputError(f"--span {text!r}: give START-END, e.g. 12:30-14:00")
+    a, b = parse_time(m.group(1)), parse_time(m.group(2))
+    if b <= a:
+        raise InputError(f"--span {text!r}: the end must come after the start")
+    if duration is not None and a >= duration:
+        raise InputError(f"--span {text!r} starts after the recording's end ({duration:.1f} s)")
+    if duration is not None:
+        b = min(b, duration)
+    return a, b

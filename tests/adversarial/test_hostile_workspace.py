@@ -459,3 +459,35 @@ def test_identical_empty_files_all_fail_and_are_all_retried(tmp_path: Path) -> N
         (x.key, x.stage, x.error) for x in rows
     ]
     assert all("empty" in (x.error or "") for x in rows)
+
+
+# --- M3: a redirect to another scheme ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["file:///etc/passwd", "gopher://127.0.0.1:1/x"])
+def test_a_redirect_to_another_scheme_is_said_for_what_it_is(adv, target) -> None:
+    import http.server
+
+    from conftest import LoopbackServer
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    srv = LoopbackServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/talk.mp3"
+        r = run("fetch", url, "--retries", "0", ws=adv)
+        line = assert_one_line_error(r)
+        assert f"redirects to '{target}', which is not followed" in line, line
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    assert_intact(adv)

@@ -8,6 +8,7 @@ import click
 
 from confindex.api import Archive
 from confindex.cli.common import json_option, print_json, workspace_option
+from confindex.cli.output import plural
 from confindex.timefmt import hms
 
 
@@ -35,7 +36,9 @@ def status(ws, as_json):
         return
     c = s["counts"]
     order = ("queued", "downloaded", "transcribed", "diarized", "indexed", "duplicate", "failed")
-    out(f"{s['total']} recordings: " + ", ".join(f"{c[k]} {k}" for k in order if c.get(k)))
+    out(
+        f"{plural(s['total'], 'recording')}: " + ", ".join(f"{c[k]} {k}" for k in order if c.get(k))
+    )
     line = f"{s['audio_hours_done']:.2f} h of audio indexed"
     if s["throughput_realtime"]:
         line += f"; last run {s['throughput_realtime']:.1f}× realtime"
@@ -47,7 +50,8 @@ def status(ws, as_json):
     for a in s["active"]:
         hanging(f"working: {a['recording_id'] or a['source']} ({a['activity'] or 'queued'})")
     for f in s["failed"]:
-        hanging(f"failed ({f['stage']}, {f['attempts']} attempt(s)): {f['source']}: {f['error']}")
+        tries = plural(f["attempts"], "attempt")
+        hanging(f"failed ({f['stage']}, {tries}): {f['source']}: {f['error']}")
 
 
 def _bulk_run_options(f):
@@ -113,7 +117,7 @@ def retry_failed(ws, as_json, quiet, requeue_only, **kw):
         if as_json:
             print_json({"requeued": keys})
         elif not quiet:
-            click.echo(f"{len(keys)} failed recording(s) queued again")
+            click.echo(f"{plural(len(keys), 'failed recording')} queued again")
         return
     from confindex.cli.fetch_cmd import executor_from
 

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from confindex.cli.common import json_option, print_json, workspace_option
+from confindex.cli.output import plural
 from confindex.timefmt import hms
 
 
@@ -142,7 +143,7 @@ def rm(refs: tuple[str, ...], media: bool, as_json: bool, ws: Any) -> None:
     for r in done:
         out.print(
             text(
-                f"removed {r.id}: {len(r.files)} file(s), {r.index_docs} index turn(s), "
-                f"{r.ledger_rows} ledger row(s)"
+                f"removed {r.id}: {plural(len(r.files), 'file')}, "
+                f"{plural(r.index_docs, 'index turn')}, {plural(r.ledger_rows, 'ledger row')}"
             )
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from confindex.cli.common import json_option, print_json, stderr_console, workspace_option
+from confindex.cli.output import plural
 from confindex.cli.progress import ConsoleReporter
 from confindex.errors import ConfindexError
 from confindex.run.job import FetchOptions
@@ -537,4 +538,4 @@ def transcribe(recording, ws, as_json, quiet, undo, span, **kw):
     if outcome.status == "failed":
         raise ConfindexError(outcome.error or "transcription failed")
     if not as_json and not quiet:
-        console.print(f"{outcome.recording_id}: {outcome.turns} turns")
+        console.print(f"{outcome.recording_id}: {plural(outcome.turns, 'turn')}")

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from confindex.cli.common import json_option, print_json, workspace_option
+from confindex.cli.output import plural
 from confindex.sanitize import terminal
 from confindex.timefmt import hms
 
@@ -50,14 +51,16 @@ def index(rebuild: bool, optimize: bool, as_json: bool, ws: Any) -> None:
     if as_json:  # what changed, and what could not be read (then the exit code is 1 too)
         print_json(r.to_dict())
     elif rebuild:
-        click.echo(f"rebuilt the index: {r.turns} turns in {r.seconds:.1f} s")
+        click.echo(f"rebuilt the index: {plural(r.turns, 'turn')} in {r.seconds:.1f} s")
     else:
         if r.up_to_date:
             click.echo("the index is up to date")
         else:
             kinds = ((r.added, "added"), (r.changed, "changed"), (r.removed, "removed"))
             parts = [f"{len(ids)} {what}" for ids, what in kinds if ids]
-            click.echo(f"indexed: {', '.join(parts)} recording(s), {r.turns} turns written")
+            n = sum(len(ids) for ids, _ in kinds)
+            rec = "recording" if n == 1 else "recordings"
+            click.echo(f"indexed: {', '.join(parts)} {rec}, {plural(r.turns, 'turn')} written")
     if r.exports_repaired and not as_json:
         click.echo(f"rewrote {len(r.exports_repaired)} export(s) older than their transcript")
     v = r.vectors

@@ -126,3 +126,8 @@ def progress(*, transient: bool = True) -> Any:
         console=stderr_console(),
         transient=transient,
     )
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 recording`, `2 recordings`, `1 turn` (never `1 recordings` or `recording(s)`)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"

@@ -44,7 +44,7 @@ class ConsoleReporter(Reporter):
     def stage(self, recording_id: str, stage: str, total: float | None = None) -> None:
         self._stage = stage
         self._t0 = time.perf_counter()
-        label = f"{stage:<10} {rich(recording_id[:28])}"  # rich reads descriptions as markup
+        label = f"{stage:<10} {rich(short(recording_id))}"  # rich reads descriptions as markup
         if self._progress is not None:
             if self._task is not None:
                 self._progress.remove_task(self._task)
@@ -94,7 +94,7 @@ class _SideTask(Reporter):
     def stage(self, recording_id: str, stage: str, total: float | None = None) -> None:
         self.done(recording_id, "")
         self._t0 = time.perf_counter()
-        label = f"{stage:<10} {rich(recording_id[:28])}"
+        label = f"{stage:<10} {rich(short(recording_id))}"
         self._task = self._progress.add_task(label, total=total, detail="")
 
     def advance(self, done: float, total: float | None = None) -> None:
@@ -109,3 +109,13 @@ class _SideTask(Reporter):
         if self._task is not None:
             self._progress.remove_task(self._task)
             self._task = None
+
+
+def short(name: str, width: int = 40) -> str:
+    """An id or a source for a progress bar's label: whole when it fits; a path or URL keeps
+    its end (the file name, not a cut-off folder), anything else its start, marked with …."""
+    if len(name) <= width:
+        return name
+    if "/" in name or "\\" in name:
+        return "…" + name[-(width - 1) :]
+    return name[: width - 1] + "…"

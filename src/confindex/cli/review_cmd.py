@@ -10,7 +10,7 @@ from confindex.cli.common import json_option, print_json, workspace_option
 from confindex.sanitize import terminal, url
 from confindex.timefmt import hms
 
-KIND_CHOICES = ["loop", "nonspeech", "lowconf", "language"]
+KIND_CHOICES = ["loop", "nonspeech", "lowconf", "language", "undecoded", "missed"]
 
 
 @click.command()
@@ -34,7 +34,8 @@ def review(
 
     Flags: loop (a phrase repeated back to back), nonspeech (text where the VAD hears no
     speech), lowconf (a span of low word probability), language (text in another language
-    than decoded, or a doubtful detection). Re-decode one with `confindex transcribe REC
+    than decoded, or a doubtful detection), missed (speech the decoder's VAD heard but no
+    word came out). Re-decode one with `confindex transcribe REC
     --span START-END` and other options.
 
     \b

@@ -188,6 +188,21 @@ def search(
     _print_text(ws, result, offset, cites)
 
 
+def _print_suggestions(suggestions: list[Any]) -> None:
+    """Queries that do find hits (search/suggest.py), each ready to paste."""
+    import shlex
+
+    from confindex.sanitize import terminal
+
+    if not suggestions:
+        return
+    click.echo("Try:")
+    for s in suggestions:
+        n = f"{s.hits:,} hit{'' if s.hits == 1 else 's'}"
+        cmd = terminal("confindex search " + shlex.join([s.query]))
+        click.echo(f"  {cmd}    ({terminal(s.reason)}: {n})")
+
+
 def _citations(archive: Any, hits: list[Any]) -> dict[int, Any]:
     out, cache = {}, {}
     for h in hits:
@@ -209,6 +224,7 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
             click.echo(
                 "No hits." if result.total == 0 else f"No hits past {offset} ({result.total})."
             )
+            _print_suggestions(result.suggestions)
         return
     out, width, styled = _screen()
     what = "recording" if any(h.matches > 1 for h in result.hits) else "hit"
@@ -233,9 +249,15 @@ def _print_text(ws: Any, result: Any, offset: int, cites: dict[int, Any]) -> Non
         if h.match is not None:  # --semantic: how it matched, and how close in meaning
             sim = f" {h.similarity:.2f}" if h.similarity is not None else ""
             more += Text(f" [{h.match}{sim}]", style="dim")
-        source = text(" · ".join(x for x in (h.title, h.channel, h.date) if x))
-        source.truncate(max(10, width - len(head) - len(more)), overflow="ellipsis")
-        _line(out, head + source + more, width)
+        # The title is cut first, so channel and date stay readable at 80 columns; on a
+        # narrower terminal the date, then the channel, give way before the title gets short.
+        extra = [x for x in (h.channel, h.date) if x]
+        while extra and width - len(head) - len(more) - sum(len(x) + 3 for x in extra) < 16:
+            extra.pop()
+        tail = text("".join(f" · {x}" for x in extra))
+        source = text(h.title)
+        source.truncate(max(10, width - len(head) - len(more) - len(tail)), overflow="ellipsis")
+        _line(out, head + source + tail + more, width)
         if h.chapter:
             chapter = f"{INDENT}§ {h.chapter} [{hms(h.chapter_start or 0)}]"
             _line(out, text(chapter, "dim"), width)
@@ -284,6 +306,11 @@ def _print_csv(hits: list[Any], cites: dict[int, Any]) -> None:
 def _print_md(result: Any, cites: dict[int, Any]) -> None:
     count = ("" if result.exact else "about ") + f"{result.total:,}"
     click.echo(f"## {count} hits for {_md(result.query)}\n")
+    if result.total == 0 and result.suggestions:
+        click.echo("Try instead:\n")
+        for s in result.suggestions:
+            n = f"{s.hits:,} hit{'' if s.hits == 1 else 's'}"
+            click.echo(f"- {_md(s.query)} — {_md(s.reason)}, {n}")
     for h in result.hits:
         fragment = sanitize.mark_spans(h.snippet, h.spans, "**", "**", _md)
         click.echo(
@@ -421,7 +448,15 @@ def cite(
     if (at is None) == (span is None):
         raise click.UsageError("give --at TIME or --span START-END")
     archive = Archive(ws)
-    c = archive.cite(recording, span=span) if span else archive.cite(recording, _at(at) or 0.0)
+    moment = _at(at) or 0.0
+    c = archive.cite(recording, span=span) if span else archive.cite(recording, moment)
+    if not span and not c.start - 0.5 <= moment <= c.end + 0.5:
+        # A moment in a silence: the nearest sentence is cited — say so, not silently.
+        click.echo(
+            f"note: nothing is said at {hms(moment)}; citing the nearest sentence "
+            f"({hms(c.start)}–{hms(c.end)})",
+            err=True,
+        )
     if as_json:
         print_json(c.to_dict())
         return

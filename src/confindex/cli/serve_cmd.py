@@ -31,6 +31,10 @@ def serve(host: str, port: int, open_browser: bool, ws: Any) -> None:
       confindex serve
       confindex serve --workspace demo --port 9000 --open
     """
+    from confindex.errors import InputError
+
+    if not ws.root.is_dir():  # checked before the server starts: it would serve nothing
+        raise InputError(f"no workspace at {ws.root}: give an existing folder with --workspace")
     try:
         from confindex.web.server import serve as run_server
     except ImportError as exc:  # a partial install: name what is missing

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from confindex.cli.common import json_option, print_json, workspace_option
+from confindex.cli.output import plural
 from confindex.timefmt import hms
 
 COMMANDS = ("review", "identify")
@@ -138,7 +139,8 @@ def all_(as_json: bool, ws: Any) -> None:
         when = f"  {a.first}..{a.last}" if a.first else ""
         auto = f" ({a.automatic} automatic)" if a.automatic else ""
         echo(  # rich wraps a long list of recordings at the terminal's width
-            f"{terminal(a.name):<{width}}  {hms(a.talk_time)}  {a.turns:>4} turns{when}  "
+            f"{terminal(a.name):<{width}}  {hms(a.talk_time)}  "
+            f"{plural(a.turns, 'turn'):>10}{when}  "
             f"{n} recording{'s' if n != 1 else ''}{auto}: {', '.join(a.recordings)}"
         )
     if unnamed:
@@ -181,7 +183,8 @@ def show(recording: str, as_json: bool, ws: Any) -> None:
     for s, name in zip(infos, names, strict=True):
         auto = f"auto {s.score:.2f}" if s.automatic and s.score is not None else ""
         auto = f"  {auto:<{aw - 2}}" if aw else ""
-        line = f"{s.label:<{lw}}  {name:<{nw}}{auto}  {hms(s.talk_time)}  {s.turns:>4} turns"
+        turns = plural(s.turns, "turn")
+        line = f"{s.label:<{lw}}  {name:<{nw}}{auto}  {hms(s.talk_time)}  {turns:>10}"
         if s.first_quote:  # a preview: cut to the terminal's width rather than wrapped
             room = width - len(line) - 4
             quote = terminal(s.first_quote)
@@ -366,4 +369,4 @@ def _identify(archive: Any, refs: list[str], as_json: bool) -> None:
                 echo(f"{r.recording}  {c.label}  → {terminal(c.new)!r} ({c.score:.2f})")
             else:
                 echo(f"{r.recording}  {c.label}  no longer {terminal(c.old or '')!r}")
-    echo(f"{len(results)} recording(s) checked, {changed} name(s) changed.")
+    echo(f"{plural(len(results), 'recording')} checked, {plural(changed, 'name')} changed.")

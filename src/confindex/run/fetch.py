@@ -450,7 +450,24 @@ def is_transient(exc: BaseException, status: int | None) -> bool:
 def download_error(prefix: str, exc: BaseException) -> DownloadError:
     status = http_status(exc)
     msg = redact_url(clean_ytdlp_error(exc))
+    where = _refused_redirect(exc)
+    if where is not None:
+        # Said for what it is: it read "HTTP Error 302: Found".
+        msg = f"the server redirects to {short(redact_url(where), 120)!a}, which is not followed"
+        return DownloadError(f"{prefix}: {msg} (only http, https and ftp)", status=status)
     return DownloadError(f"{prefix}: {msg}", status=status, transient=is_transient(exc, status))
+
+
+def _refused_redirect(exc: BaseException) -> str | None:
+    """The Location of a redirect the HTTP client would not follow (file://, gopher://)."""
+    for e in _causes(exc):
+        headers = getattr(e, "headers", None)
+        code = getattr(e, "code", None) or getattr(e, "status", None)
+        if isinstance(code, int) and 300 <= code < 400 and headers is not None:
+            where = headers.get("Location")
+            if where and urlsplit(where).scheme.lower() not in URL_SCHEMES:
+                return str(where)
+    return None
 
 
 def _drop_if_empty(folder: Path) -> None:

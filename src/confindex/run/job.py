@@ -287,21 +287,56 @@ class Transcriber:
         return segments, result.voiceprints, info
 
 
-def quality_flags(samples: Any, result: Any, decoder: Decoder) -> list[Flag]:
-    """The quality flags of a transcription (quality.py), with the speech regions the
-    decoder's VAD finds in `samples` and the text-language classifier as evidence."""
-    from confindex.speech import quality
+@dataclass
+class FlagEvidence:
+    speech: list[tuple[float, float]] | None  # a strict VAD's speech regions (seconds)
+    heard: list[tuple[float, float]] | None  # the decoder's own VAD regions
+    listened: list[tuple[float, float]] | None = None  # a sensitive VAD's, for `missed`
+
+
+class SileroVad:
+    """Silero VAD alone, run as the decoder runs it: evidence without a loaded model."""
+
+    def speech(self, audio: Any, vad: Any) -> list[tuple[float, float]]:
+        from confindex.speech.decoder import FasterWhisperDecoder
+
+        return FasterWhisperDecoder.speech(self, audio, vad)  # type: ignore[arg-type]
+
+
+def flag_evidence(samples: Any, decoder: Any = None, asr: Any = None) -> FlagEvidence:
+    """The VAD opinions of `samples`: a strict one; the decoder's own (asr.vad_chunks with the
+    decoding's options), which `nonspeech` needs to agree; a sensitive one for `missed`."""
+    from dataclasses import replace
+
+    from confindex.speech.asr import AsrOptions, vad_chunks
     from confindex.speech.decoder import VadSettings
+    from confindex.speech.quality import MISSED_VAD_THRESHOLD
+
+    if not len(samples):
+        return FlagEvidence(None, None)
+    decoder = decoder or SileroVad()
+    # A second, stricter opinion than the decoding's VAD (threshold 0.35, chosen for
+    # recall): Silero at its default threshold 0.5 with short pads, so that text decoded
+    # from noise, music or a gap between sentences falls outside these regions.
+    speech = decoder.speech(samples, VadSettings(threshold=0.5, min_silence_ms=500, pad_ms=200))
+    opts = asr if asr is not None and asr.vad else AsrOptions()
+    sensitive = replace(opts, vad_threshold=min(opts.vad_threshold, MISSED_VAD_THRESHOLD))
+    return FlagEvidence(
+        speech, vad_chunks(samples, opts, decoder), vad_chunks(samples, sensitive, decoder)
+    )
+
+
+def quality_flags(samples: Any, result: Any, decoder: Decoder, asr: Any = None) -> list[Flag]:
+    """The quality flags of a transcription (quality.py), with the speech regions the VADs
+    find in `samples` and the text-language classifier as evidence."""
+    from confindex.speech import quality
     from confindex.speech.language import classify_fn
 
-    speech = None
-    if len(samples):
-        # A second, stricter opinion than the decoding's VAD (threshold 0.35, chosen for
-        # recall): Silero at its default threshold 0.5 with short pads, so that text decoded
-        # from noise, music or a gap between sentences falls outside these regions.
-        speech = decoder.speech(samples, VadSettings(threshold=0.5, min_silence_ms=500, pad_ms=200))
+    ev = flag_evidence(samples, decoder, asr)
     signals = quality.Signals(
-        speech=speech,
+        speech=ev.speech,
+        heard=ev.heard,
+        listened=ev.listened,
         language=result.language,
         # The share of speech in the top language is no detection probability: not used.
         language_probability=None,

@@ -317,8 +317,9 @@ class BulkRunner:
                 audio_seconds=rec.duration,
             )
             if dup_of is not None:
+                relinked = self._relink(dup_of, media)
                 self._drop_media(media, rec.id)
-                reason = f"duplicate of {dup_of}"
+                reason = relinked or f"duplicate of {dup_of}"
                 self._result(row, Status.SKIPPED, rec.id, rec.title, reason=reason)
                 self._handled_add(row.key)
                 return None
@@ -369,6 +370,31 @@ class BulkRunner:
         rec = Recording(**row.recording)
         path = self.ws.media_file(row.media_path)
         return Media(rec, path) if path is not None and path.is_file() else None
+
+    def _relink(self, rid: str, media: Media) -> str | None:
+        """Same content fetched from a new local path (a moved file): when the recording's media
+        is gone, it follows the file (it was called a duplicate of itself). What to report."""
+        from pathlib import Path
+
+        try:
+            new = media.path.resolve()
+            if new.is_relative_to(self.ws.media.resolve()) or not new.is_file():
+                return None  # a download of ours (dropped next), not a user's file
+            t = transcript_store.load(self.ws, rid)
+        except (OSError, ValueError, ConfindexError):
+            return None
+        rec = t.recording
+        old = rec.media_path or (rec.source if rec.kind == "file" else None)
+        if old:
+            p = Path(old).expanduser()
+            p = p if p.is_absolute() else self.ws.root / p
+            if p.is_file():
+                return None  # its media is where it was: a true duplicate
+        rec.media_path = str(new)
+        if rec.kind == "file":  # fetched from here now: the source the web may serve (#30)
+            rec.source = str(new)
+        self.store.republish(t, "media path updated")
+        return f"same content as {rid}, moved: its media path is now {new}"
 
     def _drop_media(self, media: Media, rid: str) -> None:
         """Delete a downloaded copy we do not need (never a user's own file)."""

@@ -10,31 +10,13 @@ publishing around it.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from confindex.errors import InputError
 from confindex.store.transcript import Flag, Segment, SpeakerSegment, Transcript, Word
-
-
-def parse_span(text: str, duration: float | None = None) -> tuple[float, float]:
-    """`12:30-14:00`, `750-840`, `12m30s..14m` → (start, end) seconds, checked."""
-    from confindex.timefmt import parse_time
-
-    m = re.fullmatch(r"\s*(.+?)\s*(?:\.\.|(?<![:\s])-(?=[\d\s]))\s*(.+?)\s*", text or "")
-    if not m:
-        raise InputError(f"--span {text!r}: give START-END, e.g. 12:30-14:00")
-    a, b = parse_time(m.group(1)), parse_time(m.group(2))
-    if b <= a:
-        raise InputError(f"--span {text!r}: the end must come after the start")
-    if duration is not None and a >= duration:
-        raise InputError(f"--span {text!r} starts after the recording's end ({duration:.1f} s)")
-    if duration is not None:
-        b = min(b, duration)
-    return a, b
+from confindex.timefmt import parse_span as parse_span  # re-exported: callers' name
 
 
 def _mid(w: Word) -> float:

@@ -360,7 +360,8 @@ def _tree(node: Node, langs: tuple[str, ...]) -> MNode:
             variant = _and_variant(node, langs)
             if variant is not None:
                 return MAny((MAll(kids), variant))
-            return MAll(kids)
+            spaced = _spaced_pairs(node, kids, langs)
+            return MAny((MAll(kids), *spaced)) if spaced else MAll(kids)
         return MAny(kids)
     if isinstance(node, Field):
         return None
@@ -370,7 +371,7 @@ def _tree(node: Node, langs: tuple[str, ...]) -> MNode:
 def _and_variant(node: And, langs: tuple[str, ...]) -> Unit | None:
     """Other ways of writing plain words typed side by side: as one word, or as one number."""
     alts: list[Alt] = []
-    spaced = _spacing_variant(node, langs)
+    spaced = _joined(*node.nodes, langs) if len(node.nodes) == 2 else None  # BFM TV
     if spaced is not None:
         alts += spaced.alts
     alts += _number_run_alts(node, langs)
@@ -388,16 +389,23 @@ def _number_run_alts(node: And, langs: tuple[str, ...]) -> list[Alt]:
     return [a for a in _phrase_number_alts(text, langs) if len(a) < n]
 
 
-def _spacing_variant(node: And, langs: tuple[str, ...]) -> Unit | None:
-    """`BFM TV` (two plain words) also finds BFMTV written as one word."""
-    words = [n for n in node.nodes if isinstance(n, Word)]
-    if len(node.nodes) != 2 or len(words) != 2 or any(w.prefix or w.fuzzy for w in words):
+def _joined(a: Node, b: Node, langs: tuple[str, ...]) -> Unit | None:
+    """Two plain one-token words as one (`BFM` `TV` → bfmtv, as index.compounds indexes)."""
+    if not all(isinstance(w, Word) and not (w.prefix or w.fuzzy) for w in (a, b)):
         return None
-    a, b = (tokens(w.text) for w in words)
-    if len(a) != 1 or len(b) != 1 or has_common(a[0][0], b[0][0]):
+    ta, tb = tokens(a.text), tokens(b.text)
+    if len(ta) != 1 or len(tb) != 1 or has_common(ta[0][0], tb[0][0]):
         return None
-    joined = a[0][0] + b[0][0]  # folded, as index.compounds writes it; stems for one-word text
+    joined = ta[0][0] + tb[0][0]  # folded, as index.compounds writes it; stems for one-word text
     return Unit(((Slot(SlotKind.STEM, joined, _stem_forms(joined, langs)),),))
+
+
+def _spaced_pairs(node: And, kids: tuple[MNode, ...], langs: tuple[str, ...]) -> list[MAll]:
+    """The same AND with two adjacent plain words joined (`BFM TV recording:x lang:fr -poker`
+    also finds BFMTV with the same filters and exclusions): one alternative per such pair."""
+    pairs = enumerate(zip(node.nodes, node.nodes[1:], strict=False))
+    joined = [(i, u) for i, (a, b) in pairs if (u := _joined(a, b, langs)) is not None]
+    return [MAll((*kids[:i], u, *kids[i + 2 :])) for i, u in joined[:3]]  # 3 pairs at most
 
 
 def _positional(m: MNode) -> bool:
@@ -426,9 +434,9 @@ def _translate(
         return None if inner is None else wq.Not(inner)
     if isinstance(node, And | Or):
         kids_m: tuple[MNode, ...]
-        variant: Unit | None = None
-        if isinstance(m, MAny) and isinstance(node, And):  # an And with its spacing variant
-            kids_m, variant = m.nodes[0].nodes, m.nodes[1]  # type: ignore[union-attr,assignment]
+        variants: tuple[MNode, ...] = ()
+        if isinstance(m, MAny) and isinstance(node, And):  # an And with its spacing variants
+            kids_m, variants = m.nodes[0].nodes, m.nodes[1:]  # type: ignore[union-attr]
         else:
             kids_m = m.nodes if isinstance(m, MAll | MAny) else (None,) * len(node.nodes)
         parts = [
@@ -439,9 +447,16 @@ def _translate(
         if not kept:
             return None
         q = kept[0] if len(kept) == 1 else (wq.And(kept) if isinstance(node, And) else wq.Or(kept))
-        if variant is not None:
-            q = wq.Or([q, _unit_query(variant, langs)])
-        return q
+        alts = [q]
+        for v in variants:
+            if isinstance(v, Unit):  # the whole AND written otherwise
+                alts.append(_unit_query(v, langs))
+            elif isinstance(v, MAll):  # one pair joined (at i), every other part as it is
+                i = next(k for k, n in enumerate(v.nodes) if n is not kids_m[k])
+                rest = [p for k, p in enumerate(parts) if k not in (i, i + 1) and p is not None]
+                joined = _unit_query(v.nodes[i], langs)  # type: ignore[arg-type]
+                alts.append(wq.And([joined, *rest]))
+        return alts[0] if len(alts) == 1 else wq.Or(alts)
     if isinstance(node, Field):
         return _field(node, max_s)
     if not isinstance(m, Unit):

@@ -7,6 +7,7 @@ are then rebuilt from transcripts.
 from __future__ import annotations
 
 from array import array
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -180,4 +181,15 @@ def recording_meta(t: Transcript) -> dict[str, Any]:
         "languages": sorted({(tn.language or t.language or "") for tn in t.turns} - {""}),
         # Speakers named by the voice library, not (yet) by a user: hits say "(automatic)".
         "automatic": sorted(t.auto_names),
+        # For the library page (web/library.py): flag counts by kind, share of verified words.
+        "flags": dict(Counter(f.kind for f in t.flags)),
+        "verified": verified_share(t),
     }
+
+
+def verified_share(t: Transcript) -> float:
+    """The share of words a person checked (a word's `verified`, when edits have set it)."""
+    words = [w for turn in t.turns for w in turn.words]
+    if not words:
+        return 0.0
+    return round(sum(1 for w in words if getattr(w, "verified", False)) / len(words), 4)

@@ -196,7 +196,7 @@ _FIELD_EXAMPLES = {
     "after": "after:1h",
     "before": "before:30m",
     "chapter": 'chapter:smartphones or chapter:"space station"',
-    "flag": "flag:loop, flag:lowconf, flag:nonspeech, flag:language or -flag:any",
+    "flag": "flag:loop, flag:lowconf, flag:nonspeech, flag:missed or -flag:any",
     "verified": "verified:yes (turns with words a user corrected) or verified:no",
 }
 

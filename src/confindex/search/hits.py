@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from whoosh import sorting
 from whoosh.searching import Searcher
@@ -24,6 +24,9 @@ from confindex.search.locate import TurnTokens, char_spans, passages, satisfied
 from confindex.search.ranking import Row
 from confindex.store.transcript import Recording, Transcript, load
 from confindex.store.workspace import Workspace
+
+if TYPE_CHECKING:
+    from confindex.search.suggest import Suggestion
 
 log = logging.getLogger("confindex.search.hits")
 
@@ -153,6 +156,8 @@ class SearchResult:
     total: int  # matching turns (recordings with group=True); a lower bound unless exact
     query: str = ""
     exact: bool = True  # False: `total` is Whoosh's estimate (an upper bound)
+    # When nothing matched: queries that do find hits (search/suggest.py).
+    suggestions: list[Suggestion] = field(default_factory=list)
 
     def __iter__(self):
         return iter(self.hits)
@@ -180,6 +185,7 @@ class SearchResult:
             "total_exact": self.exact,
             "offset": offset,
             "hits": hits,
+            "suggestions": [x.to_dict() for x in self.suggestions],
         }
 
 
@@ -261,7 +267,17 @@ def search(
     limit, offset = max(0, int(limit)), max(0, int(offset))
     ix_mod.warn_if_stale(ws, log)  # a read never (re)builds the index
     with ix_mod.damage_named():
-        return _search(ws, parsed, limit, offset, group, context)
+        result = _search(ws, parsed, limit, offset, group, context)
+        if result.total == 0:  # what would find hits (search/suggest.py)
+            from confindex.search.suggest import for_query
+
+            s = searcher(ws)
+            result.suggestions = for_query(
+                s.reader() if s else None,
+                parsed.text,
+                lambda q: _search(ws, parse(q), 1, 0, False, 0).total,
+            )
+        return result
 
 
 def _search(

@@ -331,9 +331,11 @@ def sync(
             report.removed = sorted(set(recs) - set(present))
             if not redo and not report.removed:
                 return report
-        if live is None and redo and log_fn:
-            log_fn(f"embedding the passages of {len(redo)} recording(s) for semantic search")
+        if live is None and redo:  # stdout's summary line says what was embedded
+            log.info("embedding the passages of %d recording(s) for semantic search", len(redo))
         todo = _load_passages(ws, redo, skipped)
+        if live is not None and not report.rebuilt and not todo and not report.removed:
+            return report  # only unreadable transcripts (listed in `skipped`): nothing to write
         reuse = _reuse_table(live, reuse_from)
         report.added = [rid for rid, _, _ in todo]
         new = {c.rid: c for c in _embed(todo, reuse, report, progress)}

@@ -20,7 +20,7 @@ Search (measured in bench/semantic.py): Hamming distance on the sign bits over e
 (bitwise_count on 6 uint64 columns), then the exact int8 cosine on the closest few thousand.
 Brute-force float32 took 300 ms at 1M rows on this 2-core machine, float16 and int8 matmuls
 more (numpy has no BLAS for them); the two passes took a quarter to a half of float32's time,
-in the same runs (bench/README.md: 240 vs 934 ms p50 at 1M rows under load 10).
+in the same runs (bench/README.md: 99 vs 435 ms p50, p95 134 ms, at 1M rows under load 11).
 """
 
 from __future__ import annotations
@@ -45,10 +45,11 @@ DIRNAME = "vectors"
 CURRENT = "CURRENT.json"
 REBUILD = "confindex index --rebuild"
 WORDS = 6  # uint64 words of sign bits per 384-d vector
-# Rows re-scored exactly after the bit pass: at least this many, or 1 in RERANK_SHARE.
-# recall@10 against exact float32 cosine, bench/semantic.py: see bench/README.md.
-RERANK_MIN = 4096
-RERANK_SHARE = 64
+# Rows re-scored exactly after the bit pass: at least RERANK_MIN, or 1 in RERANK_SHARE.
+# bench/semantic.py, same run, load 11-13: 12,800 of 100k rows p95 75 ms, recall@10 vs exact
+# 0.82 (6,400: 71 ms, 0.70); 62,500 of 1M rows p95 134 ms, 0.74 (15,600: 151 ms, 0.55).
+RERANK_MIN = 12_800
+RERANK_SHARE = 16
 RESCORE_BLOCK = 4096
 
 ROW = [

@@ -179,6 +179,57 @@ def set_meta(
     return _apply(ws, ref, lambda t: edits.set_meta(t, values), expect, True)
 
 
+class Corrections:
+    """The Archive's correction methods (api.py's `Archive` inherits them): each returns a
+    Saved (transcript, change, version); `expect` is the version the change was made from
+    (ConflictError when it moved on)."""
+
+    ws: Workspace
+
+    def recording(self, ref: Any) -> Transcript:  # Archive's
+        raise NotImplementedError
+
+    def _span(self, recording: str, span: str) -> tuple[float, float]:
+        from confindex.timefmt import parse_span
+
+        return parse_span(span, self.recording(recording).duration or None)
+
+    def version(self, recording: str) -> str:
+        """The version (etag) of a recording's transcript as saved now."""
+        return load_versioned(self.ws, recording)[1]
+
+    def edit(
+        self, recording: str, span: str, text: str, *, expect: str | None = None, **kw: Any
+    ) -> Saved:
+        """Replace the words starting in `span` ("57.2-59", "0:57.2-0:59") by `text`, timed
+        by forced alignment on the audio (`model=`, `align=False`: spread, estimated)."""
+        return edit(self.ws, recording, self._span(recording, span), text, expect=expect, **kw)
+
+    def changes(self, recording: str) -> list[Change]:
+        """The change log of a recording, oldest first (`confindex history`)."""
+        return list(self.recording(recording).changes)
+
+    def merge_speakers(
+        self, recording: str, label: str, *others: str, expect: str | None = None
+    ) -> Saved:
+        """The speakers `others` become `label` everywhere (turns, exports, voice library)."""
+        return merge(self.ws, recording, label, list(others), expect=expect)
+
+    def assign_speaker(
+        self, recording: str, span: str, label: str, *, expect: str | None = None
+    ) -> Saved:
+        """The words starting in `span` are said by `label` (new if unknown): turns split."""
+        return assign(self.ws, recording, self._span(recording, span), label, expect=expect)
+
+    def set_meta(self, recording: str, *, expect: str | None = None, **values: Any) -> Saved:
+        """Set title, date (YYYY[-MM[-DD]]), channel, url, doi, authors ('' clears one)."""
+        return set_meta(self.ws, recording, values, expect=expect)
+
+    def meta(self, recording: str) -> dict[str, Any]:
+        """What citations use: title, date, channel, url, doi, authors."""
+        return edits.effective_meta(self.recording(recording))
+
+
 def _sync_voices(ws: Workspace, t: Transcript) -> None:
     """The voice library follows the merged names (voices.sync), best effort."""
     from confindex.errors import ConfindexError

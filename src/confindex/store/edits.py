@@ -225,6 +225,9 @@ def merge_speakers(t: Transcript, label: str, others: Sequence[str]) -> tuple[Tr
         relabel(turn)
         for w in turn.words:
             relabel(w)
+        # Speakers heard over this turn (issue 29): the merged labels are `label` now.
+        heard = [label if x in into else x for x in getattr(turn, "overlap", [])]
+        turn.overlap = [x for x in dict.fromkeys(heard) if x != turn.speaker]
     for seg in out.segments:
         for w in seg.words:
             relabel(w)

@@ -27,20 +27,22 @@ import datetime as dt
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from confindex.errors import ConfindexError, NotFoundError
 from confindex.store import transcript as transcripts
+from confindex.store.edits import carry_edits
+from confindex.store.history import commit
+from confindex.store.index_writes import IndexWrites
 from confindex.store.stages import Stage
 from confindex.store.transcript import Transcript
-from confindex.store.workspace import Workspace, atomic_write_bytes, atomic_write_text, make_dir
+from confindex.store.voice_writes import VoiceWrites
+from confindex.store.workspace import Workspace, atomic_write_bytes, make_dir
 
 if TYPE_CHECKING:
-    from confindex.search.index import SyncResult
-    from confindex.speech.voices import Library
     from confindex.store.ledger import Ledger
 
 log = logging.getLogger("confindex.store.store")
@@ -76,7 +78,7 @@ class Removed:
         return dict(self.__dict__)
 
 
-class Store:
+class Store(IndexWrites, VoiceWrites):
     """The writer of one workspace (cheap to make: it holds no open file)."""
 
     def __init__(self, ws: Workspace) -> None:
@@ -106,9 +108,7 @@ class Store:
         """Write `t` as the recording's transcript, its exports, its index entries and (with a
         `ledger` and its row `key`) the ledger stages; keep the version it replaces.
         `on_stage("index")` is called once the transcript is saved, before indexing. `formats`
-        and `output_dir`: which exports and where (None: the workspace config). With
-        `keep_names` (a new transcription), users' corrected words (unless not `keep_edits`),
-        metadata and change log are carried over (store/edits.carry_edits)."""
+        and `output_dir`: which exports and where (None: the config); `keep_edits`: carry_edits."""
         from confindex.store.carry import carry_names, carry_voice_marks
 
         ws = self.ws.ensure()
@@ -127,12 +127,8 @@ class Store:
                     for label, name in carried.items():
                         t.speakers.setdefault(label, name)
                     log.debug("%s: names carried %s", t.id, carried)
-                if old is not None:
+                if old is not None:  # users' voice marks, edits, metadata (issue 27)
                     carry_voice_marks(old, t)
-                    # Issue 27: corrected words (edited spans are not decoded over), user
-                    # metadata and the change log stay; `--discard-edits` drops the words.
-                    from confindex.store.edits import carry_edits
-
                     carry_edits(old, t, words=keep_edits)
         # After the users' names are carried: the library names only speakers nobody named.
         recognised = self.recognise(t) if recognise_voices else {}
@@ -254,11 +250,7 @@ class Store:
         return fixed
 
     def save_change(self, t: Transcript, *, expect: str, index: bool = True) -> str:
-        """Write `t`, a user's change (store/edits.py) made from version `expect` of its
-        transcript, as the new version; its new version. A ConflictError, and nothing
-        written, when the saved version is no longer `expect` (store/history.py)."""
-        from confindex.store.history import commit
-
+        """A user's change made from version `expect`: see store/history.py `commit`."""
         return commit(self, t, expect=expect, index=index)
 
     def write_exports(
@@ -375,176 +367,6 @@ class Store:
                     p.unlink()
                     r.files.append(str(p))
         return results
-
-    # -- the index -------------------------------------------------------------------------
-
-    def index(self, items: Iterable[Transcript], *, log: LogFn | None = None) -> int:
-        """Index these transcripts, replacing their recordings' documents; returns turns."""
-        from confindex.search import index as search_index
-
-        return search_index.add(self.ws, items, log=log)
-
-    def reindex(self, recording_ids: Iterable[str]) -> int:
-        """Index these recordings again from their transcripts on disk; returns turns."""
-        ids = list(recording_ids)
-        if not ids:
-            return 0
-        return self.index(transcripts.load_path(self.ws.transcript_path(i)) for i in ids)
-
-    def embed(self, t: Transcript) -> None:
-        """Semantic search: embed the passages of a published transcript once (a failure is
-        logged, never fatal: `confindex index` embeds what is missing)."""
-        from confindex.search import vector_build
-
-        vector_build.after_publish(self.ws, t)
-
-    def sync_vectors(
-        self,
-        *,
-        rebuild: bool = False,
-        log: LogFn | None = None,
-        skipped: list[tuple[str, str]] | None = None,
-    ) -> dict[str, Any]:
-        """Make the semantic vectors match transcripts/ (and repair them: a killed embedding,
-        a damaged or stale store is rebuilt, reusing what it can); what was done."""
-        from confindex.search import vector_build
-
-        return vector_build.sync(self.ws, rebuild=rebuild, log_fn=log, skipped=skipped).to_dict()
-
-    def unembed(self, recording_ids: Iterable[str]) -> int:
-        """Drop these recordings' passage vectors; returns how many went."""
-        from confindex.search import vector_build
-
-        return vector_build.remove(self.ws, recording_ids)
-
-    def unindex(self, recording_ids: Iterable[str]) -> int:
-        """Delete every index document of these recordings; returns how many went."""
-        from confindex.search import index as search_index
-
-        return search_index.remove(self.ws, recording_ids)
-
-    def rebuild_index(
-        self, progress: ProgressFn | None = None, *, skipped: list[tuple[str, str]] | None = None
-    ) -> int:
-        """Rebuild the whole index from transcripts/ (atomically); returns turns indexed."""
-        from confindex.search import index as search_index
-
-        make_dir(self.ws.index_dir)
-        return search_index.rebuild(self.ws, progress, skipped=skipped)
-
-    def sync_index(
-        self, *, log: LogFn | None = None, skipped: list[tuple[str, str]] | None = None
-    ) -> SyncResult:
-        """Make the index match transcripts/ (new, changed, deleted transcripts)."""
-        from confindex.search import index as search_index
-
-        make_dir(self.ws.index_dir)
-        return search_index.sync(self.ws, log=log, skipped=skipped)
-
-    def optimize_index(self) -> None:
-        """Merge the index's segments into one (minutes on a big index)."""
-        from confindex.search import index as search_index
-
-        search_index.optimize(self.ws)
-
-    # -- the voice library -----------------------------------------------------------------
-
-    def voices(self) -> Library:
-        """The voice library (empty when there is none); a damaged one is rebuilt from the
-        transcripts and written again."""
-        from confindex.speech import voices
-
-        lib, damaged = voices.read(self.ws)
-        if damaged:
-            self.save_voices(lib)
-        return lib
-
-    def save_voices(self, lib: Library) -> None:
-        atomic_write_text(self.ws.voices_path, lib.to_json() + "\n")
-
-    @contextlib.contextmanager
-    def editing_voices(self) -> Iterator[Library]:
-        """The library, loaded and saved again under the workspace's `voices` lock (two
-        renames at once must not lose an enrollment)."""
-        with self.ws.lock("voices"):
-            lib = self.voices()
-            yield lib
-            self.save_voices(lib)
-
-    def enroll(self, t: Transcript, label: str, enroll: bool) -> None:
-        """Make the library agree with `label` of `t`: its voice enrolled under its name, or
-        not in the library at all."""
-        with self.editing_voices() as lib:
-            if enroll:
-                lib.enroll(t.speakers[label], t.id, label, t.voiceprints[label])
-            else:
-                lib.unenroll(t.id, label)
-
-    def forget_voices(self, recording_ids: Iterable[str]) -> int:
-        """Drop every enrollment made from these recordings; returns how many were dropped."""
-        doomed = set(recording_ids)
-        if not self.ws.voices_path.exists():
-            return 0
-        with self.editing_voices() as lib:
-            before = lib.enrollment_count()
-            lib.drop_recordings(doomed)
-            return before - lib.enrollment_count()
-
-    def sync_voices(self, t: Transcript) -> None:
-        """Make the library hold exactly `t`'s enrollable voices for this recording (after
-        `undo` brought back an older version: a rename undone must not keep naming people)."""
-        from confindex.speech.voices import enrollments_of
-
-        wanted = enrollments_of(t)
-        if not wanted and not self.ws.voices_path.exists():
-            return
-        with self.editing_voices() as lib:
-            lib.drop_recordings({t.id})
-            for name, label, vp in wanted:
-                lib.enroll(name, t.id, label, vp)
-
-    def recognise(self, t: Transcript) -> dict[str, str]:
-        """Name the speakers of `t` the voice library knows, in place; label -> name for the
-        names given. An unreadable library costs the names, not the transcription."""
-        from confindex.speech import voices
-
-        if not t.voiceprints or not self.ws.voices_path.exists():
-            return {}
-        try:
-            library = self.voices()
-        except ConfindexError as exc:
-            log.warning("voices not recognised in %s: %s", t.id, exc.message)
-            return {}
-        given = {}
-        for c in voices.identify(t, library):
-            if c.new:
-                given[c.label] = c.new
-                log.info("%s: %s recognised as %s (%.2f)", t.id, c.label, c.new, c.score or 0.0)
-        return given
-
-    def reconcile(self, ledger: Ledger, keys: list[str], *, index: bool = True) -> None:
-        """The transcripts are the truth: requeue `indexed` ledger rows whose transcript is
-        gone, and (with `index`) index those missing from the index (it was deleted or rebuilt
-        without them)."""
-        from confindex.log import suppressed
-        from confindex.search import index as search_index
-
-        rows = [r for r in ledger.rows(keys) if r.stage == Stage.INDEXED and r.recording_id]
-        gone = [r.key for r in rows if not transcripts.exists(self.ws, r.recording_id or "")]
-        if gone:
-            ledger.reset(gone)
-        if not index:
-            return
-        have = search_index.indexed_ids(self.ws)
-        missing = [
-            r.recording_id
-            for r in rows
-            if r.key not in gone and r.recording_id and r.recording_id not in have
-        ]
-        if missing:
-            # A damaged transcript: `index` reports it.
-            with suppressed(log, "indexing transcripts missing from the index", ConfindexError):
-                self.reindex(missing)
 
     # -- housekeeping ----------------------------------------------------------------------
 

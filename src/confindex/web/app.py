@@ -19,7 +19,6 @@ is shared (kept open by `search.searcher`, reopened only when the index changes)
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import math
@@ -29,8 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -54,17 +54,27 @@ from confindex.store.transcript import Transcript
 from confindex.store.workspace import Workspace, is_recording_id
 from confindex.timefmt import hms
 from confindex.web import security
+from confindex.web.library import Catalog, View, plural, row_of, select
 from confindex.web.media import Media, find_media, youtube_id
+from confindex.web.render import (
+    marked,
+    safe_href,
+    shown_flags,
+    speaker_classes,
+    timeline,
+    timeline_bars,
+    transcript_html,
+)
 
 if TYPE_CHECKING:
     from confindex.formats.cite import Citation
     from confindex.search.hits import SearchResult
+    from confindex.web.context import Match
 
 log = logging.getLogger("confindex")
 HERE = Path(__file__).parent
 PAGE_SIZE = 20
 MAX_LIMIT = 1000  # as `confindex search --limit`
-SPEAKER_COLOURS = 8  # CSS classes spk0 … spk7
 T = TypeVar("T")
 
 
@@ -121,7 +131,6 @@ class Guard:
 class _Cached:
     stamp: str | None
     transcript: Transcript
-    media: Media | None
     html: Markup | None = None  # the rendered transcript, made on first view
 
 
@@ -138,6 +147,8 @@ class Library:
         self.archive = Archive(ws)
         self._lock = threading.Lock()  # one search or rename at a time (one shared searcher)
         self._cache: dict[str, _Cached] = {}
+        self._rows: tuple[Any, Catalog] | None = None
+        self._metas: dict[str, tuple[str | None, dict[str, Any]]] = {}
 
     def locked(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         with self._lock:
@@ -162,17 +173,20 @@ class Library:
         t = load(self.ws, rid)
         if len(self._cache) > 64:
             self._cache.clear()
-        hit = self._cache[rid] = _Cached(stamp, t, find_media(self.ws.root, t.recording))
+        hit = self._cache[rid] = _Cached(stamp, t)
         return hit
 
     def transcript(self, rid: str) -> Transcript:
         return self.entry(rid).transcript
 
     def media(self, rid: str) -> Media | None:
+        """Looked for on every request (a few stats): a file put back, or fetched again at a
+        new path, plays without a restart."""
         try:
-            return self.entry(rid).media
+            t = self.entry(rid).transcript
         except ConfindexError:
             return None
+        return find_media(self.ws.root, t.recording)
 
     def search(
         self,
@@ -204,6 +218,52 @@ class Library:
         if not is_recording_id(rid) or not self.ws.transcript_path(rid).exists():
             raise NotFoundError("no such recording")
         return self.locked(self.archive.rename_speaker, rid, label, name)
+
+    def rows(self) -> Catalog:
+        """Every recording as the library shows it, rebuilt only when the index's metadata
+        or the transcripts folder changed (a page of 10,000 recordings then costs a sort)."""
+        from confindex.search import index
+        from confindex.store.transcript import load
+
+        known = index.load_recordings(self.ws)
+        try:
+            listing = self.ws.transcripts.stat().st_mtime_ns
+        except OSError:
+            listing = None
+        key = (id(known), listing)
+        if self._rows is not None and self._rows[0] == key:
+            return self._rows[1]
+        rows = []
+        for rid in self.ws.transcript_ids():
+            meta = known.get(rid)
+            if meta is None or "flags" not in meta:
+                # Not indexed yet, or indexed by a version without flag counts: read it once.
+                stamp = self._stamp(rid)
+                cached = self._metas.get(rid)
+                if cached is None or cached[0] != stamp:
+                    try:
+                        cached = (stamp, index.recording_meta(load(self.ws, rid)))
+                    except ConfindexError:
+                        continue  # a damaged transcript: `index` reports it
+                    self._metas[rid] = cached
+                meta = cached[1]
+            rows.append(row_of(meta, rid in known))
+        self._rows = (key, Catalog(rows))
+        return self._rows[1]
+
+    def in_context(self, t: Transcript, q: str) -> list[Match]:
+        """The passages of `q` on this recording's page (the turns its search finds here)."""
+        from confindex.search import index
+        from confindex.search.hits import _archive_info
+        from confindex.web.context import MAX_TURNS, matches
+        from confindex.web.facets import refine
+
+        result = self.search(refine(q, f'recording:"{t.id}"'), MAX_TURNS, 0)
+        turns = {h.turn_id for h in result.hits if h.recording_id == t.id}
+        if not turns:
+            return []
+        langs = _archive_info(index.load_recordings(self.ws))[0]
+        return matches(t, q, turns, langs)
 
     def people(self) -> tuple[list[Any], int]:
         return self.archive.archive_speakers()
@@ -247,93 +307,6 @@ def _float_param(raw: str | None, name: str) -> float | None:
     return value
 
 
-def _esc(text: str) -> str:
-    return html.escape(text, quote=True)
-
-
-def marked(snippet: str, spans: list[tuple[int, int]]) -> Markup:
-    """The snippet as HTML: every piece escaped, matches in <mark>."""
-    out, pos = [], 0
-    for s, e in spans:
-        out += [escape(snippet[pos:s]), Markup("<mark>"), escape(snippet[s:e]), Markup("</mark>")]
-        pos = e
-    out.append(escape(snippet[pos:]))
-    return Markup("").join(out)
-
-
-def safe_href(link: str) -> str:
-    """A link for an href: only web and file URLs (a `javascript:` source opens nothing)."""
-    clean = sanitize.url(link)
-    return clean if clean.startswith(("http://", "https://", "file://", "ftp://")) else "#"
-
-
-def speaker_classes(t: Transcript) -> dict[str | None, int]:
-    from confindex.store.speakers import labels
-
-    return {label: i % SPEAKER_COLOURS for i, label in enumerate(labels(t))}
-
-
-def words_html(turn: Any) -> Markup:
-    """A turn's words as `<span data-t=START>word</span>`: one element per word, and no
-    listener on any of them (the page listens once, on the transcript). Built with
-    html.escape and one join: Markup.format per word took 1.5 s for a 2-hour page (20,000
-    words), this takes ~30 ms."""
-    words = [w for w in turn.words if w.text.strip()]
-    if not words:
-        return Markup(f'<span data-t="{turn.start:.2f}">{_esc(turn.text.strip())}</span>')
-    return Markup(
-        " ".join(f'<span data-t="{w.start:.2f}">{_esc(w.text.strip())}</span>' for w in words)
-    )
-
-
-def transcript_html(t: Transcript, classes: dict[str | None, int]) -> Markup:
-    """The transcript as speaker turns, built in one pass of f-strings and html.escape (every
-    piece of text escaped): through Jinja, a 2-hour transcript took ~450 ms to render; this is
-    cached per transcript version besides."""
-    out = []
-    for turn in t.turns:
-        label = _esc(turn.speaker or "")
-        name = _esc(t.speaker_name(turn.speaker) or "?")
-        lang = f' <span class="lang">{_esc(turn.language)}</span>' if turn.language else ""
-        out.append(
-            f'<article class="turn spk{classes.get(turn.speaker, 0)}" data-label="{label}"'
-            f' data-turn="{turn.id}" data-start="{turn.start:.3f}" data-end="{turn.end:.3f}">'
-            f'<header><button type="button" class="ts" data-t="{turn.start:.2f}">'
-            f"[{hms(turn.start)}]</button> "
-            f'<span class="who" data-label="{label}">{name}</span>{lang}</header>'
-            f"<p>{words_html(turn)}</p></article>"
-        )
-    return Markup("\n".join(out))
-
-
-def timeline_bars(tl: dict[str, Any]) -> Markup:
-    return Markup(
-        "".join(
-            f'<rect class="bar spk{b["cls"]}" data-label="{_esc(b["label"] or "")}" x="{b["x"]}"'
-            f' y="{b["y"] * 10 + 1}" width="{b["w"]}" height="8"></rect>'
-            for b in tl["bars"]
-        )
-    )
-
-
-def timeline(t: Transcript, classes: dict[str | None, int]) -> dict[str, Any]:
-    """One lane per speaker, one bar per turn, in a viewBox whose x unit is the second."""
-    duration = max([t.duration or 0.0, *(x.end for x in t.turns), 1.0])
-    lanes = [label for label in classes if label is not None]
-    lane_of = {label: i for i, label in enumerate(lanes)}
-    bars = [
-        {
-            "x": round(x.start, 2),
-            "w": round(max(x.end - x.start, duration / 2000), 2),
-            "y": lane_of.get(x.speaker, 0),
-            "cls": classes.get(x.speaker, 0),
-            "label": x.speaker,
-        }
-        for x in t.turns
-    ]
-    return {"duration": round(duration, 2), "lanes": lanes, "bars": bars}
-
-
 # ---------------------------------------------------------------------------------------------
 
 
@@ -341,6 +314,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
     from confindex.web.edit import routes as edit_routes
+    from confindex.web.redecode import routes as redecode_routes
 
     lib = Library(ws)
     token = secrets.token_urlsafe(32)
@@ -350,7 +324,20 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(hms=hms, token=token, workspace=str(ws.root))
+    env.globals.update(hms=hms, token=token, workspace=str(ws.root), plural=plural)
+
+    def hit_url(rid: str, at: float, q: str = "", offset: int = 0, semantic: bool = False) -> str:
+        """A hit's page: the exact second (78.28, not 78), and the search to come back to."""
+        params = {"t": f"{at:.2f}"}
+        if q:
+            params["q"] = q
+            if offset:
+                params["offset"] = str(offset)
+            if semantic:
+                params["semantic"] = "1"
+        return f"/r/{rid}?{urlencode(params)}"
+
+    env.globals["hit_url"] = hit_url
 
     def page(template: str, code: int = 200, **ctx: Any) -> HTMLResponse:
         return HTMLResponse(env.get_template(template).render(**ctx), code)
@@ -374,8 +361,26 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             ctx["error"] = exc.message
             return page("search.html", code=400, **ctx)
         media = {h.recording_id: lib.media(h.recording_id) is not None for h in result.hits}
-        ctx.update(result=result, offset=offset, page_size=PAGE_SIZE, media=media, marked=marked)
+
+        ctx.update(
+            result=result,
+            offset=offset,
+            page_size=PAGE_SIZE,
+            media=media,
+            marked=marked,
+        )
         return page("search.html", **ctx)
+
+    async def library_page(request: Request) -> Response:
+        if request.query_params.get("q"):  # an old bookmark of `/?q=`: the search page
+            return await search_page(request)
+        try:
+            view = View.of(request.query_params)
+        except ConfindexError as exc:
+            return page("error.html", code=400, error=exc)
+        rows = await run_in_threadpool(lib.rows)
+        shown = select(rows, view)
+        return page("library.html", view=view, shown=shown, choices=rows.choices())
 
     async def recording_page(request: Request) -> Response:
         rid = request.path_params["rid"]
@@ -386,6 +391,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
             code = 404 if isinstance(exc, NotFoundError) else 400
             return page("error.html", code=code, error=exc)
         t = entry.transcript
+        media = await run_in_threadpool(lib.media, rid)
         classes = speaker_classes(t)
         from confindex.formats.links import link
         from confindex.store.speakers import list_speakers
@@ -397,18 +403,40 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         from confindex.store.edits import effective_meta, verified_fraction
         from confindex.web.edit import version
 
+        q = request.query_params.get("q", "").strip()
+        found: list[Match] = []
+        back = None
+        if q:
+            back_params = {"q": q}
+            if request.query_params.get("offset", "").isdigit():
+                back_params["offset"] = request.query_params["offset"]
+            if _flag_param(request, "semantic"):
+                back_params["semantic"] = "1"
+            back = "/search?" + urlencode(back_params)
+            try:
+                found = await run_in_threadpool(lib.in_context, t, q)
+            except ConfindexError:
+                found = []  # a query that no longer parses: the page without its matches
         return page(
             "recording.html",
             t=t,
             rec=t.recording,
             at=max(0.0, at),
-            media=entry.media,
-            youtube=youtube_id(t.recording) if entry.media is None else None,
+            media=media,
+            youtube=youtube_id(t.recording) if media is None else None,
             source_link=safe_href(link(t.recording, at)),
             speakers=speakers,
             transcript=entry.html,
             timeline=tl,
             bars=timeline_bars(tl),
+            q=q,
+            back=back,
+            matches=[m.to_dict() for m in found],
+            flags=shown_flags(t),
+            flags_json=[
+                {"start": f.start, "end": f.end, "kind": f.kind, "reason": f.reason}
+                for f in t.flags
+            ],
             version=await run_in_threadpool(version, lib, t.id),
             meta=effective_meta(t),
             verified=verified_fraction(t),
@@ -417,7 +445,10 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
 
     async def speakers_page(request: Request) -> Response:
         people, unnamed = await run_in_threadpool(lib.people)
-        return page("speakers.html", people=people, unnamed=unnamed)
+        titles = {r.id: r.title for r in (await run_in_threadpool(lib.rows)).rows}
+        return page(
+            "speakers.html", people=people, unnamed=unnamed, titles=titles, library=View().url
+        )
 
     async def status_page(request: Request) -> Response:
         return page("status.html", status=await run_in_threadpool(lib.status))
@@ -538,7 +569,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         return error_response(request, exc)
 
     routes = [
-        Route("/", search_page),
+        Route("/", library_page),
         Route("/search", search_page),
         Route("/r/{rid:path}", recording_page),
         Route("/speakers", speakers_page),
@@ -549,6 +580,7 @@ def create_app(ws: Workspace, *, bind_host: str = "127.0.0.1") -> ASGIApp:
         Route("/api/cite", api_cite),
         Route("/api/facets", api_facets),
         Route("/api/recordings/{rid}/speakers/{label}", api_rename, methods=["POST"]),
+        *redecode_routes(lib, token, json_response),
         *edit_routes(lib, token, json_response),
         Route("/api/recordings/{rid}", api_recording),
         Route("/media/{rid:path}", media, methods=["GET", "HEAD"]),

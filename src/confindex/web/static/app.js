@@ -24,13 +24,45 @@
     if (!list) return;
     const player = $("#player");
     const hits = Array.from(list.querySelectorAll("li.hit"));
-    let playing = null;
+    const nowPlaying = $("#now-playing");
+    let playing = null; // the hit being played
+    let playingBtn = null; // the button that started it (the hit's ▶ or an "also at" one)
 
-    function play(li) {
+    function fmt(t) {
+      const s = Math.floor(t), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+      return (h ? h + ":" + String(m).padStart(2, "0") : String(m)) + ":" + String(s % 60).padStart(2, "0");
+    }
+
+    // A visible playing state: the hit's card, the button pressed (❚❚) and a status line.
+    function showState() {
+      const on = playing && !player.paused;
+      for (const b of list.querySelectorAll("button.active")) {
+        b.classList.remove("active");
+        b.setAttribute("aria-pressed", "false");
+        if (b.dataset.label) b.textContent = b.dataset.label;
+      }
+      for (const li of list.querySelectorAll("li.playing")) if (li !== playing || !on) li.classList.remove("playing");
+      if (!playing) { nowPlaying.hidden = true; return; }
+      if (on) {
+        playing.classList.add("playing");
+        if (playingBtn) {
+          playingBtn.dataset.label = playingBtn.dataset.label || playingBtn.textContent;
+          playingBtn.classList.add("active");
+          playingBtn.setAttribute("aria-pressed", "true");
+          playingBtn.textContent = "❚❚" + playingBtn.dataset.label.replace(/^▶/, "");
+        }
+      }
+      const title = $(".title", playing).textContent;
+      nowPlaying.textContent = (on ? "▶ Playing " : "❚❚ Paused ") + "“" + title + "” at " + fmt(player.currentTime);
+      nowPlaying.hidden = false;
+    }
+
+    function play(li, t, btn) {
       if (!li.dataset.media) { window.location = $("a.open", li).href; return; }
-      const t = parseFloat(li.dataset.t);
+      if (t === undefined) t = parseFloat(li.dataset.t);
+      btn = btn || $("button.play", li);
       const src = "/media/" + encodeURIComponent(li.dataset.recording);
-      if (playing === li && !player.paused) { player.pause(); return; }
+      if (playing === li && playingBtn === btn && !player.paused) { player.pause(); return; }
       if (player.dataset.recording !== li.dataset.recording || player.readyState < 1) {
         // A media fragment starts the new source at the hit's second (preload is "none":
         // nothing is fetched before a hit is played).
@@ -39,18 +71,20 @@
       } else {
         player.currentTime = t;
       }
-      player.play().catch(() => {});
-      if (playing) playing.classList.remove("playing");
       playing = li;
-      li.classList.add("playing");
+      playingBtn = btn;
+      player.play().catch(() => {});
+      showState();
     }
 
     list.addEventListener("click", (e) => {
-      const btn = e.target.closest("button.play");
-      if (btn) play(btn.closest("li.hit"));
+      const btn = e.target.closest("button.play, button.play-at");
+      if (!btn) return;
+      const li = btn.closest("li.hit");
+      play(li, btn.classList.contains("play-at") ? parseFloat(btn.dataset.t) : undefined, btn);
     });
-    player.addEventListener("pause", () => playing && playing.classList.remove("playing"));
-    player.addEventListener("play", () => playing && playing.classList.add("playing"));
+    for (const ev of ["play", "playing", "pause", "ended", "seeked"]) player.addEventListener(ev, showState);
+    player.addEventListener("timeupdate", () => { if (playing) showState(); });
 
     document.addEventListener("keydown", (e) => {
       if (isTyping(e) || e.ctrlKey || e.metaKey || e.altKey) return;
@@ -129,6 +163,10 @@
     }
 
     function say(text) { message.textContent = text; }
+    function fmtTime(t) {
+      const s = Math.floor(t), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+      return (h ? h + ":" + String(m).padStart(2, "0") : String(m)) + ":" + String(s % 60).padStart(2, "0");
+    }
 
     function highlight(t, follow) {
       const i = wordAt(t);
@@ -228,6 +266,117 @@
     highlight(t0, false);
     if (current >= 0) keepInView(spans[current]);
 
+    // ---- the search's matches on this page: marked, and stepped through with n / p
+    const matches = rec.dataset.matches ? JSON.parse(rec.dataset.matches) : [];
+    let atMatch = -1;
+    matches.forEach((m, k) => {
+      for (const i of m.words) {
+        if (!spans[i]) continue;
+        spans[i].classList.add("match");
+        spans[i].dataset.match = String(k);
+      }
+    });
+    function goMatch(k) {
+      if (!matches.length) return;
+      k = (k + matches.length) % matches.length; // wraps around, as a find bar does
+      for (const el of transcript.querySelectorAll("span.match.current")) el.classList.remove("current");
+      atMatch = k;
+      const m = matches[k];
+      for (const i of m.words) if (spans[i]) spans[i].classList.add("current");
+      const pos = $("#match-pos");
+      if (pos) pos.textContent = "match " + (k + 1) + " of " + matches.length;
+      const first = spans[m.words[0]];
+      if (first) { userScrolledAt = 0; keepInView(first); }
+      // The address names this match's second, so a reload or a shared link lands here too.
+      const url = new URL(window.location.href);
+      url.searchParams.set("t", m.t.toFixed(2));
+      history.replaceState(null, "", url);
+      if (player) {
+        const wasPlaying = !player.paused;
+        seek(m.t, wasPlaying);
+      } else highlight(m.t, false);
+    }
+    if (matches.length) {
+      // Start on the match the hit pointed at (the first at or after ?t=).
+      let k = matches.findIndex((m) => m.t >= t0 - 0.01);
+      if (k < 0) k = matches.length - 1;
+      atMatch = k;
+      for (const i of matches[k].words) if (spans[i]) spans[i].classList.add("current");
+      const pos = $("#match-pos");
+      if (pos) pos.textContent = "match " + (k + 1) + " of " + matches.length;
+      $("#next-match").addEventListener("click", () => goMatch(atMatch + 1));
+      $("#prev-match").addEventListener("click", () => goMatch(atMatch - 1));
+      document.addEventListener("keydown", (e) => {
+        if (isTyping(e) || e.ctrlKey || e.metaKey || e.altKey) return;
+        if (e.key === "n") { e.preventDefault(); goMatch(atMatch + 1); }
+        else if (e.key === "p" || e.key === "N") { e.preventDefault(); goMatch(atMatch - 1); }
+      });
+    }
+
+    // ---- quality flags where you read: flagged words marked, a wordless (missed) passage
+    // noted between turns; the list's times seek; "decode again" re-decodes the passage.
+    const flags = rec.dataset.flags ? JSON.parse(rec.dataset.flags) : [];
+    flags.forEach((f, k) => {
+      let i = Math.max(0, wordAt(f.start - 0.01));
+      let marked = 0;
+      for (; i < spans.length && times[i] <= f.end; i++) {
+        if (times[i] < f.start - 0.01) continue;
+        spans[i].classList.add("flagged", "flag-" + f.kind);
+        spans[i].dataset.flag = String(k);
+        spans[i].title = "⚑ " + f.kind + ": " + f.reason;
+        marked++;
+      }
+      if (!marked) { // no word there (a `missed` stretch): a note where it falls
+        const note = document.createElement("p");
+        note.className = "flagnote flag-" + f.kind;
+        note.dataset.t = f.start.toFixed(2);
+        note.dataset.flag = String(k);
+        note.textContent = "⚑ " + f.kind + " [" + fmtTime(f.start) + "–" + fmtTime(f.end) + "]: " + f.reason;
+        const after = Array.from(transcript.querySelectorAll("article.turn")).find(
+          (a) => parseFloat(a.querySelector("button.ts").dataset.t) >= f.start);
+        if (after) after.before(note); else transcript.append(note);
+      }
+    });
+    const flagBox = $("#flags");
+    if (flagBox) {
+      flagBox.addEventListener("click", (e) => {
+        const ts = e.target.closest("button.ts");
+        if (ts) seek(parseFloat(ts.dataset.t), false);
+      });
+      flagBox.addEventListener("submit", async (e) => {
+        const form = e.target.closest("form.redecode-form");
+        if (!form) return;
+        e.preventDefault();
+        const out = form.parentElement.querySelector("output.redecoded");
+        const button = form.querySelector("button[type=submit]");
+        const body = { start: parseFloat(form.dataset.start), end: parseFloat(form.dataset.end) };
+        for (const el of form.elements) if (el.name && el.value.trim()) body[el.name] = el.value.trim();
+        button.disabled = true;
+        out.className = "redecoded busy";
+        out.textContent = "Decoding again… (the model loads first: this takes a while)";
+        try {
+          const resp = await fetch("/api/recordings/" + encodeURIComponent(rid) + "/redecode", {
+            method: "POST",
+            headers: { "Content-Type": "application/json", "X-Confindex-Token": token() },
+            body: JSON.stringify(body),
+          });
+          const data = await resp.json();
+          if (!resp.ok) { out.className = "redecoded error"; out.textContent = data.error || "Decoding failed."; return; }
+          out.className = "redecoded done";
+          out.textContent = "";
+          const now = document.createElement("q");
+          now.textContent = data.text || "(no words)";
+          const left = data.flags.length ? " Still flagged: " + data.flags.map((x) => x.kind).join(", ") + "." : " No flag left here.";
+          const again = document.createElement("a");
+          again.href = window.location.pathname + "?t=" + body.start.toFixed(2);
+          again.textContent = "show it in the transcript";
+          out.append("Now reads: ", now, "." + left + " ", again);
+        } finally {
+          button.disabled = false;
+        }
+      });
+    }
+
     // ---- rename a speaker inline
     $("#speakers").addEventListener("click", (e) => {
       const btn = e.target.closest("button.rename");
@@ -312,6 +461,7 @@
       if (!resp.ok) { say(data.error || "Cannot cite."); return; }
       out.textContent = data.text;
       out.dataset.at = String(t);
+      if (span) out.dataset.span = span; else delete out.dataset.span;
       try { await navigator.clipboard.writeText(data.text); say("Citation copied."); }
       catch (err) { say("Citation ready: select it to copy."); }
     });
