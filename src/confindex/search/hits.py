@@ -302,7 +302,13 @@ def _search(
         kwargs["sortedby"] = [sorting.FieldFacet("date"), sorting.FieldFacet("start_col")]
     broad = None
     if ranking.may_be_broad(scored, group, comp.all_common):
-        broad = _broad(s, q, comp, allow, want)
+
+        def keep(f: dict[str, Any]) -> bool:
+            return not comp.verify or satisfied(
+                comp.tree, TurnTokens.of(f.get("text", ""), f.get("lang"))
+            )
+
+        broad = ranking.broad_rows(s, q, keep, allow, want)
     if broad is not None:
         rows, total, exact, counts = broad, q.estimate_size(s.reader()), False, {}
     elif comp.verify:
@@ -348,39 +354,6 @@ def _rows(results: Any, scored: bool, cache: dict[int, dict[str, Any]] | None = 
         rows.append((float(h.score or 0.0) if scored else 0.0, f, h.docnum))
     if scored:
         ranking.rank(rows)
-    return rows
-
-
-def _broad(
-    s: Searcher, q: Any, comp: Compiled, allow: set[int] | None, want: int
-) -> list[Row] | None:
-    """For a query of common words only ("of the") matching many turns, the best of the
-    first matches in index order instead of a ranking of all of them; else None.
-
-    BM25 over tens of thousands of near-identical postings cannot skip blocks: "of the"
-    (42k turns) cost 185 ms at 500k turns to rank (bench), for an order that means nothing.
-    Reading matches in order stops after the page (~2 ms). `total` is Whoosh's estimate.
-    """
-    reader = s.reader()
-    if q.estimate_size(reader) < ranking.BROAD_DOCS:
-        return None
-    n = want + 20
-    m = q.matcher(s, s.context())
-    rows: list[Row] = []
-    scanned = 0
-    while m.is_active() and len(rows) < n and scanned < ranking.BROAD_SCAN:
-        d = m.id()
-        scanned += 1
-        if not reader.is_deleted(d) and (allow is None or d in allow):
-            f = s.stored_fields(d)
-            if not comp.verify or satisfied(
-                comp.tree, TurnTokens.of(f.get("text", ""), f.get("lang"))
-            ):
-                rows.append((float(m.score()), f, d))
-        m.next()
-    if len(rows) < n and m.is_active():
-        return None  # the words are common but rarely in this order: rank them properly
-    ranking.rank(rows)
     return rows
 
 
