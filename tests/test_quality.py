@@ -425,7 +425,7 @@ def test_text_over_a_long_silence_is_flagged_nonspeech(tmp_path):
     assert all(f.start < 35.0 for f in ns)
     jfk_ids = {s.id for s in t.segments if "country" in s.text}
     assert jfk_ids and not [f for f in t.flags if jfk_ids & set(f.segments)], t.flags
-    assert "speech to the VAD" in ns[0].reason
+    assert "speech to either VAD" in ns[0].reason
     assert not [f for f in t.flags if f.start > 35.0 and f.kind in ("loop", "nonspeech")]
 
 
@@ -449,7 +449,7 @@ def test_text_over_music_like_tones_is_flagged_loop_and_nonspeech(tmp_path):
     loops = [f for f in t.flags if f.kind == "loop"]
     assert any("compresses like a loop" in f.reason and f.end > 11.0 for f in loops), loops
     ns = [f for f in t.flags if f.kind == "nonspeech" and f.start >= 11.0 and f.end <= 61.0]
-    assert ns and "speech to the VAD" in ns[0].reason and ns[0].score >= 0.9
+    assert ns and "speech to either VAD" in ns[0].reason and ns[0].score >= 0.9
     # JFK's last sentence (from 63 s) comes out right and unflagged.
     last = [s for s in t.segments if s.start >= 62.0]
     assert "ask what you can do for your country" in " ".join(s.text for s in last).lower()
