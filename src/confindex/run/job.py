@@ -193,6 +193,9 @@ class Transcriber:
         # turns grouped by language. Not cheap: about a third of the CPU of a default fetch
         # (47 of ~133 CPU s on the 10-min bench file, bench/README.md).
         speaker_segments: list[SpeakerSegment] = []
+        # One speaker per moment (diarize.Diarization.primary): units are cut and words
+        # assigned by it; the overlapping segments only mark turns' `overlap` and go to RTTM.
+        primary: list[SpeakerSegment] = []
         prints: dict[str, Voiceprint] = {}
         diarization_info: dict[str, Any] | None = None
         diarize_seconds = None
@@ -200,10 +203,10 @@ class Transcriber:
             if reporter:
                 reporter.stage(rid, "diarize", total)
             t0 = time.perf_counter()
-            speaker_segments, prints, diarization_info = self._diarize(samples)
+            speaker_segments, primary, prints, diarization_info = self._diarize(samples)
             diarize_seconds = round(time.perf_counter() - t0, 3)
         elif speakers:
-            speaker_segments = list(speakers)
+            speaker_segments = primary = list(speakers)
             diarization_info = {"reused": True, "speakers": len({s.speaker for s in speakers})}
 
         if reporter:
@@ -212,12 +215,12 @@ class Transcriber:
             loaded,
             samples,
             o.asr,
-            speaker_segments=speaker_segments,
+            speaker_segments=primary,
             progress=reporter.advance if reporter else None,
         )
         words = turns.words_of(result.segments)
         if speaker_segments and words:
-            words = turns.assign_speakers(words, speaker_segments)
+            words = turns.assign_speakers(words, primary)
             if self.diarize_options is not None:  # fresh labels: number them as they appear
                 words, mapping = turns.relabel_by_first_appearance(words)
                 mapping = turns.complete_mapping(
@@ -276,15 +279,16 @@ class Transcriber:
 
     def _diarize(
         self, samples: Any
-    ) -> tuple[list[SpeakerSegment], dict[str, Voiceprint], dict[str, Any]]:
-        """Speaker segments, each speaker's voiceprint (for the voice library, matched by the
-        one writer at publish), and what was run."""
+    ) -> tuple[list[SpeakerSegment], list[SpeakerSegment], dict[str, Voiceprint], dict[str, Any]]:
+        """Speaker segments (overlaps included), the same with one speaker per moment, each
+        speaker's voiceprint (for the voice library, matched by the one writer at publish), and
+        what was run."""
         from confindex.speech.diarize import describe, diarize_with_voices
 
         result = diarize_with_voices(samples, self.diarize_options)
         segments = result.segments
         info = {**describe(self.diarize_options), "speakers": len({s.speaker for s in segments})}
-        return segments, result.voiceprints, info
+        return segments, result.primary or segments, result.voiceprints, info
 
 
 @dataclass

@@ -239,9 +239,12 @@ def _run(
     return [SpeakerSegment(float(s.start), float(s.end), f"#{s.speaker}") for s in result]
 
 
-def relabel(segments: list[SpeakerSegment]) -> list[SpeakerSegment]:
-    """Sort by start and name speakers SPEAKER_00, SPEAKER_01… in order of first appearance."""
-    names: dict[str, str] = {}
+def relabel(
+    segments: list[SpeakerSegment], names: dict[str, str] | None = None
+) -> list[SpeakerSegment]:
+    """Sort by start and name speakers SPEAKER_00, SPEAKER_01… in order of first appearance
+    (`names`: a mapping to extend, so that a second list gets the same labels)."""
+    names = {} if names is None else names
     out = []
     for s in sorted(segments, key=lambda s: (s.start, s.end)):
         label = names.setdefault(s.speaker, f"SPEAKER_{len(names):02d}")
@@ -276,6 +279,11 @@ class Diarization:
 
     segments: list[SpeakerSegment]
     voiceprints: dict[str, Voiceprint]
+    # One speaker per moment (before overlapped speech was added), same labels: what the
+    # recogniser's units are cut at and its words assigned by. Cutting units at the overlap
+    # speakers too changed what Whisper wrote over a babble of voices (tests/test_quality.py's
+    # loop tests), while the overlap is only needed for turns' `overlap`, RTTM and DER.
+    primary: list[SpeakerSegment] | None = None
 
 
 def diarize_with_voices(
@@ -313,13 +321,16 @@ def diarize_with_voices(
         windows: list[Window] = []
         if options.refine and options.num_speakers is None and segments:
             segments = refine(segments, audio, extractor, options, windows)
+        primary = segments
         if options.overlap and segments:
             from confindex.speech import overlap
 
             segments = overlap.add_overlap(segments, audio, options)
-        segments = relabel(segments)
+        names: dict[str, str] = {}
+        segments = relabel(segments, names)
+        primary = relabel(primary, names)
         prints = voiceprints(segments, audio, extractor, windows, options.workers())
-    return Diarization(segments, prints)
+    return Diarization(segments, prints, primary)
 
 
 # --- voices -----------------------------------------------------------------------------------
