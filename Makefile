@@ -24,7 +24,7 @@ lint: install
 	$(BIN)/ruff check src tests bench tools
 	$(BIN)/ruff format --check src tests bench tools
 
-# Lint, then the whole test suite (about 10 minutes on 2 cores).
+# Lint, then the whole test suite (about 30 minutes on 2 cores: 27 min measured, 1,136 tests).
 test: lint
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
