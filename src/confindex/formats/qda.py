@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import io
 import mimetypes
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -228,51 +228,47 @@ def to_eaf(t: Transcript, root: Path | None = None, *, words: bool = True) -> st
             wa.set("TIME_SLOT_REF1", slot(w0))
             wa.set("TIME_SLOT_REF2", slot(w1))
             etree.SubElement(wa, "ANNOTATION_VALUE").text = sanitize.xml_text(w.text).strip()
+
+    def span_tier(tier_id: str, spans: Iterable[tuple[float, float, str]]) -> None:
+        """A tier of (start s, end s, text) annotations, each at least 1 ms long."""
+        nonlocal ann
+        tier = etree.SubElement(doc, "TIER", LINGUISTIC_TYPE_REF="utterance", TIER_ID=tier_id)
+        for start, end, value in spans:
+            s0 = _ms(start)
+            ann += 1
+            a = etree.SubElement(etree.SubElement(tier, "ANNOTATION"), "ALIGNABLE_ANNOTATION")
+            a.set("ANNOTATION_ID", f"a{ann}")
+            a.set("TIME_SLOT_REF1", slot(s0))
+            a.set("TIME_SLOT_REF2", slot(max(_ms(end), s0 + 1)))
+            etree.SubElement(a, "ANNOTATION_VALUE").text = sanitize.xml_text(value)
+
     if t.flags:
         # The quality flags (quality.py) as their own tier: a researcher sees the passages to
         # check beside the speakers' tiers.
-        ftier = etree.SubElement(
-            doc, "TIER", LINGUISTIC_TYPE_REF="utterance", TIER_ID="confindex quality flags"
+        span_tier(
+            "confindex quality flags",
+            ((f.start, f.end, f"{f.kind} ({f.score:.2f}): {f.reason}") for f in t.flags),
         )
-        for f in t.flags:
-            f0 = _ms(f.start)
-            ann += 1
-            fa = etree.SubElement(etree.SubElement(ftier, "ANNOTATION"), "ALIGNABLE_ANNOTATION")
-            fa.set("ANNOTATION_ID", f"a{ann}")
-            fa.set("TIME_SLOT_REF1", slot(f0))
-            fa.set("TIME_SLOT_REF2", slot(max(_ms(f.end), f0 + 1)))
-            value = f"{f.kind} ({f.score:.2f}): {f.reason}"
-            etree.SubElement(fa, "ANNOTATION_VALUE").text = sanitize.xml_text(value)
     stretches = overlapped(t.diarization)
     if stretches:
         # Two people at once (issue 29): the speakers' tiers hold each word once, under the
         # speaker the recogniser heard; this tier shows who else was talking.
-        otier = etree.SubElement(
-            doc, "TIER", LINGUISTIC_TYPE_REF="utterance", TIER_ID="confindex overlapped speech"
+        span_tier(
+            "confindex overlapped speech",
+            (
+                (o0, o1, " + ".join(t.speaker_name(w) or w for w in who))
+                for o0, o1, who in stretches
+            ),
         )
-        for o0, o1, who in stretches:
-            s0 = _ms(o0)
-            ann += 1
-            oa = etree.SubElement(etree.SubElement(otier, "ANNOTATION"), "ALIGNABLE_ANNOTATION")
-            oa.set("ANNOTATION_ID", f"a{ann}")
-            oa.set("TIME_SLOT_REF1", slot(s0))
-            oa.set("TIME_SLOT_REF2", slot(max(_ms(o1), s0 + 1)))
-            value = " + ".join(t.speaker_name(w) or w for w in who)
-            etree.SubElement(oa, "ANNOTATION_VALUE").text = sanitize.xml_text(value)
     if t.chapters:
         # Chapters (issue 32) as their own tier: title, then keywords.
-        ctier = etree.SubElement(
-            doc, "TIER", LINGUISTIC_TYPE_REF="utterance", TIER_ID="confindex chapters"
+        span_tier(
+            "confindex chapters",
+            (
+                (c.start, c.end, c.title + (f" ({'; '.join(c.keywords)})" if c.keywords else ""))
+                for c in t.chapters
+            ),
         )
-        for c in t.chapters:
-            c0 = _ms(c.start)
-            ann += 1
-            ca = etree.SubElement(etree.SubElement(ctier, "ANNOTATION"), "ALIGNABLE_ANNOTATION")
-            ca.set("ANNOTATION_ID", f"a{ann}")
-            ca.set("TIME_SLOT_REF1", slot(c0))
-            ca.set("TIME_SLOT_REF2", slot(max(_ms(c.end), c0 + 1)))
-            value = c.title + (f" ({'; '.join(c.keywords)})" if c.keywords else "")
-            etree.SubElement(ca, "ANNOTATION_VALUE").text = sanitize.xml_text(value)
     prop2 = etree.SubElement(header, "PROPERTY", NAME="lastUsedAnnotationId")
     prop2.text = str(ann)
     # Time slots in time order (as ELAN writes them), renumbered so ts1 is the earliest.
