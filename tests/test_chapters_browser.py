@@ -4,42 +4,25 @@ second that seeks the player. Skips, saying why, when Chromium or Playwright is 
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
-from servekit import PANEL_ID, panel_transcript, start_server, stop_server
+from servekit import PANEL_ID, launch_chromium, panel_transcript, start_server, stop_server
 
 from confindex.search import topics
 from confindex.store.transcript import save
 from confindex.store.workspace import Workspace
 
-CHROMIUM = os.environ.get("CONFINDEX_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed: pip install -e '.[dev]'")
     ws = Workspace(tmp_path_factory.mktemp("chapters-web") / "ws").ensure()
     t = panel_transcript()
     topics.refresh(t)  # what publish does
     assert len(t.chapters) >= 2
     save(ws, t)
     server = start_server(ws)
-    args = ["--autoplay-policy=no-user-gesture-required", "--mute-audio"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        args.append("--no-sandbox")
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        with launch_chromium() as browser:
             yield t, server, browser
-            browser.close()
     finally:
         stop_server(server)
 

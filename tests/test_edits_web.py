@@ -6,34 +6,20 @@ test_edits_real.py). Skips, saying why, when Chromium or Playwright is missing."
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from pathlib import Path
 
 import pytest
-from servekit import start_server, stop_server
+from servekit import launch_chromium, start_server, stop_server
 from test_edits import RID, make
 
 from confindex.search import index as search_index
 from confindex.store import transcript as store
 from confindex.store.workspace import Workspace
 
-CHROMIUM = os.environ.get("CONFINDEX_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed: pip install -e '.[dev]'")
-    args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=args)
+    with launch_chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -17,6 +16,7 @@ from servekit import (
     XSS_ID,
     XSS_NAME,
     XSS_TITLE,
+    launch_chromium,
     make_workspace,
     start_server,
     stop_server,
@@ -24,25 +24,13 @@ from servekit import (
 
 from confindex.store.workspace import Workspace
 
-CHROMIUM = os.environ.get("CONFINDEX_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = REPO / "docs" / "serve-recording.png"
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (.ci/run does)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed: pip install -e '.[dev]'")
-    args = ["--autoplay-policy=no-user-gesture-required", "--mute-audio"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        args.append("--no-sandbox")  # Chromium refuses to run as root with its sandbox
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=args)
+    with launch_chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
