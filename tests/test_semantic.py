@@ -282,10 +282,12 @@ def test_kill_9_while_embedding_then_index_repairs(tmp_path: Path) -> None:
         )
         for i in range(8)
     ]
-    ws = _archive(tmp_path / "ws", (EN, *many))
+    # The live generation holds EN and talk-0 only (embedding all 96 passages here too cost
+    # ~3 s of the test's CPU); the other seven arrive with talk-0's change below.
+    ws = _archive(tmp_path / "ws", (EN, many[0]))
     vector_build.sync(ws)
     before = vectors.open_store(ws).gen  # type: ignore[union-attr]
-    for t in many:  # every transcript changed: the next `index` re-embeds 96 passages
+    for t in many:  # talk-0 changed, seven new: the next `index` embeds 96 passages
         for turn in t.turns:
             turn.text = turn.text.replace("Talk", "Lecture")
             for w in turn.words:

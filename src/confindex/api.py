@@ -19,15 +19,19 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confindex.errors import ConfindexError, InputError
 from confindex.results import ArchiveStats, IndexReport, LedgerStatus, RenameResult
-from confindex.run.executors import ExecutorOptions
-from confindex.run.job import FetchOptions, Reporter
-from confindex.run.options import build_options, validate_options
 from confindex.store.corrections import Corrections
 from confindex.store.workspace import Workspace
+
+if TYPE_CHECKING:
+    from confindex.run.executors import ExecutorOptions
+    from confindex.run.job import FetchOptions, Reporter
+
+# The run layer (job → speech → numpy) is imported where a method needs it: `confindex search`
+# and every other read-only command paid ~0.15 s CPU per start for it (numpy alone ~0.12 s).
 
 log = logging.getLogger("confindex")
 
@@ -37,8 +41,6 @@ __all__ = [
     "IndexReport",
     "LedgerStatus",
     "RenameResult",
-    "build_options",
-    "validate_options",
 ]
 
 
@@ -94,7 +96,9 @@ class Archive(Corrections):
         `executor="dask"` runs the jobs on Dask workers: `workers=N` starts a LocalCluster of
         N processes here, `scheduler="tcp://HOST:PORT"` uses a running cluster; this process
         stays the only writer of the archive."""
+        from confindex.run.executors import ExecutorOptions
         from confindex.run.inputs import Filters, expand
+        from confindex.run.options import build_options, validate_options
         from confindex.run.scheduler import BulkOptions
 
         if not inputs and not batch_files:
@@ -176,6 +180,7 @@ class Archive(Corrections):
         from) with new options; a file or URL not in the archive yet is fetched. Speaker names
         are kept and the replaced version goes to the history (`undo`). Returns an Outcome."""
         from confindex.errors import NotFoundError
+        from confindex.run.options import build_options, validate_options
         from confindex.run.outcome import Outcome
         from confindex.run.pipeline import retranscribe
         from confindex.store import transcript as store
@@ -204,6 +209,7 @@ class Archive(Corrections):
         it in: the rest stays, the new words keep the recording's speakers and their names,
         flags, exports and index follow, the replaced version goes to the history (`undo`).
         The span and options are checked before the model loads. Returns an Outcome."""
+        from confindex.run.options import build_options, validate_options
         from confindex.run.span import parse_span, redecode
         from confindex.store import transcript as store
 
@@ -270,6 +276,7 @@ class Archive(Corrections):
 
     def last_run_options(self) -> tuple[FetchOptions, dict[str, Any]]:
         """The transcription options of the latest run and its scheduling options."""
+        from confindex.run.job import FetchOptions
         from confindex.store.store import Store
 
         if not self._has_ledger():
@@ -290,6 +297,7 @@ class Archive(Corrections):
         reporter: Reporter | None = None,
     ):
         """Run ledger rows (`keys`; None: every unfinished one) with the last run's options."""
+        from confindex.run.options import validate_options
         from confindex.run.scheduler import BulkOptions
 
         options, stored = self.last_run_options()

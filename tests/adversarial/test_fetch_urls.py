@@ -186,7 +186,7 @@ def test_a_download_is_drawn_on_a_terminal_and_a_stall_shows(adv: Workspace, ser
 
     master, slave = pty.openpty()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TERM": "xterm-256color", "COLUMNS": "120"}
-    env.update(CONFINDEX_SOCKET_TIMEOUT="5")  # the server stalls for 8 s
+    env.update(CONFINDEX_SOCKET_TIMEOUT="2")  # the server stalls for 8 s
     env.pop("NO_COLOR", None)
     args = ["-w", str(adv.root), "fetch", server + "/stall/drawn.mp3", "--retries", "0"]
     p = subprocess.Popen(

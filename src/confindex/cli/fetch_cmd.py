@@ -194,9 +194,9 @@ def option_kwargs(kw: dict) -> dict:
 
 def build_options(kw: dict, **extra) -> FetchOptions:
     """FetchOptions from the click keyword arguments of the options above."""
-    from confindex.api import build_options as api_build_options
+    from confindex.run.options import build_options as run_build_options
 
-    return api_build_options(**option_kwargs(dict(kw)), **extra)
+    return run_build_options(**option_kwargs(dict(kw)), **extra)
 
 
 def print_summary(console, summary) -> None:
