@@ -441,24 +441,48 @@ def test_index_rewrites_exports_older_than_their_transcript(adv) -> None:
 # --- D6: identical broken files ------------------------------------------------------------------
 
 
-def test_identical_empty_files_all_fail_and_are_all_retried(tmp_path: Path) -> None:
+@pytest.mark.parametrize("as_json", [False, True], ids=["summary", "json"])
+def test_identical_empty_files_all_fail_and_are_all_retried(
+    tmp_path: Path, monkeypatch, as_json: bool
+) -> None:
     """Twenty identical empty files: rows taken for duplicates of one that then failed fail
-    with it, so `status` and `retry-failed` see all twenty (they saw one)."""
+    with it, so `status` and `retry-failed` see all twenty (they saw one), and so does the
+    run's own summary and --json (they said nineteen "skipped: duplicate of" it)."""
     from confindex.store.ledger import Ledger
 
     folder = tmp_path / "in"
     folder.mkdir()
     for i in range(20):
         (folder / f"e{i:02d}.wav").write_bytes(b"")
+    # The first one waits 1 s before decoding (and failing): the other nineteen are hashed
+    # meanwhile and taken for its duplicates, every time.
+    monkeypatch.setenv("CONFINDEX_TEST_STAGE_DELAY", "decoding=1")
     ws = Workspace(tmp_path / "ws")
-    r = run("fetch", str(folder), "--no-diarize", ws=ws)
-    assert r.exit_code == 1
+    r = run("fetch", str(folder), "--no-diarize", *(["--json"] if as_json else []), ws=ws)
+    assert r.exit_code == 1  # the run had failures
     with Ledger.of(ws) as led:
         rows = list(led.rows())
     assert len(rows) == 20 and {str(x.stage) for x in rows} == {"failed"}, [
         (x.key, x.stage, x.error) for x in rows
     ]
     assert all("empty" in (x.error or "") for x in rows)
+    dups = [x for x in rows if "which failed" in (x.error or "")]
+    assert len(dups) == 19, [(x.key, x.error) for x in rows]  # the case this test is for
+    if as_json:
+        out = json.loads(r.stdout)
+        assert out["summary"]["failed"] == 20 and out["summary"]["skipped"] == 0, out["summary"]
+        assert {x["status"] for x in out["recordings"]} == {"failed"}
+        assert all("empty" in x["error"] for x in out["recordings"])
+        return
+    text = r.stdout + r.stderr
+    assert "0 done, 0 skipped, 20 failed" in text, text
+    assert "duplicate of" not in text and "skipped" not in text.replace("0 skipped", ""), text
+    flat = " ".join(text.split())  # the terminal wraps long lines
+    assert flat.count(f"failed {folder}/") == 20, text
+    # The same reason as `status` gives: each duplicate's line names what failed.
+    (first,) = (x for x in rows if x not in dups)
+    why = f"same media as {first.recording_id}, which failed: {Path(first.source).name} is empty"
+    assert flat.count(why) == 19, text
 
 
 # --- M3: a redirect to another scheme ----------------------------------------------------------
