@@ -457,6 +457,20 @@ def test_a_slow_download_above_the_minimum_rate_is_not_given_up(adv, monkeypatch
         server.stop()
 
 
+def test_sleep_interval_is_not_taken_for_a_stall(adv, monkeypatch) -> None:
+    """`--sleep-interval` sleeps inside yt-dlp's download call, before it opens the URL: the
+    window starts at the first response, so a 2.5 s sleep with a 1.5 s window is no stall."""
+    from confindex.run.fetch import download
+
+    monkeypatch.setenv("CONFINDEX_MIN_RATE_WINDOW", "1.5")
+    server = _Trickle(8192, drips=0, exact=True)
+    try:
+        media = download(adv, server.url, ydl_extra={"retries": 0, "sleep_interval": 2.5})
+        assert media.path.stat().st_size == 8192
+    finally:
+        server.stop()
+
+
 # --- H7: another process holds the index lock --------------------------------------------------
 
 

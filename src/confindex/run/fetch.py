@@ -330,7 +330,7 @@ def download(
     staging = ws.tmp / f"dl-{rid}"
     staging.mkdir(parents=True, exist_ok=True)
 
-    watch = RateWatch(url)
+    watch = RateWatch(url, extra.get("ratelimit"))
 
     def hook(d: dict[str, Any]) -> None:
         if progress and d.get("status") in ("downloading", "finished"):

@@ -66,9 +66,11 @@ def socket_of(resp: Any) -> socket.socket | None:
 class RateWatch:
     """Watches the downloads one YoutubeDL makes (`with watch.attached(ydl): ...`)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, limit_rate: float | None = None) -> None:
         self.url = url
         self.rate = _env_float(MIN_RATE_ENV, MIN_RATE)
+        if limit_rate:  # `--limit-rate` below the minimum: the user's own throttle is no stall
+            self.rate = min(self.rate, limit_rate / 2)
         self.window = _env_float(MIN_RATE_WINDOW_ENV, MIN_RATE_WINDOW)
         piece = self.rate * self.window / PIECES_PER_WINDOW
         self.piece = int(min(max(piece, MIN_PIECE), MAX_PIECE))
@@ -89,26 +91,31 @@ class RateWatch:
     @contextlib.contextmanager
     def attached(self, ydl: Any) -> Iterator[None]:
         """Counts every response opened while `ydl.dl` runs (the media download: HttpFD and
-        the fragment downloaders open theirs through `ydl.urlopen`) and watches the rate for
-        as long as `ydl.dl` runs; extraction (web pages, API calls, JS challenges) is not
-        timed."""
+        the fragment downloaders open theirs through `ydl.urlopen`, one at a time) and watches
+        the rate from the first of them to the end of `ydl.dl`. Not timed: extraction (web
+        pages, API calls, JS challenges) and `--sleep-interval`'s sleep (inside `ydl.dl`,
+        before the download opens anything); a server that does not answer at all is the
+        socket timeout's."""
         if not self.active:
             yield
             return
         dl, urlopen = ydl.dl, ydl.urlopen
 
         def watched_dl(*args: Any, **kwargs: Any) -> Any:
-            self._arm()
+            self._depth += 1
             try:
                 return dl(*args, **kwargs)
             finally:
-                self._disarm()
+                self._depth -= 1
+                if not self._depth:
+                    self._disarm()
 
         def watched_urlopen(req: Any) -> Any:
             self._raise_if_given_up(None)
             resp = urlopen(req)
             if self._depth:
                 self._watch(resp)
+                self._arm()
             return resp
 
         ydl.dl, ydl.urlopen = watched_dl, watched_urlopen
@@ -162,20 +169,17 @@ class RateWatch:
     # --- the watchdog thread --------------------------------------------------------------
 
     def _arm(self) -> None:
-        self._depth += 1
-        if self._depth > 1:
+        if self._thread is not None:
             return
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="confindex-min-rate", daemon=True)
         self._thread.start()
 
     def _disarm(self) -> None:
-        self._depth = max(self._depth - 1, 0)
-        if self._depth or self._thread is None:
-            return
-        self._stop.set()
-        self._thread.join()
-        self._thread = None
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
         self._set_sock(None)
 
     def _run(self) -> None:
