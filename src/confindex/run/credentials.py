@@ -1,16 +1,13 @@
 """Logins and stalls of downloads (issue 30): credentials given in a URL are taken out before
 the URL is stored or printed and handed to yt-dlp for the download only; `--username`,
-`--password` and `--netrc` log in the same way; a download slower than a minimum rate is given
-up; long URLs are cut in messages."""
+`--password` and `--netrc` log in the same way; long URLs are cut in messages. (The minimum
+download rate is in `stall`.)"""
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 from urllib.parse import unquote, urlsplit
-
-from confindex.errors import DownloadError
 
 
 def is_url(arg: str) -> bool:
@@ -100,38 +97,3 @@ def _netrc_login(host: str, location: str | None) -> tuple[str, str] | None:
     except (OSError, netrc.NetrcParseError):
         return None
     return (found[0], found[2] or "") if found else None
-
-
-# A download slower than MIN_RATE bytes/s over MIN_RATE_WINDOW seconds is given up (curl's
-# --speed-limit/--speed-time): a server sending 1 byte every 4 s never tripped the socket
-# timeout and was waited on for ever.
-MIN_RATE_ENV = "CONFINDEX_MIN_RATE"  # bytes per second (0: no minimum)
-MIN_RATE_WINDOW_ENV = "CONFINDEX_MIN_RATE_WINDOW"  # seconds
-MIN_RATE = 1024
-MIN_RATE_WINDOW = 60.0
-
-
-class _RateGuard:
-    """Raises DownloadError when fewer than MIN_RATE x window bytes came in the last window."""
-
-    def __init__(self, url: str) -> None:
-        import time
-
-        self.url = url
-        self.rate = float(os.environ.get(MIN_RATE_ENV) or MIN_RATE)
-        self.window = float(os.environ.get(MIN_RATE_WINDOW_ENV) or MIN_RATE_WINDOW)
-        self.clock = time.monotonic
-        self.since, self.at_bytes = self.clock(), 0
-
-    def check(self, done: int) -> None:
-        now = self.clock()
-        if now - self.since < self.window:
-            return
-        got = done - self.at_bytes
-        if self.rate > 0 and got < self.rate * self.window:
-            raise DownloadError(
-                f"cannot download {short(self.url)}: slower than {self.rate:.0f} bytes/s for "
-                f"{self.window:.0f} s ({got} bytes); gave up",
-                transient=True,
-            )
-        self.since, self.at_bytes = now, done

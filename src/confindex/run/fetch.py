@@ -30,12 +30,12 @@ from confindex.errors import DownloadError, InputError
 from confindex.log import suppressed
 from confindex.run.credentials import (
     CREDENTIALS_KEY,
-    _RateGuard,
     _with_credentials,
     redact_url,
     short,
     strip_credentials,
 )
+from confindex.run.stall import RateWatch
 from confindex.store.transcript import Recording
 from confindex.store.workspace import Workspace, check_file, sha256_file, slugify
 
@@ -330,11 +330,9 @@ def download(
     staging = ws.tmp / f"dl-{rid}"
     staging.mkdir(parents=True, exist_ok=True)
 
-    slow = _RateGuard(url)
+    watch = RateWatch(url, extra.get("ratelimit"))
 
     def hook(d: dict[str, Any]) -> None:
-        if d.get("status") == "downloading":
-            slow.check(int(d.get("downloaded_bytes") or 0))
         if progress and d.get("status") in ("downloading", "finished"):
             total = d.get("total_bytes") or d.get("total_bytes_estimate")
             progress(int(d.get("downloaded_bytes") or 0), int(total) if total else None)
@@ -349,12 +347,14 @@ def download(
         **extra,
     )
     try:
-        with yt_dlp.YoutubeDL(opts) as ydl:
+        with yt_dlp.YoutubeDL(opts) as ydl, watch.attached(ydl):
             if existing:  # downloaded by an earlier run: metadata only
                 info = ydl.extract_info(fetch_url, download=False)
             else:
                 info = ydl.extract_info(fetch_url, download=True)
     except yt_dlp.utils.YoutubeDLError as exc:  # DownloadError, and RequestErrors it lets out
+        if watch.error is not None:  # yt-dlp's report of the read the watch cut short
+            raise watch.error from None
         if any(getattr(e, "errno", None) == errno.ENOSPC for e in _causes(exc)):
             # Disk full: the partial file goes, so that the failure can be recorded (a
             # ledger that cannot grow would leave the recording "queued" for ever).

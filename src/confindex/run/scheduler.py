@@ -118,13 +118,8 @@ class BulkRunner:
         else:
             keys = [r.key for r in led.rows() if not r.terminal]
         self._before = {r.key: r.stage for r in led.rows(keys)}
-        run_id = led.start_run(
-            {
-                **self.options.to_dict(),
-                "download_workers": self.bulk.download_workers,
-                "executor": self.executor.name,
-            }
-        )
+        opts = {**self.options.to_dict(), "download_workers": self.bulk.download_workers}
+        run_id = led.start_run({**opts, "executor": self.executor.name})
         log.info(
             "run %s: %d recording(s) on %s",
             run_id,
@@ -567,15 +562,18 @@ class BulkRunner:
         out = []
         rows = {r.key: r for r in self.ledger.rows(keys)}
         for k in keys:
-            if k in self._results:
-                out.append(self._results[k])
+            r, o = rows.get(k), self._results.get(k)
+            # A duplicate of a row that failed after it was taken failed with it (`fail`).
+            if o and not (o.status == Status.SKIPPED and r and r.stage == Stage.FAILED):
+                out.append(o)
                 continue
-            r = rows.get(k)
             if r is None:
                 continue
             if r.stage == Stage.FAILED:
+                earlier = o is None  # not a duplicate of one that failed in this run
                 o = self._outcome(r.source, Status.FAILED, r.recording_id, r.title, error=r.error)
                 o.reason = "failed in an earlier run; `confindex retry-failed` tries it again"
+                o.reason = o.reason if earlier else None
             elif r.stage == Stage.DUPLICATE:
                 o = self._outcome(r.source, Status.SKIPPED, r.recording_id, r.title)
                 o.reason = f"duplicate of {r.duplicate_of}"
