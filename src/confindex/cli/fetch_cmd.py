@@ -129,11 +129,13 @@ def _parse_languages(ctx, param, value: str | None) -> tuple[str, ...] | None:
     codes = tuple(dict.fromkeys(c.strip().lower() for c in value.split(",") if c.strip()))
     if not codes:
         raise click.BadParameter("give language codes such as fr,ru,en")
-    from confindex.speech.decoder import known_languages
+    from confindex.errors import InputError
+    from confindex.run.options import check_language_codes
 
-    for code in codes:
-        if code not in known_languages():
-            raise click.BadParameter(f"unknown language code {code!r} (Whisper codes: en, fr, ru…)")
+    try:
+        check_language_codes(codes)
+    except InputError as exc:
+        raise click.BadParameter(exc.message) from None
     return codes
 
 
@@ -177,9 +179,10 @@ def option_kwargs(kw: dict) -> dict:
     (popped from it)."""
     from confindex.errors import InputError
     from confindex.run.job import FetchOptions
-    from confindex.run.options import ASR_KEYS, MODEL_KEYS
+    from confindex.run.options import ASR_KEYS, MODEL_KEYS, check_language_codes
 
     try:
+        check_language_codes([kw["language"]] if kw.get("language") else [])
         FetchOptions.check(
             min_speakers=kw.get("min_speakers"),
             max_speakers=kw.get("max_speakers"),

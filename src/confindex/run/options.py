@@ -67,6 +67,19 @@ def whisper_languages() -> frozenset[str]:
     return known_languages()
 
 
+def check_language_codes(codes: list[str] | tuple[str, ...]) -> None:
+    """An InputError for the first code Whisper does not know. The one rule and message for
+    the CLI's --languages (shown as a usage error) and `Archive`'s options."""
+    if not codes:
+        return
+    known = whisper_languages()
+    for lang in codes:
+        if lang not in known:
+            raise InputError(
+                f"unknown language code {lang!r}: use a Whisper code such as en, fr, de, ru"
+            )
+
+
 def validate_options(options: FetchOptions) -> None:
     """Check everything that can be checked before any download or decoding: the language
     code, the model (a directory must hold a model; a hub name must be cached when the hub is
@@ -76,14 +89,7 @@ def validate_options(options: FetchOptions) -> None:
     from confindex.speech.decoder import check_model
 
     asked = [options.asr.language] if options.asr.language is not None else []
-    asked += list(options.asr.languages or ())
-    if asked:
-        known = whisper_languages()
-        for lang in asked:
-            if lang not in known:
-                raise InputError(
-                    f"unknown language code {lang!r}: use a Whisper code such as en, fr, de, ru"
-                )
+    check_language_codes(asked + list(options.asr.languages or ()))
     check_model(options.model, options.device, options.compute_type)
     if options.diarize:
         diarize_options(options)
