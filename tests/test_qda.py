@@ -383,3 +383,36 @@ def test_real_fetched_recording_exports_read_back(tmp_path, monkeypatch):
     assert_turns(read_exb(Path(str(base) + ".exb").read_text()), t, 0.001)
     d = docx.Document(str(base) + ".docx")
     assert sum(1 for p in d.paragraphs if ATLAS_LINE.match(p.text)) == len(t.turns)
+
+
+def test_media_link_follows_the_web_players_rule(tmp_path: Path, monkeypatch) -> None:
+    """QDA exports link the media the web player would serve: the workspace copy when it is
+    there, else the file fetched from (`~` expanded, file:// URLs read); a URL otherwise."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "talk.wav").write_bytes(b"RIFF")
+    ws = tmp_path / "ws"
+    (ws / "media").mkdir(parents=True)
+
+    def url(**rec) -> str:
+        r = Recording(id="r", title="t", **rec)
+        return qda.media_url(
+            Transcript(
+                recording=r, language="en", duration=1.0, provenance=Provenance("0"), turns=[]
+            ),
+            ws,
+        )
+
+    home_talk = (tmp_path / "home" / "talk.wav").as_uri()
+    # `~` was joined to the workspace (ws/~/talk.wav) before the rule was shared.
+    assert url(source="~/talk.wav", kind="file") == home_talk
+    assert url(source=home_talk, kind="url") == home_talk
+    # The copy in the workspace wins when it exists; a missing one gives way to the source.
+    assert url(source="~/talk.wav", kind="file", media_path="media/r.wav") == home_talk
+    (ws / "media" / "r.wav").write_bytes(b"RIFF")
+    assert url(source="~/talk.wav", kind="file", media_path="media/r.wav") == (
+        (ws / "media" / "r.wav").as_uri()
+    )
+    assert url(source="https://example.org/a.mp3", webpage_url="https://example.org/a") == (
+        "https://example.org/a"
+    )

@@ -111,15 +111,10 @@ def media_url(t: Transcript, root: Path | None = None) -> str:
     """Where the tool finds the media: a `file://` URL of the local media (the workspace copy
     first), else the source URL."""
     r = t.recording
-    for cand in (r.media_path, r.source if r.kind == "file" else None):
-        if not cand:
-            continue
-        p = Path(cand)
-        if not p.is_absolute() and root is not None:
-            p = root / p
-        if p.is_absolute():
-            return p.as_uri()
-    return r.webpage_url or r.source
+    found = [p for p in r.media_candidates(root or Path()) if p.is_absolute()]
+    # One that exists first; else the first (the media may be put back where it was).
+    best = next((p for p in found if p.is_file()), found[0] if found else None)
+    return best.as_uri() if best else (r.webpage_url or r.source)
 
 
 def _mime(url: str) -> str:

@@ -156,6 +156,29 @@ class Recording:
     media_path: str | None = None  # relative to the workspace when inside it
     media_sha256: str | None = None
 
+    def source_path(self) -> Path | None:
+        """The local file this was fetched from (a path or a file:// URL), else None."""
+        if self.kind == "file" or (self.source and "://" not in self.source):
+            return Path(self.source).expanduser()
+        if self.source.startswith("file://"):
+            from urllib.parse import unquote, urlsplit
+
+            return Path(unquote(urlsplit(self.source).path))
+        return None
+
+    def media_candidates(self, root: Path) -> list[Path]:
+        """Where the media may be, best first: the downloaded copy (`media_path`, relative to
+        the workspace `root` when inside it), else the local file it was fetched from. One
+        rule for the web player and the QDA exports' media links (which differed: `~` and
+        file:// sources were resolved by one and not the other)."""
+        out = []
+        if self.media_path:
+            p = Path(self.media_path).expanduser()
+            out.append(p if p.is_absolute() else root / p)
+        if (source := self.source_path()) is not None:
+            out.append(source)
+        return out
+
 
 @dataclass
 class Engine:

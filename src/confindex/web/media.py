@@ -45,19 +45,6 @@ def media_type(path: Path) -> str:
     )
 
 
-def candidates(root: Path, rec: Recording) -> list[Path]:
-    """Where the recording's media may be: the downloaded copy (`media_path`, relative to the
-    workspace when inside it), else the local file it was fetched from."""
-    out = []
-    if rec.media_path:
-        p = Path(rec.media_path).expanduser()
-        out.append(p if p.is_absolute() else root / p)
-    source = _source_path(rec)
-    if source is not None:
-        out.append(source)
-    return out
-
-
 # How audio and video containers begin (offset, bytes): a file a transcript names is served only
 # when its first bytes say it is media, whatever its name (a transcript naming /etc/passwd, or
 # notes.mp3 holding text, is refused). Covers what yt-dlp and ffmpeg write and what archivists
@@ -96,21 +83,11 @@ def _allowed(p: Path, root: Path, rec: Recording) -> bool:
         return False
     if real.is_relative_to(root.resolve()):
         return True
-    source = _source_path(rec)
+    source = rec.source_path()
     try:
         return source is not None and real == source.resolve(strict=True)
     except (OSError, RuntimeError, ValueError):
         return False
-
-
-def _source_path(rec: Recording) -> Path | None:
-    if rec.kind == "file" or (rec.source and "://" not in rec.source):
-        return Path(rec.source).expanduser()
-    if rec.source.startswith("file://"):
-        from urllib.parse import unquote, urlsplit
-
-        return Path(unquote(urlsplit(rec.source).path))
-    return None
 
 
 def _is_media_file(p: Path) -> bool:
@@ -136,7 +113,7 @@ def find_media(root: Path, rec: Recording) -> Media | None:
     """The first candidate that is an audio or video file (by name and by its first bytes;
     never a FIFO, device or folder) inside the workspace or the recorded source path, or None:
     workspaces are shared, and a transcript naming /etc/passwd as its media must not serve it."""
-    for p in candidates(root, rec):
+    for p in rec.media_candidates(root):
         if _allowed(p, root, rec) and _is_media_file(p):
             return Media(p, media_type(p))
     return None
