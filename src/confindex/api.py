@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,9 +26,20 @@ from confindex.results import ArchiveStats, IndexReport, LedgerStatus, RenameRes
 from confindex.store.corrections import Corrections
 from confindex.store.workspace import Workspace
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the return types: tests/test_api.py resolves them from these imports
+    from collections.abc import Iterator
+
+    from confindex.formats.cite import Citation
     from confindex.run.executors import ExecutorOptions
+    from confindex.run.inputs import WorkItem
     from confindex.run.job import FetchOptions, Reporter
+    from confindex.run.outcome import Outcome, RunSummary
+    from confindex.run.scheduler import BulkOptions
+    from confindex.search.hits import Hit, SearchResult
+    from confindex.speech.quality import Passage
+    from confindex.store.catalog import Entry, Removed
+    from confindex.store.speakers import ArchiveSpeaker, Identified, Review, SpeakerInfo
+    from confindex.store.transcript import Transcript, Turn
 
 # The run layer (job → speech → numpy) is imported where a method needs it: `confindex search`
 # and every other read-only command paid ~0.15 s CPU per start for it (numpy alone ~0.12 s).
@@ -52,7 +63,7 @@ class Archive(Corrections):
         self.ws = path if isinstance(path, Workspace) else Workspace.resolve(path)
 
     @property
-    def root(self):
+    def root(self) -> Path:
         return self.ws.root
 
     def __repr__(self) -> str:
@@ -84,7 +95,7 @@ class Archive(Corrections):
         scheduler: str | None = None,
         reporter: Reporter | None = None,
         **options: Any,
-    ):
+    ) -> RunSummary:
         """Download, transcribe, diarize and index recordings (URLs, files, folders,
         playlists); returns the run's `RunSummary` (one result per recording). Options are
         checked before anything is downloaded. `formats`: the exports to write ("all",
@@ -97,23 +108,15 @@ class Archive(Corrections):
         N processes here, `scheduler="tcp://HOST:PORT"` uses a running cluster; this process
         stays the only writer of the archive."""
         from confindex.run.executors import ExecutorOptions
+        from confindex.run.fetch import politeness_options
         from confindex.run.inputs import Filters, expand
-        from confindex.run.options import build_options, validate_options
-        from confindex.run.scheduler import BulkOptions
+        from confindex.run.options import bulk_options, fetch_options
 
         if not inputs and not batch_files:
             raise InputError("give URLs, files or folders, or a batch file")
-        opts = build_options(force=force, index=index, **options)
-        if formats is not None:
-            from confindex.formats.export import parse_formats
-
-            # an empty list means none (as "none" does), never "all"
-            opts.formats = parse_formats(formats) if isinstance(formats, str) or formats else []
-        if output_dir:
-            opts.output_dir = str(Path(output_dir).expanduser().resolve())
-        validate_options(opts)
-        from confindex.run.fetch import politeness_options
-
+        opts = fetch_options(
+            force=force, index=index, formats=formats, output_dir=output_dir, **options
+        )
         ydl = politeness_options(
             sleep_interval=sleep_interval,
             limit_rate=limit_rate,
@@ -135,26 +138,18 @@ class Archive(Corrections):
         )
         if not items:
             raise ConfindexError("nothing to fetch: no media files or recordings in the inputs")
-        from confindex.run.credentials import CREDENTIALS_KEY, remembered_credentials
-
-        # Credentials taken out of URLs (`expand`) travel to Dask workers with the job only.
-        creds = {CREDENTIALS_KEY: remembered_credentials()} if remembered_credentials() else {}
-        bulk = BulkOptions(
-            download_workers=download_workers,
-            ydl_extra={**ydl, **(ydl_extra or {}), **creds},
-            retries=retries,
-        )
+        bulk = bulk_options(download_workers, retries, {**ydl, **(ydl_extra or {})})
         return self.run(items, opts, bulk, executor=ex, reporter=reporter)
 
     def run(
         self,
-        items: list[Any] | None,
+        items: list[WorkItem] | None,
         options: FetchOptions,
-        bulk: Any,
+        bulk: BulkOptions,
         *,
         executor: ExecutorOptions | None = None,
         reporter: Reporter | None = None,
-    ):
+    ) -> RunSummary:
         """Run work items (None: every unfinished row of the ledger) through the bulk runner,
         on `executor` (default: this process). A cluster that cannot be started or reached
         is an ExecutorError before anything is written."""
@@ -175,7 +170,9 @@ class Archive(Corrections):
             if cluster is not None:
                 cluster.close()
 
-    def transcribe(self, recording: str, *, reporter: Reporter | None = None, **options: Any):
+    def transcribe(
+        self, recording: str, *, reporter: Reporter | None = None, **options: Any
+    ) -> Outcome:
         """Transcribe one recording again (a recording id or prefix, or the file/URL it came
         from) with new options; a file or URL not in the archive yet is fetched. Speaker names
         are kept and the replaced version goes to the history (`undo`). Returns an Outcome."""
@@ -203,7 +200,7 @@ class Archive(Corrections):
 
     def transcribe_span(
         self, recording: str, span: str, *, reporter: Reporter | None = None, **options: Any
-    ):
+    ) -> Outcome:
         """Decode one passage of a recording again (`span` "12:30-14:00", e.g. one `review`
         flagged) with other options — a bigger model, a forced language, hotwords — and splice
         it in: the rest stays, the new words keep the recording's speakers and their names,
@@ -219,7 +216,7 @@ class Archive(Corrections):
         parse_span(span, old.duration or None)
         return redecode(self.ws, old.id, span, opts, reporter)
 
-    def undo(self, recording: str):
+    def undo(self, recording: str) -> Transcript:
         """Restore the version of a recording's transcript before its last overwrite
         (an edit, merge, meta, re-transcription, rename, `--force`); returns the restored
         Transcript."""
@@ -243,7 +240,7 @@ class Archive(Corrections):
         download_workers: int | None = None,
         executor: ExecutorOptions | None = None,
         reporter: Reporter | None = None,
-    ):
+    ) -> RunSummary:
         """Finish every unfinished recording of the ledger with the options of the last run."""
         return self.rerun(
             None, download_workers=download_workers, executor=executor, reporter=reporter
@@ -256,7 +253,7 @@ class Archive(Corrections):
         download_workers: int | None = None,
         executor: ExecutorOptions | None = None,
         reporter: Reporter | None = None,
-    ):
+    ) -> RunSummary | list[str]:
         """Queue failed recordings again and (unless `requeue_only`) run them; returns the
         RunSummary, or the requeued keys with `requeue_only` (or when none failed)."""
         from confindex.store.store import Store
@@ -295,7 +292,7 @@ class Archive(Corrections):
         download_workers: int | None = None,
         executor: ExecutorOptions | None = None,
         reporter: Reporter | None = None,
-    ):
+    ) -> RunSummary:
         """Run ledger rows (`keys`; None: every unfinished one) with the last run's options."""
         from confindex.run.options import validate_options
         from confindex.run.scheduler import BulkOptions
@@ -324,7 +321,7 @@ class Archive(Corrections):
 
     # -- reading ------------------------------------------------------------------------------
 
-    def recording(self, ref: Any):
+    def recording(self, ref: str | Transcript) -> Transcript:
         """The Transcript of a recording (id, unique id prefix, or its source URL/path); a
         Transcript given is returned as is."""
         from confindex.store import transcript as store
@@ -333,20 +330,20 @@ class Archive(Corrections):
             return ref
         return store.resolve_recording(self.ws, ref)
 
-    def recordings(self) -> Iterable[Any]:
+    def recordings(self) -> Iterator[Transcript]:
         """Every transcript of the archive, in id order."""
         from confindex.store import transcript as store
 
         return store.iter_all(self.ws)
 
-    def list_recordings(self, **filters: str | None) -> list[Any]:
+    def list_recordings(self, **filters: str | None) -> list[Entry]:
         """The recordings as `confindex list` shows them (catalog Entries, newest first);
         filters: title, speaker, channel, lang, since, until."""
         from confindex.store.catalog import Filters, entries
 
         return entries(self.ws, Filters(**filters))
 
-    def remove(self, *refs: str, media: bool = False) -> list[Any]:
+    def remove(self, *refs: str, media: bool = False) -> list[Removed]:
         """Remove recordings everywhere (transcript, exports, index, ledger; downloaded media
         with `media=True`). Every ref is checked before anything is removed."""
         from confindex.store.catalog import remove, resolve_ids
@@ -363,7 +360,7 @@ class Archive(Corrections):
         context: int = 0,
         log_fn: Any = None,
         semantic: bool = False,
-    ):
+    ) -> SearchResult:
         """Search the archive (the query language of `confindex search`); a SearchResult.
 
         Each hit is a turn; `hit.mentions` are the places in it where the query is said, each
@@ -392,7 +389,9 @@ class Archive(Corrections):
         )
         return result
 
-    def related(self, recording: Any, at: float, *, limit: int = 10, log_fn: Any = None):
+    def related(
+        self, recording: Any, at: float, *, limit: int = 10, log_fn: Any = None
+    ) -> tuple[Hit, list[Hit]]:
         """The passages across the archive closest in meaning to the one spoken at second `at`
         of `recording`: (that passage, related passages best first), each a Hit."""
         from confindex.search.fusion import related
@@ -402,7 +401,7 @@ class Archive(Corrections):
 
     def review(
         self, recording: Any, *, kinds: Sequence[str] | None = None, min_score: float = 0.0
-    ) -> list[Any]:
+    ) -> list[Passage]:
         """The passages of a recording flagged as likely wrong (quality.py's Passage: kind,
         start, end, score, reason, speaker, text, link), in time order; `kinds` keeps only
         those kinds (loop, nonspeech, lowconf, language, undecoded, missed), `min_score` (0–1)
@@ -416,7 +415,7 @@ class Archive(Corrections):
             raise InputError(f"min_score {min_score} is not between 0 and 1")
         return review(self.recording(recording), kinds or None, min_score)
 
-    def show(self, recording: Any, at: float | None = None, around: float = 60.0) -> list[Any]:
+    def show(self, recording: Any, at: float | None = None, around: float = 60.0) -> list[Turn]:
         """The turns of a recording, all of them or those within `around` s of `at` (a moment
         past the recording's end is an InputError)."""
         from confindex.formats.cite import check_moment
@@ -427,7 +426,7 @@ class Archive(Corrections):
         check_moment(t, at)
         return [x for x in t.turns if x.end >= at - around and x.start <= at + around]
 
-    def cite(self, recording: Any, at: float | None = None, *, span: str | None = None):
+    def cite(self, recording: Any, at: float | None = None, *, span: str | None = None) -> Citation:
         """A Citation of what was said at `at` seconds (its sentence), or of exactly the words
         starting in `span` ("57.2-61"): `.render(style)` with style apa, chicago, bibtex,
         ris or csl; an InputError when the moment lies outside the recording."""
@@ -454,7 +453,7 @@ class Archive(Corrections):
         style = cue_style(self.ws, max_line_width=max_line_width, max_line_count=max_line_count)
         return render(self.recording(recording), fmt, style, self.ws.root)
 
-    def chapters(self, recording: Any, *, recompute: bool = False) -> Any:
+    def chapters(self, recording: Any, *, recompute: bool = False) -> Transcript:
         """The Transcript of a recording with its chapters (issue 32): the stored ones; computed
         in memory (not saved) for a transcript published before chapters existed; with
         `recompute`, computed again and published (transcript, exports, index)."""
@@ -491,13 +490,13 @@ class Archive(Corrections):
             written.append(dest)
         return written
 
-    def speakers(self, recording: Any) -> list[Any]:
+    def speakers(self, recording: Any) -> list[SpeakerInfo]:
         """The speakers of a recording (SpeakerInfo: label, name, talk time, first quote)."""
         from confindex.store.speakers import list_speakers
 
         return list_speakers(self.recording(recording))
 
-    def archive_speakers(self) -> tuple[list[Any], int]:
+    def archive_speakers(self) -> tuple[list[ArchiveSpeaker], int]:
         """The people of the archive (ArchiveSpeaker: recordings, talk time, first and last
         appearance), one per person whatever the spelling of case and spaces, and the count
         of speakers still unnamed."""
@@ -516,7 +515,7 @@ class Archive(Corrections):
         t, label = rename(self.ws, recording, speaker, name, enroll=enroll)
         return RenameResult(t.id, label, t.speakers.get(label), list_speakers(t))
 
-    def pending_names(self, *recordings: str) -> list[Any]:
+    def pending_names(self, *recordings: str) -> list[Review]:
         """Names the voice library gave and nobody confirmed yet (speakers.Review: recording,
         label, name, score, margin), in the given recordings or all."""
         from confindex.store.speakers import pending
@@ -538,7 +537,7 @@ class Archive(Corrections):
         t, label, name = review(self.ws, recording, speaker, accept=False)
         return RenameResult(t.id, label, name, list_speakers(t))
 
-    def identify_speakers(self, *recordings: str) -> list[Any]:
+    def identify_speakers(self, *recordings: str) -> list[Identified]:
         """Recognise the library's voices again in existing recordings (all when none given),
         computing missing voiceprints from the media when it is still there.
         Returns speakers.Identified per recording: the names given or taken back."""
@@ -559,8 +558,6 @@ class Archive(Corrections):
         """Bring the search index up to date with transcripts/ (new, changed, deleted ones),
         or rebuild it from them; optionally merge its segments. Transcripts that could not be
         read are listed in the report's `skipped` (and the index goes on without them)."""
-        import time
-
         from confindex.store.store import Store
 
         t0 = time.monotonic()
@@ -586,11 +583,13 @@ class Archive(Corrections):
         return report
 
     def status(self) -> LedgerStatus:
+        """Progress of bulk runs, from the ledger (`confindex status`)."""
         from confindex.store.report import ledger_status
 
         return LedgerStatus(**ledger_status(self.ws))
 
     def stats(self) -> ArchiveStats:
+        """Figures of the indexed archive (`confindex stats`)."""
         from confindex.store.report import archive_stats
 
         return ArchiveStats(**archive_stats(self.ws))

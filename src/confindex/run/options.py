@@ -3,10 +3,16 @@ the checks made before any download or decoding."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from confindex.errors import InputError
 from confindex.run.job import FetchOptions
+
+if TYPE_CHECKING:
+    from confindex.run.scheduler import BulkOptions
 
 # Options of `fetch`/`transcribe` that decide how a recording is transcribed (FetchOptions and
 # AsrOptions fields), accepted as keyword arguments by the Archive methods.
@@ -93,3 +99,37 @@ def validate_options(options: FetchOptions) -> None:
     check_model(options.model, options.device, options.compute_type)
     if options.diarize:
         diarize_options(options)
+
+
+def fetch_options(
+    *,
+    force: bool,
+    index: bool,
+    formats: str | Sequence[str] | None,
+    output_dir: str | os.PathLike[str] | None,
+    **kw: Any,
+) -> FetchOptions:
+    """`Archive.fetch`'s FetchOptions: `build_options`, the exports to write ("all", "none",
+    "srt,vtt" or a list; None: the workspace config) and where, checked (`validate_options`)."""
+    opts = build_options(force=force, index=index, **kw)
+    if formats is not None:
+        from confindex.formats.export import parse_formats
+
+        # an empty list means none (as "none" does), never "all"
+        opts.formats = parse_formats(formats) if isinstance(formats, str) or formats else []
+    if output_dir:
+        opts.output_dir = str(Path(output_dir).expanduser().resolve())
+    validate_options(opts)
+    return opts
+
+
+def bulk_options(download_workers: int, retries: int, ydl_extra: dict[str, Any]) -> BulkOptions:
+    """`Archive.fetch`'s BulkOptions; called after the inputs are expanded, which takes the
+    credentials out of URLs: they travel to Dask workers with the job only."""
+    from confindex.run.credentials import CREDENTIALS_KEY, remembered_credentials
+    from confindex.run.scheduler import BulkOptions
+
+    creds = {CREDENTIALS_KEY: remembered_credentials()} if remembered_credentials() else {}
+    return BulkOptions(
+        download_workers=download_workers, ydl_extra={**ydl_extra, **creds}, retries=retries
+    )

@@ -13,10 +13,13 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confindex.store.transcript import Flag, Segment, SpeakerSegment, Transcript, Word
 from confindex.timefmt import parse_span as parse_span  # re-exported: callers' name
+
+if TYPE_CHECKING:
+    from confindex.run.outcome import Outcome
 
 
 def _mid(w: Word) -> float:
@@ -61,7 +64,7 @@ def splice(
     return replace(old, segments=segs, turns=turns, flags=flags)
 
 
-def redecode(ws: Any, ref: str, span: str, options: Any, reporter: Any = None) -> Any:
+def redecode(ws: Any, ref: str, span: str, options: Any, reporter: Any = None) -> Outcome:
     """Decode [start, end] of a workspace recording again with `options` and publish it
     through the one writer (the Store: the replaced version kept, speaker names carried)."""
     import time

@@ -487,7 +487,9 @@ class Passage:
         return dict(self.__dict__)
 
 
-def review(t: Transcript, kinds: Iterable[str] | None = None, min_score: float = 0.0):
+def review(
+    t: Transcript, kinds: Iterable[str] | None = None, min_score: float = 0.0
+) -> list[Passage]:
     """The flagged passages of `t` to check, in time order, with their words and a link."""
     from confindex.formats.links import link
 

@@ -186,7 +186,7 @@ class Corrections:
 
     ws: Workspace
 
-    def recording(self, ref: Any) -> Transcript:  # Archive's
+    def recording(self, ref: str | Transcript) -> Transcript:  # Archive's
         raise NotImplementedError
 
     def _span(self, recording: str, span: str) -> tuple[float, float]:
@@ -225,7 +225,7 @@ class Corrections:
         """Set title, date (YYYY[-MM[-DD]]), channel, url, doi, authors ('' clears one)."""
         return set_meta(self.ws, recording, values, expect=expect)
 
-    def meta(self, recording: str) -> dict[str, Any]:
+    def meta(self, recording: str) -> edits.RecordingMeta:
         """What citations use: title, date, channel, url, doi, authors."""
         return edits.effective_meta(self.recording(recording))
 

@@ -18,6 +18,7 @@ import datetime as dt
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TypedDict
 
 from confindex.errors import InputError
 from confindex.store.transcript import META_KEYS, Change, Transcript, Turn, Word
@@ -403,7 +404,18 @@ def apply_meta(t: Transcript) -> None:
         rec.webpage_url = m["url"]
 
 
-def effective_meta(t: Transcript) -> dict[str, object]:
+class RecordingMeta(TypedDict):
+    """What citations use (`Archive.meta`, `confindex meta --json`'s "meta"): a plain dict."""
+
+    title: str
+    date: str | None  # YYYY[-MM[-DD]]
+    channel: str | None
+    url: str | None
+    doi: str | None
+    authors: list[str]
+
+
+def effective_meta(t: Transcript) -> RecordingMeta:
     """What citations use: the user's metadata over the recording's own fields."""
     rec = t.recording
     return {

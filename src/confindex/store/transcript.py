@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -494,7 +495,7 @@ def exists(ws: Workspace, recording_id: str) -> bool:
     return is_recording_id(recording_id) and ws.transcript_path(recording_id).exists()
 
 
-def iter_all(ws: Workspace, skipped: list[str] | None = None):
+def iter_all(ws: Workspace, skipped: list[str] | None = None) -> Iterator[Transcript]:
     """Every readable transcript in the workspace, in id order. A damaged or unreadable file
     (a stray `*.json`, a FIFO, a symlink to a device) is skipped with a warning (its message
     appended to `skipped` instead, where given): one bad file must not take over lookups of
