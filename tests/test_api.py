@@ -218,7 +218,8 @@ def test_bad_language_on_forced_refetch_marks_nothing_failed(tmp_path):
     # fetch said "failed in an earlier run". Options are now checked before the ledger is.
     ws = Workspace(tmp_path / "ws")
     r = run("fetch", str(SAMPLES / "panel.ogg"), "--force", "--language", "xx", ws=ws)
-    assert r.exit_code == 2  # a usage error, as `--languages fr,xx` (one rule: check_language_codes)
+    # a usage error, as `--languages fr,xx` (one rule: check_language_codes)
+    assert r.exit_code == 2
     assert r.stderr.startswith("Error: unknown language code 'xx'")
     assert len(r.stderr.strip().splitlines()) == 1
     status = json.loads(run("status", "--json", ws=ws).stdout)
