@@ -4,7 +4,10 @@ speakers): plain dataclasses, each with `to_dict()` for JSON."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from confindex.store.speakers import SpeakerInfo
 
 
 @dataclass
@@ -79,7 +82,7 @@ class RenameResult:
     recording_id: str
     label: str
     name: str | None
-    speakers: list[Any]
+    speakers: list[SpeakerInfo]
 
     def to_dict(self) -> dict[str, Any]:
         return {
