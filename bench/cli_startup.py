@@ -51,11 +51,22 @@ def _small_workspace(root: Path) -> Path:
     return root
 
 
+_BEFORE = (
+    "import sys; sys.path.insert(0, {src!r}); sys.argv[0] = 'confindex'; "
+    "from confindex.cli import main; main()"
+)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-w", "--workspace", help="an existing workspace (default: a small one)")
     ap.add_argument("-q", "--query", default="diplomacy")
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument(
+        "--before",
+        metavar="SRC",
+        help="also run `search` from another source tree (e.g. `git archive REV src | tar -x`)",
+    )
     args = ap.parse_args()
 
     exe = str(Path(sys.executable).parent / "confindex")
@@ -73,6 +84,11 @@ def main() -> None:
             "confindex search --json": [exe, "-w", ws, "search", args.query, "--json"],
             "confindex search (text, rich)": [exe, "-w", ws, "search", args.query],
         }
+        if args.before:
+            # PYTHONPATH wins over the editable install: the same venv, the other tree's code.
+            before = [sys.executable, "-c", _BEFORE.format(src=str(Path(args.before).resolve()))]
+            variants["search --json (before)"] = [*before, "-w", ws, "search", args.query, "--json"]
+            variants["search (text, before)"] = [*before, "-w", ws, "search", args.query]
         wall: dict[str, list[float]] = {k: [] for k in variants}
         cpu: dict[str, list[float]] = {k: [] for k in variants}
         for argv in variants.values():  # warm the page cache and .pyc files once
