@@ -10,6 +10,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 from confindex import sanitize
+from confindex.speech.turns import overlapped
 from confindex.store.transcript import Transcript
 from confindex.timefmt import hms
 
@@ -64,29 +65,77 @@ def transcript_html(t: Transcript, classes: dict[str | None, int]) -> Markup:
         label = _esc(turn.speaker or "")
         name = _esc(t.speaker_name(turn.speaker) or "?")
         lang = f' <span class="lang">{_esc(turn.language)}</span>' if turn.language else ""
+        over = ""
+        if turn.overlap:  # issue 29: who else talks during this turn
+            who = ", ".join(
+                f'<span class="name" data-label="{_esc(o)}">{_esc(t.speaker_name(o) or o)}</span>'
+                for o in turn.overlap
+            )
+            over = f' <span class="over">over {who}</span>'
         out.append(
             f'<article class="turn spk{classes.get(turn.speaker, 0)}" data-label="{label}"'
             f' data-turn="{turn.id}" data-start="{turn.start:.3f}" data-end="{turn.end:.3f}">'
             f'<header><button type="button" class="ts" data-t="{turn.start:.2f}">'
             f"[{hms(turn.start)}]</button> "
-            f'<span class="who" data-label="{label}">{name}</span>{lang}</header>'
+            f'<span class="who" data-label="{label}">{name}</span>{lang}{over}</header>'
             f"<p>{words_html(turn)}</p></article>"
         )
     return Markup("\n".join(out))
 
 
 def timeline_bars(tl: dict[str, Any]) -> Markup:
-    return Markup(
-        "".join(
-            f'<rect class="bar spk{b["cls"]}" data-label="{_esc(b["label"] or "")}" x="{b["x"]}"'
-            f' y="{b["y"] * 10 + 1}" width="{b["w"]}" height="8"></rect>'
-            for b in tl["bars"]
+    """The turns' bars, then one overlap bar in the lane of each speaker of each stretch of
+    overlapped speech (drawn over the turn bars, outlined, named in its title and aria-label)."""
+    bars = [
+        f'<rect class="bar spk{b["cls"]}" data-label="{_esc(b["label"] or "")}" x="{b["x"]}"'
+        f' y="{b["y"] * 10 + 1}" width="{b["w"]}" height="8"></rect>'
+        for b in tl["bars"]
+    ]
+    for o in tl.get("overlaps", []):
+        said = _esc(o["said"])
+        bars += [
+            f'<rect class="ovl spk{cls}" data-label="{_esc(label)}"'
+            f' data-overlap="{_esc(" ".join(o["labels"]))}" x="{o["x"]}" y="{y * 10 + 1}"'
+            f' width="{o["w"]}" height="8" role="img" aria-label="{said}">'
+            f"<title>{said}</title></rect>"
+            for label, y, cls in o["lanes"]
+        ]
+    return Markup("".join(bars))
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def overlap_bars(
+    t: Transcript, classes: dict[str | None, int], lane_of: dict[str, int], duration: float
+) -> list[dict[str, Any]]:
+    """Stretches where two or more speakers talk at once (the diarization's overlapping
+    segments, speech/turns.overlapped: >= 0.2 s), each with the lanes it is drawn in and a
+    sentence naming who talks at once (display names; escaped when drawn)."""
+    out = []
+    for a, b, who in overlapped(t.diarization):
+        lanes = [
+            (label, lane_of[label], classes.get(label, 0)) for label in who if label in lane_of
+        ]
+        if len(lanes) < 2:
+            continue
+        names = [t.speaker_name(label) or label for label, _y, _c in lanes]
+        out.append(
+            {
+                "x": round(a, 2),
+                "w": round(max(b - a, duration / 2000), 2),
+                "labels": [label for label, _y, _c in lanes],
+                "lanes": lanes,
+                "said": f"{_names(names)} at once, {hms(a)}–{hms(b)}",
+            }
         )
-    )
+    return out
 
 
 def timeline(t: Transcript, classes: dict[str | None, int]) -> dict[str, Any]:
-    """One lane per speaker, one bar per turn, in a viewBox whose x unit is the second."""
+    """One lane per speaker, one bar per turn, in a viewBox whose x unit is the second; where
+    speakers talk at once (issue 29), a bar in each of their lanes (`overlaps`)."""
     duration = max([t.duration or 0.0, *(x.end for x in t.turns), 1.0])
     lanes = [label for label in classes if label is not None]
     lane_of = {label: i for i, label in enumerate(lanes)}
@@ -100,7 +149,12 @@ def timeline(t: Transcript, classes: dict[str | None, int]) -> dict[str, Any]:
         }
         for x in t.turns
     ]
-    return {"duration": round(duration, 2), "lanes": lanes, "bars": bars}
+    return {
+        "duration": round(duration, 2),
+        "lanes": lanes,
+        "bars": bars,
+        "overlaps": overlap_bars(t, classes, lane_of, duration),
+    }
 
 
 FLAG_PAD = 0.5  # s decoded on each side of a flagged passage (a word cut at its edge is redone)
