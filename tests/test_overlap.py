@@ -58,6 +58,25 @@ def test_overlap_without_a_mapped_local_speaker_adds_nobody():
     assert ov.reconcile(base, frames, 10 * ov.SAMPLE_RATE, 0.2, None) == base
 
 
+def test_unmapped_second_voice_is_the_nearest_other_speaker():
+    # A alone 0-3 s, then the model hears a pair 3-4 s whose second local speaker never speaks
+    # alone in the (one, 0-10 s) window: nothing maps it. B speaks 11-12 s, C 13-14 s.
+    frames = synthetic_frames(589, [(0.0, 3.0, 1), (3.0, 4.0, 4)])
+    base = [
+        SpeakerSegment(0.0, 4.0, "A"),
+        SpeakerSegment(11.0, 12.0, "B"),
+        SpeakerSegment(13.0, 14.0, "C"),
+    ]
+    n = 15 * ov.SAMPLE_RATE
+    assert ov.reconcile(base, frames, n, 0.2, None) == base  # the rule off: nobody to add
+    out = ov.reconcile(base, frames, n, 0.2, None, nearest_threshold=0.3)
+    b = [s for s in out if s.speaker == "B"]
+    assert len(b) == 2 and abs(b[0].start - 3.0) < 0.05 and abs(b[0].end - 4.0) < 0.05, out
+    assert [s for s in out if s.speaker != "B"] == [base[0], base[2]]
+    # Pair scores under the threshold add nobody.
+    assert ov.reconcile(base, frames, n, 0.2, None, nearest_threshold=1.0) == base
+
+
 def test_window_starts_cover_the_end():
     assert ov.window_starts(5 * ov.SAMPLE_RATE, 0.5) == [0]
     starts = ov.window_starts(23 * ov.SAMPLE_RATE, 0.5)
@@ -182,9 +201,11 @@ def test_every_shared_meeting_der_and_speaker_counts():
             assert any(
                 a.speaker != b.speaker and b.start < a.end - 0.2 for a, b in itertools.pairwise(hyp)
             )
-    # Issue 29 asks for 0.20; measured 0.264 (0.294 before): the segmentation model does not
-    # hear much of the quiet and three-way speech of ami_trn07/08 (bench/README.md).
-    assert statistics.mean(ders.values()) <= 0.27, ders
+    # Issue 29 asks for 0.20; measured 0.251 (0.294 before, 0.264 before the nearest-speaker
+    # rule): the segmentation model does not hear much of the quiet and three-way speech of
+    # ami_trn07/08 (bench/README.md).
+    assert statistics.mean(ders.values()) <= 0.255, ders
+    assert ders["ami_trn08"] <= 0.31, ders  # 0.393 before the nearest-speaker rule
 
 
 def test_eaf_export_has_an_overlapped_speech_tier():

@@ -98,11 +98,12 @@ class DiarizeOptions:
     reseg_window: float = 1.5
     reseg_step: float = 0.5
     reseg_margin: float = 0.03
-    # Two speakers at once (issue 29, speech/overlap.py; None: speech_threshold off, it added
-    # false alarm). overlap=False: one speaker per moment, as before.
+    # Two speakers at once (issue 29, speech/overlap.py: speech_threshold None, it added false
+    # alarm; overlap_nearest: see overlap.reconcile). overlap=False: one speaker per moment.
     overlap: bool = True
     overlap_step: float = 0.5
     overlap_threshold: float = 0.2
+    overlap_nearest: float | None = 0.3
     speech_threshold: float | None = None
 
     def validate(self) -> None:
