@@ -107,6 +107,17 @@ def unhyphenated(text: str) -> str:
     return re.sub(r"(?<=[a-z])-(?=[a-z])", "", text)
 
 
+# The chapter's title is made of the words Whisper heard at 00:00:08, and those turn on the CPU's
+# int8 maths (bench/README.md, "Words differ between the two CPUs"): "Soviet Soyuz" on an Intel
+# Xeon, "Soviet-Soyer spacecraft" on an AMD EPYC. The chapter, its second and the title's
+# first words must be there; the rest of the title is the recogniser's.
+_CHAPTER = re.compile(r"(§ American Apollo, Soviet)[^\[\n]*(\[00:00:08\])")
+
+
+def cpu_neutral(text: str) -> str:
+    return _CHAPTER.sub(r"\1… \2", unhyphenated(text))
+
+
 @pytest.mark.slow
 def test_the_demo_output_is_what_readme_prints(demo_dir: Path):
     """README's first example (`confindex -w demo search "cold war"` after `make demo`) prints
@@ -124,9 +135,11 @@ def test_the_demo_output_is_what_readme_prints(demo_dir: Path):
     assert p.returncode == 0, p.stderr
     shown = re.sub(r"file:///\S*/samples/", "file:///…/samples/", p.stdout)
     # Whisper's spelling of a word it may hyphenate turns on the CPU's maths: "co-operation"
-    # on an AMD EPYC, "cooperation" on an Intel Xeon (same weights, same audio, int8). Only
-    # that may differ: the second, the speaker, the title, the link and every other character.
-    assert unhyphenated(shown) == unhyphenated(block.group(2)), shown
+    # on an AMD EPYC, "cooperation" on an Intel Xeon (same weights, same audio, int8), and so
+    # does the end of the chapter's title (cpu_neutral). Only those may differ: the second,
+    # the speaker, the recording's title, the link and every other character may not.
+    assert "§ American Apollo, Soviet" in shown, shown
+    assert cpu_neutral(shown) == cpu_neutral(block.group(2)), shown
     french = re.search(r"\(`\"(diplomatie spatiale)\"` → `(\[[0-9:]+\] \w+)`\)", readme)
     assert french, "README's French example moved: update this test"
     p = subprocess.run([BIN / "confindex", "-w", "demo", "search", french.group(1)], cwd=demo_dir,
@@ -241,7 +254,10 @@ def test_samples_readme_search_figures_are_what_a_fresh_run_gives(demo_dir: Path
 
     text = (REPO / "samples" / "README.md").read_text(encoding="utf-8")
     said = re.search(
-        r"recall@10 (\d)/(\d) .*?time error mean ([\d.]+) s, max ([\d.]+) s", text, re.S
+        r"recall@10 (\d)/(\d) .*?time error mean ([\d.]+) s, max ([\d.]+) s on an Intel Xeon, "
+        r"mean ([\d.]+) s, max ([\d.]+) s on an AMD\s+EPYC",
+        text,
+        re.S,
     )
     assert said, "samples/README.md's eval search figures moved: update this test"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -254,6 +270,8 @@ def test_samples_readme_search_figures_are_what_a_fresh_run_gives(demo_dir: Path
     got = json.loads(p.stdout)
     found, total = int(said.group(1)), int(said.group(2))
     assert (round(got["recall"] * total), got["queries"]) == (found, total)
-    for key, printed in (("mean_time_error", said.group(3)), ("max_time_error", said.group(4))):
-        digits = len(printed.split(".")[1])
-        assert f"{got[key]:.{digits}f}" == printed, (key, got[key], printed)
+    # Word times turn on the CPU's int8 maths (bench/README.md): the figures of one of the two
+    # CPUs samples/README.md names, to their printed digits.
+    fresh = [f"{got[k]:.{len(p.split('.')[1])}f}" for k, p in
+             (("mean_time_error", said.group(3)), ("max_time_error", said.group(4)))]  # fmt: skip
+    assert fresh in ([said.group(3), said.group(4)], [said.group(5), said.group(6)]), fresh
