@@ -25,6 +25,7 @@ from confindex.errors import InputError
 from confindex.run.fetch import Media, is_url, local_media, local_path
 from confindex.speech.asr import AsrOptions
 from confindex.speech.decoder import Decoder
+from confindex.stagetime import StageTimes
 from confindex.store.transcript import (
     Flag,
     Provenance,
@@ -122,6 +123,7 @@ class Job:
     media_path: str | None = None
     speakers: list[dict[str, Any]] | None = None
     ydl_extra: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] | None = None  # steps measured before (Media.timings)
 
 
 def _version(dist: str) -> str | None:
@@ -176,19 +178,23 @@ class Transcriber:
 
         `speakers`: an earlier diarization to reuse when diarization is off.
         """
-        from confindex.speech import audio, turns
+        from confindex.speech import audio
         from confindex.speech.asr import transcribe
 
         o = self.options
         rid = media.recording.id
+        # Each step's CPU and wall seconds: logged (`fetch -v`) and kept in the provenance.
+        times = StageTimes(media.timings)
         if reporter:
             reporter.stage(rid, "decode")
-        samples, decoded = audio.decode_with_info(media.path)
+        with times.step("audio"):
+            samples, decoded = audio.decode_with_info(media.path)
         total = audio.duration(samples)
         truncated = decoded.warning(media.path.name)
         if truncated:
             log.warning("%s", truncated)
-        loaded = self.model
+        with times.step("model"):
+            loaded = self.model
         # Speaker turns first: the language is then detected per turn, and ASR decodes the
         # turns grouped by language. Not cheap: about a third of the CPU of a default fetch
         # (47 of ~133 CPU s on the 10-min bench file, bench/README.md).
@@ -203,7 +209,8 @@ class Transcriber:
             if reporter:
                 reporter.stage(rid, "diarize", total)
             t0 = time.perf_counter()
-            speaker_segments, primary, prints, diarization_info = self._diarize(samples)
+            with times.step("diarize"):
+                speaker_segments, primary, prints, diarization_info = self._diarize(samples)
             diarize_seconds = round(time.perf_counter() - t0, 3)
         elif speakers:
             speaker_segments = primary = list(speakers)
@@ -217,30 +224,18 @@ class Transcriber:
             o.asr,
             speaker_segments=primary,
             progress=reporter.advance if reporter else None,
+            times=times,
         )
-        words = turns.words_of(result.segments)
-        if speaker_segments and words:
-            words = turns.assign_speakers(words, primary)
-            if self.diarize_options is not None:  # fresh labels: number them as they appear
-                words, mapping = turns.relabel_by_first_appearance(words)
-                mapping = turns.complete_mapping(
-                    mapping, (s.speaker for s in sorted(speaker_segments, key=lambda s: s.start))
-                )
-                speaker_segments = [
-                    SpeakerSegment(s.start, s.end, mapping.get(s.speaker, s.speaker))
-                    for s in speaker_segments
-                ]
-                prints = {mapping.get(k, k): v for k, v in prints.items()}
-        # Each segment was decoded in its unit's language: a turn never mixes two.
-        built = turns.build_turns(
-            words, result.language, word_languages=turns.word_languages(words, result.segments)
-        )
-        if speaker_segments:
-            built = turns.mark_overlaps(built, speaker_segments)
+        with times.step("turns"):
+            built, speaker_segments, prints = _turns(
+                result, speaker_segments, primary, prints, fresh=self.diarize_options is not None
+            )
         t_flags = time.perf_counter()
-        flags = quality_flags(samples, result, loaded)
+        with times.step("flags"):
+            flags = quality_flags(samples, result, loaded)
         flag_seconds = round(time.perf_counter() - t_flags, 3)
         del samples
+        log.info("%s: CPU/wall s per step: %s", rid, times.summary())
         if media.recording.duration is None:
             media.recording.duration = round(total, 3)
         provenance = Provenance(
@@ -259,6 +254,8 @@ class Transcriber:
                 **({"decode": decoded.to_dict()} if decoded.truncated else {}),
                 # What the quality flags (quality.py) cost; bench/quality.py measures it.
                 "quality_seconds": flag_seconds,
+                # CPU and wall seconds per step (stagetime.py; publishing comes after).
+                "stages": times.to_dict(),
             },
             diarization=diarization_info,
             created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -289,6 +286,40 @@ class Transcriber:
         segments = result.segments
         info = {**describe(self.diarize_options), "speakers": len({s.speaker for s in segments})}
         return segments, result.primary or segments, result.voiceprints, info
+
+
+def _turns(
+    result: Any,
+    speaker_segments: list[SpeakerSegment],
+    primary: list[SpeakerSegment],
+    prints: dict[str, Voiceprint],
+    *,
+    fresh: bool,
+) -> tuple[list[Any], list[SpeakerSegment], dict[str, Voiceprint]]:
+    """Words given speakers (by `primary`), turns built; with a `fresh` diarization, labels
+    numbered as they first speak (segments and voiceprints renamed alike)."""
+    from confindex.speech import turns
+
+    words = turns.words_of(result.segments)
+    if speaker_segments and words:
+        words = turns.assign_speakers(words, primary)
+        if fresh:  # fresh labels: number them as they appear
+            words, mapping = turns.relabel_by_first_appearance(words)
+            mapping = turns.complete_mapping(
+                mapping, (s.speaker for s in sorted(speaker_segments, key=lambda s: s.start))
+            )
+            speaker_segments = [
+                SpeakerSegment(s.start, s.end, mapping.get(s.speaker, s.speaker))
+                for s in speaker_segments
+            ]
+            prints = {mapping.get(k, k): v for k, v in prints.items()}
+    # Each segment was decoded in its unit's language: a turn never mixes two.
+    built = turns.build_turns(
+        words, result.language, word_languages=turns.word_languages(words, result.segments)
+    )
+    if speaker_segments:
+        built = turns.mark_overlaps(built, speaker_segments)
+    return built, speaker_segments, prints
 
 
 @dataclass
@@ -363,7 +394,7 @@ def run_job(
     path = Path(job.media_path) if job.media_path else None
     if path is not None and path.is_file():
         if job.recording is not None:
-            media = Media(Recording(**job.recording), path)
+            media = Media(Recording(**job.recording), path, job.timings)
         else:
             media = local_media(path)
         return transcriber.transcribe(media, reporter, speakers=speakers)
@@ -373,7 +404,10 @@ def run_job(
             media = Media(Recording(**{**job.recording, "media_path": None}), media.path)
         return transcriber.transcribe(media, reporter, speakers=speakers)
     with tempfile.TemporaryDirectory(prefix="confindex-job-") as tmp:
-        media = download_to(Path(tmp), job.source, reporter, job.ydl_extra)
+        times = StageTimes()
+        with times.step("download", side=True):
+            media = download_to(Path(tmp), job.source, reporter, job.ydl_extra)
+        media.timings = times.to_dict()
         if job.recording is not None:
             media = Media(Recording(**{**job.recording, "media_path": None}), media.path)
         else:

@@ -30,6 +30,7 @@ from confindex.speech.units import (
     segments_by_unit,
     speech_units,
 )
+from confindex.stagetime import StageTimes, maybe
 from confindex.store.transcript import Segment, SpeakerSegment
 
 log = logging.getLogger("confindex.speech.asr")
@@ -111,6 +112,9 @@ def transcribe(
     options: AsrOptions | None = None,
     speaker_segments: Sequence[SpeakerSegment] | None = None,
     progress: ProgressFn | None = None,
+    *,
+    speech: list[tuple[float, float]] | None = None,
+    times: StageTimes | None = None,
 ) -> AsrResult:
     """Transcribe 16 kHz mono samples; calls `progress(done_s, total_s)` as speech is decoded.
 
@@ -119,11 +123,16 @@ def transcribe(
     `language.choose_languages`); then the units of each language are decoded together, in
     ≤ 30-s chunks, with the batched pipeline (or sequentially with `batch_size` 0 or 1); a
     unit whose text loops is decoded once more with repeats forbidden (`_decode_unlooped`).
+    `speech`: `vad_chunks(audio, options, decoder)` when already found (the job finds them
+    while diarization runs); `times` receives each step's CPU and wall seconds.
     """
     opts = options or AsrOptions()
     t0 = time.perf_counter()
     total = len(audio) / SAMPLE_RATE
-    units = speech_units(vad_chunks(audio, opts, decoder), speaker_segments)
+    if speech is None:
+        with maybe(times, "vad"):
+            speech = vad_chunks(audio, opts, decoder)
+    units = speech_units(speech, speaker_segments)
     forced = opts.language or (
         opts.languages[0] if opts.languages and len(opts.languages) == 1 else None
     )
@@ -135,10 +144,11 @@ def transcribe(
         probs: list[dict[str, float] | None] = []
     else:
         t_detect = time.perf_counter()
-        probs = detect_languages(decoder, audio, units, opts.languages)
-        langs = choose_languages(probs, units, opts.languages)
+        with maybe(times, "language"):
+            probs = detect_languages(decoder, audio, units, opts.languages)
+            langs = choose_languages(probs, units, opts.languages)
         detect_seconds = time.perf_counter() - t_detect
-    speech = sum(u.duration for u in units) or 1.0
+    speech_s = sum(u.duration for u in units) or 1.0
     done = 0.0
     segments: list[Segment] = []
     seconds: dict[str, float] = {}
@@ -148,22 +158,25 @@ def transcribe(
         mine = [u for u, lg in zip(units, langs, strict=True) if lg == lang]
         seconds[lang] = round(sum(u.duration for u in mine), 2)
         for call in calls(pack_chunks(mine)):
-            decoded = _decode_unlooped(decoder, audio, call, lang, opts, repairs, failed)
+            decoded = _decode_unlooped(
+                decoder, audio, call, lang, opts, repairs, failed, times=times
+            )
             # Batched decoding sometimes ends a chunk early and loses its tail (the bundled
             # panel lost a 5-s English line; the French radio clip a 4-s sentence at a chunk's
             # end): decode such stretches again, each alone, and keep what falls inside them.
             lost = lost_stretches([u for chunk in call for u in chunk], decoded)
             if lost:
                 again = _decode_unlooped(
-                    decoder, audio, [[u] for u, _ in lost], lang, opts, repairs, failed
-                )
+                    decoder, audio, [[u] for u, _ in lost], lang, opts, repairs, failed,
+                    times=times, step="lost",
+                )  # fmt: skip
                 decoded += inside(again, [core for _, core in lost])
             for seg in decoded:
                 seg.language = lang
                 segments.append(seg)
             done += sum(u.duration for chunk in call for u in chunk)
             if progress:
-                progress(min(done / speech * total, total), total)
+                progress(min(done / speech_s * total, total), total)
     segments.sort(key=lambda s: (s.start, s.end))
     for i, seg in enumerate(segments):
         seg.id = i
@@ -211,15 +224,20 @@ def _decode_unlooped(
     opts: AsrOptions,
     repairs: list[float] | None = None,
     failed: list[tuple[float, float, str]] | None = None,
+    *,
+    times: StageTimes | None = None,
+    step: str = "decoding",
 ) -> list[Segment]:
-    """`_decode`, then each unit whose text compresses like a loop decoded again alone with
-    repeats forbidden; the less repetitive reading is kept (its start goes to `repairs`).
+    """`_decode` (timed as `step`), then each unit whose text compresses like a loop decoded
+    again alone with repeats forbidden; the less repetitive reading is kept (its start goes to
+    `repairs`).
     Batched decoding only (sequential decoding has faster-whisper's own temperature fallback);
     `compression_ratio_threshold=None` in the decode options turns it off, as it does
     faster-whisper's fallback."""
     from confindex.speech.quality import COMPRESSION_RATIO, compression_ratio
 
-    segments = _decode(decoder, audio, chunks, lang, opts, failed)
+    with maybe(times, step):
+        segments = _decode(decoder, audio, chunks, lang, opts, failed)
     limit = opts.decode_options.get("compression_ratio_threshold", COMPRESSION_RATIO)
     if limit is None or effective_batch_size(decoder, opts) <= 1:
         return segments
@@ -236,7 +254,8 @@ def _decode_unlooped(
     strict = replace(
         opts, decode_options={**opts.decode_options, "no_repeat_ngram_size": LOOP_NGRAM}
     )
-    again = _decode(decoder, audio, [[units[i]] for i in looping], lang, strict, failed)
+    with maybe(times, "loops"):
+        again = _decode(decoder, audio, [[units[i]] for i in looping], lang, strict, failed)
     for i, segs in zip(looping, segments_by_unit([units[i] for i in looping], again), strict=True):
         before, after = ratios[i], ratio(segs)
         log.info(
