@@ -35,7 +35,7 @@ from confindex.run.job import Reporter
 
 if TYPE_CHECKING:
     from confindex.run.fetch import Media
-    from confindex.run.job import FetchOptions
+    from confindex.run.job import FetchOptions, Transcriber
     from confindex.store.ledger import Ledger, Row
     from confindex.store.workspace import Workspace
 
@@ -343,6 +343,7 @@ class Runner(Protocol):
     reporter: Reporter | None
     stop: threading.Event
     ydl_extra: dict[str, Any]
+    transcriber: Transcriber
 
     def next_row(self, keys: list[str]) -> Row | None: ...
     def prepare(self, row: Row, reporter: Reporter | None) -> Prepared | None: ...
@@ -414,7 +415,8 @@ class InlineExecutor:
 
 
 class PipelinedExecutor:
-    """`workers` download threads claim rows and feed a bounded queue; this thread holds the
+    """`workers` download threads claim rows, download them, listen to them ahead (decode,
+    diarize, VAD: job.Transcriber.listen) and feed a bounded queue; this thread holds the
     model and transcribes, saves and indexes what they hand it."""
 
     name = "local"
@@ -435,6 +437,8 @@ class PipelinedExecutor:
                 while (row := runner.next_row(keys)) is not None:
                     try:
                         prepared = runner.prepare(row, side)
+                        if prepared is not None:
+                            _listen_ahead(runner, prepared)
                     finally:
                         if side is not None:
                             side.done(row.recording_id or row.source, "")
@@ -465,6 +469,20 @@ class PipelinedExecutor:
             runner.finish(item)
         if errors:
             raise errors[0]
+
+
+def _listen_ahead(runner: Runner, p: Prepared) -> None:
+    """Decode, diarize and find speech in the recording the main thread takes next, here,
+    while it decodes the current one (issue 33: diarization is single-threaded, so both cores
+    work); not where `finish` will not transcribe it."""
+    from confindex.store import transcript as transcript_store
+
+    m = p.media
+    if m is None or runner.stop.is_set():
+        return
+    if not runner.options.force and transcript_store.exists(runner.ws, m.recording.id):
+        return
+    runner.transcriber.listen_ahead(m)
 
 
 class DaskExecutor:
