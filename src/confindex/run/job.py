@@ -493,6 +493,7 @@ def quality_flags(
     )
     flags = quality.assess(result.segments, signals)
     flags += quality.undecoded_flags(getattr(result, "failed", None) or [])
+    flags += quality.language_flags(getattr(result, "elsewhere", None) or [])
     return sorted(flags, key=lambda f: (f.start, f.kind))
 
 
