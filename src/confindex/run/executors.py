@@ -437,8 +437,8 @@ class PipelinedExecutor:
                 while (row := runner.next_row(keys)) is not None:
                     try:
                         prepared = runner.prepare(row, side)
-                        if prepared is not None:
-                            _listen_ahead(runner, prepared)
+                        if prepared is not None and prepared.media and not runner.stop.is_set():
+                            runner.transcriber.listen_ahead(prepared.media, runner.ws)
                     finally:
                         if side is not None:
                             side.done(row.recording_id or row.source, "")
@@ -469,20 +469,6 @@ class PipelinedExecutor:
             runner.finish(item)
         if errors:
             raise errors[0]
-
-
-def _listen_ahead(runner: Runner, p: Prepared) -> None:
-    """Decode, diarize and find speech in the recording the main thread takes next, here,
-    while it decodes the current one (issue 33: diarization is single-threaded, so both cores
-    work); not where `finish` will not transcribe it."""
-    from confindex.store import transcript as transcript_store
-
-    m = p.media
-    if m is None or runner.stop.is_set():
-        return
-    if not runner.options.force and transcript_store.exists(runner.ws, m.recording.id):
-        return
-    runner.transcriber.listen_ahead(m)
 
 
 class DaskExecutor:

@@ -5,8 +5,9 @@ machine or on another machine: a URL is downloaded into a private temporary fold
 afterwards), a local file is read where it is, and the result is returned, not saved. Saving,
 exports, the index and the ledger are the Store's job (store/store.py), the one writer.
 
-Order inside the job: decode → diarize → asr → turns. Diarization comes first so that speech
-recognition can be given the speaker segments (per-speaker language detection).
+Order inside the job: listen (decode the audio; diarize in a thread of its own while the model
+loads and the VADs run) → asr → turns → flags. Diarization comes before speech recognition so
+that it can be given the speaker segments (per-speaker language detection).
 """
 
 from __future__ import annotations
@@ -317,7 +318,8 @@ class Transcriber:
                 "loops_redecoded": result.loops_redecoded,
                 # A truncated file is transcribed as far as it goes; the record says so.
                 **({"decode": decoded.to_dict()} if decoded.truncated else {}),
-                # What the quality flags (quality.py) cost; bench/quality.py measures it.
+                # What the quality flags (quality.py) cost, their VADs apart since issue 33
+                # (`stages`: evidence); bench/quality.py measures it.
                 "quality_seconds": flag_seconds,
                 # CPU and wall seconds per step (stagetime.py; publishing comes after).
                 "stages": times.to_dict(),
@@ -339,11 +341,18 @@ class Transcriber:
             voiceprints=prints,
         )
 
-    def listen_ahead(self, media: Media, reporter: Reporter | None = None) -> None:
-        """`listen` now (a bulk run's download thread), kept for `transcribe` of this media;
-        a failure is left for `transcribe` to meet and report."""
+    def listen_ahead(self, media: Media, ws: Any = None) -> None:
+        """`listen` now (a bulk run's download thread: diarization of the next recording while
+        the main thread decodes this one), kept for `transcribe` of this media; not when the
+        workspace `ws` has its transcript and the options do not force it again (the run will
+        not transcribe it). A failure is left for `transcribe` to meet and report."""
+        from confindex.store import transcript as transcript_store
+
+        done = ws is not None and transcript_store.exists(ws, media.recording.id)
+        if done and not self.options.force:
+            return
         try:
-            heard = self.listen(media, reporter)
+            heard = self.listen(media)
         except Exception as exc:  # the main thread will fail on it again, and record it
             log.debug("listening ahead to %s failed: %s", media.path, exc)
             return

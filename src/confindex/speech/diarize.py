@@ -297,11 +297,9 @@ def diarize_with_voices(
 
     Silence or audio too short to embed gives []. With min/max speakers, clustering by threshold
     runs first; when the count falls outside the range, the recording is diarized again with the
-    count clamped. sherpa-onnx does not expose its embeddings, so that second pass recomputes
-    them (it doubles the cost only for recordings outside the range).
+    count clamped (sherpa-onnx does not expose its embeddings: that pass recomputes them).
     `progress(done, total)` is called with the number of 10 s windows processed. `frames()`:
-    the overlap pass's segmentation frames, found beside this (None: found here).
-    """
+    the overlap pass's segmentation frames, found beside this (None: found here)."""
     options = options or DiarizeOptions()
     options.validate()
     audio = _check_audio(audio)
