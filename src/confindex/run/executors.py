@@ -438,7 +438,7 @@ class PipelinedExecutor:
                     try:
                         prepared = runner.prepare(row, side)
                         if prepared is not None and prepared.media and not runner.stop.is_set():
-                            runner.transcriber.listen_ahead(prepared.media, runner.ws)
+                            runner.transcriber.listen_ahead(prepared.media, runner.ws, side)
                     finally:
                         if side is not None:
                             side.done(row.recording_id or row.source, "")

@@ -341,7 +341,7 @@ class Transcriber:
             voiceprints=prints,
         )
 
-    def listen_ahead(self, media: Media, ws: Any = None) -> None:
+    def listen_ahead(self, media: Media, ws: Any = None, reporter: Reporter | None = None) -> None:
         """`listen` now (a bulk run's download thread: diarization of the next recording while
         the main thread decodes this one), kept for `transcribe` of this media; not when the
         workspace `ws` has its transcript and the options do not force it again (the run will
@@ -352,7 +352,7 @@ class Transcriber:
         if done and not self.options.force:
             return
         try:
-            heard = self.listen(media)
+            heard = self.listen(media, reporter)  # its bars drawn beside the main thread's
         except Exception as exc:  # the main thread will fail on it again, and record it
             log.debug("listening ahead to %s failed: %s", media.path, exc)
             return
