@@ -16,7 +16,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src" / "confindex"
 
 LAYERS: list[tuple[str, list[str]]] = [
-    ("base", ["errors", "timefmt", "sanitize", "log", "safeio"]),
+    ("base", ["errors", "timefmt", "sanitize", "log", "safeio", "stagetime"]),
     (
         "data",
         [

@@ -35,7 +35,7 @@ from confindex.run.job import Reporter
 
 if TYPE_CHECKING:
     from confindex.run.fetch import Media
-    from confindex.run.job import FetchOptions
+    from confindex.run.job import FetchOptions, Transcriber
     from confindex.store.ledger import Ledger, Row
     from confindex.store.workspace import Workspace
 
@@ -343,6 +343,7 @@ class Runner(Protocol):
     reporter: Reporter | None
     stop: threading.Event
     ydl_extra: dict[str, Any]
+    transcriber: Transcriber
 
     def next_row(self, keys: list[str]) -> Row | None: ...
     def prepare(self, row: Row, reporter: Reporter | None) -> Prepared | None: ...
@@ -414,7 +415,8 @@ class InlineExecutor:
 
 
 class PipelinedExecutor:
-    """`workers` download threads claim rows and feed a bounded queue; this thread holds the
+    """`workers` download threads claim rows, download them, listen to them ahead (decode,
+    diarize, VAD: job.Transcriber.listen) and feed a bounded queue; this thread holds the
     model and transcribes, saves and indexes what they hand it."""
 
     name = "local"
@@ -435,6 +437,8 @@ class PipelinedExecutor:
                 while (row := runner.next_row(keys)) is not None:
                     try:
                         prepared = runner.prepare(row, side)
+                        if prepared is not None and prepared.media and not runner.stop.is_set():
+                            runner.transcriber.listen_ahead(prepared.media, runner.ws, side)
                     finally:
                         if side is not None:
                             side.done(row.recording_id or row.source, "")

@@ -105,6 +105,8 @@ class Media:
 
     recording: Recording
     path: Path
+    # Steps already measured for it (stagetime.StageTimes.to_dict(): its download, hashing).
+    timings: dict[str, Any] | None = None
 
 
 @cache

@@ -5,16 +5,21 @@ machine or on another machine: a URL is downloaded into a private temporary fold
 afterwards), a local file is read where it is, and the result is returned, not saved. Saving,
 exports, the index and the ledger are the Store's job (store/store.py), the one writer.
 
-Order inside the job: decode → diarize → asr → turns. Diarization comes first so that speech
-recognition can be given the speaker segments (per-speaker language detection).
+Order inside the job: listen (decode the audio; diarize in a thread of its own while the model
+loads and the VADs run) → asr → turns → flags. Diarization comes before speech recognition so
+that it can be given the speaker segments (per-speaker language detection).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import tempfile
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
@@ -23,8 +28,9 @@ from typing import Any
 from confindex import __version__
 from confindex.errors import InputError
 from confindex.run.fetch import Media, is_url, local_media, local_path
-from confindex.speech.asr import AsrOptions
+from confindex.speech.asr import AsrOptions, vad_chunks
 from confindex.speech.decoder import Decoder
+from confindex.stagetime import StageTimes
 from confindex.store.transcript import (
     Flag,
     Provenance,
@@ -35,6 +41,8 @@ from confindex.store.transcript import (
 )
 
 log = logging.getLogger("confindex.run.job")
+# "1": a recording's steps one after the other (benches and tests compare with it).
+ENV_SEQUENTIAL = "CONFINDEX_SEQUENTIAL_STAGES"
 
 
 @dataclass
@@ -122,6 +130,7 @@ class Job:
     media_path: str | None = None
     speakers: list[dict[str, Any]] | None = None
     ydl_extra: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] | None = None  # steps measured before (Media.timings)
 
 
 def _version(dist: str) -> str | None:
@@ -154,16 +163,81 @@ class Transcriber:
         self.options = options
         self._model: Decoder | None = None
         self.diarize_options = diarize_options(options) if options.diarize else None
+        # Diarization beside the other steps of `listen` (False: one after the other).
+        self.concurrent = os.environ.get(ENV_SEQUENTIAL) != "1"
+        self._ahead: dict[str, Heard] = {}  # media path -> what `listen_ahead` heard
+        self._lock = threading.Lock()
 
     @property
     def model(self) -> Decoder:
-        if self._model is None:
-            from confindex.speech.decoder import load_model
+        with self._lock:  # a bulk run's download thread may load it first (`listen_ahead`)
+            if self._model is None:
+                from confindex.speech.decoder import load_model
 
-            o = self.options
-            self._model = m = load_model(o.model, o.device, o.compute_type, o.cpu_threads)
-            log.info("model %s on %s (%s)", m.describe().model, m.device, m.compute_type)
-        return self._model
+                o = self.options
+                self._model = m = load_model(o.model, o.device, o.compute_type, o.cpu_threads)
+                log.info("model %s on %s (%s)", m.describe().model, m.device, m.compute_type)
+            return self._model
+
+    def listen(self, media: Media, reporter: Reporter | None = None) -> Heard:
+        """Everything the audio alone gives, before speech recognition: the samples, the
+        speaker segments, where speech is (VAD) and the quality flags' VAD evidence.
+
+        Both cores work (issue 33): diarization (single-threaded in sherpa-onnx) runs in a
+        thread of its own while this one loads the model, finds speech, gathers the flags'
+        evidence and runs the overlap pass's segmentation, which diarization takes at its end;
+        each step's result is the same as in `concurrent = False` order (tests/test_stages.py).
+        A bulk run calls this for the next recording in its download thread
+        (executors.PipelinedExecutor) while this thread decodes the current one."""
+        from confindex.speech import audio
+
+        times = StageTimes(media.timings)
+        if reporter:
+            reporter.stage(media.recording.id, "decode")
+        with times.step("audio"):
+            samples, decoded = audio.decode_with_info(media.path)
+        truncated = decoded.warning(media.path.name)
+        if truncated:
+            log.warning("%s", truncated)
+        heard = Heard(samples, decoded, times)
+        frames: Future[Any] = Future()
+        pool = None
+        if self.diarize_options is not None:
+            if reporter:
+                reporter.stage(media.recording.id, "diarize", audio.duration(samples))
+            if self.concurrent:
+                pool = ThreadPoolExecutor(1, thread_name_prefix="confindex-diarize")
+                diarized = pool.submit(self._diarize_timed, heard, frames.result)
+            else:
+                self._diarize_timed(heard, None)
+        side = pool is not None  # steps beside diarization: this thread's own CPU
+        try:
+            with times.step("model", side=side):
+                loaded = self.model
+            with times.step("vad", side=side):
+                heard.speech = vad_chunks(samples, self.options.asr, loaded)
+            with times.step("evidence", side=side):
+                # The decoding's VAD is the flags' `heard` when its settings are the defaults.
+                same = _vad_settings(self.options.asr) == _vad_settings(AsrOptions())
+                heard.evidence = flag_evidence(
+                    samples, loaded, heard=heard.speech if same else None
+                )
+            if pool is not None:
+                with times.step("overlap", side=True):
+                    _set_frames(frames, samples, self.diarize_options)
+        finally:
+            if pool is not None:
+                frames.cancel()  # only if never set: diarization then stops on it
+                pool.shutdown(wait=True)
+        if pool is not None:
+            diarized.result()  # its exception, if any, here
+        return heard
+
+    def _diarize_timed(self, heard: Heard, frames: Callable[[], Any] | None) -> None:
+        t0 = time.perf_counter()
+        with heard.times.step("diarize", side=self.concurrent):
+            heard.diarization = self._diarize(heard.samples, frames)
+        heard.diarize_seconds = round(time.perf_counter() - t0, 3)
 
     def transcribe(
         self,
@@ -171,24 +245,26 @@ class Transcriber:
         reporter: Reporter | None = None,
         *,
         speakers: list[SpeakerSegment] | None = None,
+        heard: Heard | None = None,
     ) -> Transcript:
-        """Decode once, diarize, transcribe, build turns: the transcript (not yet saved).
+        """Listen (`listen`: decode, diarize, VAD), transcribe, build turns: the transcript
+        (not yet saved).
 
-        `speakers`: an earlier diarization to reuse when diarization is off.
+        `speakers`: an earlier diarization to reuse when diarization is off. `heard`: what
+        `listen` gave for this media (else the one a bulk run's download thread left, else
+        listened to now).
         """
-        from confindex.speech import audio, turns
+        from confindex.speech import audio
         from confindex.speech.asr import transcribe
 
         o = self.options
         rid = media.recording.id
-        if reporter:
-            reporter.stage(rid, "decode")
-        samples, decoded = audio.decode_with_info(media.path)
+        heard = heard or self._ahead.pop(str(media.path), None) or self.listen(media, reporter)
+        # Each step's CPU and wall seconds: logged (`fetch -v`) and kept in the provenance.
+        times, samples, decoded = heard.times, heard.samples, heard.decoded
         total = audio.duration(samples)
-        truncated = decoded.warning(media.path.name)
-        if truncated:
-            log.warning("%s", truncated)
-        loaded = self.model
+        with times.step("model"):
+            loaded = self.model
         # Speaker turns first: the language is then detected per turn, and ASR decodes the
         # turns grouped by language. Not cheap: about a third of the CPU of a default fetch
         # (47 of ~133 CPU s on the 10-min bench file, bench/README.md).
@@ -198,13 +274,8 @@ class Transcriber:
         primary: list[SpeakerSegment] = []
         prints: dict[str, Voiceprint] = {}
         diarization_info: dict[str, Any] | None = None
-        diarize_seconds = None
-        if self.diarize_options is not None:
-            if reporter:
-                reporter.stage(rid, "diarize", total)
-            t0 = time.perf_counter()
-            speaker_segments, primary, prints, diarization_info = self._diarize(samples)
-            diarize_seconds = round(time.perf_counter() - t0, 3)
+        if heard.diarization is not None:
+            speaker_segments, primary, prints, diarization_info = heard.diarization
         elif speakers:
             speaker_segments = primary = list(speakers)
             diarization_info = {"reused": True, "speakers": len({s.speaker for s in speakers})}
@@ -217,30 +288,20 @@ class Transcriber:
             o.asr,
             speaker_segments=primary,
             progress=reporter.advance if reporter else None,
+            speech=heard.speech,
+            times=times,
         )
-        words = turns.words_of(result.segments)
-        if speaker_segments and words:
-            words = turns.assign_speakers(words, primary)
-            if self.diarize_options is not None:  # fresh labels: number them as they appear
-                words, mapping = turns.relabel_by_first_appearance(words)
-                mapping = turns.complete_mapping(
-                    mapping, (s.speaker for s in sorted(speaker_segments, key=lambda s: s.start))
-                )
-                speaker_segments = [
-                    SpeakerSegment(s.start, s.end, mapping.get(s.speaker, s.speaker))
-                    for s in speaker_segments
-                ]
-                prints = {mapping.get(k, k): v for k, v in prints.items()}
-        # Each segment was decoded in its unit's language: a turn never mixes two.
-        built = turns.build_turns(
-            words, result.language, word_languages=turns.word_languages(words, result.segments)
-        )
-        if speaker_segments:
-            built = turns.mark_overlaps(built, speaker_segments)
+        with times.step("turns"):
+            built, speaker_segments, prints = _turns(
+                result, speaker_segments, primary, prints, fresh=self.diarize_options is not None
+            )
         t_flags = time.perf_counter()
-        flags = quality_flags(samples, result, loaded)
+        with times.step("flags"):
+            flags = quality_flags(samples, result, loaded, evidence=heard.evidence)
         flag_seconds = round(time.perf_counter() - t_flags, 3)
         del samples
+        heard.samples = None
+        log.info("%s: CPU/wall s per step: %s", rid, times.summary())
         if media.recording.duration is None:
             media.recording.duration = round(total, 3)
         provenance = Provenance(
@@ -257,13 +318,16 @@ class Transcriber:
                 "loops_redecoded": result.loops_redecoded,
                 # A truncated file is transcribed as far as it goes; the record says so.
                 **({"decode": decoded.to_dict()} if decoded.truncated else {}),
-                # What the quality flags (quality.py) cost; bench/quality.py measures it.
+                # What the quality flags (quality.py) cost, their VADs apart since issue 33
+                # (`stages`: evidence); bench/quality.py measures it.
                 "quality_seconds": flag_seconds,
+                # CPU and wall seconds per step (stagetime.py; publishing comes after).
+                "stages": times.to_dict(),
             },
             diarization=diarization_info,
             created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             transcribe_seconds=round(result.seconds, 3),
-            diarize_seconds=diarize_seconds,
+            diarize_seconds=heard.diarize_seconds,
         )
         return Transcript(
             recording=media.recording,
@@ -277,18 +341,103 @@ class Transcriber:
             voiceprints=prints,
         )
 
+    def listen_ahead(self, media: Media, ws: Any = None, reporter: Reporter | None = None) -> None:
+        """`listen` now (a bulk run's download thread: diarization of the next recording while
+        the main thread decodes this one), kept for `transcribe` of this media; not when the
+        workspace `ws` has its transcript and the options do not force it again (the run will
+        not transcribe it). A failure is left for `transcribe` to meet and report."""
+        from confindex.store import transcript as transcript_store
+
+        done = ws is not None and transcript_store.exists(ws, media.recording.id)
+        if done and not self.options.force:
+            return
+        try:
+            heard = self.listen(media, reporter)  # its bars drawn beside the main thread's
+        except Exception as exc:  # the main thread will fail on it again, and record it
+            log.debug("listening ahead to %s failed: %s", media.path, exc)
+            return
+        with self._lock:
+            self._ahead[str(media.path)] = heard
+
     def _diarize(
-        self, samples: Any
+        self, samples: Any, frames: Callable[[], Any] | None = None
     ) -> tuple[list[SpeakerSegment], list[SpeakerSegment], dict[str, Voiceprint], dict[str, Any]]:
         """Speaker segments (overlaps included), the same with one speaker per moment, each
         speaker's voiceprint (for the voice library, matched by the one writer at publish), and
         what was run."""
         from confindex.speech.diarize import describe, diarize_with_voices
 
-        result = diarize_with_voices(samples, self.diarize_options)
+        result = diarize_with_voices(samples, self.diarize_options, frames=frames)
         segments = result.segments
         info = {**describe(self.diarize_options), "speakers": len({s.speaker for s in segments})}
         return segments, result.primary or segments, result.voiceprints, info
+
+
+def _turns(
+    result: Any,
+    speaker_segments: list[SpeakerSegment],
+    primary: list[SpeakerSegment],
+    prints: dict[str, Voiceprint],
+    *,
+    fresh: bool,
+) -> tuple[list[Any], list[SpeakerSegment], dict[str, Voiceprint]]:
+    """Words given speakers (by `primary`), turns built; with a `fresh` diarization, labels
+    numbered as they first speak (segments and voiceprints renamed alike)."""
+    from confindex.speech import turns
+
+    words = turns.words_of(result.segments)
+    if speaker_segments and words:
+        words = turns.assign_speakers(words, primary)
+        if fresh:  # fresh labels: number them as they appear
+            words, mapping = turns.relabel_by_first_appearance(words)
+            mapping = turns.complete_mapping(
+                mapping, (s.speaker for s in sorted(speaker_segments, key=lambda s: s.start))
+            )
+            speaker_segments = [
+                SpeakerSegment(s.start, s.end, mapping.get(s.speaker, s.speaker))
+                for s in speaker_segments
+            ]
+            prints = {mapping.get(k, k): v for k, v in prints.items()}
+    # Each segment was decoded in its unit's language: a turn never mixes two.
+    built = turns.build_turns(
+        words, result.language, word_languages=turns.word_languages(words, result.segments)
+    )
+    if speaker_segments:
+        built = turns.mark_overlaps(built, speaker_segments)
+    return built, speaker_segments, prints
+
+
+@dataclass
+class Heard:
+    """What `Transcriber.listen` found in a recording's audio; `times` goes on measuring."""
+
+    samples: Any
+    decoded: Any  # audio.Decoded: how far the file could be read
+    times: StageTimes
+    speech: list[tuple[float, float]] | None = None  # the decoding's VAD regions
+    evidence: FlagEvidence | None = None
+    # Transcriber._diarize's answer (segments, primary, voiceprints, info); None: not run.
+    diarization: tuple[Any, ...] | None = None
+    diarize_seconds: float | None = None
+
+
+def _vad_settings(o: AsrOptions) -> tuple[Any, ...]:
+    return o.vad, o.vad_threshold, o.vad_min_silence_ms, o.vad_pad_ms
+
+
+def _set_frames(box: Future[Any], samples: Any, options: Any) -> None:
+    """The overlap pass's segmentation frames (speech/overlap.py) into `box`, where the
+    diarization thread takes them: audio alone decides them, so they are found beside it."""
+    if not options.overlap:
+        box.set_result(None)
+        return
+    from confindex.speech import overlap
+
+    try:
+        seg, _ = options.model_paths()
+        box.set_result(overlap.segment(samples, seg, options.overlap_step, options.threads()))
+    except Exception as exc:  # diarization meets it where it would have
+        box.set_exception(exc)
 
 
 @dataclass
@@ -307,12 +456,14 @@ class SileroVad:
         return FasterWhisperDecoder.speech(self, audio, vad)  # type: ignore[arg-type]
 
 
-def flag_evidence(samples: Any, decoder: Any = None, asr: Any = None) -> FlagEvidence:
+def flag_evidence(
+    samples: Any, decoder: Any = None, asr: Any = None, heard: Any = None
+) -> FlagEvidence:
     """The VAD opinions of `samples`: a strict one; the decoder's own (asr.vad_chunks with the
-    decoding's options), which `nonspeech` needs to agree; a sensitive one for `missed`."""
+    decoding's options; `heard` when already found), which `nonspeech` needs to agree; a
+    sensitive one for `missed`."""
     from dataclasses import replace
 
-    from confindex.speech.asr import AsrOptions, vad_chunks
     from confindex.speech.decoder import VadSettings
     from confindex.speech.quality import MISSED_VAD_THRESHOLD
 
@@ -325,18 +476,21 @@ def flag_evidence(samples: Any, decoder: Any = None, asr: Any = None) -> FlagEvi
     speech = decoder.speech(samples, VadSettings(threshold=0.5, min_silence_ms=500, pad_ms=200))
     opts = asr if asr is not None and asr.vad else AsrOptions()
     sensitive = replace(opts, vad_threshold=min(opts.vad_threshold, MISSED_VAD_THRESHOLD))
-    return FlagEvidence(
-        speech, vad_chunks(samples, opts, decoder), vad_chunks(samples, sensitive, decoder)
-    )
+    if heard is None:
+        heard = vad_chunks(samples, opts, decoder)
+    return FlagEvidence(speech, heard, vad_chunks(samples, sensitive, decoder))
 
 
-def quality_flags(samples: Any, result: Any, decoder: Decoder, asr: Any = None) -> list[Flag]:
+def quality_flags(
+    samples: Any, result: Any, decoder: Decoder, asr: Any = None, evidence: Any = None
+) -> list[Flag]:
     """The quality flags of a transcription (quality.py), with the speech regions the VADs
-    find in `samples` and the text-language classifier as evidence."""
+    find in `samples` (`evidence`: `flag_evidence` found before) and the text-language
+    classifier as evidence."""
     from confindex.speech import quality
     from confindex.speech.language import classify_fn
 
-    ev = flag_evidence(samples, decoder, asr)
+    ev = evidence if evidence is not None else flag_evidence(samples, decoder, asr)
     signals = quality.Signals(
         speech=ev.speech,
         heard=ev.heard,
@@ -348,6 +502,7 @@ def quality_flags(samples: Any, result: Any, decoder: Decoder, asr: Any = None) 
     )
     flags = quality.assess(result.segments, signals)
     flags += quality.undecoded_flags(getattr(result, "failed", None) or [])
+    flags += quality.language_flags(getattr(result, "elsewhere", None) or [])
     return sorted(flags, key=lambda f: (f.start, f.kind))
 
 
@@ -363,7 +518,7 @@ def run_job(
     path = Path(job.media_path) if job.media_path else None
     if path is not None and path.is_file():
         if job.recording is not None:
-            media = Media(Recording(**job.recording), path)
+            media = Media(Recording(**job.recording), path, job.timings)
         else:
             media = local_media(path)
         return transcriber.transcribe(media, reporter, speakers=speakers)
@@ -373,7 +528,10 @@ def run_job(
             media = Media(Recording(**{**job.recording, "media_path": None}), media.path)
         return transcriber.transcribe(media, reporter, speakers=speakers)
     with tempfile.TemporaryDirectory(prefix="confindex-job-") as tmp:
-        media = download_to(Path(tmp), job.source, reporter, job.ydl_extra)
+        times = StageTimes()
+        with times.step("download", side=True):
+            media = download_to(Path(tmp), job.source, reporter, job.ydl_extra)
+        media.timings = times.to_dict()
         if job.recording is not None:
             media = Media(Recording(**{**job.recording, "media_path": None}), media.path)
         else:

@@ -46,7 +46,21 @@ def obtain_media(
     ydl_extra: dict[str, Any] | None = None,
 ) -> Media:
     """Download a URL into the workspace (`ydl_extra`: more yt-dlp options), or take a local
-    file where it is; either way with the media's sha256, which finds duplicates."""
+    file where it is; either way with the media's sha256, which finds duplicates. The time it
+    took is the media's `timings` ("download" or "hash"; this thread's CPU: a bulk run
+    downloads beside the main thread)."""
+    from confindex.stagetime import StageTimes
+
+    times = StageTimes()
+    with times.step("download" if is_url(arg) else "hash", side=True):
+        media = _obtain(ws, arg, reporter, ydl_extra)
+    media.timings = times.to_dict()
+    return media
+
+
+def _obtain(
+    ws: Workspace, arg: str, reporter: Reporter | None, ydl_extra: dict[str, Any] | None
+) -> Media:
     if is_url(arg):
         from confindex.run.fetch import check_url, download
 

@@ -2,8 +2,8 @@
 indexed once.
 
 Every `fetch` goes through here. The inputs become rows of the ledger (ledger.py); an executor
-(executors.py: inline, pipelined downloads, or Dask) takes the rows this scheduler lets it
-claim; results are recorded here and published through the Store, the one writer. Each
+(executors.py: inline, pipelined, or Dask) takes the rows this scheduler lets it claim;
+results are recorded here and published through the Store, the one writer. Each
 finished stage is recorded at once, so a crash, Ctrl-C or reboot costs at most the recording in
 progress, and rerunning the same command (or `confindex resume`) picks up from the ledger.
 
@@ -120,12 +120,8 @@ class BulkRunner:
         self._before = {r.key: r.stage for r in led.rows(keys)}
         opts = {**self.options.to_dict(), "download_workers": self.bulk.download_workers}
         run_id = led.start_run({**opts, "executor": self.executor.name})
-        log.info(
-            "run %s: %d recording(s) on %s",
-            run_id,
-            len(keys),
-            "this machine" if self.bulk.cluster is None else "the Dask cluster",
-        )
+        where = "this machine" if self.bulk.cluster is None else "the Dask cluster"
+        log.info("run %s: %d recording(s) on %s", run_id, len(keys), where)
         beat = threading.Thread(target=self._heartbeat, name="ledger-heartbeat", daemon=True)
         beat.start()
         interrupted = False
@@ -485,6 +481,7 @@ class BulkRunner:
             source=p.row.source,
             recording=dataclasses.asdict(p.media.recording),
             media_path=str(p.media.path),
+            timings=p.media.timings,
         )
         return run_job(job, self.options, self.transcriber, reporter)
 
@@ -496,6 +493,7 @@ class BulkRunner:
         reporter: Reporter | None = None,
     ) -> None:
         """The one writer: transcript, exports, index and this row's ledger stages."""
+        c0, w0 = time.process_time(), time.perf_counter()
         self.store.publish(
             t,
             index=self.options.index,
@@ -508,11 +506,10 @@ class BulkRunner:
             output_dir=self.options.output_dir,
             keep_edits=self.options.keep_edits,
         )
-        row.stage = (
-            Stage.INDEXED
-            if self.options.index
-            else (Stage.DIARIZED if self.options.diarize else Stage.TRANSCRIBED)
-        )
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        log.info("%s: publish %.1f/%.1f s (CPU/wall; exports, index)", t.id, cpu, wall)
+        stage = Stage.DIARIZED if self.options.diarize else Stage.TRANSCRIBED
+        row.stage = Stage.INDEXED if self.options.index else stage
         if not self.options.index:
             self.ledger.release(row.key)
 

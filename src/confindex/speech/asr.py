@@ -30,6 +30,7 @@ from confindex.speech.units import (
     segments_by_unit,
     speech_units,
 )
+from confindex.stagetime import StageTimes, maybe
 from confindex.store.transcript import Segment, SpeakerSegment
 
 log = logging.getLogger("confindex.speech.asr")
@@ -87,6 +88,9 @@ class AsrResult:
     loops_redecoded: int = 0  # clips decoded again because their text looped (_decode_unlooped)
     # Speech the decoder failed on even alone: (start, end, reason); flagged, never text.
     failed: list[tuple[float, float, str]] = field(default_factory=list)
+    # Under a forced language, stretches heard as another one and so not decoded again:
+    # (start, end, reason, score); `language` flags (quality.language_flags).
+    elsewhere: list[tuple[float, float, str, float]] = field(default_factory=list)
 
 
 # Batch size when the user gives none, per device (bench/transcription.py, 2026-11-25: on 2 CPU
@@ -111,6 +115,9 @@ def transcribe(
     options: AsrOptions | None = None,
     speaker_segments: Sequence[SpeakerSegment] | None = None,
     progress: ProgressFn | None = None,
+    *,
+    speech: list[tuple[float, float]] | None = None,
+    times: StageTimes | None = None,
 ) -> AsrResult:
     """Transcribe 16 kHz mono samples; calls `progress(done_s, total_s)` as speech is decoded.
 
@@ -119,14 +126,22 @@ def transcribe(
     `language.choose_languages`); then the units of each language are decoded together, in
     ≤ 30-s chunks, with the batched pipeline (or sequentially with `batch_size` 0 or 1); a
     unit whose text loops is decoded once more with repeats forbidden (`_decode_unlooped`).
+    `speech`: `vad_chunks(audio, options, decoder)` when already found (the job finds them
+    while diarization runs); `times` receives each step's CPU and wall seconds.
     """
     opts = options or AsrOptions()
     t0 = time.perf_counter()
     total = len(audio) / SAMPLE_RATE
-    units = speech_units(vad_chunks(audio, opts, decoder), speaker_segments)
+    if speech is None:
+        with maybe(times, "vad"):
+            speech = vad_chunks(audio, opts, decoder)
+    units = speech_units(speech, speaker_segments)
     forced = opts.language or (
         opts.languages[0] if opts.languages and len(opts.languages) == 1 else None
     )
+    # A language the user forced decodes every unit in it, without detection (the fast path);
+    # only what comes out looping or lost is checked before it is decoded again (_Guard).
+    guard = _Guard(forced) if forced and decoder.multilingual else None
     if forced is None and not decoder.multilingual:
         forced = "en"
     detect_seconds = 0.0
@@ -135,10 +150,11 @@ def transcribe(
         probs: list[dict[str, float] | None] = []
     else:
         t_detect = time.perf_counter()
-        probs = detect_languages(decoder, audio, units, opts.languages)
-        langs = choose_languages(probs, units, opts.languages)
+        with maybe(times, "language"):
+            probs = detect_languages(decoder, audio, units, opts.languages)
+            langs = choose_languages(probs, units, opts.languages)
         detect_seconds = time.perf_counter() - t_detect
-    speech = sum(u.duration for u in units) or 1.0
+    speech_s = sum(u.duration for u in units) or 1.0
     done = 0.0
     segments: list[Segment] = []
     seconds: dict[str, float] = {}
@@ -148,22 +164,27 @@ def transcribe(
         mine = [u for u, lg in zip(units, langs, strict=True) if lg == lang]
         seconds[lang] = round(sum(u.duration for u in mine), 2)
         for call in calls(pack_chunks(mine)):
-            decoded = _decode_unlooped(decoder, audio, call, lang, opts, repairs, failed)
+            decoded = _decode_unlooped(
+                decoder, audio, call, lang, opts, repairs, failed, times=times, guard=guard
+            )
             # Batched decoding sometimes ends a chunk early and loses its tail (the bundled
             # panel lost a 5-s English line; the French radio clip a 4-s sentence at a chunk's
             # end): decode such stretches again, each alone, and keep what falls inside them.
             lost = lost_stretches([u for chunk in call for u in chunk], decoded)
+            if lost and guard is not None:
+                lost = guard.kept(decoder, audio, lost, lambda x: x[0], times)
             if lost:
                 again = _decode_unlooped(
-                    decoder, audio, [[u] for u, _ in lost], lang, opts, repairs, failed
-                )
+                    decoder, audio, [[u] for u, _ in lost], lang, opts, repairs, failed,
+                    times=times, step="lost", guard=guard,
+                )  # fmt: skip
                 decoded += inside(again, [core for _, core in lost])
             for seg in decoded:
                 seg.language = lang
                 segments.append(seg)
             done += sum(u.duration for chunk in call for u in chunk)
             if progress:
-                progress(min(done / speech * total, total), total)
+                progress(min(done / speech_s * total, total), total)
     segments.sort(key=lambda s: (s.start, s.end))
     for i, seg in enumerate(segments):
         seg.id = i
@@ -181,7 +202,60 @@ def transcribe(
         detect_seconds=round(detect_seconds, 3),
         loops_redecoded=len(repairs),
         failed=sorted(set(failed)),
+        elsewhere=sorted(set(guard.elsewhere)) if guard is not None else [],
     )
+
+
+# Under --language, a stretch that comes out looping or without words is decoded again only if
+# the language detector does not hear it as another language (its forced language under this
+# probability, another on top): on a 549-s mixed file (bench/stages.py) forced to French, the
+# English and Russian stretches decoded again alone cost 33 CPU s and their loop repairs 7.8,
+# against 8.7 and 0 when each unit was decoded in its detected language.
+ELSEWHERE = 0.2
+
+
+@dataclass
+class _Guard:
+    """A forced language's check before a stretch is decoded again (loop or lost)."""
+
+    language: str
+    elsewhere: list[tuple[float, float, str, float]] = field(default_factory=list)
+    repaired: list[Unit] = field(default_factory=list)  # decoded again for a loop already
+
+    def kept(
+        self,
+        decoder: Decoder,
+        audio: np.ndarray,
+        items: list[Any],
+        unit_of: Callable[[Any], Unit],
+        times: StageTimes | None,
+    ) -> list[Any]:
+        """The items whose unit may be in the forced language (or is too short to judge); the
+        others are noted in `elsewhere`. Lost speech inside a stretch already heard elsewhere,
+        or already decoded again for a loop, is left too, unjudged: no stretch is decoded again
+        more than once."""
+
+        def judged(u: Unit) -> bool:
+            spans = [(a, b) for a, b, _, _ in self.elsewhere]
+            spans += [(r.start, r.end) for r in self.repaired]
+            return any(a <= u.start and u.end <= b for a, b in spans)
+
+        items = [x for x in items if not judged(unit_of(x))]
+        if not items:
+            return []
+        with maybe(times, "language"):
+            probs = detect_languages(decoder, audio, [unit_of(x) for x in items])
+        out = []
+        for x, p in zip(items, probs, strict=True):
+            top = max(p, key=p.__getitem__) if p else self.language
+            if p is None or top == self.language or p.get(self.language, 0.0) >= ELSEWHERE:
+                out.append(x)
+                continue
+            u = unit_of(x)
+            why = f"heard as {top} ({p[top]:.2f}), not {self.language} (forced): not decoded again"
+            self.elsewhere.append((round(u.start, 3), round(u.end, 3), why, round(p[top], 2)))
+            log.info("speech at %.1f-%.1f s %s", u.start, u.end, why)
+        return out
 
 
 def effective_batch_size(decoder: Decoder, opts: AsrOptions) -> int:
@@ -211,15 +285,21 @@ def _decode_unlooped(
     opts: AsrOptions,
     repairs: list[float] | None = None,
     failed: list[tuple[float, float, str]] | None = None,
+    *,
+    times: StageTimes | None = None,
+    step: str = "decoding",
+    guard: _Guard | None = None,
 ) -> list[Segment]:
-    """`_decode`, then each unit whose text compresses like a loop decoded again alone with
-    repeats forbidden; the less repetitive reading is kept (its start goes to `repairs`).
+    """`_decode` (timed as `step`), then each unit whose text compresses like a loop decoded
+    again alone with repeats forbidden; the less repetitive reading is kept (its start goes to
+    `repairs`).
     Batched decoding only (sequential decoding has faster-whisper's own temperature fallback);
     `compression_ratio_threshold=None` in the decode options turns it off, as it does
     faster-whisper's fallback."""
     from confindex.speech.quality import COMPRESSION_RATIO, compression_ratio
 
-    segments = _decode(decoder, audio, chunks, lang, opts, failed)
+    with maybe(times, step):
+        segments = _decode(decoder, audio, chunks, lang, opts, failed)
     limit = opts.decode_options.get("compression_ratio_threshold", COMPRESSION_RATIO)
     if limit is None or effective_batch_size(decoder, opts) <= 1:
         return segments
@@ -231,12 +311,16 @@ def _decode_unlooped(
     per_unit = segments_by_unit(units, segments)
     ratios = [ratio(segs) for segs in per_unit]
     looping = [i for i, r in enumerate(ratios) if r > limit]
+    if looping and guard is not None:  # a forced language: not again if heard as another
+        looping = guard.kept(decoder, audio, looping, units.__getitem__, times)
+        guard.repaired += [units[i] for i in looping]
     if not looping:
         return segments
     strict = replace(
         opts, decode_options={**opts.decode_options, "no_repeat_ngram_size": LOOP_NGRAM}
     )
-    again = _decode(decoder, audio, [[units[i]] for i in looping], lang, strict, failed)
+    with maybe(times, "loops"):
+        again = _decode(decoder, audio, [[units[i]] for i in looping], lang, strict, failed)
     for i, segs in zip(looping, segments_by_unit([units[i] for i in looping], again), strict=True):
         before, after = ratios[i], ratio(segs)
         log.info(

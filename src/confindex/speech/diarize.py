@@ -291,15 +291,15 @@ def diarize_with_voices(
     audio: np.ndarray,
     options: DiarizeOptions | None = None,
     progress: Callable[[int, int], Any] | None = None,
+    frames: Callable[[], Any] | None = None,
 ) -> Diarization:
     """Speaker segments of 16 kHz mono float32 `audio`, labelled SPEAKER_00… by first appearance.
 
     Silence or audio too short to embed gives []. With min/max speakers, clustering by threshold
     runs first; when the count falls outside the range, the recording is diarized again with the
-    count clamped. sherpa-onnx does not expose its embeddings, so that second pass recomputes
-    them (it doubles the cost only for recordings outside the range).
-    `progress(done, total)` is called with the number of 10 s windows processed.
-    """
+    count clamped (sherpa-onnx does not expose its embeddings: that pass recomputes them).
+    `progress(done, total)` is called with the number of 10 s windows processed. `frames()`:
+    the overlap pass's segmentation frames, found beside this (None: found here)."""
     options = options or DiarizeOptions()
     options.validate()
     audio = _check_audio(audio)
@@ -326,7 +326,7 @@ def diarize_with_voices(
         if options.overlap and segments:
             from confindex.speech import overlap
 
-            segments = overlap.add_overlap(segments, audio, options)
+            segments = overlap.add_overlap(segments, audio, options, frames() if frames else None)
         names: dict[str, str] = {}
         segments = relabel(segments, names)
         primary = relabel(primary, names)
@@ -335,7 +335,6 @@ def diarize_with_voices(
 
 
 # --- voices -----------------------------------------------------------------------------------
-
 # A voiceprint is the mean of CAM++ embeddings over a speaker's longest clean turns (no other
 # speaker at the same time), at most VOICEPRINT_SECONDS of speech in pieces of at most
 # VOICEPRINT_PIECE s: enough for a stable voice, and a bounded cost per speaker (CAM++ costs

@@ -213,11 +213,13 @@ def _distance(act: np.ndarray, frames: np.ndarray) -> np.ndarray:
 
 
 def add_overlap(
-    segments: list[SpeakerSegment], audio: np.ndarray, options: Any
+    segments: list[SpeakerSegment], audio: np.ndarray, options: Any, frames: Frames | None = None
 ) -> list[SpeakerSegment]:
-    """`reconcile` with the frames of `audio`, as `options` (a DiarizeOptions) say."""
-    seg, _ = options.model_paths()
-    frames = segment(audio, seg, options.overlap_step, options.threads())
+    """`reconcile` with the frames of `audio` (`frames`: `segment`'s, when found already), as
+    `options` (a DiarizeOptions) say."""
+    if frames is None:
+        seg, _ = options.model_paths()
+        frames = segment(audio, seg, options.overlap_step, options.threads())
     return reconcile(
         segments,
         frames,

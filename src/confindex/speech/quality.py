@@ -397,6 +397,15 @@ def undecoded_flags(failed: Iterable[tuple[float, float, str]]) -> list[Flag]:
     ]
 
 
+def language_flags(elsewhere: Iterable[tuple[float, float, str, float]]) -> list[Flag]:
+    """One `language` flag per stretch a forced language left as first decoded, because the
+    detector heard another language there (asr.AsrResult.elsewhere: start, end, why, score)."""
+    return [
+        Flag(kind=Kind.LANGUAGE.value, start=a, end=b, score=score, reason=why)
+        for a, b, why, score in elsewhere
+    ]
+
+
 def _cut(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1].rstrip() + "…"
 
