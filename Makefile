@@ -36,7 +36,7 @@ test: lint
 # Everything that does not need the real Whisper model: no `slow` test (those load it or run
 # long end-to-end work); pipeline tests use the scripted FakeDecoder (speech/fake.py), and
 # CONFINDEX_NO_MODEL makes any other model load an error (a test missing its `slow` mark).
-# Two pytest-xdist workers, a test file each at a time: the ~85 CPU s of these tests and the
+# Two pytest-xdist workers, a test file each at a time: the ~175 CPU s of these tests and the
 # retry/stall waits of tests/adversarial/ (sleeps, not CPU) overlap on 2 cores.
 test-fast: install
 	$(TESTENV) CONFINDEX_NO_MODEL=1 $(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
