@@ -406,3 +406,22 @@ def test_an_edit_of_the_words_recomputes_the_chapters(ws) -> None:
     assert after.chapters_of == topics.fingerprint(after) != before.chapters_of
     mine = next(c for c in after.chapters if c.start <= turn.start < c.end)
     assert "caraway" in mine.synopsis or "Riga" in " ".join(mine.keywords)
+
+
+def test_a_cut_off_tail_stays_in_the_passage_it_finishes() -> None:
+    """This AMD EPYC's words at the phone call -> JFK join of tests/test_chapters_real.py: the
+    call's last sentence, cut by a speaker turn, must not open JFK's passage."""
+    said = [  # (start, end, text, speaker)
+        (21.81, 23.71, "Well, there is not much difference.", "A"),
+        (24.01, 28.48, "At least, you know, they all call me a Yankee down here so I don't", "A"),
+        (28.69, 29.81, "hear that New Jersey now.", "B"),
+        (30.27, 30.81, "And so", "A"),
+        (30.96, 31.55, "my fellow", "C"),
+        (32.88, 33.84, "ASK!", "B"),
+        (34.36, 40.38, "not what your country can do for you, ask what you can do for", "C"),
+    ]
+    sents = [topics.Sentence(a, b, x, s, "en", k) for k, (a, b, x, s) in enumerate(said)]
+    assert [sents[i].start for i in topics.passages(sents)] == [21.81, 30.27]
+    # A tail followed by a pause (or another language) is left alone: it joins nothing after it.
+    paused = [*sents[:3], topics.Sentence(33.0, 40.0, *said[6][2:], "en", 3)]
+    assert [paused[i].start for i in topics.passages(paused)] == [21.81, 28.69, 33.0]
