@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from conftest import run, shared_file
+from test_fake_pipeline import JFK  # the base model's words for jfk.flac, as a script
 
 from confindex.run.fetch import local_media
 from confindex.run.job import FetchOptions, Transcriber
@@ -87,20 +88,8 @@ def test_real_model_side_by_side_gives_the_same_words_and_turns():
     assert _what_it_says(ahead) == _what_it_says(sequential)
 
 
-# What the embedded base model hears in jfk.flac, as the FakeDecoder's script (test_fake_pipeline).
-JFK = [
-    (0.0, 0.52, "And"), (0.52, 0.84, "so"), (0.84, 1.18, "my"), (1.18, 1.56, "fellow"),
-    (1.56, 2.1, "Americans,"), (2.76, 3.74, "ask"), (3.74, 4.24, "not"), (4.24, 5.52, "what"),
-    (5.52, 5.76, "your"), (5.76, 6.26, "country"), (6.26, 6.62, "can"), (6.62, 6.82, "do"),
-    (6.82, 7.08, "for"), (7.08, 7.36, "you,"), (7.74, 8.48, "ask"), (8.48, 8.76, "what"),
-    (8.76, 9.04, "you"), (9.04, 9.32, "can"), (9.32, 9.56, "do"), (9.56, 9.78, "for"),
-    (9.78, 9.96, "your"), (9.96, 10.36, "country."),
-]  # fmt: skip
-
-
-class WrongLanguageLoops:
-    """The FakeDecoder, counting what it is asked, whose English comes out as a loop when it
-    is told to decode it as another language (what Whisper does with a wrong forced language)."""
+class Counting:
+    """A decoder (real or fake) that records the stretches it is asked to judge and decode."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -115,10 +104,18 @@ class WrongLanguageLoops:
         return self.inner.detect(audio, spans)
 
     def decode(self, audio: Any, chunks: Any, settings: Any) -> Any:
+        self.decoded += [(u.start, u.end) for chunk in chunks for u in chunk]
+        return self.inner.decode(audio, chunks, settings)
+
+
+class WrongLanguageLoops(Counting):
+    """The FakeDecoder, counting what it is asked, whose English comes out as a loop when it
+    is told to decode it as another language (what Whisper does with a wrong forced language)."""
+
+    def decode(self, audio: Any, chunks: Any, settings: Any) -> Any:
         from confindex.store.transcript import Segment, Word
 
-        self.decoded += [(u.start, u.end) for chunk in chunks for u in chunk]
-        segs = self.inner.decode(audio, chunks, settings)
+        segs = super().decode(audio, chunks, settings)
         if settings.language == "en":
             return segs
         looped = []
@@ -163,26 +160,6 @@ def asr_flags(result: Any) -> list[Any]:
     from confindex.speech import quality
 
     return quality.language_flags(result.elsewhere)
-
-
-class Counting:
-    """A decoder (the real one) that records the stretches it is asked to judge and decode."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.detected: list[tuple[float, float]] = []
-        self.decoded: list[tuple[float, float]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def detect(self, audio: Any, spans: Any) -> Any:
-        self.detected += list(spans)
-        return self.inner.detect(audio, spans)
-
-    def decode(self, audio: Any, chunks: Any, settings: Any) -> Any:
-        self.decoded += [(u.start, u.end) for chunk in chunks for u in chunk]
-        return self.inner.decode(audio, chunks, settings)
 
 
 @pytest.mark.slow
