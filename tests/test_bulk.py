@@ -276,7 +276,6 @@ def test_sigkill_at_every_stage_then_rerun(tmp_path: Path, base: str) -> None:
     assert_no_temp_files(ws)
 
 
-@pytest.mark.slow
 def _activities(ws: Workspace) -> set[str]:
     """The ledger's current activities, read-only and without waiting: `Ledger.of` (a writer:
     schema, WAL, 60-s busy timeout, damage recovery) polled 10 times a second beside a fetch
@@ -294,6 +293,7 @@ def _activities(ws: Workspace) -> set[str]:
         return set()
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path: Path, base: str) -> None:
     ws = Workspace(tmp_path / "ws")
     args = ["fetch", f"{base}/fr.mp3", f"{base}/jfk5.ogg", *FAST, "-w", str(ws.root)]

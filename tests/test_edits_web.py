@@ -138,7 +138,9 @@ def test_speaker_of_a_turn_merge_from_legend_and_metadata_form(browser, served) 
         page.click("#meta-box summary")
         page.fill('#meta-form input[name="date"]', "yesterday")
         page.click('#meta-form button[type="submit"]')
-        page.wait_for_function("document.querySelector('#message').textContent.includes('YYYY')")
+        page.wait_for_function(
+            "() => document.querySelector('#message').textContent.includes('YYYY')"
+        )
         assert json.loads(store.load(ws, RID).to_json())["meta"]["date"] == "2022-04-12"
         assert page.errors == []  # type: ignore[attr-defined]
     finally:

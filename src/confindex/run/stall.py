@@ -135,7 +135,14 @@ class RateWatch:
             parts: list[bytes] = []
             left = -1 if amt is None or amt < 0 else amt
             while left != 0:
-                data = read(piece if left < 0 else min(left, piece))
+                try:
+                    data = read(piece if left < 0 else min(left, piece))
+                except OSError:
+                    # Our shutdown can surface as ECONNRESET rather than an empty read (data
+                    # still unread in the buffer): say why, or yt-dlp retries a reset
+                    # connection aloud (seen with 3 busy test workers) before giving up.
+                    self._raise_if_given_up(resp)
+                    raise
                 self._total += len(data)
                 self._raise_if_given_up(resp)
                 if not data:
