@@ -37,6 +37,21 @@ def test_add_keeps_order_and_existing_rows(led: Ledger) -> None:
     assert led.get("a").media_path == "media/a.ogg"
 
 
+def test_rows_of_keys_in_work_order_whatever_the_keys(led: Ledger) -> None:
+    """Looked up by key (not every row parsed): work order kept, unknown keys ignored, a NUL
+    inside a hostile URL's key still found (json_each's values end at a NUL), more keys than
+    SQLite's 999 parameters."""
+    hostile = "ws://%00@127.0.0.1:1\x00/"
+    many = [f"u{i}" for i in range(1200)]
+    led.add(items("a", hostile, "c", *many))
+    assert led.claim_next(["c"]).key == "c"
+    assert led.advance("c", "downloaded")
+    assert [r.key for r in led.rows(["c", "nope", hostile, "a"])] == ["a", hostile, "c"]
+    assert [r.key for r in led.rows(["c", "a"], stage="downloaded")] == ["c"]
+    assert [r.key for r in led.rows(reversed(many))] == many
+    assert led.rows([]) == []
+
+
 def test_wal_mode_and_schema(led: Ledger, tmp_path: Path) -> None:
     led.add(items("a"))
     con = sqlite3.connect(tmp_path / "ledger.sqlite")

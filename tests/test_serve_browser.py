@@ -300,7 +300,11 @@ def test_screenshot_of_the_recording_page(page, served, tmp_path) -> None:
         rename_in_page(page, "SPEAKER_00", "Marc Lefèvre")
         rename_in_page(page, "SPEAKER_01", "Maya Brooks")
         page.locator("#transcript span[data-t]", has_text="handshake").click()
-        page.wait_for_timeout(1500)
+        page.wait_for_function(
+            "() => !document.querySelector('#player').paused"
+            " && document.querySelector('#transcript span.now')",
+            timeout=10000,
+        )
         page.keyboard.press("Space")  # pause: a still frame, the spoken word highlighted
         assert page.locator("#transcript span.now").count() == 1
         page.click("#cite")

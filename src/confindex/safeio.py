@@ -26,6 +26,15 @@ MAX_CONFIG_BYTES = 1 * MiB
 MAX_JSON_DEPTH = 64  # our documents nest 5 deep; json's recursion fails near 1,000
 
 
+def env_float(name: str, default: float) -> float:
+    """A number from the environment variable `name` (an operator's knob such as a timeout),
+    or `default` when it is unset, empty or not a number."""
+    try:
+        return float(os.environ.get(name) or default)
+    except ValueError:
+        return default
+
+
 class UnreadableFile(ConfindexError):
     """A file that is not a regular file, is too large (`damaged`), or cannot be read (an OS
     error: permission, I/O; not `damaged`, so never replaced by a rebuilt copy)."""

@@ -26,12 +26,13 @@ import queue
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from confindex.errors import ConfindexError, DeviceError, ModelError, os_error_message
 from confindex.log import suppressed
 from confindex.run.job import Reporter
+from confindex.safeio import env_float
 
 if TYPE_CHECKING:
     from confindex.run.fetch import Media
@@ -44,7 +45,8 @@ _bulk_log = logging.getLogger("confindex.run.bulk")  # a row's stages, as the ru
 
 # Retries of a task whose worker died (Dask's `distributed.scheduler.allowed-failures`).
 ALLOWED_FAILURES = 2
-CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before giving up
+CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before giving up (README)
+CONNECT_TIMEOUT_ENV = "CONFINDEX_SCHEDULER_TIMEOUT"
 # Dask event topic on which a worker says it started a job (see remote_job).
 ATTEMPT_TOPIC = "confindex-job-started"
 # Test hook: "indexing=2,transcribing=1" sleeps that long once a stage starts, so that a test
@@ -64,7 +66,9 @@ class ExecutorOptions:
     workers: int | None = None  # LocalCluster worker processes
     scheduler: str | None = None  # tcp://HOST:PORT of a running scheduler
     threads_per_worker: int = 1
-    connect_timeout: float = CONNECT_TIMEOUT
+    connect_timeout: float = field(
+        default_factory=lambda: env_float(CONNECT_TIMEOUT_ENV, CONNECT_TIMEOUT)
+    )
     allowed_failures: int = ALLOWED_FAILURES
 
     def __post_init__(self) -> None:

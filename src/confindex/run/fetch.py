@@ -16,7 +16,6 @@ import contextlib
 import errno
 import hashlib
 import logging
-import os
 import re
 import shutil
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from confindex.run.credentials import (
     strip_credentials,
 )
 from confindex.run.stall import RateWatch
+from confindex.safeio import env_float
 from confindex.store.transcript import Recording
 from confindex.store.workspace import Workspace, check_file, sha256_file, slugify
 
@@ -161,7 +161,7 @@ def _ydl_options(**extra: Any) -> dict[str, Any]:
         "no_warnings": True,
         "noprogress": True,  # quiet=True alone still prints a progress bar
         "logger": _SilentLogger(),
-        "socket_timeout": float(os.environ.get(SOCKET_TIMEOUT_ENV) or 30),
+        "socket_timeout": env_float(SOCKET_TIMEOUT_ENV, 30),
         # One quick retry of a dropped connection inside yt-dlp (it resumes the .part file);
         # longer waits are the bulk runner's back-off, announced. yt-dlp's default of 10, each
         # after a 30 s read timeout, made a stalled server mean minutes of silence.

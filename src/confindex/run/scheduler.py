@@ -38,6 +38,7 @@ from confindex.run.fetch import Media
 from confindex.run.inputs import WorkItem
 from confindex.run.job import FetchOptions, Reporter, Transcriber
 from confindex.run.outcome import RunResult, RunSummary
+from confindex.safeio import env_float
 from confindex.store import transcript as transcript_store
 from confindex.store.ledger import STALE_AFTER, LedgerError, NewItem, Row
 from confindex.store.stages import Stage, Status
@@ -50,6 +51,7 @@ log = logging.getLogger("confindex.run.bulk")
 # Failures of a recording, recorded in the ledger; any other exception is a bug and stops the
 # run (with its traceback in the log).
 EXPECTED = (ConfindexError, OSError)
+RETRY_WAIT, RETRY_WAIT_ENV = 5.0, "CONFINDEX_RETRY_WAIT"  # seconds before the first retry
 
 
 @dataclass
@@ -59,7 +61,8 @@ class BulkOptions:
     download_workers: int = 1  # 0 = no pipelining: download in the main thread, then transcribe
     ydl_extra: dict[str, Any] = field(default_factory=dict)  # politeness: sleep, rate, cookies
     retries: int = 3  # extra download attempts on HTTP 429/5xx and network errors
-    backoff: float = 5.0  # seconds before the first retry; doubles each time
+    # Seconds before the first retry; doubles each time.
+    backoff: float = field(default_factory=lambda: env_float(RETRY_WAIT_ENV, RETRY_WAIT))
     stale_after: float = STALE_AFTER
     # A started executors.DaskCluster: jobs run on its workers, this process publishes.
     cluster: DaskCluster | None = None

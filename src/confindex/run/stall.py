@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import os
 import socket
 import threading
 import time
@@ -26,6 +25,7 @@ from typing import Any
 
 from confindex.errors import DownloadError
 from confindex.run.credentials import short
+from confindex.safeio import env_float
 
 MIN_RATE_ENV = "CONFINDEX_MIN_RATE"  # bytes per second (0: no minimum)
 MIN_RATE_WINDOW_ENV = "CONFINDEX_MIN_RATE_WINDOW"  # seconds
@@ -39,13 +39,6 @@ MIN_RATE_WINDOW = 60.0
 # per-block work: hook, speed, file write) - bench/min_rate.py.
 PIECES_PER_WINDOW = 8
 MIN_PIECE, MAX_PIECE = 1024, 1 << 20
-
-
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name) or default)
-    except ValueError:
-        return default
 
 
 def socket_of(resp: Any) -> socket.socket | None:
@@ -68,10 +61,10 @@ class RateWatch:
 
     def __init__(self, url: str, limit_rate: float | None = None) -> None:
         self.url = url
-        self.rate = _env_float(MIN_RATE_ENV, MIN_RATE)
+        self.rate = env_float(MIN_RATE_ENV, MIN_RATE)
         if limit_rate:  # `--limit-rate` below the minimum: the user's own throttle is no stall
             self.rate = min(self.rate, limit_rate / 2)
-        self.window = _env_float(MIN_RATE_WINDOW_ENV, MIN_RATE_WINDOW)
+        self.window = env_float(MIN_RATE_WINDOW_ENV, MIN_RATE_WINDOW)
         piece = self.rate * self.window / PIECES_PER_WINDOW
         self.piece = int(min(max(piece, MIN_PIECE), MAX_PIECE))
         self.tick = min(1.0, max(self.window / 8, 0.05))

@@ -45,6 +45,7 @@ from confindex.store.ledger_rows import (
     _write_error,
     new_owner,
     owner_is_dead,
+    row_of,
 )
 from confindex.store.stages import TERMINAL as TERMINAL_STAGES
 from confindex.store.stages import Stage
@@ -258,29 +259,25 @@ class Ledger:
 
     # -- reading -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _row(r: sqlite3.Row) -> Row:
-        d = dict(r)
-        rec = d.get("recording")
-        d["recording"] = json.loads(rec) if rec else None
-        d["stage"] = Stage(d["stage"])
-        return Row(**d)
+    _row = staticmethod(row_of)
 
     def get(self, key: str) -> Row | None:
         r = self._conn().execute("SELECT * FROM jobs WHERE key = ?", (key,)).fetchone()
         return self._row(r) if r else None
 
     def rows(self, keys: Iterable[str] | None = None, *, stage: str | None = None) -> list[Row]:
-        """Rows in work order, optionally only `keys` and/or one stage."""
-        sql, args = "SELECT * FROM jobs", []
-        if stage:
-            sql += " WHERE stage = ?"
-            args.append(stage)
-        got = [self._row(r) for r in self._conn().execute(sql + " ORDER BY seq", args)]
-        if keys is not None:
-            wanted = set(keys)
-            got = [r for r in got if r.key in wanted]
-        return got
+        """Rows in work order, optionally only `keys` (looked up, not filtered from all: 183 ms
+        a call in a 20,000-row ledger) and/or one stage."""
+        sql = "SELECT * FROM jobs WHERE " + ("stage = ?" if stage else "1")
+        args: list[Any] = [stage] if stage else []
+        if keys is None:
+            return [self._row(r) for r in self._conn().execute(sql + " ORDER BY seq", args)]
+        wanted, got = list(dict.fromkeys(keys)), []  # not json_each: its values end at a NUL
+        for i in range(0, len(wanted), 500):
+            part = wanted[i : i + 500]
+            q = f"{sql} AND key IN ({','.join('?' * len(part))})"
+            got += self._conn().execute(q, [*args, *part]).fetchall()
+        return sorted(map(self._row, got), key=lambda r: r.seq)
 
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(ALL_STAGES, 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import socket
 import sqlite3
@@ -195,3 +196,12 @@ def _create_with_umask(path: Path) -> None:
     (a read-only folder) is left to sqlite3.connect, which reports it as before."""
     with contextlib.suppress(OSError):
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+
+
+def row_of(r: sqlite3.Row) -> Row:
+    """A Row from a `SELECT * FROM jobs` row."""
+    d = dict(r)
+    rec = d.get("recording")
+    d["recording"] = json.loads(rec) if rec else None
+    d["stage"] = Stage(d["stage"])
+    return Row(**d)
