@@ -140,6 +140,10 @@ def test_rename_renames_the_speaker_in_the_turns_it_talks_over(served) -> None:
         "() => document.querySelector('#transcript article[data-turn=\"0\"] .over')"
         ".textContent === 'over Maya Brooks'"
     )
-    page.reload()
+    # The overlap bars' names follow at once (they kept the old name until a reload) ...
     said = "Marc Lefèvre and Maya Brooks at once, 00:00:40–00:00:41"
+    assert page.get_by_role("img", name=said).count() == 2
+    assert page.locator("#timeline rect.ovl title", has_text=said).count() == 2
+    # ... as the page served after the rename says them.
+    page.reload()
     assert page.get_by_role("img", name=said).count() == 2

@@ -95,7 +95,8 @@ def timeline_bars(tl: dict[str, Any]) -> Markup:
         said = _esc(o["said"])
         bars += [
             f'<rect class="ovl spk{cls}" data-label="{_esc(label)}"'
-            f' data-overlap="{_esc(" ".join(o["labels"]))}" x="{o["x"]}" y="{y * 10 + 1}"'
+            f' data-overlap="{_esc(" ".join(o["labels"]))}" data-when="{_esc(o["when"])}"'
+            f' x="{o["x"]}" y="{y * 10 + 1}"'
             f' width="{o["w"]}" height="8" role="img" aria-label="{said}">'
             f"<title>{said}</title></rect>"
             for label, y, cls in o["lanes"]
@@ -127,6 +128,7 @@ def overlap_bars(
                 "w": round(max(b - a, duration / 2000), 2),
                 "labels": [label for label, _y, _c in lanes],
                 "lanes": lanes,
+                "when": f"{hms(a)}–{hms(b)}",
                 "said": f"{_names(names)} at once, {hms(a)}–{hms(b)}",
             }
         )

@@ -378,6 +378,22 @@
     }
 
     // ---- rename a speaker inline
+    // The overlap bars that name `label` say the new name too (render.overlap_bars' sentence).
+    function renameOverlaps(label) {
+      const nameOf = (l) => {
+        const el = document.querySelector('#speakers .name[data-label="' + CSS.escape(l) + '"]');
+        return el ? el.textContent : l;
+      };
+      for (const bar of document.querySelectorAll("#timeline rect.ovl")) {
+        const labels = bar.dataset.overlap.split(" ");
+        if (!labels.includes(label)) continue;
+        const names = labels.map(nameOf);
+        const who = names.length === 1 ? names[0] : names.slice(0, -1).join(", ") + " and " + names[names.length - 1];
+        const said = who + " at once, " + bar.dataset.when;
+        bar.setAttribute("aria-label", said);
+        bar.querySelector("title").textContent = said;
+      }
+    }
     $("#speakers").addEventListener("click", (e) => {
       const btn = e.target.closest("button.rename");
       if (!btn || btn.closest("li").querySelector("form")) return;
@@ -414,6 +430,7 @@
           el.textContent = data.name;
         }
         btn.title = "Rename " + data.name;
+        renameOverlaps(label);
         close();
         say("Renamed " + label + " to " + data.name + " (transcript, exports and index updated).");
       });
