@@ -39,8 +39,8 @@ from confindex.store.ledger_rows import (
     LedgerError,
     NewItem,
     Row,
-    _create_with_umask,
     _is_damage,
+    _open_writer,
     _sql,
     _write_error,
     new_owner,
@@ -196,13 +196,7 @@ class Ledger:
                 c = sqlite3.connect(uri, uri=True, isolation_level=None)
                 c.row_factory = sqlite3.Row
             else:
-                _create_with_umask(self.path)
-                c = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-                c.row_factory = sqlite3.Row
-                c.execute("PRAGMA busy_timeout = 60000")
-                c.execute("PRAGMA journal_mode = WAL")
-                # WAL + NORMAL: durable across app crashes
-                c.execute("PRAGMA synchronous = NORMAL")
+                c = _open_writer(self.path)
             self._local.conn = c
             with self._conns_lock:
                 self._conns.append(c)
