@@ -18,6 +18,7 @@ from test_fake_pipeline import JFK  # the base model's words for jfk.flac, as a 
 from confindex.run.fetch import local_media
 from confindex.run.job import FetchOptions, Transcriber
 from confindex.speech.decoder import FAKE_ENV
+from confindex.store import transcript as transcript_store
 from confindex.store.workspace import Workspace
 
 FAKE = Path(__file__).parent / "data" / "pyannote_sample.fake.json"
@@ -74,6 +75,60 @@ def test_steps_side_by_side_give_the_same_transcript_as_one_after_the_other(fake
     assert _what_it_says(ahead) == _what_it_says(sequential)
     assert sequential.provenance.options["stages"]["diarize"].get("side") is None
     assert side_by_side.provenance.options["stages"]["diarize"]["side"] is True
+
+
+def _clips(tmp_path: Path) -> list[Path]:
+    """Two recordings of real speech: the pyannote sample and its first 20 s."""
+    import wave
+
+    clip = shared_file("diar/pyannote_sample.wav")
+    short = tmp_path / "sample20.wav"
+    with wave.open(str(clip)) as src, wave.open(str(short), "wb") as dst:
+        dst.setparams(src.getparams())
+        dst.writeframes(src.readframes(20 * src.getframerate()))
+    return [clip, short]
+
+
+def test_a_bulk_run_listens_ahead_with_the_same_transcripts_and_the_ledger_free(
+    tmp_path, fake, monkeypatch
+):
+    """`fetch` of two recordings: its download thread listens to each (decode, diarize, VAD)
+    before the main thread transcribes it, with the same words and turns as a run without
+    download thread, and holds no ledger lock meanwhile (another writer waits 0 s)."""
+    import sqlite3
+
+    clips = _clips(tmp_path)
+    listen_ahead = Transcriber.listen_ahead
+    free: list[bool] = []
+
+    def ledger_free(ws: Workspace) -> bool:
+        c = sqlite3.connect(ws.ledger_path, timeout=0, isolation_level=None)
+        try:
+            c.execute("BEGIN IMMEDIATE")
+            c.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            c.close()
+
+    def watched(self: Transcriber, media: Any, ws: Any = None, reporter: Any = None) -> None:
+        free.append(ledger_free(ws))
+        listen_ahead(self, media, ws, reporter)
+        free.append(ledger_free(ws))
+
+    monkeypatch.setattr(Transcriber, "listen_ahead", watched)
+    said = {}
+    for workers in ("0", "1"):
+        ws = Workspace(tmp_path / f"ws{workers}")
+        args = ["fetch", *map(str, clips), "--json", "--no-index", "--download-workers", workers]
+        r = run(*args, ws=ws)
+        assert r.exit_code == 0, r.output
+        ids = [rec["recording_id"] for rec in json.loads(r.stdout)["recordings"]]
+        said[workers] = [_what_it_says(transcript_store.load(ws, rid)) for rid in ids]
+    assert free == [True] * 4  # listened ahead to both recordings of the pipelined run only
+    assert said["1"] == said["0"]
+    assert all(len(t["turns"]) >= 3 for t in said["0"]), said["0"]
 
 
 @pytest.mark.slow

@@ -419,8 +419,8 @@ class InlineExecutor:
 
 
 class PipelinedExecutor:
-    """`workers` download threads claim rows, download them and feed a bounded queue; this
-    thread holds the model and transcribes, saves and indexes what they hand it."""
+    """`workers` download threads claim rows, download them, listen to them ahead (decode,
+    diarize, VADs) and feed a bounded queue; this thread transcribes, saves and indexes them."""
 
     name = "local"
 
@@ -439,11 +439,11 @@ class PipelinedExecutor:
             try:
                 while (row := runner.next_row(keys)) is not None:
                     try:
-                        # Listening ahead here (Transcriber.listen_ahead: diarizing N+1 while
-                        # N decodes) is off: in two clean CI runs it made a Ctrl-C end with exit
-                        # 0 and two fetches at once wait 60 s for the ledger (not reproduced
-                        # alone); bulk runs keep the order they had before issue 33.
                         prepared = runner.prepare(row, side)
+                        # Touches no ledger (it was off for a while, blamed for a "60-s" ledger
+                        # wait: two fetches creating one new ledger at once, ledger_rows._enter_wal)
+                        if prepared is not None and prepared.media and not runner.stop.is_set():
+                            runner.transcriber.listen_ahead(prepared.media, runner.ws, side)
                     finally:
                         if side is not None:
                             side.done(row.recording_id or row.source, "")
