@@ -36,10 +36,12 @@ test: lint
 # Everything that does not need the real Whisper model: no `slow` test (those load it or run
 # long end-to-end work); pipeline tests use the scripted FakeDecoder (speech/fake.py), and
 # CONFINDEX_NO_MODEL makes any other model load an error (a test missing its `slow` mark).
-# Two pytest-xdist workers, a test file each at a time: the ~175 CPU s of these tests and the
-# retry/stall waits of tests/adversarial/ (sleeps, not CPU) overlap on 2 cores.
+# Three pytest-xdist workers on 2 cores, a test file each at a time: ~60 of the ~190 s the
+# tests take are waits (servers that stall or trickle, retries, Chromium playing audio), which
+# a third worker fills. Quiet AMD EPYC, one run each (2026-12-07): -n 2 95.7 s wall / 128 CPU
+# s, -n 3 87.9 s / 136 CPU s; -n 4 cost ~20 CPU s more than -n 2 and was no faster.
 test-fast: install
-	$(TESTENV) CONFINDEX_NO_MODEL=1 $(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadfile
+	$(TESTENV) CONFINDEX_NO_MODEL=1 $(BIN)/python -m pytest -q -m "not slow" -n 3 --dist loadfile
 
 # Lint, then test-fast.
 fast: lint test-fast

@@ -154,6 +154,17 @@ def ws(tmp_path: Path) -> Workspace:
 
 
 @pytest.fixture(scope="session")
+def chromium() -> Iterator[object]:
+    """One Chromium (under one Playwright driver) for every browser test a worker runs: each
+    module launching its own cost ~1 s and ~1.5 CPU s five times a run (tests/servekit.py
+    launch_chromium says why it may skip). Tests open their own contexts or pages."""
+    from servekit import launch_chromium
+
+    with launch_chromium() as browser:
+        yield browser
+
+
+@pytest.fixture(scope="session")
 def panel() -> dict:
     """The bundled sample's script: speakers, languages, texts and times."""
     return json.loads((SAMPLES / "panel.json").read_text(encoding="utf-8"))

@@ -5,7 +5,7 @@ second that seeks the player. Skips, saying why, when Chromium or Playwright is 
 from __future__ import annotations
 
 import pytest
-from servekit import PANEL_ID, launch_chromium, panel_transcript, start_server, stop_server
+from servekit import PANEL_ID, panel_transcript, start_server, stop_server
 
 from confindex.search import topics
 from confindex.store.transcript import save
@@ -13,7 +13,7 @@ from confindex.store.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, chromium):
     ws = Workspace(tmp_path_factory.mktemp("chapters-web") / "ws").ensure()
     t = panel_transcript()
     topics.refresh(t)  # what publish does
@@ -21,8 +21,7 @@ def served(tmp_path_factory):
     save(ws, t)
     server = start_server(ws)
     try:
-        with launch_chromium() as browser:
-            yield t, server, browser
+        yield t, server, chromium
     finally:
         stop_server(server)
 

@@ -212,24 +212,11 @@ def test_merging_one_persons_labels_lowers_der_and_exports_one_speaker(
     assert not any(m in tier for m in merged for tier in tiers)
 
 
-def test_edit_in_the_browser_is_timed_to_the_audio(radio) -> None:
+def test_edit_in_the_browser_is_timed_to_the_audio(radio, chromium) -> None:
     """A fourth passage ("sa mort inédite," for "immédiate.") corrected on the recording page
     in Chromium: the word the page saves is aligned on the audio like the CLI's."""
-    import os
-    import shutil
-    from pathlib import Path
-
     from servekit import start_server, stop_server
 
-    chromium = (
-        os.environ.get("CONFINDEX_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    )
-    if not Path(chromium).exists():
-        pytest.skip(f"no Chromium at {chromium}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed")
     ws, rid, silver = radio
     t = store.load(ws, rid)
     seq = [fold(w.text) for w in words(t)]
@@ -242,20 +229,17 @@ def test_edit_in_the_browser_is_timed_to_the_audio(radio) -> None:
     assert around in text
     server = start_server(ws)
     try:
-        with sync_playwright() as p:
-            args = ["--no-sandbox"] if os.geteuid() == 0 else []
-            browser = p.chromium.launch(executable_path=chromium, args=args)
-            page = browser.new_page()
-            page.goto(f"{server.url}r/{rid}")
-            page.click("#edit-mode")
-            page.click(f'article[data-turn="{turn.id}"] p')
-            box = page.locator(f'article[data-turn="{turn.id}"] textarea.editor')
-            assert box.input_value() == text
-            box.fill(text.replace(around, fixed))
-            with page.expect_navigation(timeout=120_000):  # the server loads the model once
-                box.press("Enter")
-            assert fixed in page.inner_text(f'article[data-turn="{turn.id}"]')
-            browser.close()
+        page = chromium.new_page()  # conftest's browser (servekit.launch_chromium)
+        page.goto(f"{server.url}r/{rid}")
+        page.click("#edit-mode")
+        page.click(f'article[data-turn="{turn.id}"] p')
+        box = page.locator(f'article[data-turn="{turn.id}"] textarea.editor')
+        assert box.input_value() == text
+        box.fill(text.replace(around, fixed))
+        with page.expect_navigation(timeout=120_000):  # the server loads the model once
+            box.press("Enter")
+        assert fixed in page.inner_text(f'article[data-turn="{turn.id}"]')
+        page.close()
     finally:
         stop_server(server)
     t = store.load(ws, rid)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from servekit import launch_chromium, start_server, stop_server
+from servekit import start_server, stop_server
 from test_edits import RID, make
 
 from confindex.search import index as search_index
@@ -17,9 +17,8 @@ from confindex.store.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:
-        yield b
+def browser(chromium):
+    return chromium  # conftest's, shared by the worker's browser tests
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import pytest
 from servekit import (
     PANEL_ID,
     XSS_NAME,
-    launch_chromium,
     panel_transcript,
     start_server,
     stop_server,
@@ -43,7 +42,7 @@ def overlapped_panel():
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, chromium):
     ws = Workspace(tmp_path_factory.mktemp("overlap-web") / "ws").ensure()
     t = overlapped_panel()
     assert [x.overlap for x in t.turns[:2]] == [["SPEAKER_01"], []]
@@ -52,16 +51,15 @@ def served(tmp_path_factory):
     Store(ws).rebuild_index()
     server = start_server(ws)
     try:
-        with launch_chromium() as browser:
-            context = browser.new_context(viewport={"width": 1200, "height": 900})
-            page = context.new_page()
-            page.dialogs = []  # type: ignore[attr-defined]
-            page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))  # type: ignore[attr-defined]
-            page.errors = []  # type: ignore[attr-defined]
-            page.on("pageerror", lambda e: page.errors.append(str(e)))  # type: ignore[attr-defined]
-            page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))  # type: ignore[attr-defined]
-            yield server, page
-            context.close()
+        context = chromium.new_context(viewport={"width": 1200, "height": 900})
+        page = context.new_page()
+        page.dialogs = []  # type: ignore[attr-defined]
+        page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))  # type: ignore[attr-defined]
+        page.errors = []  # type: ignore[attr-defined]
+        page.on("pageerror", lambda e: page.errors.append(str(e)))  # type: ignore[attr-defined]
+        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))  # type: ignore[attr-defined]
+        yield server, page
+        context.close()
     finally:
         stop_server(server)
 

@@ -16,7 +16,6 @@ from servekit import (
     XSS_ID,
     XSS_NAME,
     XSS_TITLE,
-    launch_chromium,
     make_workspace,
     start_server,
     stop_server,
@@ -28,9 +27,8 @@ SCREENSHOT = REPO / "docs" / "serve-recording.png"
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:
-        yield b
+def browser(chromium):
+    return chromium  # conftest's, shared by the worker's browser tests
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 from conftest import run
-from servekit import PANEL_ID, launch_chromium, make_workspace, script_words, start_server
+from servekit import PANEL_ID, make_workspace, script_words, start_server
 from servekit import stop_server as stop
 
 from confindex.api import Archive
@@ -64,9 +64,8 @@ TOTAL = len(SYNTHETIC) + 3
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with launch_chromium() as b:
-        yield b
+def browser(chromium):
+    return chromium  # conftest's, shared by the worker's browser tests
 
 
 @pytest.fixture(scope="module")

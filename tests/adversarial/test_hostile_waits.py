@@ -181,12 +181,12 @@ class _Trickle:
 def test_a_download_slower_than_the_minimum_rate_is_given_up(adv, fast) -> None:
     server = _Trickle(fast)
     try:
-        env = {"CONFINDEX_MIN_RATE_WINDOW": "2"}
+        env = {"CONFINDEX_MIN_RATE_WINDOW": "1.5"}
         r = cli("fetch", server.url, "--retries", "0", "-w", str(adv.root), timeout=40, env=env)
         line = assert_one_line_error(r)  # exit 1 or 2: not 70, not 0
-        assert server.url in line and "slower than 1024 bytes/s for 2 s" in line, line
+        assert server.url in line and "slower than 1024 bytes/s for 1.5 s" in line, line
         # Given up within the window and a few ticks of the trickle starting.
-        assert server.wait_closed(5) < 2 + 2.5
+        assert server.wait_closed(5) < 1.5 + 2.5
     finally:
         server.stop()
     assert_intact(adv)
