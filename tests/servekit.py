@@ -224,3 +224,21 @@ def launch_chromium() -> Iterator[Any]:
             yield b
         finally:
             b.close()
+
+
+@contextlib.contextmanager
+def watched_page(browser: Any) -> Iterator[Any]:
+    """A page in its own 1200x900 context that keeps what went wrong: `page.dialogs` (each
+    dismissed) and `page.errors` (page errors and console errors: a CSP violation by our own
+    page shows there)."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    pg = context.new_page()
+    pg.dialogs = []
+    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))
+    pg.errors = []
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    pg.on("console", lambda m: m.type == "error" and pg.errors.append(m.text))
+    try:
+        yield pg
+    finally:
+        context.close()

@@ -15,6 +15,7 @@ from servekit import (
     panel_transcript,
     start_server,
     stop_server,
+    watched_page,
 )
 
 from confindex.speech.turns import mark_overlaps, speaker_segments_from_turns
@@ -51,15 +52,8 @@ def served(tmp_path_factory, chromium):
     Store(ws).rebuild_index()
     server = start_server(ws)
     try:
-        context = chromium.new_context(viewport={"width": 1200, "height": 900})
-        page = context.new_page()
-        page.dialogs = []  # type: ignore[attr-defined]
-        page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))  # type: ignore[attr-defined]
-        page.errors = []  # type: ignore[attr-defined]
-        page.on("pageerror", lambda e: page.errors.append(str(e)))  # type: ignore[attr-defined]
-        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))  # type: ignore[attr-defined]
-        yield server, page
-        context.close()
+        with watched_page(chromium) as page:
+            yield server, page
     finally:
         stop_server(server)
 

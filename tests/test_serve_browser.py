@@ -19,6 +19,7 @@ from servekit import (
     make_workspace,
     start_server,
     stop_server,
+    watched_page,
 )
 
 from confindex.store.workspace import Workspace
@@ -41,16 +42,8 @@ def served(tmp_path_factory):
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    pg = context.new_page()
-    pg.dialogs = []  # type: ignore[attr-defined]
-    pg.on("dialog", lambda d: (pg.dialogs.append(d.message), d.dismiss()))  # type: ignore[attr-defined]
-    pg.errors = []  # type: ignore[attr-defined]
-    pg.on("pageerror", lambda e: pg.errors.append(str(e)))  # type: ignore[attr-defined]
-    # Console errors (a CSP violation by our own page would show here).
-    pg.on("console", lambda m: m.type == "error" and pg.errors.append(m.text))  # type: ignore[attr-defined]
-    yield pg
-    context.close()
+    with watched_page(browser) as pg:
+        yield pg
 
 
 def ready(page) -> None:
