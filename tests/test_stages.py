@@ -132,6 +132,36 @@ def test_a_bulk_run_listens_ahead_with_the_same_transcripts_and_the_ledger_free(
     assert all(len(t["turns"]) >= 3 for t in said["0"]), said["0"]
 
 
+def test_what_was_heard_ahead_is_dropped_when_another_process_saves_it_first(
+    tmp_path, fake, monkeypatch
+):
+    """Two runs on one workspace: a recording this run listened to ahead is saved by the other
+    run before this one gets to it. This run skips it ("already transcribed") and lets go of
+    what it heard (its samples), instead of holding it to the end of the run."""
+    import shutil
+
+    clips = _clips(tmp_path)
+    other = Workspace(tmp_path / "other")
+    r = run("fetch", *map(str, clips), "--json", "--no-index", "--no-diarize", ws=other)
+    assert r.exit_code == 0, r.output
+    listen_ahead = Transcriber.listen_ahead
+    seen: list[Transcriber] = []
+
+    def then_saved_elsewhere(self: Transcriber, media: Any, ws: Any = None, reporter: Any = None):
+        listen_ahead(self, media, ws, reporter)
+        seen.append(self)
+        name = f"{media.recording.id}.json"  # the other process's transcript lands meanwhile
+        shutil.copy(other.transcripts / name, ws.transcripts / name)
+
+    monkeypatch.setattr(Transcriber, "listen_ahead", then_saved_elsewhere)
+    ws = Workspace(tmp_path / "ws")
+    r = run("fetch", *map(str, clips), "--json", "--no-index", ws=ws)
+    assert r.exit_code == 0, r.output
+    reasons = [rec.get("reason") for rec in json.loads(r.stdout)["recordings"]]
+    assert reasons == ["already transcribed"] * 2, r.stdout
+    assert seen and all(not tr._ahead for tr in seen)  # held both until the run ended before
+
+
 @pytest.mark.slow
 def test_real_model_side_by_side_gives_the_same_words_and_turns():
     clip = shared_file("diar/ami_dev00.wav")

@@ -359,6 +359,12 @@ class Transcriber:
         with self._lock:
             self._ahead[str(media.path)] = heard
 
+    def drop_ahead(self, media: Media) -> None:
+        """Forget what `listen_ahead` heard of `media` (its samples: ~230 MB an hour) when the
+        run does not transcribe it after all (another process saved it meanwhile, Ctrl-C)."""
+        with self._lock:
+            self._ahead.pop(str(media.path), None)
+
     def _diarize(
         self, samples: Any, frames: Callable[[], Any] | None = None
     ) -> tuple[list[SpeakerSegment], list[SpeakerSegment], dict[str, Voiceprint], dict[str, Any]]:

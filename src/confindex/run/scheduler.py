@@ -474,6 +474,8 @@ class BulkRunner:
             raise
         finally:
             self._handled_add(row.key)
+            if p.media is not None:  # heard ahead and then not transcribed: not kept to the end
+                self.transcriber.drop_ahead(p.media)
 
     def run_job(self, p: Prepared, reporter: Reporter | None) -> Transcript:
         """The job function on a downloaded row (this process: the model stays loaded)."""
