@@ -318,7 +318,10 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path: Path, base: str) -> 
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert_no_traceback(err, "confindex fetch (interrupted)")
-    assert proc.returncode == 130 and "rerun the same command to resume" in err
+    assert proc.returncode == 130 and "rerun the same command to resume" in err, (
+        proc.returncode,
+        err[-2000:],
+    )
     with Ledger.of(ws) as led:
         assert all(r.owner is None and r.stage != "indexed" for r in led.rows())
     r = confindex("resume", "--json", "-w", str(ws.root))
