@@ -282,7 +282,7 @@ def _activities(ws: Workspace) -> set[str]:
     that was creating the same ledger once saw no 'transcribing' at all in CI (exit 0)."""
     import sqlite3
 
-    path = ws.state / "ledger.sqlite"
+    path = ws.ledger_path
     if not path.exists():
         return set()
     try:

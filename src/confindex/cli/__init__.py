@@ -281,11 +281,16 @@ def _exit(exc: SystemExit) -> None:
     teardown; the ledger and every file were already left consistent (each write is atomic)."""
     import threading
 
-    if not any(t.name.startswith("download-") and t.is_alive() for t in threading.enumerate()):
+    executors = sys.modules.get("confindex.run.executors")  # imported only by runs that use it
+    prefix = executors.DOWNLOADER if executors is not None else None
+    if prefix is None or not any(t.name.startswith(prefix) for t in threading.enumerate()):
         raise exc
-    code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    if exc.code is not None and not isinstance(exc.code, int):
-        print(exc.code, file=sys.stderr)
+    code = exc.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"), as Python itself would show it
+        print(code, file=sys.stderr)
+        code = 1
     logging.shutdown()  # --log-file
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):

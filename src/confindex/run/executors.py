@@ -49,6 +49,7 @@ CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before giving up (README)
 CONNECT_TIMEOUT_ENV = "CONFINDEX_SCHEDULER_TIMEOUT"
 # Dask event topic on which a worker says it started a job (see remote_job).
 ATTEMPT_TOPIC = "confindex-job-started"
+DOWNLOADER = "download-"  # PipelinedExecutor's threads' names (cli.main's exit looks)
 # Test hook: "indexing=2,transcribing=1" sleeps that long once a stage starts, so that a test
 # can kill the process at a known point. Never set in normal use.
 ENV_STAGE_DELAY = "CONFINDEX_TEST_STAGE_DELAY"
@@ -440,8 +441,7 @@ class PipelinedExecutor:
                 while (row := runner.next_row(keys)) is not None:
                     try:
                         prepared = runner.prepare(row, side)
-                        # Touches no ledger (it was off for a while, blamed for a "60-s" ledger
-                        # wait: two fetches creating one new ledger at once, ledger_rows._enter_wal)
+                        # No ledger here (a "60-s wait" blamed on it: ledger_rows._enter_wal)
                         if prepared is not None and prepared.media and not runner.stop.is_set():
                             runner.transcriber.listen_ahead(prepared.media, runner.ws, side)
                     finally:
@@ -461,7 +461,7 @@ class PipelinedExecutor:
                 q.put(None)  # the main thread drains until it has one sentinel per worker
 
         threads = [
-            threading.Thread(target=worker, name=f"download-{i}", daemon=True) for i in range(n)
+            threading.Thread(target=worker, name=f"{DOWNLOADER}{i}", daemon=True) for i in range(n)
         ]
         for t in threads:
             t.start()

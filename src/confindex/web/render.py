@@ -128,8 +128,8 @@ def overlap_bars(
                 "w": round(max(b - a, duration / 2000), 2),
                 "labels": [label for label, _y, _c in lanes],
                 "lanes": lanes,
-                "when": f"{hms(a)}–{hms(b)}",
-                "said": f"{_names(names)} at once, {hms(a)}–{hms(b)}",
+                "when": (when := f"{hms(a)}–{hms(b)}"),
+                "said": f"{_names(names)} at once, {when}",
             }
         )
     return out
