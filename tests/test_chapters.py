@@ -425,3 +425,37 @@ def test_a_cut_off_tail_stays_in_the_passage_it_finishes() -> None:
     # A tail followed by a pause (or another language) is left alone: it joins nothing after it.
     paused = [*sents[:3], topics.Sentence(33.0, 40.0, *said[6][2:], "en", 3)]
     assert [paused[i].start for i in topics.passages(paused)] == [21.81, 28.69, 33.0]
+
+
+def test_a_hit_in_a_chapters_first_turn_names_that_chapter(ws) -> None:
+    """Chapters start at a sentence's first word, to the millisecond. Rounded to 0.01 s, a
+    start of 52.406 became 52.41 and the chapter's own first turn (52.406) was filed under the
+    chapter before it (README's demo: "diplomatie spatiale" at 33.116 s named the Apollo
+    chapter). A turn that starts before its first word (diarization's start) is filed by that
+    word too."""
+    t = build([SPACE, BAKING, FOOTBALL])
+    for turn in t.turns:
+        for w in turn.words:
+            w.start, w.end = round(w.start + 0.006, 3), round(w.end + 0.006, 3)
+        turn.start = round(max(0.0, turn.words[0].start - 0.25), 3)
+        turn.end = turn.words[-1].end
+    publish(ws, t)
+    saved = store.load(ws, t.id)
+    assert len(saved.chapters) >= 3
+    texts = [x.text for x in saved.turns]
+    checked = 0
+    for c in saved.chapters[1:]:
+        first = next(x for x in saved.turns if x.words[0].start == c.start)
+        assert first.start < c.start  # the turn starts before the chapter's first word
+        word = next(
+            w.text.strip(" .,").lower()
+            for w in first.words
+            if sum(w.text.strip(" .,").lower() in s.lower().split() for s in texts) == 1
+            and len(w.text.strip(" .,")) > 4
+        )
+        r = run("search", word, "--json", ws=ws)
+        assert r.exit_code == 0, r.output
+        (hit,) = [h for h in json.loads(r.stdout)["hits"] if h["start"] == first.start]
+        assert (hit["chapter"], hit["chapter_start"]) == (c.title, c.start), word
+        checked += 1
+    assert checked == len(saved.chapters) - 1

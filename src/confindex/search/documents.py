@@ -23,7 +23,7 @@ from confindex.search.analysis import (
     stem_text,
     title_analyzer,
 )
-from confindex.search.topics import chapter_at
+from confindex.search.topics import turn_chapter
 from confindex.store.transcript import Transcript
 
 # ---------------------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ def documents(t: Transcript) -> Iterator[dict[str, Any]]:
         doc["pairs"] = pairs_text(text, sl, toks)
         if any(w.verified for w in turn.words):
             doc["verified"] = "yes"
-        ch = chapter_at(chapters, turn.start)
+        ch = turn_chapter(chapters, turn)
         if ch is not None:
             doc["chapter"] = " ".join([ch.title, *ch.keywords])
             doc["chapter_title"] = ch.title

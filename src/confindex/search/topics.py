@@ -40,8 +40,9 @@ log = logging.getLogger("confindex.search.topics")
 
 # Bumped when the computation changes: chapters made by an older one are computed again at the
 # next publish (fingerprint).
-VERSION = 3  # 2: semantic search's passages, their vectors summed per chapter passage;
-# 3: a short tail finishing the sentence before it stays in its passage
+VERSION = 4  # 2: semantic search's passages, their vectors summed per chapter passage;
+# 3: a short tail finishing the sentence before it stays in its passage; 4: starts and ends
+# kept to the millisecond as the sentences give them (were rounded to 0.01 s)
 # Passages on each side of a gap that are compared (TextTiling's block size); this and the
 # constants below were tuned together (bench/README.md, "Chapters").
 WINDOW = 3
@@ -409,8 +410,11 @@ def split(
     out: list[Chapter] = []
     for k in range(len(edges) - 1):
         part = sents[edges[k] : edges[k + 1]]
-        start = 0.0 if k == 0 else round(part[0].start, 2)
-        end = duration if k == len(edges) - 2 else round(sents[edges[k + 1]].start, 2)
+        # Not rounded: a turn is filed under the chapter its first sentence starts in
+        # (`turn_chapter`), and 33.116 rounded up to 33.12 filed the chapter's own first turn
+        # under the chapter before it (README's demo, "diplomatie spatiale").
+        start = 0.0 if k == 0 else part[0].start
+        end = duration if k == len(edges) - 2 else sents[edges[k + 1]].start
         out.append(describe(part, start, end, extract=extract))
     return out
 
@@ -548,6 +552,14 @@ def refresh(t: Transcript, old: Transcript | None = None) -> bool:
         return False
     t.chapters_of = fp
     return True
+
+
+def turn_chapter(chapters: Sequence[Chapter], turn: Turn) -> Chapter | None:
+    """The chapter a turn belongs to: the one its first sentence starts in. A computed
+    chapter starts at a sentence, whose start is its first word's, and a turn's first word
+    can start after the turn does."""
+    at = max(turn.start, turn.words[0].start) if turn.words else turn.start
+    return chapter_at(chapters, at)
 
 
 def chapter_at(chapters: Sequence[Chapter], at: float) -> Chapter | None:
