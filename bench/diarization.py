@@ -58,10 +58,11 @@ def _options():
 def _diarize_timed(audio, options=None) -> tuple[list, float, float]:
     """(segments, load seconds, processing seconds)."""
     from confindex.speech import diarize as dz
+    from confindex.speech import sherpa_pass
 
     options = options or _options()
     t0 = time.perf_counter()
-    dz._pipeline(options, -1)  # load the models, so processing time is measured alone
+    sherpa_pass.pipeline(options, -1)  # load the models, so processing time is measured alone
     t1 = time.perf_counter()
     segs = dz.diarize(audio, options)
     return segs, t1 - t0, time.perf_counter() - t1

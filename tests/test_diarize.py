@@ -15,7 +15,9 @@ from conftest import SAMPLES, shared_file
 
 from confindex.evaluation.der import der, read_rttm
 from confindex.speech import diarize as dz
+from confindex.speech import sherpa_pass
 from confindex.speech.diarize import DiarizationError, DiarizeOptions, diarize
+from confindex.speech.diarize_options import MAX_EMBED_WORKERS
 from confindex.store.transcript import SpeakerSegment
 
 SR = 16000
@@ -155,9 +157,9 @@ def test_pyannote_sample_der_and_speaker_count(pyannote_sample):
     )
     assert sheila >= 0.5 * (10.78 - 9.84), hyp
     # the pipeline object is loaded once per process and reused
-    n = len(dz._CACHE)
+    n = len(sherpa_pass._CACHE)
     diarize(audio[: SR * 3])
-    assert len(dz._CACHE) == n
+    assert len(sherpa_pass._CACHE) == n
 
 
 @pytest.mark.slow
@@ -188,7 +190,7 @@ def test_parallel_embeddings_change_nothing():
     together = dz.embed_many(extractor, samples, spans, workers=4)
     assert all(np.array_equal(x, y) for x, y in zip(alone, together, strict=True))
     assert DiarizeOptions(embed_workers=5).workers() == 5
-    assert 1 <= DiarizeOptions().workers() <= dz.MAX_EMBED_WORKERS
+    assert 1 <= DiarizeOptions().workers() <= MAX_EMBED_WORKERS
 
 
 @pytest.mark.slow

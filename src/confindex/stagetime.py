@@ -6,15 +6,72 @@ thread, CTranslate2's and ONNX Runtime's workers included) for a step that runs 
 calling thread's (`time.thread_time`) for a step that runs beside others (`side=True`, e.g.
 diarization in its own thread, single-threaded in sherpa-onnx): the process clock would count
 the other steps' CPU twice there. Steps that repeat (decoding calls) add up.
+
+A step that runs alone still leaves out the CPU of *side threads* (`side_thread`): a bulk run's
+download thread listens to the next recording (decodes, diarizes it) while the main thread
+decodes this one, and the process clock counted that work in this recording's steps (its
+`flags` read 5.1 CPU s in a bulk run against 0.5 alone). Native worker threads that a side
+thread's libraries start (ONNX Runtime's, if given more than one thread) are not seen.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_side_lock = threading.Lock()
+_side_live: dict[int, float] = {}  # a running side thread's ident -> its CPU when it began
+_side_ended = 0.0  # CPU s that side threads spent, from their start as such to their end
+_thread_clock = getattr(time, "pthread_getcpuclockid", None)  # not on Windows or macOS
+
+
+def side_thread(fn: F) -> F:
+    """`fn` run as side work: while it runs, the calling thread's CPU is left out of the
+    steps that other threads time (see the module's docstring)."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        global _side_ended
+        ident = threading.get_ident()
+        with _side_lock:
+            nested = ident in _side_live
+            if not nested:
+                _side_live[ident] = time.thread_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if not nested:
+                with _side_lock:
+                    _side_ended += time.thread_time() - _side_live.pop(ident)
+
+    return run  # type: ignore[return-value]
+
+
+def inherit_side(fn: F) -> F:
+    """`fn` as side work when the calling thread is a side thread (for the pools it starts:
+    diarization's embedding workers), else `fn` itself."""
+    with _side_lock:
+        side = threading.get_ident() in _side_live
+    return side_thread(fn) if side else fn
+
+
+def side_cpu() -> float:
+    """CPU seconds side threads have spent so far (those that ended included)."""
+    with _side_lock:
+        total = _side_ended
+        if _thread_clock is not None:
+            for ident, began in _side_live.items():
+                # Alive: it leaves the table under this lock before it ends.
+                with contextlib.suppress(OSError):
+                    total += time.clock_gettime(_thread_clock(ident)) - began
+    return total
 
 
 class StageTimes:
@@ -29,7 +86,7 @@ class StageTimes:
 
     @contextmanager
     def step(self, name: str, *, side: bool = False) -> Iterator[None]:
-        clock = time.thread_time if side else time.process_time
+        clock = time.thread_time if side else _own_process_time
         c0, w0 = clock(), time.perf_counter()
         try:
             yield
@@ -62,6 +119,11 @@ class StageTimes:
             f"{name} {v['cpu_s']:.1f}/{v['wall_s']:.1f} s" + (" (side)" if v.get("side") else "")
             for name, v in self.to_dict().items()
         )
+
+
+def _own_process_time() -> float:
+    """The process's CPU less its side threads'."""
+    return time.process_time() - side_cpu()
 
 
 @contextmanager

@@ -33,6 +33,7 @@ from confindex.errors import ConfindexError, DeviceError, ModelError, os_error_m
 from confindex.log import suppressed
 from confindex.run.job import Reporter
 from confindex.safeio import env_float
+from confindex.stagetime import side_thread
 
 if TYPE_CHECKING:
     from confindex.run.fetch import Media
@@ -266,7 +267,7 @@ def remote_job(
         _announce(announce, where)
     opts = FetchOptions.from_dict(options)
     _undo_nanny_thread_limits()
-    delay = _stage_delay(os.environ.get(ENV_STAGE_DELAY, ""), "transcribing")
+    delay = stage_delays().get("transcribing", 0.0)
     if delay:  # test hook: lets a test kill this worker at a known moment
         time.sleep(delay)
     t0 = time.perf_counter()
@@ -317,15 +318,6 @@ def _undo_nanny_thread_limits() -> None:
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         if var in preset and os.environ.get(var) == str(preset[var]):
             del os.environ[var]
-
-
-def _stage_delay(spec: str, name: str) -> float:
-    for part in spec.split(","):
-        k, _, v = part.partition("=")
-        if k.strip() == name:
-            with contextlib.suppress(ValueError):
-                return float(v)
-    return 0.0
 
 
 # ------------------------------------------------------------------------ a bulk run's executors
@@ -461,7 +453,8 @@ class PipelinedExecutor:
                 q.put(None)  # the main thread drains until it has one sentinel per worker
 
         threads = [
-            threading.Thread(target=worker, name=f"{DOWNLOADER}{i}", daemon=True) for i in range(n)
+            threading.Thread(target=side_thread(worker), name=f"{DOWNLOADER}{i}", daemon=True)
+            for i in range(n)
         ]
         for t in threads:
             t.start()

@@ -30,7 +30,7 @@ from confindex.errors import InputError
 from confindex.run.fetch import Media, is_url, local_media, local_path
 from confindex.speech.asr import AsrOptions, vad_chunks
 from confindex.speech.decoder import Decoder
-from confindex.stagetime import StageTimes
+from confindex.stagetime import StageTimes, side_thread
 from confindex.store.transcript import (
     Flag,
     Provenance,
@@ -207,7 +207,7 @@ class Transcriber:
                 reporter.stage(media.recording.id, "diarize", audio.duration(samples))
             if self.concurrent:
                 pool = ThreadPoolExecutor(1, thread_name_prefix="confindex-diarize")
-                diarized = pool.submit(self._diarize_timed, heard, frames.result)
+                diarized = pool.submit(side_thread(self._diarize_timed), heard, frames.result)
             else:
                 self._diarize_timed(heard, None)
         side = pool is not None  # steps beside diarization: this thread's own CPU
@@ -234,9 +234,12 @@ class Transcriber:
         return heard
 
     def _diarize_timed(self, heard: Heard, frames: Callable[[], Any] | None) -> None:
-        t0 = time.perf_counter()
+        from confindex.speech.sherpa_pass import child_cpu
+
+        t0, c0 = time.perf_counter(), child_cpu()
         with heard.times.step("diarize", side=self.concurrent):
             heard.diarization = self._diarize(heard.samples, frames)
+        heard.times.add("diarize", child_cpu() - c0, 0.0)  # its pass, in the child process
         heard.diarize_seconds = round(time.perf_counter() - t0, 3)
 
     def transcribe(
