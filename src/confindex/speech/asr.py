@@ -213,11 +213,13 @@ def forced_reading(opts: AsrOptions) -> AsrOptions:
     the start (unless the user's decode options set it). Speech in another language decoded as
     the forced one comes out as a translation that loops up to Whisper's 224 tokens, and the
     loop also eats the chunk's tail, which is then decoded again alone as lost speech. On the
-    549-s mixed file forced to French (bench/stages.py, in-process, diarized units, load ~5):
-    57 -> 49 CPU s for transcription (no lost stretch left, 1 loop repair fewer), the French
-    clips' words as before (radio 562 -> 563 words, WER vs silver 0.195 both; picovoice 13 ->
-    14, 0.231 both); bench/README.md, issue 33. The detected-language path is unchanged, and
-    so is sequential decoding (faster-whisper's temperature fallback handles its loops)."""
+    549-s mixed file forced to French (in-process, diarized units, alternated, load 4-6):
+    63.2 / 62.4 -> 54.1 / 49.4 CPU s for transcription (no lost stretch left, no loop repair,
+    encoder passes 37 -> 23), the French clips' words as before (radio WER vs silver 0.195
+    both, picovoice 0.231 both); `fetch --language fr` 0.97x the default's CPU over 3 rounds
+    (bench/README.md, issue 33). Fewer `language` flags: what no longer loops is not judged.
+    The detected-language path is unchanged, and so is sequential decoding (faster-whisper's
+    temperature fallback handles its loops)."""
     if "no_repeat_ngram_size" in opts.decode_options:
         return opts
     return replace(opts, decode_options={**opts.decode_options, "no_repeat_ngram_size": LOOP_NGRAM})
