@@ -10,6 +10,13 @@ each transcript's `provenance.options["stages"]` gives the CPU and wall seconds 
     python bench/stages.py --before /tmp/h33/before/src      # the same with another tree
     python bench/stages.py --variant "seq=--sequential" --rounds 2
     python bench/stages.py --bulk 8                          # fetch -a of 8 clips vs one by one
+    python bench/stages.py --bare                            # + bare batched faster-whisper
+
+`--bare` adds, after each round's `fetch --no-diarize`, bare faster-whisper (the batched
+pipeline, batch 8, beam 5, its own Silero VAD, word times) run on each stretch of the file in
+the language that fetch chose there (its turns, consecutive ones of one language joined, each
+stretch reaching halfway to its neighbours): acceptance 2's floor, in a subprocess of its own
+(model load and audio decoding counted, as in `fetch`).
 
 Rely on CPU seconds on shared cores; wall s means something only on a quiet machine (load < 1.2
 on 2 cores): the load is printed beside each run.
@@ -87,6 +94,57 @@ def words_and_turns(t: dict[str, Any]) -> list[Any]:
     return [(tn["speaker"], tn["start"], [w["text"] for w in tn["words"]]) for tn in t["turns"]]
 
 
+def stretches(t: dict[str, Any]) -> list[tuple[float, float, str]]:
+    """(start, end, language): the transcript's turns, consecutive ones of one language joined,
+    each stretch reaching halfway to its neighbours (the first from 0, the last to the end)."""
+    runs: list[list[Any]] = []
+    for tn in t["turns"]:
+        lang = tn.get("language") or t.get("language") or "en"
+        if runs and runs[-1][2] == lang:
+            runs[-1][1] = tn["end"]
+        else:
+            runs.append([tn["start"], tn["end"], lang])
+    out = []
+    for i, (a, b, lang) in enumerate(runs):
+        lo = 0.0 if i == 0 else (runs[i - 1][1] + a) / 2
+        hi = float(t["recording"].get("duration") or 1e9) if i == len(runs) - 1 else None
+        hi = hi if hi is not None else (b + runs[i + 1][0]) / 2
+        out.append((round(lo, 3), round(hi, 3), lang))
+    return out
+
+
+def bare_worker(audio: str, spans_json: str) -> int:
+    """Bare batched faster-whisper on each (start, end, language) stretch; prints its words."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from faster_whisper import BatchedInferencePipeline, WhisperModel
+
+    from confindex.speech.model_files import resolve_model
+
+    model = WhisperModel(resolve_model(None).path, device="cpu", compute_type="int8")
+    pipe = BatchedInferencePipeline(model=model)
+    samples = _decode(Path(audio))
+    words = 0
+    for a, b, lang in json.loads(Path(spans_json).read_text(encoding="utf-8")):
+        piece = samples[int(a * SAMPLE_RATE) : int(b * SAMPLE_RATE)]
+        segs, _ = pipe.transcribe(
+            piece, language=lang, batch_size=8, beam_size=5, vad_filter=True,
+            word_timestamps=True, without_timestamps=False,
+        )  # fmt: skip
+        words += sum(len(s.words or []) for s in segs)
+    print(json.dumps({"words_n": words}))
+    return 0
+
+
+def bare(wav: Path, t: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    spans = tmp / "stretches.json"
+    spans.write_text(json.dumps(stretches(t)), encoding="utf-8")
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    cmd = [sys.executable, __file__, "--bare-worker", str(wav), str(spans)]
+    r = run_child(cmd, env)
+    r["stretches"] = len(stretches(t))
+    return r
+
+
 def single(args: argparse.Namespace, tmp: Path) -> None:
     clips = [c for c in MIXED if (SHARED / c).exists()]
     wav = tmp / "mixed.wav"
@@ -104,7 +162,7 @@ def single(args: argparse.Namespace, tmp: Path) -> None:
         variants[f"after: {name}"] = (args.after, opts.split())
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in variants}
     for rnd in range(args.rounds):
-        for name, (src, extra) in variants.items():
+        for name, (src, extra) in list(variants.items()):
             ws = tmp / f"ws-{len(runs[name])}-{abs(hash(name))}"
             r, (t,) = fetch([str(wav)], ws, src, extra)
             r["stages"] = t["provenance"]["options"].get("stages") or {}
@@ -113,6 +171,12 @@ def single(args: argparse.Namespace, tmp: Path) -> None:
             runs[name].append(r)
             print(f"  round {rnd + 1} {name}: {r['cpu_s']} CPU s, {r['wall_s']} wall s, "
                   f"load {r['load']}, {r['words']} words", file=sys.stderr)  # fmt: skip
+            if args.bare and extra == ["--no-diarize"]:
+                b = bare(wav, t, tmp)
+                runs.setdefault(f"bare: {name}", []).append(b)
+                print(f"  round {rnd + 1} bare batched, {b['stretches']} stretches as {name}: "
+                      f"{b['cpu_s']} CPU s ({r['cpu_s'] / b['cpu_s']:.2f}x), load {b['load']}, "
+                      f"{b['words_n']} words", file=sys.stderr)  # fmt: skip
     print(f"\n{time.strftime('%Y-%m-%d %H:%M')}; {machine()}; audio {secs:.0f} s")
     print(f"{'variant':28} {'CPU s':>14} {'wall s':>14} {'wall/CPU':>8} {'words':>6}  load")
     for name, rs in runs.items():
@@ -120,7 +184,8 @@ def single(args: argparse.Namespace, tmp: Path) -> None:
         wall = "/".join(f"{r['wall_s']:.1f}" for r in rs)
         ratio = "/".join(f"{r['wall_s'] / r['cpu_s']:.2f}" for r in rs)
         loads = " ".join(r["load"] for r in rs)
-        print(f"{name:28} {cpu:>14} {wall:>14} {ratio:>8} {rs[0]['words']:6}  {loads}")
+        n = rs[0].get("words", rs[0].get("words_n"))
+        print(f"{name:28} {cpu:>14} {wall:>14} {ratio:>8} {n:6}  {loads}")
     for label in trees:
         base = runs.get(f"{label}: default")
         if base:
@@ -130,10 +195,10 @@ def single(args: argparse.Namespace, tmp: Path) -> None:
         same = runs["after: default"][0]["turns"] == runs["before: default"][0]["turns"]
         print(f"default, before vs after: same words and turns: {same}")
     print("\nper step, CPU s / wall s (last round; side: on its own thread, thread CPU)")
-    names = list(runs)
+    names = [n for n in runs if not n.startswith("bare")]
     print(f"{'step':10} " + " ".join(f"{n[:22]:>22}" for n in names))
-    seen = [s for s in STEPS if any(s in rs[-1]["stages"] for rs in runs.values())]
-    seen += sorted({s for rs in runs.values() for s in rs[-1]["stages"]} - set(seen))
+    seen = [s for s in STEPS if any(s in runs[n][-1]["stages"] for n in names)]
+    seen += sorted({s for n in names for s in runs[n][-1]["stages"]} - set(seen))
     for step in seen:
         cells = []
         for n in names:
@@ -176,7 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-nodiarize", action="store_true", help="leave out --no-diarize")
     ap.add_argument("--bulk", type=int, default=0, metavar="N", help="fetch -a of N clips")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--bare", action="store_true", help="bare faster-whisper after --no-diarize")
+    ap.add_argument("--bare-worker", nargs=2, metavar=("AUDIO", "SPANS"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.bare_worker:
+        return bare_worker(*args.bare_worker)
     if not SHARED.exists():
         sys.exit(f"{SHARED} is missing: the benches need the real recordings")
     args.after = args.after or str(Path(__file__).resolve().parents[1] / "src")

@@ -242,6 +242,54 @@ def test_a_forced_language_detects_nothing_and_decodes_a_wrong_language_stretch_
     assert [w.text for s in r.segments for w in s.words] == [t for _, _, t in JFK]
 
 
+class LoopsUnlessRepeatsForbidden(WrongLanguageLoops):
+    """Loops in any language unless the call forbids repeated runs, and records each call's
+    decode options: what Whisper does with speech that a wrong forced language turns into a
+    looping translation."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.options: list[dict[str, Any]] = []
+
+    def decode(self, audio: Any, chunks: Any, settings: Any) -> Any:
+        from confindex.speech.asr import LOOP_NGRAM
+
+        self.options.append(dict(settings.options))
+        if settings.options.get("no_repeat_ngram_size") == LOOP_NGRAM:
+            return Counting.decode(self, audio, chunks, settings)
+        return super().decode(audio, chunks, settings)
+
+
+def test_a_forced_language_forbids_repeats_from_the_first_call_and_decodes_each_unit_once():
+    """Under --language the first reading already forbids repeated 6-token runs (issue 33: a
+    wrong-language loop ran to Whisper's 224 tokens and lost its chunk's tail): nothing loops,
+    so nothing is judged or decoded again; the detected-language path reads as before."""
+    from confindex.speech import asr
+    from confindex.speech.audio import decode
+    from confindex.speech.fake import FakeDecoder, ScriptWord
+
+    audio = decode(shared_file("en/jfk.flac"))
+    words = [ScriptWord(a, b, t, "en") for a, b, t in JFK]
+    forced = LoopsUnlessRepeatsForbidden(FakeDecoder(words))
+    r = asr.transcribe(forced, audio, asr.AsrOptions(language="fr"))
+    units = asr.speech_units(asr.vad_chunks(audio, asr.AsrOptions(), forced), None)
+    assert sorted(forced.decoded) == sorted((u.start, u.end) for u in units)
+    assert forced.options and all(
+        o["no_repeat_ngram_size"] == asr.LOOP_NGRAM for o in forced.options
+    )
+    assert forced.detected == [] and r.loops_redecoded == 0
+    assert [w.text for s in r.segments for w in s.words] == [t for _, _, t in JFK]
+    # The user's own setting stands.
+    mine = LoopsUnlessRepeatsForbidden(FakeDecoder(words))
+    opts = asr.AsrOptions(language="fr", decode_options={"no_repeat_ngram_size": 3})
+    asr.transcribe(mine, audio, opts)
+    assert mine.options[0]["no_repeat_ngram_size"] == 3
+    # Detected languages: the first reading as before (repeats allowed), loops repaired.
+    detected = LoopsUnlessRepeatsForbidden(FakeDecoder(words))
+    asr.transcribe(detected, audio, asr.AsrOptions())
+    assert "no_repeat_ngram_size" not in detected.options[0]
+
+
 def asr_flags(result: Any) -> list[Any]:
     from confindex.speech import quality
 

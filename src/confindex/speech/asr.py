@@ -142,6 +142,8 @@ def transcribe(
     # A language the user forced decodes every unit in it, without detection (the fast path);
     # only what comes out looping or lost is checked before it is decoded again (_Guard).
     guard = _Guard(forced) if forced and decoder.multilingual else None
+    if guard is not None and effective_batch_size(decoder, opts) > 1:
+        opts = forced_reading(opts)
     if forced is None and not decoder.multilingual:
         forced = "en"
     detect_seconds = 0.0
@@ -204,6 +206,23 @@ def transcribe(
         failed=sorted(set(failed)),
         elsewhere=sorted(set(guard.elsewhere)) if guard is not None else [],
     )
+
+
+def forced_reading(opts: AsrOptions) -> AsrOptions:
+    """Under a language the user forced, every call forbids repeated LOOP_NGRAM-token runs from
+    the start (unless the user's decode options set it). Speech in another language decoded as
+    the forced one comes out as a translation that loops up to Whisper's 224 tokens, and the
+    loop also eats the chunk's tail, which is then decoded again alone as lost speech. On the
+    549-s mixed file forced to French (in-process, diarized units, alternated, load 4-6):
+    63.2 / 62.4 -> 54.1 / 49.4 CPU s for transcription (no lost stretch left, no loop repair,
+    encoder passes 37 -> 23), the French clips' words as before (radio WER vs silver 0.195
+    both, picovoice 0.231 both); `fetch --language fr` 0.97x the default's CPU over 3 rounds
+    (bench/README.md, issue 33). Fewer `language` flags: what no longer loops is not judged.
+    The detected-language path is unchanged, and so is sequential decoding (faster-whisper's
+    temperature fallback handles its loops)."""
+    if "no_repeat_ngram_size" in opts.decode_options:
+        return opts
+    return replace(opts, decode_options={**opts.decode_options, "no_repeat_ngram_size": LOOP_NGRAM})
 
 
 # Under --language, a stretch that comes out looping or without words is decoded again only if
@@ -313,12 +332,14 @@ def _decode_unlooped(
     looping = [i for i, r in enumerate(ratios) if r > limit]
     if looping and guard is not None:  # a forced language: not again if heard as another
         looping = guard.kept(decoder, audio, looping, units.__getitem__, times)
-        guard.repaired += [units[i] for i in looping]
-    if not looping:
-        return segments
     strict = replace(
         opts, decode_options={**opts.decode_options, "no_repeat_ngram_size": LOOP_NGRAM}
     )
+    # Read with repeats forbidden already (forced_reading): decoding again would read the same.
+    if not looping or strict == opts:
+        return segments
+    if guard is not None:
+        guard.repaired += [units[i] for i in looping]
     with maybe(times, "loops"):
         again = _decode(decoder, audio, [[units[i]] for i in looping], lang, strict, failed)
     for i, segs in zip(looping, segments_by_unit([units[i] for i in looping], again), strict=True):
