@@ -319,3 +319,25 @@ def test_real_forced_french_on_mixed_speech_decodes_no_moment_more_than_three_ti
     assert len(counting.detected) < len(units)
     french = " ".join(s.text for s in r.segments if s.end <= 7.0).lower()
     assert "consulat" in french, french
+
+
+def test_a_forced_language_judges_what_it_reads_unsure_and_decodes_nothing_again():
+    """With repeats forbidden, speech in another language no longer loops under --language:
+    it comes out as nonsense or a translation that Whisper is unsure of. Such units are
+    judged (detection only) and flagged when heard as another language; sure ones are not
+    judged at all."""
+    from confindex.speech import asr
+    from confindex.speech.audio import decode
+    from confindex.speech.fake import FakeDecoder, ScriptWord
+
+    audio = decode(shared_file("en/jfk.flac"))
+    unsure = Counting(FakeDecoder([ScriptWord(a, b, t, "en", 0.3) for a, b, t in JFK]))
+    r = asr.transcribe(unsure, audio, asr.AsrOptions(language="fr"))
+    units = asr.speech_units(asr.vad_chunks(audio, asr.AsrOptions(), unsure), None)
+    assert sorted(unsure.decoded) == sorted((u.start, u.end) for u in units)  # once each
+    assert unsure.detected and r.loops_redecoded == 0
+    assert r.elsewhere and all(e[2].startswith("heard as en") for e in r.elsewhere)
+    assert "language" in {f.kind for f in asr_flags(r)}
+    sure = Counting(FakeDecoder([ScriptWord(a, b, t, "en", 0.9) for a, b, t in JFK]))
+    r = asr.transcribe(sure, audio, asr.AsrOptions(language="fr"))
+    assert sure.detected == [] and r.elsewhere == []
