@@ -96,3 +96,19 @@ def test_side_thread_nested_counts_once_and_returns_the_value() -> None:
     t.join()
     assert out == [7]
     assert 0.08 <= stagetime.side_cpu() - before <= 0.2
+
+
+@needs_thread_clock
+def test_a_step_on_a_side_thread_counts_its_own_work() -> None:
+    """A bulk run's download thread listens ahead and times its steps (vad, evidence): they
+    read -0.0 CPU s when a side thread's own CPU was taken off its own steps."""
+    times = StageTimes()
+
+    def listen() -> None:
+        with times.step("vad"):
+            _burn(0.3)
+
+    t = threading.Thread(target=side_thread(listen))
+    t.start()
+    t.join()
+    assert 0.25 <= times.to_dict()["vad"]["cpu_s"] <= 0.4

@@ -62,12 +62,15 @@ def inherit_side(fn: F) -> F:
     return side_thread(fn) if side else fn
 
 
-def side_cpu() -> float:
-    """CPU seconds side threads have spent so far (those that ended included)."""
+def side_cpu(but: int | None = None) -> float:
+    """CPU seconds side threads have spent so far (those that ended included), but the thread
+    `but`'s."""
     with _side_lock:
         total = _side_ended
         if _thread_clock is not None:
             for ident, began in _side_live.items():
+                if ident == but:
+                    continue
                 # Alive: it leaves the table under this lock before it ends.
                 with contextlib.suppress(OSError):
                     total += time.clock_gettime(_thread_clock(ident)) - began
@@ -122,8 +125,9 @@ class StageTimes:
 
 
 def _own_process_time() -> float:
-    """The process's CPU less its side threads'."""
-    return time.process_time() - side_cpu()
+    """The process's CPU less the other side threads' (a step may run on a side thread: a
+    bulk run's download thread listening ahead times its steps so)."""
+    return time.process_time() - side_cpu(but=threading.get_ident())
 
 
 @contextmanager
