@@ -114,3 +114,21 @@ def test_the_environment_keeps_the_pass_in_process(short, monkeypatch) -> None:
     before = sherpa_pass.child_cpu()
     assert _beside(diarize.diarize, short)
     assert sherpa_pass.child_cpu() == before
+
+
+def test_without_a_child_process_the_pass_runs_here(short, monkeypatch, caplog) -> None:
+    """A Python that cannot be started again (an embedded interpreter) or a child that
+    ends before serving: the recording is still diarized, in this process, with a warning."""
+    here = diarize.diarize(short)
+    sherpa_pass._CHILD.close()
+    monkeypatch.setattr(sherpa_pass.sys, "executable", "/nonexistent/python")
+    before = sherpa_pass.child_cpu()
+    with caplog.at_level("WARNING", logger="confindex"):
+        assert _beside(diarize.diarize, short) == here
+    assert sherpa_pass.child_cpu() == before
+    assert "diarizing in this process" in caplog.text
+    monkeypatch.setattr(sherpa_pass.sys, "executable", "/bin/false")  # starts, then exits
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="confindex"):
+        assert _beside(diarize.diarize, short) == here
+    assert "ended at once" in caplog.text

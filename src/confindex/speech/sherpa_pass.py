@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from confindex.speech.diarize_options import DiarizationError, DiarizeOptions
@@ -53,8 +54,15 @@ def sherpa_pass(
     """sherpa-onnx's segments of 16 kHz float32 `audio` by start time, labelled "#k" by
     cluster; in the child process when `in_child()`. Callers hold diarize._LOCK."""
     if in_child():
-        return _CHILD.run(options, num_clusters, audio, progress)
+        try:
+            return _CHILD.run(options, num_clusters, audio, progress)
+        except _NoChild as exc:  # the GIL held as before, but the recording is diarized
+            log.warning("diarizing in this process: %s", exc)
     return process(pipeline(options, num_clusters), audio, progress)
+
+
+class _NoChild(Exception):
+    """The child process cannot be started, or ended before it served one pass."""
 
 
 def child_cpu() -> float:
@@ -154,18 +162,30 @@ class _Child:
         self.proc: subprocess.Popen[bytes] | None = None
         self.conn: Connection | None = None
         self.cpu = 0.0  # CPU s of the passes run there (the process clock sees none of it)
+        self.served = 0  # passes the current child has answered
 
     def _start(self) -> Connection:
         from multiprocessing.connection import Connection
 
+        # The child imports confindex from where this process did (a script may have put it on
+        # sys.path itself).
+        here_pkg = str(Path(__file__).resolve().parents[2])
+        path = os.pathsep.join(p for p in (here_pkg, os.environ.get("PYTHONPATH", "")) if p)
         here, there = socket.socketpair()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(there.fileno())],
-            pass_fds=(there.fileno(),),
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # Ctrl-C goes to the parent, which ends us by closing
-        )
-        there.close()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable or "python3", "-m", __name__, str(there.fileno())],
+                pass_fds=(there.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "PYTHONPATH": path},
+                start_new_session=True,  # Ctrl-C goes to the parent, which ends us by closing
+            )
+        except OSError as exc:
+            here.close()
+            raise _NoChild(f"cannot start {sys.executable!r}: {exc.strerror or exc}") from None
+        finally:
+            there.close()
+        self.served = 0
         self.conn = Connection(here.detach())
         log.debug("diarization pass in child process %s", self.proc.pid)
         return self.conn
@@ -193,6 +213,7 @@ class _Child:
                 elif kind == "done":
                     segments, cpu = value
                     self.cpu += cpu
+                    self.served += 1
                     return segments
                 else:  # "error": the exception the pass raised there (the child goes on)
                     raise value
@@ -200,7 +221,12 @@ class _Child:
             raise
         except (EOFError, OSError):
             code = self.proc.poll() if self.proc is not None else None
+            first = self.served == 0
             self.close()
+            if first:  # it could not even start serving (e.g. it cannot import us)
+                raise _NoChild(
+                    f"the diarization process ended at once (exit code {code})"
+                ) from None
             raise DiarizationError(
                 f"the diarization process ended unexpectedly (exit code {code})"
             ) from None
