@@ -148,6 +148,8 @@ def run_child(cmd: list[str], env: dict[str, str] | None = None) -> dict[str, An
     data.update(
         wall_s=round(wall, 2),
         cpu_s=round(ru.ru_utime + ru.ru_stime, 2),
+        sys_s=round(ru.ru_stime, 2),
+        minflt=ru.ru_minflt,
         peak_rss_mb=round(ru.ru_maxrss / 1024),
         load=f"{load0:.1f}-{os.getloadavg()[0]:.1f}",
     )

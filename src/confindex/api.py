@@ -111,6 +111,9 @@ class Archive(Corrections):
         from confindex.run.fetch import politeness_options
         from confindex.run.inputs import Filters, expand
         from confindex.run.options import bulk_options, fetch_options
+        from confindex.speech.heap import keep_freed_memory
+
+        keep_freed_memory()  # before any thread starts: see speech/heap.py
 
         if not inputs and not batch_files:
             raise InputError("give URLs, files or folders, or a batch file")

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from confindex.errors import DeviceError, ModelError
 from confindex.log import suppressed
 from confindex.speech.audio import SAMPLE_RATE
+from confindex.speech.heap import keep_freed_memory
 from confindex.speech.model_files import ModelSpec, dir_sha256, resolve_model
 from confindex.speech.units import Unit, as_float, clip_seconds, pack, restore_times
 from confindex.store.transcript import Engine, Segment, Word
@@ -205,6 +206,7 @@ def load_model(
     if dev == "cuda":
         _preload_cuda_libraries()
     openmp_policy()
+    keep_freed_memory()  # Archive.fetch did it already; for library users (speech/heap.py)
     from faster_whisper import WhisperModel
 
     try:
