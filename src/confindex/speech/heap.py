@@ -7,8 +7,8 @@ blocks that large to mmap and back to the kernel on free, and CTranslate2's work
 its own arena, whose heaps also go back; every batch then page-faults its buffers in again:
 3.0–3.4 million minor faults and 7.1–9.9 system CPU s for the 177-s French radio clip
 (`fetch --no-diarize`), a fifth of the whole fetch's CPU. With one arena, no mmap and no
-trimming, the same fetch faulted 0.26 million times for 2.0–3.2 system s: CPU −17 to −23 %,
-wall −14 to −21 %; 18 min of audio −21 % CPU; a bulk run of 8 clips −11 %; the same words
+trimming, the same fetch faulted 0.26 million times for 2.0–3.2 system s: CPU −15 to −23 %,
+wall −12 to −21 %; 18 min of audio −21 % CPU; a bulk run of 8 clips −11 %; the same words
 (bench/heap.py, bench/README.md "glibc's heap"). The price: memory freed after the peak stays
 with the process until it exits (the peak itself moved −7 to +4 %).
 
