@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 from stages import fetch, words_and_turns
 from transcription import SHARED, machine
@@ -42,20 +43,11 @@ def main(argv: list[str] | None = None) -> int:
             for mode in modes:
                 for name, env in variants.items():
                     ws = Path(tmp) / f"{name}-{rnd}-{len(mode)}"
-                    saved = {k: os.environ.get(k) for k in env}
-                    os.environ.update(env)
-                    try:
+                    with mock.patch.dict(os.environ, env):  # stages.fetch passes it on
                         r, ts = fetch([str(clip)], ws, src, mode)
-                    finally:
-                        for k, v in saved.items():
-                            if v is None:
-                                os.environ.pop(k, None)
-                            else:
-                                os.environ[k] = v
                     key = " ".join(mode) or "default"
-                    same = words.setdefault(key, [words_and_turns(t) for t in ts]) == [
-                        words_and_turns(t) for t in ts
-                    ]
+                    got = [words_and_turns(t) for t in ts]
+                    same = words.setdefault(key, got) == got
                     print(
                         f"round {rnd + 1} {key:13s} {name:5s}: {r['cpu_s']:6.1f} CPU s "
                         f"(system {r['sys_s']:5.1f}), {r['wall_s']:6.1f} wall s, "

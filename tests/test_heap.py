@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import subprocess
 import sys
 
@@ -15,9 +14,7 @@ import pytest
 
 from confindex.speech import heap
 
-pytestmark = pytest.mark.skipif(
-    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only"
-)
+pytestmark = pytest.mark.skipif(not heap.glibc(), reason="glibc only")
 
 # A worker thread allocates, fills and frees 64 MB ten times, as CTranslate2's thread does with
 # its attention scores; the minor page faults of rounds 2-10 are counted.

@@ -23,7 +23,8 @@ import ctypes
 import logging
 import os
 import platform
-import threading
+from collections.abc import Mapping
+from functools import cache
 
 log = logging.getLogger("confindex")
 
@@ -35,26 +36,20 @@ M_ARENA_MAX = -8
 SETTINGS = ((M_ARENA_MAX, 1), (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, 2**31 - 1))
 _ENV = ("MALLOC_ARENA_MAX", "MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_")
 
-_lock = threading.Lock()
-_done: bool | None = None  # None: not tried; then whether the settings took
+
+def glibc() -> bool:
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 
-def user_settings(env: os._Environ[str] | dict[str, str] = os.environ) -> bool:
+def user_settings(env: Mapping[str, str] = os.environ) -> bool:
     """Whether the user tuned glibc's allocator through the environment."""
     return any(k in env for k in _ENV) or "glibc.malloc." in env.get("GLIBC_TUNABLES", "")
 
 
+@cache  # once per process (a second call from a racing thread sets the same values again)
 def keep_freed_memory() -> bool:
-    """Set glibc's allocator to keep freed memory (once per process); whether it is set."""
-    global _done
-    with _lock:
-        if _done is None:
-            _done = _apply()
-        return _done
-
-
-def _apply() -> bool:
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc" or user_settings():
+    """Set glibc's allocator to keep freed memory; whether it is set."""
+    if not glibc() or user_settings():
         return False
     try:
         libc = ctypes.CDLL(None)
