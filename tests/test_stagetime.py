@@ -112,3 +112,24 @@ def test_a_step_on_a_side_thread_counts_its_own_work() -> None:
     t.start()
     t.join()
     assert 0.25 <= times.to_dict()["vad"]["cpu_s"] <= 0.4
+
+
+@needs_thread_clock
+def test_a_side_step_counts_the_pools_its_thread_starts() -> None:
+    """Diarization's embedding workers are its own CPU: the re-reading of long turns cost as
+    much as sherpa-onnx's pass on the radio clip, and the step left it out."""
+    times = StageTimes()
+
+    def diarize() -> None:
+        with times.step("diarize", side=True), ThreadPoolExecutor(2) as pool:
+            _burn(0.1)
+            list(pool.map(inherit_side(_burn), [0.15, 0.15]))
+
+    t = threading.Thread(target=side_thread(diarize))
+    t.start()
+    with times.step("decoding"):  # beside it, on this thread: none of the pool's CPU here
+        _burn(0.1)
+    t.join()
+    steps = times.to_dict()
+    assert 0.37 <= steps["diarize"]["cpu_s"] <= 0.5, steps  # the thread read 0.1 alone
+    assert steps["decoding"]["cpu_s"] <= 0.2, steps
