@@ -133,3 +133,25 @@ def test_a_side_step_counts_the_pools_its_thread_starts() -> None:
     steps = times.to_dict()
     assert 0.37 <= steps["diarize"]["cpu_s"] <= 0.5, steps  # the thread read 0.1 alone
     assert steps["decoding"]["cpu_s"] <= 0.2, steps
+
+
+@needs_thread_clock
+def test_a_step_on_a_side_thread_leaves_out_the_main_threads_work() -> None:
+    """The download thread of a bulk run decodes the next recording's file (`audio`) while
+    the main thread decodes speech: the step is that thread's work only, marked side."""
+    times = StageTimes()
+    go = threading.Event()
+
+    @side_thread
+    def listen_ahead() -> None:
+        go.wait()
+        with times.step("audio"):
+            _burn(0.2)
+
+    t = threading.Thread(target=listen_ahead)
+    t.start()
+    go.set()
+    _burn(0.4)  # the main thread meanwhile
+    t.join()
+    audio = times.to_dict()["audio"]
+    assert audio["cpu_s"] <= 0.3 and audio.get("side") is True, audio

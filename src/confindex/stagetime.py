@@ -109,6 +109,13 @@ class StageTimes:
 
     @contextmanager
     def step(self, name: str, *, side: bool = False) -> Iterator[None]:
+        """Time the block as step `name`; `side`: it runs beside other steps, so only this
+        thread's CPU (and its pools') counts. A step on a side thread is always such a step:
+        the process clock there counted the main thread's decoding (a bulk run's `audio` step
+        of jfk read 0.26 CPU s in 0.13 s of wall)."""
+        if not side:
+            with _side_lock:
+                side = threading.get_ident() in _side_live
         clock = _own_thread_time if side else _own_process_time
         c0, w0 = clock(), time.perf_counter()
         try:
