@@ -29,6 +29,12 @@ def short(samples):
     return samples[: 16_000 * 12]  # both speakers: they alternate every ~8 s
 
 
+# The child runs sherpa-onnx's pass only; re-reading long turns and the overlap pass run in this
+# process either way, so the tests of the child's mechanics leave them out (they were ~60 % of
+# these tests' CPU).
+PASS_ONLY = DiarizeOptions(refine=False, overlap=False)
+
+
 def _beside(fn, *args):
     """`fn(*args)` in a thread, as `Transcriber.listen` and a bulk run's download thread
     call diarization."""
@@ -61,10 +67,10 @@ def test_the_main_thread_runs_while_a_thread_diarizes(samples) -> None:
             n += 1
         return n
 
-    _beside(diarize.diarize, samples[: 16_000 * 5])  # the child started: not timed below
+    _beside(diarize.diarize, samples[: 16_000 * 5], PASS_ONLY)  # the child started
     alone = spin(0.5) * 2
     with ThreadPoolExecutor(1) as pool:
-        job = pool.submit(diarize.diarize, samples)
+        job = pool.submit(diarize.diarize, samples, PASS_ONLY)
         beside = spin(1.0)
         assert not job.done(), "the pass ended within the second measured"
         job.result()
@@ -73,17 +79,17 @@ def test_the_main_thread_runs_while_a_thread_diarizes(samples) -> None:
 
 def test_progress_comes_back_from_the_child(short) -> None:
     seen: list[tuple[int, int]] = []
-    _beside(diarize.diarize, short, None, lambda d, t: seen.append((d, t)))
+    _beside(diarize.diarize, short, PASS_ONLY, lambda d, t: seen.append((d, t)))
     assert seen and seen[-1][0] == seen[-1][1] > 1
 
 
 def test_a_child_that_died_is_reported_in_one_line_and_replaced(short) -> None:
-    _beside(diarize.diarize, short[: 16_000 * 5])
+    _beside(diarize.diarize, short[: 16_000 * 5], PASS_ONLY)
     proc = sherpa_pass._CHILD.proc
     assert proc is not None and proc.poll() is None
     os.kill(proc.pid, signal.SIGKILL)  # between two passes: the next one starts a new child
     proc.wait()
-    assert _beside(diarize.diarize, short)
+    assert _beside(diarize.diarize, short, PASS_ONLY)
     assert sherpa_pass._CHILD.proc is not proc
 
     # Killed during a pass: one line, then a new child again.
@@ -94,9 +100,9 @@ def test_a_child_that_died_is_reported_in_one_line_and_replaced(short) -> None:
     killer = threading.Thread(target=kill_soon)
     killer.start()
     with pytest.raises(DiarizationError, match="diarization process ended unexpectedly"):
-        _beside(diarize.diarize, short)
+        _beside(diarize.diarize, short, PASS_ONLY)
     killer.join()
-    assert _beside(diarize.diarize, short)
+    assert _beside(diarize.diarize, short, PASS_ONLY)
 
 
 def test_a_bad_model_is_the_same_one_line_error_from_the_child(short, tmp_path: Path) -> None:
@@ -109,29 +115,29 @@ def test_a_bad_model_is_the_same_one_line_error_from_the_child(short, tmp_path: 
         _beside(diarize.diarize, short, options)
     assert str(there.value) == str(here.value)
     assert "\n" not in str(there.value) and str(tmp_path) in str(there.value)
-    assert _beside(diarize.diarize, short)  # the child goes on serving
+    assert _beside(diarize.diarize, short, PASS_ONLY)  # the child goes on serving
 
 
 def test_the_environment_keeps_the_pass_in_process(short, monkeypatch) -> None:
     monkeypatch.setenv(sherpa_pass.ENV, "0")
     before = sherpa_pass.child_cpu()
-    assert _beside(diarize.diarize, short)
+    assert _beside(diarize.diarize, short, PASS_ONLY)
     assert sherpa_pass.child_cpu() == before
 
 
 def test_without_a_child_process_the_pass_runs_here(short, monkeypatch, caplog) -> None:
     """A Python that cannot be started again (an embedded interpreter) or a child that
     ends before serving: the recording is still diarized, in this process, with a warning."""
-    here = diarize.diarize(short)
+    here = diarize.diarize(short, PASS_ONLY)
     sherpa_pass._CHILD.close()
     monkeypatch.setattr(sherpa_pass.sys, "executable", "/nonexistent/python")
     before = sherpa_pass.child_cpu()
     with caplog.at_level("WARNING", logger="confindex"):
-        assert _beside(diarize.diarize, short) == here
+        assert _beside(diarize.diarize, short, PASS_ONLY) == here
     assert sherpa_pass.child_cpu() == before
     assert "diarizing in this process" in caplog.text
     monkeypatch.setattr(sherpa_pass.sys, "executable", "/bin/false")  # starts, then exits
     caplog.clear()
     with caplog.at_level("WARNING", logger="confindex"):
-        assert _beside(diarize.diarize, short) == here
+        assert _beside(diarize.diarize, short, PASS_ONLY) == here
     assert "ended at once" in caplog.text
