@@ -194,7 +194,7 @@ def single(args: argparse.Namespace, tmp: Path) -> None:
     if args.before:
         same = runs["after: default"][0]["turns"] == runs["before: default"][0]["turns"]
         print(f"default, before vs after: same words and turns: {same}")
-    print("\nper step, CPU s / wall s (last round; side: on its own thread, thread CPU)")
+    print("\nper step, CPU s / wall s (last round; side: on its own thread, with its pools)")
     names = [n for n in runs if not n.startswith("bare")]
     print(f"{'step':10} " + " ".join(f"{n[:22]:>22}" for n in names))
     seen = [s for s in STEPS if any(s in runs[n][-1]["stages"] for n in names)]
