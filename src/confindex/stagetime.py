@@ -13,8 +13,9 @@ decodes this one, and the process clock counted that work in this recording's st
 `flags` read 5.1 CPU s in a bulk run against 0.5 alone). A side step counts the pools its
 thread starts through `inherit_side` (diarization's embedding workers: the re-reading of long
 turns cost 9.7 CPU s on the 177-s radio clip, as much as sherpa-onnx's pass, and the step read
-9.7 instead of 19.4). Native worker threads that a side thread's libraries start (ONNX
-Runtime's, if given more than one thread) are not seen.
+9.7 CPU s of its 22.0), and a step timed on a side thread is a side step whatever it says.
+Native worker threads that a side thread's libraries start (ONNX Runtime's, if given more than
+one thread) are not seen.
 """
 
 from __future__ import annotations
@@ -160,8 +161,8 @@ def _own_thread_time() -> float:
 
 
 def _own_process_time() -> float:
-    """The process's CPU less the other side threads' (a step may run on a side thread: a
-    bulk run's download thread listening ahead times its steps so)."""
+    """The process's CPU less the side threads' (a step on the main thread, or on any thread
+    that is not a side thread)."""
     return time.process_time() - side_cpu(but=threading.get_ident())
 
 
