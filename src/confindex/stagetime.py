@@ -65,9 +65,7 @@ def inherit_side(fn: F) -> F:
     diarization's embedding workers), its CPU then counted in that thread's side steps; else
     `fn` itself (a step that runs alone sees its pools on the process clock)."""
     parent = threading.get_ident()
-    with _side_lock:
-        side = parent in _side_live
-    if not side:
+    if not _is_side(parent):
         return fn
     inner = side_thread(fn)
 
@@ -81,6 +79,12 @@ def inherit_side(fn: F) -> F:
                 _pooled[parent] = _pooled.get(parent, 0.0) + time.thread_time() - c0
 
     return run  # type: ignore[return-value]
+
+
+def _is_side(ident: int) -> bool:
+    """Whether the thread `ident` is running side work now (`side_thread`)."""
+    with _side_lock:
+        return ident in _side_live
 
 
 def side_cpu(but: int | None = None) -> float:
@@ -114,9 +118,7 @@ class StageTimes:
         thread's CPU (and its pools') counts. A step on a side thread is always such a step:
         the process clock there counted the main thread's decoding (a bulk run's `audio` step
         of jfk read 0.26 CPU s in 0.13 s of wall)."""
-        if not side:
-            with _side_lock:
-                side = threading.get_ident() in _side_live
+        side = side or _is_side(threading.get_ident())
         clock = _own_thread_time if side else _own_process_time
         c0, w0 = clock(), time.perf_counter()
         try:
