@@ -41,10 +41,10 @@ test: lint
 # CONFINDEX_NO_MODEL makes any other model load an error (a test missing its `slow` mark).
 # Three pytest-xdist workers on 2 cores, a test file each at a time: ~60 of the ~190 s the
 # tests take are waits (servers that stall or trickle, retries, Chromium playing audio), which
-# a third worker fills. Quiet AMD EPYC, one run each (2026-12-07): -n 2 95.7 s wall / 128 CPU
-# s, -n 3 87.9 s / 136 CPU s; -n 4 cost ~20 CPU s more than -n 2 and was no faster.
-# On a 2-vCPU AMD EPYC family 25 (17:15, load ~3.5 with other sessions): -n 3 147 s / 236 CPU s,
-# -n 2 157 s / 235 CPU s.
+# a third worker fills. Quiet AMD EPYC Zen 5 (family 26), one run each (2026-12-07): -n 2
+# 95.7 s wall / 128 CPU s, -n 3 87.9 s / 136 CPU s; -n 4 cost ~20 CPU s more than -n 2 and was
+# no faster. A 2-vCPU AMD EPYC of family 25 (17:15, load ~3.5 with other sessions): -n 3 147 s
+# / 236 CPU s, -n 2 157 s / 235 CPU s.
 test-fast: install
 	$(TESTENV) CONFINDEX_NO_MODEL=1 $(BIN)/python -m pytest -q -m "not slow" -n 3 --dist loadfile
 
